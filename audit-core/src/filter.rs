@@ -1,0 +1,125 @@
+//! Which entries to read from the activity log.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How many entries a page holds unless asked otherwise.
+pub const DEFAULT_LIMIT: u64 = 50;
+/// The most entries one page holds; larger limits are capped to this.
+pub const MAX_LIMIT: u64 = 500;
+
+/// Listing order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// Highest id first (the default).
+    #[default]
+    NewestFirst,
+    /// Lowest id first.
+    OldestFirst,
+}
+
+/// A query over the activity log. Every criterion set must hold.
+///
+/// Pagination: prefer the keyset cursor — pass the previous page's `next_cursor` as
+/// `after_id`; its cost does not grow with the page's depth, unlike `offset`.
+///
+/// ```
+/// use audit_core::Filter;
+/// let filter = Filter::new().subject("posts", "7").action("updated").limit(20);
+/// assert_eq!(filter.effective_limit(), 20);
+/// assert_eq!(Filter::new().limit(1_000_000).effective_limit(), audit_core::MAX_LIMIT);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Filter {
+    /// The subject's type.
+    pub subject_type: Option<String>,
+    /// The subject's id (usually with `subject_type`).
+    pub subject_id: Option<String>,
+    /// Who caused it.
+    pub causer_id: Option<String>,
+    /// The action (`created`, `updated`, …, or a custom one).
+    pub action: Option<String>,
+    /// The request id.
+    pub request_id: Option<String>,
+    /// Entries at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Entries strictly before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Page size ([`DEFAULT_LIMIT`] when unset, capped at [`MAX_LIMIT`]).
+    pub limit: Option<u64>,
+    /// Entries to skip (offset pagination).
+    pub offset: Option<u64>,
+    /// Keyset cursor: entries that come after this id in the listing order.
+    pub after_id: Option<i64>,
+    /// Listing order.
+    pub order: Order,
+}
+
+impl Filter {
+    /// Everything, newest first.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Entries of one subject.
+    pub fn subject(mut self, subject_type: impl Into<String>, subject_id: impl Into<String>) -> Self {
+        self.subject_type = Some(subject_type.into());
+        self.subject_id = Some(subject_id.into());
+        self
+    }
+    /// Entries of one subject type.
+    pub fn subject_type(mut self, subject_type: impl Into<String>) -> Self {
+        self.subject_type = Some(subject_type.into());
+        self
+    }
+    /// Entries caused by one causer.
+    pub fn causer(mut self, causer_id: impl Into<String>) -> Self {
+        self.causer_id = Some(causer_id.into());
+        self
+    }
+    /// Entries with one action.
+    pub fn action(mut self, action: impl Into<String>) -> Self {
+        self.action = Some(action.into());
+        self
+    }
+    /// Entries of one request.
+    pub fn request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
+    }
+    /// Entries at or after `since`.
+    pub fn since(mut self, since: DateTime<Utc>) -> Self {
+        self.since = Some(since);
+        self
+    }
+    /// Entries before `until`.
+    pub fn until(mut self, until: DateTime<Utc>) -> Self {
+        self.until = Some(until);
+        self
+    }
+    /// Page size (capped at [`MAX_LIMIT`]).
+    pub fn limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+    /// Entries to skip.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+    /// Keyset cursor (the previous page's `next_cursor`).
+    pub fn after_id(mut self, after_id: i64) -> Self {
+        self.after_id = Some(after_id);
+        self
+    }
+    /// Listing order.
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+    /// The page size actually used: the limit, defaulted and capped, at least 1.
+    pub fn effective_limit(&self) -> u64 {
+        self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+    }
+}

@@ -1,0 +1,131 @@
+//! The records the audit trail is made of.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::Changes;
+
+/// What happened to a subject. The words are what users read in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum Action {
+    /// A row was inserted.
+    Created,
+    /// A row was updated.
+    Updated,
+    /// A row was deleted.
+    Deleted,
+    /// A row was restored to an earlier version.
+    Restored,
+    /// Anything the application logs itself ("published", "exported", …).
+    Custom(String),
+}
+
+impl Action {
+    /// The word stored in the log.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Deleted => "deleted",
+            Action::Restored => "restored",
+            Action::Custom(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Action {
+    fn from(s: &str) -> Self {
+        match s {
+            "created" => Action::Created,
+            "updated" => Action::Updated,
+            "deleted" => Action::Deleted,
+            "restored" => Action::Restored,
+            other => Action::Custom(other.to_owned()),
+        }
+    }
+}
+
+impl From<String> for Action {
+    fn from(s: String) -> Self {
+        match Action::from(s.as_str()) {
+            Action::Custom(_) => Action::Custom(s),
+            known => known,
+        }
+    }
+}
+
+impl From<Action> for String {
+    fn from(a: Action) -> Self {
+        match a {
+            Action::Custom(s) => s,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
+/// One entry of the activity log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivityEntry {
+    /// Row id; increases with time, used as the pagination cursor.
+    pub id: i64,
+    /// What happened.
+    pub action: Action,
+    /// The subject's type (`post`, `posts`, …).
+    pub subject_type: String,
+    /// The subject's id as text.
+    pub subject_id: String,
+    /// Who caused it.
+    pub causer_id: Option<String>,
+    /// The changed fields.
+    pub changes: Changes,
+    /// Free properties (the context's and the call's).
+    pub properties: Option<Value>,
+    /// The client's IP.
+    pub ip: Option<String>,
+    /// The client's User-Agent.
+    pub user_agent: Option<String>,
+    /// The request id.
+    pub request_id: Option<String>,
+    /// The version written with this entry.
+    pub version_id: Option<i64>,
+    /// When it was written (UTC).
+    pub created_at: DateTime<Utc>,
+}
+
+/// A point-in-time JSON snapshot of a subject.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    /// Row id.
+    pub id: i64,
+    /// The subject's type.
+    pub subject_type: String,
+    /// The subject's id as text.
+    pub subject_id: String,
+    /// Per-subject counter: 1, 2, 3 …
+    pub version: i64,
+    /// The event that produced it (created, updated, deleted, restored, snapshot, …).
+    pub event: String,
+    /// The audited fields.
+    pub data: Map<String, Value>,
+    /// Who caused it.
+    pub causer_id: Option<String>,
+    /// When it was written (UTC).
+    pub created_at: DateTime<Utc>,
+}
+
+/// One page of a listing, newest first unless asked otherwise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Pass as `after_id` to get the next page; `None` on the last page.
+    pub next_cursor: Option<i64>,
+}
