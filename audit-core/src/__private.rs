@@ -9,7 +9,11 @@ use serde_json::{Map, Value};
 use crate::{Changes, Error, REDACTED, Result};
 
 fn to_json<T: Serialize>(subject_type: &'static str, field: &'static str, v: &T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|source| Error::Serialize { subject_type, field, source })
+    serde_json::to_value(v).map_err(|source| Error::Serialize {
+        subject_type,
+        field,
+        source,
+    })
 }
 
 /// Adds `field` to `changes` when it differs between `old` and `new` (compared typed).
@@ -58,11 +62,13 @@ pub fn field_from_snapshot<T: DeserializeOwned>(
 ) -> Result<Option<T>> {
     match data.get(field) {
         None => Ok(None),
-        Some(v) => T::deserialize(v).map(Some).map_err(|e| Error::SnapshotMismatch {
-            subject_type,
-            field: field.to_owned(),
-            reason: format!("no longer has the stored type: {e}"),
-        }),
+        Some(v) => T::deserialize(v)
+            .map(Some)
+            .map_err(|e| Error::SnapshotMismatch {
+                subject_type,
+                field: field.to_owned(),
+                reason: format!("no longer has the stored type: {e}"),
+            }),
     }
 }
 
@@ -156,14 +162,21 @@ mod tests {
         let v: Result<i32> = (&DefaultOr::<i32>::new()).default_value("t", "f");
         assert_eq!(v.unwrap(), 0);
         let e: Result<NoDefaultType> = (&DefaultOr::<NoDefaultType>::new()).default_value("t", "f");
-        assert!(e.unwrap_err().to_string().contains("field `f` is not in the snapshot"));
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("field `f` is not in the snapshot")
+        );
     }
 
     #[test]
     fn keys_render_as_text() {
         assert_eq!(key_part(&42), "42");
         assert_eq!(key_part(&"a/b".to_owned()), "a/b");
-        assert_eq!(composite_key(vec![key_json(&1), key_json(&"en")]), r#"[1,"en"]"#);
+        assert_eq!(
+            composite_key(vec![key_json(&1), key_json(&"en")]),
+            r#"[1,"en"]"#
+        );
     }
 
     #[test]

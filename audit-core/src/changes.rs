@@ -141,7 +141,10 @@ mod tests {
         changes.insert("title", json!("a"), json!("b"));
         changes.insert("body", Value::Null, json!(1));
         let text = serde_json::to_string(&changes).unwrap();
-        assert_eq!(text, r#"{"body":{"old":null,"new":1},"title":{"old":"a","new":"b"}}"#);
+        assert_eq!(
+            text,
+            r#"{"body":{"old":null,"new":1},"title":{"old":"a","new":"b"}}"#
+        );
         let back: Changes = serde_json::from_str(&text).unwrap();
         assert_eq!(back, changes);
     }

@@ -181,7 +181,11 @@ mod tests {
     async fn spawned_task_does_not_inherit_without_propagate() {
         let seen = AuditContext::new()
             .causer("1")
-            .scope(async { tokio::spawn(async { AuditContext::current() }).await.unwrap() })
+            .scope(async {
+                tokio::spawn(async { AuditContext::current() })
+                    .await
+                    .unwrap()
+            })
             .await;
         assert!(seen.is_none());
     }
@@ -194,10 +198,16 @@ mod tests {
                 AuditContext::new()
                     .causer("inner")
                     .scope(async {
-                        assert_eq!(AuditContext::current().unwrap().causer_id.as_deref(), Some("inner"));
+                        assert_eq!(
+                            AuditContext::current().unwrap().causer_id.as_deref(),
+                            Some("inner")
+                        );
                     })
                     .await;
-                assert_eq!(AuditContext::current().unwrap().causer_id.as_deref(), Some("outer"));
+                assert_eq!(
+                    AuditContext::current().unwrap().causer_id.as_deref(),
+                    Some("outer")
+                );
             })
             .await;
     }

@@ -63,7 +63,11 @@ impl Filter {
         Self::default()
     }
     /// Entries of one subject.
-    pub fn subject(mut self, subject_type: impl Into<String>, subject_id: impl Into<String>) -> Self {
+    pub fn subject(
+        mut self,
+        subject_type: impl Into<String>,
+        subject_id: impl Into<String>,
+    ) -> Self {
         self.subject_type = Some(subject_type.into());
         self.subject_id = Some(subject_id.into());
         self

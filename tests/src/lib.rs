@@ -1,1 +1,184 @@
-//! placeholder
+//! Shared test support: the test entities, one fresh database per test on each backend,
+//! and [`backend_tests!`] to run the same test body on SQLite, PostgreSQL and MySQL.
+//!
+//! PostgreSQL and MySQL run when `AUDIT_TEST_POSTGRES_URL` / `AUDIT_TEST_MYSQL_URL` are
+//! set (a URL to a server whose user may create databases). Without them those tests are
+//! skipped with a warning on stderr that the test harness does not capture; with
+//! `AUDIT_TEST_REQUIRE_ALL_BACKENDS=1` (CI) a missing URL fails the test instead. A URL
+//! that is set but unreachable always fails.
+
+#![allow(missing_docs)]
+
+pub mod entities;
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Schema,
+};
+
+pub use entities::{note, post, sample, translation};
+
+/// A database backend under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Backend {
+    fn env_var(self) -> Option<&'static str> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some("AUDIT_TEST_POSTGRES_URL"),
+            Backend::MySql => Some("AUDIT_TEST_MYSQL_URL"),
+        }
+    }
+}
+
+fn warn_once(backend: Backend, var: &str) {
+    static PG: OnceLock<()> = OnceLock::new();
+    static MY: OnceLock<()> = OnceLock::new();
+    let cell = if backend == Backend::Postgres {
+        &PG
+    } else {
+        &MY
+    };
+    cell.get_or_init(|| {
+        // Straight to the file descriptor: libtest captures `eprintln!`, not this.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** WARNING: {var} is not set: {backend:?} tests are SKIPPED (they pass without running). ***\n"
+        );
+    });
+}
+
+/// Replaces the database name (the URL's path) of a server URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..host_end], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// A fresh, empty database for one test, with the audit tables and the test entities'
+/// tables created. `None` when the backend is not configured (skipped loudly).
+pub async fn fresh_db(backend: Backend, test: &str) -> Option<DatabaseConnection> {
+    let db = match backend {
+        Backend::Sqlite => Database::connect("sqlite::memory:")
+            .await
+            .expect("open SQLite in memory"),
+        other => {
+            let var = other.env_var().expect("server backend");
+            let url = match std::env::var(var) {
+                Ok(url) if !url.is_empty() => url,
+                _ => {
+                    if std::env::var("AUDIT_TEST_REQUIRE_ALL_BACKENDS").is_ok_and(|v| v == "1") {
+                        panic!("{var} is not set but AUDIT_TEST_REQUIRE_ALL_BACKENDS=1");
+                    }
+                    warn_once(other, var);
+                    return None;
+                }
+            };
+            let name = format!("audit_t_{}", test.replace("::", "_"));
+            assert!(name.len() <= 63, "database name too long: {name}");
+            let admin = Database::connect(url.as_str())
+                .await
+                .unwrap_or_else(|e| panic!("{var}={url} is set but unreachable: {e}"));
+            let (drop, create) = match other {
+                Backend::Postgres => (
+                    format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
+                    format!(r#"CREATE DATABASE "{name}""#),
+                ),
+                _ => (
+                    format!("DROP DATABASE IF EXISTS `{name}`"),
+                    format!("CREATE DATABASE `{name}`"),
+                ),
+            };
+            admin
+                .execute_unprepared(&drop)
+                .await
+                .unwrap_or_else(|e| panic!("{drop}: {e}"));
+            admin
+                .execute_unprepared(&create)
+                .await
+                .unwrap_or_else(|e| panic!("{create}: {e}"));
+            admin.close().await.ok();
+            let mut opts = ConnectOptions::new(with_database(&url, &name));
+            opts.max_connections(10).sqlx_logging(false);
+            Database::connect(opts)
+                .await
+                .unwrap_or_else(|e| panic!("connect to {name}: {e}"))
+        }
+    };
+    audit_seaorm::install(&db)
+        .await
+        .expect("install the audit tables");
+    create_tables(&db).await;
+    Some(db)
+}
+
+async fn create_table<E: EntityTrait>(db: &DatabaseConnection, entity: E) {
+    let schema = Schema::new(db.get_database_backend());
+    let stmt = schema.create_table_from_entity(entity);
+    db.execute(&stmt)
+        .await
+        .unwrap_or_else(|e| panic!("create table: {e}"));
+}
+
+/// Creates the test entities' tables.
+pub async fn create_tables(db: &DatabaseConnection) {
+    create_table(db, post::Entity).await;
+    create_table(db, translation::Entity).await;
+    create_table(db, sample::Entity).await;
+    create_table(db, note::Entity).await;
+}
+
+/// The backend a connection talks to.
+pub fn backend_of(db: &DatabaseConnection) -> DbBackend {
+    db.get_database_backend()
+}
+
+/// Runs each listed `async fn name(db: DatabaseConnection)` on every backend, each in a
+/// fresh database: `name::sqlite`, `name::postgres`, `name::mysql`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let db = $crate::fresh_db($crate::Backend::Sqlite, concat!(module_path!(), "_s")).await.unwrap();
+                    super::$name(db).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let name = concat!(module_path!(), "_p");
+                    if let Some(db) = $crate::fresh_db($crate::Backend::Postgres, name).await {
+                        super::$name(db).await;
+                    }
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    let name = concat!(module_path!(), "_m");
+                    if let Some(db) = $crate::fresh_db($crate::Backend::MySql, name).await {
+                        super::$name(db).await;
+                    }
+                }
+            }
+        )*
+    };
+}

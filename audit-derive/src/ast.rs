@@ -1,0 +1,93 @@
+//! The derive's input, parsed: the model struct and its fields.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
+
+use crate::attr::{Errors, FieldAttrs, SeaOrmAttrs, StructAttrs};
+
+/// The parsed model.
+pub struct Model<'a> {
+    pub ident: &'a Ident,
+    pub attrs: StructAttrs,
+    pub table_name: Option<LitStr>,
+    pub fields: Vec<ModelField<'a>>,
+}
+
+/// One parsed field.
+pub struct ModelField<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    pub attrs: FieldAttrs,
+    pub sea_orm: SeaOrmAttrs,
+}
+
+impl ModelField<'_> {
+    /// The key in diffs and snapshots: the field name without `r#`.
+    pub fn name(&self) -> String {
+        let s = self.ident.to_string();
+        s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+    }
+
+    /// The database column name.
+    pub fn column(&self) -> String {
+        match &self.sea_orm.column_name {
+            Some(lit) => lit.value(),
+            None => self.name(),
+        }
+    }
+
+    pub fn span(&self) -> Span {
+        self.ident.span()
+    }
+}
+
+impl<'a> Model<'a> {
+    /// Parses the input, collecting every attribute error.
+    pub fn from_input(input: &'a DeriveInput, errors: &mut Errors) -> Option<Self> {
+        let attrs = StructAttrs::parse(&input.attrs, errors);
+        let table_name = SeaOrmAttrs::parse(&input.attrs).table_name;
+        let named = match &input.data {
+            Data::Struct(data) => match &data.fields {
+                Fields::Named(named) => named,
+                other => {
+                    errors.error(
+                        other.span(),
+                        "`#[derive(Audited)]` needs a struct with named fields (a SeaORM `Model`)",
+                    );
+                    return None;
+                }
+            },
+            Data::Enum(data) => {
+                errors.error(
+                    data.enum_token.span,
+                    "`#[derive(Audited)]` needs a struct with named fields (a SeaORM `Model`), not an enum",
+                );
+                return None;
+            }
+            Data::Union(data) => {
+                errors.error(
+                    data.union_token.span,
+                    "`#[derive(Audited)]` needs a struct with named fields (a SeaORM `Model`), not a union",
+                );
+                return None;
+            }
+        };
+        let fields = named
+            .named
+            .iter()
+            .map(|f| ModelField {
+                ident: f.ident.as_ref().expect("named field"),
+                ty: &f.ty,
+                attrs: FieldAttrs::parse(&f.attrs, errors),
+                sea_orm: SeaOrmAttrs::parse(&f.attrs),
+            })
+            .collect();
+        Some(Model {
+            ident: &input.ident,
+            attrs,
+            table_name,
+            fields,
+        })
+    }
+}

@@ -1,0 +1,271 @@
+//! Reading `#[audit(...)]` and the `#[sea_orm(...)]` keys the derive needs.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{Attribute, Expr, LitStr, Token};
+
+/// Attribute keys, in one place.
+pub mod key {
+    pub const AUDIT: &str = "audit";
+    pub const SEA_ORM: &str = "sea_orm";
+    pub const SUBJECT: &str = "subject";
+    pub const MANUAL_HOOKS: &str = "manual_hooks";
+    pub const SKIP: &str = "skip";
+    pub const REDACT: &str = "redact";
+    pub const TABLE_NAME: &str = "table_name";
+    pub const PRIMARY_KEY: &str = "primary_key";
+    pub const COLUMN_NAME: &str = "column_name";
+    pub const IGNORE: &str = "ignore";
+}
+
+/// Collects every error instead of stopping at the first (serde's `Ctxt`).
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(e) => e.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+    pub fn error(&mut self, span: Span, message: impl std::fmt::Display) {
+        self.push(syn::Error::new(span, message));
+    }
+    pub fn finish(self) -> syn::Result<()> {
+        match self.0 {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A flag or value that may be given once.
+pub struct Once<T> {
+    name: &'static str,
+    value: Option<(Span, T)>,
+}
+
+impl<T> Once<T> {
+    pub fn new(name: &'static str) -> Self {
+        Self { name, value: None }
+    }
+    pub fn set(&mut self, errors: &mut Errors, span: Span, value: T) {
+        if self.value.is_some() {
+            errors.error(span, format!("duplicate audit attribute `{}`", self.name));
+        } else {
+            self.value = Some((span, value));
+        }
+    }
+    pub fn get(&self) -> Option<&T> {
+        self.value.as_ref().map(|(_, v)| v)
+    }
+    pub fn span(&self) -> Option<Span> {
+        self.value.as_ref().map(|(s, _)| *s)
+    }
+    pub fn is_set(&self) -> bool {
+        self.value.is_some()
+    }
+}
+
+/// `#[audit(...)]` on the struct.
+pub struct StructAttrs {
+    pub subject: Once<LitStr>,
+    pub manual_hooks: Once<()>,
+}
+
+/// `#[audit(...)]` on a field.
+pub struct FieldAttrs {
+    pub skip: Once<()>,
+    pub redact: Once<()>,
+}
+
+/// The `#[sea_orm(...)]` keys the derive reads; every other key is left to SeaORM.
+#[derive(Default)]
+pub struct SeaOrmAttrs {
+    pub table_name: Option<LitStr>,
+    pub primary_key: bool,
+    pub column_name: Option<LitStr>,
+    pub ignore: bool,
+}
+
+fn flag(meta: &syn::meta::ParseNestedMeta<'_>, errors: &mut Errors, name: &str) -> bool {
+    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+        errors.error(
+            meta.path.span(),
+            format!("audit attribute `{name}` takes no value"),
+        );
+        // Consume the value so parsing can go on.
+        let _ = meta.value().and_then(|v| v.parse::<Expr>());
+        let _ = meta.input.step(|cursor| {
+            let mut rest = *cursor;
+            if let Some((_, _, next)) = rest.group(proc_macro2::Delimiter::Parenthesis) {
+                rest = next;
+            }
+            Ok(((), rest))
+        });
+        return false;
+    }
+    true
+}
+
+fn audit_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
+    attrs.iter().filter(|a| a.path().is_ident(key::AUDIT))
+}
+
+fn parse_audit_list(
+    attr: &Attribute,
+    errors: &mut Errors,
+    mut on_key: impl FnMut(&syn::meta::ParseNestedMeta<'_>, &str, &mut Errors) -> syn::Result<()>,
+) {
+    if !matches!(attr.meta, syn::Meta::List(_)) {
+        errors.error(attr.span(), "expected `#[audit(...)]`");
+        return;
+    }
+    let result = attr.parse_nested_meta(|meta| {
+        let name = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| {
+                let path = &meta.path;
+                quote::quote!(#path).to_string().replace(' ', "")
+            });
+        on_key(&meta, &name, errors)
+    });
+    if let Err(e) = result {
+        errors.push(e);
+    }
+}
+
+impl StructAttrs {
+    pub fn parse(attrs: &[Attribute], errors: &mut Errors) -> Self {
+        let mut out = StructAttrs {
+            subject: Once::new(key::SUBJECT),
+            manual_hooks: Once::new(key::MANUAL_HOOKS),
+        };
+        for attr in audit_attrs(attrs) {
+            parse_audit_list(attr, errors, |meta, name, errors| {
+                match name {
+                    key::SUBJECT => {
+                        let lit: LitStr = meta.value()?.parse()?;
+                        if lit.value().trim().is_empty() {
+                            errors.error(lit.span(), "audit attribute `subject` must not be empty");
+                        }
+                        out.subject.set(errors, meta.path.span(), lit);
+                    }
+                    key::MANUAL_HOOKS => {
+                        if flag(meta, errors, name) {
+                            out.manual_hooks.set(errors, meta.path.span(), ());
+                        }
+                    }
+                    key::SKIP | key::REDACT => {
+                        errors.error(
+                            meta.path.span(),
+                            format!(
+                                "audit attribute `{name}` belongs on a field, not on the struct"
+                            ),
+                        );
+                    }
+                    _ => {
+                        errors.error(
+                            meta.path.span(),
+                            format!(
+                                "unknown audit attribute `{name}`; expected `subject` or `manual_hooks`"
+                            ),
+                        );
+                        skip_value(meta);
+                    }
+                }
+                Ok(())
+            });
+        }
+        out
+    }
+}
+
+impl FieldAttrs {
+    pub fn parse(attrs: &[Attribute], errors: &mut Errors) -> Self {
+        let mut out = FieldAttrs {
+            skip: Once::new(key::SKIP),
+            redact: Once::new(key::REDACT),
+        };
+        for attr in audit_attrs(attrs) {
+            parse_audit_list(attr, errors, |meta, name, errors| {
+                match name {
+                    key::SKIP => {
+                        if flag(meta, errors, name) {
+                            out.skip.set(errors, meta.path.span(), ());
+                        }
+                    }
+                    key::REDACT => {
+                        if flag(meta, errors, name) {
+                            out.redact.set(errors, meta.path.span(), ());
+                        }
+                    }
+                    key::SUBJECT | key::MANUAL_HOOKS => {
+                        errors.error(
+                            meta.path.span(),
+                            format!(
+                                "audit attribute `{name}` belongs on the struct, not on a field"
+                            ),
+                        );
+                        skip_value(meta);
+                    }
+                    _ => {
+                        errors.error(
+                            meta.path.span(),
+                            format!(
+                                "unknown audit attribute `{name}`; expected `skip` or `redact`"
+                            ),
+                        );
+                        skip_value(meta);
+                    }
+                }
+                Ok(())
+            });
+        }
+        out
+    }
+}
+
+/// Skips `= value` or `(...)` after a key we report as wrong.
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) {
+    if meta.input.peek(Token![=]) {
+        let _ = meta.value().and_then(|v| v.parse::<Expr>());
+    } else if meta.input.peek(syn::token::Paren) {
+        let _ = meta.input.step(|cursor| {
+            let rest = match cursor.group(proc_macro2::Delimiter::Parenthesis) {
+                Some((_, _, next)) => next,
+                None => *cursor,
+            };
+            Ok(((), rest))
+        });
+    }
+}
+
+impl SeaOrmAttrs {
+    /// Reads the keys the derive needs, tolerating every other SeaORM key.
+    pub fn parse(attrs: &[Attribute]) -> Self {
+        let mut out = SeaOrmAttrs::default();
+        for attr in attrs.iter().filter(|a| a.path().is_ident(key::SEA_ORM)) {
+            let _ = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident(key::TABLE_NAME) {
+                    out.table_name = Some(meta.value()?.parse()?);
+                } else if meta.path.is_ident(key::COLUMN_NAME) {
+                    out.column_name = Some(meta.value()?.parse()?);
+                } else if meta.path.is_ident(key::PRIMARY_KEY) {
+                    out.primary_key = true;
+                    skip_value(&meta);
+                } else if meta.path.is_ident(key::IGNORE) {
+                    out.ignore = true;
+                    skip_value(&meta);
+                } else {
+                    skip_value(&meta);
+                }
+                Ok(())
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,402 @@
+//! The explicit API: log custom actions and diffs, take snapshots, read the trail.
+
+use audit_core::{Action, ActivityEntry, Audited, Changes, Filter, Order, Page, Version};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::{Map, Value};
+
+use crate::entity::{activity_log, versions};
+use crate::write::{ActivityRow, Record, VersionRow, write};
+use crate::{Error, Result};
+
+/// An activity entry to log by hand: a custom action, or a write that bypassed the hooks.
+///
+/// The causer, IP, User-Agent and request id come from the [`AuditContext`](crate::AuditContext)
+/// in scope unless set here.
+///
+/// ```
+/// use audit_seaorm::NewActivity;
+/// use serde_json::json;
+/// let entry = NewActivity::new("published")
+///     .subject("posts", 7)
+///     .properties(json!({"channel": "newsletter"}));
+/// ```
+#[derive(Clone, Debug)]
+pub struct NewActivity {
+    action: String,
+    subject_type: String,
+    subject_id: String,
+    causer_id: Option<String>,
+    changes: Changes,
+    properties: Option<Value>,
+}
+
+impl NewActivity {
+    /// An entry with `action` (a word users read: "published", "exported", …).
+    pub fn new(action: impl Into<String>) -> Self {
+        Self {
+            action: action.into(),
+            subject_type: String::new(),
+            subject_id: String::new(),
+            causer_id: None,
+            changes: Changes::new(),
+            properties: None,
+        }
+    }
+
+    /// The subject by type and id.
+    pub fn subject(mut self, subject_type: impl Into<String>, subject_id: impl ToString) -> Self {
+        self.subject_type = subject_type.into();
+        self.subject_id = subject_id.to_string();
+        self
+    }
+
+    /// The subject from an audited model.
+    pub fn for_model<M: Audited>(self, model: &M) -> Self {
+        self.subject(M::SUBJECT_TYPE, model.subject_id())
+    }
+
+    /// The causer, overriding the context's.
+    pub fn causer(mut self, causer_id: impl Into<String>) -> Self {
+        self.causer_id = Some(causer_id.into());
+        self
+    }
+
+    /// The changes to record.
+    pub fn changes(mut self, changes: Changes) -> Self {
+        self.changes = changes;
+        self
+    }
+
+    /// Properties, merged over the context's (an object; anything else is stored under
+    /// `"value"`).
+    pub fn properties(mut self, properties: Value) -> Self {
+        self.properties = Some(properties);
+        self
+    }
+}
+
+/// Writes one activity entry (no version).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// # audit_seaorm::install(&db).await?;
+/// use audit_seaorm::{log, AuditContext, NewActivity};
+/// let entry = AuditContext::new()
+///     .causer("42")
+///     .scope(log(&db, NewActivity::new("exported").subject("report", "q3")))
+///     .await?;
+/// assert_eq!(entry.action.as_str(), "exported");
+/// assert_eq!(entry.causer_id.as_deref(), Some("42"));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn log<C: ConnectionTrait>(db: &C, entry: NewActivity) -> Result<ActivityEntry> {
+    let written = write(
+        db,
+        Record {
+            subject_type: &entry.subject_type,
+            subject_id: &entry.subject_id,
+            causer_id: entry.causer_id.as_deref(),
+            activity: Some(ActivityRow {
+                action: &entry.action,
+                changes: &entry.changes,
+                properties: entry.properties.clone(),
+            }),
+            version: None,
+        },
+    )
+    .await?;
+    let ctx = crate::AuditContext::current();
+    Ok(ActivityEntry {
+        id: written.activity_id.expect("activity written"),
+        action: Action::from(entry.action),
+        subject_type: entry.subject_type,
+        subject_id: entry.subject_id,
+        causer_id: written.causer_id,
+        changes: entry.changes,
+        properties: written.properties,
+        ip: ctx.as_ref().and_then(|c| c.ip.clone()),
+        user_agent: ctx.as_ref().and_then(|c| c.user_agent.clone()),
+        request_id: ctx.as_ref().and_then(|c| c.request_id.clone()),
+        version_id: None,
+        created_at: written.created_at,
+    })
+}
+
+/// Logs the fields that differ between two JSON states (`None` and nothing written when
+/// none differ). Use it for writes that bypass the hooks (`update_many`, raw SQL, …).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// # audit_seaorm::install(&db).await?;
+/// use audit_seaorm::{log_change, NewActivity};
+/// use serde_json::json;
+/// let entry = log_change(
+///     &db,
+///     NewActivity::new("updated").subject("posts", 7),
+///     &json!({"title": "Hi", "views": 3}),
+///     &json!({"title": "Hello", "views": 3}),
+/// )
+/// .await?
+/// .unwrap();
+/// assert_eq!(entry.changes.fields().collect::<Vec<_>>(), ["title"]);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn log_change<C: ConnectionTrait>(
+    db: &C,
+    entry: NewActivity,
+    old: &Value,
+    new: &Value,
+) -> Result<Option<ActivityEntry>> {
+    let changes = Changes::between(old, new);
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    log(db, entry.changes(changes)).await.map(Some)
+}
+
+/// Stores a point-in-time snapshot of a subject as its next version (event `"snapshot"`),
+/// without an activity entry.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// # audit_seaorm::install(&db).await?;
+/// use serde_json::json;
+/// let v1 = audit_seaorm::snapshot(&db, "settings", "site", &json!({"theme": "dark"})).await?;
+/// let v2 = audit_seaorm::snapshot(&db, "settings", "site", &json!({"theme": "light"})).await?;
+/// assert_eq!((v1.version, v2.version), (1, 2));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn snapshot<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: impl ToString,
+    data: &Value,
+) -> Result<Version> {
+    let subject_id = subject_id.to_string();
+    let data = match data {
+        Value::Object(map) => map.clone(),
+        other => Map::from_iter([("value".to_owned(), other.clone())]),
+    };
+    let written = write(
+        db,
+        Record {
+            subject_type,
+            subject_id: &subject_id,
+            causer_id: None,
+            activity: None,
+            version: Some(VersionRow {
+                event: "snapshot",
+                data: &data,
+            }),
+        },
+    )
+    .await?;
+    let id = written.version_id.expect("version written");
+    match written.version {
+        Some(version) => Ok(Version {
+            id,
+            subject_type: subject_type.to_owned(),
+            subject_id,
+            version,
+            event: "snapshot".to_owned(),
+            data,
+            causer_id: written.causer_id,
+            created_at: written.created_at,
+        }),
+        None => version(db, id).await?.ok_or(Error::VersionNotFound(id)),
+    }
+}
+
+/// The snapshot data of a version, to re-apply by hand (nothing is written). For audited
+/// entities, `AuditedEntity::restore` writes it back and logs "restored".
+pub async fn restore<C: ConnectionTrait>(db: &C, version_id: i64) -> Result<Version> {
+    version(db, version_id)
+        .await?
+        .ok_or(Error::VersionNotFound(version_id))
+}
+
+/// One version by id.
+pub async fn version<C: ConnectionTrait>(db: &C, version_id: i64) -> Result<Option<Version>> {
+    versions::Entity::find_by_id(version_id)
+        .one(db)
+        .await
+        .map_err(Error::db("reading a version"))?
+        .map(version_from_row)
+        .transpose()
+}
+
+/// Every version of a subject, oldest first.
+pub async fn versions<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: impl ToString,
+) -> Result<Vec<Version>> {
+    versions::Entity::find()
+        .filter(versions::Column::SubjectType.eq(subject_type))
+        .filter(versions::Column::SubjectId.eq(subject_id.to_string()))
+        .order_by_asc(versions::Column::Version)
+        .all(db)
+        .await
+        .map_err(Error::db("reading a subject's versions"))?
+        .into_iter()
+        .map(version_from_row)
+        .collect()
+}
+
+/// A subject's whole history, oldest first.
+pub async fn history<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: impl ToString,
+) -> Result<Vec<ActivityEntry>> {
+    activity_log::Entity::find()
+        .filter(activity_log::Column::SubjectType.eq(subject_type))
+        .filter(activity_log::Column::SubjectId.eq(subject_id.to_string()))
+        .order_by_asc(activity_log::Column::Id)
+        .all(db)
+        .await
+        .map_err(Error::db("reading a subject's history"))?
+        .into_iter()
+        .map(entry_from_row)
+        .collect()
+}
+
+/// The activity log, filtered and paginated (newest first unless `filter.order` says
+/// otherwise).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// # audit_seaorm::install(&db).await?;
+/// use audit_seaorm::{activity, log, Filter, NewActivity};
+/// for i in 0..3 {
+///     log(&db, NewActivity::new("viewed").subject("posts", i).causer("7")).await?;
+/// }
+/// let first = activity(&db, &Filter::new().causer("7").limit(2)).await?;
+/// assert_eq!(first.items.len(), 2);
+/// let rest = activity(&db, &Filter::new().causer("7").limit(2).after_id(first.next_cursor.unwrap())).await?;
+/// assert_eq!(rest.items.len(), 1);
+/// assert_eq!(rest.next_cursor, None);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn activity<C: ConnectionTrait>(db: &C, filter: &Filter) -> Result<Page<ActivityEntry>> {
+    use activity_log::Column as A;
+    let mut query = activity_log::Entity::find();
+    if let Some(v) = &filter.subject_type {
+        query = query.filter(A::SubjectType.eq(v.as_str()));
+    }
+    if let Some(v) = &filter.subject_id {
+        query = query.filter(A::SubjectId.eq(v.as_str()));
+    }
+    if let Some(v) = &filter.causer_id {
+        query = query.filter(A::CauserId.eq(v.as_str()));
+    }
+    if let Some(v) = &filter.action {
+        query = query.filter(A::Action.eq(v.as_str()));
+    }
+    if let Some(v) = &filter.request_id {
+        query = query.filter(A::RequestId.eq(v.as_str()));
+    }
+    if let Some(v) = filter.since {
+        query = query.filter(A::CreatedAt.gte(v));
+    }
+    if let Some(v) = filter.until {
+        query = query.filter(A::CreatedAt.lt(v));
+    }
+    query = match (filter.order, filter.after_id) {
+        (Order::NewestFirst, Some(id)) => query.filter(A::Id.lt(id)),
+        (Order::OldestFirst, Some(id)) => query.filter(A::Id.gt(id)),
+        (_, None) => query,
+    };
+    query = match filter.order {
+        Order::NewestFirst => query.order_by_desc(A::Id),
+        Order::OldestFirst => query.order_by_asc(A::Id),
+    };
+    if let Some(offset) = filter.offset {
+        query = query.offset(offset);
+    }
+    let limit = filter.effective_limit();
+    let mut rows = query
+        .limit(limit + 1)
+        .all(db)
+        .await
+        .map_err(Error::db("reading the activity log"))?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(entry_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page { items, next_cursor })
+}
+
+/// A row of `activity_log` as an [`ActivityEntry`].
+pub fn entry_from_row(row: activity_log::Model) -> Result<ActivityEntry> {
+    let changes = parse_json(row.changes, "activity entry", row.id)?;
+    let properties = row
+        .properties
+        .map(|p| parse_json(p, "activity entry", row.id))
+        .transpose()?;
+    Ok(ActivityEntry {
+        id: row.id,
+        action: Action::from(row.action),
+        subject_type: row.subject_type,
+        subject_id: row.subject_id,
+        causer_id: row.causer_id,
+        changes,
+        properties,
+        ip: row.ip,
+        user_agent: row.user_agent,
+        request_id: row.request_id,
+        version_id: row.version_id,
+        created_at: row.created_at,
+    })
+}
+
+/// A row of `versions` as a [`Version`].
+pub fn version_from_row(row: versions::Model) -> Result<Version> {
+    let data = parse_json(row.data, "version", row.id)?;
+    Ok(Version {
+        id: row.id,
+        subject_type: row.subject_type,
+        subject_id: row.subject_id,
+        version: row.version,
+        event: row.event,
+        data,
+        causer_id: row.causer_id,
+        created_at: row.created_at,
+    })
+}
+
+/// JSON columns come back as strings on some backends (MariaDB's JSON is text).
+fn parse_json<T: serde::de::DeserializeOwned>(
+    value: Value,
+    what: &'static str,
+    id: i64,
+) -> Result<T> {
+    let value = match value {
+        Value::String(s) => serde_json::from_str(&s),
+        other => serde_json::from_value(other),
+    };
+    value.map_err(|e| Error::Corrupt {
+        what,
+        id,
+        reason: e.to_string(),
+    })
+}

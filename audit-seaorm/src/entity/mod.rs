@@ -1,0 +1,4 @@
+//! The audit tables as SeaORM entities, for querying them with SeaORM itself.
+
+pub mod activity_log;
+pub mod versions;

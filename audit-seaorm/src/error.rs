@@ -1,0 +1,73 @@
+//! Errors of the SeaORM integration.
+
+use sea_orm::DbErr;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong while auditing, querying or restoring.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A database statement failed; `context` says which.
+    #[error("{context}: {source}")]
+    Database {
+        /// What was being done.
+        context: &'static str,
+        /// The database error.
+        #[source]
+        source: DbErr,
+    },
+    /// No version with this id.
+    #[error("version {0} not found")]
+    VersionNotFound(i64),
+    /// The version belongs to another subject type.
+    #[error("version {version_id} is a version of `{found}`, not of `{expected}`")]
+    SubjectMismatch {
+        /// The version asked for.
+        version_id: i64,
+        /// The subject type of the entity restoring.
+        expected: &'static str,
+        /// The subject type of the version.
+        found: String,
+    },
+    /// Diffing, snapshotting or rebuilding the model failed (a snapshot no longer fits).
+    #[error(transparent)]
+    Model(#[from] audit_core::Error),
+    /// Strict mode is on and an audited write ran outside a transaction.
+    #[error(
+        "strict mode: audited write to `{subject_type}` outside a transaction; run it in a transaction or switch strict mode off"
+    )]
+    NotInTransaction {
+        /// The subject type written.
+        subject_type: &'static str,
+    },
+    /// A stored audit row could not be read back.
+    #[error("stored {what} {id} is not valid: {reason}")]
+    Corrupt {
+        /// Which kind of row.
+        what: &'static str,
+        /// Its id.
+        id: i64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn db(context: &'static str) -> impl FnOnce(DbErr) -> Error {
+        move |source| Error::Database { context, source }
+    }
+}
+
+impl From<Error> for DbErr {
+    /// Hooks must return `DbErr`: the audit error becomes its message, prefixed `audit:`.
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Database { context, source } => {
+                DbErr::Custom(format!("audit: {context}: {source}"))
+            }
+            other => DbErr::Custom(format!("audit: {other}")),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The `ActiveModelBehavior` hooks that audit a model's writes.
+//!
+//! `#[derive(Audited)]` implements `ActiveModelBehavior` with these four functions. With
+//! `#[audit(manual_hooks)]` you write the impl yourself and call them from yours:
+//!
+//! ```ignore
+//! #[async_trait::async_trait]
+//! impl ActiveModelBehavior for ActiveModel {
+//!     async fn before_save<C: ConnectionTrait>(mut self, db: &C, insert: bool) -> Result<Self, DbErr> {
+//!         self.updated_at = Set(chrono::Utc::now());          // your own logic first
+//!         audit_seaorm::hooks::before_save(self, db, insert).await
+//!     }
+//!     async fn after_save<C: ConnectionTrait>(model: Model, db: &C, insert: bool) -> Result<Model, DbErr> {
+//!         audit_seaorm::hooks::after_save(model, db, insert).await
+//!     }
+//!     async fn before_delete<C: ConnectionTrait>(self, db: &C) -> Result<Self, DbErr> {
+//!         audit_seaorm::hooks::before_delete(self, db).await
+//!     }
+//!     async fn after_delete<C: ConnectionTrait>(self, db: &C) -> Result<Self, DbErr> {
+//!         audit_seaorm::hooks::after_delete(self, db).await
+//!     }
+//! }
+//! ```
+//!
+//! How the old state reaches `after_save`: `before_save` (on update) and `before_delete`
+//! read the current row with one `SELECT … FOR UPDATE` and leave it in a stash keyed by
+//! (task, model type, subject id); `after_save` / `after_delete` take it out and write the
+//! diff. Nothing is written before the entity write has succeeded, so a failed write
+//! leaves no audit row (only a stash entry, overwritten by the next write of the same row
+//! in the same task and dropped after [`STASH_TTL`]).
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use audit_core::{Action, AuditContext, Audited};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable,
+    PrimaryKeyToColumn, QueryFilter, QuerySelect,
+};
+
+use crate::write::{ActivityRow, Record, VersionRow, write};
+use crate::{AuditedModel, Error};
+
+/// How long a stash entry left by a failed write is kept.
+pub const STASH_TTL: Duration = Duration::from_secs(300);
+
+static STRICT: AtomicBool = AtomicBool::new(false);
+
+/// Switches strict mode on or off for the whole process (off by default). In strict mode
+/// an audited write outside a transaction fails with [`Error::NotInTransaction`] before
+/// anything is written. [`AuditContext::strict`] overrides it in a scope.
+pub fn set_strict_mode(strict: bool) {
+    STRICT.store(strict, Ordering::Relaxed);
+}
+
+/// Whether strict mode is on in the current scope.
+pub fn strict_mode() -> bool {
+    AuditContext::with_current(|ctx| ctx.and_then(|c| c.strict))
+        .unwrap_or_else(|| STRICT.load(Ordering::Relaxed))
+}
+
+/// Whether `C` is a transaction. `ConnectionTrait` does not say, so this reads the type.
+fn is_transaction<C: ?Sized>() -> bool {
+    let name = std::any::type_name::<C>();
+    name.contains("DatabaseTransaction") || name.contains("RestrictedTransaction")
+}
+
+fn check_strict<M: Audited, C: ?Sized>() -> Result<(), DbErr> {
+    if strict_mode() && !is_transaction::<C>() {
+        return Err(Error::NotInTransaction {
+            subject_type: M::SUBJECT_TYPE,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+// ---- the stash ------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Owner {
+    Task(tokio::task::Id),
+    /// Outside a task (inside `block_on`: `#[tokio::main]`, `#[tokio::test]`).
+    Thread(std::thread::ThreadId),
+}
+
+fn owner() -> Owner {
+    match tokio::task::try_id() {
+        Some(id) => Owner::Task(id),
+        None => Owner::Thread(std::thread::current().id()),
+    }
+}
+
+type StashKey = (Owner, TypeId, String);
+type Stash = HashMap<StashKey, (Instant, Box<dyn Any + Send>)>;
+
+static STASH: LazyLock<Mutex<Stash>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn stash_put<M: Send + 'static>(subject_id: String, old: M) {
+    let mut stash = STASH.lock().unwrap_or_else(|e| e.into_inner());
+    if stash.len() >= 1024 {
+        let now = Instant::now();
+        stash.retain(|_, (at, _)| now.duration_since(*at) < STASH_TTL);
+    }
+    stash.insert(
+        (owner(), TypeId::of::<M>(), subject_id),
+        (Instant::now(), Box::new(old)),
+    );
+}
+
+fn stash_take<M: 'static>(subject_id: String) -> Option<M> {
+    let mut stash = STASH.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, old) = stash.remove(&(owner(), TypeId::of::<M>(), subject_id))?;
+    old.downcast::<M>().ok().map(|b| *b)
+}
+
+/// Entries in the stash (for tests of the cleanup).
+#[doc(hidden)]
+pub fn stash_len() -> usize {
+    STASH.lock().unwrap_or_else(|e| e.into_inner()).len()
+}
+
+// ---- restore marker -------------------------------------------------------------------
+
+/// Set while a typed restore writes, so the hook logs "restored".
+#[derive(Clone)]
+pub(crate) struct Restoring {
+    pub subject_id: String,
+    pub version_id: i64,
+    pub version: i64,
+}
+
+tokio::task_local! {
+    pub(crate) static RESTORING: Restoring;
+}
+
+fn restoring(subject_id: &str) -> Option<Restoring> {
+    RESTORING
+        .try_with(|r| (r.subject_id == subject_id).then(|| r.clone()))
+        .ok()
+        .flatten()
+}
+
+// ---- hooks ----------------------------------------------------------------------------
+
+/// Reads the row an ActiveModel points at, locked for update inside a transaction.
+async fn current_row<A, C>(
+    active: &A,
+    db: &C,
+) -> Result<Option<<A::Entity as EntityTrait>::Model>, DbErr>
+where
+    A: ActiveModelTrait,
+    C: ConnectionTrait,
+{
+    let mut query = A::Entity::find();
+    for key in <A::Entity as EntityTrait>::PrimaryKey::iter() {
+        let col = key.into_column();
+        match active.get(col) {
+            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => query = query.filter(col.eq(v)),
+            ActiveValue::NotSet => return Ok(None),
+        }
+    }
+    query.lock_exclusive().one(db).await.map_err(|e| {
+        Error::Database {
+            context: "reading the row before the write",
+            source: e,
+        }
+        .into()
+    })
+}
+
+/// `before_save` hook: on update, reads the current row (one `SELECT … FOR UPDATE`) when an
+/// audited field is set; on insert, does nothing but the strict-mode check.
+pub async fn before_save<A, C>(active: A, db: &C, insert: bool) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    A::Entity: EntityTrait<ActiveModel = A>,
+    <A::Entity as EntityTrait>::Model: AuditedModel,
+    C: ConnectionTrait,
+{
+    type M<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
+    if AuditContext::auditing_disabled() {
+        return Ok(active);
+    }
+    check_strict::<M<A>, C>()?;
+    if insert || !M::<A>::has_audited_changes(&active) {
+        return Ok(active);
+    }
+    if let Some(old) = current_row(&active, db).await? {
+        stash_put(old.subject_id(), old);
+    }
+    Ok(active)
+}
+
+/// `after_save` hook: writes "created" with version 1 on insert; on update writes
+/// "updated" with the changed audited fields and a new version, or nothing when no
+/// audited field changed.
+pub async fn after_save<M, C>(model: M, db: &C, insert: bool) -> Result<M, DbErr>
+where
+    M: AuditedModel,
+    C: ConnectionTrait,
+{
+    if AuditContext::auditing_disabled() {
+        return Ok(model);
+    }
+    let subject_id = model.subject_id();
+    let restoring = restoring(&subject_id);
+    let (action, changes) = if insert {
+        (
+            Action::Created,
+            M::changes(None, Some(&model)).map_err(Error::from)?,
+        )
+    } else {
+        let Some(old) = stash_take::<M>(subject_id.clone()) else {
+            return Ok(model);
+        };
+        (
+            Action::Updated,
+            M::changes(Some(&old), Some(&model)).map_err(Error::from)?,
+        )
+    };
+    if changes.is_empty() && restoring.is_none() {
+        return Ok(model);
+    }
+    let (action, properties) = match &restoring {
+        Some(r) => (
+            Action::Restored,
+            Some(
+                serde_json::json!({"restored_version": r.version, "restored_version_id": r.version_id}),
+            ),
+        ),
+        None => (action, None),
+    };
+    let data = model.snapshot().map_err(Error::from)?;
+    write(
+        db,
+        Record {
+            subject_type: M::SUBJECT_TYPE,
+            subject_id: &subject_id,
+            causer_id: None,
+            activity: Some(ActivityRow {
+                action: action.as_str(),
+                changes: &changes,
+                properties,
+            }),
+            version: Some(VersionRow {
+                event: action.as_str(),
+                data: &data,
+            }),
+        },
+    )
+    .await?;
+    Ok(model)
+}
+
+/// `before_delete` hook: reads the row about to be deleted (one `SELECT … FOR UPDATE`).
+pub async fn before_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    A::Entity: EntityTrait<ActiveModel = A>,
+    <A::Entity as EntityTrait>::Model: AuditedModel,
+    C: ConnectionTrait,
+{
+    type M<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
+    if AuditContext::auditing_disabled() {
+        return Ok(active);
+    }
+    check_strict::<M<A>, C>()?;
+    if let (Some(key), Some(old)) = (delete_key(&active), current_row(&active, db).await?) {
+        stash_put(key, old);
+    }
+    Ok(active)
+}
+
+/// `after_delete` hook: writes "deleted" (every audited field `{old, new: null}`) and a
+/// final version holding the last state. Nothing when no row was there to delete.
+pub async fn after_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    A::Entity: EntityTrait<ActiveModel = A>,
+    <A::Entity as EntityTrait>::Model: AuditedModel,
+    C: ConnectionTrait,
+{
+    type M<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
+    if AuditContext::auditing_disabled() {
+        return Ok(active);
+    }
+    let Some(old) = delete_key(&active).and_then(stash_take::<M<A>>) else {
+        return Ok(active);
+    };
+    let subject_id = old.subject_id();
+    let changes = M::<A>::changes(Some(&old), None).map_err(Error::from)?;
+    let data = old.snapshot().map_err(Error::from)?;
+    write(
+        db,
+        Record {
+            subject_type: M::<A>::SUBJECT_TYPE,
+            subject_id: &subject_id,
+            causer_id: None,
+            activity: Some(ActivityRow {
+                action: Action::Deleted.as_str(),
+                changes: &changes,
+                properties: None,
+            }),
+            version: Some(VersionRow {
+                event: Action::Deleted.as_str(),
+                data: &data,
+            }),
+        },
+    )
+    .await?;
+    Ok(active)
+}
+
+/// The stash key of a delete: `before_delete` and `after_delete` see the same
+/// ActiveModel, so its primary key values identify the operation.
+fn delete_key<A: ActiveModelTrait>(active: &A) -> Option<String> {
+    let mut key = String::from("delete:");
+    for pk in <A::Entity as EntityTrait>::PrimaryKey::iter() {
+        match active.get(pk.into_column()) {
+            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => key.push_str(&format!("{v:?};")),
+            ActiveValue::NotSet => return None,
+        }
+    }
+    Some(key)
+}

@@ -1,0 +1,241 @@
+//! Creating the audit tables: [`install`], and a `sea-orm-migration` migration.
+
+use sea_orm::sea_query::{ColumnDef, Index, IndexCreateStatement, Table, TableCreateStatement};
+use sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::entity::{activity_log, versions};
+use crate::{Error, Result};
+
+/// Creates `activity_log` and `versions` with their indexes if they do not exist.
+///
+/// Idempotent: call it on every boot. Works on SQLite, PostgreSQL and MySQL/MariaDB, on a
+/// connection or inside a transaction (where the backend has transactional DDL).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// audit_seaorm::install(&db).await?;
+/// audit_seaorm::install(&db).await?; // again: nothing happens
+/// # Ok(())
+/// # }
+/// ```
+pub async fn install<C: ConnectionTrait>(db: &C) -> Result<()> {
+    let backend = db.get_database_backend();
+    for stmt in statements(backend) {
+        db.execute(&stmt)
+            .await
+            .map_err(Error::db("creating the audit tables"))?;
+    }
+    Ok(())
+}
+
+/// One DDL statement of the audit schema.
+enum Ddl {
+    Table(TableCreateStatement),
+    Index(IndexCreateStatement),
+}
+
+impl sea_orm::StatementBuilder for Ddl {
+    fn build(&self, db_backend: &DbBackend) -> sea_orm::Statement {
+        match self {
+            Ddl::Table(t) => db_backend.build(t),
+            Ddl::Index(i) => db_backend.build(i),
+        }
+    }
+}
+
+/// The indexes, as (name, table, columns, unique).
+type IndexSpec = (&'static str, &'static str, &'static [&'static str], bool);
+
+const INDEXES: &[IndexSpec] = &[
+    // a subject's history, keyset-paginated by id
+    (
+        "idx_activity_log_subject",
+        "activity_log",
+        &["subject_type", "subject_id", "id"],
+        false,
+    ),
+    // a causer's activity
+    (
+        "idx_activity_log_causer",
+        "activity_log",
+        &["causer_id", "id"],
+        false,
+    ),
+    // an action, with or without a time range
+    (
+        "idx_activity_log_action",
+        "activity_log",
+        &["action", "created_at"],
+        false,
+    ),
+    // time ranges
+    (
+        "idx_activity_log_created_at",
+        "activity_log",
+        &["created_at"],
+        false,
+    ),
+    // one request's entries
+    (
+        "idx_activity_log_request",
+        "activity_log",
+        &["request_id"],
+        false,
+    ),
+    // gap-free, unique version numbers per subject
+    (
+        "uq_versions_subject_version",
+        "versions",
+        &["subject_type", "subject_id", "version"],
+        true,
+    ),
+];
+
+fn index(spec: &IndexSpec, inline: bool) -> IndexCreateStatement {
+    let (name, table, cols, unique) = *spec;
+    let mut idx = Index::create();
+    idx.name(name).table(sea_orm::sea_query::Alias::new(table));
+    for col in cols {
+        idx.col(sea_orm::sea_query::Alias::new(*col));
+    }
+    if unique {
+        idx.unique();
+    }
+    if !inline {
+        idx.if_not_exists();
+    }
+    idx
+}
+
+fn timestamp(col: &mut ColumnDef, backend: DbBackend) -> &mut ColumnDef {
+    match backend {
+        // TIMESTAMP would stop in 2038 and drop the microseconds.
+        DbBackend::MySql => col.custom(sea_orm::sea_query::Alias::new("DATETIME(6)")),
+        _ => col.timestamp_with_time_zone(),
+    }
+}
+
+fn statements(backend: DbBackend) -> Vec<Ddl> {
+    use activity_log::Column as A;
+    use versions::Column as V;
+    // MySQL's CREATE INDEX has no IF NOT EXISTS: declare its indexes in CREATE TABLE.
+    let inline = backend == DbBackend::MySql;
+
+    let mut activity = Table::create();
+    activity
+        .table(activity_log::Entity)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(A::Id)
+                .big_integer()
+                .not_null()
+                .auto_increment()
+                .primary_key(),
+        )
+        .col(ColumnDef::new(A::Action).string_len(100).not_null())
+        .col(ColumnDef::new(A::SubjectType).string_len(100).not_null())
+        .col(ColumnDef::new(A::SubjectId).string_len(255).not_null())
+        .col(ColumnDef::new(A::CauserId).string_len(255).null())
+        .col(ColumnDef::new(A::Changes).json_binary().not_null())
+        .col(ColumnDef::new(A::Properties).json_binary().null())
+        .col(ColumnDef::new(A::Ip).string_len(64).null())
+        .col(ColumnDef::new(A::UserAgent).text().null())
+        .col(ColumnDef::new(A::RequestId).string_len(255).null())
+        .col(ColumnDef::new(A::VersionId).big_integer().null())
+        .col(timestamp(&mut ColumnDef::new(A::CreatedAt), backend).not_null());
+
+    let mut version = Table::create();
+    version
+        .table(versions::Entity)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(V::Id)
+                .big_integer()
+                .not_null()
+                .auto_increment()
+                .primary_key(),
+        )
+        .col(ColumnDef::new(V::SubjectType).string_len(100).not_null())
+        .col(ColumnDef::new(V::SubjectId).string_len(255).not_null())
+        .col(ColumnDef::new(V::Version).big_integer().not_null())
+        .col(ColumnDef::new(V::Event).string_len(100).not_null())
+        .col(ColumnDef::new(V::Data).json_binary().not_null())
+        .col(ColumnDef::new(V::CauserId).string_len(255).null())
+        .col(timestamp(&mut ColumnDef::new(V::CreatedAt), backend).not_null());
+
+    let mut out = Vec::new();
+    if inline {
+        for spec in INDEXES {
+            let table = if spec.1 == "versions" {
+                &mut version
+            } else {
+                &mut activity
+            };
+            table.index(&mut index(spec, true));
+        }
+        out.push(Ddl::Table(activity));
+        out.push(Ddl::Table(version));
+    } else {
+        out.push(Ddl::Table(activity));
+        out.push(Ddl::Table(version));
+        out.extend(INDEXES.iter().map(|spec| Ddl::Index(index(spec, false))));
+    }
+    out
+}
+
+/// The SQL [`install`] runs on `backend`, one statement per item (for review or for
+/// schema tools of your own).
+pub fn install_sql(backend: DbBackend) -> Vec<String> {
+    statements(backend)
+        .iter()
+        .map(|s| sea_orm::StatementBuilder::build(s, &backend).to_string())
+        .collect()
+}
+
+/// A `sea-orm-migration` migration that creates the audit tables (feature `migration`).
+///
+/// Add it to your `Migrator`'s list: `Box::new(audit_seaorm::migration::Migration)`.
+#[cfg(feature = "migration")]
+pub mod migration {
+    use sea_orm_migration::prelude::*;
+
+    /// Creates `activity_log` and `versions` (down: drops them).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000001_create_audit_tables"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            crate::install(manager.get_connection())
+                .await
+                .map_err(Into::into)
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .drop_table(
+                    Table::drop()
+                        .table(crate::entity::activity_log::Entity)
+                        .if_exists()
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .drop_table(
+                    Table::drop()
+                        .table(crate::entity::versions::Entity)
+                        .if_exists()
+                        .to_owned(),
+                )
+                .await
+        }
+    }
+}
