@@ -1,0 +1,93 @@
+//! Failures: no phantom audit rows, nothing half-written.
+
+use audit_seaorm::{Filter, activity, history, versions};
+use audit_tests::{backend_tests, post};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait,
+};
+
+fn new_post(title: &str, slug: &str) -> post::ActiveModel {
+    post::ActiveModel {
+        title: Set(title.into()),
+        slug: Set(slug.into()),
+        api_token: Set("t".into()),
+        view_count: Set(0),
+        published_at: Set(None),
+        ..Default::default()
+    }
+}
+
+async fn failed_update_leaves_no_rows(db: DatabaseConnection) {
+    new_post("A", "a").insert(&db).await.unwrap();
+    let b = new_post("B", "b").insert(&db).await.unwrap();
+    let mut am: post::ActiveModel = b.clone().into();
+    am.slug = Set("a".into()); // violates the unique slug
+    am.update(&db).await.expect_err("unique violation");
+    assert_eq!(history(&db, "post", b.id).await.unwrap().len(), 1);
+    assert_eq!(versions(&db, "post", b.id).await.unwrap().len(), 1);
+
+    // The stash entry the failed write left behind does not leak into the next write.
+    let mut am: post::ActiveModel = b.clone().into();
+    am.title = Set("B2".into());
+    am.update(&db).await.unwrap();
+    let trail = history(&db, "post", b.id).await.unwrap();
+    assert_eq!(trail.len(), 2);
+    assert_eq!(
+        serde_json::to_value(&trail[1].changes).unwrap(),
+        serde_json::json!({"title": {"old": "B", "new": "B2"}})
+    );
+}
+
+async fn failed_insert_leaves_no_rows(db: DatabaseConnection) {
+    new_post("A", "a").insert(&db).await.unwrap();
+    new_post("A again", "a")
+        .insert(&db)
+        .await
+        .expect_err("unique violation");
+    let all = activity(&db, &Filter::new()).await.unwrap().items;
+    assert_eq!(all.len(), 1);
+}
+
+async fn failed_audit_write_rolls_back(db: DatabaseConnection) {
+    // Make the audit write fail: the versions table is gone.
+    db.execute_unprepared("DROP TABLE versions").await.unwrap();
+    let txn = db.begin().await.unwrap();
+    let err = new_post("A", "a")
+        .insert(&txn)
+        .await
+        .expect_err("audit write fails");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("audit:") && msg.contains("version"),
+        "the error names what failed: {msg}"
+    );
+    txn.rollback().await.unwrap();
+    assert!(
+        post::Entity::find().all(&db).await.unwrap().is_empty(),
+        "the entity write was rolled back"
+    );
+}
+
+async fn transaction_rollback_drops_audit_rows(db: DatabaseConnection) {
+    let txn = db.begin().await.unwrap();
+    let p = new_post("A", "a").insert(&txn).await.unwrap();
+    let mut am: post::ActiveModel = p.clone().into();
+    am.title = Set("B".into());
+    am.update(&txn).await.unwrap();
+    txn.rollback().await.unwrap();
+    assert!(
+        activity(&db, &Filter::new())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(versions(&db, "post", p.id).await.unwrap().is_empty());
+}
+
+backend_tests!(
+    failed_update_leaves_no_rows,
+    failed_insert_leaves_no_rows,
+    failed_audit_write_rolls_back,
+    transaction_rollback_drops_audit_rows,
+);

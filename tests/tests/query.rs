@@ -1,0 +1,202 @@
+//! Reading the trail: filters, keyset and offset pagination, explicit log calls.
+
+use std::collections::HashSet;
+
+use audit_seaorm::{
+    AuditContext, Filter, MAX_LIMIT, NewActivity, Order, activity, log, snapshot, versions,
+};
+use audit_tests::backend_tests;
+use chrono::{Duration, Utc};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::json;
+
+async fn seed(db: &DatabaseConnection) {
+    for i in 0..30 {
+        let causer = format!("user-{}", i % 3);
+        let action = if i % 2 == 0 { "viewed" } else { "shared" };
+        AuditContext::new()
+            .causer(causer)
+            .request_id(format!("req-{}", i / 10))
+            .scope(log(db, NewActivity::new(action).subject("post", i % 5)))
+            .await
+            .unwrap();
+    }
+}
+
+async fn filters_select_entries(db: DatabaseConnection) {
+    seed(&db).await;
+    let all = |f: Filter| {
+        let db = db.clone();
+        async move { activity(&db, &f.limit(MAX_LIMIT)).await.unwrap().items }
+    };
+    assert_eq!(all(Filter::new()).await.len(), 30);
+    let by_subject = all(Filter::new().subject("post", "3")).await;
+    assert_eq!(by_subject.len(), 6);
+    assert!(by_subject.iter().all(|e| e.subject_id == "3"));
+    let by_causer = all(Filter::new().causer("user-1")).await;
+    assert_eq!(by_causer.len(), 10);
+    let by_action = all(Filter::new().action("shared").causer("user-1")).await;
+    assert_eq!(by_action.len(), 5);
+    assert!(
+        by_action
+            .iter()
+            .all(|e| e.action.as_str() == "shared" && e.causer_id.as_deref() == Some("user-1"))
+    );
+    assert_eq!(all(Filter::new().request_id("req-2")).await.len(), 10);
+    // Newest first by default.
+    let ids: Vec<i64> = all(Filter::new()).await.iter().map(|e| e.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]));
+    let ids: Vec<i64> = all(Filter::new().order(Order::OldestFirst))
+        .await
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    // Time range.
+    let now = Utc::now();
+    assert_eq!(
+        all(Filter::new().since(now - Duration::hours(1)))
+            .await
+            .len(),
+        30
+    );
+    assert_eq!(
+        all(Filter::new().since(now + Duration::hours(1)))
+            .await
+            .len(),
+        0
+    );
+    assert_eq!(
+        all(Filter::new().until(now - Duration::hours(1)))
+            .await
+            .len(),
+        0
+    );
+    assert_eq!(
+        all(Filter::new()
+            .until(now + Duration::hours(1))
+            .action("viewed"))
+        .await
+        .len(),
+        15
+    );
+}
+
+async fn keyset_pages_cover_everything_once(db: DatabaseConnection) {
+    seed(&db).await;
+    for order in [Order::NewestFirst, Order::OldestFirst] {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let mut f = Filter::new().limit(7).order(order);
+            if let Some(c) = cursor {
+                f = f.after_id(c);
+            }
+            let page = activity(&db, &f).await.unwrap();
+            pages += 1;
+            seen.extend(page.items.iter().map(|e| e.id));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 5);
+        assert_eq!(seen.len(), 30);
+        assert_eq!(
+            seen.iter().collect::<HashSet<_>>().len(),
+            30,
+            "no duplicates"
+        );
+    }
+    // Offset pagination agrees with keyset.
+    let first = activity(&db, &Filter::new().limit(10)).await.unwrap();
+    let second = activity(&db, &Filter::new().limit(10).offset(10))
+        .await
+        .unwrap();
+    let keyset = activity(
+        &db,
+        &Filter::new().limit(10).after_id(first.next_cursor.unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.items, keyset.items);
+    // Limits are capped, never zero.
+    assert_eq!(Filter::new().limit(0).effective_limit(), 1);
+    assert_eq!(
+        activity(&db, &Filter::new().limit(u64::MAX))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        30
+    );
+}
+
+async fn explicit_api_in_transaction(db: DatabaseConnection) {
+    let txn = db.begin().await.unwrap();
+    let e = AuditContext::new()
+        .causer("ctx-causer")
+        .property("tenant", "acme")
+        .scope(log(
+            &txn,
+            NewActivity::new("exported")
+                .subject("report", "q3")
+                .properties(json!({"rows": 10})),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(e.causer_id.as_deref(), Some("ctx-causer"));
+    assert_eq!(e.properties, Some(json!({"tenant": "acme", "rows": 10})));
+    let e2 = log(
+        &txn,
+        NewActivity::new("exported")
+            .subject("report", "q4")
+            .causer("explicit"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(e2.causer_id.as_deref(), Some("explicit"));
+    let v1 = snapshot(&txn, "report", "q3", &json!({"rows": 10}))
+        .await
+        .unwrap();
+    let v2 = snapshot(&txn, "report", "q3", &json!({"rows": 11}))
+        .await
+        .unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    txn.rollback().await.unwrap();
+    assert!(
+        activity(&db, &Filter::new())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(versions(&db, "report", "q3").await.unwrap().is_empty());
+
+    // Committed, the entry reads back as written.
+    let written = log(
+        &db,
+        NewActivity::new("exported")
+            .subject("report", "q5")
+            .properties(json!({"a": [1, 2]})),
+    )
+    .await
+    .unwrap();
+    let read = activity(&db, &Filter::new()).await.unwrap().items;
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].id, written.id);
+    assert_eq!(read[0].properties, Some(json!({"a": [1, 2]})));
+    assert!(
+        (read[0].created_at - written.created_at)
+            .num_milliseconds()
+            .abs()
+            < 1000
+    );
+}
+
+backend_tests!(
+    filters_select_entries,
+    keyset_pages_cover_everything_once,
+    explicit_api_in_transaction
+);

@@ -1,0 +1,220 @@
+//! Typed restore and the untyped version API.
+
+use audit_seaorm::{AuditContext, AuditedEntity, Error, history, snapshot, versions};
+use audit_tests::{backend_tests, post, translation};
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set, TransactionTrait,
+};
+use serde_json::json;
+
+async fn three_versions(db: &DatabaseConnection) -> post::Model {
+    let p = post::ActiveModel {
+        title: Set("v1".into()),
+        slug: Set("s".into()),
+        api_token: Set("tok-1".into()),
+        view_count: Set(1),
+        published_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    let mut am: post::ActiveModel = p.into();
+    am.title = Set("v2".into());
+    let p = am.update(db).await.unwrap();
+    let mut am: post::ActiveModel = p.into();
+    am.title = Set("v3".into());
+    am.slug = Set("s3".into());
+    am.api_token = Set("tok-3".into());
+    am.view_count = Set(30);
+    am.update(db).await.unwrap()
+}
+
+async fn restore_existing_row(db: DatabaseConnection) {
+    let p = three_versions(&db).await;
+    let v1 = &versions(&db, "post", p.id).await.unwrap()[0];
+    let restored = AuditContext::new()
+        .causer("admin")
+        .scope(post::Entity::restore(&db, v1.id))
+        .await
+        .unwrap();
+    assert_eq!(restored.title, "v1");
+    assert_eq!(restored.slug, "s");
+    assert_eq!(restored.view_count, 30, "skipped fields are not restored");
+    assert_eq!(
+        restored.api_token, "tok-3",
+        "redacted fields are not restored"
+    );
+    assert_eq!(
+        post::Entity::find_by_id(p.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap(),
+        restored
+    );
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(last.action.as_str(), "restored");
+    assert_eq!(last.causer_id.as_deref(), Some("admin"));
+    assert_eq!(
+        serde_json::to_value(&last.changes).unwrap(),
+        json!({"title": {"old": "v3", "new": "v1"}, "slug": {"old": "s3", "new": "s"}})
+    );
+    assert_eq!(
+        last.properties.as_ref().unwrap()["restored_version"],
+        json!(1)
+    );
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.len(), 4);
+    assert_eq!(vs[3].event, "restored");
+    assert_eq!(vs[3].data, vs[0].data);
+}
+
+async fn restore_deleted_row(db: DatabaseConnection) {
+    let p = three_versions(&db).await;
+    p.clone().delete(&db).await.unwrap();
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.last().unwrap().event, "deleted");
+    let txn = db.begin().await.unwrap();
+    let restored = post::Entity::restore(&txn, vs[1].id).await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(restored.id, p.id);
+    assert_eq!(restored.title, "v2");
+    assert_eq!(
+        restored.view_count, 0,
+        "a re-inserted row gets the default of a skipped field"
+    );
+    assert_eq!(restored.api_token, "", "and of a redacted one");
+    assert_eq!(
+        post::Entity::find_by_id(p.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap(),
+        restored
+    );
+    let trail = history(&db, "post", p.id).await.unwrap();
+    assert_eq!(trail.last().unwrap().action.as_str(), "restored");
+    assert_eq!(
+        trail.last().unwrap().changes.get("title").unwrap().old,
+        json!(null)
+    );
+}
+
+async fn restore_composite_key(db: DatabaseConnection) {
+    let t = translation::ActiveModel {
+        post_id: Set(1),
+        locale: Set("de".into()),
+        body: Set("Hallo".into()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    t.clone().delete(&db).await.unwrap();
+    let v = &versions(&db, "translations", r#"[1,"de"]"#).await.unwrap()[0];
+    let restored = translation::Entity::restore(&db, v.id).await.unwrap();
+    assert_eq!(restored, t);
+}
+
+async fn restore_errors(db: DatabaseConnection) {
+    let p = three_versions(&db).await;
+    match post::Entity::restore(&db, 999_999).await {
+        Err(Error::VersionNotFound(999_999)) => {}
+        other => panic!("expected VersionNotFound, got {other:?}"),
+    }
+    let t = translation::ActiveModel {
+        post_id: Set(1),
+        locale: Set("en".into()),
+        body: Set("x".into()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let tv = &versions(&db, "translations", r#"[1,"en"]"#).await.unwrap()[0];
+    match post::Entity::restore(&db, tv.id).await {
+        Err(e @ Error::SubjectMismatch { .. }) => {
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "version {} is a version of `translations`, not of `post`",
+                    tv.id
+                )
+            )
+        }
+        other => panic!("expected SubjectMismatch, got {other:?}"),
+    }
+    drop(t);
+    // A field removed from the model since the snapshot.
+    let removed = snapshot(
+        &db,
+        "post",
+        p.id,
+        &json!({"id": p.id, "title": "x", "slug": "y", "subtitle": "gone"}),
+    )
+    .await
+    .unwrap();
+    let err = post::Entity::restore(&db, removed.id).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("field `subtitle` is in the snapshot but no longer a field"),
+        "{err}"
+    );
+    // A field retyped since.
+    let retyped = snapshot(
+        &db,
+        "post",
+        p.id,
+        &json!({"id": p.id, "title": 5, "slug": "y"}),
+    )
+    .await
+    .unwrap();
+    let err = post::Entity::restore(&db, retyped.id).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("field `title` no longer has the stored type"),
+        "{err}"
+    );
+    // Nothing was written by the failed restores.
+    let row = post::Entity::find_by_id(p.id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row, p);
+    // A field added since (missing from the snapshot) keeps its current value.
+    let partial = snapshot(&db, "post", p.id, &json!({"id": p.id, "title": "partial"}))
+        .await
+        .unwrap();
+    let restored = post::Entity::restore(&db, partial.id).await.unwrap();
+    assert_eq!(
+        (restored.title.as_str(), restored.slug.as_str()),
+        ("partial", "s3")
+    );
+}
+
+async fn untyped_restore_returns_data(db: DatabaseConnection) {
+    let p = three_versions(&db).await;
+    let v2 = &versions(&db, "post", p.id).await.unwrap()[1];
+    let data = audit_seaorm::restore(&db, v2.id).await.unwrap();
+    assert_eq!(data.version, 2);
+    assert_eq!(data.data["title"], json!("v2"));
+    // Nothing written.
+    assert_eq!(
+        post::Entity::find_by_id(p.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap()
+            .title,
+        "v3"
+    );
+}
+
+backend_tests!(
+    restore_existing_row,
+    restore_deleted_row,
+    restore_composite_key,
+    restore_errors,
+    untyped_restore_returns_data
+);
