@@ -26,10 +26,10 @@ pub fn diff_field<T: PartialEq + Serialize>(
     old: Option<&T>,
     new: Option<&T>,
 ) -> Result<()> {
-    if let (Some(o), Some(n)) = (old, new) {
-        if o == n {
-            return Ok(());
-        }
+    if let (Some(o), Some(n)) = (old, new)
+        && o == n
+    {
+        return Ok(());
     }
     let value = |v: Option<&T>| -> Result<Value> {
         match v {
@@ -158,6 +158,7 @@ mod tests {
     struct NoDefaultType;
 
     #[test]
+    #[allow(clippy::needless_borrow)] // the borrow is what selects the impl
     fn default_probe_picks_default_when_available() {
         let v: Result<i32> = (&DefaultOr::<i32>::new()).default_value("t", "f");
         assert_eq!(v.unwrap(), 0);

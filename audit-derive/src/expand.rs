@@ -1,8 +1,8 @@
 //! Code generation.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
-use syn::{DeriveInput, LitStr};
+use quote::quote;
+use syn::LitStr;
 
 use crate::ast::{Model, ModelField};
 
@@ -27,7 +27,7 @@ fn mode(field: &ModelField<'_>) -> Mode {
     }
 }
 
-pub fn expand(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
+pub fn expand(model: &Model<'_>) -> TokenStream {
     let ident = model.ident;
     let p = quote!(::audit_seaorm::__private);
     let subject = match (model.attrs.subject.get(), &model.table_name) {
@@ -142,9 +142,6 @@ pub fn expand(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
         behavior_impl()
     };
 
-    let _ = input;
-    let helper = format_ident!("__audit_active_model_of_{}", ident);
-    let _ = helper;
     quote! {
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]

@@ -33,27 +33,30 @@ fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
     if input.ident == "ModelEx" {
         return proc_macro2::TokenStream::new();
     }
-    let mut errors = attr::Errors::default();
     if !input.generics.params.is_empty() {
-        errors.error(
+        return syn::Error::new(
             syn::spanned::Spanned::span(&input.generics),
             "`#[derive(Audited)]` does not support generic structs",
-        );
+        )
+        .to_compile_error();
     }
+    let mut errors = attr::Errors::default();
     let model = ast::Model::from_input(input, &mut errors);
     if let Some(model) = &model {
         valid::check(model, &mut errors);
     }
     match (errors.finish(), model) {
-        (Ok(()), Some(model)) => expand::expand(input, &model),
-        (Err(e), model) => {
-            let manual = model
-                .as_ref()
-                .is_some_and(|m| m.attrs.manual_hooks.is_set());
-            let mut out = e.to_compile_error();
-            out.extend(expand::fallback(model.is_some(), manual));
+        (Ok(()), Some(model)) => expand::expand(&model),
+        (result, model) => {
+            let error = result.err().unwrap_or_else(|| {
+                syn::Error::new(input.ident.span(), "`#[derive(Audited)]` could not read this item")
+            });
+            // A SeaORM entity (it has a table name) still needs an `ActiveModelBehavior`.
+            let entity = model.as_ref().is_some_and(|m| m.table_name.is_some());
+            let manual = model.as_ref().is_some_and(|m| m.attrs.manual_hooks.is_set());
+            let mut out = error.to_compile_error();
+            out.extend(expand::fallback(entity, manual));
             out
         }
-        (Ok(()), None) => unreachable!("no model without an error"),
     }
 }
