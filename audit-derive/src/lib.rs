@@ -49,11 +49,16 @@ fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
         (Ok(()), Some(model)) => expand::expand(&model),
         (result, model) => {
             let error = result.err().unwrap_or_else(|| {
-                syn::Error::new(input.ident.span(), "`#[derive(Audited)]` could not read this item")
+                syn::Error::new(
+                    input.ident.span(),
+                    "`#[derive(Audited)]` could not read this item",
+                )
             });
             // A SeaORM entity (it has a table name) still needs an `ActiveModelBehavior`.
             let entity = model.as_ref().is_some_and(|m| m.table_name.is_some());
-            let manual = model.as_ref().is_some_and(|m| m.attrs.manual_hooks.is_set());
+            let manual = model
+                .as_ref()
+                .is_some_and(|m| m.attrs.manual_hooks.is_set());
             let mut out = error.to_compile_error();
             out.extend(expand::fallback(entity, manual));
             out

@@ -4,6 +4,9 @@ mod api;
 pub mod entity;
 mod error;
 pub mod hooks;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http;
 mod restore;
 mod schema;
 mod write;

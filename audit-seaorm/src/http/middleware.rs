@@ -1,0 +1,319 @@
+//! The request-context middleware: a tower `Layer` that puts an [`AuditContext`] in scope
+//! for each request.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use audit_core::AuditContext;
+use axum::extract::ConnectInfo;
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Request, Response};
+
+/// The header that carries the request id in and out.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+/// The causer header, read only when [`AuditLayer::trust_user_id_header`] is on.
+pub const USER_ID_HEADER: HeaderName = HeaderName::from_static("x-user-id");
+/// User-Agents are cut to this many bytes unless configured otherwise.
+pub const DEFAULT_MAX_USER_AGENT: usize = 512;
+
+type CauserFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
+
+struct Config {
+    causer: Option<Arc<CauserFn>>,
+    trust_user_id_header: bool,
+    trusted_proxies: Vec<IpAddr>,
+    max_user_agent: usize,
+}
+
+/// Tower layer that attributes every audited write of a request: causer, client IP,
+/// User-Agent and request id go into an [`AuditContext`] for the handler's future, and the
+/// request id is echoed in the response's `X-Request-Id`.
+///
+/// * **causer**: from [`causer_from`](Self::causer_from), a function of the request parts
+///   (read what your authentication put in the extensions). The `X-User-Id` header is
+///   ignored unless [`trust_user_id_header`](Self::trust_user_id_header) is on: any client
+///   can set it.
+/// * **ip**: the peer address (`ConnectInfo<SocketAddr>`: serve with
+///   `into_make_service_with_connect_info::<SocketAddr>()`); `X-Forwarded-For` /
+///   `Forwarded` only when the peer is one of the [`trusted_proxies`](Self::trusted_proxies).
+/// * **user agent**: the `User-Agent` header, cut to 512 bytes.
+/// * **request id**: `X-Request-Id` when it is 1–128 characters of `[A-Za-z0-9._:-]`, else a
+///   new UUID.
+///
+/// Put it inside your authentication layer so that the user is known when it runs (in
+/// axum, `.layer(audit)` before `.layer(auth)`).
+///
+/// ```
+/// use audit_seaorm::http::AuditLayer;
+/// #[derive(Clone)]
+/// struct CurrentUser(u64);
+///
+/// let layer = AuditLayer::new()
+///     .causer_from(|parts| parts.extensions.get::<CurrentUser>().map(|u| u.0.to_string()))
+///     .trusted_proxies(["10.0.0.1".parse().unwrap()]);
+/// let app: axum::Router = axum::Router::new().layer(layer);
+/// ```
+#[derive(Clone)]
+pub struct AuditLayer {
+    config: Arc<Config>,
+}
+
+impl Default for AuditLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AuditLayer {
+    /// A layer with no causer source, no trusted proxy.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(Config {
+                causer: None,
+                trust_user_id_header: false,
+                trusted_proxies: Vec::new(),
+                max_user_agent: DEFAULT_MAX_USER_AGENT,
+            }),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::get_mut(&mut self.config).expect("configure the layer before cloning it")
+    }
+
+    /// Where the causer comes from: a function of the request parts (e.g. a user your
+    /// authentication middleware put in the extensions).
+    pub fn causer_from(
+        mut self,
+        f: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.config_mut().causer = Some(Arc::new(f));
+        self
+    }
+
+    /// Reads the causer from the `X-User-Id` header when [`causer_from`](Self::causer_from)
+    /// gives none. Off by default: only for apps behind a gateway that sets the header.
+    pub fn trust_user_id_header(mut self, trust: bool) -> Self {
+        self.config_mut().trust_user_id_header = trust;
+        self
+    }
+
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.config_mut().trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
+    /// The longest User-Agent kept, in bytes.
+    pub fn max_user_agent(mut self, bytes: usize) -> Self {
+        self.config_mut().max_user_agent = bytes;
+        self
+    }
+}
+
+impl<S> tower::Layer<S> for AuditLayer {
+    type Service = AuditService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuditService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service [`AuditLayer`] wraps around the app.
+#[derive(Clone)]
+pub struct AuditService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S, B, R> tower::Service<Request<B>> for AuditService<S>
+where
+    S: tower::Service<Request<B>, Response = Response<R>> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let ctx = context_for(&self.config, &parts);
+        let request_id = ctx.request_id.clone();
+        let fut = self.inner.call(Request::from_parts(parts, body));
+        Box::pin(async move {
+            let mut res = ctx.scope(fut).await?;
+            if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                res.headers_mut().insert(REQUEST_ID_HEADER, id);
+            }
+            Ok(res)
+        })
+    }
+}
+
+fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn context_for(config: &Config, parts: &Parts) -> AuditContext {
+    let mut ctx = AuditContext::new();
+    ctx.causer_id = config.causer.as_ref().and_then(|f| f(parts)).or_else(|| {
+        if config.trust_user_id_header {
+            header(parts, USER_ID_HEADER.as_str())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        } else {
+            None
+        }
+    });
+    ctx.ip = client_ip(config, parts).map(|ip| ip.to_string());
+    ctx.user_agent =
+        header(parts, "user-agent").map(|ua| truncate(ua, config.max_user_agent).to_owned());
+    ctx.request_id = Some(match header(parts, REQUEST_ID_HEADER.as_str()) {
+        Some(id) if valid_request_id(id) => id.to_owned(),
+        _ => uuid::Uuid::new_v4().to_string(),
+    });
+    ctx
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// 1–128 characters of `[A-Za-z0-9._:-]`.
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+}
+
+fn client_ip(config: &Config, parts: &Parts) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    if !config.trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    // Walk the chain from the nearest hop back; the first address that is not a trusted
+    // proxy is the client.
+    let mut chain: Vec<IpAddr> = Vec::new();
+    if let Some(forwarded) = header(parts, "forwarded") {
+        chain.extend(forwarded.split(',').filter_map(forwarded_for));
+    } else if let Some(xff) = header(parts, "x-forwarded-for") {
+        chain.extend(
+            xff.split(',')
+                .filter_map(|s| s.trim().parse::<IpAddr>().ok()),
+        );
+    }
+    Some(
+        chain
+            .into_iter()
+            .rev()
+            .find(|ip| !config.trusted_proxies.contains(ip))
+            .unwrap_or(peer),
+    )
+}
+
+/// The `for=` address of one `Forwarded` element (RFC 7239).
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    element.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        if !key.trim().eq_ignore_ascii_case("for") {
+            return None;
+        }
+        let value = value.trim().trim_matches('"');
+        let value = value
+            .strip_prefix('[')
+            .map(|v| v.split(']').next().unwrap_or(v))
+            .unwrap_or(value);
+        value
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| value.parse::<SocketAddr>().ok().map(|s| s.ip()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)], peer: &str) -> Parts {
+        let mut req = Request::builder();
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let (mut parts, _) = req.body(()).unwrap().into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        parts
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let layer = AuditLayer::new().trusted_proxies(["10.0.0.1".parse().unwrap()]);
+        let spoof = parts(&[("x-forwarded-for", "1.2.3.4")], "198.51.100.7:5000");
+        assert_eq!(
+            context_for(&layer.config, &spoof).ip.as_deref(),
+            Some("198.51.100.7")
+        );
+        let proxied = parts(&[("x-forwarded-for", "9.9.9.9, 1.2.3.4")], "10.0.0.1:5000");
+        assert_eq!(
+            context_for(&layer.config, &proxied).ip.as_deref(),
+            Some("1.2.3.4")
+        );
+        let fwd = parts(
+            &[("forwarded", r#"for="[2001:db8::1]:4711";proto=https"#)],
+            "10.0.0.1:5000",
+        );
+        assert_eq!(
+            context_for(&layer.config, &fwd).ip.as_deref(),
+            Some("2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn request_ids_are_checked_and_user_agents_capped() {
+        let layer = AuditLayer::new().max_user_agent(4);
+        let p = parts(
+            &[("x-request-id", "abc-123"), ("user-agent", "éééé")],
+            "127.0.0.1:1",
+        );
+        let ctx = context_for(&layer.config, &p);
+        assert_eq!(ctx.request_id.as_deref(), Some("abc-123"));
+        assert_eq!(ctx.user_agent.as_deref(), Some("éé"));
+        let bad = parts(&[("x-request-id", "no spaces<script>")], "127.0.0.1:1");
+        let id = context_for(&layer.config, &bad).request_id.unwrap();
+        assert!(uuid::Uuid::parse_str(&id).is_ok());
+    }
+
+    #[test]
+    fn user_id_header_needs_trust() {
+        let p = parts(&[("x-user-id", "999")], "127.0.0.1:1");
+        assert_eq!(context_for(&AuditLayer::new().config, &p).causer_id, None);
+        let trusting = AuditLayer::new().trust_user_id_header(true);
+        assert_eq!(
+            context_for(&trusting.config, &p).causer_id.as_deref(),
+            Some("999")
+        );
+    }
+}

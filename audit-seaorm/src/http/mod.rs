@@ -1,0 +1,38 @@
+//! HTTP: a REST API over the audit trail and a request-context middleware (axum /
+//! tower). Available with the `axum` feature.
+//!
+//! ```
+//! # async fn demo(db: sea_orm::DatabaseConnection) -> std::io::Result<()> {
+//! use audit_seaorm::http::{AuditApi, AuditLayer};
+//! use std::net::SocketAddr;
+//!
+//! #[derive(Clone)]
+//! struct User(String); // put in the extensions by your authentication
+//!
+//! let app = axum::Router::new()
+//!     // .route("/posts", post(create_post)) ... your routes
+//!     .nest(
+//!         "/api/audit",
+//!         AuditApi::new(db.clone())
+//!             .authorize(|parts, _| parts.extensions.get::<User>().is_some_and(|u| u.0 == "admin"))
+//!             .router(),
+//!     )
+//!     .layer(AuditLayer::new().causer_from(|parts| parts.extensions.get::<User>().map(|u| u.0.clone())));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # let _ = || async move {
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+//! # };
+//! # Ok(())
+//! # }
+//! ```
+
+mod api;
+mod middleware;
+mod openapi;
+
+pub use api::{ApiError, AuditApi, MAX_BODY_BYTES, Permission};
+pub use middleware::{
+    AuditLayer, AuditService, DEFAULT_MAX_USER_AGENT, REQUEST_ID_HEADER, USER_ID_HEADER,
+    valid_request_id,
+};
+pub use openapi::{ROUTES, document as openapi_document};
