@@ -177,8 +177,14 @@ fn context_for(config: &Config, parts: &Parts) -> AuditContext {
         }
     });
     ctx.ip = client_ip(config, parts).map(|ip| ip.to_string());
-    ctx.user_agent =
-        header(parts, "user-agent").map(|ua| truncate(ua, config.max_user_agent).to_owned());
+    // Not `to_str`: a User-Agent with non-ASCII bytes is kept (lossily), not dropped.
+    ctx.user_agent = parts.headers.get("user-agent").map(|v| {
+        truncate(
+            &String::from_utf8_lossy(v.as_bytes()),
+            config.max_user_agent,
+        )
+        .to_owned()
+    });
     ctx.request_id = Some(match header(parts, REQUEST_ID_HEADER.as_str()) {
         Some(id) if valid_request_id(id) => id.to_owned(),
         _ => uuid::Uuid::new_v4().to_string(),
@@ -294,10 +300,9 @@ mod tests {
     #[test]
     fn request_ids_are_checked_and_user_agents_capped() {
         let layer = AuditLayer::new().max_user_agent(4);
-        let p = parts(
-            &[("x-request-id", "abc-123"), ("user-agent", "éééé")],
-            "127.0.0.1:1",
-        );
+        let mut p = parts(&[("x-request-id", "abc-123")], "127.0.0.1:1");
+        let ua = HeaderValue::from_bytes("éééé".as_bytes()).unwrap();
+        p.headers.insert("user-agent", ua);
         let ctx = context_for(&layer.config, &p);
         assert_eq!(ctx.request_id.as_deref(), Some("abc-123"));
         assert_eq!(ctx.user_agent.as_deref(), Some("éé"));

@@ -1,0 +1,77 @@
+//! A small blog on axum + SeaORM with an audit trail.
+//!
+//! ```text
+//! cargo run -p audit-examples --bin blog -- --demo   # scripted scenario, prints the trail
+//! cargo run -p audit-examples --bin blog             # serves http://127.0.0.1:3000
+//! ```
+//!
+//! SQLite file `blog.db` in the current directory by default; `DATABASE_URL` picks another
+//! database (PostgreSQL, MySQL), `PORT` another port.
+
+mod demo;
+mod entities;
+mod routes;
+
+use std::net::SocketAddr;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait, Schema};
+use tracing_subscriber::EnvFilter;
+
+use entities::{author, comment, post};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .init();
+    let demo = std::env::args().any(|a| a == "--demo");
+    let db = connect().await?;
+    if demo {
+        return demo::run(&db).await;
+    }
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(
+        listener,
+        routes::app(db).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("Ctrl-C: shutting down");
+    })
+    .await?;
+    Ok(())
+}
+
+async fn connect() -> Result<DatabaseConnection, BoxError> {
+    let url = match std::env::var("DATABASE_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            let path = std::env::current_dir()?.join("blog.db");
+            println!("database: SQLite file {}", path.display());
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+    };
+    let mut options = ConnectOptions::new(url);
+    options.sqlx_logging(false);
+    let db = Database::connect(options).await?;
+    audit_seaorm::install(&db).await?;
+    create_table(&db, author::Entity).await?;
+    create_table(&db, post::Entity).await?;
+    create_table(&db, comment::Entity).await?;
+    Ok(db)
+}
+
+async fn create_table<E: EntityTrait>(db: &DatabaseConnection, entity: E) -> Result<(), BoxError> {
+    let mut stmt = Schema::new(db.get_database_backend()).create_table_from_entity(entity);
+    db.execute(stmt.if_not_exists()).await?;
+    Ok(())
+}

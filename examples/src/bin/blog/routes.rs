@@ -1,0 +1,223 @@
+//! The blog's HTTP routes, the audit middleware and the audit API.
+
+use audit_seaorm::http::{AuditApi, AuditLayer};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set, TransactionTrait,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::entities::{author, comment, post};
+
+/// Who is calling. DEMO ONLY: taken from `Authorization: Bearer <name>` without any check.
+/// A real app puts its authenticated user here.
+#[derive(Clone)]
+pub struct User(pub String);
+
+async fn demo_auth(mut req: Request, next: Next) -> Response {
+    let user = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|name| User(name.trim().to_owned()));
+    if let Some(user) = user {
+        req.extensions_mut().insert(user);
+    }
+    next.run(req).await
+}
+
+/// The whole app.
+pub fn app(db: DatabaseConnection) -> Router {
+    let audit_api = AuditApi::new(db.clone())
+        // ACCESS DECISION, DEMO ONLY: every caller may read the trail and restore versions.
+        // A real app checks its user here, e.g. `parts.extensions.get::<User>()` is an admin.
+        .authorize(|_parts, _permission| true)
+        .restorer::<post::Entity>()
+        .restorer::<author::Entity>()
+        .restorer::<comment::Entity>()
+        .router();
+    Router::new()
+        .route("/authors", post(create_author))
+        .route("/posts", post(create_post))
+        .route(
+            "/posts/{id}",
+            get(get_post).patch(update_post).delete(delete_post),
+        )
+        .route("/posts/{id}/comments", post(create_comment))
+        .with_state(db)
+        .nest("/api/audit", audit_api)
+        // Inside the auth layer: the user is known when the audit context is built.
+        .layer(
+            AuditLayer::new()
+                .causer_from(|parts| parts.extensions.get::<User>().map(|u| u.0.clone())),
+        )
+        .layer(from_fn(demo_auth))
+}
+
+struct AppError(StatusCode, String);
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(json!({"error": {"code": "blog_error", "message": self.1}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        tracing::error!(error = %e, "database error");
+        AppError(StatusCode::INTERNAL_SERVER_ERROR, "database error".into())
+    }
+}
+
+fn not_found() -> AppError {
+    AppError(StatusCode::NOT_FOUND, "no such post".into())
+}
+
+fn post_json(p: &post::Model) -> serde_json::Value {
+    json!({"id": p.id, "author_id": p.author_id, "title": p.title, "body": p.body,
+           "published": p.published, "view_count": p.view_count})
+}
+
+#[derive(Deserialize)]
+struct NewAuthor {
+    name: String,
+    password: String,
+}
+
+async fn create_author(
+    State(db): State<DatabaseConnection>,
+    Json(a): Json<NewAuthor>,
+) -> Result<Response, AppError> {
+    let author = author::ActiveModel {
+        name: Set(a.name),
+        password_hash: Set(format!("demo-hash:{}", a.password.len())),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": author.id, "name": author.name})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct NewPost {
+    author_id: i32,
+    title: String,
+    body: String,
+}
+
+async fn create_post(
+    State(db): State<DatabaseConnection>,
+    Json(p): Json<NewPost>,
+) -> Result<Response, AppError> {
+    let post = post::ActiveModel {
+        author_id: Set(p.author_id),
+        title: Set(p.title),
+        body: Set(p.body),
+        published: Set(false),
+        view_count: Set(0),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await?;
+    Ok((StatusCode::CREATED, Json(post_json(&post))).into_response())
+}
+
+async fn get_post(
+    State(db): State<DatabaseConnection>,
+    Path(id): Path<i32>,
+) -> Result<Response, AppError> {
+    let post = post::Entity::find_by_id(id)
+        .one(&db)
+        .await?
+        .ok_or_else(not_found)?;
+    // Counting views is a skipped field: no log entry for it.
+    let mut am: post::ActiveModel = post.clone().into();
+    am.view_count = Set(post.view_count + 1);
+    let post = am.update(&db).await?;
+    Ok(Json(post_json(&post)).into_response())
+}
+
+#[derive(Deserialize)]
+struct PostPatch {
+    title: Option<String>,
+    body: Option<String>,
+    published: Option<bool>,
+}
+
+async fn update_post(
+    State(db): State<DatabaseConnection>,
+    Path(id): Path<i32>,
+    Json(patch): Json<PostPatch>,
+) -> Result<Response, AppError> {
+    let txn = db.begin().await?;
+    let post = post::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(not_found)?;
+    let mut am: post::ActiveModel = post.into();
+    if let Some(v) = patch.title {
+        am.title = Set(v);
+    }
+    if let Some(v) = patch.body {
+        am.body = Set(v);
+    }
+    if let Some(v) = patch.published {
+        am.published = Set(v);
+    }
+    let post = am.update(&txn).await?;
+    txn.commit().await?;
+    Ok(Json(post_json(&post)).into_response())
+}
+
+async fn delete_post(
+    State(db): State<DatabaseConnection>,
+    Path(id): Path<i32>,
+) -> Result<Response, AppError> {
+    let post = post::Entity::find_by_id(id)
+        .one(&db)
+        .await?
+        .ok_or_else(not_found)?;
+    post.delete(&db).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct NewComment {
+    author: String,
+    body: String,
+}
+
+async fn create_comment(
+    State(db): State<DatabaseConnection>,
+    Path(id): Path<i32>,
+    Json(c): Json<NewComment>,
+) -> Result<Response, AppError> {
+    let comment = comment::ActiveModel {
+        post_id: Set(id),
+        author: Set(c.author),
+        body: Set(c.body),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": comment.id, "post_id": comment.post_id})),
+    )
+        .into_response())
+}
