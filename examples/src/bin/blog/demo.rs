@@ -127,8 +127,8 @@ fn shorten(value: &serde_json::Value) -> String {
 /// Prints entries as a table: action, subject, causer, changed fields, time.
 pub fn print_table(entries: &[ActivityEntry]) {
     println!(
-        "{:<4} {:<9} {:<10} {:<7} {:<48} {}",
-        "id", "action", "subject", "causer", "changes (old → new)", "time (UTC)"
+        "{:<4} {:<9} {:<10} {:<7} {:<48} time (UTC)",
+        "id", "action", "subject", "causer", "changes (old → new)"
     );
     println!("{}", "-".repeat(100));
     for e in entries {
