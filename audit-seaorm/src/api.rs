@@ -291,41 +291,7 @@ pub async fn history<C: ConnectionTrait>(
 /// # }
 /// ```
 pub async fn activity<C: ConnectionTrait>(db: &C, filter: &Filter) -> Result<Page<ActivityEntry>> {
-    use activity_log::Column as A;
-    let mut query = activity_log::Entity::find();
-    if let Some(v) = &filter.subject_type {
-        query = query.filter(A::SubjectType.eq(v.as_str()));
-    }
-    if let Some(v) = &filter.subject_id {
-        query = query.filter(A::SubjectId.eq(v.as_str()));
-    }
-    if let Some(v) = &filter.causer_id {
-        query = query.filter(A::CauserId.eq(v.as_str()));
-    }
-    if let Some(v) = &filter.action {
-        query = query.filter(A::Action.eq(v.as_str()));
-    }
-    if let Some(v) = &filter.request_id {
-        query = query.filter(A::RequestId.eq(v.as_str()));
-    }
-    if let Some(v) = filter.since {
-        query = query.filter(A::CreatedAt.gte(v));
-    }
-    if let Some(v) = filter.until {
-        query = query.filter(A::CreatedAt.lt(v));
-    }
-    query = match (filter.order, filter.after_id) {
-        (Order::NewestFirst, Some(id)) => query.filter(A::Id.lt(id)),
-        (Order::OldestFirst, Some(id)) => query.filter(A::Id.gt(id)),
-        (_, None) => query,
-    };
-    query = match filter.order {
-        Order::NewestFirst => query.order_by_desc(A::Id),
-        Order::OldestFirst => query.order_by_asc(A::Id),
-    };
-    if let Some(offset) = filter.offset {
-        query = query.offset(offset);
-    }
+    let query = activity_select(filter);
     let limit = filter.effective_limit();
     let mut rows = query
         .limit(limit + 1)
@@ -399,4 +365,45 @@ fn parse_json<T: serde::de::DeserializeOwned>(
         id,
         reason: e.to_string(),
     })
+}
+
+/// The SeaORM query behind [`activity`]: every criterion of `filter`, its order, cursor and
+/// offset, without the limit. Use it to add your own conditions, count, or stream.
+pub fn activity_select(filter: &Filter) -> sea_orm::Select<activity_log::Entity> {
+    use activity_log::Column as A;
+    let mut query = activity_log::Entity::find();
+    if let Some(v) = &filter.subject_type {
+        query = query.filter(A::SubjectType.eq(v.as_str()));
+    }
+    if let Some(v) = &filter.subject_id {
+        query = query.filter(A::SubjectId.eq(v.as_str()));
+    }
+    if let Some(v) = &filter.causer_id {
+        query = query.filter(A::CauserId.eq(v.as_str()));
+    }
+    if let Some(v) = &filter.action {
+        query = query.filter(A::Action.eq(v.as_str()));
+    }
+    if let Some(v) = &filter.request_id {
+        query = query.filter(A::RequestId.eq(v.as_str()));
+    }
+    if let Some(v) = filter.since {
+        query = query.filter(A::CreatedAt.gte(v));
+    }
+    if let Some(v) = filter.until {
+        query = query.filter(A::CreatedAt.lt(v));
+    }
+    query = match (filter.order, filter.after_id) {
+        (Order::NewestFirst, Some(id)) => query.filter(A::Id.lt(id)),
+        (Order::OldestFirst, Some(id)) => query.filter(A::Id.gt(id)),
+        (_, None) => query,
+    };
+    query = match filter.order {
+        Order::NewestFirst => query.order_by_desc(A::Id),
+        Order::OldestFirst => query.order_by_asc(A::Id),
+    };
+    if let Some(offset) = filter.offset {
+        query = query.offset(offset);
+    }
+    query
 }

@@ -24,7 +24,7 @@
 //!
 //! How the old state reaches `after_save`: `before_save` (on update) and `before_delete`
 //! read the current row with one `SELECT … FOR UPDATE` and leave it in a stash keyed by
-//! (task, model type, subject id); `after_save` / `after_delete` take it out and write the
+//! (task, model type, primary key); `after_save` / `after_delete` take it out and write the
 //! diff. Nothing is written before the entity write has succeeded, so a failed write
 //! leaves no audit row (only a stash entry, overwritten by the next write of the same row
 //! in the same task and dropped after [`STASH_TTL`]).
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use audit_core::{Action, AuditContext, Audited};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable,
-    PrimaryKeyToColumn, QueryFilter, QuerySelect,
+    ModelTrait, PrimaryKeyToColumn, QueryFilter, QuerySelect,
 };
 
 use crate::write::{ActivityRow, Record, VersionRow, write};
@@ -99,21 +99,24 @@ type Stash = HashMap<StashKey, (Instant, Box<dyn Any + Send>)>;
 
 static STASH: LazyLock<Mutex<Stash>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
-fn stash_put<M: Send + 'static>(subject_id: String, old: M) {
+fn stash_put<M: Send + 'static>(key: String, old: M) {
     let mut stash = STASH.lock().unwrap_or_else(|e| e.into_inner());
     if stash.len() >= 1024 {
         let now = Instant::now();
         stash.retain(|_, (at, _)| now.duration_since(*at) < STASH_TTL);
     }
     stash.insert(
-        (owner(), TypeId::of::<M>(), subject_id),
+        (owner(), TypeId::of::<M>(), key),
         (Instant::now(), Box::new(old)),
     );
 }
 
-fn stash_take<M: 'static>(subject_id: String) -> Option<M> {
+fn stash_take<M: 'static>(key: String) -> Option<M> {
     let mut stash = STASH.lock().unwrap_or_else(|e| e.into_inner());
-    let (_, old) = stash.remove(&(owner(), TypeId::of::<M>(), subject_id))?;
+    let (at, old) = stash.remove(&(owner(), TypeId::of::<M>(), key))?;
+    if at.elapsed() >= STASH_TTL {
+        return None;
+    }
     old.downcast::<M>().ok().map(|b| *b)
 }
 
@@ -186,11 +189,19 @@ where
         return Ok(active);
     }
     check_strict::<M<A>, C>()?;
-    if insert || !M::<A>::has_audited_changes(&active) {
+    if insert {
+        return Ok(active);
+    }
+    let Some(key) = active_key(&active, SAVE) else {
+        return Ok(active);
+    };
+    if !M::<A>::has_audited_changes(&active) {
+        // Nothing audited can change; drop what a failed earlier write may have left.
+        stash_take::<M<A>>(key);
         return Ok(active);
     }
     if let Some(old) = current_row(&active, db).await? {
-        stash_put(old.subject_id(), old);
+        stash_put(key, old);
     }
     Ok(active)
 }
@@ -214,7 +225,7 @@ where
             M::changes(None, Some(&model)).map_err(Error::from)?,
         )
     } else {
-        let Some(old) = stash_take::<M>(subject_id.clone()) else {
+        let Some(old) = stash_take::<M>(model_key(&model)) else {
             return Ok(model);
         };
         (
@@ -269,7 +280,7 @@ where
         return Ok(active);
     }
     check_strict::<M<A>, C>()?;
-    if let (Some(key), Some(old)) = (delete_key(&active), current_row(&active, db).await?) {
+    if let (Some(key), Some(old)) = (active_key(&active, DELETE), current_row(&active, db).await?) {
         stash_put(key, old);
     }
     Ok(active)
@@ -288,7 +299,7 @@ where
     if AuditContext::auditing_disabled() {
         return Ok(active);
     }
-    let Some(old) = delete_key(&active).and_then(stash_take::<M<A>>) else {
+    let Some(old) = active_key(&active, DELETE).and_then(stash_take::<M<A>>) else {
         return Ok(active);
     };
     let subject_id = old.subject_id();
@@ -315,10 +326,14 @@ where
     Ok(active)
 }
 
-/// The stash key of a delete: `before_delete` and `after_delete` see the same
-/// ActiveModel, so its primary key values identify the operation.
-fn delete_key<A: ActiveModelTrait>(active: &A) -> Option<String> {
-    let mut key = String::from("delete:");
+const SAVE: &str = "save:";
+const DELETE: &str = "delete:";
+
+/// The stash key of an operation on the row an ActiveModel points at: the operation and
+/// the primary key values. `before_*` and `after_*` compute the same key from the
+/// ActiveModel or from the saved model.
+fn active_key<A: ActiveModelTrait>(active: &A, op: &str) -> Option<String> {
+    let mut key = String::from(op);
     for pk in <A::Entity as EntityTrait>::PrimaryKey::iter() {
         match active.get(pk.into_column()) {
             ActiveValue::Set(v) | ActiveValue::Unchanged(v) => key.push_str(&format!("{v:?};")),
@@ -326,4 +341,13 @@ fn delete_key<A: ActiveModelTrait>(active: &A) -> Option<String> {
         }
     }
     Some(key)
+}
+
+/// [`active_key`] of a saved model.
+fn model_key<M: ModelTrait>(model: &M) -> String {
+    let mut key = String::from(SAVE);
+    for pk in <M::Entity as EntityTrait>::PrimaryKey::iter() {
+        key.push_str(&format!("{:?};", model.get(pk.into_column())));
+    }
+    key
 }

@@ -85,7 +85,28 @@ async fn transaction_rollback_drops_audit_rows(db: DatabaseConnection) {
     assert!(versions(&db, "post", p.id).await.unwrap().is_empty());
 }
 
+async fn stale_stash_is_not_used(db: DatabaseConnection) {
+    new_post("A", "a").insert(&db).await.unwrap();
+    let b = new_post("B", "b").insert(&db).await.unwrap();
+    // A failed write leaves the row it read behind...
+    let mut am: post::ActiveModel = b.clone().into();
+    am.slug = Set("a".into());
+    am.update(&db).await.expect_err("unique violation");
+    // ...the row changes outside the hooks...
+    post::Entity::update_many()
+        .col_expr(post::Column::Title, sea_orm::sea_query::Expr::value("Bulk"))
+        .exec(&db)
+        .await
+        .unwrap();
+    // ...and a write that changes no audited field must not log the stale difference.
+    let mut am: post::ActiveModel = b.clone().into();
+    am.view_count = Set(5);
+    am.update(&db).await.unwrap();
+    assert_eq!(history(&db, "post", b.id).await.unwrap().len(), 1);
+}
+
 backend_tests!(
+    stale_stash_is_not_used,
     failed_update_leaves_no_rows,
     failed_insert_leaves_no_rows,
     failed_audit_write_rolls_back,

@@ -1,0 +1,73 @@
+//! Benchmark entities: the same ten columns, plain, audited, and under a PostgreSQL trigger.
+
+macro_rules! ten_columns {
+    ($table:literal $(, $derive:ident)*) => {
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, DeriveEntityModel $(, $derive)*)]
+        #[sea_orm(table_name = $table)]
+        pub struct Model {
+            #[sea_orm(primary_key)]
+            pub id: i32,
+            pub title: String,
+            #[sea_orm(column_type = "Text")]
+            pub body: String,
+            pub author: String,
+            pub status: String,
+            pub score: i32,
+            pub rating: f64,
+            pub published: bool,
+            pub tags: String,
+            pub created_at: DateTimeUtc,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+    };
+}
+
+/// Plain SeaORM: the baseline.
+pub mod plain {
+    ten_columns!("bench_plain");
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The same columns, audited.
+pub mod audited {
+    use audit_seaorm::Audited;
+    ten_columns!("bench_audited", Audited);
+}
+
+/// The same columns, written by plain SeaORM, audited by a PostgreSQL trigger.
+pub mod triggered {
+    ten_columns!("bench_triggered");
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Twelve fields, for the diff micro-benchmark.
+pub mod wide {
+    use audit_seaorm::Audited;
+    use sea_orm::entity::prelude::*;
+    use serde::Serialize;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited, Serialize)]
+    #[sea_orm(table_name = "bench_wide")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub title: String,
+        pub slug: String,
+        pub body: String,
+        pub author_id: i32,
+        pub score: i32,
+        pub rating: f64,
+        pub published: bool,
+        pub tags: String,
+        pub lang: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
