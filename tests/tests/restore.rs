@@ -1,7 +1,7 @@
 //! Typed restore and the untyped version API.
 
 use audit_seaorm::{AuditContext, AuditedEntity, Error, history, snapshot, versions};
-use audit_tests::{backend_tests, post, translation};
+use audit_tests::{backend_tests, post, sample, translation};
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set, TransactionTrait,
 };
@@ -211,7 +211,55 @@ async fn untyped_restore_returns_data(db: DatabaseConnection) {
     );
 }
 
+async fn reinsert_needs_defaults(db: DatabaseConnection) {
+    use audit_seaorm::Audited;
+    use sea_orm::IntoActiveModel;
+    let m = sample::Model {
+        id: uuid::Uuid::from_u128(9),
+        small: 1,
+        big: 2,
+        text: "t".into(),
+        flag: true,
+        ratio: 0.5,
+        maybe: None,
+        at: chrono::Utc::now(),
+        day: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        amount: rust_decimal::Decimal::new(1, 2),
+        blob: vec![],
+        doc: json!({}),
+        status: sample::Status::Live,
+    };
+    let m = m.into_active_model().reset_all().insert(&db).await.unwrap();
+    m.clone().delete(&db).await.unwrap();
+    // A snapshot taken before `status` existed: no such key.
+    let mut data = m.snapshot().unwrap();
+    data.remove("status");
+    let old = snapshot(
+        &db,
+        "samples",
+        m.subject_id(),
+        &serde_json::Value::Object(data),
+    )
+    .await
+    .unwrap();
+    let err = sample::Entity::restore(&db, old.id).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("field `status` is not in the snapshot and its type has no default"),
+        "{err}"
+    );
+    assert!(
+        sample::Entity::find_by_id(m.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing re-inserted"
+    );
+}
+
 backend_tests!(
+    reinsert_needs_defaults,
     restore_existing_row,
     restore_deleted_row,
     restore_composite_key,
