@@ -166,7 +166,12 @@ where
             ActiveValue::NotSet => return Ok(None),
         }
     }
-    query.lock_exclusive().one(db).await.map_err(|e| {
+    // The lock only means something inside a transaction; outside one it would cost a
+    // write (and, on PostgreSQL, a WAL flush) for nothing.
+    if is_transaction::<C>() {
+        query = query.lock_exclusive();
+    }
+    query.one(db).await.map_err(|e| {
         Error::Database {
             context: "reading the row before the write",
             source: e,

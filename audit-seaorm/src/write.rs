@@ -32,7 +32,8 @@ pub(crate) struct Record<'a> {
     pub version: Option<VersionRow<'a>>,
 }
 
-/// What a write produced.
+/// What a write produced. The ids are read back where the caller needs them (an activity
+/// or a version alone); a linked pair on SQLite or MySQL leaves them unread.
 #[derive(Debug, Clone)]
 pub(crate) struct Written {
     pub activity_id: Option<i64>,
@@ -160,6 +161,26 @@ pub(crate) async fn write<C: ConnectionTrait>(db: &C, record: Record<'_>) -> Res
                 row.try_get("", "version")
                     .map_err(Error::db("reading the written ids"))?,
             );
+        }
+        // SQLite: both statements in one call (sqlx runs each call on its worker thread, so
+        // a call costs more than the statements); the entry links its version through
+        // `last_insert_rowid()`. The ids are not read back.
+        (Some((action, changes, props)), Some(v), DbBackend::Sqlite) => {
+            let mut values = version_values(v);
+            values.push(text(Some(record.subject_type)));
+            values.push(text(Some(record.subject_id)));
+            values.extend(activity_values(action, changes, props));
+            values.push(Value::ChronoDateTimeUtc(Some(created_at)));
+            let stmt = format!(
+                r#"INSERT INTO "versions" ({VERSION_COLS})
+                   SELECT ?, ?, COALESCE(MAX("version"), 0) + 1, ?, ?, ?, ?
+                   FROM "versions" WHERE "subject_type" = ? AND "subject_id" = ?;
+                   INSERT INTO "activity_log" ({ACTIVITY_COLS})
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, last_insert_rowid(), ?)"#
+            );
+            db.execute_raw(Statement::from_sql_and_values(backend, stmt, values))
+                .await
+                .map_err(Error::db("writing the activity entry and version"))?;
         }
         (activity, version, _) => {
             if let Some(v) = version {

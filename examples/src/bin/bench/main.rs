@@ -9,7 +9,8 @@
 //!
 //! Options: `--ops N` (writes per measurement, default 300), `--rows N` (size of the big
 //! log, default 1000000), `--seconds N` (throughput run, default 10), `--out FILE`
-//! (default `BENCHMARKS.md`), `--skip-big-log`. Prints a markdown report and writes it to
+//! (default `BENCHMARKS.md`), `--skip-big-log`, `--only NAME` (backends whose name contains
+//! NAME, e.g. `postgres`). Prints a markdown report and writes it to
 //! the output file. Every figure is a median of per-operation times after a warm-up, and
 //! every audited figure stands next to its plain baseline measured in the same run.
 
@@ -39,6 +40,7 @@ struct Options {
     seconds: u64,
     out: String,
     big_log: bool,
+    only: Option<String>,
 }
 
 fn options() -> Options {
@@ -59,6 +61,7 @@ fn options() -> Options {
             .unwrap_or(10),
         out: value("--out").unwrap_or_else(|| "BENCHMARKS.md".to_owned()),
         big_log: !args.iter().any(|a| a == "--skip-big-log"),
+        only: value("--only").map(|v| v.to_lowercase()),
     }
 }
 
@@ -75,20 +78,16 @@ fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
 }
 
-/// Peak resident set size so far (kB), and a way to reset it.
-fn peak_rss_kb() -> u64 {
+/// Resident set size now (kB).
+fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with("VmRSS:"))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
         })
         .unwrap_or(0)
-}
-
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn row(i: i32) -> (String, String) {
@@ -142,6 +141,33 @@ struct WriteTimes {
     delete: Duration,
 }
 
+/// Per-operation durations of several rounds of [`writes`].
+#[derive(Default)]
+struct WriteSamples {
+    insert: Vec<Duration>,
+    update: Vec<Duration>,
+    delete: Vec<Duration>,
+}
+
+impl WriteSamples {
+    fn add(&mut self, more: WriteSamples) {
+        self.insert.extend(more.insert);
+        self.update.extend(more.update);
+        self.delete.extend(more.delete);
+    }
+    fn medians(self) -> WriteTimes {
+        WriteTimes {
+            insert: median(self.insert),
+            update: median(self.update),
+            delete: median(self.delete),
+        }
+    }
+}
+
+/// Rounds per measurement: plain, audited (and trigger) take turns, so that drift on the
+/// machine hits each of them alike.
+const ROUNDS: usize = 5;
+
 /// Insert, update one field, delete: `n` each, autocommit or one transaction per write.
 async fn writes<E>(
     db: &DatabaseConnection,
@@ -149,7 +175,7 @@ async fn writes<E>(
     in_tx: bool,
     make: impl Fn(i32) -> E::ActiveModel,
     touch: impl Fn(E::Model, i32) -> E::ActiveModel,
-) -> Result<WriteTimes, BoxError>
+) -> Result<WriteSamples, BoxError>
 where
     E: EntityTrait,
     E::Model: IntoActiveModel<E::ActiveModel> + Clone + Send + Sync,
@@ -173,41 +199,37 @@ where
             times.push(start.elapsed());
             models.push(m);
         }
-        median(times.split_off(total - n))
+        times.split_off(total - n)
     };
-    let update = median(
-        time_each(n, |i| {
-            let am = touch(models[i].clone(), i as i32);
-            async move {
-                if in_tx {
-                    let txn = db.begin().await?;
-                    am.update(&txn).await?;
-                    txn.commit().await?;
-                } else {
-                    am.update(db).await?;
-                }
-                Ok(())
+    let update = time_each(n, |i| {
+        let am = touch(models[i].clone(), i as i32);
+        async move {
+            if in_tx {
+                let txn = db.begin().await?;
+                am.update(&txn).await?;
+                txn.commit().await?;
+            } else {
+                am.update(db).await?;
             }
-        })
-        .await?,
-    );
-    let delete = median(
-        time_each(n, |i| {
-            let am = models[i].clone().into_active_model();
-            async move {
-                if in_tx {
-                    let txn = db.begin().await?;
-                    am.delete(&txn).await?;
-                    txn.commit().await?;
-                } else {
-                    am.delete(db).await?;
-                }
-                Ok(())
+            Ok(())
+        }
+    })
+    .await?;
+    let delete = time_each(n, |i| {
+        let am = models[i].clone().into_active_model();
+        async move {
+            if in_tx {
+                let txn = db.begin().await?;
+                am.delete(&txn).await?;
+                txn.commit().await?;
+            } else {
+                am.delete(db).await?;
             }
-        })
-        .await?,
-    );
-    Ok(WriteTimes {
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(WriteSamples {
         insert,
         update,
         delete,
@@ -376,7 +398,10 @@ async fn main() -> Result<(), BoxError> {
         text: String::new(),
         targets: Vec::new(),
     };
-    let backends = backends().await?;
+    let mut backends = backends().await?;
+    if let Some(only) = &opts.only {
+        backends.retain(|b| b.name.to_lowercase().contains(only.as_str()));
+    }
     r.line("# Benchmarks");
     r.line("");
     r.line(format!(
@@ -403,8 +428,10 @@ async fn main() -> Result<(), BoxError> {
     r.line("|---|---|---|---|---|---|---|---|");
     let mut floors = Vec::new();
     for b in &backends {
+        let backend = b.db.get_database_backend();
         let rtt = timed(opts.ops, || async {
-            b.db.execute_unprepared("SELECT 1").await?;
+            b.db.query_one_raw(Statement::from_string(backend, "SELECT 1"))
+                .await?;
             Ok::<_, BoxError>(())
         })
         .await?;
@@ -414,37 +441,20 @@ async fn main() -> Result<(), BoxError> {
             } else {
                 "autocommit"
             };
-            let p = writes::<plain::Entity>(
-                &b.db,
-                opts.ops,
-                in_tx,
-                |i| new_row!(plain, i),
-                |m, i| {
-                    let mut am = m.into_active_model();
-                    am.title = Set(format!("Edited {i}"));
-                    am
-                },
-            )
-            .await?;
-            let a = writes::<audited::Entity>(
-                &b.db,
-                opts.ops,
-                in_tx,
-                |i| new_row!(audited, i),
-                |m, i| {
-                    let mut am = m.into_active_model();
-                    am.title = Set(format!("Edited {i}"));
-                    am
-                },
-            )
-            .await?;
-            let t = if b.db.get_database_backend() == DbBackend::Postgres {
-                Some(
-                    writes::<triggered::Entity>(
+            let pg = b.db.get_database_backend() == DbBackend::Postgres;
+            let per_round = opts.ops.div_ceil(ROUNDS);
+            let (mut p, mut a, mut t) = (
+                WriteSamples::default(),
+                WriteSamples::default(),
+                WriteSamples::default(),
+            );
+            for _ in 0..ROUNDS {
+                p.add(
+                    writes::<plain::Entity>(
                         &b.db,
-                        opts.ops,
+                        per_round,
                         in_tx,
-                        |i| new_row!(triggered, i),
+                        |i| new_row!(plain, i),
                         |m, i| {
                             let mut am = m.into_active_model();
                             am.title = Set(format!("Edited {i}"));
@@ -452,10 +462,40 @@ async fn main() -> Result<(), BoxError> {
                         },
                     )
                     .await?,
-                )
-            } else {
-                None
-            };
+                );
+                a.add(
+                    writes::<audited::Entity>(
+                        &b.db,
+                        per_round,
+                        in_tx,
+                        |i| new_row!(audited, i),
+                        |m, i| {
+                            let mut am = m.into_active_model();
+                            am.title = Set(format!("Edited {i}"));
+                            am
+                        },
+                    )
+                    .await?,
+                );
+                if pg {
+                    t.add(
+                        writes::<triggered::Entity>(
+                            &b.db,
+                            per_round,
+                            in_tx,
+                            |i| new_row!(triggered, i),
+                            |m, i| {
+                                let mut am = m.into_active_model();
+                                am.title = Set(format!("Edited {i}"));
+                                am
+                            },
+                        )
+                        .await?,
+                    );
+                }
+            }
+            let (p, a) = (p.medians(), a.medians());
+            let t = pg.then(|| t.medians());
             for (op, pv, av, tv) in [
                 ("insert", p.insert, a.insert, t.map(|t| t.insert)),
                 ("update 1 field", p.update, a.update, t.map(|t| t.update)),
@@ -487,11 +527,12 @@ async fn main() -> Result<(), BoxError> {
                     // What the extra statements alone cost: audited = plain + 1 statement
                     // (insert) or + 2 (update: the SELECT … FOR UPDATE and the audit write;
                     // + 1 more where the audit write takes two statements).
+                    // One call for the audit rows on PostgreSQL and SQLite, two on MySQL.
                     let extra = match (op, b.db.get_database_backend()) {
-                        ("insert", DbBackend::Postgres) => 1,
-                        ("insert", _) => 2,
-                        (_, DbBackend::Postgres) => 2,
-                        _ => 3,
+                        ("insert", DbBackend::MySql) => 2,
+                        ("insert", _) => 1,
+                        (_, DbBackend::MySql) => 3,
+                        _ => 2,
                     };
                     floors.push((
                         b.name,
@@ -566,10 +607,19 @@ async fn main() -> Result<(), BoxError> {
             opts.rows
         ));
         r.line("");
-        r.line("| backend | load | subject history (100 rows) | causer's latest 50 | action + time range, 50 | first page (50) | deep page, keyset | deep page, offset | peak RSS load / paging all |");
+        r.line("| backend | load | subject history (100 rows) | causer's latest 50 | action + time range, 50 | first page (50) | deep page, keyset | deep page, offset | RSS growth: load / paging all |");
         r.line("|---|---|---|---|---|---|---|---|---|");
+        let mut plans = None;
         for b in &backends {
-            big_log(&mut r, b, opts.rows).await?;
+            plans = plans.or(big_log(&mut r, b, opts.rows).await?);
+        }
+        if let Some(plans) = plans {
+            r.line("");
+            r.line("Query plans on PostgreSQL (`EXPLAIN`, the node that reads `activity_log`):");
+            r.line("");
+            for l in plans.lines() {
+                r.line(l);
+            }
         }
     }
 
@@ -581,6 +631,10 @@ async fn main() -> Result<(), BoxError> {
         r.line("");
         r.line(format!("## 4. Throughput: 8 tasks updating different rows for {} s (PostgreSQL, one transaction per write)", opts.seconds));
         r.line("");
+        for i in 0..8 {
+            new_row!(plain, i).insert(&pg.db).await?;
+            new_row!(audited, i).insert(&pg.db).await?;
+        }
         let plain_wps = throughput::<plain::Entity>(&pg.db, opts.seconds, |m, i| {
             let mut am = m.into_active_model();
             am.score = Set(i);
@@ -630,7 +684,7 @@ where
 {
     let rows = E::find().limit(8).all(db).await?;
     if rows.len() < 8 {
-        return Err("need 8 rows for the throughput run".into());
+        return Err(format!("the throughput run needs 8 rows, found {}", rows.len()).into());
     }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -706,11 +760,11 @@ where
     Ok(median(times))
 }
 
-async fn big_log(r: &mut Report, b: &Backend, rows: u64) -> Result<(), BoxError> {
+async fn big_log(r: &mut Report, b: &Backend, rows: u64) -> Result<Option<String>, BoxError> {
     let db = &b.db;
     let backend = db.get_database_backend();
     db.execute_unprepared("DELETE FROM activity_log").await?;
-    reset_peak_rss();
+    let rss_before_load = rss_kb();
     let start = Instant::now();
     db.execute_unprepared(&fill_sql(backend, rows)).await?;
     match backend {
@@ -725,7 +779,7 @@ async fn big_log(r: &mut Report, b: &Backend, rows: u64) -> Result<(), BoxError>
         }
     }
     let load = start.elapsed();
-    let load_rss = peak_rss_kb();
+    let load_rss = rss_kb().saturating_sub(rss_before_load);
     let max_id: i64 = activity_log::Entity::find()
         .select_only()
         .column_as(
@@ -776,7 +830,8 @@ async fn big_log(r: &mut Report, b: &Backend, rows: u64) -> Result<(), BoxError>
     assert_eq!(subject().await?.len() as u64, rows / 10_000, "history size");
 
     // Page through everything with the cursor: memory must not grow with the log.
-    reset_peak_rss();
+    let rss_before_paging = rss_kb();
+    let mut paging_rss = 0;
     let mut cursor = None;
     let mut seen = 0u64;
     loop {
@@ -786,16 +841,17 @@ async fn big_log(r: &mut Report, b: &Backend, rows: u64) -> Result<(), BoxError>
         }
         let page = activity(db, &f).await?;
         seen += page.items.len() as u64;
+        paging_rss = paging_rss.max(rss_kb().saturating_sub(rss_before_paging));
         match page.next_cursor {
             Some(c) => cursor = Some(c),
             None => break,
         }
     }
-    let page_rss = peak_rss_kb();
+    let page_rss = paging_rss;
     assert_eq!(seen, rows);
 
     r.line(format!(
-        "| {} | {:.1} s | {} | {} | {} | {} | {} | {} | {} MiB / {} MiB |",
+        "| {} | {:.1} s | {} | {} | {} | {} | {} | {} | +{} MiB / +{} MiB |",
         b.name,
         load.as_secs_f64(),
         us(t_subject),
@@ -846,15 +902,9 @@ async fn big_log(r: &mut Report, b: &Backend, rows: u64) -> Result<(), BoxError>
         )
         .build(DbBackend::Postgres);
         let _ = writeln!(plans, "- subject history: {}", explain(db, stmt).await?);
-        r.line("");
-        r.line("Query plans on PostgreSQL (`EXPLAIN`, the node that reads `activity_log`):");
-        r.line("");
-        for l in plans.lines() {
-            r.line(l);
-        }
-        r.line("");
+        return Ok(Some(plans));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The scan nodes of a plan, e.g. `Index Scan Backward using idx_activity_log_causer`.
