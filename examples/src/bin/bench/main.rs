@@ -543,15 +543,16 @@ async fn main() -> Result<(), BoxError> {
                         ratio(av, pv),
                     ));
                 }
-                if op == "update 1 field" && in_tx {
-                    if let Some(tv) = tv {
-                        let q = ratio(av, tv);
-                        r.target(
-                            format!("{}: audited update within 1.3× of the trigger", b.name),
-                            q <= 1.3,
-                            format!("{q:.2}×"),
-                        );
-                    }
+                if op == "update 1 field"
+                    && in_tx
+                    && let Some(tv) = tv
+                {
+                    let q = ratio(av, tv);
+                    r.target(
+                        format!("{}: audited update within 1.3× of the trigger", b.name),
+                        q <= 1.3,
+                        format!("{q:.2}×"),
+                    );
                 }
             }
         }
