@@ -3,23 +3,42 @@
 //! `#[derive(Audited)]` implements `ActiveModelBehavior` with these four functions. With
 //! `#[audit(manual_hooks)]` you write the impl yourself and call them from yours:
 //!
-//! ```ignore
-//! #[async_trait::async_trait]
-//! impl ActiveModelBehavior for ActiveModel {
-//!     async fn before_save<C: ConnectionTrait>(mut self, db: &C, insert: bool) -> Result<Self, DbErr> {
-//!         self.updated_at = Set(chrono::Utc::now());          // your own logic first
-//!         audit_seaorm::hooks::before_save(self, db, insert).await
+//! ```
+//! mod note {
+//!     use audit_seaorm::Audited;
+//!     use sea_orm::entity::prelude::*;
+//!
+//!     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+//!     #[sea_orm(table_name = "notes")]
+//!     #[audit(manual_hooks)]
+//!     pub struct Model {
+//!         #[sea_orm(primary_key)]
+//!         pub id: i32,
+//!         pub body: String,
+//!         pub updated_at: Option<DateTimeUtc>,
 //!     }
-//!     async fn after_save<C: ConnectionTrait>(model: Model, db: &C, insert: bool) -> Result<Model, DbErr> {
-//!         audit_seaorm::hooks::after_save(model, db, insert).await
-//!     }
-//!     async fn before_delete<C: ConnectionTrait>(self, db: &C) -> Result<Self, DbErr> {
-//!         audit_seaorm::hooks::before_delete(self, db).await
-//!     }
-//!     async fn after_delete<C: ConnectionTrait>(self, db: &C) -> Result<Self, DbErr> {
-//!         audit_seaorm::hooks::after_delete(self, db).await
+//!
+//!     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+//!     pub enum Relation {}
+//!
+//!     #[async_trait::async_trait]
+//!     impl ActiveModelBehavior for ActiveModel {
+//!         async fn before_save<C: ConnectionTrait>(mut self, db: &C, insert: bool) -> Result<Self, DbErr> {
+//!             self.updated_at = sea_orm::Set(Some(chrono::Utc::now())); // your own logic first
+//!             audit_seaorm::hooks::before_save(self, db, insert).await
+//!         }
+//!         async fn after_save<C: ConnectionTrait>(model: Model, db: &C, insert: bool) -> Result<Model, DbErr> {
+//!             audit_seaorm::hooks::after_save(model, db, insert).await
+//!         }
+//!         async fn before_delete<C: ConnectionTrait>(self, db: &C) -> Result<Self, DbErr> {
+//!             audit_seaorm::hooks::before_delete(self, db).await
+//!         }
+//!         async fn after_delete<C: ConnectionTrait>(self, db: &C) -> Result<Self, DbErr> {
+//!             audit_seaorm::hooks::after_delete(self, db).await
+//!         }
 //!     }
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! How the old state reaches `after_save`: `before_save` (on update) and `before_delete`
@@ -251,25 +270,38 @@ where
         None => (action, None),
     };
     let data = model.snapshot().map_err(Error::from)?;
+    write_change::<M, C>(db, &subject_id, &action, &changes, properties, &data).await?;
+    Ok(model)
+}
+
+/// Writes the activity entry and the version of one hooked write.
+async fn write_change<M: Audited, C: ConnectionTrait>(
+    db: &C,
+    subject_id: &str,
+    action: &Action,
+    changes: &audit_core::Changes,
+    properties: Option<serde_json::Value>,
+    data: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), DbErr> {
     write(
         db,
         Record {
             subject_type: M::SUBJECT_TYPE,
-            subject_id: &subject_id,
+            subject_id,
             causer_id: None,
             activity: Some(ActivityRow {
                 action: action.as_str(),
-                changes: &changes,
+                changes,
                 properties,
             }),
             version: Some(VersionRow {
                 event: action.as_str(),
-                data: &data,
+                data,
             }),
         },
     )
     .await?;
-    Ok(model)
+    Ok(())
 }
 
 /// `before_delete` hook: reads the row about to be deleted (one `SELECT … FOR UPDATE`).
@@ -310,24 +342,7 @@ where
     let subject_id = old.subject_id();
     let changes = M::<A>::changes(Some(&old), None).map_err(Error::from)?;
     let data = old.snapshot().map_err(Error::from)?;
-    write(
-        db,
-        Record {
-            subject_type: M::<A>::SUBJECT_TYPE,
-            subject_id: &subject_id,
-            causer_id: None,
-            activity: Some(ActivityRow {
-                action: Action::Deleted.as_str(),
-                changes: &changes,
-                properties: None,
-            }),
-            version: Some(VersionRow {
-                event: Action::Deleted.as_str(),
-                data: &data,
-            }),
-        },
-    )
-    .await?;
+    write_change::<M<A>, C>(db, &subject_id, &Action::Deleted, &changes, None, &data).await?;
     Ok(active)
 }
 

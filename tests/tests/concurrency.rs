@@ -9,17 +9,7 @@ const WRITERS: usize = 8;
 const ROUNDS: usize = 3;
 
 async fn concurrent_updates_chain(db: DatabaseConnection) {
-    let p = post::ActiveModel {
-        title: Set("t0".into()),
-        slug: Set("s".into()),
-        api_token: Set("t".into()),
-        view_count: Set(0),
-        published_at: Set(None),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    let p = post::new("t0", "s").insert(&db).await.unwrap();
     let id = p.id;
     let mut tasks = Vec::new();
     for w in 0..WRITERS {

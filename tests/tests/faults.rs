@@ -6,20 +6,9 @@ use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait,
 };
 
-fn new_post(title: &str, slug: &str) -> post::ActiveModel {
-    post::ActiveModel {
-        title: Set(title.into()),
-        slug: Set(slug.into()),
-        api_token: Set("t".into()),
-        view_count: Set(0),
-        published_at: Set(None),
-        ..Default::default()
-    }
-}
-
 async fn failed_update_leaves_no_rows(db: DatabaseConnection) {
-    new_post("A", "a").insert(&db).await.unwrap();
-    let b = new_post("B", "b").insert(&db).await.unwrap();
+    post::new("A", "a").insert(&db).await.unwrap();
+    let b = post::new("B", "b").insert(&db).await.unwrap();
     let mut am: post::ActiveModel = b.clone().into();
     am.slug = Set("a".into()); // violates the unique slug
     am.update(&db).await.expect_err("unique violation");
@@ -39,8 +28,8 @@ async fn failed_update_leaves_no_rows(db: DatabaseConnection) {
 }
 
 async fn failed_insert_leaves_no_rows(db: DatabaseConnection) {
-    new_post("A", "a").insert(&db).await.unwrap();
-    new_post("A again", "a")
+    post::new("A", "a").insert(&db).await.unwrap();
+    post::new("A again", "a")
         .insert(&db)
         .await
         .expect_err("unique violation");
@@ -52,7 +41,7 @@ async fn failed_audit_write_rolls_back(db: DatabaseConnection) {
     // Make the audit write fail: the versions table is gone.
     db.execute_unprepared("DROP TABLE versions").await.unwrap();
     let txn = db.begin().await.unwrap();
-    let err = new_post("A", "a")
+    let err = post::new("A", "a")
         .insert(&txn)
         .await
         .expect_err("audit write fails");
@@ -70,7 +59,7 @@ async fn failed_audit_write_rolls_back(db: DatabaseConnection) {
 
 async fn transaction_rollback_drops_audit_rows(db: DatabaseConnection) {
     let txn = db.begin().await.unwrap();
-    let p = new_post("A", "a").insert(&txn).await.unwrap();
+    let p = post::new("A", "a").insert(&txn).await.unwrap();
     let mut am: post::ActiveModel = p.clone().into();
     am.title = Set("B".into());
     am.update(&txn).await.unwrap();
@@ -86,8 +75,8 @@ async fn transaction_rollback_drops_audit_rows(db: DatabaseConnection) {
 }
 
 async fn stale_stash_is_not_used(db: DatabaseConnection) {
-    new_post("A", "a").insert(&db).await.unwrap();
-    let b = new_post("B", "b").insert(&db).await.unwrap();
+    post::new("A", "a").insert(&db).await.unwrap();
+    let b = post::new("B", "b").insert(&db).await.unwrap();
     // A failed write leaves the row it read behind...
     let mut am: post::ActiveModel = b.clone().into();
     am.slug = Set("a".into());

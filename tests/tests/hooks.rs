@@ -8,17 +8,6 @@ use sea_orm::{
 };
 use serde_json::json;
 
-fn new_post(title: &str, slug: &str) -> post::ActiveModel {
-    post::ActiveModel {
-        title: Set(title.into()),
-        slug: Set(slug.into()),
-        api_token: Set("secret-1".into()),
-        view_count: Set(0),
-        published_at: Set(None),
-        ..Default::default()
-    }
-}
-
 fn ctx() -> AuditContext {
     AuditContext::new()
         .causer("42")
@@ -28,7 +17,10 @@ fn ctx() -> AuditContext {
 }
 
 async fn insert_logs_created(db: DatabaseConnection) {
-    let p = ctx().scope(new_post("Hi", "hi").insert(&db)).await.unwrap();
+    let p = ctx()
+        .scope(post::new("Hi", "hi").insert(&db))
+        .await
+        .unwrap();
     let trail = history(&db, "post", p.id).await.unwrap();
     assert_eq!(trail.len(), 1);
     let e = &trail[0];
@@ -62,7 +54,7 @@ async fn insert_logs_created(db: DatabaseConnection) {
 }
 
 async fn update_logs_changed_fields(db: DatabaseConnection) {
-    let p = new_post("Hi", "hi").insert(&db).await.unwrap();
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
     let mut am: post::ActiveModel = p.clone().into();
     am.title = Set("Hello".into());
     am.view_count = Set(10);
@@ -82,7 +74,7 @@ async fn update_logs_changed_fields(db: DatabaseConnection) {
 }
 
 async fn noop_updates_log_nothing(db: DatabaseConnection) {
-    let p = new_post("Hi", "hi").insert(&db).await.unwrap();
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
     // Same value set again.
     let mut am: post::ActiveModel = p.clone().into();
     am.title = Set("Hi".into());
@@ -100,7 +92,7 @@ async fn noop_updates_log_nothing(db: DatabaseConnection) {
 }
 
 async fn redacted_change_hides_values(db: DatabaseConnection) {
-    let p = new_post("Hi", "hi").insert(&db).await.unwrap();
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
     let mut am: post::ActiveModel = p.clone().into();
     am.api_token = Set("secret-2".into());
     am.update(&db).await.unwrap();
@@ -129,7 +121,7 @@ async fn redacted_change_hides_values(db: DatabaseConnection) {
 }
 
 async fn delete_logs_final_version(db: DatabaseConnection) {
-    let p = new_post("Hi", "hi").insert(&db).await.unwrap();
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
     ctx().scope(p.clone().delete(&db)).await.unwrap();
     let trail = history(&db, "post", p.id).await.unwrap();
     assert_eq!(trail.len(), 2);
@@ -159,7 +151,7 @@ async fn delete_logs_final_version(db: DatabaseConnection) {
 }
 
 async fn save_inserts_then_updates(db: DatabaseConnection) {
-    let saved = new_post("Hi", "hi").save(&db).await.unwrap();
+    let saved = post::new("Hi", "hi").save(&db).await.unwrap();
     let mut am = saved;
     am.title = Set("Again".into());
     let saved = am.save(&db).await.unwrap();
@@ -174,7 +166,7 @@ async fn save_inserts_then_updates(db: DatabaseConnection) {
 }
 
 async fn disabled_auditing_writes_nothing(db: DatabaseConnection) {
-    let p = without_auditing(new_post("Hi", "hi").insert(&db))
+    let p = without_auditing(post::new("Hi", "hi").insert(&db))
         .await
         .unwrap();
     let mut am: post::ActiveModel = p.clone().into();
@@ -195,7 +187,7 @@ async fn strict_mode_needs_transaction(db: DatabaseConnection) {
     let strict = AuditContext::new().strict(true);
     let err = strict
         .clone()
-        .scope(new_post("Hi", "hi").insert(&db))
+        .scope(post::new("Hi", "hi").insert(&db))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("strict mode"), "{err}");
@@ -205,7 +197,7 @@ async fn strict_mode_needs_transaction(db: DatabaseConnection) {
     );
     let txn = db.begin().await.unwrap();
     let p = strict
-        .scope(new_post("Hi", "hi").insert(&txn))
+        .scope(post::new("Hi", "hi").insert(&txn))
         .await
         .unwrap();
     txn.commit().await.unwrap();
@@ -255,7 +247,7 @@ async fn context_follows_spawned_tasks(db: DatabaseConnection) {
     let p = AuditContext::new()
         .causer("spawner")
         .scope(async move {
-            audit_seaorm::spawn(async move { new_post("Hi", "hi").insert(&db2).await }).await
+            audit_seaorm::spawn(async move { post::new("Hi", "hi").insert(&db2).await }).await
         })
         .await
         .unwrap()
@@ -265,7 +257,7 @@ async fn context_follows_spawned_tasks(db: DatabaseConnection) {
 }
 
 async fn bypassed_writes_are_not_hooked(db: DatabaseConnection) {
-    let p = new_post("Hi", "hi").insert(&db).await.unwrap();
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
     // update_many does not run the hooks: documented; log it explicitly.
     post::Entity::update_many()
         .col_expr(post::Column::Title, sea_orm::sea_query::Expr::value("Bulk"))

@@ -35,17 +35,10 @@ async fn auth(mut req: Request, next: Next) -> Response {
 /// Creates a post and edits it: two audited writes in one request.
 async fn create_post(State(db): State<DatabaseConnection>, Json(body): Json<Value>) -> Json<Value> {
     let title = body["title"].as_str().unwrap_or("untitled").to_owned();
-    let p = post::ActiveModel {
-        title: Set(title.clone()),
-        slug: Set(body["slug"].as_str().unwrap_or("s").to_owned()),
-        api_token: Set("t".into()),
-        view_count: Set(0),
-        published_at: Set(None),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    let p = post::new(&title, body["slug"].as_str().unwrap_or("s"))
+        .insert(&db)
+        .await
+        .unwrap();
     let mut am: post::ActiveModel = p.into();
     am.title = Set(format!("{title}!"));
     let p = am.update(&db).await.unwrap();

@@ -21,3 +21,16 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
+
+/// A new post with a secret token, no views, unpublished.
+pub fn new(title: &str, slug: &str) -> ActiveModel {
+    use sea_orm::Set;
+    ActiveModel {
+        title: Set(title.into()),
+        slug: Set(slug.into()),
+        api_token: Set("secret-1".into()),
+        view_count: Set(0),
+        published_at: Set(None),
+        ..Default::default()
+    }
+}
