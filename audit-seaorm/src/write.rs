@@ -2,7 +2,7 @@
 //! statements as the backend allows (one on PostgreSQL, two elsewhere).
 
 use audit_core::{AuditContext, Changes};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::{Map, Value as Json};
 
@@ -73,7 +73,8 @@ pub(crate) async fn write<C: ConnectionTrait>(db: &C, record: Record<'_>) -> Res
         .causer_id
         .map(str::to_owned)
         .or_else(|| ctx.and_then(|c| c.causer_id.clone()));
-    let created_at = Utc::now();
+    // Microseconds: what every backend stores, so a returned record equals the stored one.
+    let created_at = Utc::now().trunc_subsecs(6);
     let backend = db.get_database_backend();
 
     let activity = record.activity.as_ref().map(|a| {
