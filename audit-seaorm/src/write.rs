@@ -228,6 +228,9 @@ async fn insert_version<C: ConnectionTrait>(
     record: &Record<'_>,
 ) -> Result<(i64, Option<i64>)> {
     const CONTEXT: &str = "writing the version";
+    if backend == DbBackend::MySql {
+        return insert_version_mysql(db, values, record).await;
+    }
     let stmt = match backend {
         DbBackend::Postgres => format!(
             r#"INSERT INTO "versions" ({VERSION_COLS})
@@ -254,10 +257,6 @@ async fn insert_version<C: ConnectionTrait>(
         }
     };
     let stmt = Statement::from_sql_and_values(backend, stmt, values);
-    if backend == DbBackend::MySql {
-        let res = db.execute_raw(stmt).await.map_err(Error::db(CONTEXT))?;
-        return Ok((res.last_insert_id() as i64, None));
-    }
     let row = db
         .query_one_raw(stmt)
         .await
@@ -270,6 +269,77 @@ async fn insert_version<C: ConnectionTrait>(
         row.try_get("", "id").map_err(Error::db(CONTEXT))?,
         Some(row.try_get("", "version").map_err(Error::db(CONTEXT))?),
     ))
+}
+
+/// MySQL/InnoDB: `INSERT … SELECT MAX(…)` takes shared next-key locks under REPEATABLE
+/// READ, and two transactions inserting versions of *different* new subjects into the same
+/// index gap then deadlock. So the number is read first without locks (the entity row lock
+/// already serializes writers of one subject), then inserted; if the transaction's snapshot
+/// was older than the latest version (a duplicate number: InnoDB rolls back only that
+/// statement), the number is read again with a locking read, which sees the latest commit.
+async fn insert_version_mysql<C: ConnectionTrait>(
+    db: &C,
+    values: Vec<Value>,
+    record: &Record<'_>,
+) -> Result<(i64, Option<i64>)> {
+    const CONTEXT: &str = "writing the version";
+    const NUMBERING: &str = "numbering the version";
+    let insert = sql(
+        DbBackend::MySql,
+        &format!(r#"INSERT INTO "versions" ({VERSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"#),
+    );
+    let mut locking = false;
+    loop {
+        let lock = if locking { " FOR UPDATE" } else { "" };
+        let next = Statement::from_sql_and_values(
+            DbBackend::MySql,
+            format!(
+                "SELECT COALESCE(MAX(`version`), 0) + 1 AS `next` FROM `versions` \
+                 WHERE `subject_type` = ? AND `subject_id` = ?{lock}"
+            ),
+            [
+                text(Some(record.subject_type)),
+                text(Some(record.subject_id)),
+            ],
+        );
+        let number: i64 = db
+            .query_one_raw(next)
+            .await
+            .map_err(Error::db(NUMBERING))?
+            .ok_or(Error::Database {
+                context: NUMBERING,
+                source: sea_orm::DbErr::RecordNotFound("MAX".into()),
+            })?
+            .try_get("", "next")
+            .map_err(Error::db(NUMBERING))?;
+        let mut row = values.clone();
+        row.insert(2, Value::BigInt(Some(number)));
+        match db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::MySql,
+                insert.clone(),
+                row,
+            ))
+            .await
+        {
+            Ok(res) => return Ok((res.last_insert_id() as i64, Some(number))),
+            Err(e)
+                if !locking
+                    && matches!(
+                        e.sql_err(),
+                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                    ) =>
+            {
+                locking = true;
+            }
+            Err(e) => {
+                return Err(Error::Database {
+                    context: CONTEXT,
+                    source: e,
+                });
+            }
+        }
+    }
 }
 
 async fn insert_returning_id<C: ConnectionTrait>(
