@@ -403,7 +403,8 @@ pub fn activity_select(filter: &Filter) -> sea_orm::Select<activity_log::Entity>
         Order::OldestFirst => query.order_by_asc(A::Id),
     };
     if let Some(offset) = filter.offset {
-        query = query.offset(offset);
+        // Drivers bind it as a signed 64-bit integer.
+        query = query.offset(offset.min(i64::MAX as u64));
     }
     query
 }

@@ -81,14 +81,19 @@ pub fn strict_mode() -> bool {
         .unwrap_or_else(|| STRICT.load(Ordering::Relaxed))
 }
 
-/// Whether `C` is a transaction. `ConnectionTrait` does not say, so this reads the type.
-fn is_transaction<C: ?Sized>() -> bool {
+/// Whether `C` is known to run each statement on its own (a pool, not a transaction).
+/// `ConnectionTrait` does not say, so this reads the type: `DatabaseConnection` and
+/// `RestrictedConnection` are not transactions; every other type (`DatabaseTransaction`,
+/// `DatabaseExecutor`, wrappers of your own) is treated as one may be — it gets the row
+/// lock, and strict mode lets it through.
+fn is_plain_connection<C: ?Sized>() -> bool {
     let name = std::any::type_name::<C>();
-    name.contains("DatabaseTransaction") || name.contains("RestrictedTransaction")
+    let name = name.trim_start_matches('&');
+    name.ends_with("::DatabaseConnection") || name.ends_with("::RestrictedConnection")
 }
 
 fn check_strict<M: Audited, C: ?Sized>() -> Result<(), DbErr> {
-    if strict_mode() && !is_transaction::<C>() {
+    if strict_mode() && is_plain_connection::<C>() {
         return Err(Error::NotInTransaction {
             subject_type: M::SUBJECT_TYPE,
         }
@@ -114,15 +119,27 @@ fn owner() -> Owner {
 }
 
 type StashKey = (Owner, TypeId, String);
+
+/// Above this many entries, expired ones are dropped; above [`STASH_CAP`] after that, the
+/// oldest go too. Entries exist only between the two hooks of one write, so a large stash
+/// means writes failing between them (each failure leaves one entry).
+const STASH_SWEEP: usize = 1024;
+const STASH_CAP: usize = 16 * 1024;
 type Stash = HashMap<StashKey, (Instant, Box<dyn Any + Send>)>;
 
 static STASH: LazyLock<Mutex<Stash>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn stash_put<M: Send + 'static>(key: String, old: M) {
     let mut stash = STASH.lock().unwrap_or_else(|e| e.into_inner());
-    if stash.len() >= 1024 {
+    if stash.len() >= STASH_SWEEP {
         let now = Instant::now();
         stash.retain(|_, (at, _)| now.duration_since(*at) < STASH_TTL);
+        if stash.len() >= STASH_CAP {
+            let mut ages: Vec<Instant> = stash.values().map(|(at, _)| *at).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() - STASH_SWEEP / 2];
+            stash.retain(|_, (at, _)| *at >= cutoff);
+        }
     }
     stash.insert(
         (owner(), TypeId::of::<M>(), key),
@@ -150,6 +167,7 @@ pub fn stash_len() -> usize {
 /// Set while a typed restore writes, so the hook logs "restored".
 #[derive(Clone)]
 pub(crate) struct Restoring {
+    pub subject_type: &'static str,
     pub subject_id: String,
     pub version_id: i64,
     pub version: i64,
@@ -159,9 +177,11 @@ tokio::task_local! {
     pub(crate) static RESTORING: Restoring;
 }
 
-fn restoring(subject_id: &str) -> Option<Restoring> {
+fn restoring(subject_type: &str, subject_id: &str) -> Option<Restoring> {
     RESTORING
-        .try_with(|r| (r.subject_id == subject_id).then(|| r.clone()))
+        .try_with(|r| {
+            (r.subject_type == subject_type && r.subject_id == subject_id).then(|| r.clone())
+        })
         .ok()
         .flatten()
 }
@@ -187,7 +207,7 @@ where
     }
     // The lock only means something inside a transaction; outside one it would cost a
     // write (and, on PostgreSQL, a WAL flush) for nothing.
-    if is_transaction::<C>() {
+    if !is_plain_connection::<C>() {
         query = query.lock_exclusive();
     }
     query.one(db).await.map_err(|e| {
@@ -224,8 +244,12 @@ where
         stash_take::<M<A>>(key);
         return Ok(active);
     }
-    if let Some(old) = current_row(&active, db).await? {
-        stash_put(key, old);
+    match current_row(&active, db).await? {
+        // Keyed as the database spells the key (it is what `after_save` will see).
+        Some(old) => stash_put(model_key(&old), old),
+        None => {
+            stash_take::<M<A>>(key);
+        }
     }
     Ok(active)
 }
@@ -242,7 +266,7 @@ where
         return Ok(model);
     }
     let subject_id = model.subject_id();
-    let restoring = restoring(&subject_id);
+    let restoring = restoring(M::SUBJECT_TYPE, &subject_id);
     let (action, changes) = if insert {
         (
             Action::Created,
@@ -317,8 +341,16 @@ where
         return Ok(active);
     }
     check_strict::<M<A>, C>()?;
-    if let (Some(key), Some(old)) = (active_key(&active, DELETE), current_row(&active, db).await?) {
-        stash_put(key, old);
+    let Some(key) = active_key(&active, DELETE) else {
+        return Ok(active);
+    };
+    match current_row(&active, db).await? {
+        Some(old) => stash_put(key, old),
+        // Nothing to delete: drop what a failed earlier delete may have left, or
+        // `after_delete` (which runs even when no row was deleted) would log it.
+        None => {
+            stash_take::<M<A>>(key);
+        }
     }
     Ok(active)
 }

@@ -68,8 +68,21 @@ where
         .await
         .map_err(Error::db("reading the row to restore"))?;
     let target = <E::Model as Audited>::from_snapshot(current.as_ref(), &version.data)?;
+    // The key comes from the snapshot's data: it must name the subject the version is of.
+    let subject_id = target.subject_id();
+    if subject_id != version.subject_id {
+        return Err(Error::Corrupt {
+            what: "version",
+            id: version_id,
+            reason: format!(
+                "its data is keyed `{subject_id}` but it is a version of `{}`",
+                version.subject_id
+            ),
+        });
+    }
     let marker = Restoring {
-        subject_id: target.subject_id(),
+        subject_type,
+        subject_id,
         version_id,
         version: version.version,
     };

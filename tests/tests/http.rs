@@ -129,8 +129,9 @@ async fn post_json(
     let mut req = client()
         .post(format!("{base}{path}"))
         .header("authorization", format!("Bearer {user}"));
+    req = req.header("content-type", "application/json");
     if let Some(body) = body {
-        req = req.header("content-type", "application/json").body(body);
+        req = req.body(body);
     }
     let res = req.send().await.unwrap();
     let status = res.status();
@@ -254,6 +255,38 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(status, StatusCode::OK);
     let v1 = vs["items"][0]["id"].as_i64().unwrap();
     assert_eq!(vs["items"][0]["data"]["title"], "first");
+    // Both per-subject listings page with a cursor.
+    let (_, first) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/versions/post/{id}?limit=1"),
+    )
+    .await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    let cursor = first["next_cursor"].as_i64().expect("a second page");
+    let (_, second) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/versions/post/{id}?limit=1&after_id={cursor}"),
+    )
+    .await;
+    assert_eq!(second["items"][0]["version"], 2);
+    assert_eq!(second["next_cursor"], Value::Null);
+    let (_, first) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/subjects/post/{id}?limit=1"),
+    )
+    .await;
+    assert_eq!(first["items"][0]["action"], "created");
+    let cursor = first["next_cursor"].as_i64().expect("a second page");
+    let (_, second) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/subjects/post/{id}?limit=1&after_id={cursor}"),
+    )
+    .await;
+    assert_eq!(second["items"][0]["action"], "updated");
 
     // Registered type: a real restore, attributed to the caller, with the reason.
     let (status, restored) = post_json(
@@ -512,17 +545,46 @@ async fn bad_inputs_are_4xx(db: DatabaseConnection) {
             "method_not_allowed",
         ),
     ];
+    let mut cases = cases;
+    cases.push((
+        "FORM",
+        "/api/audit/versions/1/restore",
+        Some("reason=csrf".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    ));
+    cases.push((
+        "GET",
+        "/api/audit/subjects/post/1?limit=x",
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    ));
+    cases.push((
+        "GET",
+        "/api/audit/versions/post/1?page=2",
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    ));
     for (method, path, body, want, code) in cases {
         let (status, json) = match method {
             "GET" => get(&base, "admin", path).await,
             "POST" => post_json(&base, "admin", path, body).await,
             _ => {
+                // "FORM": what a cross-site HTML form can send.
+                let (verb, content_type) = match method {
+                    "FORM" => ("POST", "application/x-www-form-urlencoded"),
+                    other => (other, "application/json"),
+                };
                 let res = client()
                     .request(
-                        reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                        reqwest::Method::from_bytes(verb.as_bytes()).unwrap(),
                         format!("{base}{path}"),
                     )
                     .header("authorization", "Bearer admin")
+                    .header("content-type", content_type)
+                    .body(body.unwrap_or_default())
                     .send()
                     .await
                     .unwrap();
@@ -539,6 +601,15 @@ async fn bad_inputs_are_4xx(db: DatabaseConnection) {
             "{method} {path}: {json}"
         );
     }
+    // An offset past what the database can bind is clamped, not a crash.
+    let (status, page) = get(
+        &base,
+        "admin",
+        "/api/audit/activity?offset=18446744073709551615",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"], json!([]));
     // A huge but well-formed limit is capped, not refused.
     let (status, page) = get(&base, "admin", "/api/audit/activity?limit=1000000").await;
     assert_eq!(status, StatusCode::OK);

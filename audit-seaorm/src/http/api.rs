@@ -15,10 +15,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use http::request::Parts;
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -218,14 +218,15 @@ async fn access(State(state): State<Arc<ApiState>>, request: Request, next: Next
         )
         .into_response();
     };
-    let permission = if request.method() == Method::GET {
-        Permission::Read
+    // Restoring answers with the version's data too: it needs both permissions.
+    let needed: &[Permission] = if matches!(*request.method(), Method::GET | Method::HEAD) {
+        &[Permission::Read]
     } else {
-        Permission::Restore
+        &[Permission::Read, Permission::Restore]
     };
     let (parts, body) = request.into_parts();
-    if !authorize(&parts, permission) {
-        let what = if permission == Permission::Read {
+    if let Some(&denied) = needed.iter().find(|p| !authorize(&parts, **p)) {
+        let what = if denied == Permission::Read {
             "read the audit trail"
         } else {
             "restore versions"
@@ -307,28 +308,81 @@ async fn activity(
     .into_response())
 }
 
+/// Paging parameters of the per-subject listings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    /// Page size (default 50, capped at 500).
+    limit: Option<u64>,
+    /// The previous page's `next_cursor`.
+    after_id: Option<i64>,
+}
+
 async fn subject_history(
     State(state): State<Arc<ApiState>>,
     path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Path((subject_type, subject_id)) = path.map_err(path_error)?;
-    let items = crate::history(&state.db, &subject_type, &subject_id).await?;
-    Ok(
-        Json(json!({"subject_type": subject_type, "subject_id": subject_id, "items": items}))
-            .into_response(),
-    )
+    let Query(q) = query.map_err(query_error)?;
+    let mut filter = Filter::new()
+        .subject(&subject_type, &subject_id)
+        .order(Order::OldestFirst);
+    filter.limit = q.limit;
+    filter.after_id = q.after_id;
+    let page = crate::activity(&state.db, &filter).await?;
+    Ok(Json(json!({
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "items": page.items,
+        "next_cursor": page.next_cursor,
+        "limit": filter.effective_limit(),
+    }))
+    .into_response())
 }
 
 async fn subject_versions(
     State(state): State<Arc<ApiState>>,
     path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    use crate::entity::versions::{Column as V, Entity};
     let Path((subject_type, subject_id)) = path.map_err(path_error)?;
-    let items = crate::versions(&state.db, &subject_type, &subject_id).await?;
-    Ok(
-        Json(json!({"subject_type": subject_type, "subject_id": subject_id, "items": items}))
-            .into_response(),
-    )
+    let Query(q) = query.map_err(query_error)?;
+    let mut filter = Filter::new();
+    filter.limit = q.limit;
+    let limit = filter.effective_limit();
+    let mut select = Entity::find()
+        .filter(V::SubjectType.eq(subject_type.as_str()))
+        .filter(V::SubjectId.eq(subject_id.as_str()));
+    if let Some(after) = q.after_id {
+        select = select.filter(V::Id.gt(after));
+    }
+    let mut rows = select
+        .order_by_asc(V::Id)
+        .limit(limit + 1)
+        .all(&state.db)
+        .await
+        .map_err(Error::db("reading a subject's versions"))?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(crate::version_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "items": items,
+        "next_cursor": next_cursor,
+        "limit": limit,
+    }))
+    .into_response())
 }
 
 /// `POST /versions/{id}/restore` body (optional).
@@ -342,9 +396,24 @@ struct RestoreBody {
 async fn restore(
     State(state): State<Arc<ApiState>>,
     path: Result<Path<i64>, PathRejection>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Path(version_id) = path.map_err(path_error)?;
+    // Only JSON, even with an empty body: a browser cannot send it cross-site without a
+    // CORS preflight, so a forged form post cannot restore anything.
+    let json = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "restore takes `Content-Type: application/json` (the body may be empty)",
+        ));
+    }
     let body = body.map_err(|e| {
         let status = e.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {

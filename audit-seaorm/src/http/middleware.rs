@@ -25,7 +25,20 @@ struct Config {
     causer: Option<Arc<CauserFn>>,
     trust_user_id_header: bool,
     trusted_proxies: Vec<IpAddr>,
+    forwarded_header: ForwardedHeader,
     max_user_agent: usize,
+}
+
+/// The header your trusted proxies write the client chain into. Only that one is read: a
+/// proxy that maintains one header passes the other through from the client unchanged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (the default).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
 }
 
 /// Tower layer that attributes every audited write of a request: causer, client IP,
@@ -37,8 +50,10 @@ struct Config {
 ///   ignored unless [`trust_user_id_header`](Self::trust_user_id_header) is on: any client
 ///   can set it.
 /// * **ip**: the peer address (`ConnectInfo<SocketAddr>`: serve with
-///   `into_make_service_with_connect_info::<SocketAddr>()`); `X-Forwarded-For` /
-///   `Forwarded` only when the peer is one of the [`trusted_proxies`](Self::trusted_proxies).
+///   `into_make_service_with_connect_info::<SocketAddr>()`). Only when the peer is one of the
+///   [`trusted_proxies`](Self::trusted_proxies) is the chain in `X-Forwarded-For` (or
+///   `Forwarded`, see [`forwarded_header`](Self::forwarded_header)) read, from the nearest
+///   hop back to the first address that is not a trusted proxy.
 /// * **user agent**: the `User-Agent` header, cut to 512 bytes.
 /// * **request id**: `X-Request-Id` when it is 1–128 characters of `[A-Za-z0-9._:-]`, else a
 ///   new UUID.
@@ -75,6 +90,7 @@ impl AuditLayer {
                 causer: None,
                 trust_user_id_header: false,
                 trusted_proxies: Vec::new(),
+                forwarded_header: ForwardedHeader::default(),
                 max_user_agent: DEFAULT_MAX_USER_AGENT,
             }),
         }
@@ -104,6 +120,12 @@ impl AuditLayer {
     /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
     pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
         self.config_mut().trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
+    /// Which header the trusted proxies set (default `X-Forwarded-For`).
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.config_mut().forwarded_header = header;
         self
     }
 
@@ -219,42 +241,55 @@ fn client_ip(config: &Config, parts: &Parts) -> Option<IpAddr> {
     if !config.trusted_proxies.contains(&peer) {
         return Some(peer);
     }
-    // Walk the chain from the nearest hop back; the first address that is not a trusted
-    // proxy is the client.
-    let mut chain: Vec<IpAddr> = Vec::new();
-    if let Some(forwarded) = header(parts, "forwarded") {
-        chain.extend(forwarded.split(',').filter_map(forwarded_for));
-    } else if let Some(xff) = header(parts, "x-forwarded-for") {
-        chain.extend(
-            xff.split(',')
-                .filter_map(|s| s.trim().parse::<IpAddr>().ok()),
-        );
+    // Every line of the header the proxies set, in order (a proxy may add its own line
+    // after the client's), one hop per comma-separated entry.
+    let name = match config.forwarded_header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    let lines: Vec<&str> = parts
+        .headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let hops: Vec<&str> = lines.iter().flat_map(|l| l.split(',')).collect();
+    // Walk back from the nearest hop: the first address that is not a trusted proxy is the
+    // client. An entry that is no address ("unknown", an obfuscated node) ends the walk:
+    // what stands before it cannot be told from what a client wrote.
+    for hop in hops.iter().rev() {
+        let ip = match config.forwarded_header {
+            ForwardedHeader::XForwardedFor => parse_node(hop.trim()),
+            ForwardedHeader::Forwarded => forwarded_for(hop),
+        };
+        match ip {
+            Some(ip) if config.trusted_proxies.contains(&ip) => continue,
+            Some(ip) => return Some(ip),
+            None => return None,
+        }
     }
-    Some(
-        chain
-            .into_iter()
-            .rev()
-            .find(|ip| !config.trusted_proxies.contains(ip))
-            .unwrap_or(peer),
-    )
+    Some(peer)
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]:80`.
+fn parse_node(value: &str) -> Option<IpAddr> {
+    let value = value.trim_matches('"');
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Some(addr.ip());
+    }
+    value.strip_prefix('[')?.split(']').next()?.parse().ok()
 }
 
 /// The `for=` address of one `Forwarded` element (RFC 7239).
 fn forwarded_for(element: &str) -> Option<IpAddr> {
     element.split(';').find_map(|pair| {
         let (key, value) = pair.trim().split_once('=')?;
-        if !key.trim().eq_ignore_ascii_case("for") {
-            return None;
-        }
-        let value = value.trim().trim_matches('"');
-        let value = value
-            .strip_prefix('[')
-            .map(|v| v.split(']').next().unwrap_or(v))
-            .unwrap_or(value);
-        value
-            .parse::<IpAddr>()
-            .ok()
-            .or_else(|| value.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        key.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| parse_node(value.trim()))?
     })
 }
 
@@ -287,12 +322,36 @@ mod tests {
             context_for(&layer.config, &proxied).ip.as_deref(),
             Some("1.2.3.4")
         );
+        // A proxy that adds its own line after the client's: the client's line is not
+        // the nearest hop.
+        let mut two_lines = parts(&[("x-forwarded-for", "6.6.6.6")], "10.0.0.1:5000");
+        two_lines
+            .headers
+            .append("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        assert_eq!(
+            context_for(&layer.config, &two_lines).ip.as_deref(),
+            Some("1.2.3.4")
+        );
+        // Garbage before the nearest untrusted hop ends the walk: unknown, not spoofed.
+        let unknown = parts(&[("x-forwarded-for", "6.6.6.6, unknown")], "10.0.0.1:5000");
+        assert_eq!(context_for(&layer.config, &unknown).ip, None);
+        // `Forwarded` is read only when configured, and then `X-Forwarded-For` is not.
         let fwd = parts(
-            &[("forwarded", r#"for="[2001:db8::1]:4711";proto=https"#)],
+            &[
+                ("forwarded", r#"for="[2001:db8::1]:4711";proto=https"#),
+                ("x-forwarded-for", "6.6.6.6"),
+            ],
             "10.0.0.1:5000",
         );
         assert_eq!(
             context_for(&layer.config, &fwd).ip.as_deref(),
+            Some("6.6.6.6")
+        );
+        let rfc = AuditLayer::new()
+            .trusted_proxies(["10.0.0.1".parse().unwrap()])
+            .forwarded_header(ForwardedHeader::Forwarded);
+        assert_eq!(
+            context_for(&rfc.config, &fwd).ip.as_deref(),
             Some("2001:db8::1")
         );
     }

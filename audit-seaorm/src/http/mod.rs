@@ -32,7 +32,7 @@ mod openapi;
 
 pub use api::{ApiError, AuditApi, MAX_BODY_BYTES, Permission};
 pub use middleware::{
-    AuditLayer, AuditService, DEFAULT_MAX_USER_AGENT, REQUEST_ID_HEADER, USER_ID_HEADER,
-    valid_request_id,
+    AuditLayer, AuditService, DEFAULT_MAX_USER_AGENT, ForwardedHeader, REQUEST_ID_HEADER,
+    USER_ID_HEADER, valid_request_id,
 };
 pub use openapi::{ROUTES, document as openapi_document};

@@ -61,19 +61,26 @@ pub fn document() -> Value {
                     "items": entries, "next_cursor": {"type": ["integer", "null"]}, "limit": {"type": "integer"}}})),
             }},
             "/subjects/{subject_type}/{subject_id}": {"get": {
-                "summary": "A record's full history (oldest first)",
-                "parameters": [path("subject_type", string.clone()), path("subject_id", string.clone())],
-                "responses": ok("the history", json!({"type": "object", "properties": {"items": entries}})),
+                "summary": "A record's full history, oldest first, in pages",
+                "parameters": [path("subject_type", string.clone()), path("subject_id", string.clone()),
+                    query("limit", json!({"type": "integer", "minimum": 0}), "page size, capped at 500"),
+                    query("after_id", json!({"type": "integer"}), "the previous page's next_cursor")],
+                "responses": ok("the history", json!({"type": "object", "properties": {"items": entries,
+                    "next_cursor": {"type": ["integer", "null"]}, "limit": {"type": "integer"}}})),
             }},
             "/versions/{subject_type}/{subject_id}": {"get": {
-                "summary": "A record's snapshots (version 1 first)",
-                "parameters": [path("subject_type", string.clone()), path("subject_id", string.clone())],
+                "summary": "A record's snapshots, version 1 first, in pages",
+                "parameters": [path("subject_type", string.clone()), path("subject_id", string.clone()),
+                    query("limit", json!({"type": "integer", "minimum": 0}), "page size, capped at 500"),
+                    query("after_id", json!({"type": "integer"}), "the previous page's next_cursor")],
                 "responses": ok("the versions", json!({"type": "object", "properties": {
-                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}}}})),
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}},
+                    "next_cursor": {"type": ["integer", "null"]}, "limit": {"type": "integer"}}})),
             }},
             "/versions/{version_id}/restore": {"post": {
                 "summary": "Restore a version (registered types) or get the data to re-apply",
                 "parameters": [path("version_id", json!({"type": "integer"}))],
+                "description": "Needs the Read and Restore permissions and `Content-Type: application/json` (the body may be empty); 415 otherwise.",
                 "requestBody": {"required": false, "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"reason": {"type": "string"}}, "additionalProperties": false}}}},
                 "responses": ok("restored, or the data", json!({"type": "object", "properties": {
