@@ -21,6 +21,9 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// Field attributes: `#[audit(skip)]` (neither logged nor restored), `#[audit(redact)]`
 /// (the change is recorded, the value never is).
+///
+/// A struct named `ModelEx` gets nothing: it is the extended model `#[sea_orm::model]`
+/// generates, with the user's derive list copied onto it.
 #[proc_macro_derive(Audited, attributes(audit))]
 pub fn derive_audited(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
