@@ -527,11 +527,12 @@ async fn main() -> Result<(), BoxError> {
                     // What the extra statements alone cost: audited = plain + 1 statement
                     // (insert) or + 2 (update: the SELECT … FOR UPDATE and the audit write;
                     // + 1 more where the audit write takes two statements).
-                    // One call for the audit rows on PostgreSQL and SQLite, two on MySQL.
+                    // One call for the audit rows on PostgreSQL and SQLite, three on MySQL
+                    // (number the version, insert it, insert the entry).
                     let extra = match (op, b.db.get_database_backend()) {
-                        ("insert", DbBackend::MySql) => 2,
+                        ("insert", DbBackend::MySql) => 3,
                         ("insert", _) => 1,
-                        (_, DbBackend::MySql) => 3,
+                        (_, DbBackend::MySql) => 4,
                         _ => 2,
                     };
                     floors.push((
