@@ -95,8 +95,14 @@ impl AuditContext {
         self
     }
 
-    /// Runs `fut` with this context in scope.
-    pub async fn scope<F: Future>(self, fut: F) -> F::Output {
+    /// Runs `fut` with this context in scope. It replaces the context of an outer scope,
+    /// except that auditing switched off outside ([`without_auditing`]) stays off, and an
+    /// outer strict-mode override holds unless this context sets its own.
+    pub async fn scope<F: Future>(mut self, fut: F) -> F::Output {
+        if let Some(outer) = Self::current() {
+            self.disabled |= outer.disabled;
+            self.strict = self.strict.or(outer.strict);
+        }
         CURRENT.scope(Arc::new(self), fut).await
     }
 
@@ -209,6 +215,27 @@ mod tests {
                     Some("outer")
                 );
             })
+            .await;
+    }
+
+    #[tokio::test]
+    async fn nested_scope_keeps_auditing_off_and_strict() {
+        AuditContext::new()
+            .strict(true)
+            .scope(without_auditing(async {
+                AuditContext::new()
+                    .causer("inner")
+                    .scope(async {
+                        let ctx = AuditContext::current().unwrap();
+                        assert!(
+                            ctx.disabled,
+                            "a nested scope does not switch auditing back on"
+                        );
+                        assert_eq!(ctx.strict, Some(true));
+                        assert_eq!(ctx.causer_id.as_deref(), Some("inner"));
+                    })
+                    .await;
+            }))
             .await;
     }
 

@@ -160,6 +160,65 @@ pub async fn log_change<C: ConnectionTrait>(
     log(db, entry.changes(changes)).await.map(Some)
 }
 
+/// Records a write of an audited model that bypassed the hooks (`update_many`,
+/// `Entity::insert(..).exec`, raw SQL, …) exactly as the hooks would have: `created` when
+/// only `new` is given, `deleted` when only `old` is, `updated` with the changed audited
+/// fields otherwise — each with a new version. Returns `false`, writing nothing, when no
+/// audited field changed (or neither state is given).
+///
+/// ```
+/// # mod post {
+/// #     use audit_seaorm::Audited;
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "posts")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub published: bool,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+///
+/// async fn publish_all(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
+///     let drafts = post::Entity::find().filter(post::Column::Published.eq(false)).all(db).await?;
+///     // update_many runs no hooks ...
+///     post::Entity::update_many()
+///         .col_expr(post::Column::Published, Expr::value(true))
+///         .filter(post::Column::Published.eq(false))
+///         .exec(db)
+///         .await?;
+///     // ... so record each change yourself (in a transaction, to keep them together).
+///     for old in drafts {
+///         let new = post::Entity::find_by_id(old.id).one(db).await?.ok_or("gone")?;
+///         audit_seaorm::record_change(db, Some(&old), Some(&new)).await?;
+///     }
+///     Ok(())
+/// }
+/// ```
+pub async fn record_change<M: Audited, C: ConnectionTrait>(
+    db: &C,
+    old: Option<&M>,
+    new: Option<&M>,
+) -> Result<bool> {
+    let (action, state) = match (old, new) {
+        (None, Some(n)) => (Action::Created, n),
+        (Some(o), None) => (Action::Deleted, o),
+        (Some(_), Some(n)) => (Action::Updated, n),
+        (None, None) => return Ok(false),
+    };
+    let changes = M::changes(old, new)?;
+    if changes.is_empty() {
+        return Ok(false);
+    }
+    let data = state.snapshot()?;
+    crate::hooks::write_change::<M, C>(db, &state.subject_id(), &action, &changes, None, &data)
+        .await?;
+    Ok(true)
+}
+
 /// Stores a point-in-time snapshot of a subject as its next version (event `"snapshot"`),
 /// without an activity entry.
 ///

@@ -45,8 +45,9 @@
 //! read the current row with one `SELECT … FOR UPDATE` and leave it in a stash keyed by
 //! (task, model type, primary key); `after_save` / `after_delete` take it out and write the
 //! diff. Nothing is written before the entity write has succeeded, so a failed write
-//! leaves no audit row (only a stash entry, overwritten by the next write of the same row
-//! in the same task and dropped after [`STASH_TTL`]).
+//! leaves no audit row, only a stash entry: the next write of the same row in the same task
+//! replaces or drops it, an entry older than [`STASH_TTL`] is never used, and expired
+//! entries are swept once the stash holds many (it is capped).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -69,8 +70,9 @@ pub const STASH_TTL: Duration = Duration::from_secs(300);
 static STRICT: AtomicBool = AtomicBool::new(false);
 
 /// Switches strict mode on or off for the whole process (off by default). In strict mode
-/// an audited write outside a transaction fails with [`Error::NotInTransaction`] before
-/// anything is written. [`AuditContext::strict`] overrides it in a scope.
+/// an audited write outside a transaction fails before anything is written: SeaORM's hooks
+/// return `DbErr`, so the write returns `DbErr::Custom` with [`Error::NotInTransaction`]'s
+/// message (`audit: strict mode: …`). [`AuditContext::strict`] overrides it in a scope.
 pub fn set_strict_mode(strict: bool) {
     STRICT.store(strict, Ordering::Relaxed);
 }
@@ -86,7 +88,7 @@ pub fn strict_mode() -> bool {
 /// `RestrictedConnection` are not transactions; every other type (`DatabaseTransaction`,
 /// `DatabaseExecutor`, wrappers of your own) is treated as one may be — it gets the row
 /// lock, and strict mode lets it through.
-fn is_plain_connection<C: ?Sized>() -> bool {
+pub(crate) fn is_plain_connection<C: ?Sized>() -> bool {
     let name = std::any::type_name::<C>();
     let name = name.trim_start_matches('&');
     name.ends_with("::DatabaseConnection") || name.ends_with("::RestrictedConnection")
@@ -154,12 +156,6 @@ fn stash_take<M: 'static>(key: String) -> Option<M> {
         return None;
     }
     old.downcast::<M>().ok().map(|b| *b)
-}
-
-/// Entries in the stash (for tests of the cleanup).
-#[doc(hidden)]
-pub fn stash_len() -> usize {
-    STASH.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
 
 // ---- restore marker -------------------------------------------------------------------
@@ -299,14 +295,14 @@ where
 }
 
 /// Writes the activity entry and the version of one hooked write.
-async fn write_change<M: Audited, C: ConnectionTrait>(
+pub(crate) async fn write_change<M: Audited, C: ConnectionTrait>(
     db: &C,
     subject_id: &str,
     action: &Action,
     changes: &audit_core::Changes,
     properties: Option<serde_json::Value>,
     data: &serde_json::Map<String, serde_json::Value>,
-) -> Result<(), DbErr> {
+) -> crate::Result<()> {
     write(
         db,
         Record {
@@ -402,4 +398,40 @@ fn model_key<M: ModelTrait>(model: &M) -> String {
         key.push_str(&format!("{:?};", model.get(pk.into_column())));
     }
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stash_len() -> usize {
+        STASH.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    #[test]
+    fn stash_is_capped_and_keeps_the_newest() {
+        for i in 0..STASH_CAP + 10 {
+            stash_put(format!("k{i}"), i);
+        }
+        assert!(stash_len() < STASH_CAP, "{}", stash_len());
+        let newest = format!("k{}", STASH_CAP + 9);
+        assert_eq!(stash_take::<usize>(newest), Some(STASH_CAP + 9));
+        assert_eq!(
+            stash_take::<usize>("k0".to_owned()),
+            None,
+            "the oldest went first"
+        );
+        // Another type under the same key is another entry.
+        stash_put("same".to_owned(), 1u8);
+        assert_eq!(stash_take::<u16>("same".to_owned()), None);
+        assert_eq!(stash_take::<u8>("same".to_owned()), Some(1));
+    }
+
+    #[test]
+    fn plain_connections_are_told_from_transactions() {
+        assert!(is_plain_connection::<sea_orm::DatabaseConnection>());
+        assert!(is_plain_connection::<&sea_orm::DatabaseConnection>());
+        assert!(!is_plain_connection::<sea_orm::DatabaseTransaction>());
+        assert!(!is_plain_connection::<sea_orm::DatabaseExecutor<'static>>());
+    }
 }

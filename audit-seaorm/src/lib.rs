@@ -15,8 +15,8 @@ use sea_orm::{EntityTrait, ModelTrait};
 use serde_json::{Map, Value};
 
 pub use api::{
-    NewActivity, activity, activity_select, entry_from_row, history, log, log_change, restore,
-    snapshot, version, version_from_row, versions,
+    NewActivity, activity, activity_select, entry_from_row, history, log, log_change,
+    record_change, restore, snapshot, version, version_from_row, versions,
 };
 pub use audit_core::{
     Action, ActivityEntry, AuditContext, Audited, Change, Changes, DEFAULT_LIMIT, Field, FieldMode,

@@ -20,7 +20,9 @@ pub trait AuditedEntity: EntityTrait {
     /// values (on a re-inserted row: their type's default, or an error when it has none).
     /// The write goes through the hooks and is logged as "restored" with its diff and a new
     /// version. Errors: an unknown version, a version of another subject type, a snapshot
-    /// that no longer fits the model. Run it in a transaction to make it atomic.
+    /// that no longer fits the model, strict mode outside a transaction; these write
+    /// nothing. A database error during the write can leave the row restored without its
+    /// audit rows unless the call runs in a transaction: run it in one.
     fn restore<C>(db: &C, version_id: i64) -> impl Future<Output = Result<Self::Model>> + Send
     where
         C: ConnectionTrait;
@@ -48,8 +50,12 @@ where
     E::ActiveModel: Send,
     C: ConnectionTrait,
 {
-    let version = crate::api::restore(db, version_id).await?;
     let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
+    // Refused here with a typed error; the hooks would refuse it too, but as a `DbErr`.
+    if crate::hooks::strict_mode() && crate::hooks::is_plain_connection::<C>() {
+        return Err(Error::NotInTransaction { subject_type });
+    }
+    let version = crate::api::restore(db, version_id).await?;
     if version.subject_type != subject_type {
         return Err(Error::SubjectMismatch {
             version_id,

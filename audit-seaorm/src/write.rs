@@ -274,9 +274,10 @@ async fn insert_version<C: ConnectionTrait>(
 /// MySQL/InnoDB: `INSERT … SELECT MAX(…)` takes shared next-key locks under REPEATABLE
 /// READ, and two transactions inserting versions of *different* new subjects into the same
 /// index gap then deadlock. So the number is read first without locks (the entity row lock
-/// already serializes writers of one subject), then inserted; if the transaction's snapshot
-/// was older than the latest version (a duplicate number: InnoDB rolls back only that
-/// statement), the number is read again with a locking read, which sees the latest commit.
+/// already serializes writers of one subject), then inserted. A new row's version is
+/// inserted as 1 without reading. A duplicate number (a re-inserted id, or a transaction
+/// snapshot older than the latest version; InnoDB rolls back only that statement) is
+/// re-read with a locking read, which sees the latest commit, and inserted again.
 async fn insert_version_mysql<C: ConnectionTrait>(
     db: &C,
     values: Vec<Value>,
@@ -288,30 +289,55 @@ async fn insert_version_mysql<C: ConnectionTrait>(
         DbBackend::MySql,
         &format!(r#"INSERT INTO "versions" ({VERSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"#),
     );
-    let mut locking = false;
+    #[derive(PartialEq)]
+    enum Source {
+        /// A new row: version 1, nothing read.
+        First,
+        /// `MAX + 1` read from the transaction's snapshot, without locks.
+        Snapshot,
+        /// `MAX + 1` read with a locking read: the latest commit.
+        Latest,
+    }
+    let created = record
+        .version
+        .as_ref()
+        .is_some_and(|v| v.event == "created");
+    let mut source = if created {
+        Source::First
+    } else {
+        Source::Snapshot
+    };
     loop {
-        let lock = if locking { " FOR UPDATE" } else { "" };
-        let next = Statement::from_sql_and_values(
-            DbBackend::MySql,
-            format!(
-                "SELECT COALESCE(MAX(`version`), 0) + 1 AS `next` FROM `versions` \
-                 WHERE `subject_type` = ? AND `subject_id` = ?{lock}"
-            ),
-            [
-                text(Some(record.subject_type)),
-                text(Some(record.subject_id)),
-            ],
-        );
-        let number: i64 = db
-            .query_one_raw(next)
-            .await
-            .map_err(Error::db(NUMBERING))?
-            .ok_or(Error::Database {
-                context: NUMBERING,
-                source: sea_orm::DbErr::RecordNotFound("MAX".into()),
-            })?
-            .try_get("", "next")
-            .map_err(Error::db(NUMBERING))?;
+        let number = match source {
+            Source::First => 1,
+            Source::Snapshot | Source::Latest => {
+                let lock = if source == Source::Latest {
+                    " FOR UPDATE"
+                } else {
+                    ""
+                };
+                let next = Statement::from_sql_and_values(
+                    DbBackend::MySql,
+                    format!(
+                        "SELECT COALESCE(MAX(`version`), 0) + 1 AS `next` FROM `versions` \
+                         WHERE `subject_type` = ? AND `subject_id` = ?{lock}"
+                    ),
+                    [
+                        text(Some(record.subject_type)),
+                        text(Some(record.subject_id)),
+                    ],
+                );
+                db.query_one_raw(next)
+                    .await
+                    .map_err(Error::db(NUMBERING))?
+                    .ok_or(Error::Database {
+                        context: NUMBERING,
+                        source: sea_orm::DbErr::RecordNotFound("MAX".into()),
+                    })?
+                    .try_get("", "next")
+                    .map_err(Error::db(NUMBERING))?
+            }
+        };
         let mut row = values.clone();
         row.insert(2, Value::BigInt(Some(number)));
         match db
@@ -324,13 +350,13 @@ async fn insert_version_mysql<C: ConnectionTrait>(
         {
             Ok(res) => return Ok((res.last_insert_id() as i64, Some(number))),
             Err(e)
-                if !locking
+                if source != Source::Latest
                     && matches!(
                         e.sql_err(),
                         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
                     ) =>
             {
-                locking = true;
+                source = Source::Latest;
             }
             Err(e) => {
                 return Err(Error::Database {

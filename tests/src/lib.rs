@@ -18,7 +18,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Schema,
 };
 
-pub use entities::{note, post, sample, translation};
+pub use entities::{cake, note, post, sample, translation};
 
 /// A database backend under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +145,7 @@ pub async fn create_tables(db: &DatabaseConnection) {
     create_table(db, translation::Entity).await;
     create_table(db, sample::Entity).await;
     create_table(db, note::Entity).await;
+    create_table(db, cake::Entity).await;
 }
 
 /// The backend a connection talks to.

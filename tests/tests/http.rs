@@ -329,6 +329,18 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(data["data"], json!({"theme": "dark"}));
     assert_eq!(versions(&db, "settings", "site").await.unwrap().len(), 1);
 
+    // An entry from three days ago is outside a one-hour window.
+    audit_seaorm::entity::activity_log::ActiveModel {
+        action: Set("archived".into()),
+        subject_type: Set("post".into()),
+        subject_id: Set(id.to_string()),
+        changes: Set(json!({})),
+        created_at: Set(chrono::Utc::now() - chrono::Duration::days(3)),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
     let (status, dash) = get(
         &base,
         "reader",
@@ -343,6 +355,25 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(dash["counts"]["by_subject_type"], json!({"post": 3}));
     assert_eq!(dash["counts"]["total"], 3);
     assert_eq!(dash["recent"].as_array().unwrap().len(), 2);
+    let (_, wide) = get(
+        &base,
+        "reader",
+        "/api/audit/dashboard?window_hours=100&limit=50",
+    )
+    .await;
+    assert_eq!(wide["counts"]["by_action"]["archived"], 1);
+    assert_eq!(wide["recent"].as_array().unwrap().len(), 4);
+    let (_, narrow) = get(
+        &base,
+        "reader",
+        "/api/audit/dashboard?window_hours=1&limit=50",
+    )
+    .await;
+    assert_eq!(
+        narrow["recent"].as_array().unwrap().len(),
+        3,
+        "recent entries are windowed too"
+    );
 }
 
 async fn pagination_over_http(db: DatabaseConnection) {

@@ -470,7 +470,9 @@ async fn dashboard(
     let since = until - Duration::hours(i64::from(hours));
     let recent = crate::activity(
         &state.db,
-        &Filter::new().limit(q.limit.unwrap_or(20).min(MAX_LIMIT)),
+        &Filter::new()
+            .since(since)
+            .limit(q.limit.unwrap_or(20).min(MAX_LIMIT)),
     )
     .await?;
     let count_by = |col: A| {

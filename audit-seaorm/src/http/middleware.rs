@@ -21,6 +21,7 @@ pub const DEFAULT_MAX_USER_AGENT: usize = 512;
 
 type CauserFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 
+#[derive(Clone)]
 struct Config {
     causer: Option<Arc<CauserFn>>,
     trust_user_id_header: bool,
@@ -54,7 +55,8 @@ pub enum ForwardedHeader {
 ///   [`trusted_proxies`](Self::trusted_proxies) is the chain in `X-Forwarded-For` (or
 ///   `Forwarded`, see [`forwarded_header`](Self::forwarded_header)) read, from the nearest
 ///   hop back to the first address that is not a trusted proxy.
-/// * **user agent**: the `User-Agent` header, cut to 512 bytes.
+/// * **user agent**: the `User-Agent` header, cut to [`max_user_agent`](Self::max_user_agent)
+///   bytes (512 by default).
 /// * **request id**: `X-Request-Id` when it is 1–128 characters of `[A-Za-z0-9._:-]`, else a
 ///   new UUID.
 ///
@@ -97,7 +99,7 @@ impl AuditLayer {
     }
 
     fn config_mut(&mut self) -> &mut Config {
-        Arc::get_mut(&mut self.config).expect("configure the layer before cloning it")
+        Arc::make_mut(&mut self.config)
     }
 
     /// Where the causer comes from: a function of the request parts (e.g. a user your

@@ -1,5 +1,6 @@
 //! Entities the tests audit.
 
+pub mod cake;
 pub mod note;
 pub mod post;
 pub mod sample;

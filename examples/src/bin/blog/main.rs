@@ -5,8 +5,9 @@
 //! cargo run -p audit-examples --bin blog             # serves http://127.0.0.1:3000
 //! ```
 //!
-//! SQLite file `blog.db` in the current directory by default; `DATABASE_URL` picks another
-//! database (PostgreSQL, MySQL), `PORT` another port.
+//! SQLite file `blog.db` in the current directory by default (`blog-demo.db`, started
+//! afresh, for `--demo`); `DATABASE_URL` picks another database (PostgreSQL, MySQL), `PORT`
+//! another port.
 
 mod demo;
 mod entities;
@@ -29,7 +30,7 @@ async fn main() -> Result<(), BoxError> {
         )
         .init();
     let demo = std::env::args().any(|a| a == "--demo");
-    let db = connect().await?;
+    let db = connect(demo).await?;
     if demo {
         return demo::run(&db).await;
     }
@@ -51,11 +52,18 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn connect() -> Result<DatabaseConnection, BoxError> {
+async fn connect(demo: bool) -> Result<DatabaseConnection, BoxError> {
     let url = match std::env::var("DATABASE_URL") {
         Ok(url) => url,
         Err(_) => {
-            let path = std::env::current_dir()?.join("blog.db");
+            // The demo starts from an empty file of its own each time; the server keeps its
+            // data in `blog.db` across runs.
+            let path = std::env::current_dir()?.join(if demo { "blog-demo.db" } else { "blog.db" });
+            if demo {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
             println!("database: SQLite file {}", path.display());
             format!("sqlite://{}?mode=rwc", path.display())
         }
