@@ -652,17 +652,21 @@ async fn openapi_matches_routes(db: DatabaseConnection) {
     let (status, doc) = get(&base, "reader", "/api/audit/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc, audit_seaorm::http::openapi_document());
-    // Every documented operation is served (not a 404/405 from the router).
+    let mut served = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
-        for method in ops.as_object().unwrap().keys() {
+        for (method, op) in ops.as_object().unwrap() {
+            served.push((method.clone(), path.clone()));
             let concrete = path
                 .replace("{subject_type}", "post")
                 .replace("{subject_id}", "1")
                 .replace("{version_id}", "1");
+            // Every documented operation is served (not a 404/405 from the router) ...
             let url = format!("{base}/api/audit{concrete}");
             let req = match method.as_str() {
-                "get" => client().get(url),
-                "post" => client().post(url),
+                "get" => client().get(&url),
+                "post" => client()
+                    .post(&url)
+                    .header("content-type", "application/json"),
                 other => panic!("unexpected method {other}"),
             };
             let res = req
@@ -677,8 +681,45 @@ async fn openapi_matches_routes(db: DatabaseConnection) {
                     && status != StatusCode::METHOD_NOT_ALLOWED,
                 "{method} {path} is documented but not served: {status} {body}"
             );
+            // ... and accepts every query parameter it documents (the handlers refuse
+            // unknown ones with 400).
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["in"] != "query" {
+                    continue;
+                }
+                let name = param["name"].as_str().unwrap();
+                let schema = &param["schema"];
+                let sample = if let Some(values) = schema["enum"].as_array() {
+                    values[0].as_str().unwrap().to_owned()
+                } else if schema["format"] == "date-time" {
+                    "2026-01-01T00:00:00Z".to_owned()
+                } else if schema["type"] == "integer" {
+                    "1".to_owned()
+                } else {
+                    "x".to_owned()
+                };
+                let (status, body) = get(
+                    &base,
+                    "admin",
+                    &format!("/api/audit{concrete}?{name}={sample}"),
+                )
+                .await;
+                assert_eq!(
+                    status,
+                    StatusCode::OK,
+                    "{method} {path}?{name}={sample} is documented: {body}"
+                );
+            }
         }
     }
+    // The description lists exactly the routes the router is built from.
+    let mut routes: Vec<(String, String)> = audit_seaorm::http::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    routes.sort();
+    served.sort();
+    assert_eq!(served, routes);
 }
 
 backend_tests!(

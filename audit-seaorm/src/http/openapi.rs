@@ -22,7 +22,7 @@ fn path(name: &str, schema: Value) -> Value {
 
 fn errors() -> Value {
     let e = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    json!({"400": e, "403": e, "404": e, "500": e})
+    json!({"400": e, "403": e, "404": e, "405": e, "409": e, "413": e, "415": e, "500": e})
 }
 
 fn ok(description: &str, schema: Value) -> Value {
