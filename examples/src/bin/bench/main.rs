@@ -527,10 +527,10 @@ async fn main() -> Result<(), BoxError> {
                     // What the extra statements alone cost: audited = plain + 1 statement
                     // (insert) or + 2 (update: the SELECT … FOR UPDATE and the audit write;
                     // + 1 more where the audit write takes two statements).
-                    // One call for the audit rows on PostgreSQL and SQLite, three on MySQL
-                    // (number the version, insert it, insert the entry).
+                    // One call for the audit rows on PostgreSQL and SQLite; on MySQL two for
+                    // a new row (version 1, entry), three otherwise (number, version, entry).
                     let extra = match (op, b.db.get_database_backend()) {
-                        ("insert", DbBackend::MySql) => 3,
+                        ("insert", DbBackend::MySql) => 2,
                         ("insert", _) => 1,
                         (_, DbBackend::MySql) => 4,
                         _ => 2,
