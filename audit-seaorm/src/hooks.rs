@@ -42,12 +42,13 @@
 //! ```
 //!
 //! How the old state reaches `after_save`: `before_save` (on update) and `before_delete`
-//! read the current row with one `SELECT … FOR UPDATE` and leave it in a stash keyed by
-//! (task, model type, primary key); `after_save` / `after_delete` take it out and write the
-//! diff. Nothing is written before the entity write has succeeded, so a failed write
-//! leaves no audit row, only a stash entry: the next write of the same row in the same task
-//! replaces or drops it, an entry older than [`STASH_TTL`] is never used, and expired
-//! entries are swept once the stash holds many (it is capped).
+//! read the current row with one `SELECT` (`FOR UPDATE` unless the connection is a plain
+//! pool) and leave it in a stash keyed by (task, model type, primary key); `after_save` /
+//! `after_delete` take it out and write the diff. Nothing is written before the entity
+//! write has succeeded, so a failed write leaves no audit row, only a stash entry: the next
+//! write of the same row in the same task replaces or drops it, an entry older than
+//! [`STASH_TTL`] is never used, and expired entries are swept once the stash holds many
+//! (it is capped).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -215,8 +216,9 @@ where
     })
 }
 
-/// `before_save` hook: on update, reads the current row (one `SELECT … FOR UPDATE`) when an
-/// audited field is set; on insert, does nothing but the strict-mode check.
+/// `before_save` hook: on update, reads the current row (one `SELECT`, locking in a
+/// transaction) when an audited field is set; on insert, does nothing but the strict-mode
+/// check.
 pub async fn before_save<A, C>(active: A, db: &C, insert: bool) -> Result<A, DbErr>
 where
     A: ActiveModelTrait + Send,
@@ -324,7 +326,8 @@ pub(crate) async fn write_change<M: Audited, C: ConnectionTrait>(
     Ok(())
 }
 
-/// `before_delete` hook: reads the row about to be deleted (one `SELECT … FOR UPDATE`).
+/// `before_delete` hook: reads the row about to be deleted (one `SELECT`, locking in a
+/// transaction).
 pub async fn before_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
 where
     A: ActiveModelTrait + Send,
