@@ -8,6 +8,12 @@ pub const DEFAULT_LIMIT: u64 = 50;
 /// The most entries one page holds; larger limits are capped to this.
 pub const MAX_LIMIT: u64 = 500;
 
+/// The page size a requested limit gives: [`DEFAULT_LIMIT`] when unset, capped at
+/// [`MAX_LIMIT`], at least 1.
+pub fn page_limit(limit: Option<u64>) -> u64 {
+    limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
 /// Listing order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -124,6 +130,6 @@ impl Filter {
     }
     /// The page size actually used: the limit, defaulted and capped, at least 1.
     pub fn effective_limit(&self) -> u64 {
-        self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+        page_limit(self.limit)
     }
 }

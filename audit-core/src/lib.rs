@@ -38,5 +38,5 @@ pub use audited::{Audited, Field, FieldMode};
 pub use changes::{Change, Changes, REDACTED};
 pub use context::{AuditContext, propagate, spawn, without_auditing};
 pub use error::{Error, Result};
-pub use filter::{DEFAULT_LIMIT, Filter, MAX_LIMIT, Order};
+pub use filter::{DEFAULT_LIMIT, Filter, MAX_LIMIT, Order, page_limit};
 pub use record::{Action, ActivityEntry, Page, Version};

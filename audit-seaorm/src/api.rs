@@ -350,24 +350,51 @@ pub async fn history<C: ConnectionTrait>(
 /// # }
 /// ```
 pub async fn activity<C: ConnectionTrait>(db: &C, filter: &Filter) -> Result<Page<ActivityEntry>> {
-    let query = activity_select(filter);
     let limit = filter.effective_limit();
-    let mut rows = query
+    let rows = activity_select(filter)
         .limit(limit + 1)
         .all(db)
         .await
         .map_err(Error::db("reading the activity log"))?;
+    into_page(rows, limit, |r| r.id, entry_from_row)
+}
+
+/// A page of a subject's versions, version 1 first: `limit` (capped like every page) after
+/// the row id `after_id` (the previous page's `next_cursor`).
+pub async fn versions_page<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: impl ToString,
+    limit: Option<u64>,
+    after_id: Option<i64>,
+) -> Result<Page<Version>> {
+    let limit = audit_core::page_limit(limit);
+    let mut select = versions::Entity::find()
+        .filter(versions::Column::SubjectType.eq(subject_type))
+        .filter(versions::Column::SubjectId.eq(subject_id.to_string()));
+    if let Some(after) = after_id {
+        select = select.filter(versions::Column::Id.gt(after));
+    }
+    let rows = select
+        .order_by_asc(versions::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await
+        .map_err(Error::db("reading a subject's versions"))?;
+    into_page(rows, limit, |r| r.id, version_from_row)
+}
+
+/// Rows read with `limit + 1` as a page: the extra row only tells that there is more.
+fn into_page<R, T>(
+    mut rows: Vec<R>,
+    limit: u64,
+    id: impl Fn(&R) -> i64,
+    convert: impl Fn(R) -> Result<T>,
+) -> Result<Page<T>> {
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    let items = rows
-        .into_iter()
-        .map(entry_from_row)
-        .collect::<Result<Vec<_>>>()?;
+    let next_cursor = if more { rows.last().map(&id) } else { None };
+    let items = rows.into_iter().map(convert).collect::<Result<Vec<_>>>()?;
     Ok(Page { items, next_cursor })
 }
 

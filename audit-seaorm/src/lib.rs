@@ -16,11 +16,12 @@ use serde_json::{Map, Value};
 
 pub use api::{
     NewActivity, activity, activity_select, entry_from_row, history, log, log_change,
-    record_change, restore, snapshot, version, version_from_row, versions,
+    record_change, restore, snapshot, version, version_from_row, versions, versions_page,
 };
 pub use audit_core::{
     Action, ActivityEntry, AuditContext, Audited, Change, Changes, DEFAULT_LIMIT, Field, FieldMode,
-    Filter, MAX_LIMIT, Order, Page, REDACTED, Version, propagate, spawn, without_auditing,
+    Filter, MAX_LIMIT, Order, Page, REDACTED, Version, page_limit, propagate, spawn,
+    without_auditing,
 };
 /// `#[derive(Audited)]`: see the crate documentation for its attributes.
 pub use audit_derive::Audited;

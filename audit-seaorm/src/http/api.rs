@@ -17,8 +17,8 @@ use chrono::{DateTime, Duration, Utc};
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
+    TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -349,41 +349,16 @@ async fn subject_versions(
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    use crate::entity::versions::{Column as V, Entity};
     let Path((subject_type, subject_id)) = path.map_err(path_error)?;
     let Query(q) = query.map_err(query_error)?;
-    let mut filter = Filter::new();
-    filter.limit = q.limit;
-    let limit = filter.effective_limit();
-    let mut select = Entity::find()
-        .filter(V::SubjectType.eq(subject_type.as_str()))
-        .filter(V::SubjectId.eq(subject_id.as_str()));
-    if let Some(after) = q.after_id {
-        select = select.filter(V::Id.gt(after));
-    }
-    let mut rows = select
-        .order_by_asc(V::Id)
-        .limit(limit + 1)
-        .all(&state.db)
-        .await
-        .map_err(Error::db("reading a subject's versions"))?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    let items = rows
-        .into_iter()
-        .map(crate::version_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+    let page =
+        crate::versions_page(&state.db, &subject_type, &subject_id, q.limit, q.after_id).await?;
     Ok(Json(json!({
         "subject_type": subject_type,
         "subject_id": subject_id,
-        "items": items,
-        "next_cursor": next_cursor,
-        "limit": limit,
+        "items": page.items,
+        "next_cursor": page.next_cursor,
+        "limit": audit_core::page_limit(q.limit),
     }))
     .into_response())
 }
