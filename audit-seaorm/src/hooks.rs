@@ -95,6 +95,16 @@ pub(crate) fn is_plain_connection<C: ?Sized>() -> bool {
     name.ends_with("::DatabaseConnection") || name.ends_with("::RestrictedConnection")
 }
 
+/// Whether the `before_*` hooks act: auditing is on in scope, and strict mode (if on) does
+/// not refuse the write.
+fn hooks_active<M: Audited, C: ?Sized>() -> Result<bool, DbErr> {
+    if AuditContext::auditing_disabled() {
+        return Ok(false);
+    }
+    check_strict::<M, C>()?;
+    Ok(true)
+}
+
 fn check_strict<M: Audited, C: ?Sized>() -> Result<(), DbErr> {
     if strict_mode() && is_plain_connection::<C>() {
         return Err(Error::NotInTransaction {
@@ -227,10 +237,9 @@ where
     C: ConnectionTrait,
 {
     type M<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
-    if AuditContext::auditing_disabled() {
+    if !hooks_active::<M<A>, C>()? {
         return Ok(active);
     }
-    check_strict::<M<A>, C>()?;
     if insert {
         return Ok(active);
     }
@@ -336,10 +345,9 @@ where
     C: ConnectionTrait,
 {
     type M<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
-    if AuditContext::auditing_disabled() {
+    if !hooks_active::<M<A>, C>()? {
         return Ok(active);
     }
-    check_strict::<M<A>, C>()?;
     let Some(key) = active_key(&active, DELETE) else {
         return Ok(active);
     };

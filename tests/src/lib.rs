@@ -148,6 +148,21 @@ pub async fn create_tables(db: &DatabaseConnection) {
     create_table(db, cake::Entity).await;
 }
 
+/// Asserts that no activity entry and no version of `post` `id` exist.
+pub async fn assert_no_audit_rows(db: &DatabaseConnection, id: i32) {
+    let entries = audit_seaorm::activity(db, &audit_seaorm::Filter::new())
+        .await
+        .unwrap()
+        .items;
+    assert!(entries.is_empty(), "unexpected activity: {entries:?}");
+    assert!(
+        audit_seaorm::versions(db, "post", id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// The backend a connection talks to.
 pub fn backend_of(db: &DatabaseConnection) -> DbBackend {
     db.get_database_backend()

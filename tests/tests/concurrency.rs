@@ -2,7 +2,7 @@
 
 use audit_seaorm::{history, versions};
 use audit_tests::{backend_tests, post};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
 use serde_json::{Map, Value};
 
 const WRITERS: usize = 8;
@@ -47,11 +47,7 @@ async fn concurrent_updates_chain(db: DatabaseConnection) {
         entry.changes.apply(&mut state);
     }
     // Replaying the diffs rebuilds the final row.
-    let row = post::Entity::find_by_id(id)
-        .one(&db)
-        .await
-        .unwrap()
-        .unwrap();
+    let row = post::reload(&db, id).await;
     assert_eq!(state["title"], Value::from(row.title.clone()));
     assert_eq!(state["slug"], Value::from(row.slug.clone()));
     // Versions 1..=N, no gap, no duplicate; the last one is the final row.

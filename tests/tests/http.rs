@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::post as post_route;
 use axum::{Json, Router};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -299,15 +299,7 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(status, StatusCode::OK, "{restored}");
     assert_eq!(restored["restored"], true);
     assert_eq!(restored["record"]["title"], "first");
-    assert_eq!(
-        post::Entity::find_by_id(id)
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap()
-            .title,
-        "first"
-    );
+    assert_eq!(post::reload(&db, id).await.title, "first");
     let last = history(&db, "post", id).await.unwrap().pop().unwrap();
     assert_eq!(last.action.as_str(), "restored");
     assert_eq!(last.causer_id.as_deref(), Some("admin"));

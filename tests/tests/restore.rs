@@ -45,14 +45,7 @@ async fn restore_existing_row(db: DatabaseConnection) {
         restored.api_token, "tok-3",
         "redacted fields are not restored"
     );
-    assert_eq!(
-        post::Entity::find_by_id(p.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap(),
-        restored
-    );
+    assert_eq!(post::reload(&db, p.id).await, restored);
     let trail = history(&db, "post", p.id).await.unwrap();
     let last = trail.last().unwrap();
     assert_eq!(last.action.as_str(), "restored");
@@ -86,14 +79,7 @@ async fn restore_deleted_row(db: DatabaseConnection) {
         "a re-inserted row gets the default of a skipped field"
     );
     assert_eq!(restored.api_token, "", "and of a redacted one");
-    assert_eq!(
-        post::Entity::find_by_id(p.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap(),
-        restored
-    );
+    assert_eq!(post::reload(&db, p.id).await, restored);
     let trail = history(&db, "post", p.id).await.unwrap();
     assert_eq!(trail.last().unwrap().action.as_str(), "restored");
     assert_eq!(
@@ -176,11 +162,7 @@ async fn restore_errors(db: DatabaseConnection) {
         "{err}"
     );
     // Nothing was written by the failed restores.
-    let row = post::Entity::find_by_id(p.id)
-        .one(&db)
-        .await
-        .unwrap()
-        .unwrap();
+    let row = post::reload(&db, p.id).await;
     assert_eq!(row, p);
     // A field added since (missing from the snapshot) keeps its current value.
     let partial = snapshot(&db, "post", p.id, &json!({"id": p.id, "title": "partial"}))
@@ -200,15 +182,7 @@ async fn untyped_restore_returns_data(db: DatabaseConnection) {
     assert_eq!(data.version, 2);
     assert_eq!(data.data["title"], json!("v2"));
     // Nothing written.
-    assert_eq!(
-        post::Entity::find_by_id(p.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap()
-            .title,
-        "v3"
-    );
+    assert_eq!(post::reload(&db, p.id).await.title, "v3");
 }
 
 async fn reinsert_needs_defaults(db: DatabaseConnection) {

@@ -34,3 +34,12 @@ pub fn new(title: &str, slug: &str) -> ActiveModel {
         ..Default::default()
     }
 }
+
+/// The stored row, which must exist.
+pub async fn reload(db: &sea_orm::DatabaseConnection, id: i32) -> Model {
+    Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .expect("the post exists")
+}
