@@ -1,8 +1,9 @@
 //! Code generation.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::LitStr;
+use syn::spanned::Spanned;
 
 use crate::ast::{Model, ModelField};
 
@@ -49,30 +50,55 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         quote!(#p::Field { name: #name, column: #column, mode: #mode, primary_key: #pk })
     });
 
+    // serde is reached only through the codec: see `value_checks`.
+    let codec = |f: &ModelField<'_>| {
+        let ty = f.ty;
+        quote!((&#p::CodecOf::<#ty>::new()).codec())
+    };
+
     let pks: Vec<&ModelField<'_>> = fields.iter().filter(|f| f.sea_orm.primary_key).collect();
     let subject_id = if pks.len() == 1 {
         let f = pks[0].ident;
-        quote!(#p::key_part(&self.#f))
+        let codec = codec(pks[0]);
+        quote!(#p::key_part(#codec, &self.#f))
     } else {
         let parts = pks.iter().map(|f| {
+            let codec = codec(f);
             let f = f.ident;
-            quote!(#p::key_json(&self.#f))
+            quote!(#p::key_json(#codec, &self.#f))
         });
         quote!(#p::composite_key(::std::vec![#(#parts),*]))
     };
 
-    let diffs = fields
-        .iter()
-        .filter(|f| matches!(mode(f), Mode::Audited | Mode::Redacted))
-        .map(|f| {
-            let id = f.ident;
-            let name = f.name();
-            let redact = mode(f) == Mode::Redacted;
-            quote! {
-                #p::diff_field(&mut changes, Self::SUBJECT_TYPE, #name, #redact,
-                    old.map(|m| &m.#id), new.map(|m| &m.#id))?;
+    let diffs = fields.iter().map(|f| {
+        let id = f.ident;
+        let name = f.name();
+        match mode(f) {
+            Mode::Audited => {
+                let codec = codec(f);
+                quote! {
+                    #p::diff_field(&mut changes, #codec, Self::SUBJECT_TYPE, #name,
+                        old.map(|m| &m.#id), new.map(|m| &m.#id))?;
+                }
             }
-        });
+            Mode::Redacted => quote! {
+                #p::diff_redacted(&mut changes, #name, old.map(|m| &m.#id), new.map(|m| &m.#id));
+            },
+            Mode::Skipped | Mode::Ignored => quote!(),
+        }
+    });
+
+    // One readable error per field whose type cannot go into the log, at the field's type;
+    // the codec probe keeps every other use of serde from adding errors of its own.
+    let value_checks = fields.iter().filter(|f| mode(f) == Mode::Audited).map(|f| {
+        let ty = f.ty;
+        quote_spanned! {ty.span()=>
+            const _: fn() = || {
+                fn audited_field_type<T: ?::std::marker::Sized + #p::AuditValue>() {}
+                audited_field_type::<#ty>();
+            };
+        }
+    });
 
     let snapshotted: Vec<&ModelField<'_>> =
         fields.iter().filter(|f| mode(f) == Mode::Audited).collect();
@@ -80,7 +106,8 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let snapshots = snapshotted.iter().map(|f| {
         let id = f.ident;
         let name = f.name();
-        quote!(#p::snapshot_field(&mut data, Self::SUBJECT_TYPE, #name, &self.#id)?;)
+        let codec = codec(f);
+        quote!(#p::snapshot_field(&mut data, #codec, Self::SUBJECT_TYPE, #name, &self.#id)?;)
     });
 
     let from_base_or_default = |f: &ModelField<'_>| {
@@ -101,8 +128,9 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         let name = f.name();
         let fallback = from_base_or_default(f);
         if mode(f) == Mode::Audited {
+            let codec = codec(f);
             quote! {
-                #id: match #p::field_from_snapshot::<#ty>(data, Self::SUBJECT_TYPE, #name)? {
+                #id: match #p::field_from_snapshot::<#ty>(data, #codec, Self::SUBJECT_TYPE, #name)? {
                     ::std::option::Option::Some(value) => value,
                     ::std::option::Option::None => #fallback,
                 }
@@ -123,9 +151,10 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let key_values = pks.iter().map(|f| {
         let ty = f.ty;
         let name = f.name();
+        let codec = codec(f);
         quote! {
             #p::sea_orm::Value::from(
-                #p::field_from_snapshot::<#ty>(data, <Self as #p::Audited>::SUBJECT_TYPE, #name)?
+                #p::field_from_snapshot::<#ty>(data, #codec, <Self as #p::Audited>::SUBJECT_TYPE, #name)?
                     .ok_or_else(|| #p::missing_key(<Self as #p::Audited>::SUBJECT_TYPE, #name))?
             )
         }
@@ -136,18 +165,22 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         quote!(active.#id = #p::sea_orm::ActiveValue::Set(::std::clone::Clone::clone(&target.#id));)
     });
 
-    let behavior = if model.attrs.manual_hooks.is_set() {
-        quote!()
+    let (user_hooks, behavior) = if model.attrs.manual_hooks.is_set() {
+        (quote!(), quote!())
     } else {
-        behavior_impl()
+        (user_hooks_default(), behavior_impl())
     };
 
     quote! {
+        #user_hooks
+
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
         const _: () = {
             #[allow(unused_imports)]
-            use #p::{NoDefault as _, ViaDefault as _, ActiveValue as _};
+            use #p::{NoDefault as _, ViaDefault as _, ViaSerde as _, WithoutSerde as _, ActiveValue as _};
+
+            #(#value_checks)*
 
             #[automatically_derived]
             impl #p::Audited for #ident {
@@ -207,18 +240,48 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     }
 }
 
-/// `ActiveModelBehavior` whose hooks call the audit hooks.
+/// The name through which the derived `ActiveModelBehavior` finds the entity's own hooks.
+///
+/// The derive cannot see the user's `#[audit_seaorm::behavior]` impl, so the two meet by
+/// name resolution in the model's module: the derive glob-imports this name, bound to "no
+/// hooks of your own"; the attribute declares an item of the same name, which shadows the
+/// glob import. Both sides then agree on the type without knowing about each other.
+pub const USER_HOOKS: &str = "__AuditSeaormUserHooks";
+
+/// The module-level glob import that makes [`USER_HOOKS`] mean "no hooks of your own"
+/// unless the module declares it (see [`USER_HOOKS`]).
+fn user_hooks_default() -> TokenStream {
+    quote! {
+        #[allow(unused_imports)]
+        use ::audit_seaorm::__private::no_user_hooks::*;
+    }
+}
+
+/// `ActiveModelBehavior` whose hooks call the audit hooks around the entity's own hooks
+/// (those of an `#[audit_seaorm::behavior]` impl in the module, else none): the user's
+/// `before_*` runs first and the audit hook sees its result; the audit `after_*` runs
+/// first, so a failing user `after_*` cannot leave a successful write unlogged.
 pub fn behavior_impl() -> TokenStream {
     let p = quote!(::audit_seaorm::__private);
+    let marker = syn::Ident::new(USER_HOOKS, proc_macro2::Span::call_site());
+    let user = quote!(<Self as #p::UserHooks<#marker>>);
     quote! {
+        #[automatically_derived]
+        impl #p::Wired<#marker> for ActiveModel {}
+
         #[automatically_derived]
         #[#p::async_trait]
         impl #p::sea_orm::ActiveModelBehavior for ActiveModel {
+            fn new() -> Self {
+                #user::new()
+            }
+
             async fn before_save<C>(self, db: &C, insert: bool) -> ::std::result::Result<Self, #p::sea_orm::DbErr>
             where
                 C: #p::sea_orm::ConnectionTrait,
             {
-                ::audit_seaorm::hooks::before_save(self, db, insert).await
+                let active = #user::before_save(self, db, insert).await?;
+                ::audit_seaorm::hooks::before_save(active, db, insert).await
             }
 
             async fn after_save<C>(
@@ -232,35 +295,48 @@ pub fn behavior_impl() -> TokenStream {
             where
                 C: #p::sea_orm::ConnectionTrait,
             {
-                ::audit_seaorm::hooks::after_save(model, db, insert).await
+                let model = ::audit_seaorm::hooks::after_save(model, db, insert).await?;
+                #user::after_save(model, db, insert).await
             }
 
             async fn before_delete<C>(self, db: &C) -> ::std::result::Result<Self, #p::sea_orm::DbErr>
             where
                 C: #p::sea_orm::ConnectionTrait,
             {
-                ::audit_seaorm::hooks::before_delete(self, db).await
+                let active = #user::before_delete(self, db).await?;
+                ::audit_seaorm::hooks::before_delete(active, db).await
             }
 
             async fn after_delete<C>(self, db: &C) -> ::std::result::Result<Self, #p::sea_orm::DbErr>
             where
                 C: #p::sea_orm::ConnectionTrait,
             {
-                ::audit_seaorm::hooks::after_delete(self, db).await
+                let active = ::audit_seaorm::hooks::after_delete(self, db).await?;
+                #user::after_delete(active, db).await
             }
         }
     }
 }
 
-/// What is emitted next to a compile error so that only the real error shows: an empty
-/// `ActiveModelBehavior` (the entity still needs one).
+/// What is emitted next to a compile error so that only the real error shows: an
+/// `ActiveModelBehavior` (the entity still needs one) that calls no hook, and the wiring an
+/// `#[audit_seaorm::behavior]` impl in the module expects.
 pub fn fallback(model_like: bool, manual_hooks: bool) -> TokenStream {
     if !model_like || manual_hooks {
         return quote!();
     }
     let p = quote!(::audit_seaorm::__private);
+    let marker = syn::Ident::new(USER_HOOKS, proc_macro2::Span::call_site());
+    let user_hooks = user_hooks_default();
     quote! {
-        #[automatically_derived]
-        impl #p::sea_orm::ActiveModelBehavior for ActiveModel {}
+        #user_hooks
+
+        const _: () = {
+            #[automatically_derived]
+            impl #p::Wired<#marker> for ActiveModel {}
+
+            #[automatically_derived]
+            impl #p::sea_orm::ActiveModelBehavior for ActiveModel {}
+        };
     }
 }

@@ -25,6 +25,9 @@ pub use audit_core::{
 };
 /// `#[derive(Audited)]`: see the crate documentation for its attributes.
 pub use audit_derive::Audited;
+/// `#[audit_seaorm::behavior]`: keeps an entity's own `ActiveModelBehavior` next to
+/// `#[derive(Audited)]`.
+pub use audit_derive::behavior;
 pub use error::{Error, Result};
 pub use hooks::{set_strict_mode, strict_mode};
 pub use restore::{AuditedEntity, restore_model};
@@ -52,12 +55,15 @@ pub trait AuditedModel: Audited + ModelTrait {
 /// Runtime items the generated code names. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    mod user_hooks;
+
     pub use crate::AuditedModel;
     pub use async_trait::async_trait;
     pub use audit_core::__private::*;
     pub use audit_core::{Audited, Changes, Field, FieldMode, Result as CoreResult};
     pub use sea_orm;
     pub use sea_orm::ActiveValue;
+    pub use user_hooks::{NoUserHooks, UserHooks, Wired, no_user_hooks};
     /// A JSON object.
     pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 

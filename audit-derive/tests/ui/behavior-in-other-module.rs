@@ -1,0 +1,24 @@
+mod post {
+    use audit_seaorm::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "posts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub title: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+mod post_hooks {
+    use sea_orm::entity::prelude::*;
+
+    #[audit_seaorm::behavior]
+    impl ActiveModelBehavior for super::post::ActiveModel {}
+}
+
+fn main() {}
