@@ -214,8 +214,24 @@ pub async fn record_change<M: Audited, C: ConnectionTrait>(
         return Ok(false);
     }
     let data = state.snapshot()?;
-    crate::hooks::write_change::<M, C>(db, &state.subject_id(), &action, &changes, None, &data)
-        .await?;
+    write(
+        db,
+        Record {
+            subject_type: M::SUBJECT_TYPE,
+            subject_id: &state.subject_id(),
+            causer_id: None,
+            activity: Some(ActivityRow {
+                action: action.as_str(),
+                changes: &changes,
+                properties: None,
+            }),
+            version: Some(VersionRow {
+                event: action.as_str(),
+                data: &data,
+            }),
+        },
+    )
+    .await?;
     Ok(true)
 }
 
