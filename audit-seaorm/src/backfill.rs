@@ -80,7 +80,7 @@ where
         }
         if let Some(last) = &after {
             let cols = pks.iter().map(|c| Expr::col((E::default(), *c)));
-            let vals = last.iter().cloned().map(|v| Expr::val(v));
+            let vals = last.iter().cloned().map(Expr::val);
             query = query.filter(Expr::tuple(cols).gt(Expr::tuple(vals)));
         }
         let rows = query

@@ -6,6 +6,8 @@
 //! entity row lock taken by the UPDATE/DELETE serializes writers of one subject, and each
 //! statement of a READ COMMITTED transaction sees the latest commit.
 
+use std::sync::LazyLock;
+
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::Value as Json;
 
@@ -62,7 +64,9 @@ fn statement() -> String {
            CASE WHEN g.own_changed THEN $6 ELSE '{DRIFT}' END,
            CASE WHEN $5 = 'deleted' THEN g.base_data ELSE $3::jsonb END,
            CASE WHEN g.own_changed THEN $8 END, $13
-    FROM go g LEFT JOIN (SELECT count(*) FROM dr) drift_first ON TRUE
+    -- Referencing `dr` runs it first: the drift entry precedes the write's own.
+    FROM go g CROSS JOIN (SELECT count(*) AS n FROM dr) drift_first
+    WHERE drift_first.n >= 0
     RETURNING "id", "version"
 ), a AS (
     INSERT INTO "activity_log" ({ACTIVITY_COLS})
@@ -70,9 +74,12 @@ fn statement() -> String {
     FROM go g CROSS JOIN v WHERE g.own_changed
     RETURNING "id"
 )
-SELECT (SELECT has_prev FROM base) AS has_prev, (SELECT "id" FROM v) AS version_id"#
+SELECT (SELECT has_prev FROM base) AS has_prev, (SELECT "id" FROM v) AS version_id,
+       (SELECT "id" FROM a) AS activity_id"#
     )
 }
+
+static STATEMENT: LazyLock<String> = LazyLock::new(statement);
 
 pub(crate) async fn write_hooked<C: ConnectionTrait>(
     db: &C,
@@ -102,7 +109,7 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            statement(),
+            STATEMENT.as_str(),
             values,
         ))
         .await
