@@ -287,7 +287,30 @@ async fn tasks_move_threads(db: DatabaseConnection) {
     assert!(drift.items.is_empty(), "{:?}", drift.items);
 }
 
+/// A row deleted around the hooks and created again through them: the unseen delete is
+/// drift (every field to `null`), then the create, numbered after the trail.
+async fn recreated_row_shows_the_unseen_delete(db: DatabaseConnection) {
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    post::Entity::delete_many()
+        .filter(post::Column::Id.eq(p.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let mut again = post::new("Again", "again");
+    again.id = Set(p.id);
+    ctx().scope(again.insert(&db)).await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "drift", "created"]);
+    assert_eq!(trail[1].causer_id, None);
+    assert_eq!(trail[1].changes.get("title").unwrap().old, json!("Hi"));
+    assert_eq!(trail[1].changes.get("title").unwrap().new, json!(null));
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+}
+
 backend_tests!(
+    recreated_row_shows_the_unseen_delete,
     outside_change_is_drift,
     drift_only_write,
     update_without_returning,

@@ -1,5 +1,6 @@
 //! MySQL/MariaDB: read the latest version, plan in Rust, insert the version, then the
-//! entries (drift first) in one multi-row statement.
+//! entries (drift first) in one multi-row statement. A create skips the read: it inserts
+//! version 1, and reads only when that number is taken (a re-used id).
 //!
 //! InnoDB's `INSERT … SELECT MAX(…)` takes shared next-key locks under REPEATABLE READ,
 //! and two transactions inserting versions of different new subjects into one index gap
@@ -13,16 +14,22 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ConnectionTrait, SqlErr, Value};
 
 use super::{HookedRow, Outcome, entries_insert, latest, version_insert};
-use crate::trail::plan::plan;
+use crate::trail::plan::{Kind, plan};
 use crate::{Error, Result};
 
 pub(crate) async fn write_hooked<C: ConnectionTrait>(
     db: &C,
     row: &HookedRow<'_>,
 ) -> Result<Outcome> {
+    // A create is version 1 unless the id was used before: tried without a read.
     let mut locking = false;
+    let mut first = row.write.kind == Kind::Created;
     loop {
-        let prev = latest(db, row.subject_type, row.subject_id, locking).await?;
+        let prev = if first {
+            None
+        } else {
+            latest(db, row.subject_type, row.subject_id, locking).await?
+        };
         let Ok(plan) = plan(&row.write, prev.as_ref()) else {
             return Ok(Outcome::NoBaseline);
         };
@@ -36,7 +43,9 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
                 if !locking
                     && matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
             {
-                locking = true;
+                // Read again: a used id after a first try, the latest commit after a read.
+                locking = !first;
+                first = false;
                 continue;
             }
             Err(e) => return Err(Error::db("writing the version")(e)),
