@@ -15,7 +15,7 @@ pub(crate) mod sqlite;
 
 use audit_core::{AuditContext, Changes};
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{InsertStatement, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Value,
@@ -23,7 +23,7 @@ use sea_orm::{
 use serde_json::{Map, Value as Json};
 
 use crate::entity::{activity_log, versions};
-use crate::trail::plan::{Hooked, Latest, Plan};
+use crate::trail::plan::{DRIFT, Hooked, Latest, Plan};
 use crate::{Error, Result};
 
 /// Who and where a write comes from, taken once from the context in scope.
@@ -128,75 +128,95 @@ fn json(v: Option<Json>) -> SimpleExpr {
     Value::Json(v.map(Box::new)).into()
 }
 
-fn changes_json(changes: &Changes) -> Json {
+pub(crate) fn changes_json(changes: &Changes) -> Json {
     serde_json::to_value(changes).unwrap_or_else(|_| Json::Object(Map::new()))
 }
 
-/// `INSERT INTO activity_log` of the drift entry (if any) and the write's own entry, in
-/// that order; the own entry links to `version_id`.
+/// An `INSERT INTO activity_log` with its columns and no rows yet.
+pub(crate) fn entry_insert() -> InsertStatement {
+    use activity_log::Column as A;
+    Query::insert()
+        .into_table(activity_log::Entity)
+        .columns([
+            A::Action,
+            A::SubjectType,
+            A::SubjectId,
+            A::CauserId,
+            A::Changes,
+            A::Properties,
+            A::Ip,
+            A::UserAgent,
+            A::RequestId,
+            A::VersionId,
+            A::CreatedAt,
+        ])
+        .to_owned()
+}
+
+/// One entry row of `subject`, attributed `by` (`None`: nobody known, as for drift).
+pub(crate) fn push_entry(
+    insert: &mut InsertStatement,
+    (subject_type, subject_id): (&str, &str),
+    action: &str,
+    changes: &Changes,
+    by: Option<&Attribution>,
+    version_id: SimpleExpr,
+    created_at: DateTime<Utc>,
+) {
+    insert.values_panic([
+        text(Some(action)),
+        text(Some(subject_type)),
+        text(Some(subject_id)),
+        text(by.and_then(|b| b.causer_id.as_deref())),
+        json(Some(changes_json(changes))),
+        json(by.and_then(|b| b.properties.clone())),
+        text(by.and_then(|b| b.ip.as_deref())),
+        text(by.and_then(|b| b.user_agent.as_deref())),
+        text(by.and_then(|b| b.request_id.as_deref())),
+        version_id,
+        Value::ChronoDateTimeUtc(Some(created_at)).into(),
+    ]);
+}
+
+/// `INSERT INTO activity_log` of a hooked write's drift entry (if any) and its own entry
+/// (if any), in that order; the own entry links to `version_id`.
 pub(crate) fn entries_insert(
     row: &HookedRow<'_>,
     plan: &Plan,
     version_id: SimpleExpr,
 ) -> Option<InsertStatement> {
-    use activity_log::Column as A;
     if plan.drift.is_none() && plan.entry.is_none() {
         return None;
     }
-    let mut insert = Query::insert();
-    insert.into_table(activity_log::Entity).columns([
-        A::Action,
-        A::SubjectType,
-        A::SubjectId,
-        A::CauserId,
-        A::Changes,
-        A::Properties,
-        A::Ip,
-        A::UserAgent,
-        A::RequestId,
-        A::VersionId,
-        A::CreatedAt,
-    ]);
-    let at: SimpleExpr = Value::ChronoDateTimeUtc(Some(row.by.created_at)).into();
+    let subject = (row.subject_type, row.subject_id);
+    let at = row.by.created_at;
+    let mut insert = entry_insert();
     if let Some(drift) = &plan.drift {
-        insert.values_panic([
-            text(Some(crate::trail::plan::DRIFT)),
-            text(Some(row.subject_type)),
-            text(Some(row.subject_id)),
-            text(None),
-            json(Some(changes_json(drift))),
-            json(None),
-            text(None),
-            text(None),
-            text(None),
-            Value::BigInt(None).into(),
-            at.clone(),
-        ]);
+        let null = Value::BigInt(None).into();
+        push_entry(&mut insert, subject, DRIFT, drift, None, null, at);
     }
     if let Some(entry) = &plan.entry {
-        let by = &row.by;
-        insert.values_panic([
-            text(Some(row.write.action)),
-            text(Some(row.subject_type)),
-            text(Some(row.subject_id)),
-            text(by.causer_id.as_deref()),
-            json(Some(changes_json(entry))),
-            json(by.properties.clone()),
-            text(by.ip.as_deref()),
-            text(by.user_agent.as_deref()),
-            text(by.request_id.as_deref()),
+        let by = Some(&row.by);
+        push_entry(
+            &mut insert,
+            subject,
+            row.write.action,
+            entry,
+            by,
             version_id,
             at,
-        ]);
+        );
     }
     Some(insert)
 }
 
-/// `INSERT INTO versions` of the planned version, numbered by `number`.
+/// `INSERT INTO versions` of one version numbered by `number`.
 pub(crate) fn version_insert(
-    row: &HookedRow<'_>,
+    (subject_type, subject_id): (&str, &str),
     event: &str,
     data: &Map<String, Json>,
+    causer_id: Option<&str>,
+    created_at: DateTime<Utc>,
     number: SimpleExpr,
 ) -> InsertStatement {
     use versions::Column as V;
@@ -212,18 +232,47 @@ pub(crate) fn version_insert(
             V::CreatedAt,
         ])
         .values_panic([
-            text(Some(row.subject_type)),
-            text(Some(row.subject_id)),
+            text(Some(subject_type)),
+            text(Some(subject_id)),
             number,
             text(Some(event)),
             json(Some(Json::Object(data.clone()))),
-            // Drift has no known causer.
-            text(if event == crate::trail::plan::DRIFT {
-                None
-            } else {
-                row.by.causer_id.as_deref()
-            }),
-            Value::ChronoDateTimeUtc(Some(row.by.created_at)).into(),
+            text(causer_id),
+            Value::ChronoDateTimeUtc(Some(created_at)).into(),
         ])
         .to_owned()
+}
+
+/// [`version_insert`] of a hooked write's planned version (drift has no causer).
+pub(crate) fn planned_version_insert(
+    row: &HookedRow<'_>,
+    event: &str,
+    data: &Map<String, Json>,
+    number: SimpleExpr,
+) -> InsertStatement {
+    let causer = if event == DRIFT {
+        None
+    } else {
+        row.by.causer_id.as_deref()
+    };
+    version_insert(
+        (row.subject_type, row.subject_id),
+        event,
+        data,
+        causer,
+        row.by.created_at,
+        number,
+    )
+}
+
+/// The next version number of a subject, computed by the database in the statement that
+/// uses it.
+pub(crate) fn next_number(subject_type: &str, subject_id: &str) -> SimpleExpr {
+    let select = Query::select()
+        .expr(Expr::cust(r#"COALESCE(MAX("version"), 0) + 1"#))
+        .from(versions::Entity)
+        .and_where(Expr::col(versions::Column::SubjectType).eq(subject_type))
+        .and_where(Expr::col(versions::Column::SubjectId).eq(subject_id))
+        .to_owned();
+    SimpleExpr::SubQuery(None, Box::new(select.into()))
 }

@@ -13,7 +13,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ConnectionTrait, SqlErr, Value};
 
-use super::{HookedRow, Outcome, entries_insert, latest, version_insert};
+use super::{HookedRow, Outcome, entries_insert, latest, planned_version_insert};
 use crate::trail::plan::{Kind, plan};
 use crate::{Error, Result};
 
@@ -36,7 +36,7 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         let Some((number, event, data)) = &plan.version else {
             return Ok(Outcome::Written);
         };
-        let insert = version_insert(row, event, data, Value::BigInt(Some(*number)).into());
+        let insert = planned_version_insert(row, event, data, Value::BigInt(Some(*number)).into());
         let version_id = match db.execute(&insert).await {
             Ok(res) => res.last_insert_id() as i64,
             Err(e)

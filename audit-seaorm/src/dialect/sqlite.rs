@@ -6,7 +6,7 @@
 use sea_orm::sea_query::{Expr, SqliteQueryBuilder, Values};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use super::{HookedRow, Outcome, entries_insert, latest, version_insert};
+use super::{HookedRow, Outcome, entries_insert, latest, next_number, planned_version_insert};
 use crate::trail::plan::{DRIFT, Kind, Plan, plan};
 use crate::{Error, Result};
 
@@ -52,11 +52,8 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     }
     // The number is taken in the statement itself, so that two writers outside a
     // transaction (each statement on its own) cannot take the same one.
-    let next = Expr::cust_with_values(
-        r#"(SELECT COALESCE(MAX("version"), 0) + 1 FROM "versions" WHERE "subject_type" = ? AND "subject_id" = ?)"#,
-        [row.subject_type, row.subject_id],
-    );
-    push(version_insert(row, event, data, next).build(SqliteQueryBuilder));
+    let next = next_number(row.subject_type, row.subject_id);
+    push(planned_version_insert(row, event, data, next).build(SqliteQueryBuilder));
     let own = Plan {
         entry: plan.entry.clone(),
         ..Plan::default()

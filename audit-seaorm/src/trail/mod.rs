@@ -94,16 +94,14 @@ async fn write_baseline<C: ConnectionTrait>(
     row: &HookedRow<'_>,
     data: &Map<String, Json>,
 ) -> Result<()> {
-    let anonymous = HookedRow {
-        subject_type: row.subject_type,
-        subject_id: row.subject_id,
-        write: Hooked { ..row.write },
-        by: Attribution {
-            causer_id: None,
-            ..Attribution::current(None, None)
-        },
-    };
-    let insert = dialect::version_insert(&anonymous, BASELINE, data, Value::BigInt(Some(1)).into());
+    let insert = dialect::version_insert(
+        (row.subject_type, row.subject_id),
+        BASELINE,
+        data,
+        None,
+        row.by.created_at,
+        Value::BigInt(Some(1)).into(),
+    );
     db.execute(&insert)
         .await
         .map_err(Error::db("writing the baseline version"))?;

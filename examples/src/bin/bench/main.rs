@@ -531,7 +531,10 @@ async fn main() -> Result<(), BoxError> {
                 if in_tx && let Some(limit) = write_target(b.name, op) {
                     let q = ratio(av, pv);
                     r.target(
-                        format!("{}: audited ÷ plain, {op} in a transaction ≤ {limit}×", b.name),
+                        format!(
+                            "{}: audited ÷ plain, {op} in a transaction ≤ {limit}×",
+                            b.name
+                        ),
                         q <= limit,
                         format!("{q:.2}×"),
                     );
