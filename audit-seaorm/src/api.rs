@@ -5,7 +5,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use serde_json::{Map, Value};
 
 use crate::entity::{activity_log, versions};
-use crate::write::{ActivityRow, Record, VersionRow, write};
+use crate::write::{ActivityRow, Record, VersionRow, write, write_entry, write_version};
 use crate::{Error, Result};
 
 /// An activity entry to log by hand: a custom action, or a write that bypassed the hooks.
@@ -93,24 +93,20 @@ impl NewActivity {
 /// # }
 /// ```
 pub async fn log<C: ConnectionTrait>(db: &C, entry: NewActivity) -> Result<ActivityEntry> {
-    let written = write(
+    let written = write_entry(
         db,
-        Record {
-            subject_type: &entry.subject_type,
-            subject_id: &entry.subject_id,
-            causer_id: entry.causer_id.as_deref(),
-            activity: Some(ActivityRow {
-                action: &entry.action,
-                changes: &entry.changes,
-                properties: entry.properties.clone(),
-            }),
-            version: None,
+        (&entry.subject_type, &entry.subject_id),
+        entry.causer_id.as_deref(),
+        ActivityRow {
+            action: &entry.action,
+            changes: &entry.changes,
+            properties: entry.properties.clone(),
         },
     )
     .await?;
     let ctx = crate::AuditContext::current();
     Ok(ActivityEntry {
-        id: written.activity_id.expect("activity written"),
+        id: written.id,
         action: Action::from(entry.action),
         subject_type: entry.subject_type,
         subject_id: entry.subject_id,
@@ -214,8 +210,24 @@ pub async fn record_change<M: Audited, C: ConnectionTrait>(
         return Ok(false);
     }
     let data = state.snapshot()?;
-    crate::hooks::write_change::<M, C>(db, &state.subject_id(), &action, &changes, None, &data)
-        .await?;
+    write(
+        db,
+        Record {
+            subject_type: M::SUBJECT_TYPE,
+            subject_id: &state.subject_id(),
+            causer_id: None,
+            activity: Some(ActivityRow {
+                action: action.as_str(),
+                changes: &changes,
+                properties: None,
+            }),
+            version: Some(VersionRow {
+                event: action.as_str(),
+                data: &data,
+            }),
+        },
+    )
+    .await?;
     Ok(true)
 }
 
@@ -245,34 +257,25 @@ pub async fn snapshot<C: ConnectionTrait>(
         Value::Object(map) => map.clone(),
         other => Map::from_iter([("value".to_owned(), other.clone())]),
     };
-    let written = write(
+    let written = write_version(
         db,
-        Record {
-            subject_type,
-            subject_id: &subject_id,
-            causer_id: None,
-            activity: None,
-            version: Some(VersionRow {
-                event: "snapshot",
-                data: &data,
-            }),
+        (subject_type, &subject_id),
+        VersionRow {
+            event: "snapshot",
+            data: &data,
         },
     )
     .await?;
-    let id = written.version_id.expect("version written");
-    match written.version {
-        Some(version) => Ok(Version {
-            id,
-            subject_type: subject_type.to_owned(),
-            subject_id,
-            version,
-            event: "snapshot".to_owned(),
-            data,
-            causer_id: written.causer_id,
-            created_at: written.created_at,
-        }),
-        None => version(db, id).await?.ok_or(Error::VersionNotFound(id)),
-    }
+    Ok(Version {
+        id: written.id,
+        subject_type: subject_type.to_owned(),
+        subject_id,
+        version: written.number,
+        event: "snapshot".to_owned(),
+        data,
+        causer_id: written.causer_id,
+        created_at: written.created_at,
+    })
 }
 
 /// The snapshot data of a version, to re-apply by hand (nothing is written). For audited

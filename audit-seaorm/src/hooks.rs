@@ -41,32 +41,32 @@
 //! # fn main() {}
 //! ```
 //!
-//! How the old state reaches `after_save`: `before_save` (on update) and `before_delete`
-//! read the current row with one `SELECT` (`FOR UPDATE` unless the connection is a plain
-//! pool) and leave it in a stash keyed by (task, model type, primary key); `after_save` /
-//! `after_delete` take it out and write the diff. Nothing is written before the entity
-//! write has succeeded, so a failed write leaves no audit row, only a stash entry: the next
-//! write of the same row in the same task replaces or drops it, an entry older than
-//! [`STASH_TTL`] is never used, and expired entries are swept once the stash holds many
-//! (it is capped).
+//! How a write is logged: `after_save` / `after_delete` diff the row against the
+//! subject's latest version (the trail is the old state; see [`crate::trail`]) and write
+//! the entry and the version in one statement on PostgreSQL. `before_save` reads nothing:
+//! it notes which fields the write `Set`, so that a field changed outside the trail
+//! (raw SQL, `update_many`, another program) is logged as `drift` with no causer rather
+//! than blamed on this writer. That note is never needed for the write to be logged.
+//!
+//! For an entity whose rows may predate auditing (no baseline yet: see
+//! [`backfill`](crate::backfill)), `before_save` (on update) and `before_delete` also read
+//! the row (one `SELECT`, `FOR UPDATE` in a transaction), so that its first audited write
+//! records a truthful baseline version instead of unknown old values.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
 
-use audit_core::{Action, AuditContext, Audited};
+use audit_core::{AuditContext, Audited, Changes, FieldMode, REDACTED};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable,
-    ModelTrait, PrimaryKeyToColumn, QueryFilter, QuerySelect,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic,
+    Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter, QuerySelect, TryIntoModel,
 };
+use serde_json::Value as Json;
 
-use crate::write::{ActivityRow, Record, VersionRow, write};
+use crate::trail::pending::{self, Key, Pending};
+use crate::trail::plan::{Hooked, Kind};
+use crate::trail::{self, baseline};
 use crate::{AuditedModel, Error};
-
-/// How long a stash entry left by a failed write is kept.
-pub const STASH_TTL: Duration = Duration::from_secs(300);
 
 static STRICT: AtomicBool = AtomicBool::new(false);
 
@@ -101,73 +101,23 @@ fn hooks_active<M: Audited, C: ?Sized>() -> Result<bool, DbErr> {
     if AuditContext::auditing_disabled() {
         return Ok(false);
     }
-    check_strict::<M, C>()?;
-    Ok(true)
-}
-
-fn check_strict<M: Audited, C: ?Sized>() -> Result<(), DbErr> {
     if strict_mode() && is_plain_connection::<C>() {
         return Err(Error::NotInTransaction {
             subject_type: M::SUBJECT_TYPE,
         }
         .into());
     }
-    Ok(())
+    Ok(true)
 }
 
-// ---- the stash ------------------------------------------------------------------------
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Owner {
-    Task(tokio::task::Id),
-    /// Outside a task (inside `block_on`: `#[tokio::main]`, `#[tokio::test]`).
-    Thread(std::thread::ThreadId),
+/// How many writes wait between their `before_*` and `after_*` hooks in this process: 0
+/// whenever no audited write is in flight (a diagnostic; also used by the tests).
+pub fn pending_writes() -> usize {
+    pending::pending_len()
 }
 
-fn owner() -> Owner {
-    match tokio::task::try_id() {
-        Some(id) => Owner::Task(id),
-        None => Owner::Thread(std::thread::current().id()),
-    }
-}
-
-type StashKey = (Owner, TypeId, String);
-
-/// Above this many entries, expired ones are dropped; above [`STASH_CAP`] after that, the
-/// oldest go too. Entries exist only between the two hooks of one write, so a large stash
-/// means writes failing between them (each failure leaves one entry).
-const STASH_SWEEP: usize = 1024;
-const STASH_CAP: usize = 16 * 1024;
-type Stash = HashMap<StashKey, (Instant, Box<dyn Any + Send>)>;
-
-static STASH: LazyLock<Mutex<Stash>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
-fn stash_put<M: Send + 'static>(key: String, old: M) {
-    let mut stash = STASH.lock().unwrap_or_else(|e| e.into_inner());
-    if stash.len() >= STASH_SWEEP {
-        let now = Instant::now();
-        stash.retain(|_, (at, _)| now.duration_since(*at) < STASH_TTL);
-        if stash.len() >= STASH_CAP {
-            let mut ages: Vec<Instant> = stash.values().map(|(at, _)| *at).collect();
-            ages.sort_unstable();
-            let cutoff = ages[ages.len() - STASH_SWEEP / 2];
-            stash.retain(|_, (at, _)| *at >= cutoff);
-        }
-    }
-    stash.insert(
-        (owner(), TypeId::of::<M>(), key),
-        (Instant::now(), Box::new(old)),
-    );
-}
-
-fn stash_take<M: 'static>(key: String) -> Option<M> {
-    let mut stash = STASH.lock().unwrap_or_else(|e| e.into_inner());
-    let (at, old) = stash.remove(&(owner(), TypeId::of::<M>(), key))?;
-    if at.elapsed() >= STASH_TTL {
-        return None;
-    }
-    old.downcast::<M>().ok().map(|b| *b)
-}
+#[doc(hidden)]
+pub use crate::trail::baseline::forget_baselines;
 
 // ---- restore marker -------------------------------------------------------------------
 
@@ -195,11 +145,10 @@ fn restoring(subject_type: &str, subject_id: &str) -> Option<Restoring> {
 
 // ---- hooks ----------------------------------------------------------------------------
 
+type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
+
 /// Reads the row an ActiveModel points at, locked for update inside a transaction.
-async fn current_row<A, C>(
-    active: &A,
-    db: &C,
-) -> Result<Option<<A::Entity as EntityTrait>::Model>, DbErr>
+async fn current_row<A, C>(active: &A, db: &C) -> Result<Option<ModelOf<A>>, DbErr>
 where
     A: ActiveModelTrait,
     C: ConnectionTrait,
@@ -226,173 +175,28 @@ where
     })
 }
 
-/// `before_save` hook: on update, reads the current row (one `SELECT`, locking in a
-/// transaction) when an audited field is set; on insert, does nothing but the strict-mode
-/// check.
-pub async fn before_save<A, C>(active: A, db: &C, insert: bool) -> Result<A, DbErr>
+/// The audited and redacted fields an ActiveModel `Set`, by field name.
+fn set_fields<A>(active: &A) -> Vec<&'static str>
 where
-    A: ActiveModelTrait + Send,
-    A::Entity: EntityTrait<ActiveModel = A>,
-    <A::Entity as EntityTrait>::Model: AuditedModel,
-    C: ConnectionTrait,
+    A: ActiveModelTrait,
+    ModelOf<A>: Audited,
 {
-    type M<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
-    if !hooks_active::<M<A>, C>()? {
-        return Ok(active);
-    }
-    if insert {
-        return Ok(active);
-    }
-    let Some(key) = active_key(&active, SAVE) else {
-        return Ok(active);
-    };
-    if !M::<A>::has_audited_changes(&active) {
-        // Nothing audited can change; drop what a failed earlier write may have left.
-        stash_take::<M<A>>(key);
-        return Ok(active);
-    }
-    match current_row(&active, db).await? {
-        // Keyed as the database spells the key (it is what `after_save` will see).
-        Some(old) => stash_put(model_key(&old), old),
-        None => {
-            stash_take::<M<A>>(key);
-        }
-    }
-    Ok(active)
+    let fields = <ModelOf<A> as Audited>::FIELDS;
+    <A::Entity as EntityTrait>::Column::iter()
+        .filter(|col| active.get(*col).is_set())
+        .filter_map(|col| {
+            fields
+                .iter()
+                .find(|f| f.column == col.as_str())
+                .filter(|f| matches!(f.mode, FieldMode::Audited | FieldMode::Redacted))
+                .map(|f| f.name)
+        })
+        .collect()
 }
 
-/// `after_save` hook: writes "created" with version 1 on insert; on update writes
-/// "updated" with the changed audited fields and a new version, or nothing when no
-/// audited field changed.
-pub async fn after_save<M, C>(model: M, db: &C, insert: bool) -> Result<M, DbErr>
-where
-    M: AuditedModel,
-    C: ConnectionTrait,
-{
-    if AuditContext::auditing_disabled() {
-        return Ok(model);
-    }
-    let subject_id = model.subject_id();
-    let restoring = restoring(M::SUBJECT_TYPE, &subject_id);
-    let (action, changes) = if insert {
-        (
-            Action::Created,
-            M::changes(None, Some(&model)).map_err(Error::from)?,
-        )
-    } else {
-        let Some(old) = stash_take::<M>(model_key(&model)) else {
-            return Ok(model);
-        };
-        (
-            Action::Updated,
-            M::changes(Some(&old), Some(&model)).map_err(Error::from)?,
-        )
-    };
-    if changes.is_empty() && restoring.is_none() {
-        return Ok(model);
-    }
-    let (action, properties) = match &restoring {
-        Some(r) => (
-            Action::Restored,
-            Some(
-                serde_json::json!({"restored_version": r.version, "restored_version_id": r.version_id}),
-            ),
-        ),
-        None => (action, None),
-    };
-    let data = model.snapshot().map_err(Error::from)?;
-    write_change::<M, C>(db, &subject_id, &action, &changes, properties, &data).await?;
-    Ok(model)
-}
-
-/// Writes the activity entry and the version of one hooked write.
-pub(crate) async fn write_change<M: Audited, C: ConnectionTrait>(
-    db: &C,
-    subject_id: &str,
-    action: &Action,
-    changes: &audit_core::Changes,
-    properties: Option<serde_json::Value>,
-    data: &serde_json::Map<String, serde_json::Value>,
-) -> crate::Result<()> {
-    write(
-        db,
-        Record {
-            subject_type: M::SUBJECT_TYPE,
-            subject_id,
-            causer_id: None,
-            activity: Some(ActivityRow {
-                action: action.as_str(),
-                changes,
-                properties,
-            }),
-            version: Some(VersionRow {
-                event: action.as_str(),
-                data,
-            }),
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-/// `before_delete` hook: reads the row about to be deleted (one `SELECT`, locking in a
-/// transaction).
-pub async fn before_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
-where
-    A: ActiveModelTrait + Send,
-    A::Entity: EntityTrait<ActiveModel = A>,
-    <A::Entity as EntityTrait>::Model: AuditedModel,
-    C: ConnectionTrait,
-{
-    type M<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
-    if !hooks_active::<M<A>, C>()? {
-        return Ok(active);
-    }
-    let Some(key) = active_key(&active, DELETE) else {
-        return Ok(active);
-    };
-    match current_row(&active, db).await? {
-        Some(old) => stash_put(key, old),
-        // Nothing to delete: drop what a failed earlier delete may have left, or
-        // `after_delete` (which runs even when no row was deleted) would log it.
-        None => {
-            stash_take::<M<A>>(key);
-        }
-    }
-    Ok(active)
-}
-
-/// `after_delete` hook: writes "deleted" (every audited field `{old, new: null}`) and a
-/// final version holding the last state. Nothing when no row was there to delete.
-pub async fn after_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
-where
-    A: ActiveModelTrait + Send,
-    A::Entity: EntityTrait<ActiveModel = A>,
-    <A::Entity as EntityTrait>::Model: AuditedModel,
-    C: ConnectionTrait,
-{
-    type M<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
-    if AuditContext::auditing_disabled() {
-        return Ok(active);
-    }
-    let Some(old) = active_key(&active, DELETE).and_then(stash_take::<M<A>>) else {
-        return Ok(active);
-    };
-    let subject_id = old.subject_id();
-    let changes = M::<A>::changes(Some(&old), None).map_err(Error::from)?;
-    let data = old.snapshot().map_err(Error::from)?;
-    write_change::<M<A>, C>(db, &subject_id, &Action::Deleted, &changes, None, &data).await?;
-    Ok(active)
-}
-
-const SAVE: &str = "save:";
-const DELETE: &str = "delete:";
-
-/// The stash key of an operation on the row an ActiveModel points at: the operation and
-/// the primary key values. `before_*` and `after_*` compute the same key from the
-/// ActiveModel or from the saved model.
-fn active_key<A: ActiveModelTrait>(active: &A, op: &str) -> Option<String> {
-    let mut key = String::from(op);
+/// The primary key of an ActiveModel as text (`None` while it is not set).
+fn active_key<A: ActiveModelTrait>(active: &A) -> Option<String> {
+    let mut key = String::new();
     for pk in <A::Entity as EntityTrait>::PrimaryKey::iter() {
         match active.get(pk.into_column()) {
             ActiveValue::Set(v) | ActiveValue::Unchanged(v) => key.push_str(&format!("{v:?};")),
@@ -404,39 +208,260 @@ fn active_key<A: ActiveModelTrait>(active: &A, op: &str) -> Option<String> {
 
 /// [`active_key`] of a saved model.
 fn model_key<M: ModelTrait>(model: &M) -> String {
-    let mut key = String::from(SAVE);
+    let mut key = String::new();
     for pk in <M::Entity as EntityTrait>::PrimaryKey::iter() {
         key.push_str(&format!("{:?};", model.get(pk.into_column())));
     }
     key
 }
 
+/// The row read before the write, when there is one.
+fn before_row<M: 'static>(pending: &Option<Pending>) -> Option<&M> {
+    pending
+        .as_ref()?
+        .before
+        .as_ref()?
+        .as_ref()?
+        .downcast_ref::<M>()
+}
+
+/// `before_save` hook: on update, notes the fields the write `Set` (and reads the row
+/// when the entity has no baseline yet); on insert, only the strict-mode check.
+pub async fn before_save<A, C>(active: A, db: &C, insert: bool) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    A::Entity: EntityTrait<ActiveModel = A>,
+    ModelOf<A>: AuditedModel,
+    C: ConnectionTrait,
+{
+    let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
+    if !hooks_active::<ModelOf<A>, C>()? {
+        return Ok(active);
+    }
+    let baselined = baseline::has_baseline::<A::Entity, C>(db, subject_type, insert).await?;
+    if insert {
+        return Ok(active);
+    }
+    let Some(key) = active_key(&active) else {
+        return Ok(active);
+    };
+    let key = Key::new::<ModelOf<A>, C>(key, db);
+    let set = set_fields(&active);
+    let before = if baselined || set.is_empty() {
+        None
+    } else {
+        Some(
+            current_row(&active, db)
+                .await?
+                .map(|m| Box::new(m) as Box<dyn Any + Send>),
+        )
+    };
+    pending::put(key, Pending { set, before }, subject_type);
+    Ok(active)
+}
+
+/// `after_save` hook: writes "created" with the next version on insert; on update writes
+/// "updated" with the changed audited fields and a new version (and a `drift` entry first
+/// for fields changed outside the trail), or nothing when nothing audited changed.
+pub async fn after_save<M, C>(model: M, db: &C, insert: bool) -> Result<M, DbErr>
+where
+    M: AuditedModel,
+    C: ConnectionTrait,
+{
+    if AuditContext::auditing_disabled() {
+        return Ok(model);
+    }
+    let subject_id = model.subject_id();
+    let restoring = restoring(M::SUBJECT_TYPE, &subject_id);
+    let (kind, pending) = if insert {
+        (Kind::Created, None)
+    } else {
+        let pending = pending::take(&Key::new::<M, C>(model_key(&model), db));
+        // The write set no audited field: nothing of its own to log.
+        if pending
+            .as_ref()
+            .is_some_and(|p| p.set.is_empty() && p.before.is_none())
+            && restoring.is_none()
+        {
+            return Ok(model);
+        }
+        (Kind::Updated, pending)
+    };
+    let set = pending.as_ref().map(|p| p.set.as_slice());
+    let extra = match kind {
+        Kind::Created => M::changes(None, Some(&model)).map_err(Error::from)?,
+        _ => redacted(M::FIELDS, set, Json::from(REDACTED)),
+    };
+    let data = model.snapshot().map_err(Error::from)?;
+    let properties = restoring.as_ref().map(
+        |r| serde_json::json!({"restored_version": r.version, "restored_version_id": r.version_id}),
+    );
+    let action = trail::action_of(kind, restoring.is_some());
+    let write = Hooked {
+        kind,
+        action: action.as_str(),
+        data: Some(&data),
+        set,
+        extra: &extra,
+        force: restoring.is_some(),
+    };
+    trail::record::<M, C>(
+        db,
+        &subject_id,
+        write,
+        properties,
+        before_row::<M>(&pending),
+    )
+    .await?;
+    Ok(model)
+}
+
+/// `{"[redacted]" → new}` for each redacted field the write set; on a delete (`set` of
+/// `None`) every redacted field. A redacted field's change is reported whenever the write
+/// sets it: its values are in no audit table, so they cannot be compared.
+fn redacted(fields: &[audit_core::Field], set: Option<&[&'static str]>, new: Json) -> Changes {
+    let mut changes = Changes::new();
+    for f in fields.iter().filter(|f| f.mode == FieldMode::Redacted) {
+        if set.is_none_or(|s| s.contains(&f.name)) {
+            changes.insert(f.name, Json::from(REDACTED), new.clone());
+        }
+    }
+    changes
+}
+
+/// `before_delete` hook: reads the row about to be deleted only when the entity has no
+/// baseline yet (one `SELECT`, locking in a transaction).
+pub async fn before_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    A::Entity: EntityTrait<ActiveModel = A>,
+    ModelOf<A>: AuditedModel,
+    C: ConnectionTrait,
+{
+    let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
+    if !hooks_active::<ModelOf<A>, C>()? {
+        return Ok(active);
+    }
+    if baseline::has_baseline::<A::Entity, C>(db, subject_type, false).await? {
+        return Ok(active);
+    }
+    let Some(key) = active_key(&active) else {
+        return Ok(active);
+    };
+    let before = current_row(&active, db)
+        .await?
+        .map(|m| Box::new(m) as Box<dyn Any + Send>);
+    pending::put(
+        Key::new::<ModelOf<A>, C>(key, db),
+        Pending {
+            set: Vec::new(),
+            before: Some(before),
+        },
+        subject_type,
+    );
+    Ok(active)
+}
+
+/// `after_delete` hook: writes "deleted" (every audited field `{old, new: null}`, from the
+/// latest version) and a final version holding the last state. Nothing when the trail
+/// already has the row deleted, or when the row read before the delete was not there.
+pub async fn after_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + TryIntoModel<ModelOf<A>> + Send,
+    A::Entity: EntityTrait<ActiveModel = A>,
+    ModelOf<A>: AuditedModel,
+    C: ConnectionTrait,
+{
+    type M<A> = ModelOf<A>;
+    if AuditContext::auditing_disabled() {
+        return Ok(active);
+    }
+    let Some(key) = active_key(&active) else {
+        return Ok(active);
+    };
+    let pending = pending::take(&Key::new::<M<A>, C>(key, db));
+    if pending
+        .as_ref()
+        .is_some_and(|p| matches!(p.before, Some(None)))
+    {
+        return Ok(active); // read before the delete: there was no row
+    }
+    let before = before_row::<M<A>>(&pending);
+    // The subject id as the derive spells it: from the row when it was read, else from
+    // the ActiveModel's key (complete, since the delete is by key).
+    let subject_id = match before {
+        Some(row) => row.subject_id(),
+        None => subject_id_of(&active)?,
+    };
+    let extra = redacted(<M<A> as Audited>::FIELDS, None, Json::Null);
+    let write = Hooked {
+        kind: Kind::Deleted,
+        action: Kind::Deleted.as_str(),
+        data: None,
+        set: None,
+        extra: &extra,
+        force: false,
+    };
+    trail::record::<M<A>, C>(db, &subject_id, write, None, before).await?;
+    Ok(active)
+}
+
+/// The subject id of the row an ActiveModel points at: exact when the ActiveModel holds
+/// every field (a model turned into one), else from the key's values.
+fn subject_id_of<A>(active: &A) -> Result<String, DbErr>
+where
+    A: ActiveModelTrait + TryIntoModel<ModelOf<A>> + Clone,
+    ModelOf<A>: AuditedModel,
+{
+    if let Ok(model) = active.clone().try_into_model() {
+        return Ok(model.subject_id());
+    }
+    let mut parts = Vec::new();
+    for pk in <A::Entity as EntityTrait>::PrimaryKey::iter() {
+        match active.get(pk.into_column()) {
+            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => parts.push(v),
+            ActiveValue::NotSet => {
+                return Err(DbErr::Custom(
+                    "audit: delete of an ActiveModel without its primary key".to_owned(),
+                ));
+            }
+        }
+    }
+    let json = |v: &sea_orm::Value| -> Result<Json, DbErr> {
+        use sea_orm::Value as V;
+        match v {
+            V::String(_)
+            | V::Char(_)
+            | V::Bool(_)
+            | V::TinyInt(_)
+            | V::SmallInt(_)
+            | V::Int(_)
+            | V::BigInt(_)
+            | V::TinyUnsigned(_)
+            | V::SmallUnsigned(_)
+            | V::Unsigned(_)
+            | V::BigUnsigned(_)
+            | V::Uuid(_) => Ok(sea_orm::sea_query::value::sea_value_to_json_value(v)),
+            other => Err(DbErr::Custom(format!(
+                "audit: cannot name the deleted `{}` row from a key value {other:?}; delete it \
+                 through its model (`model.delete(db)`) or an ActiveModel with every field",
+                <ModelOf<A> as Audited>::SUBJECT_TYPE
+            ))),
+        }
+    };
+    if let [one] = parts.as_slice() {
+        return Ok(match json(one)? {
+            Json::String(s) => s,
+            other => other.to_string(),
+        });
+    }
+    let parts = parts.iter().map(json).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json::Array(parts).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn stash_len() -> usize {
-        STASH.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    #[test]
-    fn stash_is_capped_and_keeps_the_newest() {
-        for i in 0..STASH_CAP + 10 {
-            stash_put(format!("k{i}"), i);
-        }
-        assert!(stash_len() < STASH_CAP, "{}", stash_len());
-        let newest = format!("k{}", STASH_CAP + 9);
-        assert_eq!(stash_take::<usize>(newest), Some(STASH_CAP + 9));
-        assert_eq!(
-            stash_take::<usize>("k0".to_owned()),
-            None,
-            "the oldest went first"
-        );
-        // Another type under the same key is another entry.
-        stash_put("same".to_owned(), 1u8);
-        assert_eq!(stash_take::<u16>("same".to_owned()), None);
-        assert_eq!(stash_take::<u8>("same".to_owned()), Some(1));
-    }
 
     #[test]
     fn plain_connections_are_told_from_transactions() {

@@ -1,6 +1,8 @@
 #![doc = include_str!("../../README.md")]
 
 mod api;
+mod backfill;
+mod dialect;
 pub mod entity;
 mod error;
 pub mod hooks;
@@ -9,6 +11,7 @@ pub mod hooks;
 pub mod http;
 mod restore;
 mod schema;
+mod trail;
 mod write;
 
 use sea_orm::{EntityTrait, ModelTrait};
@@ -28,6 +31,7 @@ pub use audit_derive::Audited;
 /// `#[audit_seaorm::behavior]`: keeps an entity's own `ActiveModelBehavior` next to
 /// `#[derive(Audited)]`.
 pub use audit_derive::behavior;
+pub use backfill::{Backfill, backfill};
 pub use error::{Error, Result};
 pub use hooks::{set_strict_mode, strict_mode};
 pub use restore::{AuditedEntity, restore_model};

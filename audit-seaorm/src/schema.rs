@@ -3,10 +3,11 @@
 use sea_orm::sea_query::{ColumnDef, Index, IndexCreateStatement, Table, TableCreateStatement};
 use sea_orm::{ConnectionTrait, DbBackend};
 
-use crate::entity::{activity_log, versions};
+use crate::entity::{activity_log, baselines, versions};
 use crate::{Error, Result};
 
-/// Creates `activity_log` and `versions` with their indexes if they do not exist.
+/// Creates `activity_log`, `versions` and `audit_baselines` with their indexes if they do
+/// not exist.
 ///
 /// Idempotent: call it on every boot. Works on SQLite, PostgreSQL and MySQL/MariaDB, on a
 /// connection or inside a transaction (where the backend has transactional DDL).
@@ -166,7 +167,19 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
         .col(ColumnDef::new(V::CauserId).string_len(255).null())
         .col(timestamp(&mut ColumnDef::new(V::CreatedAt), backend).not_null());
 
-    let mut out = Vec::new();
+    let mut baseline = Table::create();
+    baseline
+        .table(baselines::Entity)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(baselines::Column::SubjectType)
+                .string_len(255)
+                .not_null()
+                .primary_key(),
+        )
+        .col(timestamp(&mut ColumnDef::new(baselines::Column::CompletedAt), backend).not_null());
+
+    let mut out = vec![Ddl::Table(baseline)];
     if inline {
         for spec in INDEXES {
             let table = if spec.1 == "versions" {
@@ -202,7 +215,7 @@ pub fn install_sql(backend: DbBackend) -> Vec<String> {
 pub mod migration {
     use sea_orm_migration::prelude::*;
 
-    /// Creates `activity_log` and `versions` (down: drops them).
+    /// Creates the audit tables (down: drops them).
     #[derive(Debug, Clone, Copy, Default)]
     pub struct Migration;
 
@@ -233,6 +246,14 @@ pub mod migration {
                 .drop_table(
                     Table::drop()
                         .table(crate::entity::versions::Entity)
+                        .if_exists()
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .drop_table(
+                    Table::drop()
+                        .table(crate::entity::baselines::Entity)
                         .if_exists()
                         .to_owned(),
                 )

@@ -18,7 +18,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Schema,
 };
 
-pub use entities::{cake, note, post, sample, translation};
+pub use entities::{cake, legacy, note, post, sample, translation};
 
 /// A database backend under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +146,7 @@ pub async fn create_tables(db: &DatabaseConnection) {
     create_table(db, sample::Entity).await;
     create_table(db, note::Entity).await;
     create_table(db, cake::Entity).await;
+    create_table(db, legacy::Entity).await;
 }
 
 /// Asserts that no activity entry and no version of `post` `id` exist.
@@ -161,6 +162,15 @@ pub async fn assert_no_audit_rows(db: &DatabaseConnection, id: i32) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// The [`Backend`] a connection talks to.
+pub fn backend(db: &DatabaseConnection) -> Backend {
+    match db.get_database_backend() {
+        DbBackend::Postgres => Backend::Postgres,
+        DbBackend::MySql => Backend::MySql,
+        _ => Backend::Sqlite,
+    }
 }
 
 /// The backend a connection talks to.

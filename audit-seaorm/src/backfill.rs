@@ -1,0 +1,167 @@
+//! [`backfill`]: a baseline version for every row that has none.
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, Iterable, ModelTrait, PrimaryKeyToColumn,
+    QueryFilter, QueryOrder, QuerySelect, Value,
+};
+
+use crate::entity::versions;
+use crate::trail::baseline;
+use crate::trail::plan::BASELINE;
+use crate::{AuditedModel, Error, Result};
+
+/// What [`backfill`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Backfill {
+    /// Rows read.
+    pub rows: u64,
+    /// Baseline versions written (rows that had no version).
+    pub written: u64,
+}
+
+/// Rows read per batch by [`backfill`].
+pub const BACKFILL_BATCH: u64 = 1000;
+
+/// Gives every existing row of `E` that has no version a baseline version (version 1,
+/// event `baseline`, no causer, no activity entry), then marks `E` as baselined, so that
+/// its hooks stop reading rows before updates and deletes.
+///
+/// Run it once when you start auditing an entity whose table already holds rows (on an
+/// empty table it returns at once; the first audited insert into an empty table marks it
+/// by itself). It reads the table in primary-key order, [`BACKFILL_BATCH`] rows at a time,
+/// each batch one read of the rows, one of their versions and one multi-row insert; it
+/// holds no lock across batches and logs progress through `tracing` (target
+/// `audit_seaorm::backfill`). It is safe to interrupt and run again: rows that have a
+/// version are skipped. Writes running meanwhile are logged as usual (a row they create
+/// gets its own version 1 and is skipped).
+///
+/// ```
+/// # mod post {
+/// #     use audit_seaorm::Audited;
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "posts")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub title: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// # use sea_orm::ConnectionTrait;
+/// # db.execute_unprepared("CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT NOT NULL)").await?;
+/// # db.execute_unprepared("INSERT INTO posts VALUES (1, 'older than auditing')").await?;
+/// audit_seaorm::install(&db).await?;
+/// let done = audit_seaorm::backfill::<post::Entity, _>(&db).await?;
+/// assert_eq!((done.rows, done.written), (1, 1));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn backfill<E, C>(db: &C) -> Result<Backfill>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+    C: ConnectionTrait,
+{
+    let subject_type = <E::Model as audit_core::Audited>::SUBJECT_TYPE;
+    let pks: Vec<E::Column> = E::PrimaryKey::iter().map(|pk| pk.into_column()).collect();
+    let mut done = Backfill::default();
+    let mut after: Option<Vec<Value>> = None;
+    loop {
+        let mut query = E::find();
+        for col in &pks {
+            query = query.order_by_asc(*col);
+        }
+        if let Some(last) = &after {
+            let cols = pks.iter().map(|c| Expr::col((E::default(), *c)));
+            let vals = last.iter().cloned().map(Expr::val);
+            query = query.filter(Expr::tuple(cols).gt(Expr::tuple(vals)));
+        }
+        let rows = query
+            .limit(BACKFILL_BATCH)
+            .all(db)
+            .await
+            .map_err(Error::db("reading rows to backfill"))?;
+        let Some(last) = rows.last() else { break };
+        after = Some(pks.iter().map(|c| last.get(*c)).collect());
+        done.rows += rows.len() as u64;
+        done.written += write_batch(db, subject_type, &rows).await?;
+        tracing::info!(
+            target: "audit_seaorm::backfill",
+            subject_type,
+            rows = done.rows,
+            written = done.written,
+            "backfill progress"
+        );
+        if (rows.len() as u64) < BACKFILL_BATCH {
+            break;
+        }
+    }
+    baseline::mark(db, subject_type).await?;
+    Ok(done)
+}
+
+/// Writes baseline versions for the rows of one batch that have none.
+async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    rows: &[M],
+) -> Result<u64> {
+    use versions::Column as V;
+    let ids: Vec<String> = rows.iter().map(audit_core::Audited::subject_id).collect();
+    let versioned: Vec<String> = versions::Entity::find()
+        .select_only()
+        .column(V::SubjectId)
+        .distinct()
+        .filter(V::SubjectType.eq(subject_type))
+        .filter(V::SubjectId.is_in(ids.iter().cloned()))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(Error::db("reading the versions of a backfill batch"))?;
+    let at = chrono::Utc::now();
+    let mut insert = Query::insert();
+    insert.into_table(versions::Entity).columns([
+        V::SubjectType,
+        V::SubjectId,
+        V::Version,
+        V::Event,
+        V::Data,
+        V::CreatedAt,
+    ]);
+    let mut n = 0;
+    for (row, id) in rows.iter().zip(ids) {
+        if versioned.contains(&id) {
+            continue;
+        }
+        let data = row.snapshot()?;
+        insert.values_panic([
+            subject_type.into(),
+            id.into(),
+            1i64.into(),
+            BASELINE.into(),
+            serde_json::Value::Object(data).into(),
+            at.into(),
+        ]);
+        n += 1;
+    }
+    if n == 0 {
+        return Ok(0);
+    }
+    // A write that gave a row its version 1 meanwhile wins.
+    insert.on_conflict(
+        OnConflict::columns([V::SubjectType, V::SubjectId, V::Version])
+            .do_nothing_on([V::Id])
+            .to_owned(),
+    );
+    db.execute(&insert)
+        .await
+        .map_err(Error::db("writing baseline versions"))?;
+    Ok(n)
+}

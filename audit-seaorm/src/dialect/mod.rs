@@ -1,0 +1,278 @@
+//! The statements each backend needs to write a hooked change, and nothing else.
+//!
+//! - PostgreSQL ([`postgres`]): one statement. A data-modifying CTE reads the subject's
+//!   latest version, diffs it against the new snapshot in SQL (`jsonb_each`), numbers the
+//!   next version and inserts the drift entry, the version and the entry.
+//! - SQLite ([`sqlite`]): the latest version is read, the diff is made in Rust
+//!   ([`plan`](crate::trail::plan)), and the rows go out in one call.
+//! - MySQL/MariaDB ([`mysql`]): the same read and diff; the version, then the entries.
+//!
+//! Every backend returns the same [`Written`].
+
+pub(crate) mod mysql;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use audit_core::{AuditContext, Changes};
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Value,
+};
+use serde_json::{Map, Value as Json};
+
+use crate::entity::{activity_log, versions};
+use crate::trail::plan::{DRIFT, Hooked, Latest, Plan};
+use crate::{Error, Result};
+
+/// Who and where a write comes from, taken once from the context in scope.
+pub(crate) struct Attribution {
+    pub causer_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// The context's properties with the call's merged over them.
+    pub properties: Option<Json>,
+    /// Microseconds: what every backend stores, so a returned record equals the stored one.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Attribution {
+    /// From the context in scope; `causer_id` and `properties` of the call win.
+    pub(crate) fn current(causer_id: Option<&str>, properties: Option<&Json>) -> Self {
+        let ctx = AuditContext::current();
+        let ctx = ctx.as_deref();
+        let mut props = ctx.map(|c| c.properties.clone()).unwrap_or_default();
+        match properties {
+            Some(Json::Object(own)) => props.extend(own.clone()),
+            Some(Json::Null) | None => {}
+            Some(other) => {
+                props.insert("value".to_owned(), other.clone());
+            }
+        }
+        Self {
+            causer_id: causer_id
+                .map(str::to_owned)
+                .or_else(|| ctx.and_then(|c| c.causer_id.clone())),
+            ip: ctx.and_then(|c| c.ip.clone()),
+            user_agent: ctx.and_then(|c| c.user_agent.clone()),
+            request_id: ctx.and_then(|c| c.request_id.clone()),
+            properties: (!props.is_empty()).then_some(Json::Object(props)),
+            created_at: Utc::now().trunc_subsecs(6),
+        }
+    }
+}
+
+/// One hooked write of a subject.
+pub(crate) struct HookedRow<'a> {
+    pub subject_type: &'a str,
+    pub subject_id: &'a str,
+    pub write: Hooked<'a>,
+    pub by: Attribution,
+}
+
+/// What a hooked write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The rows were written, or nothing needed writing.
+    Written,
+    /// The subject has no version to diff against; nothing was written.
+    NoBaseline,
+}
+
+/// Writes a hooked change on the connection's backend.
+pub(crate) async fn write_hooked<C: ConnectionTrait>(
+    db: &C,
+    row: &HookedRow<'_>,
+) -> Result<Outcome> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => postgres::write_hooked(db, row).await,
+        DbBackend::MySql => mysql::write_hooked(db, row).await,
+        _ => sqlite::write_hooked(db, row).await,
+    }
+}
+
+/// The subject's latest version (`lock`: a locking read, which sees the latest commit).
+pub(crate) async fn latest<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+    lock: bool,
+) -> Result<Option<Latest>> {
+    const CONTEXT: &str = "reading the latest version";
+    let mut query = versions::Entity::find()
+        .filter(versions::Column::SubjectType.eq(subject_type))
+        .filter(versions::Column::SubjectId.eq(subject_id))
+        .order_by_desc(versions::Column::Version)
+        .limit(1);
+    if lock {
+        query = query.lock_exclusive();
+    }
+    let Some(row) = query.one(db).await.map_err(Error::db(CONTEXT))? else {
+        return Ok(None);
+    };
+    let version = crate::api::version_from_row(row)?;
+    Ok(Some(Latest {
+        version: version.version,
+        event: version.event,
+        data: version.data,
+    }))
+}
+
+fn text(s: Option<&str>) -> SimpleExpr {
+    Value::String(s.map(str::to_owned)).into()
+}
+
+fn json(v: Option<Json>) -> SimpleExpr {
+    Value::Json(v.map(Box::new)).into()
+}
+
+pub(crate) fn changes_json(changes: &Changes) -> Json {
+    serde_json::to_value(changes).unwrap_or_else(|_| Json::Object(Map::new()))
+}
+
+/// An `INSERT INTO activity_log` with its columns and no rows yet.
+pub(crate) fn entry_insert() -> InsertStatement {
+    use activity_log::Column as A;
+    Query::insert()
+        .into_table(activity_log::Entity)
+        .columns([
+            A::Action,
+            A::SubjectType,
+            A::SubjectId,
+            A::CauserId,
+            A::Changes,
+            A::Properties,
+            A::Ip,
+            A::UserAgent,
+            A::RequestId,
+            A::VersionId,
+            A::CreatedAt,
+        ])
+        .to_owned()
+}
+
+/// One entry row of `subject`, attributed `by` (`None`: nobody known, as for drift).
+pub(crate) fn push_entry(
+    insert: &mut InsertStatement,
+    (subject_type, subject_id): (&str, &str),
+    action: &str,
+    changes: &Changes,
+    by: Option<&Attribution>,
+    version_id: SimpleExpr,
+    created_at: DateTime<Utc>,
+) {
+    insert.values_panic([
+        text(Some(action)),
+        text(Some(subject_type)),
+        text(Some(subject_id)),
+        text(by.and_then(|b| b.causer_id.as_deref())),
+        json(Some(changes_json(changes))),
+        json(by.and_then(|b| b.properties.clone())),
+        text(by.and_then(|b| b.ip.as_deref())),
+        text(by.and_then(|b| b.user_agent.as_deref())),
+        text(by.and_then(|b| b.request_id.as_deref())),
+        version_id,
+        Value::ChronoDateTimeUtc(Some(created_at)).into(),
+    ]);
+}
+
+/// `INSERT INTO activity_log` of a hooked write's drift entry (if any) and its own entry
+/// (if any), in that order; the own entry links to `version_id`.
+pub(crate) fn entries_insert(
+    row: &HookedRow<'_>,
+    plan: &Plan,
+    version_id: SimpleExpr,
+) -> Option<InsertStatement> {
+    if plan.drift.is_none() && plan.entry.is_none() {
+        return None;
+    }
+    let subject = (row.subject_type, row.subject_id);
+    let at = row.by.created_at;
+    let mut insert = entry_insert();
+    if let Some(drift) = &plan.drift {
+        let null = Value::BigInt(None).into();
+        push_entry(&mut insert, subject, DRIFT, drift, None, null, at);
+    }
+    if let Some(entry) = &plan.entry {
+        let by = Some(&row.by);
+        push_entry(
+            &mut insert,
+            subject,
+            row.write.action,
+            entry,
+            by,
+            version_id,
+            at,
+        );
+    }
+    Some(insert)
+}
+
+/// `INSERT INTO versions` of one version numbered by `number`.
+pub(crate) fn version_insert(
+    (subject_type, subject_id): (&str, &str),
+    event: &str,
+    data: &Map<String, Json>,
+    causer_id: Option<&str>,
+    created_at: DateTime<Utc>,
+    number: SimpleExpr,
+) -> InsertStatement {
+    use versions::Column as V;
+    Query::insert()
+        .into_table(versions::Entity)
+        .columns([
+            V::SubjectType,
+            V::SubjectId,
+            V::Version,
+            V::Event,
+            V::Data,
+            V::CauserId,
+            V::CreatedAt,
+        ])
+        .values_panic([
+            text(Some(subject_type)),
+            text(Some(subject_id)),
+            number,
+            text(Some(event)),
+            json(Some(Json::Object(data.clone()))),
+            text(causer_id),
+            Value::ChronoDateTimeUtc(Some(created_at)).into(),
+        ])
+        .to_owned()
+}
+
+/// [`version_insert`] of a hooked write's planned version (drift has no causer).
+pub(crate) fn planned_version_insert(
+    row: &HookedRow<'_>,
+    event: &str,
+    data: &Map<String, Json>,
+    number: SimpleExpr,
+) -> InsertStatement {
+    let causer = if event == DRIFT {
+        None
+    } else {
+        row.by.causer_id.as_deref()
+    };
+    version_insert(
+        (row.subject_type, row.subject_id),
+        event,
+        data,
+        causer,
+        row.by.created_at,
+        number,
+    )
+}
+
+/// The next version number of a subject, computed by the database in the statement that
+/// uses it.
+pub(crate) fn next_number(subject_type: &str, subject_id: &str) -> SimpleExpr {
+    let select = Query::select()
+        .expr(Expr::cust(r#"COALESCE(MAX("version"), 0) + 1"#))
+        .from(versions::Entity)
+        .and_where(Expr::col(versions::Column::SubjectType).eq(subject_type))
+        .and_where(Expr::col(versions::Column::SubjectId).eq(subject_id))
+        .to_owned();
+    SimpleExpr::SubQuery(None, Box::new(select.into()))
+}

@@ -1,0 +1,126 @@
+//! PostgreSQL: one statement per hooked write.
+//!
+//! A data-modifying CTE reads the subject's latest version, diffs the new snapshot
+//! against it with `jsonb_each` (the rules of [`plan`](crate::trail::plan::plan), in SQL),
+//! numbers the next version and inserts the drift entry, the version and the entry. The
+//! entity row lock taken by the UPDATE/DELETE serializes writers of one subject, and each
+//! statement of a READ COMMITTED transaction sees the latest commit.
+
+use std::sync::LazyLock;
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use serde_json::Value as Json;
+
+use super::{HookedRow, Outcome, changes_json};
+use crate::trail::plan::DRIFT;
+use crate::{Error, Result};
+
+const ACTIVITY_COLS: &str = r#""action", "subject_type", "subject_id", "causer_id", "changes", "properties", "ip", "user_agent", "request_id", "version_id", "created_at""#;
+const VERSION_COLS: &str =
+    r#""subject_type", "subject_id", "version", "event", "data", "causer_id", "created_at""#;
+
+// $1 subject_type, $2 subject_id, $3 data (NULL on delete), $4 the fields the write set
+// (a JSON array; NULL: unknown), $5 kind (created/updated/deleted), $6 action, $7 changes
+// the hook computed (create diff, redacted fields), $8 causer, $9 properties, $10 ip,
+// $11 user agent, $12 request id, $13 created_at, $14 force.
+fn statement() -> String {
+    format!(
+        r#"WITH prev AS (
+    SELECT "version", "event", "data" FROM "versions"
+    WHERE "subject_type" = $1 AND "subject_id" = $2
+    ORDER BY "version" DESC LIMIT 1
+), base AS (
+    SELECT COALESCE((SELECT "version" FROM prev), 0) AS version,
+           EXISTS (SELECT 1 FROM prev) AS has_prev,
+           EXISTS (SELECT 1 FROM prev WHERE "event" <> 'deleted') AS alive,
+           COALESCE((SELECT "data" FROM prev WHERE "event" <> 'deleted'), '{{}}'::jsonb) AS data
+), d AS (
+    SELECT n.key AS field, COALESCE(b.data -> n.key, 'null'::jsonb) AS old, n.value AS new,
+           ($4::jsonb IS NULL OR $4::jsonb ? n.key) AS own
+    FROM base b CROSS JOIN jsonb_each(CASE WHEN $5 = 'updated' THEN $3::jsonb ELSE '{{}}'::jsonb END) n
+    WHERE (b.data -> n.key) IS DISTINCT FROM n.value
+    UNION ALL
+    SELECT o.key, o.value, 'null'::jsonb, $5 = 'deleted'
+    FROM base b CROSS JOIN jsonb_each(CASE WHEN $5 = 'updated' THEN '{{}}'::jsonb ELSE b.data END) o
+), c AS (
+    SELECT COALESCE(jsonb_object_agg(field, jsonb_build_object('old', old, 'new', new)) FILTER (WHERE own), '{{}}'::jsonb) || $7::jsonb AS changes,
+           COALESCE(jsonb_object_agg(field, jsonb_build_object('old', old, 'new', new)) FILTER (WHERE NOT own), '{{}}'::jsonb) AS drift
+    FROM d
+), go AS (
+    SELECT b.version + 1 AS version, b.data AS base_data, c.changes, c.drift,
+           (c.changes <> '{{}}'::jsonb OR $14::boolean) AS own_changed
+    FROM base b CROSS JOIN c
+    WHERE (b.has_prev OR $5 = 'created')
+      AND NOT ($5 = 'deleted' AND NOT b.alive)
+      AND (c.changes <> '{{}}'::jsonb OR c.drift <> '{{}}'::jsonb OR $14::boolean)
+), dr AS (
+    INSERT INTO "activity_log" ({ACTIVITY_COLS})
+    SELECT '{DRIFT}', $1, $2, NULL, g.drift, NULL, NULL, NULL, NULL, NULL, $13
+    FROM go g WHERE g.drift <> '{{}}'::jsonb
+    RETURNING "id"
+), v AS (
+    INSERT INTO "versions" ({VERSION_COLS})
+    SELECT $1, $2, g.version,
+           CASE WHEN g.own_changed THEN $6 ELSE '{DRIFT}' END,
+           CASE WHEN $5 = 'deleted' THEN g.base_data ELSE $3::jsonb END,
+           CASE WHEN g.own_changed THEN $8 END, $13
+    -- Referencing `dr` runs it first: the drift entry precedes the write's own.
+    FROM go g CROSS JOIN (SELECT count(*) AS n FROM dr) drift_first
+    WHERE drift_first.n >= 0
+    RETURNING "id", "version"
+), a AS (
+    INSERT INTO "activity_log" ({ACTIVITY_COLS})
+    SELECT $6, $1, $2, $8, g.changes, $9, $10, $11, $12, v."id", $13
+    FROM go g CROSS JOIN v WHERE g.own_changed
+    RETURNING "id"
+)
+SELECT (SELECT has_prev FROM base) AS has_prev, (SELECT "id" FROM v) AS version_id,
+       (SELECT "id" FROM a) AS activity_id"#
+    )
+}
+
+static STATEMENT: LazyLock<String> = LazyLock::new(statement);
+
+pub(crate) async fn write_hooked<C: ConnectionTrait>(
+    db: &C,
+    row: &HookedRow<'_>,
+) -> Result<Outcome> {
+    const CONTEXT: &str = "writing the activity entry and version";
+    let w = &row.write;
+    let by = &row.by;
+    let text = |s: Option<&str>| Value::String(s.map(str::to_owned));
+    let json = |v: Option<Json>| Value::Json(v.map(Box::new));
+    let values = vec![
+        text(Some(row.subject_type)),
+        text(Some(row.subject_id)),
+        json(w.data.map(|d| Json::Object(d.clone()))),
+        json(w.set.map(|s| Json::from(s.to_vec()))),
+        text(Some(w.kind.as_str())),
+        text(Some(w.action)),
+        json(Some(changes_json(w.extra))),
+        text(by.causer_id.as_deref()),
+        json(by.properties.clone()),
+        text(by.ip.as_deref()),
+        text(by.user_agent.as_deref()),
+        text(by.request_id.as_deref()),
+        Value::ChronoDateTimeUtc(Some(by.created_at)),
+        Value::Bool(Some(w.force)),
+    ];
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            STATEMENT.as_str(),
+            values,
+        ))
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .ok_or(Error::Database {
+            context: CONTEXT,
+            source: sea_orm::DbErr::RecordNotInserted,
+        })?;
+    let has_prev: bool = row.try_get("", "has_prev").map_err(Error::db(CONTEXT))?;
+    if !has_prev && w.kind != crate::trail::plan::Kind::Created {
+        return Ok(Outcome::NoBaseline);
+    }
+    Ok(Outcome::Written)
+}

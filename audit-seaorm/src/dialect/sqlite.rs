@@ -1,0 +1,93 @@
+//! SQLite: an update or delete reads the latest version and plans in Rust; every write
+//! then sends its rows in one call (one statement per row, the entry linked to its version
+//! through `last_insert_rowid()`). A create reads nothing: its number and the drift of a
+//! row deleted outside the trail come from the statements themselves.
+
+use sea_orm::sea_query::{Expr, SqliteQueryBuilder, Values};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use super::{HookedRow, Outcome, entries_insert, latest, next_number, planned_version_insert};
+use crate::trail::plan::{DRIFT, Kind, Plan, plan};
+use crate::{Error, Result};
+
+/// The latest version of the subject, in SQL (bound: subject type, subject id).
+const LATEST: &str = r#"SELECT "event", "data" FROM "versions" WHERE "subject_type" = ? AND "subject_id" = ? ORDER BY "version" DESC LIMIT 1"#;
+
+pub(crate) async fn write_hooked<C: ConnectionTrait>(
+    db: &C,
+    row: &HookedRow<'_>,
+) -> Result<Outcome> {
+    let (plan, drift_in_sql) = if row.write.kind == Kind::Created {
+        (plan(&row.write, None).unwrap_or_default(), true)
+    } else {
+        let prev = latest(db, row.subject_type, row.subject_id, false).await?;
+        match plan(&row.write, prev.as_ref()) {
+            Ok(plan) => (plan, false),
+            Err(_) => return Ok(Outcome::NoBaseline),
+        }
+    };
+    let Some((_, event, data)) = &plan.version else {
+        return Ok(Outcome::Written);
+    };
+    let mut sql = String::new();
+    let mut params = Vec::new();
+    let mut push = |(s, v): (String, Values)| {
+        if !sql.is_empty() {
+            sql.push_str(";\n");
+        }
+        sql.push_str(&s);
+        params.extend(v.0);
+    };
+    // The drift entry first, so that it precedes the write's own entry.
+    if drift_in_sql {
+        push(created_over_live_trail(row));
+    } else {
+        let drift = Plan {
+            drift: plan.drift.clone(),
+            ..Plan::default()
+        };
+        if let Some(insert) = entries_insert(row, &drift, Expr::cust("NULL")) {
+            push(insert.build(SqliteQueryBuilder));
+        }
+    }
+    // The number is taken in the statement itself, so that two writers outside a
+    // transaction (each statement on its own) cannot take the same one.
+    let next = next_number(row.subject_type, row.subject_id);
+    push(planned_version_insert(row, event, data, next).build(SqliteQueryBuilder));
+    let own = Plan {
+        entry: plan.entry.clone(),
+        ..Plan::default()
+    };
+    if let Some(insert) = entries_insert(row, &own, Expr::cust("last_insert_rowid()")) {
+        push(insert.build(SqliteQueryBuilder));
+    }
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        sql,
+        params,
+    ))
+    .await
+    .map_err(Error::db("writing the activity entry and version"))?;
+    Ok(Outcome::Written)
+}
+
+/// A create while the trail says the row exists: the row was deleted outside the trail.
+/// The drift entry (every field of the latest version `{old, new: null}`) is written only
+/// in that case.
+fn created_over_live_trail(row: &HookedRow<'_>) -> (String, Values) {
+    let sql = format!(
+        r#"INSERT INTO "activity_log" ("action", "subject_type", "subject_id", "changes", "created_at")
+SELECT '{DRIFT}', ?, ?, json_group_object(j.key, json_object('old', json(p."data" -> ('$."' || j.key || '"')), 'new', NULL)), ?
+FROM ({LATEST}) p, json_each(p."data") j
+WHERE p."event" <> 'deleted'
+HAVING count(*) > 0"#
+    );
+    let values = vec![
+        row.subject_type.into(),
+        row.subject_id.into(),
+        sea_orm::Value::ChronoDateTimeUtc(Some(row.by.created_at)),
+        row.subject_type.into(),
+        row.subject_id.into(),
+    ];
+    (sql, Values(values))
+}

@@ -1,0 +1,119 @@
+//! The write path: the subject's latest version is its old state.
+//!
+//! A hooked write is logged in `after_save` / `after_delete`, once the entity write has
+//! succeeded, by diffing the new snapshot against the subject's latest version
+//! ([`plan`]). Nothing needs to survive from `before_*` for the write to be logged:
+//! [`pending`] only says which fields the write `Set` (so that changes made outside the
+//! trail show as drift instead of being blamed on the writer) and, for subject types
+//! without a [`baseline`], carries the row as it was before the write.
+
+pub(crate) mod baseline;
+pub(crate) mod pending;
+pub(crate) mod plan;
+
+use audit_core::{Action, Audited, Changes};
+use sea_orm::{ConnectionTrait, Value};
+use serde_json::{Map, Value as Json, json};
+
+use crate::dialect::{self, Attribution, HookedRow, Outcome};
+use crate::write::{ActivityRow, Record, VersionRow};
+use crate::{Error, Result};
+use plan::{BASELINE, Hooked};
+
+/// Logs one hooked write of `M`. When the subject has no version yet, `before` (the row
+/// before the write, when the hook read it) becomes its baseline version first; without
+/// it the write is still logged, flagged `"baseline": "missing"`, with a warning.
+pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
+    db: &C,
+    subject_id: &str,
+    write: Hooked<'_>,
+    properties: Option<Json>,
+    before: Option<&M>,
+) -> Result<()> {
+    let row = HookedRow {
+        subject_type: M::SUBJECT_TYPE,
+        subject_id,
+        write,
+        by: Attribution::current(None, properties.as_ref()),
+    };
+    if dialect::write_hooked(db, &row).await? == Outcome::Written {
+        return Ok(());
+    }
+    if let Some(before) = before {
+        write_baseline(db, &row, &before.snapshot()?).await?;
+        if dialect::write_hooked(db, &row).await? == Outcome::Written {
+            return Ok(());
+        }
+    }
+    if row.write.kind == plan::Kind::Deleted {
+        // Every row of a baselined type has a version: with none, no row was deleted (or
+        // it was inserted outside the trail, where its insert went unlogged too).
+        tracing::debug!(
+            subject_type = M::SUBJECT_TYPE,
+            subject_id,
+            "audit: delete of a row without a version: nothing logged"
+        );
+        return Ok(());
+    }
+    tracing::warn!(
+        subject_type = M::SUBJECT_TYPE,
+        subject_id,
+        "audit: no earlier version of this row, so the old values of this write are unknown; \
+         run `audit_seaorm::backfill` for this entity to give every row a baseline"
+    );
+    let mut props = match properties {
+        Some(Json::Object(p)) => p,
+        _ => Map::new(),
+    };
+    props.insert("baseline".to_owned(), json!("missing"));
+    let empty = Map::new();
+    crate::write::write(
+        db,
+        Record {
+            subject_type: M::SUBJECT_TYPE,
+            subject_id,
+            causer_id: None,
+            activity: Some(ActivityRow {
+                action: row.write.action,
+                changes: &Changes::new(),
+                properties: Some(Json::Object(props)),
+            }),
+            version: Some(VersionRow {
+                event: row.write.action,
+                data: row.write.data.unwrap_or(&empty),
+            }),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes version 1 of a subject with the state it had before auditing saw it.
+async fn write_baseline<C: ConnectionTrait>(
+    db: &C,
+    row: &HookedRow<'_>,
+    data: &Map<String, Json>,
+) -> Result<()> {
+    let insert = dialect::version_insert(
+        (row.subject_type, row.subject_id),
+        BASELINE,
+        data,
+        None,
+        row.by.created_at,
+        Value::BigInt(Some(1)).into(),
+    );
+    db.execute(&insert)
+        .await
+        .map_err(Error::db("writing the baseline version"))?;
+    Ok(())
+}
+
+/// The action a hooked write logs.
+pub(crate) fn action_of(kind: plan::Kind, restoring: bool) -> Action {
+    match (kind, restoring) {
+        (_, true) => Action::Restored,
+        (plan::Kind::Created, false) => Action::Created,
+        (plan::Kind::Updated, false) => Action::Updated,
+        (plan::Kind::Deleted, false) => Action::Deleted,
+    }
+}

@@ -1,0 +1,170 @@
+//! What `before_*` hands to `after_*` of the same write: the fields the write `Set`, and
+//! (only for subject types without a baseline) the row as it was before the write.
+//!
+//! Nothing here decides whether a write is logged: `after_*` logs every write, and what
+//! it finds here only sharpens the entry (which changes are the writer's, which are
+//! drift) or gives an un-versioned row its baseline. Entries are keyed by (task or
+//! thread, model type, primary key, connection), so two writes of one key on two
+//! connections in one task, or in two tasks, never meet. An entry left behind (a write
+//! that failed or was cancelled between its hooks, `update_without_returning`, which
+//! runs only `before_save`) is replaced by the next write of the same key, with a
+//! warning; the table is capped, the oldest entries going first.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Owner {
+    Task(tokio::task::Id),
+    /// Outside a tokio task (inside `block_on`, or another runtime).
+    Thread(std::thread::ThreadId),
+}
+
+fn owner() -> Owner {
+    match tokio::task::try_id() {
+        Some(id) => Owner::Task(id),
+        None => Owner::Thread(std::thread::current().id()),
+    }
+}
+
+/// Identifies one write's hooks: model type, primary key text, connection address.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Key {
+    owner: Owner,
+    model: TypeId,
+    primary_key: String,
+    connection: usize,
+}
+
+impl Key {
+    pub(crate) fn new<M: 'static, C: ?Sized>(primary_key: String, db: &C) -> Self {
+        Self {
+            owner: owner(),
+            model: TypeId::of::<M>(),
+            primary_key,
+            connection: std::ptr::from_ref(db).cast::<()>() as usize,
+        }
+    }
+}
+
+/// What `before_*` learnt.
+pub(crate) struct Pending {
+    /// The fields the write `Set` (by field name).
+    pub set: Vec<&'static str>,
+    /// The row before the write, read only when the subject type has no baseline yet:
+    /// `Some(None)` when it was read and not found.
+    pub before: Option<Option<Box<dyn Any + Send>>>,
+}
+
+/// Most entries live between two hooks of one write: the cap only matters when writes
+/// keep failing between them.
+const CAP: usize = 4096;
+
+struct Table {
+    entries: HashMap<Key, (u64, Pending)>,
+    next: u64,
+}
+
+static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(|| {
+    Mutex::new(Table {
+        entries: HashMap::new(),
+        next: 0,
+    })
+});
+
+fn table() -> std::sync::MutexGuard<'static, Table> {
+    TABLE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Leaves `pending` for the `after_*` hook of the same write.
+pub(crate) fn put(key: Key, pending: Pending, subject_type: &str) {
+    let mut t = table();
+    if t.entries.len() >= CAP {
+        let oldest = t
+            .entries
+            .iter()
+            .min_by_key(|(_, (n, _))| *n)
+            .map(|(k, _)| k.clone());
+        if let Some(k) = oldest {
+            t.entries.remove(&k);
+        }
+    }
+    let n = t.next;
+    t.next += 1;
+    if t.entries.insert(key.clone(), (n, pending)).is_some() {
+        tracing::warn!(
+            subject_type,
+            subject_id = %key.primary_key,
+            "audit: an earlier write of this row ran `before_save`/`before_delete` without the \
+             matching `after_*` hook (it failed, was cancelled, or was an \
+             `update_without_returning`, which SeaORM runs without `after_save`); what it \
+             changed, if anything, is recorded as drift by the next audited write"
+        );
+    }
+}
+
+/// Takes what `before_*` left for this write, if anything.
+pub(crate) fn take(key: &Key) -> Option<Pending> {
+    table().entries.remove(key).map(|(_, p)| p)
+}
+
+/// Drops what `before_*` left for this key.
+#[cfg(test)]
+fn forget(key: &Key) {
+    table().entries.remove(key);
+}
+
+/// How many entries wait for their `after_*` hook (for tests and diagnostics).
+pub fn pending_len() -> usize {
+    table().entries.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_tell_connections_types_and_rows_apart() {
+        let a = 1u8;
+        let b = 2u8;
+        let k1 = Key::new::<u8, _>("1".into(), &a);
+        let k2 = Key::new::<u8, _>("1".into(), &b);
+        let k3 = Key::new::<u16, _>("1".into(), &a);
+        assert_ne!(k1, k2);
+        assert_ne!(k1, k3);
+        put(
+            k1.clone(),
+            Pending {
+                set: vec!["x"],
+                before: None,
+            },
+            "t",
+        );
+        assert!(take(&k2).is_none());
+        assert!(take(&k3).is_none());
+        assert_eq!(take(&k1).unwrap().set, ["x"]);
+        assert!(take(&k1).is_none());
+    }
+
+    #[test]
+    fn the_table_is_capped() {
+        let conn = 0u64;
+        for i in 0..CAP + 10 {
+            put(
+                Key::new::<u64, _>(format!("cap{i}"), &conn),
+                Pending {
+                    set: vec![],
+                    before: None,
+                },
+                "t",
+            );
+        }
+        assert!(pending_len() <= CAP);
+        assert!(take(&Key::new::<u64, _>(format!("cap{}", CAP + 9), &conn)).is_some());
+        assert!(take(&Key::new::<u64, _>("cap0".into(), &conn)).is_none());
+        for i in 0..CAP + 10 {
+            forget(&Key::new::<u64, _>(format!("cap{i}"), &conn));
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Rows older than auditing: a truthful baseline on their first audited write, and
+//! `backfill`. Its own binary, the tests one after another: whether a subject type has a
+//! baseline is known per process.
+
+use audit_seaorm::hooks::forget_baselines;
+use audit_seaorm::{backfill, history, versions};
+use audit_tests::{backend_tests, legacy};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set};
+use serde_json::json;
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn insert_around_the_hooks(db: &DatabaseConnection, rows: i32) {
+    for id in 1..=rows {
+        legacy::Entity::insert(legacy::ActiveModel {
+            id: Set(id),
+            name: Set(format!("old-{id}")),
+            qty: Set(id),
+        })
+        .exec(db)
+        .await
+        .unwrap();
+    }
+}
+
+async fn old_rows_get_a_baseline(db: DatabaseConnection) {
+    let _serial = SERIAL.lock().await;
+    forget_baselines();
+    insert_around_the_hooks(&db, 3).await;
+
+    // An update: the row as it was becomes version 1, the update version 2, and the
+    // entry's old values are the real ones.
+    let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    legacy::ActiveModel {
+        id: Set(1),
+        qty: Set(10),
+        ..Default::default()
+    }
+    .update(&txn)
+    .await
+    .unwrap();
+    txn.commit().await.unwrap();
+    let vs = versions(&db, "legacy_items", 1).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+        ["baseline", "updated"]
+    );
+    assert_eq!(
+        vs[0].data,
+        json!({"id": 1, "name": "old-1", "qty": 1})
+            .as_object()
+            .unwrap()
+            .clone()
+    );
+    assert_eq!(vs[0].causer_id, None);
+    let trail = history(&db, "legacy_items", 1).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(
+        serde_json::to_value(&trail[0].changes).unwrap(),
+        json!({"qty": {"old": 1, "new": 10}})
+    );
+
+    // A delete: baseline, then "deleted" with the real last state.
+    let row = legacy::Entity::find_by_id(2)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    row.delete(&db).await.unwrap();
+    let vs = versions(&db, "legacy_items", 2).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+        ["baseline", "deleted"]
+    );
+    let trail = history(&db, "legacy_items", 2).await.unwrap();
+    assert_eq!(trail[0].changes.get("name").unwrap().old, json!("old-2"));
+
+    // backfill gives the remaining row its baseline and skips the versioned one.
+    insert_around_the_hooks_from(&db, 4, 2500).await;
+    let done = backfill::<legacy::Entity, _>(&db).await.unwrap();
+    assert_eq!(done.rows, 2499, "rows 1, 3 and 4..=2500");
+    assert_eq!(done.written, 2498, "all but row 1");
+    let again = backfill::<legacy::Entity, _>(&db).await.unwrap();
+    assert_eq!(
+        (again.rows, again.written),
+        (2499, 0),
+        "resumable: nothing twice"
+    );
+    assert_eq!(
+        versions(&db, "legacy_items", 3).await.unwrap()[0].event,
+        "baseline"
+    );
+
+    // Once baselined, an update reads no row and still diffs against the baseline.
+    legacy::ActiveModel {
+        id: Set(3),
+        name: Set("renamed".into()),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    let trail = history(&db, "legacy_items", 3).await.unwrap();
+    assert_eq!(trail[0].changes.get("name").unwrap().old, json!("old-3"));
+    forget_baselines();
+}
+
+async fn insert_around_the_hooks_from(db: &DatabaseConnection, from: i32, to: i32) {
+    let rows: Vec<legacy::ActiveModel> = (from..=to)
+        .map(|id| legacy::ActiveModel {
+            id: Set(id),
+            name: Set(format!("old-{id}")),
+            qty: Set(id),
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        legacy::Entity::insert_many(chunk.to_vec())
+            .exec(db)
+            .await
+            .unwrap();
+    }
+}
+
+/// The first audited insert into an empty table marks its type: later updates read no
+/// row before writing, and are still diffed right.
+async fn empty_table_is_baselined(db: DatabaseConnection) {
+    let _serial = SERIAL.lock().await;
+    forget_baselines();
+    let row = legacy::ActiveModel {
+        id: Set(7),
+        name: Set("new".into()),
+        qty: Set(1),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let marked = audit_seaorm::entity::baselines::Entity::find_by_id("legacy_items")
+        .one(&db)
+        .await
+        .unwrap();
+    assert!(marked.is_some());
+    let mut am: legacy::ActiveModel = row.into();
+    am.qty = Set(2);
+    am.update(&db).await.unwrap();
+    let trail = history(&db, "legacy_items", 7).await.unwrap();
+    assert_eq!(trail[1].changes.get("qty").unwrap().old, json!(1));
+    forget_baselines();
+}
+
+backend_tests!(old_rows_get_a_baseline, empty_table_is_baselined,);

@@ -1,0 +1,321 @@
+//! The write path: every hooked write is logged from the trail itself, whatever happened
+//! between its hooks; changes made outside the trail show as drift.
+
+use std::time::Duration;
+
+use audit_seaorm::{AuditContext, Filter, activity, history, versions};
+use audit_tests::{backend_tests, post};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+
+fn ctx() -> AuditContext {
+    AuditContext::new().causer("42").request_id("req-7")
+}
+
+async fn set_slug_around_the_hooks(db: &DatabaseConnection, id: i32, slug: &str) {
+    post::Entity::update_many()
+        .col_expr(post::Column::Slug, Expr::value(slug))
+        .filter(post::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .unwrap();
+}
+
+/// A change made around the hooks is logged as drift (no causer) before the next write's
+/// own entry, which names only what that write set.
+async fn outside_change_is_drift(db: DatabaseConnection) {
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    set_slug_around_the_hooks(&db, p.id, "changed-outside").await;
+    let txn = db.begin().await.unwrap();
+    let am = post::ActiveModel {
+        id: Set(p.id),
+        title: Set("Hello".into()),
+        ..Default::default()
+    };
+    ctx().scope(am.update(&txn)).await.unwrap();
+    txn.commit().await.unwrap();
+
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "drift", "updated"]);
+    let drift = &trail[1];
+    assert_eq!(drift.causer_id, None);
+    assert_eq!(drift.request_id, None);
+    assert_eq!(
+        serde_json::to_value(&drift.changes).unwrap(),
+        json!({"slug": {"old": "hi", "new": "changed-outside"}})
+    );
+    let own = &trail[2];
+    assert_eq!(own.causer_id.as_deref(), Some("42"));
+    assert_eq!(
+        serde_json::to_value(&own.changes).unwrap(),
+        json!({"title": {"old": "Hi", "new": "Hello"}})
+    );
+    // One version per write: the latest holds the row as it is.
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.len(), 2);
+    assert_eq!(vs[1].data["slug"], json!("changed-outside"));
+    assert_eq!(vs[1].data["title"], json!("Hello"));
+}
+
+/// A write that sets only a field that drifted records the drift alone, with a version of
+/// event `drift` and no causer, and nothing for the writer.
+async fn drift_only_write(db: DatabaseConnection) {
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    set_slug_around_the_hooks(&db, p.id, "new-slug").await;
+    let am = post::ActiveModel {
+        id: Set(p.id),
+        title: Set("Hi".into()), // set, but equal to the trail's value
+        ..Default::default()
+    };
+    ctx().scope(am.update(&db)).await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "drift"]);
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs[1].event, "drift");
+    assert_eq!(vs[1].causer_id, None);
+}
+
+/// `update_without_returning` runs only `before_save`: its change cannot be logged when it
+/// happens, and the next write of the row records it as drift instead of losing it.
+async fn update_without_returning(db: DatabaseConnection) {
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    let am = post::ActiveModel {
+        id: Set(p.id),
+        slug: Set("quiet".into()),
+        ..Default::default()
+    };
+    ctx().scope(am.update_without_returning(&db)).await.unwrap();
+    let am = post::ActiveModel {
+        id: Set(p.id),
+        title: Set("Next".into()),
+        ..Default::default()
+    };
+    ctx().scope(am.update(&db)).await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "drift", "updated"]);
+    assert_eq!(trail[1].changes.get("slug").unwrap().new, json!("quiet"));
+    assert_eq!(trail[2].changes.fields().collect::<Vec<_>>(), ["title"]);
+}
+
+/// A write whose `after_save` never ran (cancelled while it waited for the row lock)
+/// leaves nothing that confuses the next write: that one is logged, chained to the trail.
+async fn cancelled_write(db: DatabaseConnection) {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        return; // one connection in memory: nothing waits for a row lock
+    }
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    let holder = db.begin().await.unwrap();
+    post::ActiveModel {
+        id: Set(p.id),
+        title: Set("held".into()),
+        ..Default::default()
+    }
+    .update(&holder)
+    .await
+    .unwrap();
+    // This write waits on the lock and is cancelled between its two hooks.
+    let waiting = {
+        let db = db.clone();
+        async move {
+            let txn = db.begin().await.unwrap();
+            post::ActiveModel {
+                id: Set(p.id),
+                title: Set("cancelled".into()),
+                ..Default::default()
+            }
+            .update(&txn)
+            .await
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), waiting)
+            .await
+            .is_err(),
+        "the second writer should have waited for the lock"
+    );
+    holder.commit().await.unwrap();
+    // The lock holder's write was logged after a wait of its own kind; the next one too.
+    let am = post::ActiveModel {
+        id: Set(p.id),
+        title: Set("after".into()),
+        ..Default::default()
+    };
+    ctx().scope(am.update(&db)).await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let titles: Vec<(String, serde_json::Value)> = trail
+        .iter()
+        .map(|e| {
+            (
+                e.action.to_string(),
+                e.changes.get("title").unwrap().new.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            ("created".to_owned(), json!("Hi")),
+            ("updated".to_owned(), json!("held")),
+            ("updated".to_owned(), json!("after")),
+        ]
+    );
+    assert_eq!(trail[2].changes.get("title").unwrap().old, json!("held"));
+}
+
+/// A write that waited on the row lock for a long time is logged like any other (the
+/// trail has no time limit between the hooks).
+async fn long_lock_wait(db: DatabaseConnection) {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        return; // one connection in memory: nothing waits for a row lock
+    }
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    let holder = db.begin().await.unwrap();
+    post::ActiveModel {
+        id: Set(p.id),
+        title: Set("first".into()),
+        ..Default::default()
+    }
+    .update(&holder)
+    .await
+    .unwrap();
+    let second = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let txn = db.begin().await.unwrap();
+            ctx()
+                .scope(
+                    post::ActiveModel {
+                        id: Set(p.id),
+                        title: Set("second".into()),
+                        ..Default::default()
+                    }
+                    .update(&txn),
+                )
+                .await
+                .unwrap();
+            txn.commit().await.unwrap();
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    holder.commit().await.unwrap();
+    second.await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    assert_eq!(trail.len(), 3);
+    assert_eq!(trail[2].changes.get("title").unwrap().old, json!("first"));
+    assert_eq!(trail[2].changes.get("title").unwrap().new, json!("second"));
+    assert_eq!(trail[2].causer_id.as_deref(), Some("42"));
+}
+
+/// Two writes of the same key on two databases, joined in one task, each logged in its own
+/// database with its own diff.
+async fn two_connections_one_task(db: DatabaseConnection) {
+    let other = audit_tests::fresh_db(
+        audit_tests::backend(&db),
+        &format!("two_conn_{:?}", db.get_database_backend()),
+    )
+    .await
+    .unwrap();
+    let a = post::new("A", "a").insert(&db).await.unwrap();
+    let b = post::new("B", "b").insert(&other).await.unwrap();
+    assert_eq!(a.id, b.id);
+    let (ra, rb) = futures::join!(
+        post::ActiveModel {
+            id: Set(a.id),
+            title: Set("A2".into()),
+            ..Default::default()
+        }
+        .update(&db),
+        post::ActiveModel {
+            id: Set(b.id),
+            slug: Set("b2".into()),
+            ..Default::default()
+        }
+        .update(&other),
+    );
+    ra.unwrap();
+    rb.unwrap();
+    let ta = history(&db, "post", a.id).await.unwrap();
+    let tb = history(&other, "post", b.id).await.unwrap();
+    assert_eq!(ta[1].changes.fields().collect::<Vec<_>>(), ["title"]);
+    assert_eq!(tb[1].changes.fields().collect::<Vec<_>>(), ["slug"]);
+    assert_eq!(ta.len() + tb.len(), 4);
+}
+
+/// Tasks that move between the threads of a multi-thread runtime between their hooks are
+/// all logged, chained.
+async fn tasks_move_threads(db: DatabaseConnection) {
+    let p = post::new("t", "s").insert(&db).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            for r in 0..10 {
+                tokio::task::yield_now().await;
+                let txn = db.begin().await.unwrap();
+                post::ActiveModel {
+                    id: Set(p.id),
+                    title: Set(format!("w{w}-r{r}")),
+                    ..Default::default()
+                }
+                .update(&txn)
+                .await
+                .unwrap();
+                tokio::task::yield_now().await;
+                txn.commit().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let trail = history(&db, "post", p.id).await.unwrap();
+    assert_eq!(trail.len(), 41);
+    for pair in trail.windows(2) {
+        assert_eq!(
+            pair[1].changes.get("title").unwrap().old,
+            pair[0].changes.get("title").unwrap().new
+        );
+    }
+    let drift = activity(&db, &Filter::new().action("drift")).await.unwrap();
+    assert!(drift.items.is_empty(), "{:?}", drift.items);
+}
+
+/// A row deleted around the hooks and created again through them: the unseen delete is
+/// drift (every field to `null`), then the create, numbered after the trail.
+async fn recreated_row_shows_the_unseen_delete(db: DatabaseConnection) {
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    post::Entity::delete_many()
+        .filter(post::Column::Id.eq(p.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let mut again = post::new("Again", "again");
+    again.id = Set(p.id);
+    ctx().scope(again.insert(&db)).await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "drift", "created"]);
+    assert_eq!(trail[1].causer_id, None);
+    assert_eq!(trail[1].changes.get("title").unwrap().old, json!("Hi"));
+    assert_eq!(trail[1].changes.get("title").unwrap().new, json!(null));
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+}
+
+backend_tests!(
+    recreated_row_shows_the_unseen_delete,
+    outside_change_is_drift,
+    drift_only_write,
+    update_without_returning,
+    cancelled_write,
+    long_lock_wait,
+    two_connections_one_task,
+    tasks_move_threads,
+);
