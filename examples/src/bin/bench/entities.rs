@@ -71,3 +71,9 @@ pub mod wide {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
+
+/// The same columns, audited, with rows written around the hooks: for `backfill`.
+pub mod legacy {
+    use audit_seaorm::Audited;
+    ten_columns!("bench_legacy", Audited);
+}

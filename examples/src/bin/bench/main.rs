@@ -9,11 +9,13 @@
 //!
 //! Options: `--ops N` (writes per measurement, default 300), `--rows N` (size of the big
 //! log, default 1000000), `--seconds N` (throughput run, default 10), `--out FILE`
-//! (default `BENCHMARKS.md`), `--skip-big-log`, `--only NAME` (backends whose name contains
+//! (default `BENCHMARKS.md`), `--skip-big-log`, `--backfill-rows N` (rows given a baseline
+//! by `backfill` on PostgreSQL, default 1000000; 0 skips it), `--only NAME` (backends whose name contains
 //! NAME, e.g. `postgres`). Prints a markdown report and writes it to
 //! the output file. Every figure is a median of per-operation times after a warm-up, and
 //! every audited figure stands next to its plain baseline measured in the same run.
 
+mod backfill;
 mod entities;
 mod micro;
 
@@ -40,6 +42,7 @@ struct Options {
     seconds: u64,
     out: String,
     big_log: bool,
+    backfill_rows: u64,
     only: Option<String>,
 }
 
@@ -61,6 +64,9 @@ fn options() -> Options {
             .unwrap_or(10),
         out: value("--out").unwrap_or_else(|| "BENCHMARKS.md".to_owned()),
         big_log: !args.iter().any(|a| a == "--skip-big-log"),
+        backfill_rows: value("--backfill-rows")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000),
         only: value("--only").map(|v| v.to_lowercase()),
     }
 }
@@ -670,6 +676,26 @@ async fn main() -> Result<(), BoxError> {
         r.line(format!(
             "| {plain_wps:.0} | {audited_wps:.0} | {:.2} |",
             audited_wps / plain_wps
+        ));
+    }
+
+    if opts.backfill_rows > 0
+        && let Some(pg) = backends.iter().find(|b| b.name == "PostgreSQL")
+    {
+        let (secs, written, rss) = backfill::run(&pg.db, opts.backfill_rows).await?;
+        r.line("");
+        r.line(format!(
+            "## 5. Backfill: baselines for {} rows that predate auditing (PostgreSQL)",
+            opts.backfill_rows
+        ));
+        r.line("");
+        r.line("| rows | baselines written | time | rows/s | RSS growth |");
+        r.line("|---|---|---|---|---|");
+        r.line(format!(
+            "| {} | {written} | {secs:.1} s | {:.0} | {} MiB |",
+            opts.backfill_rows,
+            written as f64 / secs,
+            rss / 1024
         ));
     }
 
