@@ -18,7 +18,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Schema,
 };
 
-pub use entities::{cake, legacy, note, post, sample, translation};
+pub use entities::{cake, cli_cake, legacy, note, post, sample, translation};
 
 /// A database backend under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +147,7 @@ pub async fn create_tables(db: &DatabaseConnection) {
     create_table(db, note::Entity).await;
     create_table(db, cake::Entity).await;
     create_table(db, legacy::Entity).await;
+    create_table(db, cli_cake::Entity).await;
 }
 
 /// Asserts that no activity entry and no version of `post` `id` exist.

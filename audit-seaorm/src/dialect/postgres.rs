@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::Value as Json;
 
 use super::{HookedRow, Outcome, changes_json};
-use crate::trail::plan::DRIFT;
+use crate::trail::plan::{DRIFT, Kind};
 use crate::{Error, Result};
 
 const ACTIVITY_COLS: &str = r#""action", "subject_type", "subject_id", "causer_id", "changes", "properties", "ip", "user_agent", "request_id", "version_id", "created_at""#;
@@ -79,7 +79,40 @@ SELECT (SELECT has_prev FROM base) AS has_prev, (SELECT "id" FROM v) AS version_
     )
 }
 
+/// A create needs no diff: its changes come from the hook; only a trail that says the row
+/// exists (it was deleted outside the trail) adds a drift entry. Same parameters.
+fn created_statement() -> String {
+    format!(
+        r#"WITH prev AS (
+    SELECT "version", "event", "data" FROM "versions"
+    WHERE "subject_type" = $1 AND "subject_id" = $2
+    ORDER BY "version" DESC LIMIT 1
+), dr AS (
+    INSERT INTO "activity_log" ({ACTIVITY_COLS})
+    SELECT '{DRIFT}', $1, $2, NULL,
+           (SELECT jsonb_object_agg(o.key, jsonb_build_object('old', o.value, 'new', NULL)) FROM jsonb_each(p."data") o),
+           NULL, NULL, NULL, NULL, NULL, $13
+    FROM prev p WHERE p."event" <> 'deleted' AND p."data" <> '{{}}'::jsonb
+    RETURNING "id"
+), v AS (
+    INSERT INTO "versions" ({VERSION_COLS})
+    SELECT $1, $2, COALESCE((SELECT "version" FROM prev), 0) + 1, $6, $3::jsonb, $8, $13
+    -- Referencing `dr` runs it first: the drift entry precedes the write's own.
+    FROM (SELECT count(*) AS n FROM dr) drift_first
+    WHERE drift_first.n >= 0
+    RETURNING "id", "version"
+), a AS (
+    INSERT INTO "activity_log" ({ACTIVITY_COLS})
+    SELECT $6, $1, $2, $8, $7::jsonb, $9, $10, $11, $12, v."id", $13
+    FROM v
+    RETURNING "id"
+)
+SELECT TRUE AS has_prev, (SELECT "id" FROM v) AS version_id, (SELECT "id" FROM a) AS activity_id"#
+    )
+}
+
 static STATEMENT: LazyLock<String> = LazyLock::new(statement);
+static CREATED: LazyLock<String> = LazyLock::new(created_statement);
 
 pub(crate) async fn write_hooked<C: ConnectionTrait>(
     db: &C,
@@ -109,7 +142,11 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            STATEMENT.as_str(),
+            if w.kind == Kind::Created {
+                CREATED.as_str()
+            } else {
+                STATEMENT.as_str()
+            },
             values,
         ))
         .await
@@ -119,7 +156,7 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
             source: sea_orm::DbErr::RecordNotInserted,
         })?;
     let has_prev: bool = row.try_get("", "has_prev").map_err(Error::db(CONTEXT))?;
-    if !has_prev && w.kind != crate::trail::plan::Kind::Created {
+    if !has_prev && w.kind != Kind::Created {
         return Ok(Outcome::NoBaseline);
     }
     Ok(Outcome::Written)

@@ -1,6 +1,7 @@
 //! Entities the tests audit.
 
 pub mod cake;
+pub mod cli_cake;
 pub mod legacy;
 pub mod note;
 pub mod post;
