@@ -29,19 +29,19 @@ fn statement() -> String {
     SELECT "version", "event", "data" FROM "versions"
     WHERE "subject_type" = $1 AND "subject_id" = $2
     ORDER BY "version" DESC LIMIT 1
-), base AS (
-    SELECT COALESCE((SELECT "version" FROM prev), 0) AS version,
-           EXISTS (SELECT 1 FROM prev) AS has_prev,
-           EXISTS (SELECT 1 FROM prev WHERE "event" <> 'deleted') AS alive,
-           COALESCE((SELECT "data" FROM prev WHERE "event" <> 'deleted'), '{{}}'::jsonb) AS data
+), b AS (
+    -- The state the trail holds: none when it says the row was deleted.
+    SELECT p."version", p."event" <> 'deleted' AS alive,
+           CASE WHEN p."event" <> 'deleted' THEN p."data" ELSE '{{}}'::jsonb END AS data
+    FROM prev p
 ), d AS (
-    SELECT n.key AS field, COALESCE(b.data -> n.key, 'null'::jsonb) AS old, n.value AS new,
-           ($4::jsonb IS NULL OR $4::jsonb ? n.key) AS own
-    FROM base b CROSS JOIN jsonb_each(CASE WHEN $5 = 'updated' THEN $3::jsonb ELSE '{{}}'::jsonb END) n
-    WHERE (b.data -> n.key) IS DISTINCT FROM n.value
-    UNION ALL
-    SELECT o.key, o.value, 'null'::jsonb, $5 = 'deleted'
-    FROM base b CROSS JOIN jsonb_each(CASE WHEN $5 = 'updated' THEN '{{}}'::jsonb ELSE b.data END) o
+    -- An update: the fields whose new value differs. A delete: every field, to null.
+    SELECT n.key AS field,
+           CASE WHEN $5 = 'updated' THEN COALESCE(b.data -> n.key, 'null'::jsonb) ELSE n.value END AS old,
+           CASE WHEN $5 = 'updated' THEN n.value ELSE 'null'::jsonb END AS new,
+           ($5 = 'deleted' OR $4::jsonb IS NULL OR $4::jsonb ? n.key) AS own
+    FROM b CROSS JOIN jsonb_each(CASE WHEN $5 = 'updated' THEN $3::jsonb ELSE b.data END) n
+    WHERE $5 <> 'updated' OR (b.data -> n.key) IS DISTINCT FROM n.value
 ), c AS (
     SELECT COALESCE(jsonb_object_agg(field, jsonb_build_object('old', old, 'new', new)) FILTER (WHERE own), '{{}}'::jsonb) || $7::jsonb AS changes,
            COALESCE(jsonb_object_agg(field, jsonb_build_object('old', old, 'new', new)) FILTER (WHERE NOT own), '{{}}'::jsonb) AS drift
@@ -49,9 +49,8 @@ fn statement() -> String {
 ), go AS (
     SELECT b.version + 1 AS version, b.data AS base_data, c.changes, c.drift,
            (c.changes <> '{{}}'::jsonb OR $14::boolean) AS own_changed
-    FROM base b CROSS JOIN c
-    WHERE (b.has_prev OR $5 = 'created')
-      AND NOT ($5 = 'deleted' AND NOT b.alive)
+    FROM b CROSS JOIN c
+    WHERE (b.alive OR $5 <> 'deleted')
       AND (c.changes <> '{{}}'::jsonb OR c.drift <> '{{}}'::jsonb OR $14::boolean)
 ), dr AS (
     INSERT INTO "activity_log" ({ACTIVITY_COLS})
@@ -74,7 +73,7 @@ fn statement() -> String {
     FROM go g CROSS JOIN v WHERE g.own_changed
     RETURNING "id"
 )
-SELECT (SELECT has_prev FROM base) AS has_prev, (SELECT "id" FROM v) AS version_id,
+SELECT EXISTS (SELECT 1 FROM prev) AS has_prev, (SELECT "id" FROM v) AS version_id,
        (SELECT "id" FROM a) AS activity_id"#
     )
 }
