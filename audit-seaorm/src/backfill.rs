@@ -2,7 +2,7 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, Iterable, ModelTrait, PrimaryKeyToColumn,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, ModelTrait, PrimaryKeyToColumn,
     QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
@@ -31,10 +31,10 @@ pub const BACKFILL_BATCH: u64 = 1000;
 /// Run it once when you start auditing an entity whose table already holds rows (on an
 /// empty table it returns at once; the first audited insert into an empty table marks it
 /// by itself). It reads the table in primary-key order, [`BACKFILL_BATCH`] rows at a time,
-/// each batch one read of the rows, one of their versions and one multi-row insert; it
+/// each batch one read of the rows and one multi-row insert; it
 /// holds no lock across batches and logs progress through `tracing` (target
 /// `audit_seaorm::backfill`). It is safe to interrupt and run again: rows that have a
-/// version are skipped. Writes running meanwhile are logged as usual (a row they create
+/// version (a version 1) are skipped. Writes running meanwhile are logged as usual (a row they create
 /// gets its own version 1 and is skipped).
 ///
 /// ```
@@ -107,24 +107,32 @@ where
     Ok(done)
 }
 
-/// Writes baseline versions for the rows of one batch that have none.
+/// Writes baseline versions for the rows of one batch that have none: each is inserted as
+/// version 1, and the unique index skips the rows that have one. (Asking first which rows
+/// have versions costs a query whose plan goes wrong while the table grows faster than
+/// its statistics.)
 async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
     rows: &[M],
 ) -> Result<u64> {
     use versions::Column as V;
-    let ids: Vec<String> = rows.iter().map(audit_core::Audited::subject_id).collect();
-    let versioned: Vec<String> = versions::Entity::find()
-        .select_only()
-        .column(V::SubjectId)
-        .distinct()
-        .filter(V::SubjectType.eq(subject_type))
-        .filter(V::SubjectId.is_in(ids.iter().cloned()))
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(Error::db("reading the versions of a backfill batch"))?;
+    let mysql = db.get_database_backend() == DbBackend::MySql;
+    // MySQL counts a duplicate key it skipped as a row affected: ask it instead.
+    let versioned: Vec<String> = if mysql {
+        versions::Entity::find()
+            .select_only()
+            .column(V::SubjectId)
+            .distinct()
+            .filter(V::SubjectType.eq(subject_type))
+            .filter(V::SubjectId.is_in(rows.iter().map(audit_core::Audited::subject_id)))
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(Error::db("reading the versions of a backfill batch"))?
+    } else {
+        Vec::new()
+    };
     let at = chrono::Utc::now();
     let mut insert = Query::insert();
     insert.into_table(versions::Entity).columns([
@@ -136,32 +144,32 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
         V::CreatedAt,
     ]);
     let mut n = 0;
-    for (row, id) in rows.iter().zip(ids) {
+    for row in rows {
+        let id = row.subject_id();
         if versioned.contains(&id) {
             continue;
         }
-        let data = row.snapshot()?;
+        n += 1;
         insert.values_panic([
             subject_type.into(),
             id.into(),
             1i64.into(),
             BASELINE.into(),
-            serde_json::Value::Object(data).into(),
+            serde_json::Value::Object(row.snapshot()?).into(),
             at.into(),
         ]);
-        n += 1;
     }
-    if n == 0 {
-        return Ok(0);
-    }
-    // A write that gave a row its version 1 meanwhile wins.
     insert.on_conflict(
         OnConflict::columns([V::SubjectType, V::SubjectId, V::Version])
             .do_nothing_on([V::Id])
             .to_owned(),
     );
-    db.execute(&insert)
+    if n == 0 {
+        return Ok(0);
+    }
+    let res = db
+        .execute(&insert)
         .await
         .map_err(Error::db("writing baseline versions"))?;
-    Ok(n)
+    Ok(if mysql { n } else { res.rows_affected() })
 }

@@ -1,7 +1,9 @@
 //! The `ActiveModelBehavior` hooks that audit a model's writes.
 //!
-//! `#[derive(Audited)]` implements `ActiveModelBehavior` with these four functions. With
-//! `#[audit(manual_hooks)]` you write the impl yourself and call them from yours:
+//! `#[derive(Audited)]` implements `ActiveModelBehavior` with these four functions. An
+//! entity that keeps its own impl marks it [`#[audit_seaorm::behavior]`](crate::behavior),
+//! and the derived impl runs its hooks around these. With `#[audit(manual_hooks)]` you write
+//! the impl yourself and call them from yours:
 //!
 //! ```
 //! mod note {
