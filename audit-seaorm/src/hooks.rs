@@ -44,7 +44,7 @@
 //! ```
 //!
 //! How a write is logged: `after_save` / `after_delete` diff the row against the
-//! subject's latest version (the trail is the old state; see [`crate::trail`]) and write
+//! subject's latest version (the trail is the old state) and write
 //! the entry and the version in one statement on PostgreSQL. `before_save` reads nothing:
 //! it notes which fields the write `Set`, so that a field changed outside the trail
 //! (raw SQL, `update_many`, another program) is logged as `drift` with no causer rather

@@ -31,7 +31,7 @@ pub use audit_derive::Audited;
 /// `#[audit_seaorm::behavior]`: keeps an entity's own `ActiveModelBehavior` next to
 /// `#[derive(Audited)]`.
 pub use audit_derive::behavior;
-pub use backfill::{Backfill, backfill};
+pub use backfill::{BACKFILL_BATCH, Backfill, backfill};
 pub use error::{Error, Result};
 pub use hooks::{set_strict_mode, strict_mode};
 pub use restore::{AuditedEntity, restore_model};
