@@ -100,6 +100,21 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         }
     });
 
+    // The subject id and a restore's key come from the `#[sea_orm(primary_key)]` fields,
+    // the row lookup from `enum PrimaryKey`: they must name as many columns. (An expanded
+    // entity writes `enum PrimaryKey` by hand, and `DeriveModel` ignores the attribute.)
+    let key_arity = {
+        let n = pks.len();
+        let span = pks.first().map_or(ident.span(), |f| f.span());
+        quote_spanned! {span=>
+            const _: () = ::std::assert!(
+                <<<<ActiveModel as #p::sea_orm::ActiveModelTrait>::Entity as #p::sea_orm::EntityTrait>::PrimaryKey
+                    as #p::sea_orm::PrimaryKeyTrait>::ValueType as #p::sea_orm::PrimaryKeyArity>::ARITY == #n,
+                "the `#[sea_orm(primary_key)]` fields of this audited model are not as many as the variants of its entity's `enum PrimaryKey`",
+            );
+        }
+    };
+
     let snapshotted: Vec<&ModelField<'_>> =
         fields.iter().filter(|f| mode(f) == Mode::Audited).collect();
     let snapshot_len = snapshotted.len();
@@ -181,6 +196,8 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             use #p::{NoDefault as _, ViaDefault as _, ViaSerde as _, WithoutSerde as _, ActiveValue as _};
 
             #(#value_checks)*
+
+            #key_arity
 
             #[automatically_derived]
             impl #p::Audited for #ident {

@@ -151,8 +151,13 @@ fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
                     "`#[derive(Audited)]` could not read this item",
                 )
             });
-            // A SeaORM entity (it has a table name) still needs an `ActiveModelBehavior`.
-            let entity = model.as_ref().is_some_and(|m| m.table_name.is_some());
+            // A SeaORM entity still needs an `ActiveModelBehavior`: it has a table name, or
+            // (the expanded format names its table in `impl EntityName`) a subject or a key.
+            let entity = model.as_ref().is_some_and(|m| {
+                m.table_name.is_some()
+                    || m.attrs.subject.is_set()
+                    || m.fields.iter().any(|f| f.sea_orm.primary_key)
+            });
             let manual = model
                 .as_ref()
                 .is_some_and(|m| m.attrs.manual_hooks.is_set());

@@ -7,13 +7,17 @@ pub fn check(model: &Model<'_>, errors: &mut Errors) {
     if model.attrs.subject.get().is_none() && model.table_name.is_none() {
         errors.error(
             model.ident.span(),
-            "audited model needs `#[sea_orm(table_name = \"...\")]` or `#[audit(subject = \"...\")]`",
+            "audited model has no `#[sea_orm(table_name = \"...\")]`: add `#[audit(subject = \"...\")]`, \
+             the subject type written to the log (an entity that names its table in \
+             `impl EntityName` must name a subject here)",
         );
     }
     if !model.fields.iter().any(|f| f.sea_orm.primary_key) {
         errors.error(
             model.ident.span(),
-            "audited model has no `#[sea_orm(primary_key)]` field: the subject id comes from the primary key",
+            "audited model has no `#[sea_orm(primary_key)]` field: the subject id comes from the primary key; \
+             put `#[sea_orm(primary_key)]` on each key field, in the order of `enum PrimaryKey` \
+             (`DeriveModel` ignores it, so an entity in the expanded format can carry it too)",
         );
     }
     for field in &model.fields {

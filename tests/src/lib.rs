@@ -18,7 +18,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Schema,
 };
 
-pub use entities::{cake, cli_cake, legacy, note, post, sample, translation};
+pub use entities::{cake, cli_cake, compat, legacy, note, post, sample, translation};
 
 /// A database backend under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +148,17 @@ pub async fn create_tables(db: &DatabaseConnection) {
     create_table(db, cake::Entity).await;
     create_table(db, legacy::Entity).await;
     create_table(db, cli_cake::Entity).await;
+    // Referenced tables first: their foreign keys are created with them.
+    create_table(db, compat::bakery::Entity).await;
+    create_table(db, compat::cake::Entity).await;
+    create_table(db, compat::baker::Entity).await;
+    create_table(db, compat::cakes_bakers::Entity).await;
+    create_table(db, compat::pantry::Entity).await;
+    create_table(db, compat::keyed::Entity).await;
+    create_table(db, compat::flavor::Entity).await;
+    create_table(db, compat::dense::Entity).await;
+    create_table(db, compat::dense_note::Entity).await;
+    create_table(db, compat::expanded::Entity).await;
 }
 
 /// Asserts that no activity entry and no version of `post` `id` exist.

@@ -2,6 +2,7 @@
 
 pub mod cake;
 pub mod cli_cake;
+pub mod compat;
 pub mod legacy;
 pub mod note;
 pub mod post;
