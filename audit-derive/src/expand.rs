@@ -160,7 +160,8 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         .filter(|f| matches!(mode(f), Mode::Audited | Mode::Redacted))
         .map(|f| {
             let id = f.ident;
-            quote!(active.#id.is_set())
+            let name = f.name();
+            quote!(if active.#id.is_set() { set.push(#name); })
         });
 
     let key_values = pks.iter().map(|f| {
@@ -235,8 +236,10 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
 
             #[automatically_derived]
             impl #p::AuditedModel for #ident {
-                fn has_audited_changes(active: &ActiveModel) -> bool {
-                    false #(|| #set_checks)*
+                fn set_fields(active: &ActiveModel) -> ::std::vec::Vec<&'static str> {
+                    let mut set = ::std::vec::Vec::new();
+                    #(#set_checks)*
+                    set
                 }
 
                 fn key_from_snapshot(

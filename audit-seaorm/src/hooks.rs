@@ -60,8 +60,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use audit_core::{AuditContext, Audited, Changes, FieldMode, REDACTED};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic,
-    Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter, QuerySelect, TryIntoModel,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable,
+    ModelTrait, PrimaryKeyToColumn, QueryFilter, QuerySelect, TryIntoModel,
 };
 use serde_json::Value as Json;
 
@@ -177,25 +177,6 @@ where
     })
 }
 
-/// The audited and redacted fields an ActiveModel `Set`, by field name.
-fn set_fields<A>(active: &A) -> Vec<&'static str>
-where
-    A: ActiveModelTrait,
-    ModelOf<A>: Audited,
-{
-    let fields = <ModelOf<A> as Audited>::FIELDS;
-    <A::Entity as EntityTrait>::Column::iter()
-        .filter(|col| active.get(*col).is_set())
-        .filter_map(|col| {
-            fields
-                .iter()
-                .find(|f| f.column == col.as_str())
-                .filter(|f| matches!(f.mode, FieldMode::Audited | FieldMode::Redacted))
-                .map(|f| f.name)
-        })
-        .collect()
-}
-
 /// The primary key of an ActiveModel as text (`None` while it is not set).
 fn active_key<A: ActiveModelTrait>(active: &A) -> Option<String> {
     let mut key = String::new();
@@ -248,7 +229,7 @@ where
         return Ok(active);
     };
     let key = Key::new::<ModelOf<A>, C>(key, db);
-    let set = set_fields(&active);
+    let set = <ModelOf<A> as AuditedModel>::set_fields(&active);
     let before = if baselined || set.is_empty() {
         None
     } else {

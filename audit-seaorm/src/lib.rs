@@ -44,9 +44,9 @@ pub type ActiveModelOf<M> = <<M as ModelTrait>::Entity as EntityTrait>::ActiveMo
 
 /// The SeaORM side of an audited model, implemented by `#[derive(Audited)]`.
 pub trait AuditedModel: Audited + ModelTrait {
-    /// Whether an audited (or redacted) field is `Set` in the ActiveModel: if not, an
-    /// update cannot change anything audited and the hooks skip the extra SELECT.
-    fn has_audited_changes(active: &ActiveModelOf<Self>) -> bool;
+    /// The audited and redacted fields `Set` in the ActiveModel, by field name: what an
+    /// update writes (matched by field, so a column renamed only on `enum Column` counts).
+    fn set_fields(active: &ActiveModelOf<Self>) -> Vec<&'static str>;
 
     /// The primary key values stored in a snapshot, in primary key order.
     fn key_from_snapshot(data: &Map<String, Value>) -> audit_core::Result<Vec<sea_orm::Value>>;

@@ -131,18 +131,22 @@ fn main() {
     let db = &Recorder;
     assert_eq!(<Model as Audited>::SUBJECT_TYPE, "posts");
     block_on(async {
-        // Insert: the user's `before_save` fills the slug; the audit hook reads nothing.
+        // Update: the audit hook runs on what the user's hook returned: only the field the
+        // user's hook set is audited and set. The recorder's tables are empty, so the entity
+        // has no baseline (the audit hook asks: a SELECT) and the row is read first.
+        let active = ActiveModel { id: Unchanged(1), ..ActiveModel::new() };
+        let active = ActiveModelBehavior::before_save(active, db, false).await.unwrap();
+        assert_eq!(active.updated_by, Set("hook".to_owned()));
+        let log = take_log();
+        assert_eq!(log[0], "user before_save", "{log:?}");
+        assert!(log.len() > 1 && log[1..].iter().all(|e| e == "db: SELECT"), "{log:?}");
+
+        // Insert: the user's `before_save` fills the slug; the audit hook reads nothing (it
+        // knows from the update that the entity has no baseline).
         let active = ActiveModel { title: Set("Hello World".to_owned()), ..ActiveModel::new() };
         let active = ActiveModelBehavior::before_save(active, db, true).await.unwrap();
         assert_eq!(active.slug, Set("hello-world".to_owned()));
         assert_eq!(take_log(), ["user before_save"]);
-
-        // Update: the audit hook runs on what the user's hook returned: only the field the
-        // user's hook set is audited and set, and the audit hook reads the row because of it.
-        let active = ActiveModel { id: Unchanged(1), ..ActiveModel::new() };
-        let active = ActiveModelBehavior::before_save(active, db, false).await.unwrap();
-        assert_eq!(active.updated_by, Set("hook".to_owned()));
-        assert_eq!(take_log(), ["user before_save", "db: SELECT"]);
 
         // After an insert the audit hook writes first; its failure stops the chain, so the
         // user's `after_save` never sees a write that was not logged.
