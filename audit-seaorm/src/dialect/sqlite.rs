@@ -134,7 +134,7 @@ async fn write_changed<C: ConnectionTrait>(db: &C, row: &HookedRow<'_>) -> Resul
     let w = &row.write;
     let by = &row.by;
     let text = |s: Option<&str>| Value::String(s.map(str::to_owned));
-    let plan_values = vec![
+    let plan_values = [
         text(Some(row.subject_type)),
         text(Some(row.subject_id)),
         text(
