@@ -3,11 +3,12 @@
 //! - PostgreSQL ([`postgres`]): one statement. A data-modifying CTE reads the subject's
 //!   latest version, diffs it against the new snapshot in SQL (`jsonb_each`), numbers the
 //!   next version and inserts the drift entry, the version and the entry.
-//! - SQLite ([`sqlite`]): the latest version is read, the diff is made in Rust
-//!   ([`plan`](crate::trail::plan)), and the rows go out in one call.
-//! - MySQL/MariaDB ([`mysql`]): the same read and diff; the version, then the entries.
+//! - SQLite ([`sqlite`]): one call, one statement per row, the same diff in SQL
+//!   (`json_each`).
+//! - MySQL/MariaDB ([`mysql`]): the latest version is read and the write planned in Rust
+//!   ([`plan`](crate::trail::plan)); the version, then the entries.
 //!
-//! Every backend returns the same [`Written`].
+//! Every backend answers with the same [`Outcome`].
 
 pub(crate) mod mysql;
 pub(crate) mod postgres;
