@@ -3,10 +3,9 @@
 //! - PostgreSQL ([`postgres`]): one statement. A data-modifying CTE reads the subject's
 //!   latest version, diffs it against the new snapshot in SQL (`jsonb_each`), numbers the
 //!   next version and inserts the drift entry, the version and the entry.
-//! - SQLite ([`sqlite`]): one call, one statement per row, the same diff in SQL
-//!   (`json_each`).
-//! - MySQL/MariaDB ([`mysql`]): the latest version is read and the write planned in Rust
-//!   ([`plan`](crate::trail::plan)); the version, then the entries.
+//! - SQLite ([`sqlite`]): the latest version is read and the write planned in Rust
+//!   ([`plan`](crate::trail::plan)); the rows go out in one call (a create reads nothing).
+//! - MySQL/MariaDB ([`mysql`]): the same read and plan; the version, then the entries.
 //!
 //! Every backend answers with the same [`Outcome`].
 
