@@ -220,3 +220,29 @@ macro_rules! backend_tests {
         )*
     };
 }
+
+/// [`backend_tests!`] for tests about row locks, which SQLite does not have (its one
+/// in-memory connection cannot even wait): `name::postgres`, `name::mysql`.
+#[macro_export]
+macro_rules! server_backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let name = concat!(module_path!(), "_p");
+                    if let Some(db) = $crate::fresh_db($crate::Backend::Postgres, name).await {
+                        super::$name(db).await;
+                    }
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    let name = concat!(module_path!(), "_m");
+                    if let Some(db) = $crate::fresh_db($crate::Backend::MySql, name).await {
+                        super::$name(db).await;
+                    }
+                }
+            }
+        )*
+    };
+}

@@ -10,23 +10,10 @@ use serde_json::json;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn insert_around_the_hooks(db: &DatabaseConnection, rows: i32) {
-    for id in 1..=rows {
-        legacy::Entity::insert(legacy::ActiveModel {
-            id: Set(id),
-            name: Set(format!("old-{id}")),
-            qty: Set(id),
-        })
-        .exec(db)
-        .await
-        .unwrap();
-    }
-}
-
 async fn old_rows_get_a_baseline(db: DatabaseConnection) {
     let _serial = SERIAL.lock().await;
     forget_baselines();
-    insert_around_the_hooks(&db, 3).await;
+    insert_around_the_hooks(&db, 1, 3).await;
 
     // An update: the row as it was becomes version 1, the update version 2, and the
     // entry's old values are the real ones.
@@ -76,7 +63,7 @@ async fn old_rows_get_a_baseline(db: DatabaseConnection) {
     assert_eq!(trail[0].changes.get("name").unwrap().old, json!("old-2"));
 
     // backfill gives the remaining row its baseline and skips the versioned one.
-    insert_around_the_hooks_from(&db, 4, 2500).await;
+    insert_around_the_hooks(&db, 4, 2500).await;
     let done = backfill::<legacy::Entity, _>(&db).await.unwrap();
     assert_eq!(done.rows, 2499, "rows 1, 3 and 4..=2500");
     assert_eq!(done.written, 2498, "all but row 1");
@@ -105,7 +92,8 @@ async fn old_rows_get_a_baseline(db: DatabaseConnection) {
     forget_baselines();
 }
 
-async fn insert_around_the_hooks_from(db: &DatabaseConnection, from: i32, to: i32) {
+/// Rows `from..=to` inserted around the hooks (as if they predated auditing).
+async fn insert_around_the_hooks(db: &DatabaseConnection, from: i32, to: i32) {
     let rows: Vec<legacy::ActiveModel> = (from..=to)
         .map(|id| legacy::ActiveModel {
             id: Set(id),

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use audit_seaorm::{AuditContext, Filter, activity, history, versions};
-use audit_tests::{backend_tests, post};
+use audit_tests::{backend_tests, post, server_backend_tests};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -104,22 +104,25 @@ async fn update_without_returning(db: DatabaseConnection) {
     assert_eq!(trail[2].changes.fields().collect::<Vec<_>>(), ["title"]);
 }
 
-/// A write whose `after_save` never ran (cancelled while it waited for the row lock)
-/// leaves nothing that confuses the next write: that one is logged, chained to the trail.
-async fn cancelled_write(db: DatabaseConnection) {
-    if db.get_database_backend() == DbBackend::Sqlite {
-        return; // one connection in memory: nothing waits for a row lock
-    }
-    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+/// A transaction that updated post `id` to `title` and so holds its row lock.
+async fn lock_by_update(db: &DatabaseConnection, id: i32, title: &str) -> DatabaseTransaction {
     let holder = db.begin().await.unwrap();
     post::ActiveModel {
-        id: Set(p.id),
-        title: Set("held".into()),
+        id: Set(id),
+        title: Set(title.into()),
         ..Default::default()
     }
     .update(&holder)
     .await
     .unwrap();
+    holder
+}
+
+/// A write whose `after_save` never ran (cancelled while it waited for the row lock)
+/// leaves nothing that confuses the next write: that one is logged, chained to the trail.
+async fn cancelled_write(db: DatabaseConnection) {
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    let holder = lock_by_update(&db, p.id, "held").await;
     // This write waits on the lock and is cancelled between its two hooks.
     let waiting = {
         let db = db.clone();
@@ -172,19 +175,8 @@ async fn cancelled_write(db: DatabaseConnection) {
 /// A write that waited on the row lock for a long time is logged like any other (the
 /// trail has no time limit between the hooks).
 async fn long_lock_wait(db: DatabaseConnection) {
-    if db.get_database_backend() == DbBackend::Sqlite {
-        return; // one connection in memory: nothing waits for a row lock
-    }
     let p = post::new("Hi", "hi").insert(&db).await.unwrap();
-    let holder = db.begin().await.unwrap();
-    post::ActiveModel {
-        id: Set(p.id),
-        title: Set("first".into()),
-        ..Default::default()
-    }
-    .update(&holder)
-    .await
-    .unwrap();
+    let holder = lock_by_update(&db, p.id, "first").await;
     let second = {
         let db = db.clone();
         tokio::spawn(async move {
@@ -314,8 +306,8 @@ backend_tests!(
     outside_change_is_drift,
     drift_only_write,
     update_without_returning,
-    cancelled_write,
-    long_lock_wait,
     two_connections_one_task,
     tasks_move_threads,
 );
+
+server_backend_tests!(cancelled_write, long_lock_wait);

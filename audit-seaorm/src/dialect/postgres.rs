@@ -16,6 +16,10 @@ use crate::trail::plan::{DRIFT, Kind};
 use crate::{Error, Result};
 
 const ACTIVITY_COLS: &str = r#""action", "subject_type", "subject_id", "causer_id", "changes", "properties", "ip", "user_agent", "request_id", "version_id", "created_at""#;
+/// The subject's latest version.
+const PREV: &str = r#"SELECT "version", "event", "data" FROM "versions"
+    WHERE "subject_type" = $1 AND "subject_id" = $2
+    ORDER BY "version" DESC LIMIT 1"#;
 const VERSION_COLS: &str =
     r#""subject_type", "subject_id", "version", "event", "data", "causer_id", "created_at""#;
 
@@ -25,11 +29,7 @@ const VERSION_COLS: &str =
 // $11 user agent, $12 request id, $13 created_at, $14 force.
 fn statement() -> String {
     format!(
-        r#"WITH prev AS (
-    SELECT "version", "event", "data" FROM "versions"
-    WHERE "subject_type" = $1 AND "subject_id" = $2
-    ORDER BY "version" DESC LIMIT 1
-), b AS (
+        r#"WITH prev AS ({PREV}), b AS (
     -- The state the trail holds: none when it says the row was deleted.
     SELECT p."version", p."event" <> 'deleted' AS alive,
            CASE WHEN p."event" <> 'deleted' THEN p."data" ELSE '{{}}'::jsonb END AS data
@@ -82,11 +82,7 @@ SELECT EXISTS (SELECT 1 FROM prev) AS has_prev, (SELECT "id" FROM v) AS version_
 /// exists (it was deleted outside the trail) adds a drift entry. Same parameters.
 fn created_statement() -> String {
     format!(
-        r#"WITH prev AS (
-    SELECT "version", "event", "data" FROM "versions"
-    WHERE "subject_type" = $1 AND "subject_id" = $2
-    ORDER BY "version" DESC LIMIT 1
-), dr AS (
+        r#"WITH prev AS ({PREV}), dr AS (
     INSERT INTO "activity_log" ({ACTIVITY_COLS})
     SELECT '{DRIFT}', $1, $2, NULL,
            (SELECT jsonb_object_agg(o.key, jsonb_build_object('old', o.value, 'new', NULL)) FROM jsonb_each(p."data") o),
