@@ -11,7 +11,7 @@ use audit_tests::compat::{
 };
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    ModelTrait, Set,
+    ModelTrait, Set, prelude::ChronoUnixTimestamp,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -267,6 +267,7 @@ fn pantry_row() -> pantry::ActiveModel {
         note: Set(Some("top shelf".into())),
         stocked_at: Set("2024-05-06T07:08:09Z".parse().unwrap()),
         score: Set(pantry::Score(7)),
+        opened_at: Set(ChronoUnixTimestamp("2024-05-06T07:08:09Z".parse().unwrap())),
         ..Default::default()
     }
 }
@@ -276,13 +277,13 @@ fn pantry_data(id: i32) -> Json {
     json!({
         "id": id, "shelf": "Dry", "recipe": {"steps": ["mix", "bake"], "minutes": 40},
         "price": "3.25", "batch": SERIAL, "label": [0, 1, 254, 255], "note": "top shelf",
-        "stocked_at": "2024-05-06T07:08:09Z", "score": 7,
+        "stocked_at": "2024-05-06T07:08:09Z", "score": 7, "opened_at": 1714979289,
     })
 }
 
 /// Every field type of `pantry`, each changed by an update of its own.
 async fn typed(db: DatabaseConnection) {
-    let updates: [(&str, Update<pantry::ActiveModel>); 8] = [
+    let updates: [(&str, Update<pantry::ActiveModel>); 9] = [
         (
             "1",
             (
@@ -333,6 +334,14 @@ async fn typed(db: DatabaseConnection) {
         (
             "8",
             (|a| a.score = Set(pantry::Score(-3)), "score", json!(-3)),
+        ),
+        (
+            "9",
+            (
+                |a| a.opened_at = Set(ChronoUnixTimestamp("1999-12-31T23:59:59Z".parse().unwrap())),
+                "opened_at",
+                json!(946684799),
+            ),
         ),
     ];
     for (n, (id, update)) in updates.into_iter().enumerate() {

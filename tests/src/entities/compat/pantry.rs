@@ -1,5 +1,6 @@
 //! One field of each type real entities carry: an active enum, a JSON struct, a decimal, a
-//! UUID, bytes, an optional string, a UTC timestamp and a `DeriveValueType` newtype.
+//! UUID, bytes, an optional string, a UTC timestamp, a `DeriveValueType` newtype and a
+//! unix-timestamp wrapper.
 
 use audit_seaorm::Audited;
 use sea_orm::entity::prelude::*;
@@ -36,6 +37,8 @@ pub struct Model {
     // tests store whole seconds, so all three backends return the value they were given.
     pub stocked_at: DateTimeUtc,
     pub score: Score,
+    // SeaORM's unix-timestamp wrapper: an integer column, serde with sea-orm's `serde`.
+    pub opened_at: ChronoUnixTimestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
