@@ -110,7 +110,8 @@ async fn insert_around_the_hooks(db: &DatabaseConnection, from: i32, to: i32) {
 }
 
 /// The first audited insert into an empty table marks its type: later updates read no
-/// row before writing, and are still diffed right.
+/// row before writing, and are still diffed right; a row that has no version all the same
+/// is logged, flagged.
 async fn empty_table_is_baselined(db: DatabaseConnection) {
     let _serial = SERIAL.lock().await;
     forget_baselines();
@@ -132,6 +133,30 @@ async fn empty_table_is_baselined(db: DatabaseConnection) {
     am.update(&db).await.unwrap();
     let trail = history(&db, "legacy_items", 7).await.unwrap();
     assert_eq!(trail[1].changes.get("qty").unwrap().old, json!(1));
+
+    // A row inserted around the hooks after the baseline has no version: its first update
+    // is logged all the same, flagged, with no invented old values; its delete then has
+    // a version to close.
+    insert_around_the_hooks(&db, 8, 8).await;
+    legacy::ActiveModel {
+        id: Set(8),
+        qty: Set(80),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    let trail = history(&db, "legacy_items", 8).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].action.as_str(), "updated");
+    assert!(trail[0].changes.is_empty(), "{:?}", trail[0].changes);
+    assert_eq!(
+        trail[0].properties.as_ref().unwrap()["baseline"],
+        json!("missing")
+    );
+    let vs = versions(&db, "legacy_items", 8).await.unwrap();
+    assert_eq!(vs.len(), 1);
+    assert_eq!(vs[0].data["qty"], json!(80));
     forget_baselines();
 }
 
