@@ -442,23 +442,28 @@ async fn formats(db: DatabaseConnection) {
     .await;
     crud(
         db,
-        Case::<expanded::Entity> {
-            subject: "compat_expanded",
-            id: "1",
-            insert: expanded::ActiveModel {
-                name: Set("Cheese".into()),
-                flavour: Set("sour".into()),
-                ..Default::default()
-            },
-            data: json!({"id": 1, "name": "Cheese", "flavour": "sour"}),
-            update: Some((
-                |a| a.name = Set("Blue cheese".into()),
-                "name",
-                json!("Blue cheese"),
-            )),
-        },
+        expanded_case((
+            |a| a.name = Set("Blue cheese".into()),
+            "name",
+            json!("Blue cheese"),
+        )),
     )
     .await;
+}
+
+/// A row of the expanded-format entity, created, changed by `update`, deleted, restored.
+fn expanded_case(update: Update<expanded::ActiveModel>) -> Case<expanded::Entity> {
+    Case {
+        subject: "compat_expanded",
+        id: "1",
+        insert: expanded::ActiveModel {
+            name: Set("Cheese".into()),
+            flavour: Set("sour".into()),
+            ..Default::default()
+        },
+        data: json!({"id": 1, "name": "Cheese", "flavour": "sour"}),
+        update: Some(update),
+    }
 }
 
 /// The expanded format renames a column on `enum Column` (`#[sea_orm(column_name)]` on the
@@ -467,21 +472,11 @@ async fn formats(db: DatabaseConnection) {
 async fn renamed(db: DatabaseConnection) {
     crud(
         &db,
-        Case::<expanded::Entity> {
-            subject: "compat_expanded",
-            id: "1",
-            insert: expanded::ActiveModel {
-                name: Set("Cheese".into()),
-                flavour: Set("sour".into()),
-                ..Default::default()
-            },
-            data: json!({"id": 1, "name": "Cheese", "flavour": "sour"}),
-            update: Some((
-                |a| a.flavour = Set("sweet".into()),
-                "flavour",
-                json!("sweet"),
-            )),
-        },
+        expanded_case((
+            |a| a.flavour = Set("sweet".into()),
+            "flavour",
+            json!("sweet"),
+        )),
     )
     .await;
 }
