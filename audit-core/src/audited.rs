@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::{Changes, Result};
+use crate::{Changes, Result, SubjectId};
 
 /// How a field takes part in auditing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,9 +45,9 @@ pub trait Audited: Sized + Send + Sync + 'static {
     /// Every field of the model, in declaration order.
     const FIELDS: &'static [Field];
 
-    /// The subject id as text: the primary key's value, or a JSON array of the values of a
-    /// composite key.
-    fn subject_id(&self) -> String;
+    /// The subject id: the primary key's value, or the values of a composite key, in the
+    /// text form [`SubjectId`] defines. Fails when a key value does not serialize.
+    fn subject_id(&self) -> Result<SubjectId>;
 
     /// The changes from `old` to `new`: an update when both are given, a create when only
     /// `new` is (every audited field `{old: null, new}`), a delete when only `old` is (every

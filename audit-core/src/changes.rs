@@ -129,6 +129,54 @@ impl FromIterator<(String, Change)> for Changes {
     }
 }
 
+// ---- typed diffs: what the generated `Audited::changes` calls (through `__private`) ----
+
+/// Adds `field` to `changes` when it differs between `old` and `new` (compared typed).
+#[inline]
+pub fn diff_field<T: PartialEq>(
+    changes: &mut Changes,
+    codec: impl crate::codec::Codec<T>,
+    subject_type: &'static str,
+    field: &'static str,
+    old: Option<&T>,
+    new: Option<&T>,
+) -> crate::Result<()> {
+    if let (Some(o), Some(n)) = (old, new)
+        && o == n
+    {
+        return Ok(());
+    }
+    let value = |v: Option<&T>| -> crate::Result<Value> {
+        match v {
+            None => Ok(Value::Null),
+            Some(v) => crate::codec::to_json(&codec, subject_type, field, v),
+        }
+    };
+    changes.insert(field, value(old)?, value(new)?);
+    Ok(())
+}
+
+/// Adds a redacted `field` to `changes` when it differs: the change is recorded, the values
+/// never are (so the type needs no serde).
+#[inline]
+pub fn diff_redacted<T: PartialEq>(
+    changes: &mut Changes,
+    field: &'static str,
+    old: Option<&T>,
+    new: Option<&T>,
+) {
+    if let (Some(o), Some(n)) = (old, new)
+        && o == n
+    {
+        return;
+    }
+    let value = |v: Option<&T>| match v {
+        None => Value::Null,
+        Some(_) => Value::String(REDACTED.to_owned()),
+    };
+    changes.insert(field, value(old), value(new));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +249,14 @@ mod tests {
             let value = Value::Object(state);
             prop_assert!(Changes::between(&value, &value).is_empty());
         }
+    }
+
+    #[test]
+    fn redacted_fields_never_show_their_value() {
+        let mut changes = Changes::new();
+        diff_redacted(&mut changes, "secret", Some(&"a"), Some(&"b"));
+        let c = changes.get("secret").unwrap();
+        assert_eq!(c.old, Value::from(REDACTED));
+        assert_eq!(c.new, Value::from(REDACTED));
     }
 }

@@ -1,6 +1,7 @@
 //! Who did it, from where: the audit context of the current task.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -24,7 +25,7 @@ tokio::task_local! {
 /// # async fn main() {
 /// AuditContext::new()
 ///     .causer("42")
-///     .ip("203.0.113.9")
+///     .ip([203, 0, 113, 9])
 ///     .scope(async {
 ///         let ctx = AuditContext::current().unwrap();
 ///         assert_eq!(ctx.causer_id.as_deref(), Some("42"));
@@ -39,7 +40,7 @@ pub struct AuditContext {
     /// The id of who causes the changes (a user, an API client, a job).
     pub causer_id: Option<String>,
     /// The client's IP address.
-    pub ip: Option<String>,
+    pub ip: Option<IpAddr>,
     /// The client's User-Agent.
     pub user_agent: Option<String>,
     /// The request id that groups the entries of one request.
@@ -48,8 +49,9 @@ pub struct AuditContext {
     pub properties: Map<String, Value>,
     /// When true, automatic auditing is switched off in scope (see [`without_auditing`]).
     pub disabled: bool,
-    /// Overrides the process-wide strict mode in scope: `Some(true)` refuses audited
-    /// writes outside a transaction, `Some(false)` allows them.
+    /// Strict mode in scope: `Some(true)` refuses audited writes outside a transaction,
+    /// `Some(false)` allows them, `None` keeps what an outer scope says (off when no scope
+    /// says anything). The HTTP layer sets it for every request with `AuditLayer::strict`.
     pub strict: Option<bool>,
 }
 
@@ -66,7 +68,7 @@ impl AuditContext {
     }
 
     /// Sets the client IP.
-    pub fn ip(mut self, ip: impl Into<String>) -> Self {
+    pub fn ip(mut self, ip: impl Into<IpAddr>) -> Self {
         self.ip = Some(ip.into());
         self
     }
@@ -89,7 +91,7 @@ impl AuditContext {
         self
     }
 
-    /// Overrides the strict mode in scope (see the field [`AuditContext::strict`]).
+    /// Sets strict mode in scope (see the field [`AuditContext::strict`]).
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = Some(strict);
         self
@@ -118,6 +120,12 @@ impl AuditContext {
             Ok(r) => r,
             Err(_) => (f.take().expect("not called yet"))(None),
         }
+    }
+
+    /// Whether strict mode is on in the current scope: audited writes outside a transaction
+    /// are refused.
+    pub fn strict_mode() -> bool {
+        Self::with_current(|ctx| ctx.and_then(|c| c.strict)).unwrap_or(false)
     }
 
     /// Whether automatic auditing is switched off in the current scope.

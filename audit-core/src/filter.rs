@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::{Action, SubjectId};
+
 /// How many entries a page holds unless asked otherwise.
 pub const DEFAULT_LIMIT: u64 = 50;
 /// The most entries one page holds; larger limits are capped to this.
@@ -32,7 +34,9 @@ pub enum Order {
 ///
 /// ```
 /// use audit_core::Filter;
-/// let filter = Filter::new().subject("posts", "7").action("updated").limit(20);
+/// use audit_core::Action;
+/// let filter = Filter::new().subject("posts", 7).action(Action::Updated).limit(20);
+/// assert_eq!(filter, Filter::new().subject("posts", "7").action("updated").limit(20));
 /// assert_eq!(filter.effective_limit(), 20);
 /// assert_eq!(Filter::new().limit(1_000_000).effective_limit(), audit_core::MAX_LIMIT);
 /// ```
@@ -42,11 +46,11 @@ pub struct Filter {
     /// The subject's type.
     pub subject_type: Option<String>,
     /// The subject's id (usually with `subject_type`).
-    pub subject_id: Option<String>,
+    pub subject_id: Option<SubjectId>,
     /// Who caused it.
     pub causer_id: Option<String>,
-    /// The action (`created`, `updated`, …, or a custom one).
-    pub action: Option<String>,
+    /// The action.
+    pub action: Option<Action>,
     /// The request id.
     pub request_id: Option<String>,
     /// Entries at or after this time.
@@ -69,13 +73,9 @@ impl Filter {
         Self::default()
     }
     /// Entries of one subject.
-    pub fn subject(
-        mut self,
-        subject_type: impl Into<String>,
-        subject_id: impl Into<String>,
-    ) -> Self {
+    pub fn subject(mut self, subject_type: impl Into<String>, subject_id: impl ToString) -> Self {
         self.subject_type = Some(subject_type.into());
-        self.subject_id = Some(subject_id.into());
+        self.subject_id = Some(SubjectId::new(subject_id.to_string()));
         self
     }
     /// Entries of one subject type.
@@ -88,8 +88,8 @@ impl Filter {
         self.causer_id = Some(causer_id.into());
         self
     }
-    /// Entries with one action.
-    pub fn action(mut self, action: impl Into<String>) -> Self {
+    /// Entries with one action (an [`Action`], or its word: `"updated"`, `"published"`).
+    pub fn action(mut self, action: impl Into<Action>) -> Self {
         self.action = Some(action.into());
         self
     }

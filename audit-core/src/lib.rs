@@ -26,10 +26,13 @@
 
 mod audited;
 mod changes;
+mod codec;
 mod context;
 mod error;
 mod filter;
 mod record;
+mod snapshot;
+mod subject;
 
 #[doc(hidden)]
 pub mod __private;
@@ -40,3 +43,4 @@ pub use context::{AuditContext, propagate, spawn, without_auditing};
 pub use error::{Error, Result};
 pub use filter::{DEFAULT_LIMIT, Filter, MAX_LIMIT, Order, page_limit};
 pub use record::{Action, ActivityEntry, Page, Version};
+pub use subject::SubjectId;

@@ -4,11 +4,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::Changes;
+use crate::{Changes, SubjectId};
 
-/// What happened to a subject. The words are what users read in the log.
+/// What happened to a subject: the action of an activity entry, and the event that wrote
+/// a version. The words are what users read in the log; JSON and the database hold the
+/// word (`"updated"`), and any word that is not one of these is [`Action::Custom`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(into = "String", from = "String")]
+#[non_exhaustive]
 pub enum Action {
     /// A row was inserted.
     Created,
@@ -18,6 +21,14 @@ pub enum Action {
     Deleted,
     /// A row was restored to an earlier version.
     Restored,
+    /// A field changed outside the trail (raw SQL, `update_many`, another program), found
+    /// at the next audited write; no causer.
+    Drift,
+    /// A version of a row as it already stood when auditing began (written by `backfill`
+    /// or before the first audited write of a row that predates auditing).
+    Baseline,
+    /// A version taken on request (`snapshot`).
+    Snapshot,
     /// Anything the application logs itself ("published", "exported", …).
     Custom(String),
 }
@@ -30,6 +41,9 @@ impl Action {
             Action::Updated => "updated",
             Action::Deleted => "deleted",
             Action::Restored => "restored",
+            Action::Drift => "drift",
+            Action::Baseline => "baseline",
+            Action::Snapshot => "snapshot",
             Action::Custom(s) => s,
         }
     }
@@ -41,6 +55,18 @@ impl std::fmt::Display for Action {
     }
 }
 
+impl PartialEq<str> for Action {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Action {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl From<&str> for Action {
     fn from(s: &str) -> Self {
         match s {
@@ -48,6 +74,9 @@ impl From<&str> for Action {
             "updated" => Action::Updated,
             "deleted" => Action::Deleted,
             "restored" => Action::Restored,
+            "drift" => Action::Drift,
+            "baseline" => Action::Baseline,
+            "snapshot" => Action::Snapshot,
             other => Action::Custom(other.to_owned()),
         }
     }
@@ -80,8 +109,8 @@ pub struct ActivityEntry {
     pub action: Action,
     /// The subject's type (`post`, `posts`, …).
     pub subject_type: String,
-    /// The subject's id as text.
-    pub subject_id: String,
+    /// The subject's id.
+    pub subject_id: SubjectId,
     /// Who caused it.
     pub causer_id: Option<String>,
     /// The changed fields.
@@ -107,12 +136,12 @@ pub struct Version {
     pub id: i64,
     /// The subject's type.
     pub subject_type: String,
-    /// The subject's id as text.
-    pub subject_id: String,
+    /// The subject's id.
+    pub subject_id: SubjectId,
     /// Per-subject counter: 1, 2, 3 …
     pub version: i64,
     /// The event that produced it (created, updated, deleted, restored, snapshot, …).
-    pub event: String,
+    pub event: Action,
     /// The audited fields.
     pub data: Map<String, Value>,
     /// Who caused it.

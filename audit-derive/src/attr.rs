@@ -1,6 +1,6 @@
 //! Reading `#[audit(...)]` and the `#[sea_orm(...)]` keys the derive needs.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, LitStr, Token};
 
@@ -16,6 +16,16 @@ pub mod key {
     pub const PRIMARY_KEY: &str = "primary_key";
     pub const COLUMN_NAME: &str = "column_name";
     pub const IGNORE: &str = "ignore";
+    pub const CRATE: &str = "crate";
+}
+
+/// The path of the runtime crate the generated code names: `#[audit(crate = "…")]`, else
+/// `::audit_seaorm` (as serde's `#[serde(crate = "…")]`).
+pub fn runtime_path(krate: Option<&syn::Path>) -> TokenStream {
+    match krate {
+        Some(path) => quote::quote!(#path),
+        None => quote::quote!(::audit_seaorm),
+    }
 }
 
 /// Collects every error instead of stopping at the first (serde's `Ctxt`).
@@ -72,6 +82,7 @@ impl<T> Once<T> {
 pub struct StructAttrs {
     pub subject: Once<LitStr>,
     pub manual_hooks: Once<()>,
+    pub krate: Once<syn::Path>,
 }
 
 /// `#[audit(...)]` on a field.
@@ -143,6 +154,7 @@ impl StructAttrs {
         let mut out = StructAttrs {
             subject: Once::new(key::SUBJECT),
             manual_hooks: Once::new(key::MANUAL_HOOKS),
+            krate: Once::new(key::CRATE),
         };
         for attr in audit_attrs(attrs) {
             parse_audit_list(attr, errors, |meta, name, errors| {
@@ -159,6 +171,10 @@ impl StructAttrs {
                             out.manual_hooks.set(errors, meta.path.span(), ());
                         }
                     }
+                    key::CRATE => {
+                        let path = crate_path(meta)?;
+                        out.krate.set(errors, meta.path.span(), path);
+                    }
                     key::SKIP | key::REDACT => {
                         errors.error(
                             meta.path.span(),
@@ -171,7 +187,7 @@ impl StructAttrs {
                         errors.error(
                             meta.path.span(),
                             format!(
-                                "unknown audit attribute `{name}`; expected `subject` or `manual_hooks`"
+                                "unknown audit attribute `{name}`; expected `subject`, `manual_hooks` or `crate`"
                             ),
                         );
                         skip_value(meta);
@@ -203,7 +219,7 @@ impl FieldAttrs {
                             out.redact.set(errors, meta.path.span(), ());
                         }
                     }
-                    key::SUBJECT | key::MANUAL_HOOKS => {
+                    key::SUBJECT | key::MANUAL_HOOKS | key::CRATE => {
                         errors.error(
                             meta.path.span(),
                             format!(
@@ -227,6 +243,20 @@ impl FieldAttrs {
         }
         out
     }
+}
+
+/// `crate = "path"`: the path of a renamed `audit-seaorm` dependency.
+pub fn crate_path(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<syn::Path> {
+    let lit: LitStr = meta.value()?.parse()?;
+    lit.parse::<syn::Path>().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            format!(
+                "audit attribute `crate` takes the path of the audit-seaorm crate, such as \"::audit_seaorm\"; `{}` is not a path",
+                lit.value()
+            ),
+        )
+    })
 }
 
 /// Skips `= value` or `(...)` after a key we report as wrong.

@@ -7,12 +7,12 @@
 //! derive's glob import of the same name: the `ActiveModelBehavior` impl the derive
 //! generates then calls these hooks around the audit hooks (see `expand::behavior_impl`).
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, ImplItem, Item, ItemImpl};
 
-use crate::attr::Errors;
+use crate::attr::{Errors, crate_path, key, runtime_path};
 use crate::expand::USER_HOOKS;
 
 const ATTRIBUTE: &str = "`#[audit_seaorm::behavior]`";
@@ -27,7 +27,7 @@ const HOOKS: [&str; 5] = [
 
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    check_args(args, &mut errors);
+    let krate = parse_args(args, &mut errors);
     let item = match syn::parse2::<Item>(item.clone()) {
         Ok(item) => item,
         // Not an item at all: the compiler's own error is the useful one.
@@ -42,7 +42,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         out.extend(quote!(#item));
         return out;
     };
-    let out = rewrite(imp, &mut errors);
+    let out = rewrite(imp, &krate, &mut errors);
     match errors.finish() {
         Ok(()) => out,
         Err(e) => {
@@ -53,18 +53,30 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// The attribute takes no arguments.
-fn check_args(args: TokenStream, errors: &mut Errors) {
-    let Some(first) = args.into_iter().next() else {
-        return;
-    };
-    let message = match &first {
-        TokenTree::Ident(name) => {
-            format!("unknown argument `{name}`: {ATTRIBUTE} takes no arguments")
+/// The attribute's only argument, `crate = "path"` (a renamed `audit-seaorm`, as in
+/// `#[audit(crate = "…")]` on the model): the runtime path the rewritten impl names.
+fn parse_args(args: TokenStream, errors: &mut Errors) -> TokenStream {
+    let mut krate = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident(key::CRATE) && krate.is_none() {
+            krate = Some(crate_path(&meta)?);
+            return Ok(());
         }
-        _ => format!("{ATTRIBUTE} takes no arguments"),
-    };
-    errors.error(first.span(), message);
+        let message = match meta.path.get_ident() {
+            Some(name) if *name == key::CRATE => {
+                format!("duplicate argument `crate` of {ATTRIBUTE}")
+            }
+            Some(name) => {
+                format!("unknown argument `{name}`: {ATTRIBUTE} takes only `crate = \"…\"`")
+            }
+            None => format!("{ATTRIBUTE} takes only `crate = \"…\"`"),
+        };
+        Err(meta.error(message))
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, args) {
+        errors.push(e);
+    }
+    runtime_path(krate.as_ref())
 }
 
 /// The `impl ActiveModelBehavior for …` the attribute is on, or an error on the item.
@@ -114,12 +126,11 @@ fn behavior_impl<'a>(item: &'a Item, errors: &mut Errors) -> Option<&'a ItemImpl
 }
 
 /// The user's impl as an impl of `UserHooks`, and the struct that wires it to the derive.
-fn rewrite(imp: &ItemImpl, errors: &mut Errors) -> TokenStream {
+fn rewrite(imp: &ItemImpl, krate: &TokenStream, errors: &mut Errors) -> TokenStream {
     let (_, trait_path, _) = imp.trait_.as_ref().expect("checked trait impl");
     let marker = syn::Ident::new(USER_HOOKS, Span::call_site());
     // The impl header keeps the user's spans, so the wiring error points at their impl.
-    let user_hooks =
-        quote_spanned!(trait_path.span()=> ::audit_seaorm::__private::UserHooks<#marker>);
+    let user_hooks = quote_spanned!(trait_path.span()=> #krate::__private::UserHooks<#marker>);
 
     // `UserHooks` is a native-async trait: the impl no longer needs `#[async_trait]`.
     let attrs: Vec<&Attribute> = imp.attrs.iter().filter(|a| !is_async_trait(a)).collect();
@@ -130,44 +141,7 @@ fn rewrite(imp: &ItemImpl, errors: &mut Errors) -> TokenStream {
         .filter(|a| a.path().is_ident("cfg"))
         .collect();
 
-    let mut expanded_by_async_trait = false;
-    let items: Vec<&ImplItem> = imp
-        .items
-        .iter()
-        .filter(|item| {
-            let (ident, kind) = match item {
-                ImplItem::Fn(f) => {
-                    if f.sig.asyncness.is_none()
-                        && f.sig.generics.lifetimes().any(|l| l.lifetime.ident == "async_trait")
-                    {
-                        expanded_by_async_trait = true;
-                    }
-                    (&f.sig.ident, "method")
-                }
-                ImplItem::Const(c) => (&c.ident, "constant"),
-                ImplItem::Type(t) => (&t.ident, "type"),
-                _ => return true,
-            };
-            if HOOKS.iter().any(|h| ident == h) {
-                return true;
-            }
-            errors.error(
-                ident.span(),
-                format!(
-                    "{kind} `{ident}` is not a member of `{TRAIT}`: it has `new`, `before_save`, `after_save`, `before_delete` and `after_delete`"
-                ),
-            );
-            false
-        })
-        .collect();
-    if expanded_by_async_trait {
-        errors.error(
-            Span::call_site(),
-            format!(
-                "{ATTRIBUTE} must come before `#[async_trait]`: put it first, it reads the `async fn`s as written"
-            ),
-        );
-    }
+    let (items, expanded_by_async_trait) = hook_items(imp, errors);
 
     let generics = &imp.generics;
     let (impl_generics, _, where_clause) = generics.split_for_impl();
@@ -214,6 +188,50 @@ fn rewrite(imp: &ItemImpl, errors: &mut Errors) -> TokenStream {
             #body
         }
     }
+}
+
+/// The impl's items that are hooks (an error on each other one), and whether
+/// `#[async_trait]` already expanded them (an error too: the attribute must come first).
+fn hook_items<'a>(imp: &'a ItemImpl, errors: &mut Errors) -> (Vec<&'a ImplItem>, bool) {
+    let mut expanded_by_async_trait = false;
+    let items: Vec<&'a ImplItem> = imp
+        .items
+        .iter()
+        .filter(|item| {
+            let (ident, kind) = match item {
+                ImplItem::Fn(f) => {
+                    if f.sig.asyncness.is_none()
+                        && f.sig.generics.lifetimes().any(|l| l.lifetime.ident == "async_trait")
+                    {
+                        expanded_by_async_trait = true;
+                    }
+                    (&f.sig.ident, "method")
+                }
+                ImplItem::Const(c) => (&c.ident, "constant"),
+                ImplItem::Type(t) => (&t.ident, "type"),
+                _ => return true,
+            };
+            if HOOKS.iter().any(|h| ident == h) {
+                return true;
+            }
+            errors.error(
+                ident.span(),
+                format!(
+                    "{kind} `{ident}` is not a member of `{TRAIT}`: it has `new`, `before_save`, `after_save`, `before_delete` and `after_delete`"
+                ),
+            );
+            false
+        })
+        .collect();
+    if expanded_by_async_trait {
+        errors.error(
+            Span::call_site(),
+            format!(
+                "{ATTRIBUTE} must come before `#[async_trait]`: put it first, it reads the `async fn`s as written"
+            ),
+        );
+    }
+    (items, expanded_by_async_trait)
 }
 
 /// `#[async_trait]`, `#[async_trait::async_trait]`, `#[async_trait(?Send)]`.

@@ -6,6 +6,7 @@ use syn::LitStr;
 use syn::spanned::Spanned;
 
 use crate::ast::{Model, ModelField};
+use crate::attr::runtime_path;
 
 /// Where a field stands.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -30,7 +31,8 @@ fn mode(field: &ModelField<'_>) -> Mode {
 
 pub fn expand(model: &Model<'_>) -> TokenStream {
     let ident = model.ident;
-    let p = quote!(::audit_seaorm::__private);
+    let krate = runtime_path(model.attrs.krate.get());
+    let p = quote!(#krate::__private);
     let subject = match (model.attrs.subject.get(), &model.table_name) {
         (Some(lit), _) | (None, Some(lit)) => lit.clone(),
         (None, None) => LitStr::new("", ident.span()),
@@ -57,17 +59,14 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     };
 
     let pks: Vec<&ModelField<'_>> = fields.iter().filter(|f| f.sea_orm.primary_key).collect();
-    let subject_id = if pks.len() == 1 {
-        let f = pks[0].ident;
-        let codec = codec(pks[0]);
-        quote!(#p::key_part(#codec, &self.#f))
-    } else {
-        let parts = pks.iter().map(|f| {
-            let codec = codec(f);
-            let f = f.ident;
-            quote!(#p::key_json(#codec, &self.#f))
-        });
-        quote!(#p::composite_key(::std::vec![#(#parts),*]))
+    let key_parts = pks.iter().map(|f| {
+        let codec = codec(f);
+        let name = f.name();
+        let f = f.ident;
+        quote!(#p::key_value(&#codec, Self::SUBJECT_TYPE, #name, &self.#f)?)
+    });
+    let subject_id = quote! {
+        ::std::result::Result::Ok(#p::SubjectId::from_key_values([#(#key_parts),*]))
     };
 
     let diffs = fields.iter().map(|f| {
@@ -184,7 +183,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let (user_hooks, behavior) = if model.attrs.manual_hooks.is_set() {
         (quote!(), quote!())
     } else {
-        (user_hooks_default(), behavior_impl())
+        (user_hooks_default(&krate), behavior_impl(&krate))
     };
 
     quote! {
@@ -205,7 +204,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 const SUBJECT_TYPE: &'static str = #subject;
                 const FIELDS: &'static [#p::Field] = &[#(#field_meta),*];
 
-                fn subject_id(&self) -> ::std::string::String {
+                fn subject_id(&self) -> #p::CoreResult<#p::SubjectId> {
                     #subject_id
                 }
 
@@ -270,10 +269,10 @@ pub const USER_HOOKS: &str = "__AuditSeaormUserHooks";
 
 /// The module-level glob import that makes [`USER_HOOKS`] mean "no hooks of your own"
 /// unless the module declares it (see [`USER_HOOKS`]).
-fn user_hooks_default() -> TokenStream {
+fn user_hooks_default(krate: &TokenStream) -> TokenStream {
     quote! {
         #[allow(unused_imports)]
-        use ::audit_seaorm::__private::no_user_hooks::*;
+        use #krate::__private::no_user_hooks::*;
     }
 }
 
@@ -281,8 +280,8 @@ fn user_hooks_default() -> TokenStream {
 /// (those of an `#[audit_seaorm::behavior]` impl in the module, else none): the user's
 /// `before_*` runs first and the audit hook sees its result; the audit `after_*` runs
 /// first, so a failing user `after_*` cannot leave a successful write unlogged.
-pub fn behavior_impl() -> TokenStream {
-    let p = quote!(::audit_seaorm::__private);
+pub fn behavior_impl(krate: &TokenStream) -> TokenStream {
+    let p = quote!(#krate::__private);
     let marker = syn::Ident::new(USER_HOOKS, proc_macro2::Span::call_site());
     let user = quote!(<Self as #p::UserHooks<#marker>>);
     quote! {
@@ -301,7 +300,7 @@ pub fn behavior_impl() -> TokenStream {
                 C: #p::sea_orm::ConnectionTrait,
             {
                 let active = #user::before_save(self, db, insert).await?;
-                ::audit_seaorm::hooks::before_save(active, db, insert).await
+                #p::hooks::before_save(active, db, insert).await
             }
 
             async fn after_save<C>(
@@ -315,7 +314,7 @@ pub fn behavior_impl() -> TokenStream {
             where
                 C: #p::sea_orm::ConnectionTrait,
             {
-                let model = ::audit_seaorm::hooks::after_save(model, db, insert).await?;
+                let model = #p::hooks::after_save(model, db, insert).await?;
                 #user::after_save(model, db, insert).await
             }
 
@@ -324,14 +323,14 @@ pub fn behavior_impl() -> TokenStream {
                 C: #p::sea_orm::ConnectionTrait,
             {
                 let active = #user::before_delete(self, db).await?;
-                ::audit_seaorm::hooks::before_delete(active, db).await
+                #p::hooks::before_delete(active, db).await
             }
 
             async fn after_delete<C>(self, db: &C) -> ::std::result::Result<Self, #p::sea_orm::DbErr>
             where
                 C: #p::sea_orm::ConnectionTrait,
             {
-                let active = ::audit_seaorm::hooks::after_delete(self, db).await?;
+                let active = #p::hooks::after_delete(self, db).await?;
                 #user::after_delete(active, db).await
             }
         }
@@ -341,13 +340,13 @@ pub fn behavior_impl() -> TokenStream {
 /// What is emitted next to a compile error so that only the real error shows: an
 /// `ActiveModelBehavior` (the entity still needs one) that calls no hook, and the wiring an
 /// `#[audit_seaorm::behavior]` impl in the module expects.
-pub fn fallback(model_like: bool, manual_hooks: bool) -> TokenStream {
+pub fn fallback(model_like: bool, manual_hooks: bool, krate: &TokenStream) -> TokenStream {
     if !model_like || manual_hooks {
         return quote!();
     }
-    let p = quote!(::audit_seaorm::__private);
+    let p = quote!(#krate::__private);
     let marker = syn::Ident::new(USER_HOOKS, proc_macro2::Span::call_site());
-    let user_hooks = user_hooks_default();
+    let user_hooks = user_hooks_default(krate);
     quote! {
         #user_hooks
 

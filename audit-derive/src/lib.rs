@@ -20,7 +20,8 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// Struct attributes: `#[audit(subject = "post")]` (the subject type written to the log;
 /// default: the table name), `#[audit(manual_hooks)]` (you write `ActiveModelBehavior`
-/// yourself and call `audit_seaorm::hooks::*` from it).
+/// yourself and call `audit_seaorm::hooks::*` from it), `#[audit(crate = "path")]` (the
+/// path of `audit-seaorm` when your `Cargo.toml` renames it; default `::audit_seaorm`).
 ///
 /// Field attributes: `#[audit(skip)]` (neither logged nor restored), `#[audit(redact)]`
 /// (the change is recorded, the value never is). The type of every other field must
@@ -161,8 +162,9 @@ fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
             let manual = model
                 .as_ref()
                 .is_some_and(|m| m.attrs.manual_hooks.is_set());
+            let krate = attr::runtime_path(model.as_ref().and_then(|m| m.attrs.krate.get()));
             let mut out = error.to_compile_error();
-            out.extend(expand::fallback(entity, manual));
+            out.extend(expand::fallback(entity, manual, &krate));
             out
         }
     }

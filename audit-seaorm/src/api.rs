@@ -1,6 +1,8 @@
 //! The explicit API: log custom actions and diffs, take snapshots, read the trail.
 
-use audit_core::{Action, ActivityEntry, Audited, Changes, Filter, Order, Page, Version};
+use audit_core::{
+    Action, ActivityEntry, Audited, Changes, Filter, Order, Page, SubjectId, Version,
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Map, Value};
 
@@ -22,37 +24,40 @@ use crate::{Error, Result};
 /// ```
 #[derive(Clone, Debug)]
 pub struct NewActivity {
-    action: String,
+    action: Action,
     subject_type: String,
-    subject_id: String,
+    subject_id: SubjectId,
     causer_id: Option<String>,
     changes: Changes,
     properties: Option<Value>,
 }
 
 impl NewActivity {
-    /// An entry with `action` (a word users read: "published", "exported", …).
-    pub fn new(action: impl Into<String>) -> Self {
+    /// An entry with `action`: an [`Action`], or the word users read (`"published"`,
+    /// `"exported"`, …), which is [`Action::Custom`] unless it is one of the built-in words.
+    pub fn new(action: impl Into<Action>) -> Self {
         Self {
             action: action.into(),
             subject_type: String::new(),
-            subject_id: String::new(),
+            subject_id: SubjectId::new(""),
             causer_id: None,
             changes: Changes::new(),
             properties: None,
         }
     }
 
-    /// The subject by type and id.
+    /// The subject by type and id (a key value, text, or a [`SubjectId`]).
     pub fn subject(mut self, subject_type: impl Into<String>, subject_id: impl ToString) -> Self {
         self.subject_type = subject_type.into();
-        self.subject_id = subject_id.to_string();
+        self.subject_id = SubjectId::new(subject_id.to_string());
         self
     }
 
-    /// The subject from an audited model.
-    pub fn for_model<M: Audited>(self, model: &M) -> Self {
-        self.subject(M::SUBJECT_TYPE, model.subject_id())
+    /// The subject from an audited model. Fails when its key does not serialize.
+    pub fn for_model<M: Audited>(mut self, model: &M) -> Result<Self> {
+        self.subject_type = M::SUBJECT_TYPE.to_owned();
+        self.subject_id = model.subject_id()?;
+        Ok(self)
     }
 
     /// The causer, overriding the context's.
@@ -95,10 +100,10 @@ impl NewActivity {
 pub async fn log<C: ConnectionTrait>(db: &C, entry: NewActivity) -> Result<ActivityEntry> {
     let written = write_entry(
         db,
-        (&entry.subject_type, &entry.subject_id),
+        (&entry.subject_type, entry.subject_id.as_str()),
         entry.causer_id.as_deref(),
         ActivityRow {
-            action: &entry.action,
+            action: entry.action.as_str(),
             changes: &entry.changes,
             properties: entry.properties.clone(),
         },
@@ -107,13 +112,13 @@ pub async fn log<C: ConnectionTrait>(db: &C, entry: NewActivity) -> Result<Activ
     let ctx = crate::AuditContext::current();
     Ok(ActivityEntry {
         id: written.id,
-        action: Action::from(entry.action),
+        action: entry.action,
         subject_type: entry.subject_type,
         subject_id: entry.subject_id,
         causer_id: written.causer_id,
         changes: entry.changes,
         properties: written.properties,
-        ip: ctx.as_ref().and_then(|c| c.ip.clone()),
+        ip: ctx.as_ref().and_then(|c| c.ip.map(|ip| ip.to_string())),
         user_agent: ctx.as_ref().and_then(|c| c.user_agent.clone()),
         request_id: ctx.as_ref().and_then(|c| c.request_id.clone()),
         version_id: None,
@@ -214,7 +219,7 @@ pub async fn record_change<M: Audited, C: ConnectionTrait>(
         db,
         Record {
             subject_type: M::SUBJECT_TYPE,
-            subject_id: &state.subject_id(),
+            subject_id: state.subject_id()?.as_str(),
             causer_id: None,
             activity: Some(ActivityRow {
                 action: action.as_str(),
@@ -252,16 +257,16 @@ pub async fn snapshot<C: ConnectionTrait>(
     subject_id: impl ToString,
     data: &Value,
 ) -> Result<Version> {
-    let subject_id = subject_id.to_string();
+    let subject_id = SubjectId::new(subject_id.to_string());
     let data = match data {
         Value::Object(map) => map.clone(),
         other => Map::from_iter([("value".to_owned(), other.clone())]),
     };
     let written = write_version(
         db,
-        (subject_type, &subject_id),
+        (subject_type, subject_id.as_str()),
         VersionRow {
-            event: "snapshot",
+            event: Action::Snapshot.as_str(),
             data: &data,
         },
     )
@@ -271,22 +276,16 @@ pub async fn snapshot<C: ConnectionTrait>(
         subject_type: subject_type.to_owned(),
         subject_id,
         version: written.number,
-        event: "snapshot".to_owned(),
+        event: Action::Snapshot,
         data,
         causer_id: written.causer_id,
         created_at: written.created_at,
     })
 }
 
-/// The snapshot data of a version, to re-apply by hand (nothing is written). For audited
-/// entities, `AuditedEntity::restore` writes it back and logs "restored".
-pub async fn restore<C: ConnectionTrait>(db: &C, version_id: i64) -> Result<Version> {
-    version(db, version_id)
-        .await?
-        .ok_or(Error::VersionNotFound(version_id))
-}
-
-/// One version by id.
+/// One version by id: its snapshot data, to re-apply by hand (nothing is written). For
+/// audited entities, [`AuditedEntity::restore`](crate::AuditedEntity::restore) writes it
+/// back and logs "restored".
 pub async fn version<C: ConnectionTrait>(db: &C, version_id: i64) -> Result<Option<Version>> {
     versions::Entity::find_by_id(version_id)
         .one(db)
@@ -402,7 +401,7 @@ fn into_page<R, T>(
 }
 
 /// A row of `activity_log` as an [`ActivityEntry`].
-pub fn entry_from_row(row: activity_log::Model) -> Result<ActivityEntry> {
+pub(crate) fn entry_from_row(row: activity_log::Model) -> Result<ActivityEntry> {
     let changes = parse_json(row.changes, "activity entry", row.id)?;
     let properties = row
         .properties
@@ -412,7 +411,7 @@ pub fn entry_from_row(row: activity_log::Model) -> Result<ActivityEntry> {
         id: row.id,
         action: Action::from(row.action),
         subject_type: row.subject_type,
-        subject_id: row.subject_id,
+        subject_id: SubjectId::new(row.subject_id),
         causer_id: row.causer_id,
         changes,
         properties,
@@ -425,14 +424,14 @@ pub fn entry_from_row(row: activity_log::Model) -> Result<ActivityEntry> {
 }
 
 /// A row of `versions` as a [`Version`].
-pub fn version_from_row(row: versions::Model) -> Result<Version> {
+pub(crate) fn version_from_row(row: versions::Model) -> Result<Version> {
     let data = parse_json(row.data, "version", row.id)?;
     Ok(Version {
         id: row.id,
         subject_type: row.subject_type,
-        subject_id: row.subject_id,
+        subject_id: SubjectId::new(row.subject_id),
         version: row.version,
-        event: row.event,
+        event: Action::from(row.event),
         data,
         causer_id: row.causer_id,
         created_at: row.created_at,

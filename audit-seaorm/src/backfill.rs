@@ -9,7 +9,7 @@ use sea_orm::{
 use crate::entity::versions;
 use crate::trail::baseline;
 use crate::trail::plan::BASELINE;
-use crate::{AuditedModel, Error, Result};
+use crate::{AuditedModel, Error, Result, SubjectId};
 
 /// What [`backfill`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,8 +21,10 @@ pub struct Backfill {
     pub written: u64,
 }
 
-/// Rows read per batch by [`backfill`].
-pub const BACKFILL_BATCH: u64 = 1000;
+impl Backfill {
+    /// Rows read per batch.
+    pub const BATCH: u64 = 1000;
+}
 
 /// Gives every existing row of `E` that has no version a baseline version (version 1,
 /// event `baseline`, no causer, no activity entry), then marks `E` as baselined, so that
@@ -30,7 +32,7 @@ pub const BACKFILL_BATCH: u64 = 1000;
 ///
 /// Run it once when you start auditing an entity whose table already holds rows (on an
 /// empty table it returns at once; the first audited insert into an empty table marks it
-/// by itself). It reads the table in primary-key order, [`BACKFILL_BATCH`] rows at a time,
+/// by itself). It reads the table in primary-key order, [`Backfill::BATCH`] rows at a time,
 /// each batch one read of the rows and one multi-row insert; it
 /// holds no lock across batches and logs progress through `tracing` (target
 /// `audit_seaorm::backfill`). It is safe to interrupt and run again: rows that have a
@@ -84,7 +86,7 @@ where
             query = query.filter(Expr::tuple(cols).gt(Expr::tuple(vals)));
         }
         let rows = query
-            .limit(BACKFILL_BATCH)
+            .limit(Backfill::BATCH)
             .all(db)
             .await
             .map_err(Error::db("reading rows to backfill"))?;
@@ -99,7 +101,7 @@ where
             written = done.written,
             "backfill progress"
         );
-        if (rows.len() as u64) < BACKFILL_BATCH {
+        if (rows.len() as u64) < Backfill::BATCH {
             break;
         }
     }
@@ -118,6 +120,10 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
 ) -> Result<u64> {
     use versions::Column as V;
     let mysql = db.get_database_backend() == DbBackend::MySql;
+    let ids = rows
+        .iter()
+        .map(|row| row.subject_id().map(SubjectId::into_string))
+        .collect::<audit_core::Result<Vec<_>>>()?;
     // MySQL counts a duplicate key it skipped as a row affected: ask it instead.
     let versioned: Vec<String> = if mysql {
         versions::Entity::find()
@@ -125,7 +131,7 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
             .column(V::SubjectId)
             .distinct()
             .filter(V::SubjectType.eq(subject_type))
-            .filter(V::SubjectId.is_in(rows.iter().map(audit_core::Audited::subject_id)))
+            .filter(V::SubjectId.is_in(ids.iter().map(String::as_str)))
             .into_tuple()
             .all(db)
             .await
@@ -144,8 +150,7 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
         V::CreatedAt,
     ]);
     let mut n = 0;
-    for row in rows {
-        let id = row.subject_id();
+    for (row, id) in rows.iter().zip(ids) {
         if versioned.contains(&id) {
             continue;
         }

@@ -56,9 +56,8 @@
 //! records a truthful baseline version instead of unknown old values.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use audit_core::{AuditContext, Audited, Changes, FieldMode, REDACTED};
+use audit_core::{AuditContext, Audited, Changes, FieldMode, REDACTED, SubjectId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable,
     ModelTrait, PrimaryKeyToColumn, QueryFilter, QuerySelect, TryIntoModel,
@@ -67,24 +66,9 @@ use serde_json::Value as Json;
 
 use crate::trail::pending::{self, Key, Pending};
 use crate::trail::plan::{Hooked, Kind};
+use crate::trail::restoring::Restoring;
 use crate::trail::{self, baseline};
 use crate::{AuditedModel, Error};
-
-static STRICT: AtomicBool = AtomicBool::new(false);
-
-/// Switches strict mode on or off for the whole process (off by default). In strict mode
-/// an audited write outside a transaction fails before anything is written: SeaORM's hooks
-/// return `DbErr`, so the write returns `DbErr::Custom` with [`Error::NotInTransaction`]'s
-/// message (`audit: strict mode: …`). [`AuditContext::strict`] overrides it in a scope.
-pub fn set_strict_mode(strict: bool) {
-    STRICT.store(strict, Ordering::Relaxed);
-}
-
-/// Whether strict mode is on in the current scope.
-pub fn strict_mode() -> bool {
-    AuditContext::with_current(|ctx| ctx.and_then(|c| c.strict))
-        .unwrap_or_else(|| STRICT.load(Ordering::Relaxed))
-}
 
 /// Whether `C` is known to run each statement on its own (a pool, not a transaction).
 /// `ConnectionTrait` does not say, so this reads the type: `DatabaseConnection` and
@@ -97,13 +81,33 @@ pub(crate) fn is_plain_connection<C: ?Sized>() -> bool {
     name.ends_with("::DatabaseConnection") || name.ends_with("::RestrictedConnection")
 }
 
+/// What both `before_*` hooks do first: `None` when auditing is off in scope, else whether
+/// the entity has a baseline; an error when strict mode refuses the write (see
+/// [`hooks_active`]).
+async fn before_write<A, C>(db: &C, insert: bool) -> Result<Option<bool>, DbErr>
+where
+    A: ActiveModelTrait,
+    ModelOf<A>: AuditedModel,
+    C: ConnectionTrait,
+{
+    if !hooks_active::<ModelOf<A>, C>()? {
+        return Ok(None);
+    }
+    let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
+    let baselined = baseline::has_baseline::<A::Entity, C>(db, subject_type, insert).await?;
+    Ok(Some(baselined))
+}
+
 /// Whether the `before_*` hooks act: auditing is on in scope, and strict mode (if on) does
-/// not refuse the write.
+/// not refuse the write. Strict mode is a setting of the scope ([`AuditContext::strict`],
+/// or `AuditLayer::strict` for every request): an audited write outside a transaction
+/// fails before anything is written. SeaORM's hooks return `DbErr`, so the write returns
+/// `DbErr::Custom` with [`Error::NotInTransaction`]'s message (`audit: strict mode: …`).
 fn hooks_active<M: Audited, C: ?Sized>() -> Result<bool, DbErr> {
     if AuditContext::auditing_disabled() {
         return Ok(false);
     }
-    if strict_mode() && is_plain_connection::<C>() {
+    if AuditContext::strict_mode() && is_plain_connection::<C>() {
         return Err(Error::NotInTransaction {
             subject_type: M::SUBJECT_TYPE,
         }
@@ -120,30 +124,6 @@ pub fn pending_writes() -> usize {
 
 #[doc(hidden)]
 pub use crate::trail::baseline::forget_baselines;
-
-// ---- restore marker -------------------------------------------------------------------
-
-/// Set while a typed restore writes, so the hook logs "restored".
-#[derive(Clone)]
-pub(crate) struct Restoring {
-    pub subject_type: &'static str,
-    pub subject_id: String,
-    pub version_id: i64,
-    pub version: i64,
-}
-
-tokio::task_local! {
-    pub(crate) static RESTORING: Restoring;
-}
-
-fn restoring(subject_type: &str, subject_id: &str) -> Option<Restoring> {
-    RESTORING
-        .try_with(|r| {
-            (r.subject_type == subject_type && r.subject_id == subject_id).then(|| r.clone())
-        })
-        .ok()
-        .flatten()
-}
 
 // ---- hooks ----------------------------------------------------------------------------
 
@@ -217,11 +197,10 @@ where
     ModelOf<A>: AuditedModel,
     C: ConnectionTrait,
 {
-    let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
-    if !hooks_active::<ModelOf<A>, C>()? {
+    let Some(baselined) = before_write::<A, C>(db, insert).await? else {
         return Ok(active);
-    }
-    let baselined = baseline::has_baseline::<A::Entity, C>(db, subject_type, insert).await?;
+    };
+    let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
     if insert {
         return Ok(active);
     }
@@ -254,8 +233,8 @@ where
     if AuditContext::auditing_disabled() {
         return Ok(model);
     }
-    let subject_id = model.subject_id();
-    let restoring = restoring(M::SUBJECT_TYPE, &subject_id);
+    let subject_id = model.subject_id().map_err(Error::from)?;
+    let restoring = Restoring::current(M::SUBJECT_TYPE, subject_id.as_str());
     let (kind, pending) = if insert {
         (Kind::Created, None)
     } else {
@@ -290,7 +269,7 @@ where
     };
     trail::record::<M, C>(
         db,
-        &subject_id,
+        subject_id.as_str(),
         write,
         properties,
         before_row::<M>(&pending),
@@ -322,11 +301,8 @@ where
     C: ConnectionTrait,
 {
     let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
-    if !hooks_active::<ModelOf<A>, C>()? {
-        return Ok(active);
-    }
-    if baseline::has_baseline::<A::Entity, C>(db, subject_type, false).await? {
-        return Ok(active);
+    if before_write::<A, C>(db, false).await? != Some(false) {
+        return Ok(active); // auditing off, or nothing to read: the entity has a baseline
     }
     let Some(key) = active_key(&active) else {
         return Ok(active);
@@ -373,7 +349,7 @@ where
     // The subject id as the derive spells it: from the row when it was read, else from
     // the ActiveModel's key (complete, since the delete is by key).
     let subject_id = match before {
-        Some(row) => row.subject_id(),
+        Some(row) => row.subject_id().map_err(Error::from)?,
         None => subject_id_of(&active)?,
     };
     let extra = redacted(<M<A> as Audited>::FIELDS, None, Json::Null);
@@ -385,19 +361,19 @@ where
         extra: &extra,
         force: false,
     };
-    trail::record::<M<A>, C>(db, &subject_id, write, None, before).await?;
+    trail::record::<M<A>, C>(db, subject_id.as_str(), write, None, before).await?;
     Ok(active)
 }
 
 /// The subject id of the row an ActiveModel points at: exact when the ActiveModel holds
 /// every field (a model turned into one), else from the key's values.
-fn subject_id_of<A>(active: &A) -> Result<String, DbErr>
+fn subject_id_of<A>(active: &A) -> Result<SubjectId, DbErr>
 where
     A: ActiveModelTrait + TryIntoModel<ModelOf<A>> + Clone,
     ModelOf<A>: AuditedModel,
 {
     if let Ok(model) = active.clone().try_into_model() {
-        return Ok(model.subject_id());
+        return Ok(model.subject_id().map_err(Error::from)?);
     }
     let mut parts = Vec::new();
     for pk in <A::Entity as EntityTrait>::PrimaryKey::iter() {
@@ -432,14 +408,8 @@ where
             ))),
         }
     };
-    if let [one] = parts.as_slice() {
-        return Ok(match json(one)? {
-            Json::String(s) => s,
-            other => other.to_string(),
-        });
-    }
     let parts = parts.iter().map(json).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json::Array(parts).to_string())
+    Ok(SubjectId::from_key_values(parts))
 }
 
 #[cfg(test)]

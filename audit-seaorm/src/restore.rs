@@ -8,7 +8,7 @@ use sea_orm::{
     PrimaryKeyToColumn, QueryFilter, QuerySelect,
 };
 
-use crate::hooks::{RESTORING, Restoring};
+use crate::trail::restoring::Restoring;
 use crate::{AuditedModel, Error, Result};
 
 /// Restore for audited entities: `post::Entity::restore(&db, version_id)`.
@@ -43,7 +43,7 @@ where
 }
 
 /// The function behind [`AuditedEntity::restore`].
-pub async fn restore_model<E, C>(db: &C, version_id: i64) -> Result<E::Model>
+async fn restore_model<E, C>(db: &C, version_id: i64) -> Result<E::Model>
 where
     E: EntityTrait,
     E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
@@ -52,10 +52,12 @@ where
 {
     let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
     // Refused here with a typed error; the hooks would refuse it too, but as a `DbErr`.
-    if crate::hooks::strict_mode() && crate::hooks::is_plain_connection::<C>() {
+    if audit_core::AuditContext::strict_mode() && crate::hooks::is_plain_connection::<C>() {
         return Err(Error::NotInTransaction { subject_type });
     }
-    let version = crate::api::restore(db, version_id).await?;
+    let version = crate::api::version(db, version_id)
+        .await?
+        .ok_or(Error::VersionNotFound(version_id))?;
     if version.subject_type != subject_type {
         return Err(Error::SubjectMismatch {
             version_id,
@@ -75,7 +77,7 @@ where
         .map_err(Error::db("reading the row to restore"))?;
     let target = <E::Model as Audited>::from_snapshot(current.as_ref(), &version.data)?;
     // The key comes from the snapshot's data: it must name the subject the version is of.
-    let subject_id = target.subject_id();
+    let subject_id = target.subject_id()?;
     if subject_id != version.subject_id {
         return Err(Error::Corrupt {
             what: "version",
@@ -88,12 +90,12 @@ where
     }
     let marker = Restoring {
         subject_type,
-        subject_id,
+        subject_id: subject_id.into_string(),
         version_id,
         version: version.version,
     };
-    RESTORING
-        .scope(marker, async move {
+    marker
+        .scope(async move {
             match current {
                 Some(current) => <E::Model as AuditedModel>::restore_active_model(current, &target)
                     .update(db)

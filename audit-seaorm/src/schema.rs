@@ -1,6 +1,8 @@
 //! Creating the audit tables: [`install`], and a `sea-orm-migration` migration.
 
-use sea_orm::sea_query::{ColumnDef, Index, IndexCreateStatement, Table, TableCreateStatement};
+use sea_orm::sea_query::{
+    ColumnDef, Index, IndexCreateStatement, IntoIden, IntoTableRef, Table, TableCreateStatement,
+};
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use crate::entity::{activity_log, baselines, versions};
@@ -119,23 +121,27 @@ fn timestamp(col: &mut ColumnDef, backend: DbBackend) -> &mut ColumnDef {
     }
 }
 
+/// `CREATE TABLE IF NOT EXISTS` of an audit table with its first column, the id.
+fn table(name: impl IntoTableRef, id: impl IntoIden) -> TableCreateStatement {
+    let mut table = Table::create();
+    table.table(name).if_not_exists().col(
+        ColumnDef::new(id)
+            .big_integer()
+            .not_null()
+            .auto_increment()
+            .primary_key(),
+    );
+    table
+}
+
 fn statements(backend: DbBackend) -> Vec<Ddl> {
     use activity_log::Column as A;
     use versions::Column as V;
     // MySQL's CREATE INDEX has no IF NOT EXISTS: declare its indexes in CREATE TABLE.
     let inline = backend == DbBackend::MySql;
 
-    let mut activity = Table::create();
+    let mut activity = table(activity_log::Entity, A::Id);
     activity
-        .table(activity_log::Entity)
-        .if_not_exists()
-        .col(
-            ColumnDef::new(A::Id)
-                .big_integer()
-                .not_null()
-                .auto_increment()
-                .primary_key(),
-        )
         .col(ColumnDef::new(A::Action).string_len(100).not_null())
         .col(ColumnDef::new(A::SubjectType).string_len(100).not_null())
         .col(ColumnDef::new(A::SubjectId).string_len(255).not_null())
@@ -148,17 +154,8 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
         .col(ColumnDef::new(A::VersionId).big_integer().null())
         .col(timestamp(&mut ColumnDef::new(A::CreatedAt), backend).not_null());
 
-    let mut version = Table::create();
+    let mut version = table(versions::Entity, V::Id);
     version
-        .table(versions::Entity)
-        .if_not_exists()
-        .col(
-            ColumnDef::new(V::Id)
-                .big_integer()
-                .not_null()
-                .auto_increment()
-                .primary_key(),
-        )
         .col(ColumnDef::new(V::SubjectType).string_len(100).not_null())
         .col(ColumnDef::new(V::SubjectId).string_len(255).not_null())
         .col(ColumnDef::new(V::Version).big_integer().not_null())

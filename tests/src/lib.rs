@@ -197,25 +197,9 @@ macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let db = $crate::fresh_db($crate::Backend::Sqlite, concat!(module_path!(), "_s")).await.unwrap();
-                    super::$name(db).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let name = concat!(module_path!(), "_p");
-                    if let Some(db) = $crate::fresh_db($crate::Backend::Postgres, name).await {
-                        super::$name(db).await;
-                    }
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql() {
-                    let name = concat!(module_path!(), "_m");
-                    if let Some(db) = $crate::fresh_db($crate::Backend::MySql, name).await {
-                        super::$name(db).await;
-                    }
-                }
+                $crate::__backend_test!($name, sqlite, Sqlite, "_s");
+                $crate::__backend_test!($name, postgres, Postgres, "_p");
+                $crate::__backend_test!($name, mysql, MySql, "_m");
             }
         )*
     };
@@ -228,21 +212,25 @@ macro_rules! server_backend_tests {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let name = concat!(module_path!(), "_p");
-                    if let Some(db) = $crate::fresh_db($crate::Backend::Postgres, name).await {
-                        super::$name(db).await;
-                    }
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql() {
-                    let name = concat!(module_path!(), "_m");
-                    if let Some(db) = $crate::fresh_db($crate::Backend::MySql, name).await {
-                        super::$name(db).await;
-                    }
-                }
+                $crate::__backend_test!($name, postgres, Postgres, "_p");
+                $crate::__backend_test!($name, mysql, MySql, "_m");
             }
         )*
+    };
+}
+
+/// One test function of [`backend_tests!`]: `$name` on `$backend`, in a database of its
+/// own. A server backend whose URL is not set is skipped (loudly, by [`fresh_db`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __backend_test {
+    ($name:ident, $test:ident, $backend:ident, $suffix:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            let name = concat!(module_path!(), $suffix);
+            if let Some(db) = $crate::fresh_db($crate::Backend::$backend, name).await {
+                super::$name(db).await;
+            }
+        }
     };
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 fn ctx() -> AuditContext {
     AuditContext::new()
         .causer("42")
-        .ip("203.0.113.9")
+        .ip([203, 0, 113, 9])
         .user_agent("tests/1.0")
         .request_id("req-1")
 }

@@ -178,7 +178,7 @@ async fn restore_errors(db: DatabaseConnection) {
 async fn untyped_restore_returns_data(db: DatabaseConnection) {
     let p = three_versions(&db).await;
     let v2 = &versions(&db, "post", p.id).await.unwrap()[1];
-    let data = audit_seaorm::restore(&db, v2.id).await.unwrap();
+    let data = audit_seaorm::version(&db, v2.id).await.unwrap().unwrap();
     assert_eq!(data.version, 2);
     assert_eq!(data.data["title"], json!("v2"));
     // Nothing written.
@@ -211,7 +211,7 @@ async fn reinsert_needs_defaults(db: DatabaseConnection) {
     let old = snapshot(
         &db,
         "samples",
-        m.subject_id(),
+        m.subject_id().unwrap(),
         &serde_json::Value::Object(data),
     )
     .await

@@ -66,7 +66,7 @@ fn main() {
     use audit_seaorm::AuditedModel;
     assert_eq!(<Model as Audited>::SUBJECT_TYPE, "cake");
     let m = Model { id: 7, name: "Cheese".into() };
-    assert_eq!(m.subject_id(), "7");
+    assert_eq!(m.subject_id().unwrap(), "7");
     let data = m.snapshot().unwrap();
     assert_eq!((data.len(), &data["id"], &data["name"]), (2, &7.into(), &"Cheese".into()));
     assert_eq!(Model::key_from_snapshot(&data).unwrap(), vec![sea_orm::Value::from(7)]);

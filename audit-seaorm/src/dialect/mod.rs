@@ -55,7 +55,7 @@ impl Attribution {
             causer_id: causer_id
                 .map(str::to_owned)
                 .or_else(|| ctx.and_then(|c| c.causer_id.clone())),
-            ip: ctx.and_then(|c| c.ip.clone()),
+            ip: ctx.and_then(|c| c.ip.map(|ip| ip.to_string())),
             user_agent: ctx.and_then(|c| c.user_agent.clone()),
             request_id: ctx.and_then(|c| c.request_id.clone()),
             properties: (!props.is_empty()).then_some(Json::Object(props)),
@@ -115,7 +115,7 @@ pub(crate) async fn latest<C: ConnectionTrait>(
     let version = crate::api::version_from_row(row)?;
     Ok(Some(Latest {
         version: version.version,
-        event: version.event,
+        event: version.event.into(),
         data: version.data,
     }))
 }

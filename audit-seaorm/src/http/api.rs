@@ -292,9 +292,9 @@ async fn activity(
     let Query(q) = query.map_err(query_error)?;
     let mut filter = Filter::new();
     filter.subject_type = q.subject_type;
-    filter.subject_id = q.subject_id;
+    filter.subject_id = q.subject_id.map(audit_core::SubjectId::new);
     filter.causer_id = q.causer_id;
-    filter.action = q.action;
+    filter.action = q.action.map(audit_core::Action::from);
     filter.request_id = q.request_id;
     filter.since = q.since;
     filter.until = q.until;
@@ -407,7 +407,9 @@ async fn restore(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?
     };
-    let version = crate::restore(&state.db, version_id).await?;
+    let version = crate::version(&state.db, version_id)
+        .await?
+        .ok_or(Error::VersionNotFound(version_id))?;
     let Some(restorer) = state.restorers.get(version.subject_type.as_str()) else {
         return Ok(
             Json(json!({"restored": false, "version": version, "data": version.data}))

@@ -28,6 +28,7 @@ struct Config {
     trusted_proxies: Vec<IpAddr>,
     forwarded_header: ForwardedHeader,
     max_user_agent: usize,
+    strict: Option<bool>,
 }
 
 /// The header your trusted proxies write the client chain into. Only that one is read: a
@@ -94,6 +95,7 @@ impl AuditLayer {
                 trusted_proxies: Vec::new(),
                 forwarded_header: ForwardedHeader::default(),
                 max_user_agent: DEFAULT_MAX_USER_AGENT,
+                strict: None,
             }),
         }
     }
@@ -134,6 +136,14 @@ impl AuditLayer {
     /// The longest User-Agent kept, in bytes.
     pub fn max_user_agent(mut self, bytes: usize) -> Self {
         self.config_mut().max_user_agent = bytes;
+        self
+    }
+
+    /// Strict mode for every request (see [`AuditContext::strict`]): `true` refuses audited
+    /// writes outside a transaction. Unset by default (off, unless a scope around the
+    /// service sets it).
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.config_mut().strict = Some(strict);
         self
     }
 }
@@ -200,7 +210,8 @@ fn context_for(config: &Config, parts: &Parts) -> AuditContext {
             None
         }
     });
-    ctx.ip = client_ip(config, parts).map(|ip| ip.to_string());
+    ctx.ip = client_ip(config, parts);
+    ctx.strict = config.strict;
     // Not `to_str`: a User-Agent with non-ASCII bytes is kept (lossily), not dropped.
     ctx.user_agent = parts.headers.get("user-agent").map(|v| {
         truncate(
@@ -316,13 +327,13 @@ mod tests {
         let layer = AuditLayer::new().trusted_proxies(["10.0.0.1".parse().unwrap()]);
         let spoof = parts(&[("x-forwarded-for", "1.2.3.4")], "198.51.100.7:5000");
         assert_eq!(
-            context_for(&layer.config, &spoof).ip.as_deref(),
-            Some("198.51.100.7")
+            context_for(&layer.config, &spoof).ip,
+            Some("198.51.100.7".parse().unwrap())
         );
         let proxied = parts(&[("x-forwarded-for", "9.9.9.9, 1.2.3.4")], "10.0.0.1:5000");
         assert_eq!(
-            context_for(&layer.config, &proxied).ip.as_deref(),
-            Some("1.2.3.4")
+            context_for(&layer.config, &proxied).ip,
+            Some("1.2.3.4".parse().unwrap())
         );
         // A proxy that adds its own line after the client's: the client's line is not
         // the nearest hop.
@@ -331,8 +342,8 @@ mod tests {
             .headers
             .append("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
         assert_eq!(
-            context_for(&layer.config, &two_lines).ip.as_deref(),
-            Some("1.2.3.4")
+            context_for(&layer.config, &two_lines).ip,
+            Some("1.2.3.4".parse().unwrap())
         );
         // Garbage before the nearest untrusted hop ends the walk: unknown, not spoofed.
         let unknown = parts(&[("x-forwarded-for", "6.6.6.6, unknown")], "10.0.0.1:5000");
@@ -346,15 +357,15 @@ mod tests {
             "10.0.0.1:5000",
         );
         assert_eq!(
-            context_for(&layer.config, &fwd).ip.as_deref(),
-            Some("6.6.6.6")
+            context_for(&layer.config, &fwd).ip,
+            Some("6.6.6.6".parse().unwrap())
         );
         let rfc = AuditLayer::new()
             .trusted_proxies(["10.0.0.1".parse().unwrap()])
             .forwarded_header(ForwardedHeader::Forwarded);
         assert_eq!(
-            context_for(&rfc.config, &fwd).ip.as_deref(),
-            Some("2001:db8::1")
+            context_for(&rfc.config, &fwd).ip,
+            Some("2001:db8::1".parse().unwrap())
         );
     }
 

@@ -10,6 +10,7 @@
 pub(crate) mod baseline;
 pub(crate) mod pending;
 pub(crate) mod plan;
+pub(crate) mod restoring;
 
 use audit_core::{Action, Audited, Changes};
 use sea_orm::{ConnectionTrait, Value};

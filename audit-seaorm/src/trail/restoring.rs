@@ -1,0 +1,34 @@
+//! Which restore is writing: set by a typed restore around its write, so that the hook
+//! logs "restored" (with the version restored) instead of "updated" or "created".
+
+use std::future::Future;
+
+/// The restore in progress.
+#[derive(Clone)]
+pub(crate) struct Restoring {
+    pub subject_type: &'static str,
+    pub subject_id: String,
+    pub version_id: i64,
+    pub version: i64,
+}
+
+tokio::task_local! {
+    static RESTORING: Restoring;
+}
+
+impl Restoring {
+    /// Runs the restore's write with this marker in scope.
+    pub(crate) async fn scope<F: Future>(self, write: F) -> F::Output {
+        RESTORING.scope(self, write).await
+    }
+
+    /// The restore in progress, when it is of this subject.
+    pub(crate) fn current(subject_type: &str, subject_id: &str) -> Option<Restoring> {
+        RESTORING
+            .try_with(|r| {
+                (r.subject_type == subject_type && r.subject_id == subject_id).then(|| r.clone())
+            })
+            .ok()
+            .flatten()
+    }
+}
