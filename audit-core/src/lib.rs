@@ -29,6 +29,8 @@ mod changes;
 mod context;
 mod error;
 mod filter;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod record;
 
 #[doc(hidden)]
