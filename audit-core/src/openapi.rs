@@ -12,8 +12,8 @@ impl PartialSchema for Action {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .description(Some(
-                "What happened: `created`, `updated`, `deleted`, `restored`, or a word the \
-                 application logs itself",
+                "What happened, as its word: `created`, `updated`, `deleted`, `restored`, … \
+                 or one the application logs itself",
             ))
             .examples(["updated"])
             .into()
