@@ -10,6 +10,7 @@ pub const REDACTED: &str = "[redacted]";
 
 /// The old and the new value of one field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     /// The value before the write (`null` on create).
     pub old: Value,
@@ -35,6 +36,11 @@ pub struct Change {
 /// );
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "The changed fields of one write: field name → {old, new}.")
+)]
 #[serde(transparent)]
 pub struct Changes(BTreeMap<String, Change>);
 

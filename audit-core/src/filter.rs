@@ -18,6 +18,7 @@ pub fn page_limit(limit: Option<u64>) -> u64 {
 
 /// Listing order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Order {
     /// Highest id first (the default).

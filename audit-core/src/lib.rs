@@ -30,6 +30,8 @@ mod codec;
 mod context;
 mod error;
 mod filter;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod record;
 mod snapshot;
 mod subject;

@@ -102,6 +102,7 @@ impl From<Action> for String {
 
 /// One entry of the activity log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivityEntry {
     /// Row id; increases with time, used as the pagination cursor.
     pub id: i64,
@@ -131,6 +132,7 @@ pub struct ActivityEntry {
 
 /// A point-in-time JSON snapshot of a subject.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Version {
     /// Row id.
     pub id: i64,
@@ -143,6 +145,7 @@ pub struct Version {
     /// The event that produced it (created, updated, deleted, restored, snapshot, …).
     pub event: Action,
     /// The audited fields.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Map<String, Value>,
     /// Who caused it.
     pub causer_id: Option<String>,

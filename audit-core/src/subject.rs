@@ -24,6 +24,11 @@ use serde_json::Value;
 ///
 /// [`Audited::subject_id`]: crate::Audited::subject_id
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "A subject's id as the trail stores it: the text form of its key.")
+)]
 #[serde(transparent)]
 pub struct SubjectId(String);
 

@@ -1,6 +1,11 @@
 //! HTTP: a REST API over the audit trail and a request-context middleware (axum /
 //! tower). Available with the `axum` feature.
 //!
+//! Every answer is one of the typed bodies here ([`ActivityPage`], [`Restored`],
+//! [`ErrorBody`], …), and the OpenAPI description ([`openapi`], also served at
+//! `/openapi.json`) is derived from those types and from the handlers' route annotations,
+//! with `utoipa`.
+//!
 //! ```
 //! # async fn demo(db: sea_orm::DatabaseConnection) -> std::io::Result<()> {
 //! use audit_seaorm::http::{AuditApi, AuditLayer};
@@ -27,12 +32,20 @@
 //! ```
 
 mod api;
+mod body;
+mod error;
+mod handlers;
 mod middleware;
 mod openapi;
 
-pub use api::{ApiError, AuditApi, MAX_BODY_BYTES, Permission};
+pub use api::{AuditApi, MAX_BODY_BYTES, Permission};
+pub use body::{
+    ActivityPage, Dashboard, DashboardCounts, DashboardWindow, Restored, SubjectHistory,
+    SubjectVersions,
+};
+pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use middleware::{
     AuditLayer, AuditService, DEFAULT_MAX_USER_AGENT, ForwardedHeader, REQUEST_ID_HEADER,
     USER_ID_HEADER, valid_request_id,
 };
-pub use openapi::{ROUTES, document as openapi_document};
+pub use openapi::openapi;

@@ -1,148 +1,71 @@
-//! The OpenAPI 3.1 description of the REST API, served at `/openapi.json`.
+//! The OpenAPI 3.1 description of the REST API, served at `/openapi.json`: the document's
+//! frame here, its paths and schemas collected from the handlers' annotations.
 
-use serde_json::{Value, json};
+use utoipa::OpenApi;
 
-/// The routes the router serves, as (method, path): the description lists exactly these.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/activity"),
-    ("get", "/subjects/{subject_type}/{subject_id}"),
-    ("get", "/versions/{subject_type}/{subject_id}"),
-    ("post", "/versions/{version_id}/restore"),
-    ("get", "/dashboard"),
-    ("get", "/openapi.json"),
-];
+use super::error::ErrorBody;
 
-fn query(name: &str, schema: Value, description: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description})
-}
+/// The frame the handlers' paths are added to.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "audit trail API",
+        description = "The audit trail: activity, per-record history and versions, restore, a dashboard."
+    ),
+    servers((url = "/api/audit", description = "where the app nests the router")),
+    components(schemas(ErrorBody))
+)]
+pub(super) struct ApiDoc;
 
-fn path(name: &str, schema: Value) -> Value {
-    json!({"name": name, "in": "path", "required": true, "schema": schema})
-}
-
-fn errors() -> Value {
-    let e = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    json!({"400": e, "403": e, "404": e, "405": e, "409": e, "413": e, "415": e, "500": e})
-}
-
-fn ok(description: &str, schema: Value) -> Value {
-    let mut responses = errors();
-    responses["200"] =
-        json!({"description": description, "content": {"application/json": {"schema": schema}}});
-    responses
-}
-
-/// The document.
-pub fn document() -> Value {
-    let string = json!({"type": "string"});
-    let time = json!({"type": "string", "format": "date-time"});
-    let entries = json!({"type": "array", "items": {"$ref": "#/components/schemas/ActivityEntry"}});
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "audit trail API", "version": env!("CARGO_PKG_VERSION")},
-        "servers": [{"url": "/api/audit", "description": "where the app nests the router"}],
-        "paths": {
-            "/activity": {"get": {
-                "summary": "Filtered, paginated activity (newest first)",
-                "parameters": [
-                    query("subject_type", string.clone(), "subject type"),
-                    query("subject_id", string.clone(), "subject id"),
-                    query("causer_id", string.clone(), "who caused it"),
-                    query("action", string.clone(), "created, updated, deleted, restored or custom"),
-                    query("request_id", string.clone(), "entries of one request"),
-                    query("since", time.clone(), "at or after (RFC 3339)"),
-                    query("until", time.clone(), "before (RFC 3339)"),
-                    query("limit", json!({"type": "integer", "minimum": 0}), "page size, capped at 500"),
-                    query("offset", json!({"type": "integer", "minimum": 0}), "entries to skip"),
-                    query("after_id", json!({"type": "integer"}), "keyset cursor: the previous page's next_cursor"),
-                    query("order", json!({"enum": ["newest_first", "oldest_first"]}), "listing order"),
-                ],
-                "responses": ok("a page", json!({"type": "object", "properties": {
-                    "items": entries, "next_cursor": {"type": ["integer", "null"]}, "limit": {"type": "integer"}}})),
-            }},
-            "/subjects/{subject_type}/{subject_id}": {"get": {
-                "summary": "A record's full history, oldest first, in pages",
-                "parameters": [path("subject_type", string.clone()), path("subject_id", string.clone()),
-                    query("limit", json!({"type": "integer", "minimum": 0}), "page size, capped at 500"),
-                    query("after_id", json!({"type": "integer"}), "the previous page's next_cursor")],
-                "responses": ok("the history", json!({"type": "object", "properties": {"items": entries,
-                    "next_cursor": {"type": ["integer", "null"]}, "limit": {"type": "integer"}}})),
-            }},
-            "/versions/{subject_type}/{subject_id}": {"get": {
-                "summary": "A record's snapshots, version 1 first, in pages",
-                "parameters": [path("subject_type", string.clone()), path("subject_id", string.clone()),
-                    query("limit", json!({"type": "integer", "minimum": 0}), "page size, capped at 500"),
-                    query("after_id", json!({"type": "integer"}), "the previous page's next_cursor")],
-                "responses": ok("the versions", json!({"type": "object", "properties": {
-                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}},
-                    "next_cursor": {"type": ["integer", "null"]}, "limit": {"type": "integer"}}})),
-            }},
-            "/versions/{version_id}/restore": {"post": {
-                "summary": "Restore a version (registered types) or get the data to re-apply",
-                "parameters": [path("version_id", json!({"type": "integer"}))],
-                "description": "Needs the Read and Restore permissions and `Content-Type: application/json` (the body may be empty); 415 otherwise.",
-                "requestBody": {"required": false, "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"reason": {"type": "string"}}, "additionalProperties": false}}}},
-                "responses": ok("restored, or the data", json!({"type": "object", "properties": {
-                    "restored": {"type": "boolean"},
-                    "version": {"$ref": "#/components/schemas/Version"},
-                    "record": {"type": "object"},
-                    "data": {"type": "object"}}})),
-            }},
-            "/dashboard": {"get": {
-                "summary": "Recent activity and counts per action and subject type over a window",
-                "parameters": [
-                    query("window_hours", json!({"type": "integer", "minimum": 1, "maximum": 8760}), "default 24"),
-                    query("limit", json!({"type": "integer", "minimum": 0}), "recent entries, default 20"),
-                ],
-                "responses": ok("the dashboard", json!({"type": "object"})),
-            }},
-            "/openapi.json": {"get": {
-                "summary": "This description",
-                "responses": {"200": {"description": "OpenAPI 3.1 document"}},
-            }},
-        },
-        "components": {"schemas": {
-            "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-                "code": {"type": "string"}, "message": {"type": "string"}}}}},
-            "ActivityEntry": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "action": string, "subject_type": string, "subject_id": string,
-                "causer_id": {"type": ["string", "null"]},
-                "changes": {"type": "object", "additionalProperties": {"type": "object", "properties": {"old": {}, "new": {}}}},
-                "properties": {"type": ["object", "null"]}, "ip": {"type": ["string", "null"]},
-                "user_agent": {"type": ["string", "null"]}, "request_id": {"type": ["string", "null"]},
-                "version_id": {"type": ["integer", "null"]}, "created_at": time}},
-            "Version": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "subject_type": string, "subject_id": string,
-                "version": {"type": "integer"}, "event": string, "data": {"type": "object"},
-                "causer_id": {"type": ["string", "null"]}, "created_at": time}},
-        }},
-    })
+/// The OpenAPI 3.1 document of the API that [`AuditApi::router`](super::AuditApi::router)
+/// serves (and answers at `GET /openapi.json`), derived from the same handlers and
+/// response types. Merge it into your own document or serialize it with `serde_json`.
+///
+/// ```
+/// let doc = audit_seaorm::http::openapi();
+/// assert!(doc.paths.paths.contains_key("/activity"));
+/// ```
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    super::handlers::routes().into_openapi()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use serde_json::Value;
+
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
 
     #[test]
-    fn document_lists_exactly_the_routes() {
-        let doc = document();
-        let paths = doc["paths"].as_object().unwrap();
-        let mut listed: Vec<(String, String)> = paths
-            .iter()
-            .flat_map(|(p, ops)| {
-                ops.as_object()
-                    .unwrap()
-                    .keys()
-                    .map(move |m| (m.clone(), p.clone()))
-            })
-            .collect();
-        listed.sort();
-        let mut routes: Vec<(String, String)> = ROUTES
-            .iter()
-            .map(|(m, p)| (m.to_string(), p.to_string()))
-            .collect();
-        routes.sort();
-        assert_eq!(listed, routes);
+    fn every_reference_resolves_and_every_operation_answers_json() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 10);
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap();
+            assert!(doc["components"]["schemas"][name].is_object(), "{r}");
+        }
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let ok = &op["responses"]["200"]["content"]["application/json"];
+                assert!(ok["schema"].is_object(), "{method} {path}");
+                assert_eq!(
+                    op["responses"]["403"]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path}"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,122 @@
+//! The JSON bodies of the API's answers (and of the restore request). The OpenAPI
+//! description is derived from these types: a field added here is documented.
+
+use std::collections::BTreeMap;
+
+use audit_core::{ActivityEntry, Version};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// `GET /activity`: one page of filtered activity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct ActivityPage {
+    /// The entries, in the requested order.
+    pub items: Vec<ActivityEntry>,
+    /// Pass as `after_id` for the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<i64>,
+    /// The page size used (the requested limit, defaulted and capped).
+    pub limit: u64,
+}
+
+/// `GET /subjects/{subject_type}/{subject_id}`: one page of a record's history, oldest
+/// first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct SubjectHistory {
+    /// The subject's type, as requested.
+    pub subject_type: String,
+    /// The subject's id, as requested.
+    pub subject_id: String,
+    /// The entries, oldest first.
+    pub items: Vec<ActivityEntry>,
+    /// Pass as `after_id` for the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<i64>,
+    /// The page size used.
+    pub limit: u64,
+}
+
+/// `GET /versions/{subject_type}/{subject_id}`: one page of a record's snapshots,
+/// version 1 first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct SubjectVersions {
+    /// The subject's type, as requested.
+    pub subject_type: String,
+    /// The subject's id, as requested.
+    pub subject_id: String,
+    /// The snapshots, version 1 first.
+    pub items: Vec<Version>,
+    /// Pass as `after_id` for the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<i64>,
+    /// The page size used.
+    pub limit: u64,
+}
+
+/// `POST /versions/{version_id}/restore`: the restored record (types registered with
+/// `AuditApi::restorer`) or the data to re-apply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct Restored {
+    /// Whether the record was written back (`record` is set) or not (`data` is set).
+    pub restored: bool,
+    /// The version restored.
+    pub version: Version,
+    /// The record as restored, when `restored`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, required = false)]
+    pub record: Option<Map<String, Value>>,
+    /// The version's data to re-apply, when not `restored`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, required = false)]
+    pub data: Option<Map<String, Value>>,
+}
+
+/// `GET /dashboard`: counts over a window and its most recent entries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct Dashboard {
+    /// The window counted.
+    pub window: DashboardWindow,
+    /// The counts over the window.
+    pub counts: DashboardCounts,
+    /// The newest entries of the window, newest first.
+    pub recent: Vec<ActivityEntry>,
+}
+
+/// The window of a `Dashboard`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct DashboardWindow {
+    /// Its start (inclusive).
+    pub since: DateTime<Utc>,
+    /// Its end: when the dashboard was read.
+    pub until: DateTime<Utc>,
+    /// Its length in hours.
+    pub hours: u32,
+}
+
+/// The counts of a `Dashboard`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct DashboardCounts {
+    /// Entries in the window.
+    pub total: i64,
+    /// Entries per action.
+    pub by_action: BTreeMap<String, i64>,
+    /// Entries per subject type.
+    pub by_subject_type: BTreeMap<String, i64>,
+}
+
+/// `POST /versions/{version_id}/restore` body: optional, and so is its field.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RestoreRequest {
+    /// Why: stored in the restore entry's properties.
+    pub(super) reason: Option<String>,
+}

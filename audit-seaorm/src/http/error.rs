@@ -1,0 +1,202 @@
+//! The JSON error every failure of the API answers with, and its OpenAPI responses.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::{RefOr, ResponseBuilder, content::Content, response::Response as Doc};
+use utoipa::{IntoResponses, ToSchema};
+
+use crate::Error;
+
+/// What went wrong, as the `code` of an error body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// 400: a query or path parameter is unknown or malformed.
+    InvalidParameter,
+    /// 400: the request body is not the JSON the endpoint takes.
+    InvalidBody,
+    /// 403: the router was built without [`AuditApi::authorize`](super::AuditApi::authorize).
+    AccessNotConfigured,
+    /// 403: the access decision refused the request.
+    Forbidden,
+    /// 404: no such version.
+    NotFound,
+    /// 404: no such endpoint.
+    RouteNotFound,
+    /// 405: the endpoint does not take this method.
+    MethodNotAllowed,
+    /// 409: the version cannot be restored onto its model.
+    CannotRestore,
+    /// 409: strict mode refused a write outside a transaction.
+    StrictMode,
+    /// 413: the body is larger than [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES).
+    PayloadTooLarge,
+    /// 415: restore without `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// 500: a database failure (details in the server's `tracing` log).
+    Internal,
+}
+
+/// The body of every error response: `{"error": {"code", "message"}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The `error` of an `ErrorBody`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct ErrorDetail {
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// A failed request: answers with its status and an [`ErrorBody`].
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn bad(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidParameter,
+            message,
+        )
+    }
+
+    /// The HTTP status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error's code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The error's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::VersionNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, e.to_string())
+            }
+            Error::SubjectMismatch { .. } | Error::Model(_) => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::CannotRestore,
+                e.to_string(),
+            ),
+            Error::NotInTransaction { .. } => {
+                Self::new(StatusCode::CONFLICT, ErrorCode::StrictMode, e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "audit API: database failure");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "internal error, see the server logs",
+                )
+            }
+        }
+    }
+}
+
+/// The documented error responses, each an [`ErrorBody`].
+fn error_responses(statuses: &[(u16, &str)]) -> BTreeMap<String, RefOr<Doc>> {
+    let content = Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+        ErrorBody::name(),
+    ))));
+    statuses
+        .iter()
+        .map(|&(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", content.clone())
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+const FORBIDDEN: (u16, &str) = (403, "`forbidden` or `access_not_configured`");
+const INTERNAL: (u16, &str) = (500, "`internal`: a database failure");
+
+/// The errors of the read endpoints.
+pub(super) struct ReadErrors;
+
+impl IntoResponses for ReadErrors {
+    fn responses() -> BTreeMap<String, RefOr<Doc>> {
+        error_responses(&[
+            (
+                400,
+                "`invalid_parameter`: an unknown or malformed parameter",
+            ),
+            FORBIDDEN,
+            INTERNAL,
+        ])
+    }
+}
+
+/// The errors of the restore endpoint.
+pub(super) struct RestoreErrors;
+
+impl IntoResponses for RestoreErrors {
+    fn responses() -> BTreeMap<String, RefOr<Doc>> {
+        error_responses(&[
+            (400, "`invalid_parameter` or `invalid_body`"),
+            FORBIDDEN,
+            (404, "`not_found`: no such version"),
+            (409, "`cannot_restore` or `strict_mode`"),
+            (413, "`payload_too_large`"),
+            (415, "`unsupported_media_type`: not `application/json`"),
+            INTERNAL,
+        ])
+    }
+}
+
+/// The errors of the description itself.
+pub(super) struct DocErrors;
+
+impl IntoResponses for DocErrors {
+    fn responses() -> BTreeMap<String, RefOr<Doc>> {
+        error_responses(&[FORBIDDEN])
+    }
+}

@@ -1,0 +1,370 @@
+//! The endpoints. Each handler's `#[utoipa::path]` is both its route and its description:
+//! [`routes`] registers them, and the OpenAPI document is collected from the same list.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use audit_core::{AuditContext, Filter, MAX_LIMIT, Order};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Duration, Utc};
+use http::{HeaderMap, StatusCode};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::api::ApiState;
+use super::body::{
+    ActivityPage, Dashboard, DashboardCounts, DashboardWindow, RestoreRequest, Restored,
+    SubjectHistory, SubjectVersions,
+};
+use super::error::{ApiError, DocErrors, ErrorCode, ReadErrors, RestoreErrors};
+use crate::Error;
+use crate::entity::activity_log;
+
+/// The endpoints with their descriptions, before the state is given.
+pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::with_openapi(<super::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(activity))
+        .routes(routes!(subject_history))
+        .routes(routes!(subject_versions))
+        .routes(routes!(restore))
+        .routes(routes!(dashboard))
+        .routes(routes!(openapi_json))
+}
+
+fn query_error(e: QueryRejection) -> ApiError {
+    ApiError::bad(e.body_text())
+}
+
+fn path_error(e: PathRejection) -> ApiError {
+    ApiError::bad(e.body_text())
+}
+
+/// `GET /activity` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ActivityQuery {
+    /// The subject's type.
+    subject_type: Option<String>,
+    /// The subject's id.
+    subject_id: Option<String>,
+    /// Who caused it.
+    causer_id: Option<String>,
+    /// The action: `created`, `updated`, `deleted`, `restored` or a custom one.
+    action: Option<String>,
+    /// Entries of one request.
+    request_id: Option<String>,
+    /// Entries at or after this time (RFC 3339).
+    since: Option<DateTime<Utc>>,
+    /// Entries before this time (RFC 3339).
+    until: Option<DateTime<Utc>>,
+    /// Page size (default 50, capped at 500).
+    limit: Option<u64>,
+    /// Entries to skip.
+    offset: Option<u64>,
+    /// Keyset cursor: the previous page's `next_cursor`.
+    after_id: Option<i64>,
+    /// Listing order (default `newest_first`).
+    #[param(inline)]
+    order: Option<Order>,
+}
+
+/// Filtered, paginated activity (newest first unless asked otherwise).
+#[utoipa::path(
+    get,
+    path = "/activity",
+    params(ActivityQuery),
+    responses((status = 200, description = "a page of entries", body = ActivityPage), ReadErrors)
+)]
+async fn activity(
+    State(state): State<Arc<ApiState>>,
+    query: Result<Query<ActivityQuery>, QueryRejection>,
+) -> Result<Json<ActivityPage>, ApiError> {
+    let Query(q) = query.map_err(query_error)?;
+    let mut filter = Filter::new();
+    if let Some(action) = q.action {
+        filter = filter.action(action);
+    }
+    filter.subject_type = q.subject_type;
+    filter.subject_id = q.subject_id.map(audit_core::SubjectId::new);
+    filter.causer_id = q.causer_id;
+    filter.request_id = q.request_id;
+    filter.since = q.since;
+    filter.until = q.until;
+    filter.limit = q.limit;
+    filter.offset = q.offset;
+    filter.after_id = q.after_id;
+    filter.order = q.order.unwrap_or_default();
+    let page = crate::activity(&state.db, &filter).await?;
+    Ok(Json(ActivityPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+        limit: filter.effective_limit(),
+    }))
+}
+
+/// A record, in the paths of the per-subject listings.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct SubjectPath {
+    /// The subject's type.
+    subject_type: String,
+    /// The subject's id.
+    subject_id: String,
+}
+
+/// Paging parameters of the per-subject listings.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    /// Page size (default 50, capped at 500).
+    limit: Option<u64>,
+    /// The previous page's `next_cursor`.
+    after_id: Option<i64>,
+}
+
+/// A record's full history, oldest first, in pages.
+#[utoipa::path(
+    get,
+    path = "/subjects/{subject_type}/{subject_id}",
+    params(SubjectPath, PageQuery),
+    responses((status = 200, description = "a page of the history", body = SubjectHistory), ReadErrors)
+)]
+async fn subject_history(
+    State(state): State<Arc<ApiState>>,
+    path: Result<Path<SubjectPath>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<SubjectHistory>, ApiError> {
+    let Path(subject) = path.map_err(path_error)?;
+    let Query(q) = query.map_err(query_error)?;
+    let mut filter = Filter::new()
+        .subject(&subject.subject_type, &subject.subject_id)
+        .order(Order::OldestFirst);
+    filter.limit = q.limit;
+    filter.after_id = q.after_id;
+    let page = crate::activity(&state.db, &filter).await?;
+    Ok(Json(SubjectHistory {
+        subject_type: subject.subject_type,
+        subject_id: subject.subject_id,
+        items: page.items,
+        next_cursor: page.next_cursor,
+        limit: filter.effective_limit(),
+    }))
+}
+
+/// A record's snapshots, version 1 first, in pages.
+#[utoipa::path(
+    get,
+    path = "/versions/{subject_type}/{subject_id}",
+    params(SubjectPath, PageQuery),
+    responses((status = 200, description = "a page of the versions", body = SubjectVersions), ReadErrors)
+)]
+async fn subject_versions(
+    State(state): State<Arc<ApiState>>,
+    path: Result<Path<SubjectPath>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<SubjectVersions>, ApiError> {
+    let Path(subject) = path.map_err(path_error)?;
+    let Query(q) = query.map_err(query_error)?;
+    let page = crate::versions_page(
+        &state.db,
+        &subject.subject_type,
+        &subject.subject_id,
+        q.limit,
+        q.after_id,
+    )
+    .await?;
+    Ok(Json(SubjectVersions {
+        subject_type: subject.subject_type,
+        subject_id: subject.subject_id,
+        items: page.items,
+        next_cursor: page.next_cursor,
+        limit: audit_core::page_limit(q.limit),
+    }))
+}
+
+/// The version to restore.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct VersionPath {
+    /// The version's id.
+    version_id: i64,
+}
+
+/// Restore a version (registered types) or get the data to re-apply.
+///
+/// Needs the Read and Restore permissions and `Content-Type: application/json` (the body
+/// may be empty); 415 otherwise.
+#[utoipa::path(
+    post,
+    path = "/versions/{version_id}/restore",
+    params(VersionPath),
+    request_body(content = Option<RestoreRequest>, content_type = "application/json"),
+    responses((status = 200, description = "restored, or the data", body = Restored), RestoreErrors)
+)]
+async fn restore(
+    State(state): State<Arc<ApiState>>,
+    path: Result<Path<VersionPath>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Restored>, ApiError> {
+    let Path(VersionPath { version_id }) = path.map_err(path_error)?;
+    let body = restore_request(&headers, body)?;
+    let version = crate::version(&state.db, version_id)
+        .await?
+        .ok_or(Error::VersionNotFound(version_id))?;
+    let Some(restorer) = state.restorers.get(version.subject_type.as_str()) else {
+        let data = Some(version.data.clone());
+        return Ok(Json(Restored {
+            restored: false,
+            version,
+            record: None,
+            data,
+        }));
+    };
+    let mut ctx = AuditContext::current()
+        .map(|c| (*c).clone())
+        .unwrap_or_default();
+    if let Some(reason) = body.reason {
+        ctx = ctx.property("reason", reason);
+    }
+    let record = ctx.scope(restorer(state.db.clone(), version_id)).await?;
+    Ok(Json(Restored {
+        restored: true,
+        version,
+        record: Some(record),
+        data: None,
+    }))
+}
+
+/// The restore request: only JSON, even with an empty body. A browser cannot send it
+/// cross-site without a CORS preflight, so a forged form post cannot restore anything.
+fn restore_request(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<RestoreRequest, ApiError> {
+    let json = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "restore takes `Content-Type: application/json` (the body may be empty)",
+        ));
+    }
+    let body = body.map_err(|e| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ErrorCode::PayloadTooLarge
+        } else {
+            ErrorCode::InvalidBody
+        };
+        ApiError::new(status, code, e.body_text())
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RestoreRequest::default());
+    }
+    // `null` as no body, as the description's optional body allows.
+    serde_json::from_slice::<Option<RestoreRequest>>(&body)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidBody,
+                e.to_string(),
+            )
+        })
+}
+
+/// `GET /dashboard` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct DashboardQuery {
+    /// The window for the counts, in hours (default 24).
+    #[param(minimum = 1, maximum = 8760)]
+    window_hours: Option<u32>,
+    /// How many recent entries (default 20, capped at 500).
+    limit: Option<u64>,
+}
+
+/// Recent activity and counts per action and subject type over a window.
+#[utoipa::path(
+    get,
+    path = "/dashboard",
+    params(DashboardQuery),
+    responses((status = 200, description = "the dashboard", body = Dashboard), ReadErrors)
+)]
+async fn dashboard(
+    State(state): State<Arc<ApiState>>,
+    query: Result<Query<DashboardQuery>, QueryRejection>,
+) -> Result<Json<Dashboard>, ApiError> {
+    use activity_log::Column as A;
+    let Query(q) = query.map_err(query_error)?;
+    let hours = q.window_hours.unwrap_or(24);
+    if !(1..=8760).contains(&hours) {
+        return Err(ApiError::bad("window_hours must be between 1 and 8760"));
+    }
+    let until = Utc::now();
+    let since = until - Duration::hours(i64::from(hours));
+    let recent = crate::activity(
+        &state.db,
+        &Filter::new()
+            .since(since)
+            .limit(q.limit.unwrap_or(20).min(MAX_LIMIT)),
+    )
+    .await?;
+    let count_by = |col: A| {
+        activity_log::Entity::find()
+            .select_only()
+            .column(col)
+            .column_as(A::Id.count(), "n")
+            .filter(A::CreatedAt.gte(since))
+            .group_by(col)
+            .into_tuple::<(String, i64)>()
+            .all(&state.db)
+    };
+    let by_action: BTreeMap<String, i64> = count_by(A::Action)
+        .await
+        .map_err(Error::db("counting activity by action"))?
+        .into_iter()
+        .collect();
+    let by_subject_type: BTreeMap<String, i64> = count_by(A::SubjectType)
+        .await
+        .map_err(Error::db("counting activity by subject type"))?
+        .into_iter()
+        .collect();
+    Ok(Json(Dashboard {
+        window: DashboardWindow {
+            since,
+            until,
+            hours,
+        },
+        counts: DashboardCounts {
+            total: by_action.values().sum(),
+            by_action,
+            by_subject_type,
+        },
+        recent: recent.items,
+    }))
+}
+
+/// This description of the API (OpenAPI 3.1).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    responses((status = 200, description = "the OpenAPI document", body = Object), DocErrors)
+)]
+async fn openapi_json(State(state): State<Arc<ApiState>>) -> Json<utoipa::openapi::OpenApi> {
+    Json(state.openapi.clone())
+}
