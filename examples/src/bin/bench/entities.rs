@@ -44,34 +44,6 @@ pub mod triggered {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Twelve fields, for the diff micro-benchmark.
-pub mod wide {
-    use audit_seaorm::Audited;
-    use sea_orm::entity::prelude::*;
-    use serde::Serialize;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited, Serialize)]
-    #[sea_orm(table_name = "bench_wide")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i64,
-        pub title: String,
-        pub slug: String,
-        pub body: String,
-        pub author_id: i32,
-        pub score: i32,
-        pub rating: f64,
-        pub published: bool,
-        pub tags: String,
-        pub lang: String,
-        pub created_at: DateTimeUtc,
-        pub updated_at: Option<DateTimeUtc>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-}
-
 /// The same columns, audited, with rows written around the hooks: for `backfill`.
 pub mod legacy {
     use audit_seaorm::Audited;

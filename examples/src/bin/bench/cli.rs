@@ -1,0 +1,37 @@
+//! Command-line options. An unknown flag, a missing value or a number that does not parse
+//! is a usage error (exit code 2), not a silent default.
+
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
+
+/// What auditing costs, measured against plain SeaORM (and a PostgreSQL trigger).
+///
+/// PostgreSQL and MySQL/MariaDB are included when `AUDIT_BENCH_POSTGRES_URL` /
+/// `AUDIT_BENCH_MYSQL_URL` are set.
+#[derive(Debug, Parser)]
+#[command(name = "bench")]
+pub struct Options {
+    /// Writes per measurement.
+    #[arg(long, value_name = "N", default_value_t = 300,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub ops: usize,
+    /// Size of the big log (activity rows).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Length of the throughput run, in seconds.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
+    pub seconds: u64,
+    /// File the markdown report is written to.
+    #[arg(long, value_name = "FILE", default_value = "BENCHMARKS.md")]
+    pub out: String,
+    /// Skip the queries on a big log.
+    #[arg(long)]
+    pub skip_big_log: bool,
+    /// Rows given a baseline by `backfill` on PostgreSQL; 0 skips it.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub backfill_rows: u64,
+    /// Only the backends whose name contains NAME (any case), e.g. `postgres`.
+    #[arg(long, value_name = "NAME")]
+    pub only: Option<String>,
+}
