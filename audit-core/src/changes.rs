@@ -148,7 +148,7 @@ pub fn diff_field<T: PartialEq>(
     new: Option<&T>,
 ) -> crate::Result<()> {
     if let (Some(o), Some(n)) = (old, new)
-        && o == n
+        && codec.same(o, n)
     {
         return Ok(());
     }

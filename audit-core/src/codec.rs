@@ -35,6 +35,13 @@ pub trait Codec<T> {
     fn encode(&self, v: &T) -> serde_json::Result<Value>;
     /// The value read back from JSON.
     fn decode(&self, v: &Value) -> serde_json::Result<T>;
+    /// Whether a write from `a` to `b` changes nothing (`==` unless the codec knows better).
+    fn same(&self, a: &T, b: &T) -> bool
+    where
+        T: PartialEq,
+    {
+        a == b
+    }
 }
 
 /// serde's: the codec of every field type that compiles (see [`AuditValue`]).
@@ -121,4 +128,141 @@ pub fn to_json<T>(
         field,
         source,
     })
+}
+
+// ---- floats -------------------------------------------------------------------------
+//
+// serde_json writes a non-finite float as `null`, which no `f64` reads back, and `NaN !=
+// NaN` would make every write of a NaN a change. The probe picks this codec for `f32`,
+// `f64` and their `Option`s (an inherent method wins over the traits' `codec`): finite
+// values are JSON numbers as before, NaN and the infinities the strings `"NaN"`,
+// `"Infinity"` and `"-Infinity"`, and two NaNs are the same value.
+
+/// The codec of `f32`, `f64` and their `Option`s.
+#[derive(Clone, Copy)]
+pub struct Float;
+
+/// A float type [`Float`] stores.
+pub trait FloatValue: Copy + PartialEq + Serialize + DeserializeOwned {
+    /// The value as `f64` (exact for `f32`).
+    fn widen(self) -> f64;
+    /// The `f64` as this type (exact for what `widen` gave).
+    fn narrow(v: f64) -> Self;
+}
+
+impl FloatValue for f64 {
+    fn widen(self) -> f64 {
+        self
+    }
+    fn narrow(v: f64) -> Self {
+        v
+    }
+}
+
+impl FloatValue for f32 {
+    fn widen(self) -> f64 {
+        f64::from(self)
+    }
+    fn narrow(v: f64) -> Self {
+        v as f32
+    }
+}
+
+fn float_to_json<F: FloatValue>(v: F) -> serde_json::Result<Value> {
+    let wide = v.widen();
+    Ok(if wide.is_nan() {
+        Value::from("NaN")
+    } else if wide == f64::INFINITY {
+        Value::from("Infinity")
+    } else if wide == f64::NEG_INFINITY {
+        Value::from("-Infinity")
+    } else {
+        serde_json::to_value(v)?
+    })
+}
+
+fn float_from_json<F: FloatValue>(v: &Value) -> serde_json::Result<F> {
+    match v.as_str() {
+        Some("NaN") => Ok(F::narrow(f64::NAN)),
+        Some("Infinity") => Ok(F::narrow(f64::INFINITY)),
+        Some("-Infinity") => Ok(F::narrow(f64::NEG_INFINITY)),
+        _ => F::deserialize(v),
+    }
+}
+
+fn same_float<F: FloatValue>(a: F, b: F) -> bool {
+    a == b || (a.widen().is_nan() && b.widen().is_nan())
+}
+
+impl<F: FloatValue> Codec<F> for Float {
+    fn encode(&self, v: &F) -> serde_json::Result<Value> {
+        float_to_json(*v)
+    }
+    fn decode(&self, v: &Value) -> serde_json::Result<F> {
+        float_from_json(v)
+    }
+    fn same(&self, a: &F, b: &F) -> bool {
+        same_float(*a, *b)
+    }
+}
+
+impl<F: FloatValue> Codec<Option<F>> for Float {
+    fn encode(&self, v: &Option<F>) -> serde_json::Result<Value> {
+        v.map_or(Ok(Value::Null), float_to_json)
+    }
+    fn decode(&self, v: &Value) -> serde_json::Result<Option<F>> {
+        match v {
+            Value::Null => Ok(None),
+            v => float_from_json(v).map(Some),
+        }
+    }
+    fn same(&self, a: &Option<F>, b: &Option<F>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => same_float(*a, *b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
+}
+
+macro_rules! float_probe {
+    ($($t:ty),*) => {$(
+        impl CodecOf<$t> {
+            /// [`Float`], chosen over the traits' `codec` (an inherent method wins).
+            pub fn codec(&self) -> Float {
+                Float
+            }
+        }
+    )*};
+}
+
+float_probe!(f32, f64, Option<f32>, Option<f64>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::needless_borrow)] // the borrow is what the generated code writes
+    fn floats_pick_the_float_codec() {
+        let codec = (&CodecOf::<f64>::new()).codec();
+        assert_eq!(codec.encode(&f64::NAN).unwrap(), Value::from("NaN"));
+        assert_eq!(
+            codec.encode(&f64::NEG_INFINITY).unwrap(),
+            Value::from("-Infinity")
+        );
+        assert_eq!(codec.encode(&1.5).unwrap(), serde_json::json!(1.5));
+        assert!(codec.same(&f64::NAN, &f64::NAN));
+        assert!(!codec.same(&f64::NAN, &1.0));
+        let codec = (&CodecOf::<Option<f32>>::new()).codec();
+        assert_eq!(
+            Codec::<Option<f32>>::encode(&codec, &None).unwrap(),
+            Value::Null
+        );
+        assert_eq!(
+            codec.encode(&Some(f32::INFINITY)).unwrap(),
+            Value::from("Infinity")
+        );
+        let back: Option<f32> = codec.decode(&Value::from("Infinity")).unwrap();
+        assert_eq!(back, Some(f32::INFINITY));
+    }
 }

@@ -42,6 +42,16 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
     },
+    /// An audited write ran outside a tokio runtime: the audit context, the notes the
+    /// hooks pass each other and the restore marker are tokio task-locals, so the write is
+    /// refused rather than logged without them.
+    #[error(
+        "audited write to `{subject_type}` outside a tokio runtime; the audit hooks need tokio (run the write on a tokio runtime)"
+    )]
+    NoTokioRuntime {
+        /// The subject type written.
+        subject_type: &'static str,
+    },
     /// A stored audit row could not be read back.
     #[error("stored {what} {id} is not valid: {reason}")]
     Corrupt {

@@ -81,6 +81,17 @@ pub(crate) fn is_plain_connection<C: ?Sized>() -> bool {
     name.ends_with("::DatabaseConnection") || name.ends_with("::RestrictedConnection")
 }
 
+/// Refuses a write outside a tokio runtime (see [`Error::NoTokioRuntime`]).
+fn on_tokio<M: Audited>() -> Result<(), DbErr> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::NoTokioRuntime {
+            subject_type: M::SUBJECT_TYPE,
+        }
+        .into()),
+    }
+}
+
 /// What both `before_*` hooks do first: `None` when auditing is off in scope, else whether
 /// the entity has a baseline; an error when strict mode refuses the write (see
 /// [`hooks_active`]).
@@ -104,6 +115,7 @@ where
 /// fails before anything is written. SeaORM's hooks return `DbErr`, so the write returns
 /// `DbErr::Custom` with [`Error::NotInTransaction`]'s message (`audit: strict mode: …`).
 fn hooks_active<M: Audited, C: ?Sized>() -> Result<bool, DbErr> {
+    on_tokio::<M>()?;
     if AuditContext::auditing_disabled() {
         return Ok(false);
     }

@@ -231,30 +231,20 @@ pub mod migration {
         }
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            manager
-                .drop_table(
-                    Table::drop()
-                        .table(crate::entity::activity_log::Entity)
-                        .if_exists()
-                        .to_owned(),
-                )
-                .await?;
-            manager
-                .drop_table(
-                    Table::drop()
-                        .table(crate::entity::versions::Entity)
-                        .if_exists()
-                        .to_owned(),
-                )
-                .await?;
-            manager
-                .drop_table(
-                    Table::drop()
-                        .table(crate::entity::baselines::Entity)
-                        .if_exists()
-                        .to_owned(),
-                )
-                .await
+            use crate::entity::{activity_log, baselines, versions};
+            use sea_orm::EntityName;
+            let tables = [
+                activity_log::Entity.table_name().to_owned(),
+                versions::Entity.table_name().to_owned(),
+                baselines::Entity.table_name().to_owned(),
+            ];
+            for table in tables {
+                let name = sea_orm::sea_query::Alias::new(table);
+                manager
+                    .drop_table(Table::drop().table(name).if_exists().to_owned())
+                    .await?;
+            }
+            Ok(())
         }
     }
 }

@@ -74,9 +74,72 @@ fn with_database(url: &str, name: &str) -> String {
     out
 }
 
+/// A test's database: derefs to its connection, and drops the database (on a server) when
+/// it goes out of scope, whether the test passed or panicked.
+pub struct TestDb {
+    conn: Option<DatabaseConnection>,
+    /// The admin URL and the `DROP DATABASE` statement.
+    drop: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A connection to the test's database (the database lives as long as `self`).
+    pub fn connection(&self) -> DatabaseConnection {
+        (**self).clone()
+    }
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = DatabaseConnection;
+    fn deref(&self) -> &DatabaseConnection {
+        self.conn.as_ref().expect("connection until drop")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        drop(self.conn.take());
+        let Some((url, sql)) = self.drop.take() else {
+            return;
+        };
+        // `Drop` cannot await, and may run while the test's runtime unwinds: drop the
+        // database from a thread with a runtime of its own.
+        let statement = sql.clone();
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            rt.block_on(async {
+                let admin = Database::connect(url.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let done = tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    admin.execute_unprepared(&statement),
+                )
+                .await;
+                admin.close().await.ok();
+                match done {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("timed out".to_owned()),
+                }
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            // Not a panic (it may run during one): CI's check for leftovers catches it.
+            let _ = writeln!(std::io::stderr(), "could not run `{sql}`: {dropped:?}");
+        }
+    }
+}
+
 /// A fresh, empty database for one test, with the audit tables and the test entities'
-/// tables created. `None` when the backend is not configured (skipped loudly).
-pub async fn fresh_db(backend: Backend, test: &str) -> Option<DatabaseConnection> {
+/// tables created, dropped again when the returned [`TestDb`] goes out of scope. `None`
+/// when the backend is not configured (skipped loudly).
+pub async fn fresh_db(backend: Backend, test: &str) -> Option<TestDb> {
+    let mut drop_later = None;
     let db = match backend {
         Backend::Sqlite => Database::connect("sqlite::memory:")
             .await
@@ -117,6 +180,7 @@ pub async fn fresh_db(backend: Backend, test: &str) -> Option<DatabaseConnection
                 .await
                 .unwrap_or_else(|e| panic!("{create}: {e}"));
             admin.close().await.ok();
+            drop_later = Some((url.clone(), drop));
             let mut opts = ConnectOptions::new(with_database(&url, &name));
             opts.max_connections(10).sqlx_logging(false);
             Database::connect(opts)
@@ -128,7 +192,10 @@ pub async fn fresh_db(backend: Backend, test: &str) -> Option<DatabaseConnection
         .await
         .expect("install the audit tables");
     create_tables(&db).await;
-    Some(db)
+    Some(TestDb {
+        conn: Some(db),
+        drop: drop_later,
+    })
 }
 
 async fn create_table<E: EntityTrait>(db: &DatabaseConnection, entity: E) {
@@ -219,6 +286,19 @@ macro_rules! server_backend_tests {
     };
 }
 
+/// [`backend_tests!`] for what only PostgreSQL can store (NaN and the infinities in a
+/// `double precision` column): `name::postgres`.
+#[macro_export]
+macro_rules! postgres_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                $crate::__backend_test!($name, postgres, Postgres, "_p");
+            }
+        )*
+    };
+}
+
 /// One test function of [`backend_tests!`]: `$name` on `$backend`, in a database of its
 /// own. A server backend whose URL is not set is skipped (loudly, by [`fresh_db`]).
 #[doc(hidden)]
@@ -228,8 +308,9 @@ macro_rules! __backend_test {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $test() {
             let name = concat!(module_path!(), $suffix);
+            // `db` drops the database when the test ends, passed or panicked.
             if let Some(db) = $crate::fresh_db($crate::Backend::$backend, name).await {
-                super::$name(db).await;
+                super::$name(db.connection()).await;
             }
         }
     };

@@ -87,10 +87,32 @@ async fn stale_stash_is_not_used(db: DatabaseConnection) {
     assert_eq!(history(&db, "post", b.id).await.unwrap().len(), 1);
 }
 
+/// The hooks keep their state in tokio task-locals: a write polled by another executor
+/// fails loudly instead of being written without its audit rows.
+async fn writes_outside_tokio_are_refused(db: DatabaseConnection) {
+    let conn = db.clone();
+    let result = std::thread::spawn(move || {
+        futures::executor::block_on(post::new("Elsewhere", "elsewhere").insert(&conn))
+    })
+    .join()
+    .expect("the write returns, it does not panic");
+    let err = result.expect_err("refused outside tokio");
+    assert!(err.to_string().contains("outside a tokio runtime"), "{err}");
+    assert!(post::Entity::find().all(&db).await.unwrap().is_empty());
+    assert!(
+        activity(&db, &Filter::new())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
 backend_tests!(
     stale_stash_is_not_used,
     failed_update_leaves_no_rows,
     failed_insert_leaves_no_rows,
     failed_audit_write_rolls_back,
     transaction_rollback_drops_audit_rows,
+    writes_outside_tokio_are_refused,
 );

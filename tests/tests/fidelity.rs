@@ -1,7 +1,7 @@
 //! Value fidelity: snapshot -> restore gives back an equal model, for every column type.
 
 use audit_seaorm::{Audited, AuditedEntity, versions};
-use audit_tests::{backend_tests, sample};
+use audit_tests::{backend_tests, postgres_tests, sample};
 use chrono::{NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -72,6 +72,53 @@ async fn values_round_trip(db: DatabaseConnection) {
 }
 
 backend_tests!(values_round_trip);
+
+/// NaN and the infinities: stored (as `"NaN"`, `"Infinity"`, `"-Infinity"`), read back,
+/// restored; and a write that leaves a NaN as it was logs no change of it. (Only
+/// PostgreSQL stores them: MySQL refuses them and SQLite turns NaN into NULL.)
+async fn non_finite_floats_round_trip(db: DatabaseConnection) {
+    for (n, special) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY]
+        .into_iter()
+        .enumerate()
+    {
+        let mut model = sample_model(n as i64 + 10);
+        model.ratio = special;
+        let original = model
+            .into_active_model()
+            .reset_all()
+            .insert(&db)
+            .await
+            .unwrap();
+        let vs = versions(&db, "samples", original.id).await.unwrap();
+        let word = ["NaN", "Infinity", "-Infinity"][n];
+        assert_eq!(vs[0].data["ratio"], json!(word));
+
+        // An update of another field: the float is no change.
+        let mut am = original.clone().into_active_model();
+        am.small = sea_orm::Set(original.small + 1);
+        am.ratio = sea_orm::Set(special);
+        am.update(&db).await.unwrap();
+        let trail = audit_seaorm::history(&db, "samples", original.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            trail[1].changes.fields().collect::<Vec<_>>(),
+            ["small"],
+            "{word}"
+        );
+
+        let v1 = versions(&db, "samples", original.id).await.unwrap()[0].id;
+        let restored = sample::Entity::restore(&db, v1).await.unwrap();
+        assert_eq!(restored.small, original.small);
+        if special.is_nan() {
+            assert!(restored.ratio.is_nan(), "{}", restored.ratio);
+        } else {
+            assert_eq!(restored.ratio, special);
+        }
+    }
+}
+
+postgres_tests!(non_finite_floats_round_trip);
 
 fn arb_model() -> impl Strategy<Value = sample::Model> {
     (

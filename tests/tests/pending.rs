@@ -9,6 +9,7 @@ use sea_orm::{ActiveModelTrait, Set};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_writes_leave_nothing_pending() {
     let db = fresh_db(Backend::Sqlite, "pending").await.unwrap();
+    let db = db.connection();
     let p = post::new("t", "s").insert(&db).await.unwrap();
     for i in 0..10_000 {
         post::ActiveModel {

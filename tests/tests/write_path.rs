@@ -208,12 +208,13 @@ async fn long_lock_wait(db: DatabaseConnection) {
 /// Two writes of the same key on two databases, joined in one task, each logged in its own
 /// database with its own diff.
 async fn two_connections_one_task(db: DatabaseConnection) {
-    let other = audit_tests::fresh_db(
+    let other_db = audit_tests::fresh_db(
         audit_tests::backend(&db),
         &format!("two_conn_{:?}", db.get_database_backend()),
     )
     .await
     .unwrap();
+    let other = other_db.connection();
     let a = post::new("A", "a").insert(&db).await.unwrap();
     let b = post::new("B", "b").insert(&other).await.unwrap();
     assert_eq!(a.id, b.id);

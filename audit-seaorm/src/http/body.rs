@@ -22,17 +22,18 @@ pub struct ActivityPage {
     pub limit: u64,
 }
 
-/// `GET /subjects/{subject_type}/{subject_id}`: one page of a record's history, oldest
-/// first.
+/// One page of one record's trail: `GET /subjects/{subject_type}/{subject_id}` (its
+/// history, oldest first: [`SubjectHistory`]) and `GET /versions/{subject_type}/{subject_id}`
+/// (its snapshots, version 1 first: [`SubjectVersions`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[non_exhaustive]
-pub struct SubjectHistory {
+pub struct SubjectPage<T> {
     /// The subject's type, as requested.
     pub subject_type: String,
     /// The subject's id, as requested.
     pub subject_id: String,
-    /// The entries, oldest first.
-    pub items: Vec<ActivityEntry>,
+    /// The entries or snapshots, oldest first.
+    pub items: Vec<T>,
     /// Pass as `after_id` for the next page; `null` on the last page.
     #[schema(required = true)]
     pub next_cursor: Option<i64>,
@@ -40,23 +41,11 @@ pub struct SubjectHistory {
     pub limit: u64,
 }
 
-/// `GET /versions/{subject_type}/{subject_id}`: one page of a record's snapshots,
-/// version 1 first.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
-pub struct SubjectVersions {
-    /// The subject's type, as requested.
-    pub subject_type: String,
-    /// The subject's id, as requested.
-    pub subject_id: String,
-    /// The snapshots, version 1 first.
-    pub items: Vec<Version>,
-    /// Pass as `after_id` for the next page; `null` on the last page.
-    #[schema(required = true)]
-    pub next_cursor: Option<i64>,
-    /// The page size used.
-    pub limit: u64,
-}
+/// A page of a record's history.
+pub type SubjectHistory = SubjectPage<ActivityEntry>;
+
+/// A page of a record's snapshots.
+pub type SubjectVersions = SubjectPage<Version>;
 
 /// `POST /versions/{version_id}/restore`: the restored record (types registered with
 /// `AuditApi::restorer`) or the data to re-apply.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use audit_core::{AuditContext, Filter, MAX_LIMIT, Order};
+use audit_core::{ActivityEntry, AuditContext, Filter, MAX_LIMIT, Order, Page, Version};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 use super::api::ApiState;
 use super::body::{
     ActivityPage, Dashboard, DashboardCounts, DashboardWindow, RestoreRequest, Restored,
-    SubjectHistory, SubjectVersions,
+    SubjectHistory, SubjectPage, SubjectVersions,
 };
 use super::error::{ApiError, DocErrors, ErrorCode, ReadErrors, RestoreErrors};
 use crate::Error;
@@ -135,7 +135,7 @@ struct PageQuery {
     get,
     path = "/subjects/{subject_type}/{subject_id}",
     params(SubjectPath, PageQuery),
-    responses((status = 200, description = "a page of the history", body = SubjectHistory), ReadErrors)
+    responses((status = 200, description = "a page of the history", body = SubjectPage<ActivityEntry>), ReadErrors)
 )]
 async fn subject_history(
     State(state): State<Arc<ApiState>>,
@@ -150,13 +150,7 @@ async fn subject_history(
     filter.limit = q.limit;
     filter.after_id = q.after_id;
     let page = crate::activity(&state.db, &filter).await?;
-    Ok(Json(SubjectHistory {
-        subject_type: subject.subject_type,
-        subject_id: subject.subject_id,
-        items: page.items,
-        next_cursor: page.next_cursor,
-        limit: filter.effective_limit(),
-    }))
+    Ok(Json(subject_page(subject, page, filter.effective_limit())))
 }
 
 /// A record's snapshots, version 1 first, in pages.
@@ -164,7 +158,7 @@ async fn subject_history(
     get,
     path = "/versions/{subject_type}/{subject_id}",
     params(SubjectPath, PageQuery),
-    responses((status = 200, description = "a page of the versions", body = SubjectVersions), ReadErrors)
+    responses((status = 200, description = "a page of the versions", body = SubjectPage<Version>), ReadErrors)
 )]
 async fn subject_versions(
     State(state): State<Arc<ApiState>>,
@@ -181,13 +175,21 @@ async fn subject_versions(
         q.after_id,
     )
     .await?;
-    Ok(Json(SubjectVersions {
+    Ok(Json(subject_page(
+        subject,
+        page,
+        audit_core::page_limit(q.limit),
+    )))
+}
+
+fn subject_page<T>(subject: SubjectPath, page: Page<T>, limit: u64) -> SubjectPage<T> {
+    SubjectPage {
         subject_type: subject.subject_type,
         subject_id: subject.subject_id,
         items: page.items,
         next_cursor: page.next_cursor,
-        limit: audit_core::page_limit(q.limit),
-    }))
+        limit,
+    }
 }
 
 /// The version to restore.

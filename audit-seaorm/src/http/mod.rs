@@ -41,7 +41,7 @@ mod openapi;
 pub use api::{AuditApi, MAX_BODY_BYTES, Permission};
 pub use body::{
     ActivityPage, Dashboard, DashboardCounts, DashboardWindow, Restored, SubjectHistory,
-    SubjectVersions,
+    SubjectPage, SubjectVersions,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use middleware::{
