@@ -3,7 +3,9 @@
 use audit_core::{
     Action, ActivityEntry, Audited, Changes, Filter, Order, Page, SubjectId, Version,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::{Map, Value};
 
 use crate::entity::{activity_log, versions};
@@ -353,7 +355,7 @@ pub async fn history<C: ConnectionTrait>(
 /// ```
 pub async fn activity<C: ConnectionTrait>(db: &C, filter: &Filter) -> Result<Page<ActivityEntry>> {
     let limit = filter.effective_limit();
-    let rows = activity_select(filter)
+    let rows = activity_select(filter, db.get_database_backend())
         .limit(limit + 1)
         .all(db)
         .await
@@ -457,7 +459,13 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 
 /// The SeaORM query behind [`activity`]: every criterion of `filter`, its order, cursor and
 /// offset, without the limit. Use it to add your own conditions, count, or stream.
-pub fn activity_select(filter: &Filter) -> sea_orm::Select<activity_log::Entity> {
+/// `backend` is the database it will run on (`db.get_database_backend()`): MySQL takes the
+/// time bounds as `DATETIME` values, since a `TIMESTAMP` parameter cannot hold a time before
+/// 1970 or after 2038.
+pub fn activity_select(
+    filter: &Filter,
+    backend: DbBackend,
+) -> sea_orm::Select<activity_log::Entity> {
     use activity_log::Column as A;
     let mut query = activity_log::Entity::find();
     if let Some(v) = &filter.subject_type {
@@ -475,11 +483,17 @@ pub fn activity_select(filter: &Filter) -> sea_orm::Select<activity_log::Entity>
     if let Some(v) = &filter.request_id {
         query = query.filter(A::RequestId.eq(v.as_str()));
     }
+    let time = |t: chrono::DateTime<chrono::Utc>| -> sea_orm::Value {
+        match backend {
+            DbBackend::MySql => t.naive_utc().into(),
+            _ => t.into(),
+        }
+    };
     if let Some(v) = filter.since {
-        query = query.filter(A::CreatedAt.gte(v));
+        query = query.filter(A::CreatedAt.gte(time(v)));
     }
     if let Some(v) = filter.until {
-        query = query.filter(A::CreatedAt.lt(v));
+        query = query.filter(A::CreatedAt.lt(time(v)));
     }
     query = match (filter.order, filter.after_id) {
         (Order::NewestFirst, Some(id)) => query.filter(A::Id.lt(id)),

@@ -121,9 +121,15 @@ fn timestamp(col: &mut ColumnDef, backend: DbBackend) -> &mut ColumnDef {
     }
 }
 
-/// `CREATE TABLE IF NOT EXISTS` of an audit table with its first column, the id.
-fn table(name: impl IntoTableRef, id: impl IntoIden) -> TableCreateStatement {
+/// `CREATE TABLE IF NOT EXISTS` of an audit table with its first column, the id. On
+/// MySQL/MariaDB its text compares exactly (`utf8mb4_bin`), whatever the server's default
+/// collation: subject ids `"ABC"` and `"abc"` are two subjects, as they are in the
+/// entity's own (case-sensitive) key.
+fn table(name: impl IntoTableRef, id: impl IntoIden, backend: DbBackend) -> TableCreateStatement {
     let mut table = Table::create();
+    if backend == DbBackend::MySql {
+        table.character_set("utf8mb4").collate("utf8mb4_bin");
+    }
     table.table(name).if_not_exists().col(
         ColumnDef::new(id)
             .big_integer()
@@ -140,7 +146,7 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
     // MySQL's CREATE INDEX has no IF NOT EXISTS: declare its indexes in CREATE TABLE.
     let inline = backend == DbBackend::MySql;
 
-    let mut activity = table(activity_log::Entity, A::Id);
+    let mut activity = table(activity_log::Entity, A::Id, backend);
     activity
         .col(ColumnDef::new(A::Action).string_len(100).not_null())
         .col(ColumnDef::new(A::SubjectType).string_len(100).not_null())
@@ -154,7 +160,7 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
         .col(ColumnDef::new(A::VersionId).big_integer().null())
         .col(timestamp(&mut ColumnDef::new(A::CreatedAt), backend).not_null());
 
-    let mut version = table(versions::Entity, V::Id);
+    let mut version = table(versions::Entity, V::Id, backend);
     version
         .col(ColumnDef::new(V::SubjectType).string_len(100).not_null())
         .col(ColumnDef::new(V::SubjectId).string_len(255).not_null())
@@ -165,6 +171,9 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
         .col(timestamp(&mut ColumnDef::new(V::CreatedAt), backend).not_null());
 
     let mut baseline = Table::create();
+    if backend == DbBackend::MySql {
+        baseline.character_set("utf8mb4").collate("utf8mb4_bin");
+    }
     baseline
         .table(baselines::Entity)
         .if_not_exists()

@@ -270,7 +270,7 @@ async fn plans(db: &DatabaseConnection, f: &Filters) -> Result<String, BoxError>
         ("deep page, keyset", &f.deep_keyset),
         ("deep page, offset", &f.deep_offset),
     ] {
-        let stmt = activity_select(filter)
+        let stmt = activity_select(filter, DbBackend::Postgres)
             .limit(filter.effective_limit() + 1)
             .build(DbBackend::Postgres);
         let _ = writeln!(plans, "- {name}: {}", explain(db, stmt).await?);
@@ -279,6 +279,7 @@ async fn plans(db: &DatabaseConnection, f: &Filters) -> Result<String, BoxError>
         &Filter::new()
             .subject("post", "4242")
             .order(audit_seaorm::Order::OldestFirst),
+        DbBackend::Postgres,
     )
     .build(DbBackend::Postgres);
     let _ = writeln!(plans, "- subject history: {}", explain(db, stmt).await?);

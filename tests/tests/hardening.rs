@@ -1,0 +1,86 @@
+//! Inputs the trail must survive: keys that differ only in case, time filters far from
+//! today.
+
+use audit_seaorm::{Filter, activity, history, versions};
+use audit_tests::{backend_tests, translation};
+use chrono::{TimeZone, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, Set};
+
+/// Keys `"en"` and `"EN"` are two records (the entity's table compares them exactly) and
+/// two subjects of the trail, on every backend: their entries and versions never mix.
+async fn keys_differing_in_case_are_two_subjects(db: DatabaseConnection) {
+    if db.get_database_backend() == DbBackend::MySql {
+        // The entity's own table as a case-sensitive key needs it (MySQL's default
+        // collation would refuse the second key); the audit tables are exact already.
+        db.execute_unprepared(
+            "ALTER TABLE translations CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        )
+        .await
+        .unwrap();
+    }
+    for locale in ["en", "EN"] {
+        translation::ActiveModel {
+            post_id: Set(7),
+            locale: Set(locale.into()),
+            body: Set(format!("Hello {locale}")),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+    }
+    let mut am: translation::ActiveModel = translation::ActiveModel {
+        post_id: sea_orm::ActiveValue::Unchanged(7),
+        locale: sea_orm::ActiveValue::Unchanged("en".into()),
+        ..Default::default()
+    };
+    am.body = Set("Hi en".into());
+    am.update(&db).await.unwrap();
+
+    let lower = history(&db, "translations", r#"[7,"en"]"#).await.unwrap();
+    let upper = history(&db, "translations", r#"[7,"EN"]"#).await.unwrap();
+    assert_eq!(lower.len(), 2, "{lower:?}");
+    assert_eq!(upper.len(), 1, "{upper:?}");
+    assert!(upper.iter().all(|e| e.subject_id == r#"[7,"EN"]"#));
+    let numbers = |id: &'static str| {
+        let db = db.clone();
+        async move {
+            versions(&db, "translations", id)
+                .await
+                .unwrap()
+                .iter()
+                .map(|v| v.version)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(numbers(r#"[7,"en"]"#).await, [1, 2]);
+    assert_eq!(numbers(r#"[7,"EN"]"#).await, [1]);
+}
+
+backend_tests!(keys_differing_in_case_are_two_subjects);
+
+/// `since` and `until` far from today (before 1970, after 2038) compare as the dates they
+/// are on every backend (MySQL's TIMESTAMP parameters stop at 2038).
+async fn time_filters_far_from_today(db: DatabaseConnection) {
+    audit_seaorm::log(
+        &db,
+        audit_seaorm::NewActivity::new("viewed").subject("post", 1),
+    )
+    .await
+    .unwrap();
+    let far_past = Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).unwrap();
+    let far_future = Utc.with_ymd_and_hms(2999, 1, 1, 0, 0, 0).unwrap();
+    let count = |filter: Filter| {
+        let db = db.clone();
+        async move { activity(&db, &filter).await.unwrap().items.len() }
+    };
+    assert_eq!(count(Filter::new().until(far_future)).await, 1);
+    assert_eq!(count(Filter::new().since(far_past)).await, 1);
+    assert_eq!(
+        count(Filter::new().since(far_past).until(far_future)).await,
+        1
+    );
+    assert_eq!(count(Filter::new().since(far_future)).await, 0);
+    assert_eq!(count(Filter::new().until(far_past)).await, 0);
+}
+
+backend_tests!(time_filters_far_from_today);
