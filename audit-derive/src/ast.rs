@@ -10,6 +10,7 @@ use crate::attr::{Errors, FieldAttrs, SeaOrmAttrs, StructAttrs};
 pub struct Model<'a> {
     pub ident: &'a Ident,
     pub attrs: StructAttrs,
+    /// `#[sea_orm(table_name)]`, as `schema.table` when `#[sea_orm(schema_name)]` is given.
     pub table_name: Option<LitStr>,
     pub fields: Vec<ModelField<'a>>,
 }
@@ -46,7 +47,16 @@ impl<'a> Model<'a> {
     /// Parses the input, collecting every attribute error.
     pub fn from_input(input: &'a DeriveInput, errors: &mut Errors) -> Option<Self> {
         let attrs = StructAttrs::parse(&input.attrs, errors);
-        let table_name = SeaOrmAttrs::parse(&input.attrs).table_name;
+        // The default subject type: the table name, qualified by its schema when the
+        // entity names one (two schemas may hold tables of one name).
+        let sea_orm = SeaOrmAttrs::parse(&input.attrs);
+        let table_name = match (sea_orm.schema_name, sea_orm.table_name) {
+            (Some(schema), Some(table)) => Some(LitStr::new(
+                &format!("{}.{}", schema.value(), table.value()),
+                table.span(),
+            )),
+            (_, table) => table,
+        };
         let named = match &input.data {
             Data::Struct(data) => match &data.fields {
                 Fields::Named(named) => named,

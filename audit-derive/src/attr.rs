@@ -13,6 +13,7 @@ pub mod key {
     pub const SKIP: &str = "skip";
     pub const REDACT: &str = "redact";
     pub const TABLE_NAME: &str = "table_name";
+    pub const SCHEMA_NAME: &str = "schema_name";
     pub const PRIMARY_KEY: &str = "primary_key";
     pub const COLUMN_NAME: &str = "column_name";
     pub const IGNORE: &str = "ignore";
@@ -95,6 +96,7 @@ pub struct FieldAttrs {
 #[derive(Default)]
 pub struct SeaOrmAttrs {
     pub table_name: Option<LitStr>,
+    pub schema_name: Option<LitStr>,
     pub primary_key: bool,
     pub column_name: Option<LitStr>,
     pub ignore: bool,
@@ -282,6 +284,8 @@ impl SeaOrmAttrs {
             let _ = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident(key::TABLE_NAME) {
                     out.table_name = Some(meta.value()?.parse()?);
+                } else if meta.path.is_ident(key::SCHEMA_NAME) {
+                    out.schema_name = Some(meta.value()?.parse()?);
                 } else if meta.path.is_ident(key::COLUMN_NAME) {
                     out.column_name = Some(meta.value()?.parse()?);
                 } else if meta.path.is_ident(key::PRIMARY_KEY) {

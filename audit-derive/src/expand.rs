@@ -199,6 +199,14 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
 
             #key_arity
 
+            // Two models writing one subject type are found before the first write.
+            #p::inventory::submit! {
+                #p::Registration {
+                    subject_type: #subject,
+                    model: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                }
+            }
+
             #[automatically_derived]
             impl #p::Audited for #ident {
                 const SUBJECT_TYPE: &'static str = #subject;

@@ -169,7 +169,7 @@ pub async fn log_change<C: ConnectionTrait>(
 /// fields otherwise — each with a new version. Returns `false`, writing nothing, when no
 /// audited field changed (or neither state is given).
 ///
-/// ```
+/// ```standalone_crate
 /// # mod post {
 /// #     use audit_seaorm::Audited;
 /// #     use sea_orm::entity::prelude::*;
@@ -212,6 +212,7 @@ pub async fn record_change<M: Audited, C: ConnectionTrait>(
         (Some(_), Some(n)) => (Action::Updated, n),
         (None, None) => return Ok(false),
     };
+    crate::registry::check(M::SUBJECT_TYPE)?;
     let changes = M::changes(old, new)?;
     if changes.is_empty() {
         return Ok(false);

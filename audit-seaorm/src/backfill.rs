@@ -39,7 +39,7 @@ impl Backfill {
 /// version (a version 1) are skipped. Writes running meanwhile are logged as usual (a row they create
 /// gets its own version 1 and is skipped).
 ///
-/// ```
+/// ```standalone_crate
 /// # mod post {
 /// #     use audit_seaorm::Audited;
 /// #     use sea_orm::entity::prelude::*;

@@ -42,6 +42,20 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
     },
+    /// Two audited models of the program write the same subject type (the same
+    /// `table_name` in two schemas, or the same `#[audit(subject = "…")]`): their trails
+    /// would merge, so neither is written. Give one of them its own
+    /// `#[audit(subject = "…")]`.
+    #[error(
+        "audited models {} all write subject type `{subject_type}`; their trails would merge: give each its own `#[audit(subject = \"…\")]`",
+        models.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(" and ")
+    )]
+    SubjectCollision {
+        /// The subject type.
+        subject_type: &'static str,
+        /// The models that write it.
+        models: Vec<&'static str>,
+    },
     /// An audited write ran outside a tokio runtime: the audit context, the notes the
     /// hooks pass each other and the restore marker are tokio task-locals, so the write is
     /// refused rather than logged without them.

@@ -5,7 +5,7 @@
 //! and the derived impl runs its hooks around these. With `#[audit(manual_hooks)]` you write
 //! the impl yourself and call them from yours:
 //!
-//! ```
+//! ```standalone_crate
 //! mod note {
 //!     use audit_seaorm::Audited;
 //!     use sea_orm::entity::prelude::*;
@@ -116,6 +116,7 @@ where
 /// `DbErr::Custom` with [`Error::NotInTransaction`]'s message (`audit: strict mode: …`).
 fn hooks_active<M: Audited, C: ?Sized>() -> Result<bool, DbErr> {
     on_tokio::<M>()?;
+    crate::registry::check(M::SUBJECT_TYPE)?;
     if AuditContext::auditing_disabled() {
         return Ok(false);
     }

@@ -9,6 +9,7 @@ pub mod hooks;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+mod registry;
 mod restore;
 mod schema;
 mod trail;
@@ -60,11 +61,13 @@ pub trait AuditedModel: Audited + ModelTrait {
 /// Not public API: re-exports only.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::registry::Registration;
     pub use crate::user_hooks::{NoUserHooks, UserHooks, Wired, no_user_hooks};
     pub use crate::{AuditedModel, hooks};
     pub use async_trait::async_trait;
     pub use audit_core::__private::*;
     pub use audit_core::{Audited, Changes, Field, FieldMode, Result as CoreResult, SubjectId};
+    pub use inventory;
     pub use sea_orm;
     pub use sea_orm::ActiveValue;
     /// A JSON object.

@@ -51,6 +51,7 @@ where
     C: ConnectionTrait,
 {
     let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
+    crate::registry::check(subject_type)?;
     // Refused here with a typed error; the hooks would refuse it too, but as a `DbErr`.
     if audit_core::AuditContext::strict_mode() && crate::hooks::is_plain_connection::<C>() {
         return Err(Error::NotInTransaction { subject_type });

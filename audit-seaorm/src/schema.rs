@@ -14,6 +14,10 @@ use crate::{Error, Result};
 /// Idempotent: call it on every boot. Works on SQLite, PostgreSQL and MySQL/MariaDB, on a
 /// connection or inside a transaction (where the backend has transactional DDL).
 ///
+/// It first checks the program's audited models: two that write one subject type (the
+/// same table name in two schemas, or the same `#[audit(subject)]`) fail it with
+/// [`Error::SubjectCollision`] naming both, before anything is created.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,6 +28,7 @@ use crate::{Error, Result};
 /// # }
 /// ```
 pub async fn install<C: ConnectionTrait>(db: &C) -> Result<()> {
+    crate::registry::check_all()?;
     let backend = db.get_database_backend();
     for stmt in statements(backend) {
         db.execute(&stmt)

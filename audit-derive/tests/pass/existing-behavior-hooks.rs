@@ -4,7 +4,6 @@
 #![deny(warnings)]
 use std::future::Future;
 use std::sync::Mutex;
-use std::task::{Context, Poll, Waker};
 
 use audit_seaorm::Audited;
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
@@ -114,16 +113,12 @@ impl ConnectionTrait for Recorder {
     }
 }
 
-/// The futures here never wait (the recorder answers at once).
+/// The audit hooks need a tokio runtime (their state is task-local).
 fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    for _ in 0..1000 {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-    panic!("future did not complete");
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(fut)
 }
 
 fn main() {
