@@ -42,6 +42,16 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
     },
+    /// `redact_history` was asked to scrub a field that is not `#[audit(redact)]`.
+    #[error(
+        "field `{field}` of `{subject_type}` is not `#[audit(redact)]`: only a redacted field's history can be scrubbed"
+    )]
+    NotRedacted {
+        /// The model's subject type.
+        subject_type: &'static str,
+        /// The field asked for.
+        field: String,
+    },
     /// Two audited models of the program write the same subject type (the same
     /// `table_name` in two schemas, or the same `#[audit(subject = "…")]`): their trails
     /// would merge, so neither is written. Give one of them its own

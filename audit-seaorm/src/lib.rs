@@ -9,6 +9,7 @@ pub mod hooks;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+mod redact;
 mod registry;
 mod restore;
 mod schema;
@@ -35,6 +36,7 @@ pub use audit_derive::Audited;
 pub use audit_derive::behavior;
 pub use backfill::{Backfill, backfill};
 pub use error::{Error, Result};
+pub use redact::{Redacted, redact_history};
 pub use restore::AuditedEntity;
 #[cfg(feature = "migration")]
 pub use schema::migration;

@@ -6,71 +6,35 @@
 use audit_seaorm::{Audited, Error, install};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, Schema, Set};
 
-mod billing_invoice {
-    use audit_seaorm::Audited;
-    use sea_orm::entity::prelude::*;
+/// An audited entity in module `$module`: `$table`, with the given extra `sea_orm` and
+/// `audit` attributes.
+macro_rules! entity {
+    ($module:ident, $table:literal $(, schema = $schema:literal)? $(, subject = $subject:literal)?) => {
+        mod $module {
+            use audit_seaorm::Audited;
+            use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
-    #[sea_orm(schema_name = "billing", table_name = "invoices")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i32,
-        pub total: i32,
-    }
+            #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+            #[sea_orm(table_name = $table $(, schema_name = $schema)?)]
+            $(#[audit(subject = $subject)])?
+            pub struct Model {
+                #[sea_orm(primary_key)]
+                pub id: i32,
+                pub name: String,
+            }
 
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+        }
+    };
 }
 
-mod archive_invoice {
-    use audit_seaorm::Audited;
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
-    #[sea_orm(schema_name = "archive", table_name = "invoices")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i32,
-        pub total: i32,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-}
-
-mod first {
-    use audit_seaorm::Audited;
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
-    #[sea_orm(table_name = "first_things")]
-    #[audit(subject = "thing")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i32,
-        pub name: String,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-}
-
-mod second {
-    use audit_seaorm::Audited;
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
-    #[sea_orm(table_name = "second_things")]
-    #[audit(subject = "thing")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i32,
-        pub name: String,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-}
+// One table name in two schemas: two subject types.
+entity!(billing_invoice, "invoices", schema = "billing");
+entity!(archive_invoice, "invoices", schema = "archive");
+// One explicit subject type for two tables: a collision.
+entity!(first, "first_things", subject = "thing");
+entity!(second, "second_things", subject = "thing");
 
 #[test]
 fn the_schema_qualifies_the_default_subject_type() {

@@ -32,13 +32,18 @@ fn sample_model(n: i64) -> sample::Model {
     }
 }
 
-async fn values_round_trip(db: DatabaseConnection) {
-    let original = sample_model(0)
+/// Inserts `model` as it is (its key included), through the hooks.
+async fn insert(db: &DatabaseConnection, model: sample::Model) -> sample::Model {
+    model
         .into_active_model()
         .reset_all()
-        .insert(&db)
+        .insert(db)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn values_round_trip(db: DatabaseConnection) {
+    let original = insert(&db, sample_model(0)).await;
     // The snapshot keeps the decimal exact (as a string) and the bytes as numbers.
     let vs = versions(&db, "samples", original.id).await.unwrap();
     assert_eq!(vs[0].data["amount"], json!("123456789.012345"));
@@ -83,12 +88,7 @@ async fn non_finite_floats_round_trip(db: DatabaseConnection) {
     {
         let mut model = sample_model(n as i64 + 10);
         model.ratio = special;
-        let original = model
-            .into_active_model()
-            .reset_all()
-            .insert(&db)
-            .await
-            .unwrap();
+        let original = insert(&db, model).await;
         let vs = versions(&db, "samples", original.id).await.unwrap();
         let word = ["NaN", "Infinity", "-Infinity"][n];
         assert_eq!(vs[0].data["ratio"], json!(word));

@@ -2,7 +2,7 @@
 //! today.
 
 use audit_seaorm::{Filter, activity, history, versions};
-use audit_tests::{backend_tests, translation};
+use audit_tests::{backend_tests, post, translation};
 use chrono::{TimeZone, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, Set};
 
@@ -84,3 +84,59 @@ async fn time_filters_far_from_today(db: DatabaseConnection) {
 }
 
 backend_tests!(time_filters_far_from_today);
+
+/// A field that became `#[audit(redact)]` after the trail recorded it in clear (written
+/// here by hand, as an earlier version of the program did): `redact_history` scrubs it
+/// from versions and entries, keeps the record of the change, and refuses any other field.
+async fn redact_history_scrubs_old_values(db: DatabaseConnection) {
+    use audit_seaorm::{Changes, NewActivity, log, redact_history, snapshot};
+    use serde_json::json;
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    let clear = json!({"id": p.id, "title": "Hi", "slug": "hi", "api_token": "secret-0", "published_at": null});
+    snapshot(&db, "post", p.id, &clear).await.unwrap();
+    let mut changes = Changes::new();
+    changes.insert("api_token", json!("secret-0"), json!("secret-1"));
+    changes.insert("title", json!("Old"), json!("Hi"));
+    log(
+        &db,
+        NewActivity::new("updated")
+            .subject("post", p.id)
+            .changes(changes),
+    )
+    .await
+    .unwrap();
+
+    let err = redact_history::<post::Entity, _>(&db, "title")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, audit_seaorm::Error::NotRedacted { .. }),
+        "{err}"
+    );
+
+    let done = redact_history::<post::Entity, _>(&db, "api_token")
+        .await
+        .unwrap();
+    assert_eq!((done.versions, done.entries), (1, 1), "{done:?}");
+    for v in versions(&db, "post", p.id).await.unwrap() {
+        assert!(!v.data.contains_key("api_token"), "{:?}", v.data);
+    }
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let scrubbed = &trail.last().unwrap().changes;
+    assert_eq!(scrubbed.get("api_token").unwrap().old, json!("[redacted]"));
+    assert_eq!(scrubbed.get("api_token").unwrap().new, json!("[redacted]"));
+    assert_eq!(
+        scrubbed.get("title").unwrap().old,
+        json!("Old"),
+        "other fields stay"
+    );
+    let text = serde_json::to_string(&trail).unwrap();
+    assert!(!text.contains("secret-"), "{text}");
+    // Run again: nothing left to do.
+    let again = redact_history::<post::Entity, _>(&db, "api_token")
+        .await
+        .unwrap();
+    assert_eq!((again.versions, again.entries), (0, 0));
+}
+
+backend_tests!(redact_history_scrubs_old_values);

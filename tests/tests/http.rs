@@ -221,8 +221,16 @@ async fn spoofed_headers_ignored(db: DatabaseConnection) {
 async fn endpoints_happy_path(db: DatabaseConnection) {
     let base = serve(&db).await;
     let (id, _) = create(&base, "alice", &[], "first").await;
+    let v1 = listings(&base, id).await;
+    restores(&base, &db, id, v1).await;
+    dashboard_windows(&base, &db, id).await;
+}
+
+/// The activity, history and versions of post `id` (created, then edited once), with
+/// their cursors; the id of its version 1.
+async fn listings(base: &str, id: i32) -> i64 {
     let (status, page) = get(
-        &base,
+        base,
         "reader",
         &format!("/api/audit/activity?subject_type=post&subject_id={id}"),
     )
@@ -236,7 +244,7 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     );
     assert_eq!(page["next_cursor"], Value::Null);
 
-    let (status, hist) = get(&base, "reader", &format!("/api/audit/subjects/post/{id}")).await;
+    let (status, hist) = get(base, "reader", &format!("/api/audit/subjects/post/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     let actions: Vec<&str> = hist["items"]
         .as_array()
@@ -251,13 +259,13 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
         "{created_at}"
     );
 
-    let (status, vs) = get(&base, "reader", &format!("/api/audit/versions/post/{id}")).await;
+    let (status, vs) = get(base, "reader", &format!("/api/audit/versions/post/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     let v1 = vs["items"][0]["id"].as_i64().unwrap();
     assert_eq!(vs["items"][0]["data"]["title"], "first");
     // Both per-subject listings page with a cursor.
     let (_, first) = get(
-        &base,
+        base,
         "reader",
         &format!("/api/audit/versions/post/{id}?limit=1"),
     )
@@ -265,7 +273,7 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(first["items"].as_array().unwrap().len(), 1);
     let cursor = first["next_cursor"].as_i64().expect("a second page");
     let (_, second) = get(
-        &base,
+        base,
         "reader",
         &format!("/api/audit/versions/post/{id}?limit=1&after_id={cursor}"),
     )
@@ -273,7 +281,7 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(second["items"][0]["version"], 2);
     assert_eq!(second["next_cursor"], Value::Null);
     let (_, first) = get(
-        &base,
+        base,
         "reader",
         &format!("/api/audit/subjects/post/{id}?limit=1"),
     )
@@ -281,16 +289,20 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(first["items"][0]["action"], "created");
     let cursor = first["next_cursor"].as_i64().expect("a second page");
     let (_, second) = get(
-        &base,
+        base,
         "reader",
         &format!("/api/audit/subjects/post/{id}?limit=1&after_id={cursor}"),
     )
     .await;
     assert_eq!(second["items"][0]["action"], "updated");
+    v1
+}
 
+/// Restores of a registered type (written back) and of an unregistered one (the data).
+async fn restores(base: &str, db: &DatabaseConnection, id: i32, v1: i64) {
     // Registered type: a real restore, attributed to the caller, with the reason.
     let (status, restored) = post_json(
-        &base,
+        base,
         "admin",
         &format!("/api/audit/versions/{v1}/restore"),
         Some(r#"{"reason":"typo"}"#.into()),
@@ -299,18 +311,18 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(status, StatusCode::OK, "{restored}");
     assert_eq!(restored["restored"], true);
     assert_eq!(restored["record"]["title"], "first");
-    assert_eq!(post::reload(&db, id).await.title, "first");
-    let last = history(&db, "post", id).await.unwrap().pop().unwrap();
+    assert_eq!(post::reload(db, id).await.title, "first");
+    let last = history(db, "post", id).await.unwrap().pop().unwrap();
     assert_eq!(last.action.as_str(), "restored");
     assert_eq!(last.causer_id.as_deref(), Some("admin"));
     assert_eq!(last.properties.unwrap()["reason"], "typo");
 
     // Unregistered type: the data to re-apply, nothing written.
-    let v = snapshot(&db, "settings", "site", &json!({"theme": "dark"}))
+    let v = snapshot(db, "settings", "site", &json!({"theme": "dark"}))
         .await
         .unwrap();
     let (status, data) = post_json(
-        &base,
+        base,
         "admin",
         &format!("/api/audit/versions/{}/restore", v.id),
         None,
@@ -319,8 +331,11 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(data["restored"], false);
     assert_eq!(data["data"], json!({"theme": "dark"}));
-    assert_eq!(versions(&db, "settings", "site").await.unwrap().len(), 1);
+    assert_eq!(versions(db, "settings", "site").await.unwrap().len(), 1);
+}
 
+/// The dashboard's counts and recent entries, windowed.
+async fn dashboard_windows(base: &str, db: &DatabaseConnection, id: i32) {
     // An entry from three days ago is outside a one-hour window.
     audit_seaorm::entity::activity_log::ActiveModel {
         action: Set("archived".into()),
@@ -330,11 +345,11 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
         created_at: Set(chrono::Utc::now() - chrono::Duration::days(3)),
         ..Default::default()
     }
-    .insert(&db)
+    .insert(db)
     .await
     .unwrap();
     let (status, dash) = get(
-        &base,
+        base,
         "reader",
         "/api/audit/dashboard?window_hours=1&limit=2",
     )
@@ -348,7 +363,7 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(dash["counts"]["total"], 3);
     assert_eq!(dash["recent"].as_array().unwrap().len(), 2);
     let (_, wide) = get(
-        &base,
+        base,
         "reader",
         "/api/audit/dashboard?window_hours=100&limit=50",
     )
@@ -356,7 +371,7 @@ async fn endpoints_happy_path(db: DatabaseConnection) {
     assert_eq!(wide["counts"]["by_action"]["archived"], 1);
     assert_eq!(wide["recent"].as_array().unwrap().len(), 4);
     let (_, narrow) = get(
-        &base,
+        base,
         "reader",
         "/api/audit/dashboard?window_hours=1&limit=50",
     )
@@ -444,178 +459,102 @@ async fn access_control(db: DatabaseConnection) {
     );
 }
 
-async fn bad_inputs_are_4xx(db: DatabaseConnection) {
-    let base = serve(&db).await;
+/// A request the API must refuse: method, path from the API's root, body, status, code.
+type BadCase = (&'static str, String, Option<String>, u16, &'static str);
+
+fn bad_cases() -> Vec<BadCase> {
+    const PARAM: &str = "invalid_parameter";
+    let get = |path: &str, code| ("GET", path.to_owned(), None, 400, code);
+    let restore = |id: &str, body: Option<String>, status, code| {
+        (
+            "POST",
+            format!("/versions/{id}/restore"),
+            body,
+            status,
+            code,
+        )
+    };
     let big = "x".repeat(64 * 1024);
-    let cases: Vec<(&str, &str, Option<String>, StatusCode, &str)> = vec![
-        (
-            "GET",
-            "/api/audit/activity?limit=-1",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "GET",
-            "/api/audit/activity?limit=abc",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "GET",
-            "/api/audit/activity?limit=99999999999999999999999",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "GET",
-            "/api/audit/activity?bogus=1",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "GET",
-            "/api/audit/activity?since=yesterday",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "GET",
-            "/api/audit/activity?after_id=x",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "GET",
-            "/api/audit/activity?offset=-5",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "GET",
-            "/api/audit/activity?order=sideways",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "GET",
-            "/api/audit/dashboard?window_hours=0",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "GET",
-            "/api/audit/dashboard?window_hours=x",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "POST",
-            "/api/audit/versions/abc/restore",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-        ),
-        (
-            "POST",
-            "/api/audit/versions/99999999/restore",
-            None,
-            StatusCode::NOT_FOUND,
-            "not_found",
-        ),
-        (
-            "POST",
-            "/api/audit/versions/1/restore",
-            Some("{not json".into()),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "POST",
-            "/api/audit/versions/1/restore",
-            Some(r#"{"reason":"x","extra":1}"#.into()),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "POST",
-            "/api/audit/versions/1/restore",
-            Some(format!(r#"{{"reason":"{big}"}}"#)),
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-        ),
-        (
-            "GET",
-            "/api/audit/nothing-here",
-            None,
-            StatusCode::NOT_FOUND,
-            "route_not_found",
-        ),
+    vec![
+        get("/activity?limit=-1", PARAM),
+        get("/activity?limit=abc", PARAM),
+        get("/activity?limit=99999999999999999999999", PARAM),
+        get("/activity?bogus=1", PARAM),
+        get("/activity?since=yesterday", PARAM),
+        get("/activity?after_id=x", PARAM),
+        get("/activity?offset=-5", PARAM),
+        get("/activity?order=sideways", PARAM),
+        get("/dashboard?window_hours=0", PARAM),
+        get("/dashboard?window_hours=x", PARAM),
+        get("/subjects/post/1?limit=x", PARAM),
+        get("/versions/post/1?page=2", PARAM),
+        ("GET", "/nothing-here".into(), None, 404, "route_not_found"),
         (
             "DELETE",
-            "/api/audit/activity",
+            "/activity".into(),
             None,
-            StatusCode::METHOD_NOT_ALLOWED,
+            405,
             "method_not_allowed",
         ),
-    ];
-    let mut cases = cases;
-    cases.push((
-        "FORM",
-        "/api/audit/versions/1/restore",
-        Some("reason=csrf".into()),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    ));
-    cases.push((
-        "GET",
-        "/api/audit/subjects/post/1?limit=x",
-        None,
-        StatusCode::BAD_REQUEST,
-        "invalid_parameter",
-    ));
-    cases.push((
-        "GET",
-        "/api/audit/versions/post/1?page=2",
-        None,
-        StatusCode::BAD_REQUEST,
-        "invalid_parameter",
-    ));
-    for (method, path, body, want, code) in cases {
-        let (status, json) = match method {
-            "GET" => get(&base, "admin", path).await,
-            "POST" => post_json(&base, "admin", path, body).await,
-            _ => {
-                // "FORM": what a cross-site HTML form can send.
-                let (verb, content_type) = match method {
-                    "FORM" => ("POST", "application/x-www-form-urlencoded"),
-                    other => (other, "application/json"),
-                };
-                let res = client()
-                    .request(
-                        reqwest::Method::from_bytes(verb.as_bytes()).unwrap(),
-                        format!("{base}{path}"),
-                    )
-                    .header("authorization", "Bearer admin")
-                    .header("content-type", content_type)
-                    .body(body.unwrap_or_default())
-                    .send()
-                    .await
-                    .unwrap();
-                let s = res.status();
-                (s, res.json().await.unwrap_or(Value::Null))
-            }
-        };
-        assert_eq!(status, want, "{method} {path}: {json}");
+        restore("abc", None, 400, PARAM),
+        restore("99999999", None, 404, "not_found"),
+        restore("1", Some("{not json".into()), 400, "invalid_body"),
+        restore(
+            "1",
+            Some(r#"{"reason":"x","extra":1}"#.into()),
+            400,
+            "invalid_body",
+        ),
+        restore(
+            "1",
+            Some(format!(r#"{{"reason":"{big}"}}"#)),
+            413,
+            "payload_too_large",
+        ),
+        // What a cross-site HTML form can send.
+        (
+            "FORM",
+            "/versions/1/restore".into(),
+            Some("reason=csrf".into()),
+            415,
+            "unsupported_media_type",
+        ),
+    ]
+}
+
+/// Sends one request as the admin: `FORM` is a POST with a form body, anything else JSON.
+async fn send(base: &str, method: &str, path: &str, body: Option<String>) -> (StatusCode, Value) {
+    match method {
+        "GET" => get(base, "admin", path).await,
+        "POST" => post_json(base, "admin", path, body).await,
+        _ => {
+            let (verb, content_type) = match method {
+                "FORM" => ("POST", "application/x-www-form-urlencoded"),
+                other => (other, "application/json"),
+            };
+            let res = client()
+                .request(
+                    reqwest::Method::from_bytes(verb.as_bytes()).unwrap(),
+                    format!("{base}{path}"),
+                )
+                .header("authorization", "Bearer admin")
+                .header("content-type", content_type)
+                .body(body.unwrap_or_default())
+                .send()
+                .await
+                .unwrap();
+            let s = res.status();
+            (s, res.json().await.unwrap_or(Value::Null))
+        }
+    }
+}
+
+async fn bad_inputs_are_4xx(db: DatabaseConnection) {
+    let base = serve(&db).await;
+    for (method, path, body, want, code) in bad_cases() {
+        let path = format!("/api/audit{path}");
+        let (status, json) = send(&base, method, &path, body).await;
+        assert_eq!(status.as_u16(), want, "{method} {path}: {json}");
         assert_eq!(json["error"]["code"], code, "{method} {path}: {json}");
         assert!(
             json["error"]["message"]

@@ -11,6 +11,7 @@ use audit_core::AuditContext;
 use axum::extract::ConnectInfo;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Request, Response};
+use ipnet::IpNet;
 
 /// The header that carries the request id in and out.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -25,7 +26,7 @@ type CauserFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 struct Config {
     causer: Option<Arc<CauserFn>>,
     trust_user_id_header: bool,
-    trusted_proxies: Vec<IpAddr>,
+    trusted_proxies: Vec<IpNet>,
     forwarded_header: ForwardedHeader,
     max_user_agent: usize,
     strict: Option<bool>,
@@ -121,9 +122,19 @@ impl AuditLayer {
         self
     }
 
-    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed, by address
+    /// (added to those already trusted). An IPv4 proxy also matches when the connection
+    /// shows it as `::ffff:a.b.c.d`.
     pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
-        self.config_mut().trusted_proxies = proxies.into_iter().collect();
+        let proxies = proxies.into_iter().map(|ip| IpNet::from(ip.to_canonical()));
+        self.config_mut().trusted_proxies.extend(proxies);
+        self
+    }
+
+    /// Proxies trusted by range (`"10.0.0.0/8".parse()?`, `"fd00::/8".parse()?`), added to
+    /// those already trusted.
+    pub fn trusted_proxy_ranges(mut self, ranges: impl IntoIterator<Item = IpNet>) -> Self {
+        self.config_mut().trusted_proxies.extend(ranges);
         self
     }
 
@@ -246,37 +257,45 @@ pub fn valid_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
+fn trusted(config: &Config, ip: IpAddr) -> bool {
+    config.trusted_proxies.iter().any(|net| net.contains(&ip))
+}
+
 fn client_ip(config: &Config, parts: &Parts) -> Option<IpAddr> {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())?;
-    if !config.trusted_proxies.contains(&peer) {
+        .map(|c| c.0.ip().to_canonical())?;
+    if !trusted(config, peer) {
         return Some(peer);
     }
     // Every line of the header the proxies set, in order (a proxy may add its own line
-    // after the client's), one hop per comma-separated entry.
+    // after the client's), one hop per comma-separated entry. A line that is not visible
+    // ASCII is one hop that is no address.
     let name = match config.forwarded_header {
         ForwardedHeader::XForwardedFor => "x-forwarded-for",
         ForwardedHeader::Forwarded => "forwarded",
     };
-    let lines: Vec<&str> = parts
+    let hops: Vec<Option<&str>> = parts
         .headers
         .get_all(name)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| match v.to_str() {
+            Ok(line) => line.split(',').map(Some).collect::<Vec<_>>(),
+            Err(_) => vec![None],
+        })
         .collect();
-    let hops: Vec<&str> = lines.iter().flat_map(|l| l.split(',')).collect();
     // Walk back from the nearest hop: the first address that is not a trusted proxy is the
-    // client. An entry that is no address ("unknown", an obfuscated node) ends the walk:
-    // what stands before it cannot be told from what a client wrote.
+    // client. An entry that is no address ("unknown", an obfuscated node, a line that is
+    // not text) ends the walk: what stands before it cannot be told from what a client
+    // wrote, so no address is recorded.
     for hop in hops.iter().rev() {
-        let ip = match config.forwarded_header {
+        let ip = hop.and_then(|hop| match config.forwarded_header {
             ForwardedHeader::XForwardedFor => parse_node(hop.trim()),
             ForwardedHeader::Forwarded => forwarded_for(hop),
-        };
-        match ip {
-            Some(ip) if config.trusted_proxies.contains(&ip) => continue,
+        });
+        match ip.map(|ip| ip.to_canonical()) {
+            Some(ip) if trusted(config, ip) => continue,
             Some(ip) => return Some(ip),
             None => return None,
         }
@@ -320,6 +339,53 @@ mod tests {
             .extensions
             .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
         parts
+    }
+
+    #[test]
+    fn proxies_are_trusted_by_range() {
+        let layer = AuditLayer::new().trusted_proxy_ranges(["10.0.0.0/8".parse().unwrap()]);
+        let via_range = parts(&[("x-forwarded-for", "1.2.3.4, 10.9.9.9")], "10.0.0.1:5000");
+        assert_eq!(
+            context_for(&layer.config, &via_range).ip,
+            Some("1.2.3.4".parse().unwrap()),
+            "both 10.x hops are trusted"
+        );
+        let outside = parts(&[("x-forwarded-for", "1.2.3.4")], "11.0.0.1:5000");
+        assert_eq!(
+            context_for(&layer.config, &outside).ip,
+            Some("11.0.0.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn an_ipv4_proxy_matches_as_a_mapped_ipv6_peer() {
+        let layer = AuditLayer::new().trusted_proxies(["10.0.0.1".parse().unwrap()]);
+        let mapped = parts(&[("x-forwarded-for", "1.2.3.4")], "[::ffff:10.0.0.1]:5000");
+        assert_eq!(
+            context_for(&layer.config, &mapped).ip,
+            Some("1.2.3.4".parse().unwrap())
+        );
+        // A client seen as a mapped address is recorded as the IPv4 address it is.
+        let client = parts(&[], "[::ffff:198.51.100.7]:5000");
+        assert_eq!(
+            context_for(&layer.config, &client).ip,
+            Some("198.51.100.7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_header_line_that_is_not_text_ends_the_walk() {
+        let layer = AuditLayer::new().trusted_proxies(["10.0.0.1".parse().unwrap()]);
+        let mut req = parts(&[("x-forwarded-for", "6.6.6.6")], "10.0.0.1:5000");
+        req.headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"1.2.3.4\xff").unwrap(),
+        );
+        assert_eq!(
+            context_for(&layer.config, &req).ip,
+            None,
+            "not the proxy's address, not the spoofable line before"
+        );
     }
 
     #[test]

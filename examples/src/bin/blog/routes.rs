@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait, Set,
+    TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -80,8 +81,17 @@ impl From<sea_orm::DbErr> for AppError {
     }
 }
 
-fn not_found() -> AppError {
-    AppError(StatusCode::NOT_FOUND, "no such post".into())
+/// The post `id`, or 404.
+async fn find_post<C: ConnectionTrait>(db: &C, id: i32) -> Result<post::Model, AppError> {
+    post::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError(StatusCode::NOT_FOUND, "no such post".into()))
+}
+
+/// `201 Created` with a JSON body.
+fn created(body: serde_json::Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
 }
 
 fn post_json(p: &post::Model) -> serde_json::Value {
@@ -106,11 +116,7 @@ async fn create_author(
     }
     .insert(&db)
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": author.id, "name": author.name})),
-    )
-        .into_response())
+    Ok(created(json!({"id": author.id, "name": author.name})))
 }
 
 #[derive(Deserialize)]
@@ -134,17 +140,14 @@ async fn create_post(
     }
     .insert(&db)
     .await?;
-    Ok((StatusCode::CREATED, Json(post_json(&post))).into_response())
+    Ok(created(post_json(&post)))
 }
 
 async fn get_post(
     State(db): State<DatabaseConnection>,
     Path(id): Path<i32>,
 ) -> Result<Response, AppError> {
-    let post = post::Entity::find_by_id(id)
-        .one(&db)
-        .await?
-        .ok_or_else(not_found)?;
+    let post = find_post(&db, id).await?;
     // Counting views is a skipped field: no log entry for it.
     let mut am: post::ActiveModel = post.clone().into();
     am.view_count = Set(post.view_count + 1);
@@ -165,10 +168,7 @@ async fn update_post(
     Json(patch): Json<PostPatch>,
 ) -> Result<Response, AppError> {
     let txn = db.begin().await?;
-    let post = post::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(not_found)?;
+    let post = find_post(&txn, id).await?;
     let mut am: post::ActiveModel = post.into();
     if let Some(v) = patch.title {
         am.title = Set(v);
@@ -188,10 +188,7 @@ async fn delete_post(
     State(db): State<DatabaseConnection>,
     Path(id): Path<i32>,
 ) -> Result<Response, AppError> {
-    let post = post::Entity::find_by_id(id)
-        .one(&db)
-        .await?
-        .ok_or_else(not_found)?;
+    let post = find_post(&db, id).await?;
     post.delete(&db).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -215,9 +212,7 @@ async fn create_comment(
     }
     .insert(&db)
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": comment.id, "post_id": comment.post_id})),
-    )
-        .into_response())
+    Ok(created(
+        json!({"id": comment.id, "post_id": comment.post_id}),
+    ))
 }
