@@ -488,6 +488,15 @@ fn bad_cases() -> Vec<BadCase> {
         get("/dashboard?window_hours=x", PARAM),
         get("/subjects/post/1?limit=x", PARAM),
         get("/versions/post/1?page=2", PARAM),
+        // A NUL in any text (PostgreSQL cannot store or compare one).
+        get("/activity?subject_type=%00", PARAM),
+        get("/activity?subject_id=a%00b", PARAM),
+        get("/activity?causer_id=%00", PARAM),
+        get("/activity?action=up%00dated", PARAM),
+        get("/activity?request_id=%00", PARAM),
+        get("/subjects/note/a%00b", PARAM),
+        get("/subjects/no%00te/1", PARAM),
+        get("/versions/note/a%00b", PARAM),
         ("GET", "/nothing-here".into(), None, 404, "route_not_found"),
         (
             "DELETE",
@@ -499,6 +508,12 @@ fn bad_cases() -> Vec<BadCase> {
         restore("abc", None, 400, PARAM),
         restore("99999999", None, 404, "not_found"),
         restore("1", Some("{not json".into()), 400, "invalid_body"),
+        restore(
+            "1",
+            Some(r#"{"reason":"a\u0000b"}"#.into()),
+            400,
+            "invalid_body",
+        ),
         restore(
             "1",
             Some(r#"{"reason":"x","extra":1}"#.into()),

@@ -170,6 +170,17 @@ async fn access(State(state): State<Arc<ApiState>>, request: Request, next: Next
         )
         .into_response();
     }
+    // No text the API takes may hold a NUL: PostgreSQL can neither store nor compare one
+    // (it would answer 500), and no subject, causer or action has one.
+    let uri = &parts.uri;
+    if uri.path().contains("%00") || uri.query().is_some_and(|q| q.contains("%00")) {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidParameter,
+            "a path or query parameter contains a NUL character (%00)",
+        )
+        .into_response();
+    }
     next.run(Request::from_parts(parts, body)).await
 }
 

@@ -277,7 +277,7 @@ fn restore_request(
         return Ok(RestoreRequest::default());
     }
     // `null` as no body, as the description's optional body allows.
-    serde_json::from_slice::<Option<RestoreRequest>>(&body)
+    let request = serde_json::from_slice::<Option<RestoreRequest>>(&body)
         .map(Option::unwrap_or_default)
         .map_err(|e| {
             ApiError::new(
@@ -285,7 +285,15 @@ fn restore_request(
                 ErrorCode::InvalidBody,
                 e.to_string(),
             )
-        })
+        })?;
+    if request.reason.as_deref().is_some_and(|r| r.contains('\0')) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidBody,
+            "`reason` must not contain a NUL character",
+        ));
+    }
+    Ok(request)
 }
 
 /// `GET /dashboard` parameters.
