@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{
     ColumnDef, Index, IndexCreateStatement, IntoIden, IntoTableRef, Table, TableCreateStatement,
 };
-use sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm::{ConnectionTrait, DbBackend, TransactionSession, TransactionTrait};
 
 use crate::entity::{activity_log, baselines, versions};
 use crate::{Error, Result};
@@ -11,8 +11,12 @@ use crate::{Error, Result};
 /// Creates `activity_log`, `versions` and `audit_baselines` with their indexes if they do
 /// not exist.
 ///
-/// Idempotent: call it on every boot. Works on SQLite, PostgreSQL and MySQL/MariaDB, on a
-/// connection or inside a transaction (where the backend has transactional DDL).
+/// Idempotent: call it on every boot, from as many instances at once as you like (they
+/// take turns on an advisory lock on PostgreSQL, a named lock on MySQL/MariaDB). It adds
+/// what an existing schema lacks: an index a newer version declares is created on tables
+/// an older one made. Works on SQLite, PostgreSQL and MySQL/MariaDB, on a connection or
+/// inside a transaction (MySQL commits DDL by itself, so there it ends the caller's
+/// transaction, as any DDL does).
 ///
 /// It first checks the program's audited models: two that write one subject type (the
 /// same table name in two schemas, or the same `#[audit(subject)]`) fail it with
@@ -27,13 +31,83 @@ use crate::{Error, Result};
 /// # Ok(())
 /// # }
 /// ```
-pub async fn install<C: ConnectionTrait>(db: &C) -> Result<()> {
+pub async fn install<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<()> {
     crate::registry::check_all()?;
+    // MySQL commits DDL by itself, which ends a transaction (and its savepoints): inside
+    // the caller's transaction, whose connection is already one, run on it as it is.
+    if db.get_database_backend() == DbBackend::MySql && !crate::hooks::is_plain_connection::<C>() {
+        return install_locked(db).await;
+    }
+    // One connection for the lock and the statements: a transaction (a savepoint when
+    // `db` is one already).
+    let txn = db
+        .begin()
+        .await
+        .map_err(Error::db("starting the install transaction"))?;
+    install_locked(&txn).await?;
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the install"))
+}
+
+/// The name of the lock concurrent installs take turns on.
+const INSTALL_LOCK: &str = "audit_seaorm_install";
+
+/// Creates what is missing, holding the install lock: PostgreSQL's `CREATE TABLE IF NOT
+/// EXISTS` is not safe against itself (two sessions can both try to create the table's
+/// type), and on MySQL/MariaDB, whose `CREATE INDEX` has no `IF NOT EXISTS`, the indexes
+/// an existing table lacks are looked up first.
+async fn install_locked<C: ConnectionTrait>(db: &C) -> Result<()> {
     let backend = db.get_database_backend();
+    let lock = match backend {
+        DbBackend::Postgres => Some(format!(
+            "SELECT pg_advisory_xact_lock(hashtext('{INSTALL_LOCK}'))"
+        )),
+        DbBackend::MySql => Some(format!("SELECT GET_LOCK('{INSTALL_LOCK}', 60)")),
+        _ => None,
+    };
+    if let Some(lock) = lock {
+        db.execute_unprepared(&lock)
+            .await
+            .map_err(Error::db("taking the install lock"))?;
+    }
+    let created = create_missing(db, backend).await;
+    if backend == DbBackend::MySql {
+        let release = format!("SELECT RELEASE_LOCK('{INSTALL_LOCK}')");
+        db.execute_unprepared(&release)
+            .await
+            .map_err(Error::db("releasing the install lock"))?;
+    }
+    created
+}
+
+async fn create_missing<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Result<()> {
     for stmt in statements(backend) {
         db.execute(&stmt)
             .await
             .map_err(Error::db("creating the audit tables"))?;
+    }
+    if backend != DbBackend::MySql {
+        return Ok(()); // the statements create a missing index themselves (IF NOT EXISTS)
+    }
+    let present: Vec<String> = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT DISTINCT index_name FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND table_name IN ('activity_log', 'versions')",
+        ))
+        .await
+        .map_err(Error::db("reading the audit tables' indexes"))?
+        .iter()
+        .filter_map(|row| row.try_get_by_index::<String>(0).ok())
+        .collect();
+    for spec in INDEXES
+        .iter()
+        .filter(|spec| !present.iter().any(|p| p == spec.0))
+    {
+        db.execute(&index(spec, true))
+            .await
+            .map_err(Error::db("adding an index to the audit tables"))?;
     }
     Ok(())
 }

@@ -64,7 +64,72 @@ async fn migration_creates_tables(db: DatabaseConnection) {
     );
 }
 
-backend_tests!(install_is_idempotent, migration_creates_tables);
+/// The index names of the audit tables, from the database's catalog.
+async fn audit_indexes(db: &DatabaseConnection) -> Vec<String> {
+    use sea_orm::DatabaseBackend as B;
+    let sql = match db.get_database_backend() {
+        B::Postgres => {
+            "SELECT indexname FROM pg_indexes WHERE tablename IN ('activity_log', 'versions') AND indexname NOT LIKE '%pkey' ORDER BY 1"
+        }
+        B::MySql => {
+            "SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name IN ('activity_log', 'versions') AND index_name <> 'PRIMARY' ORDER BY 1"
+        }
+        _ => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('activity_log', 'versions') AND name NOT LIKE 'sqlite_%' ORDER BY 1"
+        }
+    };
+    db.query_all_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.try_get_by_index::<String>(0).unwrap())
+    .collect()
+}
+
+/// Eight instances booting at once on an empty database: every install succeeds, once.
+/// And a table that exists but lacks an index (made by an earlier version) gets it.
+async fn concurrent_installs(db: DatabaseConnection) {
+    let expected = audit_indexes(&db).await;
+    assert_eq!(expected.len(), 6, "{expected:?}");
+    for table in ["activity_log", "versions", "audit_baselines"] {
+        db.execute_unprepared(&format!("DROP TABLE {table}"))
+            .await
+            .unwrap();
+    }
+    let installs = (0..8).map(|_| install(&db));
+    for result in futures::future::join_all(installs).await {
+        result.expect("a concurrent install");
+    }
+    assert_eq!(audit_indexes(&db).await, expected);
+
+    let drop_index = match db.get_database_backend() {
+        sea_orm::DbBackend::MySql => "DROP INDEX idx_activity_log_causer ON activity_log",
+        _ => "DROP INDEX idx_activity_log_causer",
+    };
+    db.execute_unprepared(drop_index).await.unwrap();
+    install(&db).await.unwrap();
+    assert_eq!(
+        audit_indexes(&db).await,
+        expected,
+        "the missing index is added"
+    );
+    log(&db, NewActivity::new("viewed").subject("post", 1))
+        .await
+        .unwrap();
+    // Inside a transaction too (MySQL commits DDL by itself; the install still succeeds).
+    let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    install(&txn).await.unwrap();
+    txn.commit().await.unwrap();
+}
+
+backend_tests!(
+    concurrent_installs,
+    install_is_idempotent,
+    migration_creates_tables
+);
 
 #[test]
 fn install_sql_is_reviewable() {
