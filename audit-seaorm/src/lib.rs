@@ -14,6 +14,7 @@ mod registry;
 mod restore;
 mod schema;
 mod trail;
+mod transaction;
 mod user_hooks;
 mod write;
 
@@ -41,6 +42,7 @@ pub use restore::AuditedEntity;
 #[cfg(feature = "migration")]
 pub use schema::migration;
 pub use schema::{install, install_sql};
+pub use transaction::begin_write;
 
 /// The ActiveModel of a model's entity.
 type ActiveModelOf<M> = <<M as ModelTrait>::Entity as EntityTrait>::ActiveModel;

@@ -40,8 +40,7 @@ pub async fn install<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<()
     }
     // One connection for the lock and the statements: a transaction (a savepoint when
     // `db` is one already).
-    let txn = db
-        .begin()
+    let txn = crate::begin_write(db)
         .await
         .map_err(Error::db("starting the install transaction"))?;
     install_locked(&txn).await?;

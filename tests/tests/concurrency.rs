@@ -2,7 +2,7 @@
 
 use audit_seaorm::{history, versions};
 use audit_tests::{backend_tests, post};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
 use serde_json::{Map, Value};
 
 const WRITERS: usize = 8;
@@ -142,3 +142,49 @@ backend_tests!(
     concurrent_inserts_of_new_rows,
     stale_snapshot_numbers_correctly
 );
+
+/// SQLite through a pool of connections to one file (what an app on SQLite runs): eight
+/// tasks updating one row in transactions all succeed, and the diffs chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_sqlite_file() {
+    let dir = std::env::temp_dir().join(format!("audit-pool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pool.db");
+    let _ = std::fs::remove_file(&path);
+    let mut opts = sea_orm::ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+    opts.max_connections(8).sqlx_logging(false);
+    let db = sea_orm::Database::connect(opts).await.unwrap();
+    audit_seaorm::install(&db).await.unwrap();
+    audit_tests::create_tables(&db).await;
+    concurrent_updates_chain(db.clone()).await;
+    // The usual shape: read the row in the transaction, then write it. SQLite's default
+    // transaction cannot wait to upgrade its read lock: `begin_write` begins IMMEDIATE.
+    let p = post::new("r0", "r").insert(&db).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            for r in 0..ROUNDS {
+                let txn = audit_seaorm::begin_write(&db).await.unwrap();
+                let row = post::Entity::find_by_id(p.id)
+                    .one(&txn)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let mut am: post::ActiveModel = row.into();
+                am.title = Set(format!("w{w}-r{r}"));
+                am.update(&txn).await.unwrap();
+                txn.commit().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        history(&db, "post", p.id).await.unwrap().len(),
+        1 + WRITERS * ROUNDS
+    );
+    db.close().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{Method, StatusCode};
-use sea_orm::{DatabaseConnection, EntityTrait, IntoActiveModel, TransactionTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, IntoActiveModel};
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, ErrorCode};
@@ -107,8 +107,7 @@ impl AuditApi {
     {
         let f: Arc<RestoreFn> = Arc::new(|db: DatabaseConnection, version_id: i64| {
             Box::pin(async move {
-                let txn = db
-                    .begin()
+                let txn = crate::begin_write(&db)
                     .await
                     .map_err(Error::db("starting the restore transaction"))?;
                 let model = E::restore(&txn, version_id).await?;

@@ -1,7 +1,7 @@
 //! `--demo`: a scripted scenario, then the trail as a table.
 
 use audit_seaorm::{ActivityEntry, AuditContext, AuditedEntity, history, versions};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, ModelTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, ModelTrait, Set};
 
 use crate::entities::{author, post};
 
@@ -58,14 +58,14 @@ async fn create(db: &DatabaseConnection) -> Result<(author::Model, post::Model),
 
 /// A new title and body, then published (and a view count, which is not audited).
 async fn edit_twice(db: &DatabaseConnection, post: post::Model) -> Result<post::Model, BoxError> {
-    let txn = db.begin().await?;
+    let txn = audit_seaorm::begin_write(db).await?;
     let mut am: post::ActiveModel = post.into();
     am.title = Set("Hello, audit trail".into());
     am.body = Set("Second draft, with more words.".into());
     let post = am.update(&txn).await?;
     txn.commit().await?;
 
-    let txn = db.begin().await?;
+    let txn = audit_seaorm::begin_write(db).await?;
     let mut am: post::ActiveModel = post.into();
     am.published = Set(true);
     am.view_count = Set(17); // skipped: not logged
@@ -81,7 +81,7 @@ async fn restore_version_2(db: &DatabaseConnection, id: i32) -> Result<post::Mod
         .into_iter()
         .find(|v| v.version == 2)
         .ok_or("no version 2")?;
-    let txn = db.begin().await?;
+    let txn = audit_seaorm::begin_write(db).await?;
     let restored = post::Entity::restore(&txn, v2.id).await?;
     txn.commit().await?;
     Ok(restored)

@@ -9,7 +9,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait, Set,
-    TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -167,7 +166,7 @@ async fn update_post(
     Path(id): Path<i32>,
     Json(patch): Json<PostPatch>,
 ) -> Result<Response, AppError> {
-    let txn = db.begin().await?;
+    let txn = audit_seaorm::begin_write(&db).await?;
     let post = find_post(&txn, id).await?;
     let mut am: post::ActiveModel = post.into();
     if let Some(v) = patch.title {
