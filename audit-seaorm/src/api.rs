@@ -4,7 +4,8 @@ use audit_core::{
     Action, ActivityEntry, Audited, Changes, Filter, Order, Page, SubjectId, Version,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde_json::{Map, Value};
 
@@ -458,6 +459,20 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// `column = value` for a column of any length whose PostgreSQL index holds a prefix of
+/// it (see `schema::LONG_TEXT`): the prefix condition lets that index find the rows.
+fn long_text_eq(column: activity_log::Column, value: &str, backend: DbBackend) -> Condition {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func};
+    let cond = Condition::all().add(column.eq(value));
+    if backend != DbBackend::Postgres {
+        return cond;
+    }
+    // The length as a literal, as in the index's expression (a parameter would not match).
+    let length = Expr::cust(crate::schema::INDEX_PREFIX.to_string());
+    let prefix = |e: Expr| Expr::from(Func::cust("left").arg(e).arg(length.clone()));
+    cond.add(prefix(Expr::col(column)).eq(prefix(Expr::val(value))))
+}
+
 /// The SeaORM query behind [`activity`]: every criterion of `filter`, its order, cursor and
 /// offset, without the limit. Use it to add your own conditions, count, or stream.
 /// `backend` is the database it will run on (`db.get_database_backend()`): MySQL takes the
@@ -476,13 +491,13 @@ pub fn activity_select(
         query = query.filter(A::SubjectId.eq(v.as_str()));
     }
     if let Some(v) = &filter.causer_id {
-        query = query.filter(A::CauserId.eq(v.as_str()));
+        query = query.filter(long_text_eq(A::CauserId, v, backend));
     }
     if let Some(v) = &filter.action {
         query = query.filter(A::Action.eq(v.as_str()));
     }
     if let Some(v) = &filter.request_id {
-        query = query.filter(A::RequestId.eq(v.as_str()));
+        query = query.filter(long_text_eq(A::RequestId, v, backend));
     }
     let time = |t: chrono::DateTime<chrono::Utc>| -> sea_orm::Value {
         match backend {

@@ -151,6 +151,7 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
     ]);
     let mut n = 0;
     for (row, id) in rows.iter().zip(ids) {
+        crate::dialect::check_subject_id(db.get_database_backend(), (subject_type, &id))?;
         if versioned.contains(&id) {
             continue;
         }

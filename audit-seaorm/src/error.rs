@@ -42,6 +42,20 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
     },
+    /// A subject id longer than MySQL/MariaDB store (600 characters, what their unique
+    /// index on subject and version can hold): refused before anything is written,
+    /// rather than cut.
+    #[error(
+        "the subject id of `{subject_type}` is {length} characters long; MySQL/MariaDB store at most {max}"
+    )]
+    SubjectIdTooLong {
+        /// The subject type.
+        subject_type: String,
+        /// The id's length, in characters.
+        length: usize,
+        /// The most the backend stores.
+        max: usize,
+    },
     /// `redact_history` was asked to scrub a field that is not `#[audit(redact)]`.
     #[error(
         "field `{field}` of `{subject_type}` is not `#[audit(redact)]`: only a redacted field's history can be scrubbed"

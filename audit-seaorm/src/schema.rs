@@ -104,7 +104,7 @@ async fn create_missing<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Resul
         .iter()
         .filter(|spec| !present.iter().any(|p| p == spec.0))
     {
-        db.execute(&index(spec, true))
+        db.execute(&index(spec, true, backend))
             .await
             .map_err(Error::db("adding an index to the audit tables"))?;
     }
@@ -138,9 +138,9 @@ const INDEXES: &[IndexSpec] = &[
         &["subject_type", "subject_id", "id"],
         false,
     ),
-    // a causer's activity
+    // a causer's activity (on a prefix of the causer: see `LONG_TEXT`)
     (
-        "idx_activity_log_causer",
+        "idx_activity_log_causer_prefix",
         "activity_log",
         &["causer_id", "id"],
         false,
@@ -159,9 +159,9 @@ const INDEXES: &[IndexSpec] = &[
         &["created_at"],
         false,
     ),
-    // one request's entries
+    // one request's entries (on a prefix of the id)
     (
-        "idx_activity_log_request",
+        "idx_activity_log_request_prefix",
         "activity_log",
         &["request_id"],
         false,
@@ -175,12 +175,43 @@ const INDEXES: &[IndexSpec] = &[
     ),
 ];
 
-fn index(spec: &IndexSpec, inline: bool) -> IndexCreateStatement {
+/// Text columns of any length whose indexes hold a prefix of the value: a B-tree entry has
+/// a size limit (about 2.7 KB on PostgreSQL, 3 KB of key on MySQL), and a causer or a
+/// request id is whatever the application passes. Lookups compare the whole value; the
+/// prefix only finds the candidates.
+pub(crate) const LONG_TEXT: &[&str] = &["causer_id", "request_id"];
+
+/// How many characters of a [`LONG_TEXT`] column an index holds.
+pub(crate) const INDEX_PREFIX: u32 = 191;
+
+/// The longest subject id MySQL/MariaDB stores (characters): the unique index on
+/// (subject type, subject id, version) must fit InnoDB's 3,072-byte key. PostgreSQL and
+/// SQLite store any length (PostgreSQL's index takes up to about 2,700 bytes of it).
+pub(crate) const MYSQL_MAX_SUBJECT_ID: usize = 600;
+
+fn subject_id(col: &mut ColumnDef, backend: DbBackend) -> &mut ColumnDef {
+    match backend {
+        DbBackend::MySql => col.string_len(MYSQL_MAX_SUBJECT_ID as u32),
+        _ => col.text(),
+    }
+}
+
+fn index(spec: &IndexSpec, inline: bool, backend: DbBackend) -> IndexCreateStatement {
+    use sea_orm::sea_query::{Alias, Expr, Func};
     let (name, table, cols, unique) = *spec;
     let mut idx = Index::create();
-    idx.name(name).table(sea_orm::sea_query::Alias::new(table));
-    for col in cols {
-        idx.col(sea_orm::sea_query::Alias::new(*col));
+    idx.name(name).table(Alias::new(table));
+    for &col in cols {
+        match backend {
+            _ if !LONG_TEXT.contains(&col) => idx.col(Alias::new(col)),
+            DbBackend::MySql => idx.col((Alias::new(col), INDEX_PREFIX)),
+            DbBackend::Postgres => idx.col(
+                Func::cust("left")
+                    .arg(Expr::col(Alias::new(col)))
+                    .arg(INDEX_PREFIX),
+            ),
+            _ => idx.col(Alias::new(col)),
+        };
     }
     if unique {
         idx.unique();
@@ -228,24 +259,24 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
     activity
         .col(ColumnDef::new(A::Action).string_len(100).not_null())
         .col(ColumnDef::new(A::SubjectType).string_len(100).not_null())
-        .col(ColumnDef::new(A::SubjectId).string_len(255).not_null())
-        .col(ColumnDef::new(A::CauserId).string_len(255).null())
+        .col(subject_id(&mut ColumnDef::new(A::SubjectId), backend).not_null())
+        .col(ColumnDef::new(A::CauserId).text().null())
         .col(ColumnDef::new(A::Changes).json_binary().not_null())
         .col(ColumnDef::new(A::Properties).json_binary().null())
         .col(ColumnDef::new(A::Ip).string_len(64).null())
         .col(ColumnDef::new(A::UserAgent).text().null())
-        .col(ColumnDef::new(A::RequestId).string_len(255).null())
+        .col(ColumnDef::new(A::RequestId).text().null())
         .col(ColumnDef::new(A::VersionId).big_integer().null())
         .col(timestamp(&mut ColumnDef::new(A::CreatedAt), backend).not_null());
 
     let mut version = table(versions::Entity, V::Id, backend);
     version
         .col(ColumnDef::new(V::SubjectType).string_len(100).not_null())
-        .col(ColumnDef::new(V::SubjectId).string_len(255).not_null())
+        .col(subject_id(&mut ColumnDef::new(V::SubjectId), backend).not_null())
         .col(ColumnDef::new(V::Version).big_integer().not_null())
         .col(ColumnDef::new(V::Event).string_len(100).not_null())
         .col(ColumnDef::new(V::Data).json_binary().not_null())
-        .col(ColumnDef::new(V::CauserId).string_len(255).null())
+        .col(ColumnDef::new(V::CauserId).text().null())
         .col(timestamp(&mut ColumnDef::new(V::CreatedAt), backend).not_null());
 
     let mut baseline = Table::create();
@@ -271,14 +302,18 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
             } else {
                 &mut activity
             };
-            table.index(&mut index(spec, true));
+            table.index(&mut index(spec, true, backend));
         }
         out.push(Ddl::Table(activity));
         out.push(Ddl::Table(version));
     } else {
         out.push(Ddl::Table(activity));
         out.push(Ddl::Table(version));
-        out.extend(INDEXES.iter().map(|spec| Ddl::Index(index(spec, false))));
+        out.extend(
+            INDEXES
+                .iter()
+                .map(|spec| Ddl::Index(index(spec, false, backend))),
+        );
     }
     out
 }

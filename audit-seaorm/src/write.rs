@@ -64,6 +64,7 @@ pub(crate) async fn write<C: ConnectionTrait>(
         record.activity.as_ref().and_then(|a| a.properties.as_ref()),
     );
     let subject = (record.subject_type, record.subject_id);
+    dialect::check_subject_id(db.get_database_backend(), subject)?;
     let version = match &record.version {
         Some(v) => Some(insert_version(db, subject, v, &by).await?),
         None => None,
@@ -123,6 +124,7 @@ pub(crate) async fn write_version<C: ConnectionTrait>(
     subject: (&str, &str),
     version: VersionRow<'_>,
 ) -> Result<WrittenVersion> {
+    dialect::check_subject_id(db.get_database_backend(), subject)?;
     let by = Attribution::current(None, None);
     insert_version(db, subject, &version, &by).await
 }

@@ -18,7 +18,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Schema,
 };
 
-pub use entities::{cake, cli_cake, compat, legacy, note, post, sample, translation};
+pub use entities::{cake, cli_cake, compat, label, legacy, note, post, sample, translation};
 
 /// A database backend under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +210,7 @@ async fn create_table<E: EntityTrait>(db: &DatabaseConnection, entity: E) {
 pub async fn create_tables(db: &DatabaseConnection) {
     create_table(db, post::Entity).await;
     create_table(db, translation::Entity).await;
+    create_table(db, label::Entity).await;
     create_table(db, sample::Entity).await;
     create_table(db, note::Entity).await;
     create_table(db, cake::Entity).await;

@@ -140,3 +140,109 @@ async fn redact_history_scrubs_old_values(db: DatabaseConnection) {
 }
 
 backend_tests!(redact_history_scrubs_old_values);
+
+/// Letters that do not compress (a pseudo-random sequence), `n` of them.
+fn noise(n: usize, seed: u64) -> String {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect()
+}
+
+/// What an application can make long: a 300-character string key, a composite key of long
+/// strings, a 5,000-character causer and request id. Each is stored whole and found again.
+async fn long_values_are_stored_whole(db: DatabaseConnection) {
+    use audit_seaorm::AuditContext;
+    use audit_tests::label;
+    let key = noise(300, 1);
+    let causer = noise(5_000, 2);
+    let request = noise(5_000, 3);
+    let ctx = AuditContext::new()
+        .causer(causer.clone())
+        .request_id(request.clone());
+    ctx.scope(async {
+        let l = label::ActiveModel {
+            name: Set(key.clone()),
+            color: Set("red".into()),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let mut am: label::ActiveModel = l.into();
+        am.color = Set("blue".into());
+        am.update(&db).await.unwrap();
+        translation::ActiveModel {
+            post_id: Set(7),
+            locale: Set(noise(250, 4)),
+            body: Set("long".into()),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+    })
+    .await;
+    let trail = history(&db, "labels", &key).await.unwrap();
+    assert_eq!(trail.len(), 2);
+    assert_eq!(trail[0].subject_id, key.as_str());
+    assert_eq!(trail[1].causer_id.as_deref(), Some(causer.as_str()));
+    let composite = format!(r#"[7,"{}"]"#, noise(250, 4));
+    assert_eq!(
+        versions(&db, "translations", &composite)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let by_causer = activity(&db, &Filter::new().causer(causer.clone()))
+        .await
+        .unwrap();
+    assert_eq!(by_causer.items.len(), 3);
+    let by_request = activity(&db, &Filter::new().request_id(request))
+        .await
+        .unwrap();
+    assert_eq!(by_request.items.len(), 3);
+    // A causer that shares the long one's indexed prefix is another causer.
+    let mut other = causer.clone();
+    other.push('z');
+    assert!(
+        activity(&db, &Filter::new().causer(other))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+/// MySQL/MariaDB keep subject ids up to 600 characters: a longer one is refused with a
+/// clear error before anything is written (a server without strict mode would cut it and
+/// merge subjects); the other backends keep it.
+async fn subject_ids_beyond_mysql_limit(db: DatabaseConnection) {
+    use audit_seaorm::snapshot;
+    let id = noise(700, 5);
+    let written = snapshot(&db, "notes", &id, &serde_json::json!({"a": 1})).await;
+    if db.get_database_backend() == DbBackend::MySql {
+        let err = written.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                audit_seaorm::Error::SubjectIdTooLong {
+                    length: 700,
+                    max: 600,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(versions(&db, "notes", &id).await.unwrap().is_empty());
+    } else {
+        assert_eq!(written.unwrap().subject_id, id.as_str());
+        assert_eq!(versions(&db, "notes", &id).await.unwrap().len(), 1);
+    }
+}
+
+backend_tests!(long_values_are_stored_whole, subject_ids_beyond_mysql_limit);

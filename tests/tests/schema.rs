@@ -106,8 +106,8 @@ async fn concurrent_installs(db: DatabaseConnection) {
     assert_eq!(audit_indexes(&db).await, expected);
 
     let drop_index = match db.get_database_backend() {
-        sea_orm::DbBackend::MySql => "DROP INDEX idx_activity_log_causer ON activity_log",
-        _ => "DROP INDEX idx_activity_log_causer",
+        sea_orm::DbBackend::MySql => "DROP INDEX idx_activity_log_causer_prefix ON activity_log",
+        _ => "DROP INDEX idx_activity_log_causer_prefix",
     };
     db.execute_unprepared(drop_index).await.unwrap();
     install(&db).await.unwrap();

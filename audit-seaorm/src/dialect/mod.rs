@@ -120,6 +120,21 @@ pub(crate) async fn latest<C: ConnectionTrait>(
     }))
 }
 
+/// Refuses a subject id MySQL/MariaDB cannot store whole (a server without strict mode
+/// would cut it silently and merge subjects); the other backends store any length.
+pub(crate) fn check_subject_id(backend: DbBackend, (subject_type, id): (&str, &str)) -> Result<()> {
+    let length = id.chars().count();
+    let max = crate::schema::MYSQL_MAX_SUBJECT_ID;
+    if backend == DbBackend::MySql && length > max {
+        return Err(Error::SubjectIdTooLong {
+            subject_type: subject_type.to_owned(),
+            length,
+            max,
+        });
+    }
+    Ok(())
+}
+
 fn text(s: Option<&str>) -> SimpleExpr {
     Value::String(s.map(str::to_owned)).into()
 }

@@ -205,6 +205,10 @@ where
     }
 }
 
+/// The longest `X-User-Id` taken, in bytes: a longer one is not an id the gateway set, and
+/// is ignored (cutting it could make it another user's).
+pub const MAX_USER_ID_HEADER: usize = 256;
+
 fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -215,7 +219,7 @@ fn context_for(config: &Config, parts: &Parts) -> AuditContext {
         if config.trust_user_id_header {
             header(parts, USER_ID_HEADER.as_str())
                 .map(str::trim)
-                .filter(|s| !s.is_empty())
+                .filter(|s| !s.is_empty() && s.len() <= MAX_USER_ID_HEADER)
                 .map(str::to_owned)
         } else {
             None
@@ -447,6 +451,20 @@ mod tests {
         let bad = parts(&[("x-request-id", "no spaces<script>")], "127.0.0.1:1");
         let id = context_for(&layer.config, &bad).request_id.unwrap();
         assert!(uuid::Uuid::parse_str(&id).is_ok());
+    }
+
+    #[test]
+    fn long_user_id_headers_are_ignored() {
+        let layer = AuditLayer::new().trust_user_id_header(true);
+        let fits = "u".repeat(MAX_USER_ID_HEADER);
+        let req = parts(&[("x-user-id", fits.as_str())], "198.51.100.7:5000");
+        assert_eq!(
+            context_for(&layer.config, &req).causer_id,
+            Some(fits.clone())
+        );
+        let long = "u".repeat(MAX_USER_ID_HEADER + 1);
+        let req = parts(&[("x-user-id", long.as_str())], "198.51.100.7:5000");
+        assert_eq!(context_for(&layer.config, &req).causer_id, None);
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub use body::{
 };
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use middleware::{
-    AuditLayer, AuditService, DEFAULT_MAX_USER_AGENT, ForwardedHeader, REQUEST_ID_HEADER,
-    USER_ID_HEADER, valid_request_id,
+    AuditLayer, AuditService, DEFAULT_MAX_USER_AGENT, ForwardedHeader, MAX_USER_ID_HEADER,
+    REQUEST_ID_HEADER, USER_ID_HEADER, valid_request_id,
 };
 pub use openapi::openapi;

@@ -31,6 +31,7 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
     properties: Option<Json>,
     before: Option<&M>,
 ) -> Result<()> {
+    dialect::check_subject_id(db.get_database_backend(), (M::SUBJECT_TYPE, subject_id))?;
     let row = HookedRow {
         subject_type: M::SUBJECT_TYPE,
         subject_id,
