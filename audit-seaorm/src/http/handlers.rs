@@ -7,12 +7,14 @@ use std::sync::Arc;
 use audit_core::{ActivityEntry, AuditContext, Filter, MAX_LIMIT, Order, Page, Version};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
 use chrono::{DateTime, Duration, Utc};
+use http::request::Parts;
 use http::{HeaderMap, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -37,12 +39,32 @@ pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(openapi_json))
 }
 
-fn query_error(e: QueryRejection) -> ApiError {
-    ApiError::bad(e.body_text())
+/// axum's `Query`, with the API's JSON error (400 `invalid_parameter`) as its rejection.
+struct ApiQuery<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(e) => Err(ApiError::bad(e.body_text())),
+        }
+    }
 }
 
-fn path_error(e: PathRejection) -> ApiError {
-    ApiError::bad(e.body_text())
+/// axum's `Path`, with the API's JSON error (400 `invalid_parameter`) as its rejection.
+struct ApiPath<T>(T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(e) => Err(ApiError::bad(e.body_text())),
+        }
+    }
 }
 
 /// `GET /activity` parameters.
@@ -84,9 +106,8 @@ struct ActivityQuery {
 )]
 async fn activity(
     State(state): State<Arc<ApiState>>,
-    query: Result<Query<ActivityQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<ActivityQuery>,
 ) -> Result<Json<ActivityPage>, ApiError> {
-    let Query(q) = query.map_err(query_error)?;
     let mut filter = Filter::new();
     if let Some(action) = q.action {
         filter = filter.action(action);
@@ -139,11 +160,9 @@ struct PageQuery {
 )]
 async fn subject_history(
     State(state): State<Arc<ApiState>>,
-    path: Result<Path<SubjectPath>, PathRejection>,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    ApiPath(subject): ApiPath<SubjectPath>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<SubjectHistory>, ApiError> {
-    let Path(subject) = path.map_err(path_error)?;
-    let Query(q) = query.map_err(query_error)?;
     let mut filter = Filter::new()
         .subject(&subject.subject_type, &subject.subject_id)
         .order(Order::OldestFirst);
@@ -162,11 +181,9 @@ async fn subject_history(
 )]
 async fn subject_versions(
     State(state): State<Arc<ApiState>>,
-    path: Result<Path<SubjectPath>, PathRejection>,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    ApiPath(subject): ApiPath<SubjectPath>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<SubjectVersions>, ApiError> {
-    let Path(subject) = path.map_err(path_error)?;
-    let Query(q) = query.map_err(query_error)?;
     let page = crate::versions_page(
         &state.db,
         &subject.subject_type,
@@ -213,11 +230,10 @@ struct VersionPath {
 )]
 async fn restore(
     State(state): State<Arc<ApiState>>,
-    path: Result<Path<VersionPath>, PathRejection>,
+    ApiPath(VersionPath { version_id }): ApiPath<VersionPath>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Restored>, ApiError> {
-    let Path(VersionPath { version_id }) = path.map_err(path_error)?;
     let body = restore_request(&headers, body)?;
     let version = crate::version(&state.db, version_id)
         .await?
@@ -317,10 +333,9 @@ struct DashboardQuery {
 )]
 async fn dashboard(
     State(state): State<Arc<ApiState>>,
-    query: Result<Query<DashboardQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<DashboardQuery>,
 ) -> Result<Json<Dashboard>, ApiError> {
     use activity_log::Column as A;
-    let Query(q) = query.map_err(query_error)?;
     let hours = q.window_hours.unwrap_or(24);
     if !(1..=8760).contains(&hours) {
         return Err(ApiError::bad("window_hours must be between 1 and 8760"));
