@@ -42,6 +42,16 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
     },
+    /// A subject has no version with this number.
+    #[error("`{subject_type}` {subject_id} has no version {version}")]
+    VersionNumberNotFound {
+        /// The subject type.
+        subject_type: String,
+        /// The subject id.
+        subject_id: String,
+        /// The version number asked for.
+        version: i64,
+    },
     /// A subject id longer than MySQL/MariaDB store (600 characters, what their unique
     /// index on subject and version can hold): refused before anything is written,
     /// rather than cut.

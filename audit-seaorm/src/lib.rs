@@ -5,6 +5,7 @@ mod backfill;
 mod dialect;
 pub mod entity;
 mod error;
+mod history;
 pub mod hooks;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -37,6 +38,7 @@ pub use audit_derive::Audited;
 pub use audit_derive::behavior;
 pub use backfill::{Backfill, backfill};
 pub use error::{Error, Result};
+pub use history::{Blame, KeyOf};
 pub use redact::{Redacted, redact_history};
 pub use restore::AuditedEntity;
 #[cfg(feature = "migration")]

@@ -1,17 +1,24 @@
 //! Typed restore: write a version back into its entity.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
-use audit_core::Audited;
+use audit_core::{ActivityEntry, Audited, Changes, Version};
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Iterable,
     PrimaryKeyToColumn, QueryFilter, QuerySelect,
 };
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::history::{self, Blame, KeyOf};
 use crate::trail::restoring::Restoring;
 use crate::{AuditedModel, Error, Result};
 
-/// Restore for audited entities: `post::Entity::restore(&db, version_id)`.
+/// The typed trail of an audited entity: restore (`post::Entity::restore(&db, version_id)`)
+/// and the questions asked of a record's history, by its primary key
+/// (`post::Entity::as_of(&db, 7, t)`).
 pub trait AuditedEntity: EntityTrait {
     /// Writes a version back into its row and returns the restored model.
     ///
@@ -26,6 +33,100 @@ pub trait AuditedEntity: EntityTrait {
     fn restore<C>(db: &C, version_id: i64) -> impl Future<Output = Result<Self::Model>> + Send
     where
         C: ConnectionTrait;
+
+    /// The record's activity entries, oldest first: `post::Entity::history(&db, 7)`, or
+    /// `(7, "en".to_owned())` for a composite key.
+    fn history<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+    ) -> impl Future<Output = Result<Vec<ActivityEntry>>> + Send
+    where
+        KeyOf<Self>: Serialize + Send + Sync;
+
+    /// The record's versions, version 1 first.
+    fn versions<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+    ) -> impl Future<Output = Result<Vec<Version>>> + Send
+    where
+        KeyOf<Self>: Serialize + Send + Sync;
+
+    /// The version in force at `t`: the highest-numbered one written at or before `t`
+    /// (exact at the boundary, at the stored microsecond; `None` before the first).
+    fn version_at<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+        t: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Version>>> + Send
+    where
+        KeyOf<Self>: Serialize + Send + Sync;
+
+    /// The record as it stood at `t`; `None` when it did not exist then (not yet created,
+    /// or deleted). Fields no snapshot holds (redacted, skipped) take their type's default.
+    ///
+    /// ```
+    /// # async fn demo<E: audit_seaorm::AuditedEntity<Model = M>, M>(db: &sea_orm::DatabaseConnection)
+    /// # -> audit_seaorm::Result<()> where audit_seaorm::KeyOf<E>: From<i32> {
+    /// let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    /// let then: Option<M> = E::as_of(db, 7.into(), yesterday).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn as_of<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+        t: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Self::Model>>> + Send
+    where
+        KeyOf<Self>: Serialize + Send + Sync;
+
+    /// [`as_of`](Self::as_of) of many records in one query: those that existed at `t`.
+    fn as_of_many<C: ConnectionTrait>(
+        db: &C,
+        keys: &[KeyOf<Self>],
+        t: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Self::Model>>> + Send
+    where
+        KeyOf<Self>: Serialize + Send + Sync;
+
+    /// The changes from the record's version `from` to its version `to` (by number), in the
+    /// log's `{field: {old, new}}` shape; redacted fields are in no version, so in no diff.
+    fn diff<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<Changes>> + Send
+    where
+        KeyOf<Self>: Serialize + Send + Sync;
+
+    /// The changes from the record's state at `t` to its latest version (every field new
+    /// when it did not exist at `t`).
+    fn changes_since<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+        t: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Changes>> + Send
+    where
+        KeyOf<Self>: Serialize + Send + Sync;
+
+    /// For each field the trail has seen change, the last entry that changed it: who, when,
+    /// in which request, old → new.
+    fn blame<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+    ) -> impl Future<Output = Result<BTreeMap<String, Blame>>> + Send
+    where
+        KeyOf<Self>: Serialize + Send + Sync;
+
+    /// Every change of one field of the record, oldest first.
+    fn field_history<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+        field: &str,
+    ) -> impl Future<Output = Result<Vec<Blame>>> + Send
+    where
+        KeyOf<Self>: Serialize + Send + Sync;
 }
 
 impl<E> AuditedEntity for E
@@ -40,6 +141,112 @@ where
     {
         restore_model::<E, C>(db, version_id)
     }
+
+    async fn history<C: ConnectionTrait>(db: &C, key: KeyOf<Self>) -> Result<Vec<ActivityEntry>>
+    where
+        KeyOf<Self>: Serialize + Send + Sync,
+    {
+        let id = history::subject_id_of::<E>(&key)?;
+        crate::history(db, subject_type::<E>(), id).await
+    }
+
+    async fn versions<C: ConnectionTrait>(db: &C, key: KeyOf<Self>) -> Result<Vec<Version>>
+    where
+        KeyOf<Self>: Serialize + Send + Sync,
+    {
+        let id = history::subject_id_of::<E>(&key)?;
+        crate::versions(db, subject_type::<E>(), id).await
+    }
+
+    async fn version_at<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+        t: DateTime<Utc>,
+    ) -> Result<Option<Version>>
+    where
+        KeyOf<Self>: Serialize + Send + Sync,
+    {
+        let id = history::subject_id_of::<E>(&key)?;
+        history::version_at(db, subject_type::<E>(), id.as_str(), t).await
+    }
+
+    async fn as_of<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+        t: DateTime<Utc>,
+    ) -> Result<Option<Self::Model>>
+    where
+        KeyOf<Self>: Serialize + Send + Sync,
+    {
+        history::as_of::<E, C>(db, &key, t).await
+    }
+
+    async fn as_of_many<C: ConnectionTrait>(
+        db: &C,
+        keys: &[KeyOf<Self>],
+        t: DateTime<Utc>,
+    ) -> Result<Vec<Self::Model>>
+    where
+        KeyOf<Self>: Serialize + Send + Sync,
+    {
+        history::as_of_many::<E, C>(db, keys, t).await
+    }
+
+    async fn diff<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+        from: i64,
+        to: i64,
+    ) -> Result<Changes>
+    where
+        KeyOf<Self>: Serialize + Send + Sync,
+    {
+        let id = history::subject_id_of::<E>(&key)?;
+        history::diff(db, subject_type::<E>(), id.as_str(), from, to).await
+    }
+
+    async fn changes_since<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+        t: DateTime<Utc>,
+    ) -> Result<Changes>
+    where
+        KeyOf<Self>: Serialize + Send + Sync,
+    {
+        let id = history::subject_id_of::<E>(&key)?;
+        let data = |v: Option<Version>| v.map_or(Value::Null, |v| Value::Object(v.data));
+        let then = history::version_at(db, subject_type::<E>(), id.as_str(), t).await?;
+        let now = history::version_at(db, subject_type::<E>(), id.as_str(), Utc::now()).await?;
+        Ok(Changes::between(&data(then), &data(now)))
+    }
+
+    async fn blame<C: ConnectionTrait>(db: &C, key: KeyOf<Self>) -> Result<BTreeMap<String, Blame>>
+    where
+        KeyOf<Self>: Serialize + Send + Sync,
+    {
+        Ok(history::blame(&Self::history(db, key).await?))
+    }
+
+    async fn field_history<C: ConnectionTrait>(
+        db: &C,
+        key: KeyOf<Self>,
+        field: &str,
+    ) -> Result<Vec<Blame>>
+    where
+        KeyOf<Self>: Serialize + Send + Sync,
+    {
+        Ok(history::field_history(
+            &Self::history(db, key).await?,
+            field,
+        ))
+    }
+}
+
+fn subject_type<E: EntityTrait>() -> &'static str
+where
+    E::Model: Audited,
+{
+    <E::Model as Audited>::SUBJECT_TYPE
 }
 
 /// The function behind [`AuditedEntity::restore`].

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{Method, StatusCode};
-use sea_orm::{DatabaseConnection, EntityTrait, IntoActiveModel};
+use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, ErrorCode};
@@ -99,11 +99,9 @@ impl AuditApi {
 
     /// Lets `POST /versions/{id}/restore` really restore versions of `E` (typed restore in a
     /// transaction) and return the restored record.
-    pub fn restorer<E>(mut self) -> Self
+    pub fn restorer<E: AuditedEntity>(mut self) -> Self
     where
-        E: EntityTrait,
-        E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
-        E::ActiveModel: Send,
+        E::Model: AuditedModel,
     {
         let f: Arc<RestoreFn> = Arc::new(|db: DatabaseConnection, version_id: i64| {
             Box::pin(async move {

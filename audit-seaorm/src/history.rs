@@ -1,0 +1,226 @@
+//! Questions asked of a record's history: its state at a time, the changes between two of
+//! its versions or since a time, and who last changed each field.
+
+use std::collections::BTreeMap;
+
+use audit_core::{Action, ActivityEntry, Audited, Changes, SubjectId, Version};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PrimaryKeyTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::entity::versions;
+use crate::{AuditedModel, Error, Result};
+
+/// The primary key value of an entity: `i32`, `String`, `(i32, String)` for a composite key.
+pub type KeyOf<E> = <<E as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType;
+
+/// The subject id of the record of `E` with primary key `key`: the text form the derive
+/// gives the model's key (see [`SubjectId`]).
+pub fn subject_id_of<E: EntityTrait>(key: &KeyOf<E>) -> Result<SubjectId>
+where
+    KeyOf<E>: Serialize,
+{
+    SubjectId::from_key(key).map_err(|source| Error::Corrupt {
+        what: "primary key",
+        id: 0,
+        reason: format!("does not serialize: {source}"),
+    })
+}
+
+/// The time a bound means on `backend`: MySQL's `DATETIME(6)` compares with a `DATETIME`
+/// parameter (a `TIMESTAMP` one stops at 2038).
+fn at(t: DateTime<Utc>, backend: DbBackend) -> sea_orm::Value {
+    match backend {
+        DbBackend::MySql => t.naive_utc().into(),
+        _ => t.into(),
+    }
+}
+
+/// The version of a subject in force at `t`: the highest-numbered one written at or before
+/// `t` (so two versions with one timestamp are ordered by their numbers).
+pub(crate) async fn version_at<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+    t: DateTime<Utc>,
+) -> Result<Option<Version>> {
+    use versions::Column as V;
+    versions::Entity::find()
+        .filter(V::SubjectType.eq(subject_type))
+        .filter(V::SubjectId.eq(subject_id))
+        .filter(V::CreatedAt.lte(at(t, db.get_database_backend())))
+        .order_by_desc(V::Version)
+        .limit(1)
+        .one(db)
+        .await
+        .map_err(Error::db("reading the version in force at a time"))?
+        .map(crate::api::version_from_row)
+        .transpose()
+}
+
+/// The record a version holds, or `None` when the version says it was deleted. Fields the
+/// snapshot does not hold (redacted, skipped) take their type's default.
+fn model_of<M: Audited>(version: Option<Version>) -> Result<Option<M>> {
+    match version {
+        None => Ok(None),
+        Some(v) if v.event == Action::Deleted => Ok(None),
+        Some(v) => Ok(Some(M::from_snapshot(None, &v.data)?)),
+    }
+}
+
+/// [`AuditedEntity::as_of`](crate::AuditedEntity::as_of).
+pub(crate) async fn as_of<E, C>(
+    db: &C,
+    key: &KeyOf<E>,
+    t: DateTime<Utc>,
+) -> Result<Option<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+    KeyOf<E>: Serialize,
+    C: ConnectionTrait,
+{
+    let id = subject_id_of::<E>(key)?;
+    let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
+    model_of(version_at(db, subject_type, id.as_str(), t).await?)
+}
+
+/// [`AuditedEntity::as_of_many`](crate::AuditedEntity::as_of_many): one query for all keys.
+pub(crate) async fn as_of_many<E, C>(
+    db: &C,
+    keys: &[KeyOf<E>],
+    t: DateTime<Utc>,
+) -> Result<Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+    KeyOf<E>: Serialize,
+    C: ConnectionTrait,
+{
+    use versions::Column as V;
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
+    let ids = keys
+        .iter()
+        .map(|k| subject_id_of::<E>(k).map(SubjectId::into_string))
+        .collect::<Result<Vec<_>>>()?;
+    // The highest version at or before `t` of each subject, then those versions.
+    let latest = Query::select()
+        .column(V::SubjectId)
+        .expr_as(Expr::col(V::Version).max(), Alias::new("max_version"))
+        .from(versions::Entity)
+        .and_where(Expr::col(V::SubjectType).eq(subject_type))
+        .and_where(Expr::col(V::SubjectId).is_in(ids))
+        .and_where(Expr::col(V::CreatedAt).lte(at(t, db.get_database_backend())))
+        .group_by_col(V::SubjectId)
+        .to_owned();
+    let rows = versions::Entity::find()
+        .filter(V::SubjectType.eq(subject_type))
+        .filter(Expr::tuple([Expr::col(V::SubjectId), Expr::col(V::Version)]).in_subquery(latest))
+        .order_by_asc(V::Id)
+        .all(db)
+        .await
+        .map_err(Error::db("reading the versions in force at a time"))?;
+    let mut models = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(m) = model_of(Some(crate::api::version_from_row(row)?))? {
+            models.push(m);
+        }
+    }
+    Ok(models)
+}
+
+/// The changes from version `from` to version `to` of one subject (by their numbers), in the
+/// log's `{field: {old, new}}` shape. Redacted fields are in no snapshot, so in no diff.
+pub(crate) async fn diff<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<Changes> {
+    use versions::Column as V;
+    let rows = versions::Entity::find()
+        .filter(V::SubjectType.eq(subject_type))
+        .filter(V::SubjectId.eq(subject_id))
+        .filter(V::Version.is_in([from, to]))
+        .all(db)
+        .await
+        .map_err(Error::db("reading the versions to compare"))?;
+    let data = |n: i64| -> Result<Value> {
+        let row =
+            rows.iter()
+                .find(|r| r.version == n)
+                .ok_or_else(|| Error::VersionNumberNotFound {
+                    subject_type: subject_type.to_owned(),
+                    subject_id: subject_id.to_owned(),
+                    version: n,
+                })?;
+        Ok(Value::Object(
+            crate::api::version_from_row(row.clone())?.data,
+        ))
+    };
+    Ok(Changes::between(&data(from)?, &data(to)?))
+}
+
+/// Who last changed one field, and how.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Blame {
+    /// The entry that changed it last.
+    pub entry_id: i64,
+    /// Its action (`created`, `updated`, `restored`, `drift`, …).
+    pub action: Action,
+    /// Who caused it.
+    pub causer_id: Option<String>,
+    /// The request it was part of.
+    pub request_id: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// The value before (`"[redacted]"` for a redacted field).
+    pub old: Value,
+    /// The value after.
+    pub new: Value,
+}
+
+impl Blame {
+    fn of(entry: &ActivityEntry, field: &str) -> Option<Self> {
+        let change = entry.changes.get(field)?;
+        Some(Self {
+            entry_id: entry.id,
+            action: entry.action.clone(),
+            causer_id: entry.causer_id.clone(),
+            request_id: entry.request_id.clone(),
+            created_at: entry.created_at,
+            old: change.old.clone(),
+            new: change.new.clone(),
+        })
+    }
+}
+
+/// For each field of `history` (oldest first), the last entry that changed it.
+pub(crate) fn blame(history: &[ActivityEntry]) -> BTreeMap<String, Blame> {
+    let mut out = BTreeMap::new();
+    for entry in history.iter().rev() {
+        for field in entry.changes.fields() {
+            if !out.contains_key(field)
+                && let Some(b) = Blame::of(entry, field)
+            {
+                out.insert(field.to_owned(), b);
+            }
+        }
+    }
+    out
+}
+
+/// Every change of one field in `history` (oldest first).
+pub(crate) fn field_history(history: &[ActivityEntry], field: &str) -> Vec<Blame> {
+    history.iter().filter_map(|e| Blame::of(e, field)).collect()
+}

@@ -1,0 +1,227 @@
+//! Questions asked of a record's history through its entity: its state at a time (at the
+//! boundaries), the changes between versions and since a time, who changed each field.
+
+use audit_seaorm::entity::versions as versions_table;
+use audit_seaorm::{AuditContext, AuditedEntity, Error, Version};
+use audit_tests::{backend_tests, post, translation};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection, ModelTrait, Set};
+use serde_json::json;
+
+const MICRO: Duration = Duration::microseconds(1);
+
+async fn retitle(db: &DatabaseConnection, id: i32, title: &str) -> post::Model {
+    post::ActiveModel {
+        id: ActiveValue::Unchanged(id),
+        title: Set(title.into()),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .unwrap()
+}
+
+/// The time each version of post `id` was written, by number.
+async fn times(db: &DatabaseConnection, id: i32) -> Vec<DateTime<Utc>> {
+    let vs: Vec<Version> = post::Entity::versions(db, id).await.unwrap();
+    vs.iter().map(|v| v.created_at).collect()
+}
+
+async fn title_at(db: &DatabaseConnection, id: i32, t: DateTime<Utc>) -> Option<String> {
+    post::Entity::as_of(db, id, t)
+        .await
+        .unwrap()
+        .map(|p| p.title)
+}
+
+/// Created, renamed, deleted, created again: the state at each boundary, exact to the
+/// stored microsecond.
+async fn as_of_at_the_boundaries(db: DatabaseConnection) {
+    let p = post::new("first", "s").insert(&db).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    retitle(&db, p.id, "second").await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    p.clone().delete(&db).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut again: post::ActiveModel = post::new("third", "s");
+    again.id = Set(p.id);
+    again.insert(&db).await.unwrap();
+    let t = times(&db, p.id).await;
+    assert_eq!(t.len(), 4, "created, updated, deleted, created");
+
+    assert_eq!(
+        title_at(&db, p.id, t[0] - MICRO).await,
+        None,
+        "before creation"
+    );
+    assert_eq!(
+        title_at(&db, p.id, t[0]).await.as_deref(),
+        Some("first"),
+        "exact"
+    );
+    assert_eq!(
+        title_at(&db, p.id, t[1] - MICRO).await.as_deref(),
+        Some("first")
+    );
+    assert_eq!(title_at(&db, p.id, t[1]).await.as_deref(), Some("second"));
+    assert_eq!(title_at(&db, p.id, t[2]).await, None, "deleted");
+    assert_eq!(
+        title_at(&db, p.id, t[3]).await.as_deref(),
+        Some("third"),
+        "re-created"
+    );
+    let v = post::Entity::version_at(&db, p.id, t[2])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((v.version, v.event.as_str()), (3, "deleted"));
+
+    // Redacted and skipped fields are in no snapshot: their type's default.
+    let then = post::Entity::as_of(&db, p.id, t[0]).await.unwrap().unwrap();
+    assert_eq!((then.api_token.as_str(), then.view_count), ("", 0));
+}
+
+/// Two versions written at one stored timestamp: the higher number is in force.
+async fn as_of_orders_by_number_within_a_timestamp(db: DatabaseConnection) {
+    let p = post::new("one", "s").insert(&db).await.unwrap();
+    retitle(&db, p.id, "two").await;
+    let vs = post::Entity::versions(&db, p.id).await.unwrap();
+    versions_table::ActiveModel {
+        id: ActiveValue::Unchanged(vs[1].id),
+        created_at: Set(vs[0].created_at),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        title_at(&db, p.id, vs[0].created_at).await.as_deref(),
+        Some("two")
+    );
+}
+
+async fn as_of_many_in_one_query(db: DatabaseConnection) {
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            post::new(&format!("p{i}"), &format!("s{i}"))
+                .insert(&db)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let before = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    retitle(&db, ids[0], "changed").await;
+    post::reload(&db, ids[1]).await.delete(&db).await.unwrap();
+    let mut then = post::Entity::as_of_many(&db, &ids, before).await.unwrap();
+    then.sort_by_key(|p| p.id);
+    let titles: Vec<&str> = then.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(titles, ["p0", "p1", "p2"]);
+    let now = post::Entity::as_of_many(&db, &ids, Utc::now())
+        .await
+        .unwrap();
+    let mut titles: Vec<String> = now.into_iter().map(|p| p.title).collect();
+    titles.sort();
+    assert_eq!(titles, ["changed", "p2"], "the deleted one is gone");
+    assert!(
+        post::Entity::as_of_many(&db, &[], before)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn diffs_between_versions_and_since_a_time(db: DatabaseConnection) {
+    let p = post::new("a", "s").insert(&db).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let after_create = Utc::now();
+    retitle(&db, p.id, "b").await;
+    retitle(&db, p.id, "c").await;
+    let d = post::Entity::diff(&db, p.id, 1, 3).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&d).unwrap(),
+        json!({"title": {"old": "a", "new": "c"}})
+    );
+    let back = post::Entity::diff(&db, p.id, 3, 1).await.unwrap();
+    assert_eq!(back.get("title").unwrap().new, json!("a"));
+    let since = post::Entity::changes_since(&db, p.id, after_create)
+        .await
+        .unwrap();
+    assert_eq!(since, d);
+    match post::Entity::diff(&db, p.id, 1, 9).await {
+        Err(Error::VersionNumberNotFound { version: 9, .. }) => {}
+        other => panic!("expected VersionNumberNotFound, got {other:?}"),
+    }
+}
+
+/// The last change of each field, and the history of one field, with who and which request.
+async fn blame_and_field_history(db: DatabaseConnection) {
+    let p = AuditContext::new()
+        .causer("alice")
+        .scope(post::new("a", "s").insert(&db))
+        .await
+        .unwrap();
+    AuditContext::new()
+        .causer("bob")
+        .request_id("req-7")
+        .scope(retitle(&db, p.id, "b"))
+        .await;
+    let blame = post::Entity::blame(&db, p.id).await.unwrap();
+    assert_eq!(blame["title"].causer_id.as_deref(), Some("bob"));
+    assert_eq!(blame["title"].request_id.as_deref(), Some("req-7"));
+    assert_eq!(
+        (blame["title"].old.clone(), blame["title"].new.clone()),
+        (json!("a"), json!("b"))
+    );
+    assert_eq!(blame["slug"].causer_id.as_deref(), Some("alice"));
+    assert_eq!(
+        blame["api_token"].new,
+        json!("[redacted]"),
+        "redacted stays redacted"
+    );
+    assert!(
+        !blame.contains_key("view_count"),
+        "skipped fields are never logged"
+    );
+    let titles = post::Entity::field_history(&db, p.id, "title")
+        .await
+        .unwrap();
+    let news: Vec<_> = titles.iter().map(|b| b.new.clone()).collect();
+    assert_eq!(news, [json!("a"), json!("b")]);
+}
+
+/// A composite key is passed as the tuple of its values.
+async fn composite_keys(db: DatabaseConnection) {
+    let t = translation::ActiveModel {
+        post_id: Set(7),
+        locale: Set("en".into()),
+        body: Set("Hello".into()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let key = (7, "en".to_owned());
+    assert_eq!(
+        translation::Entity::history(&db, key.clone())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let then = translation::Entity::as_of(&db, key, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(then, Some(t));
+}
+
+backend_tests!(
+    as_of_at_the_boundaries,
+    as_of_orders_by_number_within_a_timestamp,
+    as_of_many_in_one_query,
+    diffs_between_versions_and_since_a_time,
+    blame_and_field_history,
+    composite_keys,
+);
