@@ -172,6 +172,7 @@ pub(crate) async fn diff<C: ConnectionTrait>(
 
 /// Who last changed one field, and how.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "axum", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Blame {
     /// The entry that changed it last.

@@ -64,13 +64,28 @@ pub trait AuditedEntity: EntityTrait {
     /// The record as it stood at `t`; `None` when it did not exist then (not yet created,
     /// or deleted). Fields no snapshot holds (redacted, skipped) take their type's default.
     ///
-    /// ```
-    /// # async fn demo<E: audit_seaorm::AuditedEntity<Model = M>, M>(db: &sea_orm::DatabaseConnection)
-    /// # -> audit_seaorm::Result<()> where audit_seaorm::KeyOf<E>: From<i32> {
-    /// let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
-    /// let then: Option<M> = E::as_of(db, 7.into(), yesterday).await?;
-    /// # Ok(())
+    /// ```standalone_crate
+    /// # mod post {
+    /// #     use audit_seaorm::Audited;
+    /// #     use sea_orm::entity::prelude::*;
+    /// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    /// #     #[sea_orm(table_name = "posts")]
+    /// #     pub struct Model {
+    /// #         #[sea_orm(primary_key)]
+    /// #         pub id: i32,
+    /// #         pub title: String,
+    /// #     }
+    /// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    /// #     pub enum Relation {}
     /// # }
+    /// use audit_seaorm::AuditedEntity;
+    ///
+    /// async fn yesterdays_title(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<Option<String>> {
+    ///     let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    ///     let then = post::Entity::as_of(db, 7, yesterday).await?;
+    ///     Ok(then.map(|post| post.title))
+    /// }
+    /// # fn main() {}
     /// ```
     fn as_of<C: ConnectionTrait>(
         db: &C,

@@ -383,6 +383,81 @@ async fn dashboard_windows(base: &str, db: &DatabaseConnection, id: i32) {
     );
 }
 
+/// The record at a time, the diff of two versions, the blame, a request's entries.
+async fn time_travel_over_http(db: DatabaseConnection) {
+    let base = serve(&db).await;
+    let (id, headers) = create(&base, "alice", &[], "first").await;
+    let request = headers["x-request-id"].to_str().unwrap().to_owned();
+    let v1 = &versions(&db, "post", id).await.unwrap()[0];
+    let time = v1
+        .created_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let at = |time: String| {
+        let base = base.clone();
+        async move {
+            let path = format!(
+                "/api/audit/subjects/post/{id}/at?time={}",
+                time.replace('+', "%2B")
+            );
+            get(&base, "reader", &path).await
+        }
+    };
+    let (status, then) = at(time.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{then}");
+    assert_eq!(
+        (then["exists"].clone(), then["data"]["title"].clone()),
+        (json!(true), json!("first"))
+    );
+    assert_eq!(then["version"]["version"], 1);
+    let (_, before) = at("2000-01-01T00:00:00Z".into()).await;
+    assert_eq!(
+        (before["exists"].clone(), before["data"].clone()),
+        (json!(false), Value::Null)
+    );
+
+    let (status, diff) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/subjects/post/{id}/diff?from=1&to=2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{diff}");
+    assert_eq!(
+        diff["changes"],
+        json!({"title": {"old": "first", "new": "first!"}})
+    );
+    let (_, latest) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/subjects/post/{id}/diff"),
+    )
+    .await;
+    assert_eq!(
+        (latest["from"].clone(), latest["to"].clone()),
+        (json!(1), json!(2))
+    );
+
+    let (status, blame) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/subjects/post/{id}/blame"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{blame}");
+    assert_eq!(blame["fields"]["title"]["causer_id"], "alice");
+    assert_eq!(blame["fields"]["title"]["new"], "first!");
+
+    let (status, page) = get(&base, "reader", &format!("/api/audit/requests/{request}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let actions: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["created", "updated"]);
+}
+
 async fn pagination_over_http(db: DatabaseConnection) {
     for i in 0..25 {
         log(&db, NewActivity::new("viewed").subject("post", i))
@@ -488,6 +563,17 @@ fn bad_cases() -> Vec<BadCase> {
         get("/dashboard?window_hours=x", PARAM),
         get("/subjects/post/1?limit=x", PARAM),
         get("/versions/post/1?page=2", PARAM),
+        get("/subjects/post/1/at?time=yesterday", PARAM),
+        get("/subjects/post/1/diff?from=x", PARAM),
+        get("/subjects/post/1/diff?from=3&to=2", PARAM),
+        (
+            "GET",
+            "/subjects/post/1/diff?from=1&to=99".into(),
+            None,
+            404,
+            "not_found",
+        ),
+        get("/requests/r1?limit=x", PARAM),
         // A NUL in any text (PostgreSQL cannot store or compare one).
         get("/activity?subject_type=%00", PARAM),
         get("/activity?subject_id=a%00b", PARAM),
@@ -598,6 +684,10 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/activity"),
     ("get", "/subjects/{subject_type}/{subject_id}"),
     ("get", "/versions/{subject_type}/{subject_id}"),
+    ("get", "/subjects/{subject_type}/{subject_id}/at"),
+    ("get", "/subjects/{subject_type}/{subject_id}/diff"),
+    ("get", "/subjects/{subject_type}/{subject_id}/blame"),
+    ("get", "/requests/{request_id}"),
     ("post", "/versions/{version_id}/restore"),
     ("get", "/dashboard"),
     ("get", "/openapi.json"),
@@ -623,6 +713,9 @@ fn assert_documented(doc: &Value, op: &Value, body: &Value, what: &str) {
 
 async fn openapi_matches_routes(db: DatabaseConnection) {
     let base = serve(&db).await;
+    // Post 1 with versions 1 and 2, so that every per-record operation has data.
+    let (id, _) = create(&base, "alice", &[], "first").await;
+    assert_eq!(id, 1);
     let (status, doc) = get(&base, "reader", "/api/audit/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -636,7 +729,8 @@ async fn openapi_matches_routes(db: DatabaseConnection) {
             let concrete = path
                 .replace("{subject_type}", "post")
                 .replace("{subject_id}", "1")
-                .replace("{version_id}", "1");
+                .replace("{version_id}", "1")
+                .replace("{request_id}", "r1");
             // Every documented operation is served (not a 404/405 from the router) ...
             let url = format!("{base}/api/audit{concrete}");
             let req = match method.as_str() {
@@ -707,6 +801,7 @@ backend_tests!(
     spoofed_headers_ignored,
     endpoints_happy_path,
     pagination_over_http,
+    time_travel_over_http,
     access_control,
     bad_inputs_are_4xx,
     openapi_matches_routes,

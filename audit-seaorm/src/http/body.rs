@@ -47,6 +47,54 @@ pub type SubjectHistory = SubjectPage<ActivityEntry>;
 /// A page of a record's snapshots.
 pub type SubjectVersions = SubjectPage<Version>;
 
+/// `GET /subjects/{subject_type}/{subject_id}/at`: a record as it stood at a time.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[non_exhaustive]
+pub struct RecordAt {
+    /// The subject's type, as requested.
+    pub subject_type: String,
+    /// The subject's id, as requested.
+    pub subject_id: String,
+    /// The time asked about.
+    pub time: DateTime<Utc>,
+    /// Whether the record existed then (created, and not deleted).
+    pub exists: bool,
+    /// The version in force then: the highest-numbered one written at or before `time`.
+    #[schema(required = true)]
+    pub version: Option<Version>,
+    /// The record's audited fields then, when it existed.
+    #[schema(value_type = Option<Object>, required = true)]
+    pub data: Option<Map<String, Value>>,
+}
+
+/// `GET /subjects/{subject_type}/{subject_id}/diff`: the changes between two versions.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[non_exhaustive]
+pub struct VersionDiff {
+    /// The subject's type, as requested.
+    pub subject_type: String,
+    /// The subject's id, as requested.
+    pub subject_id: String,
+    /// The version number compared from.
+    pub from: i64,
+    /// The version number compared to.
+    pub to: i64,
+    /// `{field: {old, new}}` from `from` to `to`.
+    pub changes: audit_core::Changes,
+}
+
+/// `GET /subjects/{subject_type}/{subject_id}/blame`: who last changed each field.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[non_exhaustive]
+pub struct SubjectBlame {
+    /// The subject's type, as requested.
+    pub subject_type: String,
+    /// The subject's id, as requested.
+    pub subject_id: String,
+    /// For each field the trail has seen change, the last entry that changed it.
+    pub fields: BTreeMap<String, crate::Blame>,
+}
+
 /// `POST /versions/{version_id}/restore`: the restored record (types registered with
 /// `AuditApi::restorer`) or the data to re-apply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -116,9 +116,10 @@ impl IntoResponse for ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
-            Error::VersionNotFound(_) => {
+            Error::VersionNotFound(_) | Error::VersionNumberNotFound { .. } => {
                 Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, e.to_string())
             }
+            Error::SubjectIdTooLong { .. } => Self::bad(e.to_string()),
             Error::SubjectMismatch { .. } | Error::Model(_) => Self::new(
                 StatusCode::CONFLICT,
                 ErrorCode::CannotRestore,

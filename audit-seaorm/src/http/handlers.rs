@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use audit_core::{ActivityEntry, AuditContext, Filter, MAX_LIMIT, Order, Page, Version};
+use audit_core::{Action, ActivityEntry, AuditContext, Filter, MAX_LIMIT, Order, Page, Version};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -21,8 +21,8 @@ use utoipa_axum::routes;
 
 use super::api::ApiState;
 use super::body::{
-    ActivityPage, Dashboard, DashboardCounts, DashboardWindow, RestoreRequest, Restored,
-    SubjectHistory, SubjectPage, SubjectVersions,
+    ActivityPage, Dashboard, DashboardCounts, DashboardWindow, RecordAt, RestoreRequest, Restored,
+    SubjectBlame, SubjectHistory, SubjectPage, SubjectVersions, VersionDiff,
 };
 use super::error::{ApiError, DocErrors, ErrorCode, ReadErrors, RestoreErrors};
 use crate::Error;
@@ -34,6 +34,10 @@ pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(activity))
         .routes(routes!(subject_history))
         .routes(routes!(subject_versions))
+        .routes(routes!(subject_at))
+        .routes(routes!(subject_diff))
+        .routes(routes!(subject_blame))
+        .routes(routes!(request_activity))
         .routes(routes!(restore))
         .routes(routes!(dashboard))
         .routes(routes!(openapi_json))
@@ -207,6 +211,143 @@ fn subject_page<T>(subject: SubjectPath, page: Page<T>, limit: u64) -> SubjectPa
         next_cursor: page.next_cursor,
         limit,
     }
+}
+
+/// `.../at` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct AtQuery {
+    /// The time (RFC 3339; default: now). Exact at the stored microsecond.
+    time: Option<DateTime<Utc>>,
+}
+
+/// A record as it stood at a time: the version in force then and its data.
+#[utoipa::path(
+    get,
+    path = "/subjects/{subject_type}/{subject_id}/at",
+    params(SubjectPath, AtQuery),
+    responses((status = 200, description = "the record at that time", body = RecordAt), ReadErrors)
+)]
+async fn subject_at(
+    State(state): State<Arc<ApiState>>,
+    ApiPath(subject): ApiPath<SubjectPath>,
+    ApiQuery(q): ApiQuery<AtQuery>,
+) -> Result<Json<RecordAt>, ApiError> {
+    let time = q.time.unwrap_or_else(Utc::now);
+    let version =
+        crate::history::version_at(&state.db, &subject.subject_type, &subject.subject_id, time)
+            .await?;
+    let exists = version.as_ref().is_some_and(|v| v.event != Action::Deleted);
+    let data = version.as_ref().filter(|_| exists).map(|v| v.data.clone());
+    Ok(Json(RecordAt {
+        subject_type: subject.subject_type,
+        subject_id: subject.subject_id,
+        time,
+        exists,
+        version,
+        data,
+    }))
+}
+
+/// `.../diff` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct DiffQuery {
+    /// The version number to compare from (default 1).
+    #[param(minimum = 1)]
+    from: Option<i64>,
+    /// The version number to compare to (default: the latest); not below `from`.
+    #[param(minimum = 1)]
+    to: Option<i64>,
+}
+
+/// The changes between two versions of a record, `{field: {old, new}}`.
+#[utoipa::path(
+    get,
+    path = "/subjects/{subject_type}/{subject_id}/diff",
+    params(SubjectPath, DiffQuery),
+    responses((status = 200, description = "the changes", body = VersionDiff), ReadErrors)
+)]
+async fn subject_diff(
+    State(state): State<Arc<ApiState>>,
+    ApiPath(subject): ApiPath<SubjectPath>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
+) -> Result<Json<VersionDiff>, ApiError> {
+    let (kind, id) = (subject.subject_type.as_str(), subject.subject_id.as_str());
+    let from = q.from.unwrap_or(1);
+    let to = match q.to {
+        Some(to) => to,
+        None => crate::history::version_at(&state.db, kind, id, Utc::now())
+            .await?
+            .map_or(from, |v| v.version),
+    };
+    if from > to {
+        return Err(ApiError::bad(format!(
+            "`from` ({from}) is after `to` ({to})"
+        )));
+    }
+    let changes = crate::history::diff(&state.db, kind, id, from, to).await?;
+    Ok(Json(VersionDiff {
+        subject_type: subject.subject_type,
+        subject_id: subject.subject_id,
+        from,
+        to,
+        changes,
+    }))
+}
+
+/// Who last changed each field of a record: entry, causer, request, time, old → new.
+#[utoipa::path(
+    get,
+    path = "/subjects/{subject_type}/{subject_id}/blame",
+    params(SubjectPath),
+    responses((status = 200, description = "the last change of each field", body = SubjectBlame), ReadErrors)
+)]
+async fn subject_blame(
+    State(state): State<Arc<ApiState>>,
+    ApiPath(subject): ApiPath<SubjectPath>,
+) -> Result<Json<SubjectBlame>, ApiError> {
+    let history = crate::history(&state.db, &subject.subject_type, &subject.subject_id).await?;
+    Ok(Json(SubjectBlame {
+        fields: crate::history::blame(&history),
+        subject_type: subject.subject_type,
+        subject_id: subject.subject_id,
+    }))
+}
+
+/// The request whose entries to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct RequestPath {
+    /// The request id (`X-Request-Id`).
+    request_id: String,
+}
+
+/// Everything one request changed, oldest first, in pages.
+#[utoipa::path(
+    get,
+    path = "/requests/{request_id}",
+    params(RequestPath, PageQuery),
+    responses((status = 200, description = "a page of the request's entries", body = ActivityPage), ReadErrors)
+)]
+async fn request_activity(
+    State(state): State<Arc<ApiState>>,
+    ApiPath(RequestPath { request_id }): ApiPath<RequestPath>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<ActivityPage>, ApiError> {
+    let mut filter = Filter::new()
+        .request_id(request_id)
+        .order(Order::OldestFirst);
+    filter.limit = q.limit;
+    filter.after_id = q.after_id;
+    let page = crate::activity(&state.db, &filter).await?;
+    Ok(Json(ActivityPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+        limit: filter.effective_limit(),
+    }))
 }
 
 /// The version to restore.

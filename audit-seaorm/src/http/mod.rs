@@ -40,8 +40,8 @@ mod openapi;
 
 pub use api::{AuditApi, MAX_BODY_BYTES, Permission};
 pub use body::{
-    ActivityPage, Dashboard, DashboardCounts, DashboardWindow, Restored, SubjectHistory,
-    SubjectPage, SubjectVersions,
+    ActivityPage, Dashboard, DashboardCounts, DashboardWindow, RecordAt, Restored, SubjectBlame,
+    SubjectHistory, SubjectPage, SubjectVersions, VersionDiff,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use middleware::{
