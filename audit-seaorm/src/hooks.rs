@@ -170,6 +170,36 @@ where
     })
 }
 
+/// Whether the row an ActiveModel points at exists.
+async fn row_exists<A, C>(active: &A, db: &C) -> Result<bool, DbErr>
+where
+    A: ActiveModelTrait,
+    C: ConnectionTrait,
+{
+    let mut query = A::Entity::find();
+    for key in <A::Entity as EntityTrait>::PrimaryKey::iter() {
+        let col = key.into_column();
+        match active.get(col) {
+            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => query = query.filter(col.eq(v)),
+            ActiveValue::NotSet => return Ok(false),
+        }
+    }
+    // Any one column will do; JSON reads it whatever its type on each backend.
+    let found = query
+        .select_only()
+        .expr(sea_orm::sea_query::Expr::cust("1"))
+        .into_json()
+        .one(db)
+        .await
+        .map_err(|e| {
+            DbErr::from(Error::Database {
+                context: "checking that the deleted row is gone",
+                source: e,
+            })
+        })?;
+    Ok(found.is_some())
+}
+
 /// The primary key of an ActiveModel as text (`None` while it is not set).
 fn active_key<A: ActiveModelTrait>(active: &A) -> Option<String> {
     let mut key = String::new();
@@ -357,6 +387,15 @@ where
         .is_some_and(|p| matches!(p.before, Some(None)))
     {
         return Ok(active); // read before the delete: there was no row
+    }
+    // A delete that removed nothing (a trigger or rule cancelled it) leaves the row: no
+    // `deleted` for a row that is still there.
+    if row_exists(&active, db).await? {
+        tracing::debug!(
+            subject_type = <M<A> as Audited>::SUBJECT_TYPE,
+            "audit: the row is still there after its delete: nothing logged"
+        );
+        return Ok(active);
     }
     let before = before_row::<M<A>>(&pending);
     // The subject id as the derive spells it: from the row when it was read, else from

@@ -246,3 +246,30 @@ async fn subject_ids_beyond_mysql_limit(db: DatabaseConnection) {
 }
 
 backend_tests!(long_values_are_stored_whole, subject_ids_beyond_mysql_limit);
+
+/// A delete that a trigger cancels removes no row: nothing is logged, no version written.
+/// (SQLite's `RAISE(IGNORE)` and a PostgreSQL `BEFORE DELETE` trigger returning NULL skip
+/// the row; MySQL's triggers can only fail the statement, which logs nothing anyway.)
+async fn delete_cancelled_by_a_trigger(db: DatabaseConnection) {
+    let p = post::new("kept", "kept").insert(&db).await.unwrap();
+    let trigger = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            "CREATE FUNCTION keep_posts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
+             CREATE TRIGGER keep_posts BEFORE DELETE ON posts FOR EACH ROW EXECUTE FUNCTION keep_posts()"
+        }
+        _ => "CREATE TRIGGER keep_posts BEFORE DELETE ON posts BEGIN SELECT RAISE(IGNORE); END",
+    };
+    db.execute_unprepared(trigger).await.unwrap();
+    let deleted = sea_orm::ModelTrait::delete(p.clone(), &db).await.unwrap();
+    assert_eq!(deleted.rows_affected, 0, "the trigger kept the row");
+    assert_eq!(post::reload(&db, p.id).await, p);
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created"]);
+    assert_eq!(versions(&db, "post", p.id).await.unwrap().len(), 1);
+}
+
+mod delete_cancelled_by_a_trigger {
+    audit_tests::__backend_test!(delete_cancelled_by_a_trigger, sqlite, Sqlite, "_s");
+    audit_tests::__backend_test!(delete_cancelled_by_a_trigger, postgres, Postgres, "_p");
+}
