@@ -42,6 +42,20 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
     },
+    /// A table name given to `set_table_names` that is not 1–48 characters of
+    /// `[A-Za-z0-9_]`.
+    #[error(
+        "`{0}` is not a table name the audit tables can take: use 1 to 48 characters of [A-Za-z0-9_]"
+    )]
+    InvalidTableName(String),
+    /// `set_table_names` came after the tables' names were in use, with other names.
+    #[error(
+        "the audit tables' names are fixed already ({in_use:?}): call set_table_names once, before any use"
+    )]
+    TableNamesFixed {
+        /// The names in use.
+        in_use: crate::entity::TableNames,
+    },
     /// A subject has no version with this number.
     #[error("`{subject_type}` {subject_id} has no version {version}")]
     VersionNumberNotFound {

@@ -89,11 +89,16 @@ async fn create_missing<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Resul
     if backend != DbBackend::MySql {
         return Ok(()); // the statements create a missing index themselves (IF NOT EXISTS)
     }
+    let names = crate::entity::table_names();
     let present: Vec<String> = db
-        .query_all_raw(sea_orm::Statement::from_string(
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
             backend,
             "SELECT DISTINCT index_name FROM information_schema.statistics \
-             WHERE table_schema = DATABASE() AND table_name IN ('activity_log', 'versions')",
+             WHERE table_schema = DATABASE() AND table_name IN (?, ?)",
+            [
+                names.activity_log.as_str().into(),
+                names.versions.as_str().into(),
+            ],
         ))
         .await
         .map_err(Error::db("reading the audit tables' indexes"))?
@@ -102,7 +107,7 @@ async fn create_missing<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Resul
         .collect();
     for spec in INDEXES
         .iter()
-        .filter(|spec| !present.iter().any(|p| p == spec.0))
+        .filter(|spec| !present.contains(&index_name(spec).1))
     {
         db.execute(&index(spec, true, backend))
             .await
@@ -127,53 +132,48 @@ impl sea_orm::StatementBuilder for Ddl {
     }
 }
 
-/// The indexes, as (name, table, columns, unique).
-type IndexSpec = (&'static str, &'static str, &'static [&'static str], bool);
+/// The indexes, as (name after the table's, on the versions table?, columns, unique). An
+/// index is named `idx_{table}_{name}` (`uq_…` when unique), so that two installs with
+/// other table names in one database do not share index names.
+type IndexSpec = (&'static str, bool, &'static [&'static str], bool);
 
 const INDEXES: &[IndexSpec] = &[
     // a subject's history, keyset-paginated by id
     (
-        "idx_activity_log_subject",
-        "activity_log",
+        "subject",
+        false,
         &["subject_type", "subject_id", "id"],
         false,
     ),
     // a causer's activity (on a prefix of the causer: see `LONG_TEXT`)
-    (
-        "idx_activity_log_causer_prefix",
-        "activity_log",
-        &["causer_id", "id"],
-        false,
-    ),
+    ("causer_prefix", false, &["causer_id", "id"], false),
     // an action, with or without a time range
-    (
-        "idx_activity_log_action",
-        "activity_log",
-        &["action", "created_at"],
-        false,
-    ),
+    ("action", false, &["action", "created_at"], false),
     // time ranges
-    (
-        "idx_activity_log_created_at",
-        "activity_log",
-        &["created_at"],
-        false,
-    ),
+    ("created_at", false, &["created_at"], false),
     // one request's entries (on a prefix of the id)
-    (
-        "idx_activity_log_request_prefix",
-        "activity_log",
-        &["request_id"],
-        false,
-    ),
+    ("request_prefix", false, &["request_id"], false),
     // gap-free, unique version numbers per subject
     (
-        "uq_versions_subject_version",
-        "versions",
+        "subject_version",
+        true,
         &["subject_type", "subject_id", "version"],
         true,
     ),
 ];
+
+/// An index's table and full name.
+fn index_name(spec: &IndexSpec) -> (&'static str, String) {
+    let (name, on_versions, _, unique) = *spec;
+    let names = crate::entity::table_names();
+    let table = if on_versions {
+        names.versions.as_str()
+    } else {
+        names.activity_log.as_str()
+    };
+    let kind = if unique { "uq" } else { "idx" };
+    (table, format!("{kind}_{table}_{name}"))
+}
 
 /// Text columns of any length whose indexes hold a prefix of the value: a B-tree entry has
 /// a size limit (about 2.7 KB on PostgreSQL, 3 KB of key on MySQL), and a causer or a
@@ -198,7 +198,8 @@ fn subject_id(col: &mut ColumnDef, backend: DbBackend) -> &mut ColumnDef {
 
 fn index(spec: &IndexSpec, inline: bool, backend: DbBackend) -> IndexCreateStatement {
     use sea_orm::sea_query::{Alias, Expr, Func};
-    let (name, table, cols, unique) = *spec;
+    let (_, _, cols, unique) = *spec;
+    let (table, name) = index_name(spec);
     let mut idx = Index::create();
     idx.name(name).table(Alias::new(table));
     for &col in cols {
@@ -297,11 +298,7 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
     let mut out = vec![Ddl::Table(baseline)];
     if inline {
         for spec in INDEXES {
-            let table = if spec.1 == "versions" {
-                &mut version
-            } else {
-                &mut activity
-            };
+            let table = if spec.1 { &mut version } else { &mut activity };
             table.index(&mut index(spec, true, backend));
         }
         out.push(Ddl::Table(activity));

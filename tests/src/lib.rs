@@ -305,9 +305,10 @@ macro_rules! postgres_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __backend_test {
-    ($name:ident, $test:ident, $backend:ident, $suffix:literal) => {
+    ($name:ident, $test:ident, $backend:ident, $suffix:literal $(, before = $before:expr)?) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $test() {
+            $($before;)?
             let name = concat!(module_path!(), $suffix);
             // `db` drops the database when the test ends, passed or panicked.
             if let Some(db) = $crate::fresh_db($crate::Backend::$backend, name).await {

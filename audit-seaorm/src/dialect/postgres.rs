@@ -12,14 +12,20 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::Value as Json;
 
 use super::{HookedRow, Outcome, changes_json};
+use crate::entity::table_names;
 use crate::trail::plan::{DRIFT, Kind};
 use crate::{Error, Result};
 
 const ACTIVITY_COLS: &str = r#""action", "subject_type", "subject_id", "causer_id", "changes", "properties", "ip", "user_agent", "request_id", "version_id", "created_at""#;
 /// The subject's latest version.
-const PREV: &str = r#"SELECT "version", "event", "data" FROM "versions"
+fn prev() -> String {
+    let versions = &table_names().versions;
+    format!(
+        r#"SELECT "version", "event", "data" FROM "{versions}"
     WHERE "subject_type" = $1 AND "subject_id" = $2
-    ORDER BY "version" DESC LIMIT 1"#;
+    ORDER BY "version" DESC LIMIT 1"#
+    )
+}
 const VERSION_COLS: &str =
     r#""subject_type", "subject_id", "version", "event", "data", "causer_id", "created_at""#;
 
@@ -28,8 +34,9 @@ const VERSION_COLS: &str =
 // the hook computed (create diff, redacted fields), $8 causer, $9 properties, $10 ip,
 // $11 user agent, $12 request id, $13 created_at, $14 force.
 fn statement() -> String {
+    let (prev, log, versions) = (prev(), &table_names().activity_log, &table_names().versions);
     format!(
-        r#"WITH prev AS ({PREV}), b AS (
+        r#"WITH prev AS ({prev}), b AS (
     -- The state the trail holds: none when it says the row was deleted.
     SELECT p."version", p."event" <> 'deleted' AS alive,
            CASE WHEN p."event" <> 'deleted' THEN p."data" ELSE '{{}}'::jsonb END AS data
@@ -53,12 +60,12 @@ fn statement() -> String {
     WHERE (b.alive OR $5 <> 'deleted')
       AND (c.changes <> '{{}}'::jsonb OR c.drift <> '{{}}'::jsonb OR $14::boolean)
 ), dr AS (
-    INSERT INTO "activity_log" ({ACTIVITY_COLS})
+    INSERT INTO "{log}" ({ACTIVITY_COLS})
     SELECT '{DRIFT}', $1, $2, NULL, g.drift, NULL, NULL, NULL, NULL, NULL, $13
     FROM go g WHERE g.drift <> '{{}}'::jsonb
     RETURNING "id"
 ), v AS (
-    INSERT INTO "versions" ({VERSION_COLS})
+    INSERT INTO "{versions}" ({VERSION_COLS})
     SELECT $1, $2, g.version,
            CASE WHEN g.own_changed THEN $6 ELSE '{DRIFT}' END,
            CASE WHEN $5 = 'deleted' THEN g.base_data ELSE $3::jsonb END,
@@ -68,7 +75,7 @@ fn statement() -> String {
     WHERE drift_first.n >= 0
     RETURNING "id", "version"
 ), a AS (
-    INSERT INTO "activity_log" ({ACTIVITY_COLS})
+    INSERT INTO "{log}" ({ACTIVITY_COLS})
     SELECT $6, $1, $2, $8, g.changes, $9, $10, $11, $12, v."id", $13
     FROM go g CROSS JOIN v WHERE g.own_changed
     RETURNING "id"
@@ -81,23 +88,24 @@ SELECT EXISTS (SELECT 1 FROM prev) AS has_prev, (SELECT "id" FROM v) AS version_
 /// A create needs no diff: its changes come from the hook; only a trail that says the row
 /// exists (it was deleted outside the trail) adds a drift entry. Same parameters.
 fn created_statement() -> String {
+    let (prev, log, versions) = (prev(), &table_names().activity_log, &table_names().versions);
     format!(
-        r#"WITH prev AS ({PREV}), dr AS (
-    INSERT INTO "activity_log" ({ACTIVITY_COLS})
+        r#"WITH prev AS ({prev}), dr AS (
+    INSERT INTO "{log}" ({ACTIVITY_COLS})
     SELECT '{DRIFT}', $1, $2, NULL,
            (SELECT jsonb_object_agg(o.key, jsonb_build_object('old', o.value, 'new', NULL)) FROM jsonb_each(p."data") o),
            NULL, NULL, NULL, NULL, NULL, $13
     FROM prev p WHERE p."event" <> 'deleted' AND p."data" <> '{{}}'::jsonb
     RETURNING "id"
 ), v AS (
-    INSERT INTO "versions" ({VERSION_COLS})
+    INSERT INTO "{versions}" ({VERSION_COLS})
     SELECT $1, $2, COALESCE((SELECT "version" FROM prev), 0) + 1, $6, $3::jsonb, $8, $13
     -- Referencing `dr` runs it first: the drift entry precedes the write's own.
     FROM (SELECT count(*) AS n FROM dr) drift_first
     WHERE drift_first.n >= 0
     RETURNING "id", "version"
 ), a AS (
-    INSERT INTO "activity_log" ({ACTIVITY_COLS})
+    INSERT INTO "{log}" ({ACTIVITY_COLS})
     SELECT $6, $1, $2, $8, $7::jsonb, $9, $10, $11, $12, v."id", $13
     FROM v
     RETURNING "id"

@@ -7,11 +7,17 @@ use sea_orm::sea_query::{Expr, SqliteQueryBuilder, Values};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use super::{HookedRow, Outcome, entries_insert, latest, next_number, planned_version_insert};
+use crate::entity::table_names;
 use crate::trail::plan::{DRIFT, Kind, Plan, plan};
 use crate::{Error, Result};
 
 /// The latest version of the subject, in SQL (bound: subject type, subject id).
-const LATEST: &str = r#"SELECT "event", "data" FROM "versions" WHERE "subject_type" = ? AND "subject_id" = ? ORDER BY "version" DESC LIMIT 1"#;
+fn latest_sql() -> String {
+    let versions = &table_names().versions;
+    format!(
+        r#"SELECT "event", "data" FROM "{versions}" WHERE "subject_type" = ? AND "subject_id" = ? ORDER BY "version" DESC LIMIT 1"#
+    )
+}
 
 pub(crate) async fn write_hooked<C: ConnectionTrait>(
     db: &C,
@@ -75,10 +81,11 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
 /// The drift entry (every field of the latest version `{old, new: null}`) is written only
 /// in that case.
 fn created_over_live_trail(row: &HookedRow<'_>) -> (String, Values) {
+    let (latest, log) = (latest_sql(), &table_names().activity_log);
     let sql = format!(
-        r#"INSERT INTO "activity_log" ("action", "subject_type", "subject_id", "changes", "created_at")
+        r#"INSERT INTO "{log}" ("action", "subject_type", "subject_id", "changes", "created_at")
 SELECT '{DRIFT}', ?, ?, json_group_object(j.key, json_object('old', json(p."data" -> ('$."' || j.key || '"')), 'new', NULL)), ?
-FROM ({LATEST}) p, json_each(p."data") j
+FROM ({latest}) p, json_each(p."data") j
 WHERE p."event" <> 'deleted'
 HAVING count(*) > 0"#
     );

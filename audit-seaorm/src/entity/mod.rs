@@ -2,4 +2,7 @@
 
 pub mod activity_log;
 pub mod baselines;
+mod names;
 pub mod versions;
+
+pub use names::{TableNames, set_table_names, table_names};

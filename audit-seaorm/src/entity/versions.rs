@@ -1,14 +1,23 @@
-//! The `versions` table: full JSON snapshots, numbered per subject.
+//! The `versions` table: full JSON snapshots, numbered per subject. Its name is
+//! [`table_names`](super::table_names)`().versions`.
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// The table.
+#[derive(Copy, Clone, Default, Debug, DeriveEntity)]
+pub struct Entity;
+
+impl EntityName for Entity {
+    fn table_name(&self) -> &'static str {
+        &super::table_names().versions
+    }
+}
+
 /// One row of `versions`. See [`crate::Version`] for the typed view.
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
-#[sea_orm(table_name = "versions")]
+#[derive(Clone, Debug, PartialEq, DeriveModel, DeriveActiveModel, Serialize, Deserialize)]
 pub struct Model {
     /// Row id.
-    #[sea_orm(primary_key)]
     pub id: i64,
     /// The subject's type.
     pub subject_type: String,
@@ -19,7 +28,6 @@ pub struct Model {
     /// What produced it: created, updated, deleted, restored, snapshot, …
     pub event: String,
     /// The audited fields.
-    #[sea_orm(column_type = "JsonBinary")]
     pub data: Json,
     /// Who caused it.
     pub causer_id: Option<String>,
@@ -27,8 +35,59 @@ pub struct Model {
     pub created_at: DateTimeUtc,
 }
 
+/// The columns.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveColumn)]
+#[allow(missing_docs)]
+pub enum Column {
+    Id,
+    SubjectType,
+    SubjectId,
+    Version,
+    Event,
+    Data,
+    CauserId,
+    CreatedAt,
+}
+
+/// The primary key: `id`.
+#[derive(Copy, Clone, Debug, EnumIter, DerivePrimaryKey)]
+#[allow(missing_docs)]
+pub enum PrimaryKey {
+    Id,
+}
+
+impl PrimaryKeyTrait for PrimaryKey {
+    type ValueType = i64;
+
+    fn auto_increment() -> bool {
+        true
+    }
+}
+
+impl ColumnTrait for Column {
+    type EntityName = Entity;
+
+    fn def(&self) -> ColumnDef {
+        match self {
+            Self::Id | Self::Version => ColumnType::BigInteger.def(),
+            Self::SubjectType | Self::SubjectId | Self::Event => {
+                ColumnType::String(StringLen::None).def()
+            }
+            Self::CauserId => ColumnType::String(StringLen::None).def().null(),
+            Self::Data => ColumnType::JsonBinary.def(),
+            Self::CreatedAt => ColumnType::TimestampWithTimeZone.def(),
+        }
+    }
+}
+
 /// No relations.
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+#[derive(Copy, Clone, Debug, EnumIter)]
 pub enum Relation {}
+
+impl RelationTrait for Relation {
+    fn def(&self) -> RelationDef {
+        match *self {}
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
