@@ -49,11 +49,22 @@ impl Report {
             self.line(format!("- {}: {}", b.name, server_version(&b.db).await));
         }
         self.line("");
+        // The options as given, so that the run can be repeated.
+        let mut args = format!(
+            "--ops {} --rows {} --seconds {} --backfill-rows {}",
+            opts.ops, opts.rows, opts.seconds, opts.backfill_rows
+        );
+        if opts.skip_big_log {
+            args.push_str(" --skip-big-log");
+        }
+        if let Some(only) = &opts.only {
+            args.push_str(&format!(" --only {only}"));
+        }
         self.line(format!(
-            "Command: `cargo run --release -p audit-examples --bin bench -- --ops {} --rows {} --seconds {}` \
+            "Command: `cargo run --release -p audit-examples --bin bench -- {args}` \
              (PostgreSQL/MySQL from `AUDIT_BENCH_POSTGRES_URL` / `AUDIT_BENCH_MYSQL_URL`). \
              Figures are medians of per-operation times over {} operations after a warm-up.",
-            opts.ops, opts.rows, opts.seconds, opts.ops
+            opts.ops
         ));
     }
 
