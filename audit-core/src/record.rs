@@ -21,6 +21,8 @@ pub enum Action {
     Deleted,
     /// A row was restored to an earlier version.
     Restored,
+    /// A change undone by reverting the request that made it.
+    Reverted,
     /// A field changed outside the trail (raw SQL, `update_many`, another program), found
     /// at the next audited write; no causer.
     Drift,
@@ -41,6 +43,7 @@ impl Action {
             Action::Updated => "updated",
             Action::Deleted => "deleted",
             Action::Restored => "restored",
+            Action::Reverted => "reverted",
             Action::Drift => "drift",
             Action::Baseline => "baseline",
             Action::Snapshot => "snapshot",
@@ -74,6 +77,7 @@ impl From<&str> for Action {
             "updated" => Action::Updated,
             "deleted" => Action::Deleted,
             "restored" => Action::Restored,
+            "reverted" => Action::Reverted,
             "drift" => Action::Drift,
             "baseline" => Action::Baseline,
             "snapshot" => Action::Snapshot,

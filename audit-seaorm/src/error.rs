@@ -56,6 +56,17 @@ pub enum Error {
         /// The names in use.
         in_use: crate::entity::TableNames,
     },
+    /// `revert_request` found no entry of the request.
+    #[error("no audited change was made under request `{0}`")]
+    RequestNotFound(String),
+    /// `revert_request` met a record of a type the `Reverter` does not know.
+    #[error(
+        "request changed records of `{0}`, which this Reverter cannot revert: register the entity with `Reverter::entity`"
+    )]
+    NotRevertible(String),
+    /// Later changes touched fields the request changed: reverting would undo them too.
+    #[error("later changes touched what the request changed: {}", .0.iter().map(|c| format!("{} {} `{}` (entry {})", c.subject.subject_type, c.subject.subject_id, c.field, c.later_entry_id)).collect::<Vec<_>>().join(", "))]
+    RevertConflicts(Vec<crate::Conflict>),
     /// A subject has no version with this number.
     #[error("`{subject_type}` {subject_id} has no version {version}")]
     VersionNumberNotFound {

@@ -57,7 +57,7 @@
 
 use std::any::Any;
 
-use audit_core::{AuditContext, Audited, Changes, FieldMode, REDACTED, SubjectId};
+use audit_core::{Action, AuditContext, Audited, Changes, FieldMode, REDACTED, SubjectId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable,
     ModelTrait, PrimaryKeyToColumn, QueryFilter, QuerySelect, TryIntoModel,
@@ -298,10 +298,11 @@ where
         _ => redacted(M::FIELDS, set, Json::from(REDACTED)),
     };
     let data = model.snapshot().map_err(Error::from)?;
-    let properties = restoring.as_ref().map(
-        |r| serde_json::json!({"restored_version": r.version, "restored_version_id": r.version_id}),
-    );
-    let action = trail::action_of(kind, restoring.is_some());
+    let properties = restoring.as_ref().map(|r| r.properties.clone());
+    let action = match &restoring {
+        Some(r) => r.action.clone(),
+        None => trail::action_of(kind),
+    };
     let write = Hooked {
         kind,
         action: action.as_str(),
@@ -405,15 +406,21 @@ where
         None => subject_id_of(&active)?,
     };
     let extra = redacted(<M<A> as Audited>::FIELDS, None, Json::Null);
+    // A revert that deletes the row logs `reverted`, with what it reverted.
+    let reverting = Restoring::current(<M<A> as Audited>::SUBJECT_TYPE, subject_id.as_str());
+    let action = reverting
+        .as_ref()
+        .map_or(Action::Deleted, |r| r.action.clone());
     let write = Hooked {
         kind: Kind::Deleted,
-        action: Kind::Deleted.as_str(),
+        action: action.as_str(),
         data: None,
         set: None,
         extra: &extra,
         force: false,
     };
-    trail::record::<M<A>, C>(db, subject_id.as_str(), write, None, before).await?;
+    let properties = reverting.map(|r| r.properties);
+    trail::record::<M<A>, C>(db, subject_id.as_str(), write, properties, before).await?;
     Ok(active)
 }
 

@@ -13,6 +13,7 @@ pub mod http;
 mod redact;
 mod registry;
 mod restore;
+mod revert;
 mod schema;
 mod trail;
 mod transaction;
@@ -41,6 +42,7 @@ pub use error::{Error, Result};
 pub use history::{Blame, KeyOf};
 pub use redact::{Redacted, redact_history};
 pub use restore::AuditedEntity;
+pub use revert::{Conflict, Reverted, Reverter, Subject};
 #[cfg(feature = "migration")]
 pub use schema::migration;
 pub use schema::{install, install_sql};

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use audit_core::{ActivityEntry, Audited, Changes, Version};
+use audit_core::{Action, ActivityEntry, Audited, Changes, Version};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Iterable,
@@ -154,7 +154,7 @@ where
     where
         C: ConnectionTrait,
     {
-        restore_model::<E, C>(db, version_id)
+        restore_model::<E, C>(db, version_id, None)
     }
 
     async fn history<C: ConnectionTrait>(db: &C, key: KeyOf<Self>) -> Result<Vec<ActivityEntry>>
@@ -264,8 +264,13 @@ where
     <E::Model as Audited>::SUBJECT_TYPE
 }
 
-/// The function behind [`AuditedEntity::restore`].
-async fn restore_model<E, C>(db: &C, version_id: i64) -> Result<E::Model>
+/// The function behind [`AuditedEntity::restore`]; a revert passes the action and
+/// properties its entry is logged with (default: `restored`, with the version restored).
+pub(crate) async fn restore_model<E, C>(
+    db: &C,
+    version_id: i64,
+    logged_as: Option<(Action, Value)>,
+) -> Result<E::Model>
 where
     E: EntityTrait,
     E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
@@ -311,11 +316,18 @@ where
             ),
         });
     }
+    let (action, properties) = logged_as.unwrap_or_else(|| {
+        let properties = serde_json::json!({
+            "restored_version": version.version,
+            "restored_version_id": version_id,
+        });
+        (Action::Restored, properties)
+    });
     let marker = Restoring {
         subject_type,
         subject_id: subject_id.into_string(),
-        version_id,
-        version: version.version,
+        action,
+        properties,
     };
     marker
         .scope(async move {

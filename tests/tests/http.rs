@@ -540,17 +540,7 @@ type BadCase = (&'static str, String, Option<String>, u16, &'static str);
 fn bad_cases() -> Vec<BadCase> {
     const PARAM: &str = "invalid_parameter";
     let get = |path: &str, code| ("GET", path.to_owned(), None, 400, code);
-    let restore = |id: &str, body: Option<String>, status, code| {
-        (
-            "POST",
-            format!("/versions/{id}/restore"),
-            body,
-            status,
-            code,
-        )
-    };
-    let big = "x".repeat(64 * 1024);
-    vec![
+    let mut cases = vec![
         get("/activity?limit=-1", PARAM),
         get("/activity?limit=abc", PARAM),
         get("/activity?limit=99999999999999999999999", PARAM),
@@ -591,7 +581,25 @@ fn bad_cases() -> Vec<BadCase> {
             405,
             "method_not_allowed",
         ),
-        restore("abc", None, 400, PARAM),
+    ];
+    cases.extend(bad_restores());
+    cases
+}
+
+/// The restore requests [`bad_cases`] holds.
+fn bad_restores() -> Vec<BadCase> {
+    let restore = |id: &str, body: Option<String>, status, code| {
+        (
+            "POST",
+            format!("/versions/{id}/restore"),
+            body,
+            status,
+            code,
+        )
+    };
+    let big = "x".repeat(64 * 1024);
+    vec![
+        restore("abc", None, 400, "invalid_parameter"),
         restore("99999999", None, 404, "not_found"),
         restore("1", Some("{not json".into()), 400, "invalid_body"),
         restore(
@@ -711,6 +719,33 @@ fn assert_documented(doc: &Value, op: &Value, body: &Value, what: &str) {
     }
 }
 
+/// Each query parameter `op` documents, sent alone with a sample value, answers 200.
+async fn accepts_each_query_parameter(base: &str, op: &Value, concrete: &str, what: &str) {
+    for param in op["parameters"].as_array().into_iter().flatten() {
+        if param["in"] != "query" {
+            continue;
+        }
+        let name = param["name"].as_str().unwrap();
+        let schema = &param["schema"];
+        let sample = if let Some(values) = schema["enum"].as_array() {
+            values[0].as_str().unwrap().to_owned()
+        } else if schema["format"] == "date-time" {
+            "2026-01-01T00:00:00Z".to_owned()
+        } else if schema["type"] == "integer" {
+            "1".to_owned()
+        } else {
+            "x".to_owned()
+        };
+        let path = format!("/api/audit{concrete}?{name}={sample}");
+        let (status, body) = get(base, "admin", &path).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{what}?{name}={sample} is documented: {body}"
+        );
+    }
+}
+
 async fn openapi_matches_routes(db: DatabaseConnection) {
     let base = serve(&db).await;
     // Post 1 with versions 1 and 2, so that every per-record operation has data.
@@ -757,33 +792,7 @@ async fn openapi_matches_routes(db: DatabaseConnection) {
             }
             // ... and accepts every query parameter it documents (the handlers refuse
             // unknown ones with 400).
-            for param in op["parameters"].as_array().into_iter().flatten() {
-                if param["in"] != "query" {
-                    continue;
-                }
-                let name = param["name"].as_str().unwrap();
-                let schema = &param["schema"];
-                let sample = if let Some(values) = schema["enum"].as_array() {
-                    values[0].as_str().unwrap().to_owned()
-                } else if schema["format"] == "date-time" {
-                    "2026-01-01T00:00:00Z".to_owned()
-                } else if schema["type"] == "integer" {
-                    "1".to_owned()
-                } else {
-                    "x".to_owned()
-                };
-                let (status, body) = get(
-                    &base,
-                    "admin",
-                    &format!("/api/audit{concrete}?{name}={sample}"),
-                )
-                .await;
-                assert_eq!(
-                    status,
-                    StatusCode::OK,
-                    "{method} {path}?{name}={sample} is documented: {body}"
-                );
-            }
+            accepts_each_query_parameter(&base, op, &concrete, &format!("{method} {path}")).await;
         }
     }
     // The description lists exactly the API's operations.

@@ -111,11 +111,10 @@ async fn write_baseline<C: ConnectionTrait>(
 }
 
 /// The action a hooked write logs.
-pub(crate) fn action_of(kind: plan::Kind, restoring: bool) -> Action {
-    match (kind, restoring) {
-        (_, true) => Action::Restored,
-        (plan::Kind::Created, false) => Action::Created,
-        (plan::Kind::Updated, false) => Action::Updated,
-        (plan::Kind::Deleted, false) => Action::Deleted,
+pub(crate) fn action_of(kind: plan::Kind) -> Action {
+    match kind {
+        plan::Kind::Created => Action::Created,
+        plan::Kind::Updated => Action::Updated,
+        plan::Kind::Deleted => Action::Deleted,
     }
 }

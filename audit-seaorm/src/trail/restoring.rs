@@ -1,15 +1,21 @@
-//! Which restore is writing: set by a typed restore around its write, so that the hook
-//! logs "restored" (with the version restored) instead of "updated" or "created".
+//! Which restore is writing: set by a typed restore (or a revert) around its write, so
+//! that the hook logs "restored" or "reverted" (with what it restored) instead of
+//! "updated", "created" or "deleted".
 
 use std::future::Future;
+
+use audit_core::Action;
+use serde_json::Value;
 
 /// The restore in progress.
 #[derive(Clone)]
 pub(crate) struct Restoring {
     pub subject_type: &'static str,
     pub subject_id: String,
-    pub version_id: i64,
-    pub version: i64,
+    /// The action logged: `restored`, or `reverted` for a request's revert.
+    pub action: Action,
+    /// The entry's properties (an object).
+    pub properties: Value,
 }
 
 tokio::task_local! {

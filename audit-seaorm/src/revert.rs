@@ -1,0 +1,344 @@
+//! Undoing everything one request changed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use audit_core::{Action, ActivityEntry, AuditContext, Audited, Filter, Order, Version};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter,
+    QueryOrder,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::entity::{activity_log, versions};
+use crate::trail::restoring::Restoring;
+use crate::{AuditedModel, Error, Result};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Puts one record back as `target` says (a version to restore, or `None`: the record did
+/// not exist, delete it), logged as `reverted` with `properties`.
+type ApplyFn = dyn for<'a> Fn(
+        &'a DatabaseTransaction,
+        &'a Subject,
+        Option<&'a Version>,
+        Value,
+    ) -> BoxFuture<'a, Result<()>>
+    + Send
+    + Sync;
+
+/// A record, by subject type and id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Subject {
+    /// The subject type.
+    pub subject_type: String,
+    /// The subject id.
+    pub subject_id: String,
+}
+
+/// A later change that touched what a revert would undo.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Conflict {
+    /// The record.
+    pub subject: Subject,
+    /// The field both changed.
+    pub field: String,
+    /// The later entry that changed it.
+    pub later_entry_id: i64,
+}
+
+/// What [`Reverter::revert_request`] did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Reverted {
+    /// The request id the reverting writes were made under (a new one).
+    pub request_id: String,
+    /// The records put back, newest change first.
+    pub subjects: Vec<Subject>,
+}
+
+/// Reverts requests: undoes every hooked change one request id made (creates deleted,
+/// updates rolled back, deletes re-inserted), for the entity types registered with
+/// [`entity`](Self::entity).
+///
+/// ```
+/// # async fn demo<E>(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()>
+/// # where
+/// #     E: sea_orm::EntityTrait,
+/// #     E::Model: audit_seaorm::AuditedModel + sea_orm::IntoActiveModel<E::ActiveModel>,
+/// #     E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + sea_orm::ActiveModelBehavior + Send,
+/// # {
+/// let reverter = audit_seaorm::Reverter::new().entity::<E>();
+/// let done = reverter.revert_request(db, "req-42", false).await?;
+/// println!("{} records put back under request {}", done.subjects.len(), done.request_id);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct Reverter {
+    types: HashMap<&'static str, Arc<ApplyFn>>,
+}
+
+impl Reverter {
+    /// A reverter that knows no entity type yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lets requests that changed records of `E` be reverted.
+    pub fn entity<E>(mut self) -> Self
+    where
+        E: EntityTrait,
+        E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
+        E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+    {
+        let apply: Arc<ApplyFn> = Arc::new(|txn, subject, target, properties| {
+            Box::pin(put_back::<E>(txn, subject, target, properties))
+        });
+        self.types
+            .insert(<E::Model as Audited>::SUBJECT_TYPE, apply);
+        self
+    }
+
+    /// Undoes every hooked change made under `request_id`, newest first, in one
+    /// transaction, each logged as `reverted` (properties: the reverted entries' ids and
+    /// request id) under a new request id. Each record touched goes back to its version
+    /// before the request: updated ones are rolled back, created ones deleted, deleted ones
+    /// re-inserted.
+    ///
+    /// When a later change touched a field the request changed, it refuses with
+    /// [`Error::RevertConflicts`] listing them, and writes nothing, unless `force`. A
+    /// request with a record of a type not registered with [`entity`](Self::entity) is
+    /// [`Error::NotRevertible`]; an unknown request id, [`Error::RequestNotFound`].
+    pub async fn revert_request(
+        &self,
+        db: &DatabaseConnection,
+        request_id: &str,
+        force: bool,
+    ) -> Result<Reverted> {
+        let entries = request_entries(db, request_id).await?;
+        if entries.is_empty() {
+            return Err(Error::RequestNotFound(request_id.to_owned()));
+        }
+        let plan = plan(db, &entries).await?;
+        for step in &plan {
+            if !self.types.contains_key(step.subject.subject_type.as_str()) {
+                return Err(Error::NotRevertible(step.subject.subject_type.clone()));
+            }
+        }
+        let conflicts = conflicts(db, &plan).await?;
+        if !conflicts.is_empty() && !force {
+            return Err(Error::RevertConflicts(conflicts));
+        }
+        let new_request = format!(
+            "revert:{request_id}:{}",
+            chrono::Utc::now().timestamp_micros()
+        );
+        let ctx = AuditContext::current()
+            .map(|c| (*c).clone())
+            .unwrap_or_default()
+            .request_id(new_request.clone());
+        ctx.scope(self.apply(db, request_id, &plan)).await?;
+        Ok(Reverted {
+            request_id: new_request,
+            subjects: plan.into_iter().map(|s| s.subject).collect(),
+        })
+    }
+
+    async fn apply(&self, db: &DatabaseConnection, request_id: &str, plan: &[Step]) -> Result<()> {
+        let txn = crate::begin_write(db)
+            .await
+            .map_err(Error::db("starting the revert transaction"))?;
+        for step in plan {
+            let properties = json!({
+                "reverted_request_id": request_id,
+                "reverted_entry_ids": step.entry_ids,
+            });
+            let apply = &self.types[step.subject.subject_type.as_str()];
+            apply(&txn, &step.subject, step.target.as_ref(), properties).await?;
+        }
+        txn.commit()
+            .await
+            .map_err(Error::db("committing the revert"))
+    }
+}
+
+/// One record to put back.
+struct Step {
+    subject: Subject,
+    /// The request's entries of it.
+    entry_ids: Vec<i64>,
+    /// The fields the request changed.
+    fields: BTreeSet<String>,
+    /// The id of the request's last entry of it.
+    last_entry: i64,
+    /// Its version before the request (`None`: it did not exist).
+    target: Option<Version>,
+}
+
+/// The hooked changes of a request, oldest first.
+async fn request_entries(db: &DatabaseConnection, request_id: &str) -> Result<Vec<ActivityEntry>> {
+    let mut all = Vec::new();
+    let mut filter = Filter::new()
+        .request_id(request_id)
+        .order(Order::OldestFirst);
+    loop {
+        let page = crate::activity(db, &filter).await?;
+        all.extend(page.items.into_iter().filter(|e| {
+            e.version_id.is_some()
+                && matches!(
+                    e.action,
+                    Action::Created | Action::Updated | Action::Deleted | Action::Restored
+                )
+        }));
+        match page.next_cursor {
+            Some(cursor) => filter = filter.after_id(cursor),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// The records the request touched, newest change first, each with its version before.
+async fn plan(db: &DatabaseConnection, entries: &[ActivityEntry]) -> Result<Vec<Step>> {
+    let mut by_subject: BTreeMap<Subject, Vec<&ActivityEntry>> = BTreeMap::new();
+    for e in entries {
+        let subject = Subject {
+            subject_type: e.subject_type.clone(),
+            subject_id: e.subject_id.to_string(),
+        };
+        by_subject.entry(subject).or_default().push(e);
+    }
+    let mut steps = Vec::new();
+    for (subject, entries) in by_subject {
+        let first_version = version_number(db, entries[0].version_id).await?;
+        let target = match first_version {
+            n if n > 1 => number(db, &subject, n - 1)
+                .await?
+                .filter(|v| v.event != Action::Deleted),
+            _ => None,
+        };
+        steps.push(Step {
+            entry_ids: entries.iter().map(|e| e.id).collect(),
+            fields: entries
+                .iter()
+                .flat_map(|e| e.changes.fields().map(str::to_owned))
+                .collect(),
+            last_entry: entries.last().map_or(0, |e| e.id),
+            subject,
+            target,
+        });
+    }
+    steps.sort_by_key(|s| std::cmp::Reverse(s.last_entry));
+    Ok(steps)
+}
+
+async fn version_number(db: &DatabaseConnection, version_id: Option<i64>) -> Result<i64> {
+    let id = version_id.unwrap_or_default();
+    crate::version(db, id)
+        .await?
+        .map(|v| v.version)
+        .ok_or(Error::VersionNotFound(id))
+}
+
+async fn number(db: &DatabaseConnection, subject: &Subject, n: i64) -> Result<Option<Version>> {
+    versions::Entity::find()
+        .filter(versions::Column::SubjectType.eq(subject.subject_type.as_str()))
+        .filter(versions::Column::SubjectId.eq(subject.subject_id.as_str()))
+        .filter(versions::Column::Version.eq(n))
+        .one(db)
+        .await
+        .map_err(Error::db("reading the version before the request"))?
+        .map(crate::api::version_from_row)
+        .transpose()
+}
+
+/// Other entries of the request's records, since its first change of each, that changed a
+/// field the request changed: reverting would undo them too.
+async fn conflicts(db: &DatabaseConnection, plan: &[Step]) -> Result<Vec<Conflict>> {
+    use activity_log::Column as A;
+    let mut out = Vec::new();
+    for step in plan {
+        let later = activity_log::Entity::find()
+            .filter(A::SubjectType.eq(step.subject.subject_type.as_str()))
+            .filter(A::SubjectId.eq(step.subject.subject_id.as_str()))
+            // Any other entry since the request's first change of the record: later ones,
+            // and those of requests that interleaved with it.
+            .filter(A::Id.gt(step.entry_ids[0]))
+            .order_by_asc(A::Id)
+            .all(db)
+            .await
+            .map_err(Error::db("reading the changes after the request"))?;
+        for row in later
+            .into_iter()
+            .filter(|r| !step.entry_ids.contains(&r.id))
+        {
+            let entry = crate::api::entry_from_row(row)?;
+            for field in entry.changes.fields().filter(|f| step.fields.contains(*f)) {
+                out.push(Conflict {
+                    subject: step.subject.clone(),
+                    field: field.to_owned(),
+                    later_entry_id: entry.id,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Restores `target` into the record of `E`, or deletes the record when there is none.
+async fn put_back<E>(
+    txn: &DatabaseTransaction,
+    subject: &Subject,
+    target: Option<&Version>,
+    properties: Value,
+) -> Result<()>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+{
+    if let Some(version) = target {
+        let how = Some((Action::Reverted, properties));
+        crate::restore::restore_model::<E, _>(txn, version.id, how).await?;
+        return Ok(());
+    }
+    // Created by the request: delete it (the latest version names its key).
+    let Some(latest) = crate::history::version_at(
+        txn,
+        &subject.subject_type,
+        &subject.subject_id,
+        chrono::Utc::now(),
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let key = <E::Model as AuditedModel>::key_from_snapshot(&latest.data)?;
+    let mut query = E::find();
+    for (pk, value) in E::PrimaryKey::iter().zip(key) {
+        query = query.filter(pk.into_column().eq(value));
+    }
+    let Some(row) = query
+        .one(txn)
+        .await
+        .map_err(Error::db("reading the record to delete"))?
+    else {
+        return Ok(()); // deleted since, and that is what the revert wants
+    };
+    let marker = Restoring {
+        subject_type: <E::Model as Audited>::SUBJECT_TYPE,
+        subject_id: subject.subject_id.clone(),
+        action: Action::Reverted,
+        properties,
+    };
+    marker
+        .scope(row.delete(txn))
+        .await
+        .map_err(Error::db("deleting the record the request created"))?;
+    Ok(())
+}
