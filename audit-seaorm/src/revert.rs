@@ -11,7 +11,7 @@ use sea_orm::{
     EntityTrait, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter,
     QueryOrder,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::entity::{activity_log, versions};
@@ -32,7 +32,8 @@ type ApplyFn = dyn for<'a> Fn(
     + Sync;
 
 /// A record, by subject type and id.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "axum", derive(utoipa::ToSchema))]
 pub struct Subject {
     /// The subject type.
     pub subject_type: String,
@@ -41,7 +42,8 @@ pub struct Subject {
 }
 
 /// A later change that touched what a revert would undo.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "axum", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Conflict {
     /// The record.
@@ -54,6 +56,7 @@ pub struct Conflict {
 
 /// What [`Reverter::revert_request`] did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "axum", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Reverted {
     /// The request id the reverting writes were made under (a new one).

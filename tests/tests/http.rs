@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::post as post_route;
 use axum::{Json, Router};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -458,6 +458,46 @@ async fn time_travel_over_http(db: DatabaseConnection) {
     assert_eq!(actions, ["created", "updated"]);
 }
 
+/// `POST /requests/{id}/revert`: Revert permission, 409 with the conflicts, forced revert.
+async fn revert_over_http(db: DatabaseConnection) {
+    let base = serve(&db).await;
+    let (id, _) = create(&base, "alice", &[("x-request-id", "req-rv")], "first").await;
+    let path = "/api/audit/requests/req-rv/revert";
+    let (status, _) = post_json(&base, "reader", path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "Read alone does not revert");
+
+    // A later change of the title, outside the request.
+    let mut am: post::ActiveModel = post::reload(&db, id).await.into();
+    am.title = Set("later".into());
+    am.update(&db).await.unwrap();
+    let entries = history(&db, "post", id).await.unwrap().len();
+    let (status, body) = post_json(&base, "admin", path, Some("{}".into())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "revert_conflicts");
+    assert_eq!(body["error"]["conflicts"][0]["field"], "title");
+    assert_eq!(
+        history(&db, "post", id).await.unwrap().len(),
+        entries,
+        "nothing written"
+    );
+
+    let (status, body) = post_json(&base, "admin", path, Some(r#"{"force":true}"#.into())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["subjects"][0]["subject_id"], id.to_string());
+    let gone = post::Entity::find_by_id(id).one(&db).await.unwrap();
+    assert!(
+        gone.is_none(),
+        "the request created it: reverted, it is deleted"
+    );
+    let last = history(&db, "post", id).await.unwrap().pop().unwrap();
+    assert_eq!(last.action.as_str(), "reverted");
+    let (status, body) = post_json(&base, "admin", "/api/audit/requests/none/revert", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found"))
+    );
+}
+
 async fn pagination_over_http(db: DatabaseConnection) {
     for i in 0..25 {
         log(&db, NewActivity::new("viewed").subject("post", i))
@@ -696,6 +736,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/subjects/{subject_type}/{subject_id}/diff"),
     ("get", "/subjects/{subject_type}/{subject_id}/blame"),
     ("get", "/requests/{request_id}"),
+    ("post", "/requests/{request_id}/revert"),
     ("post", "/versions/{version_id}/restore"),
     ("get", "/dashboard"),
     ("get", "/openapi.json"),
@@ -811,6 +852,7 @@ backend_tests!(
     endpoints_happy_path,
     pagination_over_http,
     time_travel_over_http,
+    revert_over_http,
     access_control,
     bad_inputs_are_4xx,
     openapi_matches_routes,

@@ -11,7 +11,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{Method, StatusCode};
-use sea_orm::DatabaseConnection;
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+};
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, ErrorCode};
@@ -25,6 +27,8 @@ pub enum Permission {
     Read,
     /// Restore a version (writes to the database).
     Restore,
+    /// Revert a request (writes to the database).
+    Revert,
 }
 
 type AuthorizeFn = dyn Fn(&Parts, Permission) -> bool + Send + Sync;
@@ -38,6 +42,8 @@ pub(super) struct ApiState {
     pub(super) db: DatabaseConnection,
     authorize: Option<Arc<AuthorizeFn>>,
     pub(super) restorers: HashMap<&'static str, Arc<RestoreFn>>,
+    /// Reverts requests of the types registered with `restorer`.
+    pub(super) reverter: crate::Reverter,
     /// What `GET /openapi.json` answers.
     pub(super) openapi: utoipa::openapi::OpenApi,
 }
@@ -82,6 +88,7 @@ impl AuditApi {
                 db,
                 authorize: None,
                 restorers: HashMap::new(),
+                reverter: crate::Reverter::new(),
                 openapi: utoipa::openapi::OpenApi::default(),
             },
         }
@@ -98,10 +105,13 @@ impl AuditApi {
     }
 
     /// Lets `POST /versions/{id}/restore` really restore versions of `E` (typed restore in a
-    /// transaction) and return the restored record.
-    pub fn restorer<E: AuditedEntity>(mut self) -> Self
+    /// transaction) and return the restored record, and `POST /requests/{id}/revert` revert
+    /// requests that changed records of `E`.
+    pub fn restorer<E>(mut self) -> Self
     where
-        E::Model: AuditedModel,
+        E: EntityTrait,
+        E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
+        E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
     {
         let f: Arc<RestoreFn> = Arc::new(|db: DatabaseConnection, version_id: i64| {
             Box::pin(async move {
@@ -118,6 +128,7 @@ impl AuditApi {
         self.state
             .restorers
             .insert(<E::Model as audit_core::Audited>::SUBJECT_TYPE, f);
+        self.state.reverter = std::mem::take(&mut self.state.reverter).entity::<E>();
         self
     }
 
@@ -150,15 +161,17 @@ async fn access(State(state): State<Arc<ApiState>>, request: Request, next: Next
     // Restoring answers with the version's data too: it needs both permissions.
     let needed: &[Permission] = if matches!(*request.method(), Method::GET | Method::HEAD) {
         &[Permission::Read]
+    } else if request.uri().path().ends_with("/revert") {
+        &[Permission::Read, Permission::Revert]
     } else {
         &[Permission::Read, Permission::Restore]
     };
     let (parts, body) = request.into_parts();
     if let Some(&denied) = needed.iter().find(|p| !authorize(&parts, **p)) {
-        let what = if denied == Permission::Read {
-            "read the audit trail"
-        } else {
-            "restore versions"
+        let what = match denied {
+            Permission::Read => "read the audit trail",
+            Permission::Restore => "restore versions",
+            Permission::Revert => "revert requests",
         };
         return ApiError::new(
             StatusCode::FORBIDDEN,

@@ -150,6 +150,15 @@ pub struct DashboardCounts {
     pub by_subject_type: BTreeMap<String, i64>,
 }
 
+/// `POST /requests/{request_id}/revert` body: optional, and so is its field.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevertRequest {
+    /// Revert even over later changes of the same fields (default false: 409).
+    #[serde(default)]
+    pub(super) force: bool,
+}
+
 /// `POST /versions/{version_id}/restore` body: optional, and so is its field.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

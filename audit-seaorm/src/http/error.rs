@@ -34,6 +34,10 @@ pub enum ErrorCode {
     CannotRestore,
     /// 409: strict mode refused a write outside a transaction.
     StrictMode,
+    /// 409: later changes touched what the request changed (`conflicts` lists them).
+    RevertConflicts,
+    /// 409: the request changed records of a type the API cannot revert.
+    CannotRevert,
     /// 413: the body is larger than [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES).
     PayloadTooLarge,
     /// 415: restore without `Content-Type: application/json`.
@@ -58,6 +62,9 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// What went wrong, for people.
     pub message: String,
+    /// `revert_conflicts`: the later changes in the way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Vec<crate::Conflict>>,
 }
 
 /// A failed request: answers with its status and an [`ErrorBody`].
@@ -66,6 +73,7 @@ pub struct ApiError {
     status: StatusCode,
     code: ErrorCode,
     message: String,
+    conflicts: Option<Vec<crate::Conflict>>,
 }
 
 impl ApiError {
@@ -74,6 +82,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            conflicts: None,
         }
     }
 
@@ -107,6 +116,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
+                conflicts: self.conflicts,
             },
         };
         (self.status, Json(body)).into_response()
@@ -116,8 +126,23 @@ impl IntoResponse for ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
-            Error::VersionNotFound(_) | Error::VersionNumberNotFound { .. } => {
+            Error::VersionNotFound(_)
+            | Error::VersionNumberNotFound { .. }
+            | Error::RequestNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, e.to_string())
+            }
+            Error::RevertConflicts(ref conflicts) => {
+                let conflicts = conflicts.clone();
+                let mut error = Self::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::RevertConflicts,
+                    e.to_string(),
+                );
+                error.conflicts = Some(conflicts);
+                error
+            }
+            Error::NotRevertible(_) => {
+                Self::new(StatusCode::CONFLICT, ErrorCode::CannotRevert, e.to_string())
             }
             Error::SubjectIdTooLong { .. } => Self::bad(e.to_string()),
             Error::SubjectMismatch { .. } | Error::Model(_) => Self::new(
@@ -178,6 +203,26 @@ impl IntoResponses for ReadErrors {
 
 /// The errors of the restore endpoint.
 pub(super) struct RestoreErrors;
+
+/// The errors of `POST /requests/{request_id}/revert`.
+pub(super) struct RevertErrors;
+
+impl IntoResponses for RevertErrors {
+    fn responses() -> BTreeMap<String, RefOr<Doc>> {
+        error_responses(&[
+            (400, "`invalid_parameter` or `invalid_body`"),
+            FORBIDDEN,
+            (404, "`not_found`: no change was made under that request id"),
+            (
+                409,
+                "`revert_conflicts` (with `conflicts`), `cannot_revert` or `strict_mode`",
+            ),
+            (413, "`payload_too_large`"),
+            (415, "`unsupported_media_type`: not `application/json`"),
+            INTERNAL,
+        ])
+    }
+}
 
 impl IntoResponses for RestoreErrors {
     fn responses() -> BTreeMap<String, RefOr<Doc>> {

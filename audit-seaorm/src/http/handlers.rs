@@ -22,9 +22,9 @@ use utoipa_axum::routes;
 use super::api::ApiState;
 use super::body::{
     ActivityPage, Dashboard, DashboardCounts, DashboardWindow, RecordAt, RestoreRequest, Restored,
-    SubjectBlame, SubjectHistory, SubjectPage, SubjectVersions, VersionDiff,
+    RevertRequest, SubjectBlame, SubjectHistory, SubjectPage, SubjectVersions, VersionDiff,
 };
-use super::error::{ApiError, DocErrors, ErrorCode, ReadErrors, RestoreErrors};
+use super::error::{ApiError, DocErrors, ErrorCode, ReadErrors, RestoreErrors, RevertErrors};
 use crate::Error;
 use crate::entity::activity_log;
 
@@ -38,6 +38,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(subject_diff))
         .routes(routes!(subject_blame))
         .routes(routes!(request_activity))
+        .routes(routes!(revert_request))
         .routes(routes!(restore))
         .routes(routes!(dashboard))
         .routes(routes!(openapi_json))
@@ -350,6 +351,32 @@ async fn request_activity(
     }))
 }
 
+/// Revert a request: every record it changed goes back to its version before it.
+///
+/// Needs the Read and Revert permissions and `Content-Type: application/json`; the body
+/// `{"force": true}` reverts over later changes of the same fields (else 409 with the
+/// conflicts). Only types registered with `AuditApi::restorer` are reverted.
+#[utoipa::path(
+    post,
+    path = "/requests/{request_id}/revert",
+    params(RequestPath),
+    request_body(content = Option<RevertRequest>, content_type = "application/json"),
+    responses((status = 200, description = "what was put back", body = crate::Reverted), RevertErrors)
+)]
+async fn revert_request(
+    State(state): State<Arc<ApiState>>,
+    ApiPath(RequestPath { request_id }): ApiPath<RequestPath>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<crate::Reverted>, ApiError> {
+    let body: RevertRequest = json_body(&headers, body)?;
+    let done = state
+        .reverter
+        .revert_request(&state.db, &request_id, body.force)
+        .await?;
+    Ok(Json(done))
+}
+
 /// The version to restore.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -409,6 +436,22 @@ fn restore_request(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<RestoreRequest, ApiError> {
+    let request: RestoreRequest = json_body(headers, body)?;
+    if request.reason.as_deref().is_some_and(|r| r.contains('\0')) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidBody,
+            "`reason` must not contain a NUL character",
+        ));
+    }
+    Ok(request)
+}
+
+/// A writing request's JSON body (empty or `null`: the default).
+fn json_body<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let json = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -418,7 +461,7 @@ fn restore_request(
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::UnsupportedMediaType,
-            "restore takes `Content-Type: application/json` (the body may be empty)",
+            "this endpoint takes `Content-Type: application/json` (the body may be empty)",
         ));
     }
     let body = body.map_err(|e| {
@@ -431,10 +474,10 @@ fn restore_request(
         ApiError::new(status, code, e.body_text())
     })?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(RestoreRequest::default());
+        return Ok(T::default());
     }
     // `null` as no body, as the description's optional body allows.
-    let request = serde_json::from_slice::<Option<RestoreRequest>>(&body)
+    serde_json::from_slice::<Option<T>>(&body)
         .map(Option::unwrap_or_default)
         .map_err(|e| {
             ApiError::new(
@@ -442,15 +485,7 @@ fn restore_request(
                 ErrorCode::InvalidBody,
                 e.to_string(),
             )
-        })?;
-    if request.reason.as_deref().is_some_and(|r| r.contains('\0')) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidBody,
-            "`reason` must not contain a NUL character",
-        ));
-    }
-    Ok(request)
+        })
 }
 
 /// `GET /dashboard` parameters.
