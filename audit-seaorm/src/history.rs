@@ -170,6 +170,45 @@ pub(crate) async fn diff<C: ConnectionTrait>(
     Ok(Changes::between(&data(from)?, &data(to)?))
 }
 
+/// The changes from version `a` to version `b` (by their ids) of one subject, in the log's
+/// `{field: {old, new}}` shape, for any subject type (typed: [`AuditedEntity::diff`]).
+/// Versions of two subjects are an error.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// # audit_seaorm::install(&db).await?;
+/// use serde_json::json;
+/// let a = audit_seaorm::snapshot(&db, "settings", "site", &json!({"theme": "dark"})).await?;
+/// let b = audit_seaorm::snapshot(&db, "settings", "site", &json!({"theme": "light"})).await?;
+/// let changes = audit_seaorm::diff_versions(&db, a.id, b.id).await?;
+/// assert_eq!(changes.get("theme").unwrap().new, json!("light"));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`AuditedEntity::diff`]: crate::AuditedEntity::diff
+pub async fn diff_versions<C: ConnectionTrait>(db: &C, a: i64, b: i64) -> Result<Changes> {
+    let read = |id: i64| async move {
+        crate::api::version(db, id)
+            .await?
+            .ok_or(Error::VersionNotFound(id))
+    };
+    let (a, b) = (read(a).await?, read(b).await?);
+    if (a.subject_type.as_str(), &a.subject_id) != (b.subject_type.as_str(), &b.subject_id) {
+        return Err(Error::SubjectMismatch {
+            version_id: b.id,
+            expected: "the subject of the first version",
+            found: format!("{} {}", b.subject_type, b.subject_id),
+        });
+    }
+    Ok(Changes::between(
+        &Value::Object(a.data),
+        &Value::Object(b.data),
+    ))
+}
+
 /// Who last changed one field, and how.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "axum", derive(utoipa::ToSchema))]

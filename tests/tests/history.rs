@@ -151,6 +151,17 @@ async fn diffs_between_versions_and_since_a_time(db: DatabaseConnection) {
         .await
         .unwrap();
     assert_eq!(since, d);
+    let vs = post::Entity::versions(&db, p.id).await.unwrap();
+    let by_id = audit_seaorm::diff_versions(&db, vs[0].id, vs[2].id)
+        .await
+        .unwrap();
+    assert_eq!(by_id, d);
+    let other = post::new("x", "x").insert(&db).await.unwrap();
+    let theirs = post::Entity::versions(&db, other.id).await.unwrap()[0].id;
+    assert!(matches!(
+        audit_seaorm::diff_versions(&db, vs[0].id, theirs).await,
+        Err(Error::SubjectMismatch { .. })
+    ));
     match post::Entity::diff(&db, p.id, 1, 9).await {
         Err(Error::VersionNumberNotFound { version: 9, .. }) => {}
         other => panic!("expected VersionNumberNotFound, got {other:?}"),
