@@ -162,7 +162,7 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
             1i64.into(),
             BASELINE.into(),
             serde_json::Value::Object(row.snapshot()?).into(),
-            at.into(),
+            crate::dialect::time(at, db.get_database_backend()),
         ]);
     }
     insert.on_conflict(

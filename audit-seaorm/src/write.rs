@@ -81,6 +81,7 @@ pub(crate) async fn write<C: ConnectionTrait>(
                 Some(&by),
                 version_id,
                 by.created_at,
+                db.get_database_backend(),
             );
             Some(WrittenEntry {
                 id: insert_returning_id(db, insert, activity_log::Column::Id).await?,
@@ -159,6 +160,7 @@ async fn insert_version<C: ConnectionTrait>(
                 causer,
                 by.created_at,
                 Value::BigInt(Some(number)).into(),
+                db.get_database_backend(),
             );
             match db.execute(&insert).await {
                 Ok(res) => return Ok(written(res.last_insert_id() as i64, number)),
@@ -179,6 +181,7 @@ async fn insert_version<C: ConnectionTrait>(
         causer,
         by.created_at,
         dialect::next_number(subject.0, subject.1),
+        db.get_database_backend(),
     );
     insert.returning(Query::returning().columns([versions::Column::Id, versions::Column::Version]));
     let row = query_one(db, &insert, CONTEXT).await?;

@@ -81,6 +81,39 @@ async fn time_filters_far_from_today(db: DatabaseConnection) {
     );
     assert_eq!(count(Filter::new().since(far_future)).await, 0);
     assert_eq!(count(Filter::new().until(far_past)).await, 0);
+    // A time past 2038 is stored and read back as it is (MySQL's DATETIME(6) holds it). It
+    // is written here as the library writes `created_at`: on MySQL a DATETIME value, since
+    // SeaORM binds a `DateTime<Utc>` as a TIMESTAMP, which becomes NULL past 2038.
+    use audit_seaorm::entity::activity_log::{Column as A, Entity as Log};
+    let late = Utc.with_ymd_and_hms(2999, 6, 1, 12, 0, 0).unwrap();
+    let at: sea_orm::Value = match db.get_database_backend() {
+        DbBackend::MySql => late.naive_utc().into(),
+        _ => late.into(),
+    };
+    let insert = sea_orm::sea_query::Query::insert()
+        .into_table(Log)
+        .columns([
+            A::Action,
+            A::SubjectType,
+            A::SubjectId,
+            A::Changes,
+            A::CreatedAt,
+        ])
+        .values_panic([
+            "scheduled".into(),
+            "post".into(),
+            "2".into(),
+            serde_json::json!({}).into(),
+            at.into(),
+        ])
+        .to_owned();
+    db.execute(&insert).await.unwrap();
+    let found = activity(&db, &Filter::new().since(far_future))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].created_at, late);
 }
 
 backend_tests!(time_filters_far_from_today);

@@ -168,7 +168,17 @@ pub(crate) fn entry_insert() -> InsertStatement {
         .to_owned()
 }
 
+/// A time as the backend's `created_at` takes it: MySQL's `DATETIME(6)` a `DATETIME`
+/// value (a `TIMESTAMP` parameter past 2038 would become NULL), the others as it is.
+pub(crate) fn time(created_at: DateTime<Utc>, backend: DbBackend) -> SimpleExpr {
+    match backend {
+        DbBackend::MySql => Value::ChronoDateTime(Some(created_at.naive_utc())).into(),
+        _ => Value::ChronoDateTimeUtc(Some(created_at)).into(),
+    }
+}
+
 /// One entry row of `subject`, attributed `by` (`None`: nobody known, as for drift).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn push_entry(
     insert: &mut InsertStatement,
     (subject_type, subject_id): (&str, &str),
@@ -177,6 +187,7 @@ pub(crate) fn push_entry(
     by: Option<&Attribution>,
     version_id: SimpleExpr,
     created_at: DateTime<Utc>,
+    backend: DbBackend,
 ) {
     insert.values_panic([
         text(Some(action)),
@@ -189,7 +200,7 @@ pub(crate) fn push_entry(
         text(by.and_then(|b| b.user_agent.as_deref())),
         text(by.and_then(|b| b.request_id.as_deref())),
         version_id,
-        Value::ChronoDateTimeUtc(Some(created_at)).into(),
+        time(created_at, backend),
     ]);
 }
 
@@ -199,6 +210,7 @@ pub(crate) fn entries_insert(
     row: &HookedRow<'_>,
     plan: &Plan,
     version_id: SimpleExpr,
+    backend: DbBackend,
 ) -> Option<InsertStatement> {
     if plan.drift.is_none() && plan.entry.is_none() {
         return None;
@@ -208,7 +220,7 @@ pub(crate) fn entries_insert(
     let mut insert = entry_insert();
     if let Some(drift) = &plan.drift {
         let null = Value::BigInt(None).into();
-        push_entry(&mut insert, subject, DRIFT, drift, None, null, at);
+        push_entry(&mut insert, subject, DRIFT, drift, None, null, at, backend);
     }
     if let Some(entry) = &plan.entry {
         let by = Some(&row.by);
@@ -220,6 +232,7 @@ pub(crate) fn entries_insert(
             by,
             version_id,
             at,
+            backend,
         );
     }
     Some(insert)
@@ -233,6 +246,7 @@ pub(crate) fn version_insert(
     causer_id: Option<&str>,
     created_at: DateTime<Utc>,
     number: SimpleExpr,
+    backend: DbBackend,
 ) -> InsertStatement {
     use versions::Column as V;
     Query::insert()
@@ -253,7 +267,7 @@ pub(crate) fn version_insert(
             text(Some(event)),
             json(Some(Json::Object(data.clone()))),
             text(causer_id),
-            Value::ChronoDateTimeUtc(Some(created_at)).into(),
+            time(created_at, backend),
         ])
         .to_owned()
 }
@@ -264,6 +278,7 @@ pub(crate) fn planned_version_insert(
     event: &str,
     data: &Map<String, Json>,
     number: SimpleExpr,
+    backend: DbBackend,
 ) -> InsertStatement {
     let causer = if event == DRIFT {
         None
@@ -277,6 +292,7 @@ pub(crate) fn planned_version_insert(
         causer,
         row.by.created_at,
         number,
+        backend,
     )
 }
 
@@ -290,4 +306,19 @@ pub(crate) fn next_number(subject_type: &str, subject_id: &str) -> SimpleExpr {
         .and_where(Expr::col(versions::Column::SubjectId).eq(subject_id))
         .to_owned();
     SimpleExpr::SubQuery(None, Box::new(select.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_gets_created_at_as_a_datetime() {
+        use chrono::TimeZone;
+        let late = Utc.with_ymd_and_hms(2999, 6, 1, 12, 0, 0).unwrap();
+        let mysql = time(late, DbBackend::MySql);
+        assert_eq!(mysql, Value::ChronoDateTime(Some(late.naive_utc())).into());
+        let pg = time(late, DbBackend::Postgres);
+        assert_eq!(pg, Value::ChronoDateTimeUtc(Some(late)).into());
+    }
 }

@@ -11,7 +11,7 @@
 //! commit, and planned again.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ConnectionTrait, SqlErr, Value};
+use sea_orm::{ConnectionTrait, DbBackend, SqlErr, Value};
 
 use super::{HookedRow, Outcome, entries_insert, latest, planned_version_insert};
 use crate::trail::plan::{Kind, plan};
@@ -36,7 +36,13 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         let Some((number, event, data)) = &plan.version else {
             return Ok(Outcome::Written);
         };
-        let insert = planned_version_insert(row, event, data, Value::BigInt(Some(*number)).into());
+        let insert = planned_version_insert(
+            row,
+            event,
+            data,
+            Value::BigInt(Some(*number)).into(),
+            DbBackend::MySql,
+        );
         let version_id = match db.execute(&insert).await {
             Ok(res) => res.last_insert_id() as i64,
             Err(e)
@@ -50,7 +56,7 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
             }
             Err(e) => return Err(Error::db("writing the version")(e)),
         };
-        if let Some(entries) = entries_insert(row, &plan, Expr::val(version_id)) {
+        if let Some(entries) = entries_insert(row, &plan, Expr::val(version_id), DbBackend::MySql) {
             db.execute(&entries)
                 .await
                 .map_err(Error::db("writing the activity entry"))?;

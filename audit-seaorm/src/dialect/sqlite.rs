@@ -52,19 +52,26 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
             drift: plan.drift.clone(),
             ..Plan::default()
         };
-        if let Some(insert) = entries_insert(row, &drift, Expr::cust("NULL")) {
+        if let Some(insert) = entries_insert(row, &drift, Expr::cust("NULL"), DbBackend::Sqlite) {
             push(insert.build(SqliteQueryBuilder));
         }
     }
     // The number is taken in the statement itself, so that two writers outside a
     // transaction (each statement on its own) cannot take the same one.
     let next = next_number(row.subject_type, row.subject_id);
-    push(planned_version_insert(row, event, data, next).build(SqliteQueryBuilder));
+    push(
+        planned_version_insert(row, event, data, next, DbBackend::Sqlite).build(SqliteQueryBuilder),
+    );
     let own = Plan {
         entry: plan.entry.clone(),
         ..Plan::default()
     };
-    if let Some(insert) = entries_insert(row, &own, Expr::cust("last_insert_rowid()")) {
+    if let Some(insert) = entries_insert(
+        row,
+        &own,
+        Expr::cust("last_insert_rowid()"),
+        DbBackend::Sqlite,
+    ) {
         push(insert.build(SqliteQueryBuilder));
     }
     db.execute_raw(Statement::from_sql_and_values(

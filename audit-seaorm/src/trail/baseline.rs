@@ -105,20 +105,21 @@ where
 
 /// Records that every row of `subject_type` has a version.
 pub(crate) async fn mark<C: ConnectionTrait>(db: &C, subject_type: &str) -> Result<()> {
+    let backend = db.get_database_backend();
+    let now = crate::dialect::time(Utc::now().trunc_subsecs(6), backend);
     let stmt = Query::insert()
         .into_table(baselines::Entity)
         .columns([
             baselines::Column::SubjectType,
             baselines::Column::CompletedAt,
         ])
-        .values_panic([subject_type.into(), Utc::now().trunc_subsecs(6).into()])
+        .values_panic([subject_type.into(), now])
         .on_conflict(
             OnConflict::column(baselines::Column::SubjectType)
                 .do_nothing_on([baselines::Column::SubjectType])
                 .to_owned(),
         )
         .to_owned();
-    let backend = db.get_database_backend();
     db.execute_raw(StatementBuilder::build(&stmt, &backend))
         .await
         .map_err(Error::db("marking the audit baseline"))?;

@@ -103,6 +103,7 @@ async fn write_baseline<C: ConnectionTrait>(
         None,
         row.by.created_at,
         Value::BigInt(Some(1)).into(),
+        db.get_database_backend(),
     );
     db.execute(&insert)
         .await
