@@ -137,6 +137,84 @@ where
     Ok(models)
 }
 
+/// One page of [`AuditedEntity::all_as_of`](crate::AuditedEntity::all_as_of).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RecordsPage<M> {
+    /// The records that existed at the time, in subject id order.
+    pub items: Vec<M>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next_after: Option<SubjectId>,
+}
+
+/// [`AuditedEntity::all_as_of`](crate::AuditedEntity::all_as_of): one query per page.
+pub(crate) async fn all_as_of<E, C>(
+    db: &C,
+    t: DateTime<Utc>,
+    after: Option<&SubjectId>,
+    limit: u64,
+) -> Result<RecordsPage<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+    C: ConnectionTrait,
+{
+    use sea_orm::sea_query::{Condition, JoinType, Order};
+    use sea_orm::{FromQueryResult, StatementBuilder};
+    use versions::Column as V;
+    let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
+    let limit = audit_core::page_limit(Some(limit));
+    let (v, m, max) = (Alias::new("v"), Alias::new("m"), Alias::new("max_version"));
+    // The highest version at or before `t` of the next `limit + 1` subjects …
+    let mut latest = Query::select();
+    latest
+        .column(V::SubjectId)
+        .expr_as(Expr::col(V::Version).max(), max.clone())
+        .from(versions::Entity)
+        .and_where(Expr::col(V::SubjectType).eq(subject_type))
+        .and_where(Expr::col(V::CreatedAt).lte(at(t, db.get_database_backend())));
+    if let Some(after) = after {
+        latest.and_where(Expr::col(V::SubjectId).gt(after.as_str()));
+    }
+    latest
+        .group_by_col(V::SubjectId)
+        .order_by(V::SubjectId, Order::Asc)
+        .limit(limit + 1);
+    // … joined to those versions (a derived table: MySQL takes no LIMIT in `IN (…)`).
+    let query = Query::select()
+        .expr(Expr::col((v.clone(), sea_orm::sea_query::Asterisk)))
+        .from_as(versions::Entity, v.clone())
+        .join_subquery(
+            JoinType::InnerJoin,
+            latest,
+            m.clone(),
+            Condition::all()
+                .add(Expr::col((v.clone(), V::SubjectId)).equals((m.clone(), V::SubjectId)))
+                .add(Expr::col((v.clone(), V::Version)).equals((m, max))),
+        )
+        .and_where(Expr::col((v.clone(), V::SubjectType)).eq(subject_type))
+        .order_by((v, V::SubjectId), Order::Asc)
+        .to_owned();
+    let stmt = StatementBuilder::build(&query, &db.get_database_backend());
+    let mut rows = versions::Model::find_by_statement(stmt)
+        .all(db)
+        .await
+        .map_err(Error::db("reading the versions in force at a time"))?;
+    let next_after = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| SubjectId::new(r.subject_id.clone()))
+    } else {
+        None
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(model) = model_of(Some(crate::api::version_from_row(row)?))? {
+            items.push(model);
+        }
+    }
+    Ok(RecordsPage { items, next_after })
+}
+
 /// The changes from version `from` to version `to` of one subject (by their numbers), in the
 /// log's `{field: {old, new}}` shape. Redacted fields are in no snapshot, so in no diff.
 pub(crate) async fn diff<C: ConnectionTrait>(

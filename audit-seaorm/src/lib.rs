@@ -39,7 +39,7 @@ pub use audit_derive::Audited;
 pub use audit_derive::behavior;
 pub use backfill::{Backfill, backfill};
 pub use error::{Error, Result};
-pub use history::{Blame, KeyOf, diff_versions};
+pub use history::{Blame, KeyOf, RecordsPage, diff_versions};
 pub use redact::{Redacted, redact_history};
 pub use restore::AuditedEntity;
 pub use revert::{Conflict, Reverted, Reverter, Subject};

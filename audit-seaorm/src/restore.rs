@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use audit_core::{Action, ActivityEntry, Audited, Changes, Version};
+use audit_core::{Action, ActivityEntry, Audited, Changes, SubjectId, Version};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Iterable,
@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::history::{self, Blame, KeyOf};
+use crate::history::{self, Blame, KeyOf, RecordsPage};
 use crate::trail::restoring::Restoring;
 use crate::{AuditedModel, Error, Result};
 
@@ -103,6 +103,17 @@ pub trait AuditedEntity: EntityTrait {
     ) -> impl Future<Output = Result<Vec<Self::Model>>> + Send
     where
         KeyOf<Self>: Serialize + Send + Sync;
+
+    /// Every record of the entity as it stood at `t`, a page of at most `limit` (capped
+    /// like every page) at a time, in subject id order, one query per page: pass the
+    /// page's `next_after` as `after` for the next. Records deleted at `t` are left out, so
+    /// a page may hold fewer.
+    fn all_as_of<C: ConnectionTrait>(
+        db: &C,
+        t: DateTime<Utc>,
+        after: Option<&SubjectId>,
+        limit: u64,
+    ) -> impl Future<Output = Result<RecordsPage<Self::Model>>> + Send;
 
     /// The changes from the record's version `from` to its version `to` (by number), in the
     /// log's `{field: {old, new}}` shape; redacted fields are in no version, so in no diff.
@@ -205,6 +216,15 @@ where
         KeyOf<Self>: Serialize + Send + Sync,
     {
         history::as_of_many::<E, C>(db, keys, t).await
+    }
+
+    async fn all_as_of<C: ConnectionTrait>(
+        db: &C,
+        t: DateTime<Utc>,
+        after: Option<&SubjectId>,
+        limit: u64,
+    ) -> Result<RecordsPage<Self::Model>> {
+        history::all_as_of::<E, C>(db, t, after, limit).await
     }
 
     async fn diff<C: ConnectionTrait>(

@@ -228,7 +228,49 @@ async fn composite_keys(db: DatabaseConnection) {
     assert_eq!(then, Some(t));
 }
 
+/// Every record at a time, in pages, one query each: the deleted one is left out.
+async fn all_as_of_in_pages(db: DatabaseConnection) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            post::new(&format!("p{i}"), &format!("s{i}"))
+                .insert(&db)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let before = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    post::reload(&db, ids[2]).await.delete(&db).await.unwrap();
+    retitle(&db, ids[0], "p0 later").await;
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = post::Entity::all_as_of(&db, Utc::now(), after.as_ref(), 2)
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(page.items.into_iter().map(|p| p.title));
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["p0 later", "p1", "p3", "p4"]);
+    assert_eq!(pages, 3, "five subjects, two a page");
+    let then = post::Entity::all_as_of(&db, before, None, 10)
+        .await
+        .unwrap();
+    let titles: Vec<_> = then.items.into_iter().map(|p| p.title).collect();
+    assert_eq!(titles, ["p0", "p1", "p2", "p3", "p4"]);
+}
+
 backend_tests!(
+    all_as_of_in_pages,
     as_of_at_the_boundaries,
     as_of_orders_by_number_within_a_timestamp,
     as_of_many_in_one_query,
