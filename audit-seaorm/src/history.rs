@@ -111,23 +111,19 @@ where
         .iter()
         .map(|k| subject_id_of::<E>(k).map(SubjectId::into_string))
         .collect::<Result<Vec<_>>>()?;
-    // The highest version at or before `t` of each subject, then those versions.
+    // The highest version at or before `t` of each subject, joined to those versions (a
+    // derived table: MariaDB runs `(a, b) IN (SELECT …)` once per row of the table).
+    let (v, m, max) = (Alias::new("v"), Alias::new("m"), Alias::new("max_version"));
     let latest = Query::select()
         .column(V::SubjectId)
-        .expr_as(Expr::col(V::Version).max(), Alias::new("max_version"))
+        .expr_as(Expr::col(V::Version).max(), max.clone())
         .from(versions::Entity)
         .and_where(Expr::col(V::SubjectType).eq(subject_type))
         .and_where(Expr::col(V::SubjectId).is_in(ids))
         .and_where(Expr::col(V::CreatedAt).lte(at(t, db.get_database_backend())))
         .group_by_col(V::SubjectId)
         .to_owned();
-    let rows = versions::Entity::find()
-        .filter(V::SubjectType.eq(subject_type))
-        .filter(Expr::tuple([Expr::col(V::SubjectId), Expr::col(V::Version)]).in_subquery(latest))
-        .order_by_asc(V::Id)
-        .all(db)
-        .await
-        .map_err(Error::db("reading the versions in force at a time"))?;
+    let rows = joined_versions(db, latest, subject_type, (v, m, max)).await?;
     let mut models = Vec::with_capacity(rows.len());
     for row in rows {
         if let Some(m) = model_of(Some(crate::api::version_from_row(row)?))? {
@@ -135,6 +131,37 @@ where
         }
     }
     Ok(models)
+}
+
+/// The versions `latest` names (its rows: subject id, `max_version`), in subject id order.
+async fn joined_versions<C: ConnectionTrait>(
+    db: &C,
+    latest: sea_orm::sea_query::SelectStatement,
+    subject_type: &str,
+    (v, m, max): (Alias, Alias, Alias),
+) -> Result<Vec<versions::Model>> {
+    use sea_orm::sea_query::{Asterisk, Condition, JoinType, Order};
+    use sea_orm::{FromQueryResult, StatementBuilder};
+    use versions::Column as V;
+    let query = Query::select()
+        .expr(Expr::col((v.clone(), Asterisk)))
+        .from_as(versions::Entity, v.clone())
+        .join_subquery(
+            JoinType::InnerJoin,
+            latest,
+            m.clone(),
+            Condition::all()
+                .add(Expr::col((v.clone(), V::SubjectId)).equals((m.clone(), V::SubjectId)))
+                .add(Expr::col((v.clone(), V::Version)).equals((m, max))),
+        )
+        .and_where(Expr::col((v.clone(), V::SubjectType)).eq(subject_type))
+        .order_by((v, V::SubjectId), Order::Asc)
+        .to_owned();
+    let stmt = StatementBuilder::build(&query, &db.get_database_backend());
+    versions::Model::find_by_statement(stmt)
+        .all(db)
+        .await
+        .map_err(Error::db("reading the versions in force at a time"))
 }
 
 /// One page of [`AuditedEntity::all_as_of`](crate::AuditedEntity::all_as_of).
@@ -159,8 +186,7 @@ where
     E::Model: AuditedModel,
     C: ConnectionTrait,
 {
-    use sea_orm::sea_query::{Condition, JoinType, Order};
-    use sea_orm::{FromQueryResult, StatementBuilder};
+    use sea_orm::sea_query::Order;
     use versions::Column as V;
     let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
     let limit = audit_core::page_limit(Some(limit));
@@ -181,25 +207,7 @@ where
         .order_by(V::SubjectId, Order::Asc)
         .limit(limit + 1);
     // … joined to those versions (a derived table: MySQL takes no LIMIT in `IN (…)`).
-    let query = Query::select()
-        .expr(Expr::col((v.clone(), sea_orm::sea_query::Asterisk)))
-        .from_as(versions::Entity, v.clone())
-        .join_subquery(
-            JoinType::InnerJoin,
-            latest,
-            m.clone(),
-            Condition::all()
-                .add(Expr::col((v.clone(), V::SubjectId)).equals((m.clone(), V::SubjectId)))
-                .add(Expr::col((v.clone(), V::Version)).equals((m, max))),
-        )
-        .and_where(Expr::col((v.clone(), V::SubjectType)).eq(subject_type))
-        .order_by((v, V::SubjectId), Order::Asc)
-        .to_owned();
-    let stmt = StatementBuilder::build(&query, &db.get_database_backend());
-    let mut rows = versions::Model::find_by_statement(stmt)
-        .all(db)
-        .await
-        .map_err(Error::db("reading the versions in force at a time"))?;
+    let mut rows = joined_versions(db, latest, subject_type, (v, m, max)).await?;
     let next_after = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| SubjectId::new(r.subject_id.clone()))

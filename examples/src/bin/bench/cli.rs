@@ -28,6 +28,9 @@ pub struct Options {
     /// Skip the queries on a big log.
     #[arg(long)]
     pub skip_big_log: bool,
+    /// Skip the history questions (section 6).
+    #[arg(long)]
+    pub skip_history: bool,
     /// Rows given a baseline by `backfill` on PostgreSQL; 0 skips it.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub backfill_rows: u64,

@@ -13,13 +13,14 @@
 //! log, default 1000000), `--seconds N` (throughput run, default 10), `--out FILE`
 //! (default `BENCHMARKS.md`), `--skip-big-log`, `--backfill-rows N` (rows given a baseline
 //! by `backfill` on PostgreSQL, default 1000000; 0 skips it), `--only NAME` (backends whose
-//! name contains NAME, e.g. `postgres`). An unknown option or a value that does not parse
+//! name contains NAME, e.g. `postgres`), `--skip-history`. An unknown option or a value that does not parse
 //! is a usage error. Prints a markdown report and writes it to the output file. Every
 //! figure is a median of per-operation times after a warm-up, and every audited figure
 //! stands next to its plain baseline measured in the same run.
 //!
 //! One module per section of the report: [`writes`] (1: write overhead and round trips),
-//! [`big_log`] (3: queries on a big log), [`throughput`] (4), [`backfill`] (5). Section 2,
+//! [`big_log`] (3: queries on a big log), [`throughput`] (4), [`backfill`] (5),
+//! [`history`] (6: time travel, diffs, blame, revert at 1,000 versions). Section 2,
 //! the in-process diff and snapshot micro-benchmarks, is `benches/micro.rs`, run by
 //! criterion.
 
@@ -29,6 +30,7 @@ mod backfill;
 mod big_log;
 mod cli;
 mod entities;
+mod history;
 mod report;
 mod setup;
 mod throughput;
@@ -54,6 +56,9 @@ async fn main() -> Result<(), BoxError> {
     }
     throughput::section(&mut r, &backends, opts.seconds).await?;
     backfill::section(&mut r, &backends, opts.backfill_rows).await?;
+    if !opts.skip_history {
+        history::section(&mut r, &backends).await?;
+    }
     std::fs::write(&opts.out, r.finish())?;
     eprintln!("\nwritten to {}", opts.out);
     Ok(())

@@ -57,6 +57,9 @@ impl Report {
         if opts.skip_big_log {
             args.push_str(" --skip-big-log");
         }
+        if opts.skip_history {
+            args.push_str(" --skip-history");
+        }
         if let Some(only) = &opts.only {
             args.push_str(&format!(" --only {only}"));
         }
