@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use audit_core::{Action, ActivityEntry, AuditContext, Audited, Filter, Order, Version};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter,
-    QueryOrder,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn,
+    QueryFilter, QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -216,78 +216,111 @@ async fn plan(db: &DatabaseConnection, entries: &[ActivityEntry]) -> Result<Vec<
         };
         by_subject.entry(subject).or_default().push(e);
     }
+    // The number of each record's first version in the request, all in one query …
+    let first_ids: Vec<i64> = by_subject
+        .values()
+        .filter_map(|entries| entries[0].version_id)
+        .collect();
+    let numbers: HashMap<i64, i64> = versions::Entity::find()
+        .filter(versions::Column::Id.is_in(first_ids))
+        .all(db)
+        .await
+        .map_err(Error::db("reading the request's versions"))?
+        .into_iter()
+        .map(|v| (v.id, v.version))
+        .collect();
     let mut steps = Vec::new();
     for (subject, entries) in by_subject {
-        let first_version = version_number(db, entries[0].version_id).await?;
-        let target = match first_version {
-            n if n > 1 => number(db, &subject, n - 1)
-                .await?
-                .filter(|v| v.event != Action::Deleted),
-            _ => None,
-        };
-        steps.push(Step {
-            entry_ids: entries.iter().map(|e| e.id).collect(),
-            fields: entries
-                .iter()
-                .flat_map(|e| e.changes.fields().map(str::to_owned))
-                .collect(),
-            last_entry: entries.last().map_or(0, |e| e.id),
-            subject,
-            target,
-        });
+        let first = entries[0].version_id.unwrap_or_default();
+        let number = *numbers.get(&first).ok_or(Error::VersionNotFound(first))?;
+        steps.push((
+            number,
+            Step {
+                entry_ids: entries.iter().map(|e| e.id).collect(),
+                fields: entries
+                    .iter()
+                    .flat_map(|e| e.changes.fields().map(str::to_owned))
+                    .collect(),
+                last_entry: entries.last().map_or(0, |e| e.id),
+                subject,
+                target: None,
+            },
+        ));
     }
+    // … and the versions before them, in another.
+    let mut before = Condition::any();
+    for (number, step) in steps.iter().filter(|(n, _)| *n > 1) {
+        before = before.add(
+            Condition::all()
+                .add(versions::Column::SubjectType.eq(step.subject.subject_type.as_str()))
+                .add(versions::Column::SubjectId.eq(step.subject.subject_id.as_str()))
+                .add(versions::Column::Version.eq(number - 1)),
+        );
+    }
+    let mut targets: HashMap<(String, String), Version> = HashMap::new();
+    if steps.iter().any(|(n, _)| *n > 1) {
+        for row in versions::Entity::find()
+            .filter(before)
+            .all(db)
+            .await
+            .map_err(Error::db("reading the versions before the request"))?
+        {
+            let v = crate::api::version_from_row(row)?;
+            targets.insert((v.subject_type.clone(), v.subject_id.to_string()), v);
+        }
+    }
+    let mut steps: Vec<Step> = steps
+        .into_iter()
+        .map(|(_, mut step)| {
+            let key = (
+                step.subject.subject_type.clone(),
+                step.subject.subject_id.clone(),
+            );
+            step.target = targets.remove(&key).filter(|v| v.event != Action::Deleted);
+            step
+        })
+        .collect();
     steps.sort_by_key(|s| std::cmp::Reverse(s.last_entry));
     Ok(steps)
 }
 
-async fn version_number(db: &DatabaseConnection, version_id: Option<i64>) -> Result<i64> {
-    let id = version_id.unwrap_or_default();
-    crate::version(db, id)
-        .await?
-        .map(|v| v.version)
-        .ok_or(Error::VersionNotFound(id))
-}
-
-async fn number(db: &DatabaseConnection, subject: &Subject, n: i64) -> Result<Option<Version>> {
-    versions::Entity::find()
-        .filter(versions::Column::SubjectType.eq(subject.subject_type.as_str()))
-        .filter(versions::Column::SubjectId.eq(subject.subject_id.as_str()))
-        .filter(versions::Column::Version.eq(n))
-        .one(db)
-        .await
-        .map_err(Error::db("reading the version before the request"))?
-        .map(crate::api::version_from_row)
-        .transpose()
-}
-
 /// Other entries of the request's records, since its first change of each, that changed a
-/// field the request changed: reverting would undo them too.
+/// field the request changed: reverting would undo them too. One query for all records.
 async fn conflicts(db: &DatabaseConnection, plan: &[Step]) -> Result<Vec<Conflict>> {
     use activity_log::Column as A;
-    let mut out = Vec::new();
+    let mut since = Condition::any();
     for step in plan {
-        let later = activity_log::Entity::find()
-            .filter(A::SubjectType.eq(step.subject.subject_type.as_str()))
-            .filter(A::SubjectId.eq(step.subject.subject_id.as_str()))
-            // Any other entry since the request's first change of the record: later ones,
-            // and those of requests that interleaved with it.
-            .filter(A::Id.gt(step.entry_ids[0]))
-            .order_by_asc(A::Id)
-            .all(db)
-            .await
-            .map_err(Error::db("reading the changes after the request"))?;
-        for row in later
-            .into_iter()
-            .filter(|r| !step.entry_ids.contains(&r.id))
-        {
-            let entry = crate::api::entry_from_row(row)?;
-            for field in entry.changes.fields().filter(|f| step.fields.contains(*f)) {
-                out.push(Conflict {
-                    subject: step.subject.clone(),
-                    field: field.to_owned(),
-                    later_entry_id: entry.id,
-                });
-            }
+        // Any other entry since the request's first change of the record: later ones,
+        // and those of requests that interleaved with it.
+        since = since.add(
+            Condition::all()
+                .add(A::SubjectType.eq(step.subject.subject_type.as_str()))
+                .add(A::SubjectId.eq(step.subject.subject_id.as_str()))
+                .add(A::Id.gt(step.entry_ids[0])),
+        );
+    }
+    let rows = activity_log::Entity::find()
+        .filter(since)
+        .order_by_asc(A::Id)
+        .all(db)
+        .await
+        .map_err(Error::db("reading the changes after the request"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let Some(step) = plan.iter().find(|s| {
+            s.subject.subject_type == row.subject_type
+                && s.subject.subject_id == row.subject_id
+                && !s.entry_ids.contains(&row.id)
+        }) else {
+            continue;
+        };
+        let entry = crate::api::entry_from_row(row)?;
+        for field in entry.changes.fields().filter(|f| step.fields.contains(*f)) {
+            out.push(Conflict {
+                subject: step.subject.clone(),
+                field: field.to_owned(),
+                later_entry_id: entry.id,
+            });
         }
     }
     Ok(out)
