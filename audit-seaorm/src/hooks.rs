@@ -142,20 +142,28 @@ pub use crate::trail::baseline::forget_baselines;
 
 type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
 
+/// The `SELECT` of the row an ActiveModel points at (`None` while its key is not set).
+fn by_key<A: ActiveModelTrait>(active: &A) -> Option<sea_orm::Select<A::Entity>> {
+    let mut query = A::Entity::find();
+    for key in <A::Entity as EntityTrait>::PrimaryKey::iter() {
+        let col = key.into_column();
+        match active.get(col) {
+            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => query = query.filter(col.eq(v)),
+            ActiveValue::NotSet => return None,
+        }
+    }
+    Some(query)
+}
+
 /// Reads the row an ActiveModel points at, locked for update inside a transaction.
 async fn current_row<A, C>(active: &A, db: &C) -> Result<Option<ModelOf<A>>, DbErr>
 where
     A: ActiveModelTrait,
     C: ConnectionTrait,
 {
-    let mut query = A::Entity::find();
-    for key in <A::Entity as EntityTrait>::PrimaryKey::iter() {
-        let col = key.into_column();
-        match active.get(col) {
-            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => query = query.filter(col.eq(v)),
-            ActiveValue::NotSet => return Ok(None),
-        }
-    }
+    let Some(mut query) = by_key(active) else {
+        return Ok(None);
+    };
     // The lock only means something inside a transaction; outside one it would cost a
     // write (and, on PostgreSQL, a WAL flush) for nothing.
     if !is_plain_connection::<C>() {
@@ -176,14 +184,9 @@ where
     A: ActiveModelTrait,
     C: ConnectionTrait,
 {
-    let mut query = A::Entity::find();
-    for key in <A::Entity as EntityTrait>::PrimaryKey::iter() {
-        let col = key.into_column();
-        match active.get(col) {
-            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => query = query.filter(col.eq(v)),
-            ActiveValue::NotSet => return Ok(false),
-        }
-    }
+    let Some(query) = by_key(active) else {
+        return Ok(false);
+    };
     // Any one column will do; JSON reads it whatever its type on each backend.
     let found = query
         .select_only()

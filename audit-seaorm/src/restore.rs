@@ -284,6 +284,22 @@ where
     <E::Model as Audited>::SUBJECT_TYPE
 }
 
+/// The `SELECT` of the row of `E` a snapshot names by its key fields.
+pub(crate) fn by_snapshot_key<E>(
+    data: &serde_json::Map<String, Value>,
+) -> Result<sea_orm::Select<E>>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+{
+    let key = <E::Model as AuditedModel>::key_from_snapshot(data)?;
+    let mut query = E::find();
+    for (pk, value) in E::PrimaryKey::iter().zip(key) {
+        query = query.filter(pk.into_column().eq(value));
+    }
+    Ok(query)
+}
+
 /// The function behind [`AuditedEntity::restore`]; a revert passes the action and
 /// properties its entry is logged with (default: `restored`, with the version restored).
 pub(crate) async fn restore_model<E, C>(
@@ -313,12 +329,7 @@ where
             found: version.subject_type,
         });
     }
-    let key = <E::Model as AuditedModel>::key_from_snapshot(&version.data)?;
-    let mut query = E::find();
-    for (pk, value) in E::PrimaryKey::iter().zip(key) {
-        query = query.filter(pk.into_column().eq(value));
-    }
-    let current = query
+    let current = by_snapshot_key::<E>(&version.data)?
         .lock_exclusive()
         .one(db)
         .await

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use audit_core::{Action, ActivityEntry, AuditContext, Audited, Filter, Order, Version};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn,
-    QueryFilter, QueryOrder,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, ModelTrait, QueryFilter, QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -354,12 +353,7 @@ where
     else {
         return Ok(());
     };
-    let key = <E::Model as AuditedModel>::key_from_snapshot(&latest.data)?;
-    let mut query = E::find();
-    for (pk, value) in E::PrimaryKey::iter().zip(key) {
-        query = query.filter(pk.into_column().eq(value));
-    }
-    let Some(row) = query
+    let Some(row) = crate::restore::by_snapshot_key::<E>(&latest.data)?
         .one(txn)
         .await
         .map_err(Error::db("reading the record to delete"))?

@@ -100,20 +100,22 @@ async fn as_of_orders_by_number_within_a_timestamp(db: DatabaseConnection) {
     );
 }
 
-async fn as_of_many_in_one_query(db: DatabaseConnection) {
+/// Posts `p0`, `p1`, … (their ids), and a time after their creation and before any later
+/// write.
+async fn posts_then_a_moment(db: &DatabaseConnection, n: usize) -> (Vec<i32>, DateTime<Utc>) {
     let mut ids = Vec::new();
-    for i in 0..3 {
-        ids.push(
-            post::new(&format!("p{i}"), &format!("s{i}"))
-                .insert(&db)
-                .await
-                .unwrap()
-                .id,
-        );
+    for i in 0..n {
+        let p = post::new(&format!("p{i}"), &format!("s{i}"));
+        ids.push(p.insert(db).await.unwrap().id);
     }
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let before = Utc::now();
+    let moment = Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    (ids, moment)
+}
+
+async fn as_of_many_in_one_query(db: DatabaseConnection) {
+    let (ids, before) = posts_then_a_moment(&db, 3).await;
     retitle(&db, ids[0], "changed").await;
     post::reload(&db, ids[1]).await.delete(&db).await.unwrap();
     let mut then = post::Entity::as_of_many(&db, &ids, before).await.unwrap();
@@ -230,19 +232,7 @@ async fn composite_keys(db: DatabaseConnection) {
 
 /// Every record at a time, in pages, one query each: the deleted one is left out.
 async fn all_as_of_in_pages(db: DatabaseConnection) {
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        ids.push(
-            post::new(&format!("p{i}"), &format!("s{i}"))
-                .insert(&db)
-                .await
-                .unwrap()
-                .id,
-        );
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let before = Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (ids, before) = posts_then_a_moment(&db, 5).await;
     post::reload(&db, ids[2]).await.delete(&db).await.unwrap();
     retitle(&db, ids[0], "p0 later").await;
 
