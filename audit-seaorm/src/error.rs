@@ -125,6 +125,18 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
     },
+    /// A bulk update that sets a primary key column: the trail names a record by its key,
+    /// so a key change would split one record's history in two. Update keys one row at a
+    /// time (delete and insert), or outside auditing.
+    #[error(
+        "bulk update of `{subject_type}` sets the primary key column `{column}`; audited bulk updates leave keys as they are"
+    )]
+    BulkKeyUpdate {
+        /// The subject type written.
+        subject_type: &'static str,
+        /// The key column the update sets.
+        column: String,
+    },
     /// A stored audit row could not be read back.
     #[error("stored {what} {id} is not valid: {reason}")]
     Corrupt {

@@ -102,7 +102,6 @@ where
     KeyOf<E>: Serialize,
     C: ConnectionTrait,
 {
-    use versions::Column as V;
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -111,19 +110,7 @@ where
         .iter()
         .map(|k| subject_id_of::<E>(k).map(SubjectId::into_string))
         .collect::<Result<Vec<_>>>()?;
-    // The highest version at or before `t` of each subject, joined to those versions (a
-    // derived table: MariaDB runs `(a, b) IN (SELECT …)` once per row of the table).
-    let (v, m, max) = (Alias::new("v"), Alias::new("m"), Alias::new("max_version"));
-    let latest = Query::select()
-        .column(V::SubjectId)
-        .expr_as(Expr::col(V::Version).max(), max.clone())
-        .from(versions::Entity)
-        .and_where(Expr::col(V::SubjectType).eq(subject_type))
-        .and_where(Expr::col(V::SubjectId).is_in(ids))
-        .and_where(Expr::col(V::CreatedAt).lte(at(t, db.get_database_backend())))
-        .group_by_col(V::SubjectId)
-        .to_owned();
-    let rows = joined_versions(db, latest, subject_type, (v, m, max)).await?;
+    let rows = latest_versions(db, subject_type, &ids, Some(t)).await?;
     let mut models = Vec::with_capacity(rows.len());
     for row in rows {
         if let Some(m) = model_of(Some(crate::api::version_from_row(row)?))? {
@@ -133,16 +120,44 @@ where
     Ok(models)
 }
 
+/// The latest version of each of `ids` (of `subject_type`), or the one in force at
+/// `until` when given, in subject id order; one query.
+pub(crate) async fn latest_versions<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    ids: &[String],
+    until: Option<DateTime<Utc>>,
+) -> Result<Vec<versions::Model>> {
+    use versions::Column as V;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The highest version (at or before `until`) of each subject, joined to those versions
+    // (a derived table: MariaDB runs `(a, b) IN (SELECT …)` once per row of the table).
+    let max = Alias::new("max_version");
+    let backend = db.get_database_backend();
+    let latest = Query::select()
+        .column(V::SubjectId)
+        .expr_as(Expr::col(V::Version).max(), max.clone())
+        .from(versions::Entity)
+        .and_where(Expr::col(V::SubjectType).eq(subject_type))
+        .and_where(Expr::col(V::SubjectId).is_in(ids.iter().map(String::as_str)))
+        .and_where_option(until.map(|t| Expr::col(V::CreatedAt).lte(at(t, backend))))
+        .group_by_col(V::SubjectId)
+        .to_owned();
+    joined_versions(db, latest, subject_type).await
+}
+
 /// The versions `latest` names (its rows: subject id, `max_version`), in subject id order.
 async fn joined_versions<C: ConnectionTrait>(
     db: &C,
     latest: sea_orm::sea_query::SelectStatement,
     subject_type: &str,
-    (v, m, max): (Alias, Alias, Alias),
 ) -> Result<Vec<versions::Model>> {
     use sea_orm::sea_query::{Asterisk, Condition, JoinType, Order};
     use sea_orm::{FromQueryResult, StatementBuilder};
     use versions::Column as V;
+    let (v, m, max) = (Alias::new("v"), Alias::new("m"), Alias::new("max_version"));
     let query = Query::select()
         .expr(Expr::col((v.clone(), Asterisk)))
         .from_as(versions::Entity, v.clone())
@@ -161,7 +176,7 @@ async fn joined_versions<C: ConnectionTrait>(
     versions::Model::find_by_statement(stmt)
         .all(db)
         .await
-        .map_err(Error::db("reading the versions in force at a time"))
+        .map_err(Error::db("reading the latest versions"))
 }
 
 /// One page of [`AuditedEntity::all_as_of`](crate::AuditedEntity::all_as_of).
@@ -190,7 +205,7 @@ where
     use versions::Column as V;
     let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
     let limit = audit_core::page_limit(Some(limit));
-    let (v, m, max) = (Alias::new("v"), Alias::new("m"), Alias::new("max_version"));
+    let max = Alias::new("max_version");
     // The highest version at or before `t` of the next `limit + 1` subjects …
     let mut latest = Query::select();
     latest
@@ -207,7 +222,7 @@ where
         .order_by(V::SubjectId, Order::Asc)
         .limit(limit + 1);
     // … joined to those versions (a derived table: MySQL takes no LIMIT in `IN (…)`).
-    let mut rows = joined_versions(db, latest, subject_type, (v, m, max)).await?;
+    let mut rows = joined_versions(db, latest, subject_type).await?;
     let next_after = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| SubjectId::new(r.subject_id.clone()))

@@ -116,6 +116,12 @@ where
 /// `DbErr::Custom` with [`Error::NotInTransaction`]'s message (`audit: strict mode: …`).
 fn hooks_active<M: Audited, C: ?Sized>() -> Result<bool, DbErr> {
     on_tokio::<M>()?;
+    Ok(auditing_on::<M, C>()?)
+}
+
+/// Whether a write of `M` through `C` is audited: auditing is on in scope and strict mode
+/// (if on) does not refuse it. Shared by the hooks and the bulk writes.
+pub(crate) fn auditing_on<M: Audited, C: ?Sized>() -> crate::Result<bool> {
     crate::registry::check(M::SUBJECT_TYPE)?;
     if AuditContext::auditing_disabled() {
         return Ok(false);
@@ -123,8 +129,7 @@ fn hooks_active<M: Audited, C: ?Sized>() -> Result<bool, DbErr> {
     if AuditContext::strict_mode() && is_plain_connection::<C>() {
         return Err(Error::NotInTransaction {
             subject_type: M::SUBJECT_TYPE,
-        }
-        .into());
+        });
     }
     Ok(true)
 }
@@ -328,7 +333,11 @@ where
 /// `{"[redacted]" → new}` for each redacted field the write set; on a delete (`set` of
 /// `None`) every redacted field. A redacted field's change is reported whenever the write
 /// sets it: its values are in no audit table, so they cannot be compared.
-fn redacted(fields: &[audit_core::Field], set: Option<&[&'static str]>, new: Json) -> Changes {
+pub(crate) fn redacted(
+    fields: &[audit_core::Field],
+    set: Option<&[&'static str]>,
+    new: Json,
+) -> Changes {
     let mut changes = Changes::new();
     for f in fields.iter().filter(|f| f.mode == FieldMode::Redacted) {
         if set.is_none_or(|s| s.contains(&f.name)) {

@@ -2,6 +2,7 @@
 
 mod api;
 mod backfill;
+mod bulk;
 mod dialect;
 pub mod entity;
 mod error;
@@ -38,6 +39,7 @@ pub use audit_derive::Audited;
 /// `#[derive(Audited)]`.
 pub use audit_derive::behavior;
 pub use backfill::{Backfill, backfill};
+pub use bulk::{AuditedBulk, BulkWrite, DeleteManyAudited, InsertManyAudited, UpdateManyAudited};
 pub use error::{Error, Result};
 pub use history::{Blame, KeyOf, RecordsPage, diff_versions};
 pub use redact::{Redacted, redact_history};

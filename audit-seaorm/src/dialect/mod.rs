@@ -135,7 +135,7 @@ pub(crate) fn check_subject_id(backend: DbBackend, (subject_type, id): (&str, &s
     Ok(())
 }
 
-fn text(s: Option<&str>) -> SimpleExpr {
+pub(crate) fn text(s: Option<&str>) -> SimpleExpr {
     Value::String(s.map(str::to_owned)).into()
 }
 
@@ -181,7 +181,7 @@ pub(crate) fn time(created_at: DateTime<Utc>, backend: DbBackend) -> SimpleExpr 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn push_entry(
     insert: &mut InsertStatement,
-    (subject_type, subject_id): (&str, &str),
+    subject: (&str, &str),
     action: &str,
     changes: &Changes,
     by: Option<&Attribution>,
@@ -189,7 +189,22 @@ pub(crate) fn push_entry(
     created_at: DateTime<Utc>,
     backend: DbBackend,
 ) {
-    insert.values_panic([
+    insert.values_panic(entry_values(
+        subject, action, changes, by, version_id, created_at, backend,
+    ));
+}
+
+/// The values of one row of [`entry_insert`], in its column order.
+pub(crate) fn entry_values(
+    (subject_type, subject_id): (&str, &str),
+    action: &str,
+    changes: &Changes,
+    by: Option<&Attribution>,
+    version_id: SimpleExpr,
+    created_at: DateTime<Utc>,
+    backend: DbBackend,
+) -> Vec<SimpleExpr> {
+    vec![
         text(Some(action)),
         text(Some(subject_type)),
         text(Some(subject_id)),
@@ -201,7 +216,7 @@ pub(crate) fn push_entry(
         text(by.and_then(|b| b.request_id.as_deref())),
         version_id,
         time(created_at, backend),
-    ]);
+    ]
 }
 
 /// `INSERT INTO activity_log` of a hooked write's drift entry (if any) and its own entry

@@ -1,0 +1,588 @@
+//! Bulk writes through the trail: SeaORM's `insert_many`, `update_many` and `delete_many`
+//! never reach `ActiveModelBehavior`, so these do what they do and log every affected row
+//! as a hooked write would.
+//!
+//! Each call works in batches of [`BulkWrite::BATCH`] rows, in one transaction (a savepoint
+//! when it runs inside yours): a batch locks and reads its rows in primary key order, writes
+//! them, reads their latest versions in one query and sends the audit rows in multi-row
+//! statements that stay under every backend's parameter limit. Memory is bounded by the
+//! batch, not by the number of rows.
+
+mod record;
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+
+use audit_core::{Audited, REDACTED};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, SimpleExpr, ValueTuple};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    IdenStatic, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, PrimaryKeyTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionSession, TransactionTrait, Value,
+};
+use serde_json::{Map, Value as Json};
+
+use crate::dialect::Attribution;
+use crate::history::KeyOf;
+use crate::hooks::{auditing_on, redacted};
+use crate::trail::baseline;
+use crate::trail::plan::Kind;
+use crate::{AuditedModel, Error, Result};
+use record::Row;
+
+/// What a bulk write did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BulkWrite {
+    /// Rows the statement wrote: inserted, updated (matched) or deleted.
+    pub rows: u64,
+    /// Activity entries written (a `drift` entry counts too).
+    pub entries: u64,
+    /// Versions written (a baseline version counts too).
+    pub versions: u64,
+}
+
+impl BulkWrite {
+    /// Rows locked, written and logged per batch.
+    pub const BATCH: u64 = 1000;
+
+    fn add(&mut self, rows: u64, (entries, versions): (u64, u64)) {
+        self.rows += rows;
+        self.entries += entries;
+        self.versions += versions;
+    }
+}
+
+/// Bulk writes of an audited entity that go through the trail:
+/// `post::Entity::update_many_audited().col_expr(..).filter(..).exec(&db)`.
+///
+/// Each writes exactly the rows the plain SeaORM call would, plus one activity entry and
+/// one version per affected row, with the diff, redaction, skip rules, context (causer,
+/// IP, request id) and version numbering of a hooked write. A row whose audited fields do
+/// not change gets nothing; a call that affects no row logs nothing. The entity's own
+/// `ActiveModelBehavior` hooks do not run, as with SeaORM's bulk calls.
+///
+/// The call runs in a transaction of its own (a savepoint inside yours), so the rows and
+/// their trail commit or roll back together; in [strict mode](crate::AuditContext::strict)
+/// a call outside a transaction is refused ([`Error::NotInTransaction`]) before anything
+/// is written. Under [`without_auditing`](crate::without_auditing) it is the plain call.
+pub trait AuditedBulk: EntityTrait {
+    /// `insert_many` of `models`, each inserted row logged `created` with version 1 (or the
+    /// next number, for a key that had a trail).
+    fn insert_many_audited<I>(models: I) -> InsertManyAudited<Self, I::IntoIter>
+    where
+        I: IntoIterator<Item = Self::ActiveModel>,
+    {
+        InsertManyAudited {
+            models: models.into_iter(),
+            entity: PhantomData,
+        }
+    }
+
+    /// `update_many`: add `filter`s and `col_expr`s or `set` an ActiveModel, then `exec`.
+    fn update_many_audited() -> UpdateManyAudited<Self> {
+        UpdateManyAudited {
+            condition: Condition::all(),
+            values: Vec::new(),
+        }
+    }
+
+    /// `delete_many`: add `filter`s, then `exec`.
+    fn delete_many_audited() -> DeleteManyAudited<Self> {
+        DeleteManyAudited {
+            condition: Condition::all(),
+            entity: PhantomData,
+        }
+    }
+
+    /// `delete_by_id`: the row with this primary key, then `exec`.
+    fn delete_by_id_audited<T>(key: T) -> DeleteManyAudited<Self>
+    where
+        T: Into<KeyOf<Self>>,
+    {
+        let mut condition = Condition::all();
+        let values = sea_orm::sea_query::IntoValueTuple::into_value_tuple(key.into());
+        for (pk, v) in Self::PrimaryKey::iter().zip(values) {
+            condition = condition.add(pk.into_column().eq(v));
+        }
+        DeleteManyAudited {
+            condition,
+            entity: PhantomData,
+        }
+    }
+}
+
+impl<E> AuditedBulk for E
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+{
+}
+
+/// [`AuditedBulk::insert_many_audited`], ready to `exec`.
+#[must_use = "nothing is written until `exec`"]
+pub struct InsertManyAudited<E: EntityTrait, I> {
+    models: I,
+    entity: PhantomData<E>,
+}
+
+/// [`AuditedBulk::update_many_audited`], ready to `exec`.
+#[must_use = "nothing is written until `exec`"]
+pub struct UpdateManyAudited<E: EntityTrait> {
+    condition: Condition,
+    values: Vec<(E::Column, SimpleExpr)>,
+}
+
+/// [`AuditedBulk::delete_many_audited`], ready to `exec`.
+#[must_use = "nothing is written until `exec`"]
+pub struct DeleteManyAudited<E: EntityTrait> {
+    condition: Condition,
+    entity: PhantomData<E>,
+}
+
+impl<E, I> InsertManyAudited<E, I>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: Send,
+    I: Iterator<Item = E::ActiveModel> + Send,
+{
+    /// Inserts the models and logs them; see [`AuditedBulk`].
+    pub async fn exec<C>(self, db: &C) -> Result<BulkWrite>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
+        if !auditing_on::<E::Model, C>()? {
+            return insert_plain::<E, _, _>(db, self.models).await;
+        }
+        let txn = begin(db).await?;
+        // An empty table has nothing older than auditing: its inserts give it a baseline.
+        baseline::has_baseline::<E, _>(&txn, subject_type, true).await?;
+        let by = Attribution::current(None, None);
+        let mut done = BulkWrite::default();
+        let mut models = self.models.peekable();
+        while models.peek().is_some() {
+            let chunk: Vec<_> = models.by_ref().take(insert_rows::<E>()).collect();
+            let inserted = insert_batch::<E, _>(&txn, chunk).await?;
+            let rows = inserted
+                .iter()
+                .map(|m| {
+                    Ok(Row {
+                        id: m.subject_id()?.into_string(),
+                        kind: Kind::Created,
+                        data: Some(m.snapshot()?),
+                        extra: E::Model::changes(None, Some(m))?,
+                        before: None,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let logged = record::write(&txn, subject_type, &rows, None, &by).await?;
+            done.add(inserted.len() as u64, logged);
+        }
+        commit(txn).await?;
+        Ok(done)
+    }
+}
+
+impl<E> UpdateManyAudited<E>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+{
+    /// Adds a condition, as `QueryFilter::filter` does on `update_many`.
+    pub fn filter<F: IntoCondition>(mut self, filter: F) -> Self {
+        self.condition = self.condition.add(filter);
+        self
+    }
+
+    /// Sets a column to an expression, as `update_many().col_expr(..)` does.
+    pub fn col_expr<T: Into<SimpleExpr>>(mut self, col: E::Column, expr: T) -> Self {
+        self.values.push((col, expr.into()));
+        self
+    }
+
+    /// Sets every column the ActiveModel `Set`s, as `update_many().set(..)` does.
+    pub fn set(mut self, model: E::ActiveModel) -> Self {
+        for col in E::Column::iter() {
+            if let ActiveValue::Set(value) = model.get(col) {
+                self.values.push((col, col.save_as(Expr::val(value))));
+            }
+        }
+        self
+    }
+
+    /// Updates the matching rows and logs each changed one; see [`AuditedBulk`]. Refuses an
+    /// update of a primary key column ([`Error::BulkKeyUpdate`]).
+    pub async fn exec<C>(self, db: &C) -> Result<BulkWrite>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
+        let keys: Vec<&str> = key_columns::<E>().iter().map(|c| c.as_str()).collect();
+        if let Some((col, _)) = self.values.iter().find(|(c, _)| keys.contains(&c.as_str())) {
+            return Err(Error::BulkKeyUpdate {
+                subject_type,
+                column: col.as_str().to_owned(),
+            });
+        }
+        if !auditing_on::<E::Model, C>()? {
+            let result = self
+                .statement(self.condition.clone())
+                .exec(db)
+                .await
+                .map_err(Error::db("running the bulk update"))?;
+            return Ok(BulkWrite {
+                rows: result.rows_affected,
+                ..BulkWrite::default()
+            });
+        }
+        if self.values.is_empty() {
+            return Ok(BulkWrite::default());
+        }
+        let set = self.set_fields();
+        let extra = redacted(
+            <E::Model as Audited>::FIELDS,
+            Some(&set),
+            Json::from(REDACTED),
+        );
+        let txn = begin(db).await?;
+        let by = Attribution::current(None, None);
+        let mut done = BulkWrite::default();
+        let mut after = None;
+        while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after).await? {
+            let before = snapshots(&old)?;
+            let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
+            let statement = self.statement(self.condition.clone().add(key_in::<E>(&keys)));
+            let (rows, new) = update_batch::<E, _>(&txn, statement, &keys).await?;
+            let rows_logged = new
+                .iter()
+                .map(|m| {
+                    let id = m.subject_id()?.into_string();
+                    Ok(Row {
+                        before: before.get(&id).cloned(),
+                        id,
+                        kind: Kind::Updated,
+                        data: Some(m.snapshot()?),
+                        extra: extra.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let logged = record::write(&txn, subject_type, &rows_logged, Some(&set), &by).await?;
+            done.add(rows, logged);
+        }
+        commit(txn).await?;
+        Ok(done)
+    }
+
+    /// The plain `update_many` of these values under `condition`.
+    fn statement(&self, condition: Condition) -> sea_orm::UpdateMany<E> {
+        let mut update = E::update_many();
+        for (col, expr) in &self.values {
+            update = update.col_expr(*col, expr.clone());
+        }
+        update.filter(condition)
+    }
+
+    /// The fields the update sets, by field name.
+    fn set_fields(&self) -> Vec<&'static str> {
+        <E::Model as Audited>::FIELDS
+            .iter()
+            .filter(|f| self.values.iter().any(|(c, _)| c.as_str() == f.column))
+            .map(|f| f.name)
+            .collect()
+    }
+}
+
+impl<E> DeleteManyAudited<E>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+{
+    /// Adds a condition, as `QueryFilter::filter` does on `delete_many`.
+    pub fn filter<F: IntoCondition>(mut self, filter: F) -> Self {
+        self.condition = self.condition.add(filter);
+        self
+    }
+
+    /// Deletes the matching rows and logs each one `deleted`; see [`AuditedBulk`].
+    pub async fn exec<C>(self, db: &C) -> Result<BulkWrite>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
+        if !auditing_on::<E::Model, C>()? {
+            let result = E::delete_many()
+                .filter(self.condition)
+                .exec(db)
+                .await
+                .map_err(Error::db("running the bulk delete"))?;
+            return Ok(BulkWrite {
+                rows: result.rows_affected,
+                ..BulkWrite::default()
+            });
+        }
+        let extra = redacted(<E::Model as Audited>::FIELDS, None, Json::Null);
+        let txn = begin(db).await?;
+        let by = Attribution::current(None, None);
+        let mut done = BulkWrite::default();
+        let mut after = None;
+        while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after).await? {
+            let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
+            let result = E::delete_many()
+                .filter(self.condition.clone().add(key_in::<E>(&keys)))
+                .exec(&txn)
+                .await
+                .map_err(Error::db("running the bulk delete"))?;
+            let rows = old
+                .iter()
+                .map(|m| {
+                    Ok(Row {
+                        id: m.subject_id()?.into_string(),
+                        kind: Kind::Deleted,
+                        data: None,
+                        extra: extra.clone(),
+                        before: Some(m.snapshot()?),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let logged = record::write(&txn, subject_type, &rows, None, &by).await?;
+            done.add(result.rows_affected, logged);
+        }
+        commit(txn).await?;
+        Ok(done)
+    }
+}
+
+// ---- batches ---------------------------------------------------------------------------
+
+/// The bound on parameters per statement: under SQLite's 32,766 (PostgreSQL and MySQL
+/// take 65,535).
+pub(crate) const MAX_PARAMS: usize = 30_000;
+
+async fn begin<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<C::Transaction> {
+    crate::begin_write(db)
+        .await
+        .map_err(Error::db("beginning the bulk write's transaction"))
+}
+
+async fn commit<T: TransactionSession>(txn: T) -> Result<()> {
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the bulk write"))
+}
+
+fn key_columns<E: EntityTrait>() -> Vec<E::Column> {
+    E::PrimaryKey::iter().map(|pk| pk.into_column()).collect()
+}
+
+fn key_of<E: EntityTrait>(model: &E::Model) -> Vec<Value> {
+    key_columns::<E>()
+        .into_iter()
+        .map(|c| model.get(c))
+        .collect()
+}
+
+/// `key IN (…)` of these keys.
+fn key_in<E: EntityTrait>(keys: &[Vec<Value>]) -> SimpleExpr {
+    let cols = key_columns::<E>();
+    if let [col] = cols.as_slice() {
+        return Expr::col((E::default(), *col)).is_in(keys.iter().map(|k| k[0].clone()));
+    }
+    Expr::tuple(cols.iter().map(|c| Expr::col((E::default(), *c))))
+        .in_tuples(keys.iter().map(|k| ValueTuple::Many(k.clone())))
+}
+
+/// Rows per insert statement: a batch, or fewer for wide tables.
+fn insert_rows<E: EntityTrait>() -> usize {
+    let columns = E::Column::iter().count().max(1);
+    (MAX_PARAMS / columns).clamp(1, BulkWrite::BATCH as usize)
+}
+
+/// The next batch of rows matching `condition` after the key `after`, in key order, locked
+/// for update (`None` when there are no more).
+async fn next_batch<E, C>(
+    db: &C,
+    condition: &Condition,
+    after: &mut Option<Vec<Value>>,
+) -> Result<Option<Vec<E::Model>>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let cols = key_columns::<E>();
+    let mut query = E::find().filter(condition.clone());
+    for col in &cols {
+        query = query.order_by_asc(*col);
+    }
+    if let Some(last) = after.as_ref() {
+        let key = Expr::tuple(cols.iter().map(|c| Expr::col((E::default(), *c))));
+        query = query.filter(key.gt(Expr::tuple(last.iter().cloned().map(Expr::val))));
+    }
+    let rows = query
+        .limit(BulkWrite::BATCH)
+        .lock_exclusive()
+        .all(db)
+        .await
+        .map_err(Error::db("reading the rows of a bulk write"))?;
+    let Some(last) = rows.last() else {
+        return Ok(None);
+    };
+    *after = Some(key_of::<E>(last));
+    Ok(Some(rows))
+}
+
+/// Each row's audited fields by subject id.
+fn snapshots<M: AuditedModel>(rows: &[M]) -> Result<HashMap<String, Map<String, Json>>> {
+    rows.iter()
+        .map(|m| Ok((m.subject_id()?.into_string(), m.snapshot()?)))
+        .collect()
+}
+
+/// The rows with these keys, as stored.
+async fn find_by_keys<E, C>(db: &C, keys: &[Vec<Value>]) -> Result<Vec<E::Model>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    E::find()
+        .filter(key_in::<E>(keys))
+        .all(db)
+        .await
+        .map_err(Error::db("reading the rows of a bulk write"))
+}
+
+/// Runs one batch's update: the rows written and the rows as they are now (`RETURNING`
+/// where the backend has it, else read again by key).
+async fn update_batch<E, C>(
+    db: &C,
+    statement: sea_orm::UpdateMany<E>,
+    keys: &[Vec<Value>],
+) -> Result<(u64, Vec<E::Model>)>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    const CONTEXT: &str = "running the bulk update";
+    if db.support_returning() {
+        let new = statement
+            .exec_with_returning(db)
+            .await
+            .map_err(Error::db(CONTEXT))?;
+        return Ok((new.len() as u64, new));
+    }
+    let result = statement.exec(db).await.map_err(Error::db(CONTEXT))?;
+    Ok((result.rows_affected, find_by_keys::<E, _>(db, keys).await?))
+}
+
+/// Inserts one batch and returns the rows as stored.
+async fn insert_batch<E, C>(db: &C, models: Vec<E::ActiveModel>) -> Result<Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+    C: ConnectionTrait,
+{
+    const CONTEXT: &str = "running the bulk insert";
+    if db.support_returning() {
+        return E::insert_many(models)
+            .exec_with_returning(db)
+            .await
+            .map_err(Error::db(CONTEXT));
+    }
+    // No `RETURNING` (MySQL). Keys the models set are known; generated ones are numbered
+    // from the first id when the server hands out consecutive ids to a multi-row insert.
+    let cols = key_columns::<E>();
+    let set_key = |am: &E::ActiveModel| -> Option<Vec<Value>> {
+        cols.iter()
+            .map(|c| match am.get(*c) {
+                ActiveValue::Set(v) | ActiveValue::Unchanged(v) => Some(v),
+                ActiveValue::NotSet => None,
+            })
+            .collect()
+    };
+    let given: Option<Vec<Vec<Value>>> = models.iter().map(set_key).collect();
+    if let Some(keys) = given {
+        E::insert_many(models)
+            .exec_without_returning(db)
+            .await
+            .map_err(Error::db(CONTEXT))?;
+        return find_by_keys::<E, _>(db, &keys).await;
+    }
+    let generated = db.get_database_backend() == DbBackend::MySql
+        && cols.len() == 1
+        && <E::PrimaryKey as PrimaryKeyTrait>::auto_increment()
+        && models.iter().all(|am| set_key(am).is_none());
+    if generated && let Some(step) = consecutive_ids(db).await? {
+        let n = models.len() as u64;
+        let insert = E::insert_many(models).into_query();
+        let first = db
+            .execute(&insert)
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .last_insert_id();
+        let keys: Vec<Vec<Value>> = (0..n).map(|i| vec![(first + i * step).into()]).collect();
+        return find_by_keys::<E, _>(db, &keys).await;
+    }
+    // Otherwise one statement per row, each telling its key.
+    let mut keys = Vec::with_capacity(models.len());
+    for am in models {
+        let key = E::insert(am)
+            .exec(db)
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .last_insert_id;
+        keys.push(
+            sea_orm::sea_query::IntoValueTuple::into_value_tuple(key)
+                .into_iter()
+                .collect(),
+        );
+    }
+    find_by_keys::<E, _>(db, &keys).await
+}
+
+/// MySQL: the step between the ids of one multi-row insert, when the server guarantees
+/// they are consecutive (`innodb_autoinc_lock_mode` 0 or 1); `None` under mode 2, where
+/// concurrent inserts interleave.
+async fn consecutive_ids<C: ConnectionTrait>(db: &C) -> Result<Option<u64>> {
+    const CONTEXT: &str = "reading the server's auto-increment settings";
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            DbBackend::MySql,
+            "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED) AS mode, \
+             CAST(@@auto_increment_increment AS SIGNED) AS step",
+        ))
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .ok_or(Error::Database {
+            context: CONTEXT,
+            source: sea_orm::DbErr::RecordNotFound("no row".to_owned()),
+        })?;
+    let mode: i64 = row.try_get("", "mode").map_err(Error::db(CONTEXT))?;
+    let step: i64 = row.try_get("", "step").map_err(Error::db(CONTEXT))?;
+    Ok((mode <= 1 && step >= 1).then_some(step as u64))
+}
+
+/// The plain `insert_many`, in statements under the parameter limit.
+async fn insert_plain<E, C, I>(db: &C, models: I) -> Result<BulkWrite>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+    I: Iterator<Item = E::ActiveModel>,
+{
+    let mut models = models.peekable();
+    let mut rows = 0;
+    while models.peek().is_some() {
+        let chunk: Vec<_> = models.by_ref().take(insert_rows::<E>()).collect();
+        rows += E::insert_many(chunk)
+            .exec_without_returning(db)
+            .await
+            .map_err(Error::db("running the bulk insert"))?;
+    }
+    Ok(BulkWrite {
+        rows,
+        ..BulkWrite::default()
+    })
+}

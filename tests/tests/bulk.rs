@@ -1,0 +1,710 @@
+//! Bulk writes through the trail: `insert_many_audited`, `update_many_audited`,
+//! `delete_many_audited` and `delete_by_id_audited` log each affected row as a hooked
+//! write would, in batches, in one transaction.
+
+use audit_seaorm::{
+    AuditContext, AuditedBulk, AuditedEntity, BulkWrite, Error, REDACTED, activity, history,
+    versions, without_auditing,
+};
+use audit_tests::{backend_tests, post, server_backend_tests, translation};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Set, TransactionTrait,
+};
+use serde_json::{Value, json};
+
+fn ctx() -> AuditContext {
+    AuditContext::new()
+        .causer("7")
+        .request_id("bulk-1")
+        .ip("10.0.0.9".parse::<std::net::IpAddr>().unwrap())
+}
+
+async fn posts(db: &DatabaseConnection, n: usize) -> Vec<post::Model> {
+    let models = (0..n).map(|i| post::new(&format!("t{i}"), &format!("s{i}")));
+    ctx()
+        .scope(post::Entity::insert_many_audited(models).exec(db))
+        .await
+        .unwrap();
+    post::Entity::find().all(db).await.unwrap()
+}
+
+async fn audit_rows(db: &DatabaseConnection) -> (u64, u64) {
+    use audit_seaorm::entity::{activity_log, versions as v};
+    (
+        activity_log::Entity::find().count(db).await.unwrap(),
+        v::Entity::find().count(db).await.unwrap(),
+    )
+}
+
+fn changes(entry: &audit_seaorm::ActivityEntry) -> Value {
+    serde_json::to_value(&entry.changes).unwrap()
+}
+
+/// Each inserted row gets `created` with its whole diff (redacted shown as such, skipped
+/// left out), version 1 and the context's attribution.
+async fn insert_many_logs_each_row(db: DatabaseConnection) {
+    let done = ctx()
+        .scope(
+            post::Entity::insert_many_audited(
+                (0..3).map(|i| post::new(&format!("t{i}"), &format!("s{i}"))),
+            )
+            .exec(&db),
+        )
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries, done.versions), (3, 3, 3));
+    let rows = post::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        let trail = history(&db, "post", row.id).await.unwrap();
+        assert_eq!(trail.len(), 1);
+        let e = &trail[0];
+        assert_eq!(e.action.as_str(), "created");
+        assert_eq!(e.causer_id.as_deref(), Some("7"));
+        assert_eq!(e.request_id.as_deref(), Some("bulk-1"));
+        assert_eq!(e.ip.as_deref(), Some("10.0.0.9"));
+        assert_eq!(
+            changes(e),
+            json!({
+                "id": {"old": null, "new": row.id},
+                "title": {"old": null, "new": row.title},
+                "slug": {"old": null, "new": row.slug},
+                "api_token": {"old": null, "new": REDACTED},
+                "published_at": {"old": null, "new": null},
+            })
+        );
+        let vs = versions(&db, "post", row.id).await.unwrap();
+        assert_eq!(vs.len(), 1);
+        assert_eq!(vs[0].version, 1);
+        assert_eq!(e.version_id, Some(vs[0].id));
+        assert_eq!(vs[0].data["title"], json!(row.title));
+        assert!(vs[0].data.get("api_token").is_none());
+        assert!(vs[0].data.get("view_count").is_none());
+    }
+}
+
+/// An update names exactly what it changed per row; rows it does not match, and matched
+/// rows whose audited fields do not change, get nothing.
+async fn update_many_logs_exact_diffs(db: DatabaseConnection) {
+    let rows = posts(&db, 4).await;
+    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    // Row 0 already has the title the update sets: matched, not changed.
+    let done = ctx()
+        .scope(
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::Title, Expr::value("t0"))
+                .filter(post::Column::Id.is_in(ids[..3].to_vec()))
+                .exec(&db),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.rows, 3);
+    assert_eq!((done.entries, done.versions), (2, 2));
+    for (i, id) in ids.iter().enumerate() {
+        let trail = history(&db, "post", *id).await.unwrap();
+        if i == 0 || i == 3 {
+            assert_eq!(trail.len(), 1, "row {i} has only its create");
+            continue;
+        }
+        let e = &trail[1];
+        assert_eq!(e.action.as_str(), "updated");
+        assert_eq!(e.causer_id.as_deref(), Some("7"));
+        assert_eq!(
+            changes(e),
+            json!({"title": {"old": format!("t{i}"), "new": "t0"}})
+        );
+        let vs = versions(&db, "post", *id).await.unwrap();
+        assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(vs[1].data["title"], json!("t0"));
+        assert_eq!(e.version_id, Some(vs[1].id));
+    }
+    assert_eq!(post::reload(&db, ids[3]).await.title, "t3");
+}
+
+/// A redacted field set by the update is reported without its values; a skipped field
+/// is not logged, and an update of nothing but skipped fields logs nothing.
+async fn update_many_redacts_and_skips(db: DatabaseConnection) {
+    let rows = posts(&db, 2).await;
+    let done = post::Entity::update_many_audited()
+        .col_expr(
+            post::Column::ViewCount,
+            Expr::col(post::Column::ViewCount).add(1),
+        )
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries, done.versions), (2, 0, 0));
+    let done = post::Entity::update_many_audited()
+        .set(post::ActiveModel {
+            api_token: Set("secret-2".into()),
+            view_count: Set(9),
+            ..Default::default()
+        })
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (2, 2));
+    for row in &rows {
+        let trail = history(&db, "post", row.id).await.unwrap();
+        assert_eq!(
+            changes(&trail[1]),
+            json!({"api_token": {"old": REDACTED, "new": REDACTED}})
+        );
+        let stored = post::reload(&db, row.id).await;
+        assert_eq!(
+            (stored.api_token.as_str(), stored.view_count),
+            ("secret-2", 9)
+        );
+    }
+    // The secret is in no audit table.
+    let all = serde_json::to_string(&activity(&db, &Default::default()).await.unwrap()).unwrap();
+    assert!(!all.contains("secret-2"));
+}
+
+/// A call that matches no row writes nothing and logs nothing.
+async fn nothing_affected_logs_nothing(db: DatabaseConnection) {
+    posts(&db, 2).await;
+    let before = audit_rows(&db).await;
+    let none = post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::value("x"))
+        .filter(post::Column::Id.eq(-1))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(none, BulkWrite::default());
+    let none = post::Entity::delete_many_audited()
+        .filter(post::Column::Slug.eq("no such slug"))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(none, BulkWrite::default());
+    let none = post::Entity::insert_many_audited(Vec::new())
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(none, BulkWrite::default());
+    assert_eq!(audit_rows(&db).await, before);
+}
+
+/// Deletes log `deleted` with every audited field to null and a last version holding the
+/// last state, from which the row can be restored.
+async fn delete_many_and_by_id(db: DatabaseConnection) {
+    let rows = posts(&db, 3).await;
+    let done = ctx()
+        .scope(
+            post::Entity::delete_many_audited()
+                .filter(post::Column::Id.ne(rows[2].id))
+                .exec(&db),
+        )
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries, done.versions), (2, 2, 2));
+    let done = post::Entity::delete_by_id_audited(rows[2].id)
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(done.rows, 1);
+    assert_eq!(post::Entity::find().count(&db).await.unwrap(), 0);
+    for row in &rows {
+        let trail = history(&db, "post", row.id).await.unwrap();
+        let e = trail.last().unwrap();
+        assert_eq!(e.action.as_str(), "deleted");
+        assert_eq!(
+            changes(e),
+            json!({
+                "id": {"old": row.id, "new": null},
+                "title": {"old": row.title, "new": null},
+                "slug": {"old": row.slug, "new": null},
+                "api_token": {"old": REDACTED, "new": null},
+                "published_at": {"old": null, "new": null},
+            })
+        );
+        let vs = versions(&db, "post", row.id).await.unwrap();
+        assert_eq!(vs.len(), 2);
+        assert_eq!(vs[1].event.as_str(), "deleted");
+        assert_eq!(vs[1].data["title"], json!(row.title));
+    }
+    // A second delete of the same rows finds nothing.
+    let again = post::Entity::delete_by_id_audited(rows[0].id)
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(again, BulkWrite::default());
+    // Deleted rows come back from their last version (redacted field: its default).
+    let vs = versions(&db, "post", rows[0].id).await.unwrap();
+    let restored = post::Entity::restore(&db, vs[0].id).await.unwrap();
+    assert_eq!(restored.title, rows[0].title);
+}
+
+/// Composite keys: inserted, updated and deleted in bulk, each row its own subject.
+async fn composite_keys(db: DatabaseConnection) {
+    let models = ["en", "fr", "de"].map(|l| translation::ActiveModel {
+        post_id: Set(1),
+        locale: Set(l.into()),
+        body: Set(format!("body {l}")),
+    });
+    let done = translation::Entity::insert_many_audited(models)
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (3, 3));
+    let done = translation::Entity::update_many_audited()
+        .col_expr(translation::Column::Body, Expr::value("same"))
+        .filter(translation::Column::Locale.ne("de"))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (2, 2));
+    let done = translation::Entity::delete_by_id_audited((1, "de".to_owned()))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (1, 1));
+    let en = translation::Entity::history(&db, (1, "en".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(
+        en.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["created", "updated"]
+    );
+    assert_eq!(
+        changes(&en[1]),
+        json!({"body": {"old": "body en", "new": "same"}})
+    );
+    let de = translation::Entity::versions(&db, (1, "de".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(
+        de.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+        ["created", "deleted"]
+    );
+}
+
+/// More rows than a batch: every row is written and logged once, numbered in order.
+async fn more_rows_than_a_batch(db: DatabaseConnection) {
+    let n = BulkWrite::BATCH as usize * 2 + 37;
+    let models = (0..n).map(|i| post::new(&format!("t{i}"), &format!("s{i}")));
+    let done = post::Entity::insert_many_audited(models)
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.rows, done.entries, done.versions),
+        (n as u64, n as u64, n as u64)
+    );
+    let done = post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::value("all"))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.rows, done.entries, done.versions),
+        (n as u64, n as u64, n as u64)
+    );
+    let (entries, versions) = audit_rows(&db).await;
+    assert_eq!((entries, versions), (2 * n as u64, 2 * n as u64));
+    // Every row: created then updated, versions 1 and 2, the entry linked to version 2.
+    let rows = post::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows.len(), n);
+    for row in [&rows[0], &rows[n / 2], &rows[n - 1]] {
+        let trail = history(&db, "post", row.id).await.unwrap();
+        assert_eq!(trail.len(), 2);
+        let vs = audit_seaorm::versions(&db, "post", row.id).await.unwrap();
+        assert_eq!(trail[1].version_id, Some(vs[1].id));
+        assert_eq!(vs[1].version, 2);
+    }
+    let done = post::Entity::delete_many_audited().exec(&db).await.unwrap();
+    assert_eq!((done.rows, done.entries), (n as u64, n as u64));
+}
+
+/// A bulk write inside a transaction that rolls back leaves neither rows nor trail.
+async fn rollback_takes_the_trail_with_it(db: DatabaseConnection) {
+    let rows = posts(&db, 3).await;
+    let before = audit_rows(&db).await;
+    let txn = db.begin().await.unwrap();
+    post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::value("gone"))
+        .exec(&txn)
+        .await
+        .unwrap();
+    post::Entity::delete_by_id_audited(rows[0].id)
+        .exec(&txn)
+        .await
+        .unwrap();
+    post::Entity::insert_many_audited([post::new("n", "n")])
+        .exec(&txn)
+        .await
+        .unwrap();
+    txn.rollback().await.unwrap();
+    assert_eq!(audit_rows(&db).await, before);
+    assert_eq!(post::Entity::find().count(&db).await.unwrap(), 3);
+    assert_eq!(post::reload(&db, rows[0].id).await.title, "t0");
+}
+
+/// A failing statement leaves nothing half-written: the unique slug stops the second
+/// batch of an insert, and the first batch goes too.
+async fn a_failure_writes_nothing(db: DatabaseConnection) {
+    posts(&db, 1).await; // slug "s0"
+    let before = audit_rows(&db).await;
+    let n = BulkWrite::BATCH as usize + 5;
+    let models = (0..n).map(|i| {
+        let slug = if i == n - 1 {
+            "s0".into()
+        } else {
+            format!("new{i}")
+        };
+        post::new("x", &slug)
+    });
+    let err = post::Entity::insert_many_audited(models)
+        .exec(&db)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Database {
+                context: "running the bulk insert",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(audit_rows(&db).await, before);
+    assert_eq!(post::Entity::find().count(&db).await.unwrap(), 1);
+}
+
+/// Strict mode refuses a bulk write outside a transaction before writing anything, and
+/// takes one inside a transaction.
+async fn strict_mode(db: DatabaseConnection) {
+    let rows = posts(&db, 2).await;
+    let before = audit_rows(&db).await;
+    let strict = AuditContext::new().strict(true);
+    let err = strict
+        .clone()
+        .scope(
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::Title, Expr::value("x"))
+                .exec(&db),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotInTransaction {
+                subject_type: "post"
+            }
+        ),
+        "{err}"
+    );
+    let err = strict
+        .clone()
+        .scope(post::Entity::insert_many_audited([post::new("n", "n")]).exec(&db))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotInTransaction { .. }), "{err}");
+    let err = strict
+        .clone()
+        .scope(post::Entity::delete_by_id_audited(rows[0].id).exec(&db))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotInTransaction { .. }), "{err}");
+    assert_eq!(audit_rows(&db).await, before);
+    assert_eq!(post::reload(&db, rows[0].id).await.title, "t0");
+
+    let txn = db.begin().await.unwrap();
+    let done = strict
+        .scope(
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::Title, Expr::value("x"))
+                .exec(&txn),
+        )
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(done.entries, 2);
+}
+
+/// A bulk update of a key column is refused; so is nothing else about keys.
+async fn key_updates_are_refused(db: DatabaseConnection) {
+    let rows = posts(&db, 1).await;
+    let err = post::Entity::update_many_audited()
+        .col_expr(post::Column::Id, Expr::value(1000))
+        .exec(&db)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::BulkKeyUpdate { subject_type: "post", column } if column == "id"),
+        "{err}"
+    );
+    assert_eq!(post::reload(&db, rows[0].id).await.id, rows[0].id);
+}
+
+/// Fields changed outside the trail since the last version show as drift (no causer)
+/// before the bulk write's own entry; a row that predates its trail gets a truthful
+/// baseline version first.
+async fn drift_and_baselines(db: DatabaseConnection) {
+    let rows = posts(&db, 1).await;
+    let id = rows[0].id;
+    post::Entity::update_many()
+        .col_expr(post::Column::Slug, Expr::value("outside"))
+        .filter(post::Column::Id.eq(id))
+        .exec(&db)
+        .await
+        .unwrap();
+    // A row inserted outside the trail: no version.
+    let raw = without_auditing(post::new("raw", "raw").insert(&db))
+        .await
+        .unwrap();
+    ctx()
+        .scope(
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::Title, Expr::value("bulk"))
+                .exec(&db),
+        )
+        .await
+        .unwrap();
+    let trail = history(&db, "post", id).await.unwrap();
+    assert_eq!(
+        trail.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["created", "drift", "updated"]
+    );
+    assert_eq!(trail[1].causer_id, None);
+    assert_eq!(
+        changes(&trail[1]),
+        json!({"slug": {"old": "s0", "new": "outside"}})
+    );
+    assert_eq!(
+        changes(&trail[2]),
+        json!({"title": {"old": "t0", "new": "bulk"}})
+    );
+
+    let trail = history(&db, "post", raw.id).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(
+        changes(&trail[0]),
+        json!({"title": {"old": "raw", "new": "bulk"}})
+    );
+    let vs = versions(&db, "post", raw.id).await.unwrap();
+    assert_eq!(
+        vs.iter()
+            .map(|v| (v.version, v.event.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "baseline"), (2, "updated")]
+    );
+    assert_eq!(vs[0].data["title"], json!("raw"));
+    assert_eq!(vs[0].causer_id, None);
+}
+
+/// Under `without_auditing` the calls are the plain SeaORM ones.
+async fn without_auditing_is_plain(db: DatabaseConnection) {
+    let done = without_auditing(
+        post::Entity::insert_many_audited([post::new("a", "a"), post::new("b", "b")]).exec(&db),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.rows, 2);
+    let done = without_auditing(
+        post::Entity::update_many_audited()
+            .col_expr(post::Column::Title, Expr::value("c"))
+            .exec(&db),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.rows, 2);
+    let done = without_auditing(post::Entity::delete_many_audited().exec(&db))
+        .await
+        .unwrap();
+    assert_eq!(done.rows, 2);
+    assert_eq!(audit_rows(&db).await, (0, 0));
+}
+
+/// Models that set their key and models that leave it to the database, in one call: as
+/// the plain `insert_many` goes, so goes the audited one. Where it succeeds (SQLite,
+/// MySQL: there without `RETURNING`, row by row), each row is logged under the key it
+/// got; where it fails (PostgreSQL: SeaORM sends NULL for the missing keys), nothing is
+/// written.
+async fn insert_mixed_keys(db: DatabaseConnection) {
+    let models = || {
+        let mut given = post::new("given", "given");
+        given.id = Set(500);
+        [given, post::new("generated", "generated")]
+    };
+    let txn = db.begin().await.unwrap();
+    let plain = post::Entity::insert_many(models()).exec(&txn).await;
+    txn.rollback().await.unwrap();
+    let audited = post::Entity::insert_many_audited(models()).exec(&db).await;
+    let Ok(done) = audited else {
+        assert!(plain.is_err(), "the plain call succeeded: {audited:?}");
+        assert_eq!(audit_rows(&db).await, (0, 0));
+        assert_eq!(post::Entity::find().count(&db).await.unwrap(), 0);
+        return;
+    };
+    assert!(plain.is_ok());
+    assert_eq!((done.rows, done.entries), (2, 2));
+    for row in post::Entity::find().all(&db).await.unwrap() {
+        let trail = history(&db, "post", row.id).await.unwrap();
+        assert_eq!(trail.len(), 1, "row {}", row.id);
+        assert_eq!(trail[0].changes.get("title").unwrap().new, json!(row.title));
+    }
+    assert_eq!(history(&db, "post", 500).await.unwrap().len(), 1);
+}
+
+/// A transaction whose snapshot predates another writer's commit still numbers its
+/// versions after that writer's, and diffs from its state (MySQL's REPEATABLE READ: the
+/// stale number is detected and the versions read again with a locking read).
+async fn stale_snapshot_numbers_correctly(db: DatabaseConnection) {
+    let rows = posts(&db, 1).await;
+    let id = rows[0].id;
+    let txn_b = db.begin().await.unwrap();
+    // B reads first: its snapshot is taken now.
+    assert_eq!(versions(&txn_b, "post", id).await.unwrap().len(), 1);
+    let txn_a = db.begin().await.unwrap();
+    post::ActiveModel {
+        id: Set(id),
+        title: Set("v2".into()),
+        ..Default::default()
+    }
+    .update(&txn_a)
+    .await
+    .unwrap();
+    txn_a.commit().await.unwrap();
+    post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::value("v3"))
+        .exec(&txn_b)
+        .await
+        .unwrap();
+    txn_b.commit().await.unwrap();
+    let vs = versions(&db, "post", id).await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2, 3]);
+    let trail = history(&db, "post", id).await.unwrap();
+    assert_eq!(trail[2].changes.get("title").unwrap().old, "v2");
+}
+
+const ROWS: i32 = 10;
+const BULK_ROUNDS: usize = 6;
+const SINGLE_WRITERS: usize = 4;
+const SINGLE_ROUNDS: usize = 10;
+
+/// A bulk updater and single writers on the same rows at once: every row's versions have
+/// no gap, and each entry's old value is the previous entry's new one.
+async fn bulk_and_single_writers_chain(db: DatabaseConnection) {
+    let rows = posts(&db, ROWS as usize).await;
+    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    let mut tasks = Vec::new();
+    {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            for r in 0..BULK_ROUNDS {
+                let txn = db.begin().await.unwrap();
+                post::Entity::update_many_audited()
+                    .col_expr(post::Column::Title, Expr::value(format!("bulk-{r}")))
+                    .exec(&txn)
+                    .await
+                    .unwrap();
+                txn.commit().await.unwrap();
+            }
+        }));
+    }
+    for w in 0..SINGLE_WRITERS {
+        let db = db.clone();
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            for r in 0..SINGLE_ROUNDS {
+                let id = ids[(w * 7 + r * 3) % ids.len()];
+                let txn = db.begin().await.unwrap();
+                post::ActiveModel {
+                    id: Set(id),
+                    title: Set(format!("w{w}-r{r}")),
+                    ..Default::default()
+                }
+                .update(&txn)
+                .await
+                .unwrap();
+                txn.commit().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for id in ids {
+        let trail = history(&db, "post", id).await.unwrap();
+        let vs = versions(&db, "post", id).await.unwrap();
+        let numbers: Vec<i64> = vs.iter().map(|v| v.version).collect();
+        assert_eq!(
+            numbers,
+            (1..=vs.len() as i64).collect::<Vec<_>>(),
+            "row {id}"
+        );
+        let mut title = Value::Null;
+        for e in &trail {
+            if let Some(change) = e.changes.get("title") {
+                assert_eq!(change.old, title, "row {id}: entry {} does not chain", e.id);
+                title = change.new.clone();
+            }
+        }
+        assert_eq!(title, json!(post::reload(&db, id).await.title));
+        assert_eq!(vs.last().unwrap().data["title"], title);
+    }
+}
+
+/// The trail's rows go out in multi-row statements: a 2,000-row update takes a handful
+/// of statements in all, not one per row (counted by SeaORM's metric callback).
+async fn audit_rows_go_out_in_few_statements(db: DatabaseConnection) {
+    use std::sync::{Arc, Mutex};
+    let n = 2 * BulkWrite::BATCH as usize;
+    let models = (0..n).map(|i| post::new(&format!("t{i}"), &format!("s{i}")));
+    post::Entity::insert_many_audited(models)
+        .exec(&db)
+        .await
+        .unwrap();
+    let mut db = db;
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    db.set_metric_callback(move |info| {
+        log.lock().unwrap().push(info.statement.sql.clone());
+    });
+    let done = post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::value("x"))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.entries, done.versions), (n as u64, n as u64));
+    let seen = seen.lock().unwrap();
+    let audit_inserts = seen
+        .iter()
+        .filter(|sql| {
+            sql.contains("INSERT INTO")
+                && (sql.contains("activity_log") || sql.contains("versions"))
+        })
+        .count();
+    // Per batch of 1,000 rows: one insert of versions, one of entries.
+    assert_eq!(audit_inserts, 4, "{seen:#?}");
+    assert!(seen.len() <= 16, "{} statements for {n} rows", seen.len());
+}
+
+backend_tests!(
+    insert_many_logs_each_row,
+    update_many_logs_exact_diffs,
+    update_many_redacts_and_skips,
+    nothing_affected_logs_nothing,
+    delete_many_and_by_id,
+    composite_keys,
+    more_rows_than_a_batch,
+    rollback_takes_the_trail_with_it,
+    a_failure_writes_nothing,
+    strict_mode,
+    key_updates_are_refused,
+    drift_and_baselines,
+    without_auditing_is_plain,
+    audit_rows_go_out_in_few_statements,
+    insert_mixed_keys,
+);
+
+server_backend_tests!(
+    bulk_and_single_writers_chain,
+    stale_snapshot_numbers_correctly
+);
