@@ -132,10 +132,13 @@ pub(crate) async fn latest_versions<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Postgres {
+        return latest_versions_postgres(db, subject_type, ids, until).await;
+    }
     // The highest version (at or before `until`) of each subject, joined to those versions
     // (a derived table: MariaDB runs `(a, b) IN (SELECT …)` once per row of the table).
     let max = Alias::new("max_version");
-    let backend = db.get_database_backend();
     let latest = Query::select()
         .column(V::SubjectId)
         .expr_as(Expr::col(V::Version).max(), max.clone())
@@ -146,6 +149,41 @@ pub(crate) async fn latest_versions<C: ConnectionTrait>(
         .group_by_col(V::SubjectId)
         .to_owned();
     joined_versions(db, latest, subject_type).await
+}
+
+/// [`latest_versions`] on PostgreSQL: one index probe per subject (`LATERAL … LIMIT 1`),
+/// a plan that stays right whatever the statistics say (a grouped `IN (…)` scanned every
+/// version of the type when the table had grown since its last `ANALYZE`).
+async fn latest_versions_postgres<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    ids: &[String],
+    until: Option<DateTime<Utc>>,
+) -> Result<Vec<versions::Model>> {
+    use sea_orm::{FromQueryResult, Statement};
+    let table = &crate::entity::table_names().versions;
+    let mut values = vec![
+        subject_type.into(),
+        sea_orm::Value::Json(Some(Box::new(Value::from(ids.to_vec())))),
+    ];
+    let until_sql = match until {
+        Some(t) => {
+            values.push(t.into());
+            r#" AND "created_at" <= $3"#
+        }
+        None => "",
+    };
+    let sql = format!(
+        r#"SELECT v.* FROM jsonb_array_elements_text($2) AS s(id)
+CROSS JOIN LATERAL (SELECT * FROM "{table}" WHERE "subject_type" = $1 AND "subject_id" = s.id{until_sql}
+    ORDER BY "version" DESC LIMIT 1) v
+ORDER BY v."subject_id""#
+    );
+    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    versions::Model::find_by_statement(stmt)
+        .all(db)
+        .await
+        .map_err(Error::db("reading the latest versions"))
 }
 
 /// The versions `latest` names (its rows: subject id, `max_version`), in subject id order.

@@ -20,7 +20,7 @@ use sea_orm::{
     IdenStatic, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, PrimaryKeyTrait,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionSession, TransactionTrait, Value,
 };
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::dialect::Attribution;
 use crate::history::KeyOf;
@@ -66,6 +66,49 @@ impl BulkWrite {
 /// their trail commit or roll back together; in [strict mode](crate::AuditContext::strict)
 /// a call outside a transaction is refused ([`Error::NotInTransaction`]) before anything
 /// is written. Under [`without_auditing`](crate::without_auditing) it is the plain call.
+///
+/// ```standalone_crate
+/// # mod post {
+/// #     use audit_seaorm::Audited;
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "posts")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub title: String,
+/// #         pub draft: bool,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// # use sea_orm::ConnectionTrait;
+/// # db.execute_unprepared("CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT NOT NULL, draft BOOLEAN NOT NULL)").await?;
+/// # audit_seaorm::install(&db).await?;
+/// use audit_seaorm::AuditedBulk;
+/// use sea_orm::sea_query::Expr;
+/// use sea_orm::{ColumnTrait, Set};
+///
+/// let drafts = (0..3).map(|i| post::ActiveModel {
+///     title: Set(format!("draft {i}")),
+///     draft: Set(true),
+///     ..Default::default()
+/// });
+/// post::Entity::insert_many_audited(drafts).exec(&db).await?;
+/// let done = post::Entity::update_many_audited()
+///     .col_expr(post::Column::Draft, Expr::value(false))
+///     .filter(post::Column::Title.ne("draft 2"))
+///     .exec(&db)
+///     .await?;
+/// assert_eq!((done.rows, done.entries, done.versions), (2, 2, 2));
+/// post::Entity::delete_by_id_audited(3).exec(&db).await?;
+/// assert_eq!(audit_seaorm::history(&db, "posts", 3).await?.len(), 2); // created, deleted
+/// # Ok(())
+/// # }
+/// ```
 pub trait AuditedBulk: EntityTrait {
     /// `insert_many` of `models`, each inserted row logged `created` with version 1 (or the
     /// next number, for a key that had a trail).
@@ -173,7 +216,7 @@ where
                         kind: Kind::Created,
                         data: Some(m.snapshot()?),
                         extra: E::Model::changes(None, Some(m))?,
-                        before: None,
+                        before: None::<&E::Model>,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -251,7 +294,7 @@ where
         let mut done = BulkWrite::default();
         let mut after = None;
         while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after).await? {
-            let before = snapshots(&old)?;
+            let before = by_subject_id(&old)?;
             let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
             let statement = self.statement(self.condition.clone().add(key_in::<E>(&keys)));
             let (rows, new) = update_batch::<E, _>(&txn, statement, &keys).await?;
@@ -260,7 +303,7 @@ where
                 .map(|m| {
                     let id = m.subject_id()?.into_string();
                     Ok(Row {
-                        before: before.get(&id).cloned(),
+                        before: before.get(&id).copied(),
                         id,
                         kind: Kind::Updated,
                         data: Some(m.snapshot()?),
@@ -342,7 +385,7 @@ where
                         kind: Kind::Deleted,
                         data: None,
                         extra: extra.clone(),
-                        before: Some(m.snapshot()?),
+                        before: Some(m),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -432,10 +475,10 @@ where
     Ok(Some(rows))
 }
 
-/// Each row's audited fields by subject id.
-fn snapshots<M: AuditedModel>(rows: &[M]) -> Result<HashMap<String, Map<String, Json>>> {
+/// The rows by subject id.
+fn by_subject_id<M: AuditedModel>(rows: &[M]) -> Result<HashMap<String, &M>> {
     rows.iter()
-        .map(|m| Ok((m.subject_id()?.into_string(), m.snapshot()?)))
+        .map(|m| Ok((m.subject_id()?.into_string(), m)))
         .collect()
 }
 

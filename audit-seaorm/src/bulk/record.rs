@@ -1,31 +1,35 @@
 //! The audit rows of one batch of a bulk write: the rows' latest versions read in one
-//! query, each row planned as a hooked write is ([`plan`]), then every version in
-//! multi-row inserts and every entry in multi-row inserts.
+//! query, each row planned as a hooked write is ([`plan`]), then the versions in
+//! multi-row inserts and the entries in multi-row inserts.
+//!
+//! The inserts are built here rather than with sea-query: a batch is thousands of values,
+//! most of them JSON documents, and building them as expressions copies each one twice
+//! more on its way to the driver.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use audit_core::Changes;
-use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query, SimpleExpr};
-use sea_orm::{ConnectionTrait, DbBackend, SqlErr, Value};
+use audit_core::{Audited, Changes};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, SqlErr, Statement, Value};
 use serde_json::{Map, Value as Json};
 
 use super::MAX_PARAMS;
-use crate::dialect::{self, Attribution, text};
-use crate::entity::versions;
+use crate::dialect::{self, Attribution, changes_json};
+use crate::entity::{table_names, versions};
 use crate::trail::plan::{BASELINE, DRIFT, Hooked, Kind, Latest, Plan, plan};
 use crate::{Error, Result};
 
 /// One affected row of a batch.
-pub(super) struct Row {
+pub(super) struct Row<'a, M> {
     pub id: String,
     pub kind: Kind,
     /// The audited fields after the write (`None` for a delete).
     pub data: Option<Map<String, Json>>,
     /// Changes computed from the model: a create's diff, the redacted fields.
     pub extra: Changes,
-    /// The audited fields before the write (updates and deletes): the baseline of a row
-    /// that has no version yet.
-    pub before: Option<Map<String, Json>>,
+    /// The row before the write (updates and deletes): the baseline of a row that has no
+    /// version yet.
+    pub before: Option<&'a M>,
 }
 
 /// A row's plan: the baseline version to write first (a row older than its trail), then
@@ -33,16 +37,16 @@ pub(super) struct Row {
 struct Planned<'a> {
     id: &'a str,
     kind: Kind,
-    baseline: Option<&'a Map<String, Json>>,
+    baseline: Option<Map<String, Json>>,
     plan: Plan,
 }
 
 /// Writes the audit rows of `rows` (all of `subject_type`); the entries and versions
 /// written.
-pub(super) async fn write<C: ConnectionTrait>(
+pub(super) async fn write<M: Audited, C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
-    rows: &[Row],
+    rows: &[Row<'_, M>],
     set: Option<&[&'static str]>,
     by: &Attribution,
 ) -> Result<(u64, u64)> {
@@ -57,11 +61,11 @@ pub(super) async fn write<C: ConnectionTrait>(
     let mut lock = false;
     loop {
         let latest = latest(db, subject_type, &ids, lock).await?;
-        let planned = plan_rows(rows, &latest, set);
-        match insert_versions(db, subject_type, &planned, by).await {
-            Ok(versions) => {
-                let entries = insert_entries(db, subject_type, &planned, by).await?;
-                return Ok((entries, versions));
+        let mut planned = plan_rows(rows, &latest, set)?;
+        match insert_versions(db, subject_type, &mut planned, by).await {
+            Ok(ids) => {
+                let entries = insert_entries(db, subject_type, &planned, by, &ids).await?;
+                return Ok((entries, ids.len() as u64));
             }
             Err(e)
                 if backend == DbBackend::MySql
@@ -106,23 +110,23 @@ async fn latest<C: ConnectionTrait>(
     Ok(latest)
 }
 
-fn plan_rows<'a>(
-    rows: &'a [Row],
+fn plan_rows<'a, M: Audited>(
+    rows: &'a [Row<'_, M>],
     latest: &HashMap<String, Latest>,
     set: Option<&[&'static str]>,
-) -> Vec<Planned<'a>> {
+) -> Result<Vec<Planned<'a>>> {
     let mut planned = Vec::with_capacity(rows.len());
     for row in rows {
         let found = latest.get(&row.id);
         // A row with no version yet: the state read before the write is its baseline.
-        let baseline = match (found, row.kind) {
-            (None, Kind::Updated | Kind::Deleted) => row.before.as_ref(),
+        let baseline = match (found, row.kind, row.before) {
+            (None, Kind::Updated | Kind::Deleted, Some(before)) => Some(before.snapshot()?),
             _ => None,
         };
-        let from_baseline = baseline.map(|data| Latest {
+        let from_baseline = baseline.clone().map(|data| Latest {
             version: 1,
             event: BASELINE.to_owned(),
-            data: data.clone(),
+            data,
         });
         let write = Hooked {
             kind: row.kind,
@@ -142,40 +146,100 @@ fn plan_rows<'a>(
             plan,
         });
     }
-    planned
+    Ok(planned)
 }
 
-/// Sends `rows` of `insert` (a statement with its columns and no rows yet) in statements
-/// of at most [`MAX_PARAMS`] parameters; the rows sent.
-async fn insert_chunked<C: ConnectionTrait>(
-    db: &C,
-    insert: &InsertStatement,
-    rows: Vec<Vec<SimpleExpr>>,
-    params_per_row: usize,
-) -> std::result::Result<u64, sea_orm::DbErr> {
-    let per_statement = (MAX_PARAMS / params_per_row).max(1);
-    let mut sent = 0;
-    for chunk in rows.chunks(per_statement) {
-        let mut statement = insert.clone();
-        for row in chunk {
-            statement.values_panic(row.iter().cloned());
+/// A multi-row `INSERT` of `rows` into `table`, `returning` these columns if given.
+fn insert_statement(
+    backend: DbBackend,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Value>>,
+    returning: Option<&str>,
+) -> Statement {
+    let (quote, numbered) = match backend {
+        DbBackend::MySql => ('`', false),
+        DbBackend::Postgres => ('"', true),
+        _ => ('"', false),
+    };
+    let mut sql = format!("INSERT INTO {quote}{table}{quote} (");
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
         }
-        db.execute(&statement).await?;
-        sent += chunk.len() as u64;
+        sql.push_str(&format!("{quote}{c}{quote}"));
     }
-    Ok(sent)
+    sql.push_str(") VALUES ");
+    let mut values = Vec::with_capacity(rows.len() * columns.len());
+    for (r, row) in rows.into_iter().enumerate() {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for (i, v) in row.into_iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            values.push(v);
+            if numbered {
+                sql.push_str(&format!("${}", values.len()));
+            } else {
+                sql.push('?');
+            }
+        }
+        sql.push(')');
+    }
+    if let Some(returning) = returning {
+        sql.push_str(" RETURNING ");
+        sql.push_str(returning);
+    }
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// `rows` split into statements of at most [`MAX_PARAMS`] parameters.
+fn chunks(rows: Vec<Vec<Value>>, per_row: usize) -> Vec<Vec<Vec<Value>>> {
+    let per_statement = (MAX_PARAMS / per_row).max(1);
+    let mut out = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        out.push(rows.by_ref().take(per_statement).collect());
+    }
+    out
+}
+
+fn text(s: Option<&str>) -> Value {
+    Value::String(s.map(str::to_owned))
+}
+
+fn time(t: DateTime<Utc>, backend: DbBackend) -> Value {
+    match backend {
+        DbBackend::MySql => Value::ChronoDateTime(Some(t.naive_utc())),
+        _ => Value::ChronoDateTimeUtc(Some(t)),
+    }
+}
+
+/// The ids of the versions written, by (subject id, number).
+type VersionIds = HashMap<(String, i64), i64>;
+
+const VERSION_COLUMNS: [&str; 7] = [
+    "subject_type",
+    "subject_id",
+    "version",
+    "event",
+    "data",
+    "causer_id",
+    "created_at",
+];
+
+/// Inserts the planned versions (the data moves out of the plans); their ids.
 async fn insert_versions<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
-    planned: &[Planned<'_>],
+    planned: &mut [Planned<'_>],
     by: &Attribution,
-) -> std::result::Result<u64, sea_orm::DbErr> {
-    use versions::Column as V;
+) -> std::result::Result<VersionIds, DbErr> {
     let backend = db.get_database_backend();
     let mut rows = Vec::new();
-    let mut push = |id: &str, number: i64, event: &str, data: &Map<String, Json>| {
+    let mut keys = Vec::new();
+    let mut push = |id: &str, number: i64, event: &str, data: Map<String, Json>| {
+        keys.push((id.to_owned(), number));
         let causer = match event {
             BASELINE | DRIFT => None,
             _ => by.causer_id.as_deref(),
@@ -183,86 +247,177 @@ async fn insert_versions<C: ConnectionTrait>(
         rows.push(vec![
             text(Some(subject_type)),
             text(Some(id)),
-            Value::BigInt(Some(number)).into(),
+            Value::BigInt(Some(number)),
             text(Some(event)),
-            Value::Json(Some(Box::new(Json::Object(data.clone())))).into(),
+            Value::Json(Some(Box::new(Json::Object(data)))),
             text(causer),
-            dialect::time(by.created_at, backend),
+            time(by.created_at, backend),
         ]);
     };
-    for p in planned {
-        if let Some(baseline) = p.baseline {
+    for p in planned.iter_mut() {
+        if let Some(baseline) = p.baseline.take() {
             push(p.id, 1, BASELINE, baseline);
         }
-        if let Some((number, event, data)) = &p.plan.version {
-            push(p.id, *number, event, data);
+        if let Some((number, event, data)) = &mut p.plan.version {
+            push(p.id, *number, event, std::mem::take(data));
         }
     }
-    if rows.is_empty() {
-        return Ok(0);
+    let mut ids = VersionIds::with_capacity(rows.len());
+    let table = &table_names().versions;
+    let returning = db.support_returning();
+    // MySQL: a multi-row insert's ids are consecutive from the first when the server
+    // says so (`innodb_autoinc_lock_mode` 0 or 1); else they are read back.
+    let step = if returning || rows.is_empty() {
+        None
+    } else {
+        super::consecutive_ids(db).await.ok().flatten()
+    };
+    let mut keys = keys.into_iter();
+    for chunk in chunks(rows, VERSION_COLUMNS.len()) {
+        let chunk_keys: Vec<(String, i64)> = keys.by_ref().take(chunk.len()).collect();
+        let returns = returning.then_some(r#""id", "subject_id", "version""#);
+        let insert = insert_statement(backend, table, &VERSION_COLUMNS, chunk, returns);
+        if returning {
+            for row in db.query_all_raw(insert).await? {
+                let id: i64 = row.try_get("", "id")?;
+                let subject_id: String = row.try_get("", "subject_id")?;
+                let number: i64 = row.try_get("", "version")?;
+                ids.insert((subject_id, number), id);
+            }
+            continue;
+        }
+        let first = db.execute_raw(insert).await?.last_insert_id() as i64;
+        match step {
+            Some(step) => {
+                for (i, key) in chunk_keys.into_iter().enumerate() {
+                    ids.insert(key, first + i as i64 * step as i64);
+                }
+            }
+            None => ids.extend(read_ids(db, subject_type, &chunk_keys).await?),
+        }
     }
-    let insert = Query::insert()
-        .into_table(versions::Entity)
-        .columns([
-            V::SubjectType,
-            V::SubjectId,
-            V::Version,
-            V::Event,
-            V::Data,
-            V::CauserId,
-            V::CreatedAt,
-        ])
-        .to_owned();
-    insert_chunked(db, &insert, rows, 7).await
+    Ok(ids)
 }
 
-/// The id of a subject's version `number`, looked up in the statement that uses it.
-fn version_id(subject_type: &str, subject_id: &str, number: i64) -> SimpleExpr {
+/// The ids of these versions of `subject_type`, read back.
+async fn read_ids<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    keys: &[(String, i64)],
+) -> std::result::Result<VersionIds, DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
     use versions::Column as V;
-    let select = Query::select()
-        .column(V::Id)
-        .from(versions::Entity)
-        .and_where(Expr::col(V::SubjectType).eq(subject_type))
-        .and_where(Expr::col(V::SubjectId).eq(subject_id))
-        .and_where(Expr::col(V::Version).eq(number))
-        .to_owned();
-    SimpleExpr::SubQuery(None, Box::new(select.into()))
+    let found: Vec<(i64, String, i64)> = versions::Entity::find()
+        .select_only()
+        .columns([V::Id, V::SubjectId, V::Version])
+        .filter(V::SubjectType.eq(subject_type))
+        .filter(V::SubjectId.is_in(keys.iter().map(|(id, _)| id.as_str())))
+        .filter(V::Version.gte(keys.iter().map(|(_, n)| *n).min().unwrap_or(1)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let wanted: HashSet<&(String, i64)> = keys.iter().collect();
+    Ok(found
+        .into_iter()
+        .map(|(id, subject, number)| ((subject, number), id))
+        .filter(|(key, _)| wanted.contains(key))
+        .collect())
 }
 
+const ENTRY_COLUMNS: [&str; 11] = [
+    "action",
+    "subject_type",
+    "subject_id",
+    "causer_id",
+    "changes",
+    "properties",
+    "ip",
+    "user_agent",
+    "request_id",
+    "version_id",
+    "created_at",
+];
+
+/// Inserts each plan's drift entry and own entry, in that order; how many.
 async fn insert_entries<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
     planned: &[Planned<'_>],
     by: &Attribution,
+    ids: &VersionIds,
 ) -> Result<u64> {
     let backend = db.get_database_backend();
     let at = by.created_at;
+    let entry = |id: &str, action: &str, changes: &Changes, by: Option<&Attribution>, version| {
+        vec![
+            text(Some(action)),
+            text(Some(subject_type)),
+            text(Some(id)),
+            text(by.and_then(|b| b.causer_id.as_deref())),
+            Value::Json(Some(Box::new(changes_json(changes)))),
+            Value::Json(by.and_then(|b| b.properties.clone()).map(Box::new)),
+            text(by.and_then(|b| b.ip.as_deref())),
+            text(by.and_then(|b| b.user_agent.as_deref())),
+            text(by.and_then(|b| b.request_id.as_deref())),
+            Value::BigInt(version),
+            time(at, backend),
+        ]
+    };
     let mut rows = Vec::new();
     for p in planned {
-        let subject = (subject_type, p.id);
         if let Some(drift) = &p.plan.drift {
-            let none = Value::BigInt(None).into();
-            rows.push(dialect::entry_values(
-                subject, DRIFT, drift, None, none, at, backend,
-            ));
+            rows.push(entry(p.id, DRIFT, drift, None, None));
         }
         if let (Some(own), Some((number, _, _))) = (&p.plan.entry, &p.plan.version) {
-            let version = version_id(subject_type, p.id, *number);
-            rows.push(dialect::entry_values(
-                subject,
-                p.kind.as_str(),
-                own,
-                Some(by),
-                version,
-                at,
-                backend,
-            ));
+            let version = ids.get(&(p.id.to_owned(), *number)).copied();
+            rows.push(entry(p.id, p.kind.as_str(), own, Some(by), version));
         }
     }
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    insert_chunked(db, &dialect::entry_insert(), rows, 14)
+    let written = rows.len() as u64;
+    let table = &table_names().activity_log;
+    for chunk in chunks(rows, ENTRY_COLUMNS.len()) {
+        db.execute_raw(insert_statement(
+            backend,
+            table,
+            &ENTRY_COLUMNS,
+            chunk,
+            None,
+        ))
         .await
-        .map_err(Error::db("writing the activity entries of a bulk write"))
+        .map_err(Error::db("writing the activity entries of a bulk write"))?;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_stay_under_the_parameter_limit() {
+        let rows = vec![vec![Value::Int(Some(1)); 11]; 7_000];
+        let split = chunks(rows, 11);
+        assert_eq!(split.len(), 3);
+        assert!(split.iter().all(|c| c.len() * 11 <= MAX_PARAMS));
+        assert_eq!(split.iter().map(Vec::len).sum::<usize>(), 7_000);
+    }
+
+    #[test]
+    fn placeholders_follow_the_backend() {
+        let rows = vec![vec![Value::Int(Some(1)), Value::Int(Some(2))]; 2];
+        let pg = insert_statement(
+            DbBackend::Postgres,
+            "t",
+            &["a", "b"],
+            rows.clone(),
+            Some("\"a\""),
+        );
+        assert_eq!(
+            pg.sql,
+            r#"INSERT INTO "t" ("a", "b") VALUES ($1, $2), ($3, $4) RETURNING "a""#
+        );
+        let my = insert_statement(DbBackend::MySql, "t", &["a", "b"], rows, None);
+        assert_eq!(my.sql, "INSERT INTO `t` (`a`, `b`) VALUES (?, ?), (?, ?)");
+        assert_eq!(my.values.unwrap().0.len(), 4);
+    }
 }

@@ -20,7 +20,8 @@
 //!
 //! One module per section of the report: [`writes`] (1: write overhead and round trips),
 //! [`big_log`] (3: queries on a big log), [`throughput`] (4), [`backfill`] (5),
-//! [`history`] (6: time travel, diffs, blame, revert at 1,000 versions). Section 2,
+//! [`history`] (6: time travel, diffs, blame, revert at 1,000 versions), [`bulk`] (7: bulk
+//! writes against plain bulk calls and hooked single writes). Section 2,
 //! the in-process diff and snapshot micro-benchmarks, is `benches/micro.rs`, run by
 //! criterion.
 
@@ -28,6 +29,7 @@
 mod common;
 mod backfill;
 mod big_log;
+mod bulk;
 mod cli;
 mod entities;
 mod history;
@@ -49,15 +51,25 @@ async fn main() -> Result<(), BoxError> {
     let backends = setup::backends(opts.only.as_deref()).await?;
     let mut r = Report::default();
     r.header(&backends, &opts).await;
-    writes::section(&mut r, &backends, opts.ops).await?;
-    r.micro_pointer();
-    if !opts.skip_big_log {
+    let run = |name: &str| opts.section.as_deref().is_none_or(|s| s == name);
+    if run("writes") {
+        writes::section(&mut r, &backends, opts.ops).await?;
+        r.micro_pointer();
+    }
+    if run("big-log") && !opts.skip_big_log {
         big_log::section(&mut r, &backends, opts.rows).await?;
     }
-    throughput::section(&mut r, &backends, opts.seconds).await?;
-    backfill::section(&mut r, &backends, opts.backfill_rows).await?;
-    if !opts.skip_history {
+    if run("throughput") {
+        throughput::section(&mut r, &backends, opts.seconds).await?;
+    }
+    if run("backfill") {
+        backfill::section(&mut r, &backends, opts.backfill_rows).await?;
+    }
+    if run("history") && !opts.skip_history {
         history::section(&mut r, &backends).await?;
+    }
+    if run("bulk") {
+        bulk::section(&mut r, &backends).await?;
     }
     std::fs::write(&opts.out, r.finish())?;
     eprintln!("\nwritten to {}", opts.out);
