@@ -133,8 +133,9 @@ pub(crate) async fn latest_versions<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let backend = db.get_database_backend();
-    if backend == DbBackend::Postgres {
-        return latest_versions_postgres(db, subject_type, ids, until).await;
+    match backend {
+        DbBackend::Postgres => return latest_versions_postgres(db, subject_type, ids, until).await,
+        _ => {}
     }
     // The highest version (at or before `until`) of each subject, joined to those versions
     // (a derived table: MariaDB runs `(a, b) IN (SELECT …)` once per row of the table).
@@ -195,6 +196,20 @@ async fn joined_versions<C: ConnectionTrait>(
     use sea_orm::sea_query::{Asterisk, Condition, JoinType, Order};
     use sea_orm::{FromQueryResult, StatementBuilder};
     use versions::Column as V;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // SQLite takes the other columns of a grouped row from the row of its `max()`
+        // (documented behaviour of bare columns): one pass over the index, where it
+        // planned the join below as a scan of every version of the type.
+        let mut query = latest;
+        query
+            .column((versions::Entity, Asterisk))
+            .order_by(V::SubjectId, Order::Asc);
+        let stmt = StatementBuilder::build(&query, &DbBackend::Sqlite);
+        return versions::Model::find_by_statement(stmt)
+            .all(db)
+            .await
+            .map_err(Error::db("reading the latest versions"));
+    }
     let (v, m, max) = (Alias::new("v"), Alias::new("m"), Alias::new("max_version"));
     let query = Query::select()
         .expr(Expr::col((v.clone(), Asterisk)))

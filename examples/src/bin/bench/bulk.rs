@@ -37,12 +37,12 @@ pub async fn section(r: &mut Report, backends: &[Backend]) -> Result<(), BoxErro
     r.line(format!(
         "Medians over {UPDATE_ROUNDS} interleaved rounds (updates) and {INSERT_ROUNDS} (inserts); \
          each update of {UPDATE_ROWS} rows and each run of {UPDATE_ROWS} hooked single updates \
-         in one transaction. Memory: the peak resident set (VmHWM, reset before each call) of a \
-         bulk update of {SMALL} and of {BIG} rows."
+         in one transaction. Memory: the heap's peak above what was in use \
+         before the call (a counting allocator), for a bulk update of {SMALL} and of {BIG} rows."
     ));
     r.line("");
     r.line(format!(
-        "| backend | update_many {UPDATE_ROWS}: plain | audited | ratio | {UPDATE_ROWS} hooked updates | bulk speed-up | insert_many {INSERT_ROWS}: plain | audited | ratio | peak RSS {SMALL} / {BIG} rows |"
+        "| backend | update_many {UPDATE_ROWS}: plain | audited | ratio | {UPDATE_ROWS} hooked updates | bulk speed-up | insert_many {INSERT_ROWS}: plain | audited | ratio | heap peak {SMALL} / {BIG} rows |"
     ));
     r.line("|---|---|---|---|---|---|---|---|---|---|");
     for b in backends {
@@ -52,7 +52,7 @@ pub async fn section(r: &mut Report, backends: &[Backend]) -> Result<(), BoxErro
         let speedup = ratio(f.single, f.update_audited);
         let insert_ratio = ratio(f.insert_audited, f.insert_plain);
         r.line(format!(
-            "| {} | {} | {} | {:.2}× | {} | {:.1}× | {} | {} | {:.2}× | {} / {} MB |",
+            "| {} | {} | {} | {:.2}× | {} | {:.1}× | {} | {} | {:.2}× | {:.1} / {:.1} MB |",
             b.name,
             ms(f.update_plain),
             ms(f.update_audited),
@@ -62,8 +62,8 @@ pub async fn section(r: &mut Report, backends: &[Backend]) -> Result<(), BoxErro
             ms(f.insert_plain),
             ms(f.insert_audited),
             insert_ratio,
-            f.peak_small_kb / 1024,
-            f.peak_big_kb / 1024,
+            f.peak_small_kb as f64 / 1024.0,
+            f.peak_big_kb as f64 / 1024.0,
         ));
         let name = b.name;
         r.target(
@@ -204,7 +204,8 @@ async fn figures(db: &DatabaseConnection) -> Result<Figures, BoxError> {
     })
 }
 
-/// Peak resident set (kB) of a bulk update of `SMALL` and of `BIG` rows.
+/// The heap's peak above its use before the call (kB), for a bulk update of `SMALL` and
+/// of `BIG` rows.
 async fn memory(db: &DatabaseConnection) -> Result<(u64, u64), BoxError> {
     let first = next_id::<audited::Entity>(db, audited::Column::Id).await?;
     let mut i = 0;
@@ -217,31 +218,25 @@ async fn memory(db: &DatabaseConnection) -> Result<(u64, u64), BoxError> {
     }
     let mut peaks = Vec::new();
     for (rows, value) in [(SMALL, 7), (BIG, 8)] {
-        reset_peak();
+        let before = reset_peak();
         audited::Entity::update_many_audited()
             .col_expr(audited::Column::Score, Expr::value(value))
             .filter(audited::Column::Id.gte(first))
             .filter(audited::Column::Id.lt(first + rows))
             .exec(db)
             .await?;
-        peaks.push(peak_kb());
+        peaks.push(peak_kb().saturating_sub(before));
     }
     Ok((peaks[0], peaks[1]))
 }
 
-/// Resets the process's peak resident set (Linux: `clear_refs` 5).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// Resets the heap peak to the heap in use now; that heap (kB).
+fn reset_peak() -> u64 {
+    crate::HEAP.reset_peak_usage();
+    crate::HEAP.current_usage() as u64 / 1024
 }
 
-/// The process's peak resident set since the last reset (kB).
+/// The heap's peak since the last reset (kB).
 fn peak_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
+    crate::HEAP.peak_usage() as u64 / 1024
 }
