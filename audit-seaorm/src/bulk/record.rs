@@ -9,12 +9,11 @@
 use std::collections::{HashMap, HashSet};
 
 use audit_core::{Audited, Changes};
-use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, SqlErr, Statement, Value};
 use serde_json::{Map, Value as Json};
 
 use super::MAX_PARAMS;
-use crate::dialect::{self, Attribution, changes_json};
+use crate::dialect::{self, Attribution};
 use crate::entity::{table_names, versions};
 use crate::trail::plan::{BASELINE, DRIFT, Hooked, Kind, Latest, Plan, plan};
 use crate::{Error, Result};
@@ -208,13 +207,6 @@ fn text(s: Option<&str>) -> Value {
     Value::String(s.map(str::to_owned))
 }
 
-fn time(t: DateTime<Utc>, backend: DbBackend) -> Value {
-    match backend {
-        DbBackend::MySql => Value::ChronoDateTime(Some(t.naive_utc())),
-        _ => Value::ChronoDateTimeUtc(Some(t)),
-    }
-}
-
 /// The ids of the versions written, by (subject id, number).
 type VersionIds = HashMap<(String, i64), i64>;
 
@@ -251,7 +243,7 @@ async fn insert_versions<C: ConnectionTrait>(
             text(Some(event)),
             Value::Json(Some(Box::new(Json::Object(data)))),
             text(causer),
-            time(by.created_at, backend),
+            dialect::time_value(by.created_at, backend),
         ]);
     };
     for p in planned.iter_mut() {
@@ -348,29 +340,25 @@ async fn insert_entries<C: ConnectionTrait>(
 ) -> Result<u64> {
     let backend = db.get_database_backend();
     let at = by.created_at;
-    let entry = |id: &str, action: &str, changes: &Changes, by: Option<&Attribution>, version| {
-        vec![
-            text(Some(action)),
-            text(Some(subject_type)),
-            text(Some(id)),
-            text(by.and_then(|b| b.causer_id.as_deref())),
-            Value::Json(Some(Box::new(changes_json(changes)))),
-            Value::Json(by.and_then(|b| b.properties.clone()).map(Box::new)),
-            text(by.and_then(|b| b.ip.as_deref())),
-            text(by.and_then(|b| b.user_agent.as_deref())),
-            text(by.and_then(|b| b.request_id.as_deref())),
-            Value::BigInt(version),
-            time(at, backend),
-        ]
-    };
     let mut rows = Vec::new();
     for p in planned {
         if let Some(drift) = &p.plan.drift {
-            rows.push(entry(p.id, DRIFT, drift, None, None));
+            let subject = (subject_type, p.id);
+            rows.push(dialect::entry_values(
+                subject, DRIFT, drift, None, None, at, backend,
+            ));
         }
         if let (Some(own), Some((number, _, _))) = (&p.plan.entry, &p.plan.version) {
             let version = ids.get(&(p.id.to_owned(), *number)).copied();
-            rows.push(entry(p.id, p.kind.as_str(), own, Some(by), version));
+            rows.push(dialect::entry_values(
+                (subject_type, p.id),
+                p.kind.as_str(),
+                own,
+                Some(by),
+                version,
+                at,
+                backend,
+            ));
         }
     }
     let written = rows.len() as u64;

@@ -135,7 +135,7 @@ pub(crate) fn check_subject_id(backend: DbBackend, (subject_type, id): (&str, &s
     Ok(())
 }
 
-pub(crate) fn text(s: Option<&str>) -> SimpleExpr {
+fn text(s: Option<&str>) -> SimpleExpr {
     Value::String(s.map(str::to_owned)).into()
 }
 
@@ -171,9 +171,14 @@ pub(crate) fn entry_insert() -> InsertStatement {
 /// A time as the backend's `created_at` takes it: MySQL's `DATETIME(6)` a `DATETIME`
 /// value (a `TIMESTAMP` parameter past 2038 would become NULL), the others as it is.
 pub(crate) fn time(created_at: DateTime<Utc>, backend: DbBackend) -> SimpleExpr {
+    time_value(created_at, backend).into()
+}
+
+/// [`time`] as a value.
+pub(crate) fn time_value(created_at: DateTime<Utc>, backend: DbBackend) -> Value {
     match backend {
-        DbBackend::MySql => Value::ChronoDateTime(Some(created_at.naive_utc())).into(),
-        _ => Value::ChronoDateTimeUtc(Some(created_at)).into(),
+        DbBackend::MySql => Value::ChronoDateTime(Some(created_at.naive_utc())),
+        _ => Value::ChronoDateTimeUtc(Some(created_at)),
     }
 }
 
@@ -189,10 +194,17 @@ pub(crate) fn push_entry(
     created_at: DateTime<Utc>,
     backend: DbBackend,
 ) {
-    insert.values_panic(entry_values(
-        subject, action, changes, by, version_id, created_at, backend,
-    ));
+    let mut values: Vec<SimpleExpr> =
+        entry_values(subject, action, changes, by, None, created_at, backend)
+            .into_iter()
+            .map(SimpleExpr::from)
+            .collect();
+    values[ENTRY_VERSION_ID] = version_id;
+    insert.values_panic(values);
 }
+
+/// Where `version_id` is among the columns of [`entry_insert`].
+const ENTRY_VERSION_ID: usize = 9;
 
 /// The values of one row of [`entry_insert`], in its column order.
 pub(crate) fn entry_values(
@@ -200,22 +212,23 @@ pub(crate) fn entry_values(
     action: &str,
     changes: &Changes,
     by: Option<&Attribution>,
-    version_id: SimpleExpr,
+    version_id: Option<i64>,
     created_at: DateTime<Utc>,
     backend: DbBackend,
-) -> Vec<SimpleExpr> {
+) -> Vec<Value> {
+    let text = |s: Option<&str>| Value::String(s.map(str::to_owned));
     vec![
         text(Some(action)),
         text(Some(subject_type)),
         text(Some(subject_id)),
         text(by.and_then(|b| b.causer_id.as_deref())),
-        json(Some(changes_json(changes))),
-        json(by.and_then(|b| b.properties.clone())),
+        Value::Json(Some(Box::new(changes_json(changes)))),
+        Value::Json(by.and_then(|b| b.properties.clone()).map(Box::new)),
         text(by.and_then(|b| b.ip.as_deref())),
         text(by.and_then(|b| b.user_agent.as_deref())),
         text(by.and_then(|b| b.request_id.as_deref())),
-        version_id,
-        time(created_at, backend),
+        Value::BigInt(version_id),
+        time_value(created_at, backend),
     ]
 }
 
