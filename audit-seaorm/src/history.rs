@@ -133,9 +133,8 @@ pub(crate) async fn latest_versions<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let backend = db.get_database_backend();
-    match backend {
-        DbBackend::Postgres => return latest_versions_postgres(db, subject_type, ids, until).await,
-        _ => {}
+    if backend == DbBackend::Postgres {
+        return latest_versions_postgres(db, subject_type, ids, until).await;
     }
     // The highest version (at or before `until`) of each subject, joined to those versions
     // (a derived table: MariaDB runs `(a, b) IN (SELECT …)` once per row of the table).
