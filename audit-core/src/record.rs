@@ -31,6 +31,9 @@ pub enum Action {
     Baseline,
     /// A version taken on request (`snapshot`).
     Snapshot,
+    /// A run of `prune` removed old entries and versions (no subject; the counts and
+    /// bounds are its properties).
+    Pruned,
     /// Anything the application logs itself ("published", "exported", …).
     Custom(String),
 }
@@ -47,6 +50,7 @@ impl Action {
             Action::Drift => "drift",
             Action::Baseline => "baseline",
             Action::Snapshot => "snapshot",
+            Action::Pruned => "pruned",
             Action::Custom(s) => s,
         }
     }
@@ -81,6 +85,7 @@ impl From<&str> for Action {
             "drift" => Action::Drift,
             "baseline" => Action::Baseline,
             "snapshot" => Action::Snapshot,
+            "pruned" => Action::Pruned,
             other => Action::Custom(other.to_owned()),
         }
     }

@@ -137,6 +137,10 @@ pub enum Error {
         /// The key column the update sets.
         column: String,
     },
+    /// A retention policy [`prune`](crate::prune) cannot apply: a duration of zero or
+    /// less, keeping 0 versions, a batch of 0, no policy at all.
+    #[error("invalid retention: {0}")]
+    InvalidRetention(String),
     /// A stored audit row could not be read back.
     #[error("stored {what} {id} is not valid: {reason}")]
     Corrupt {

@@ -11,6 +11,7 @@ pub mod hooks;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+mod prune;
 mod redact;
 mod registry;
 mod restore;
@@ -42,6 +43,7 @@ pub use backfill::{Backfill, backfill};
 pub use bulk::{AuditedBulk, BulkWrite, DeleteManyAudited, InsertManyAudited, UpdateManyAudited};
 pub use error::{Error, Result};
 pub use history::{Blame, KeyOf, RecordsPage, diff_versions};
+pub use prune::{Policy, Pruned, Retention, prune};
 pub use redact::{Redacted, redact_history};
 pub use restore::AuditedEntity;
 pub use revert::{Conflict, Reverted, Reverter, Subject};

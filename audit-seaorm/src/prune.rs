@@ -1,0 +1,472 @@
+//! [`prune`]: retention for the audit tables, in bounded batches.
+
+use std::collections::BTreeMap;
+
+use audit_core::Action;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde_json::json;
+
+use crate::api::NewActivity;
+use crate::entity::{activity_log, versions};
+use crate::{Error, Result};
+
+/// What one subject type keeps: entries younger than a duration, the last N versions of
+/// each record. A field left unset keeps everything of its kind (or, in a per-type
+/// override, falls back to the [`Retention`]'s own).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    entries_older_than: Option<Duration>,
+    keep_versions: Option<u64>,
+}
+
+impl Policy {
+    /// A policy that keeps everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Removes activity entries older than `age`.
+    pub fn entries_older_than(mut self, age: Duration) -> Self {
+        self.entries_older_than = Some(age);
+        self
+    }
+
+    /// Keeps the last `n` versions of each record (at least 1: the latest version is the
+    /// record's old state for its next write, and what a restore of a deleted record
+    /// starts from).
+    pub fn keep_versions(mut self, n: u64) -> Self {
+        self.keep_versions = Some(n);
+        self
+    }
+
+    /// This policy's fields, and `base`'s where this one has none.
+    fn or(self, base: Policy) -> Policy {
+        Policy {
+            entries_older_than: self.entries_older_than.or(base.entries_older_than),
+            keep_versions: self.keep_versions.or(base.keep_versions),
+        }
+    }
+
+    fn check(&self, whose: &str) -> Result<()> {
+        if let Some(age) = self.entries_older_than
+            && age <= Duration::zero()
+        {
+            return Err(Error::InvalidRetention(format!(
+                "{whose}: entries_older_than must be a positive duration, not {age}"
+            )));
+        }
+        if self.keep_versions == Some(0) {
+            return Err(Error::InvalidRetention(format!(
+                "{whose}: keep_versions must be at least 1 (the latest version of every record is kept)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The retention [`prune`] applies: a policy for every subject type, overrides per type,
+/// the batch size and whether to only count.
+///
+/// ```
+/// use audit_seaorm::{Policy, Retention};
+/// use chrono::Duration;
+///
+/// let retention = Retention::new()
+///     .entries_older_than(Duration::days(365))
+///     .keep_versions(50)
+///     .subject_type("session", Policy::new().entries_older_than(Duration::days(30)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retention {
+    default: Policy,
+    overrides: BTreeMap<String, Policy>,
+    batch: u64,
+    dry_run: bool,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            default: Policy::default(),
+            overrides: BTreeMap::new(),
+            batch: Self::BATCH,
+            dry_run: false,
+        }
+    }
+}
+
+impl Retention {
+    /// Rows deleted per statement unless [`batch_size`](Self::batch_size) says otherwise.
+    pub const BATCH: u64 = 5_000;
+    /// The largest batch: a batch of versions is three parameters per subject.
+    pub const MAX_BATCH: u64 = 10_000;
+
+    /// A retention that keeps everything until policies are added.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Removes activity entries older than `age` (every subject type without its own).
+    pub fn entries_older_than(mut self, age: Duration) -> Self {
+        self.default = self.default.entries_older_than(age);
+        self
+    }
+
+    /// Keeps the last `n` versions of each record (every subject type without its own).
+    pub fn keep_versions(mut self, n: u64) -> Self {
+        self.default = self.default.keep_versions(n);
+        self
+    }
+
+    /// `policy` for `subject_type`; its unset fields fall back to this retention's.
+    pub fn subject_type(mut self, subject_type: impl Into<String>, policy: Policy) -> Self {
+        self.overrides.insert(subject_type.into(), policy);
+        self
+    }
+
+    /// Rows per delete statement (and subjects per read of the versions); at most
+    /// [`MAX_BATCH`](Self::MAX_BATCH), which keeps every statement under the backends'
+    /// parameter limits.
+    pub fn batch_size(mut self, n: u64) -> Self {
+        self.batch = n;
+        self
+    }
+
+    /// Only count what would be removed; write nothing.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.batch == 0 || self.batch > Self::MAX_BATCH {
+            return Err(Error::InvalidRetention(format!(
+                "batch_size must be 1 to {}, not {}",
+                Self::MAX_BATCH,
+                self.batch
+            )));
+        }
+        self.default.check("the retention")?;
+        for (subject_type, policy) in &self.overrides {
+            if subject_type.is_empty() {
+                return Err(Error::InvalidRetention(
+                    "a per-type policy needs a subject type".into(),
+                ));
+            }
+            policy.check(&format!("the policy of `{subject_type}`"))?;
+        }
+        let any = |p: &Policy| p.entries_older_than.is_some() || p.keep_versions.is_some();
+        if !any(&self.default) && !self.overrides.values().any(any) {
+            return Err(Error::InvalidRetention(
+                "no policy: set entries_older_than or keep_versions".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The policy in force for `subject_type`.
+    fn policy(&self, subject_type: &str) -> Policy {
+        match self.overrides.get(subject_type) {
+            Some(own) => own.or(self.default),
+            None => self.default,
+        }
+    }
+}
+
+/// What [`prune`] removed (or, in a dry run, would remove).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pruned {
+    /// Activity entries removed.
+    pub entries: u64,
+    /// Versions removed.
+    pub versions: u64,
+    /// Whether this was a dry run (nothing removed, no entry written).
+    pub dry_run: bool,
+    /// The `pruned` entry that records the run (`None` in a dry run).
+    pub entry_id: Option<i64>,
+}
+
+/// Removes what `retention` does not keep, then records one `pruned` entry (no subject)
+/// with the counts and the bounds.
+///
+/// Entries go by age (`created_at` before now minus the policy's duration), versions
+/// beyond the last N of each record; the latest version of every record always stays.
+/// The work goes in batches of [`Retention::batch_size`] rows per `DELETE` (by id, or by
+/// subject and version), each its own statement on a plain connection, so no lock is held
+/// across batches and memory stays bounded; progress is logged through `tracing` (target
+/// `audit_seaorm::prune`). After a crash, run it again: it continues where it stopped
+/// (the `pruned` entry is written when a run completes). Run inside a transaction, it all
+/// commits or rolls back together (and holds its locks until then).
+///
+/// An entry's `version_id` may name a version that was pruned; restoring it then fails
+/// with [`Error::VersionNotFound`]. Bad policies (a duration of zero or less, keeping 0
+/// versions, a batch of 0 or over [`Retention::MAX_BATCH`], no policy at all) are
+/// [`Error::InvalidRetention`].
+pub async fn prune<C: ConnectionTrait>(db: &C, retention: &Retention) -> Result<Pruned> {
+    retention.check()?;
+    let now = Utc::now().trunc_subsecs(6);
+    let mut done = Pruned {
+        dry_run: retention.dry_run,
+        ..Pruned::default()
+    };
+    let mut bounds = serde_json::Map::new();
+    for (scope, age) in entry_scopes(retention) {
+        let before = now - age;
+        bounds.insert(scope.label(), json!(before));
+        done.entries += prune_entries(db, &scope, before, retention, &done).await?;
+    }
+    done.versions = prune_versions(db, retention, &done).await?;
+    if !retention.dry_run {
+        let keep: BTreeMap<&str, u64> = retention
+            .overrides
+            .iter()
+            .filter_map(|(t, p)| Some((t.as_str(), p.or(retention.default).keep_versions?)))
+            .collect();
+        let entry = crate::api::log(
+            db,
+            NewActivity::new(Action::Pruned).properties(json!({
+                "entries": done.entries,
+                "versions": done.versions,
+                "entries_before": bounds,
+                "keep_versions": retention.default.keep_versions,
+                "keep_versions_by_type": keep,
+            })),
+        )
+        .await?;
+        done.entry_id = Some(entry.id);
+    }
+    Ok(done)
+}
+
+/// The entries one age applies to: one overridden subject type, or every other one.
+enum Scope {
+    Type(String),
+    Others(Vec<String>),
+}
+
+impl Scope {
+    fn label(&self) -> String {
+        match self {
+            Scope::Type(t) => t.clone(),
+            Scope::Others(_) => "*".to_owned(),
+        }
+    }
+
+    fn condition(&self) -> Condition {
+        use activity_log::Column as A;
+        match self {
+            Scope::Type(t) => Condition::all().add(A::SubjectType.eq(t.as_str())),
+            Scope::Others(types) if types.is_empty() => Condition::all(),
+            Scope::Others(types) => {
+                Condition::all().add(A::SubjectType.is_not_in(types.iter().map(String::as_str)))
+            }
+        }
+    }
+}
+
+/// Each scope of entries with its age.
+fn entry_scopes(retention: &Retention) -> Vec<(Scope, Duration)> {
+    let mut scopes = Vec::new();
+    for (subject_type, policy) in &retention.overrides {
+        if let Some(age) = policy.or(retention.default).entries_older_than {
+            scopes.push((Scope::Type(subject_type.clone()), age));
+        }
+    }
+    if let Some(age) = retention.default.entries_older_than {
+        let types = retention.overrides.keys().cloned().collect();
+        scopes.push((Scope::Others(types), age));
+    }
+    scopes
+}
+
+fn at(t: DateTime<Utc>, backend: DbBackend) -> sea_orm::Value {
+    crate::dialect::time_value(t, backend)
+}
+
+/// Deletes the entries of `scope` written before `before`, a batch at a time.
+async fn prune_entries<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    before: DateTime<Utc>,
+    retention: &Retention,
+    so_far: &Pruned,
+) -> Result<u64> {
+    use activity_log::Column as A;
+    let old = Condition::all()
+        .add(scope.condition())
+        .add(Expr::col(A::CreatedAt).lt(at(before, db.get_database_backend())));
+    if retention.dry_run {
+        return activity_log::Entity::find()
+            .filter(old)
+            .count(db)
+            .await
+            .map_err(Error::db("counting the entries to prune"));
+    }
+    let mut removed = 0;
+    loop {
+        let ids: Vec<i64> = activity_log::Entity::find()
+            .select_only()
+            .column(A::Id)
+            .filter(old.clone())
+            .order_by_asc(A::Id)
+            .limit(retention.batch)
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(Error::db("reading the entries to prune"))?;
+        if ids.is_empty() {
+            return Ok(removed);
+        }
+        removed += activity_log::Entity::delete_many()
+            .filter(A::Id.is_in(ids))
+            .exec(db)
+            .await
+            .map_err(Error::db("pruning entries"))?
+            .rows_affected;
+        tracing::info!(
+            target: "audit_seaorm::prune",
+            scope = scope.label(),
+            entries = so_far.entries + removed,
+            "prune progress"
+        );
+    }
+}
+
+/// Deletes the versions beyond the last N of each record, reading the records' version
+/// ranges a batch of subjects at a time in key order.
+async fn prune_versions<C: ConnectionTrait>(
+    db: &C,
+    retention: &Retention,
+    so_far: &Pruned,
+) -> Result<u64> {
+    use versions::Column as V;
+    let any_keep = retention.default.keep_versions.is_some()
+        || retention
+            .overrides
+            .values()
+            .any(|p| p.keep_versions.is_some());
+    if !any_keep {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let mut query = versions::Entity::find()
+            .select_only()
+            .column(V::SubjectType)
+            .column(V::SubjectId)
+            .column_as(V::Version.max(), "max_version")
+            .column_as(V::Id.count(), "n")
+            .group_by(V::SubjectType)
+            .group_by(V::SubjectId)
+            .order_by_asc(V::SubjectType)
+            .order_by_asc(V::SubjectId)
+            .limit(retention.batch);
+        if let Some((t, id)) = &after {
+            let key = Expr::tuple([Expr::col(V::SubjectType), Expr::col(V::SubjectId)]);
+            query = query.filter(key.gt(Expr::tuple([Expr::val(t), Expr::val(id)])));
+        }
+        let subjects: Vec<(String, String, i64, i64)> = query
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(Error::db("reading the versions to prune"))?;
+        let Some((t, id, _, _)) = subjects.last() else {
+            return Ok(removed);
+        };
+        after = Some((t.clone(), id.clone()));
+        // The versions numbered at or below `max - N`: the top N are contiguous (only
+        // pruning removes versions, and from the bottom).
+        let mut doomed = Condition::any();
+        let mut count = 0;
+        for (subject_type, subject_id, max, n) in &subjects {
+            let Some(keep) = retention.policy(subject_type).keep_versions else {
+                continue;
+            };
+            let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+            if *n <= keep {
+                continue;
+            }
+            count += (*n - keep) as u64;
+            doomed = doomed.add(
+                Condition::all()
+                    .add(V::SubjectType.eq(subject_type.as_str()))
+                    .add(V::SubjectId.eq(subject_id.as_str()))
+                    .add(V::Version.lte(max - keep)),
+            );
+        }
+        if count == 0 {
+            continue;
+        }
+        if retention.dry_run {
+            removed += count;
+            continue;
+        }
+        removed += versions::Entity::delete_many()
+            .filter(doomed)
+            .exec(db)
+            .await
+            .map_err(Error::db("pruning versions"))?
+            .rows_affected;
+        tracing::info!(
+            target: "audit_seaorm::prune",
+            entries = so_far.entries,
+            versions = removed,
+            "prune progress"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_policies_are_errors() {
+        let bad = [
+            Retention::new(),
+            Retention::new().keep_versions(0),
+            Retention::new().entries_older_than(Duration::zero()),
+            Retention::new().entries_older_than(Duration::days(-1)),
+            Retention::new().keep_versions(3).batch_size(0),
+            Retention::new()
+                .keep_versions(3)
+                .batch_size(Retention::MAX_BATCH + 1),
+            Retention::new().subject_type("post", Policy::new().keep_versions(0)),
+            Retention::new().subject_type("", Policy::new().keep_versions(1)),
+        ];
+        for r in bad {
+            assert!(
+                matches!(r.check(), Err(Error::InvalidRetention(_))),
+                "{r:?}"
+            );
+        }
+        assert!(Retention::new().keep_versions(1).check().is_ok());
+        let only_one_type = Retention::new().subject_type("post", Policy::new().keep_versions(2));
+        assert!(only_one_type.check().is_ok());
+    }
+
+    #[test]
+    fn overrides_fall_back_field_by_field() {
+        let r = Retention::new()
+            .entries_older_than(Duration::days(365))
+            .keep_versions(10)
+            .subject_type(
+                "session",
+                Policy::new().entries_older_than(Duration::days(7)),
+            );
+        assert_eq!(
+            r.policy("session"),
+            Policy::new()
+                .entries_older_than(Duration::days(7))
+                .keep_versions(10)
+        );
+        assert_eq!(r.policy("post"), r.default);
+    }
+}

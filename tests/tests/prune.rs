@@ -1,0 +1,223 @@
+//! Retention: `prune` removes old entries and all but the last versions of each record,
+//! per subject type, in batches, and records what it did.
+
+use audit_seaorm::entity::{activity_log, versions as versions_table};
+use audit_seaorm::{
+    Action, AuditedEntity, Error, Filter, Policy, Retention, activity, history, prune, versions,
+};
+use audit_tests::{backend_tests, post, translation};
+use chrono::{Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, PaginatorTrait,
+    QueryFilter, Set,
+};
+use serde_json::json;
+
+/// Moves the entries with these ids `days` into the past.
+async fn age_entries(db: &DatabaseConnection, ids: Vec<i64>, days: i64) {
+    let then = (Utc::now() - Duration::days(days)).naive_utc();
+    activity_log::Entity::update_many()
+        .col_expr(activity_log::Column::CreatedAt, Expr::value(then))
+        .filter(activity_log::Column::Id.is_in(ids))
+        .exec(db)
+        .await
+        .unwrap();
+}
+
+async fn post_with_versions(db: &DatabaseConnection, slug: &str, updates: usize) -> post::Model {
+    let mut p = post::new("v1", slug).insert(db).await.unwrap();
+    for i in 0..updates {
+        let mut am: post::ActiveModel = p.into();
+        am.title = Set(format!("v{}", i + 2));
+        p = am.update(db).await.unwrap();
+    }
+    p
+}
+
+async fn entry_count(db: &DatabaseConnection) -> u64 {
+    activity_log::Entity::find().count(db).await.unwrap()
+}
+
+/// Entries older than the policy's age go; younger ones, and the versions, stay; one
+/// `pruned` entry records the run.
+async fn entries_older_than(db: DatabaseConnection) {
+    let a = post_with_versions(&db, "a", 0).await;
+    let b = post_with_versions(&db, "b", 1).await;
+    let old: Vec<i64> = history(&db, "post", b.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    age_entries(&db, old, 400).await;
+    let done = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::days(365)),
+    )
+    .await
+    .unwrap();
+    assert_eq!((done.entries, done.versions), (2, 0));
+    assert!(history(&db, "post", b.id).await.unwrap().is_empty());
+    assert_eq!(history(&db, "post", a.id).await.unwrap().len(), 1);
+    assert_eq!(versions(&db, "post", b.id).await.unwrap().len(), 2);
+    let runs = activity(&db, &Filter::new().action(Action::Pruned))
+        .await
+        .unwrap();
+    assert_eq!(runs.items.len(), 1);
+    assert_eq!(Some(runs.items[0].id), done.entry_id);
+    let props = runs.items[0].properties.clone().unwrap();
+    assert_eq!(props["entries"], json!(2));
+    assert_eq!(props["versions"], json!(0));
+    assert!(props["entries_before"]["*"].is_string(), "{props}");
+}
+
+/// Versions beyond the last N of each record go; the record's next write still diffs
+/// against its latest version and numbers after it, and what is left restores.
+async fn keep_last_versions(db: DatabaseConnection) {
+    let p = post_with_versions(&db, "p", 5).await; // versions 1..=6
+    let q = post_with_versions(&db, "q", 1).await; // versions 1..=2
+    let done = prune(&db, &Retention::new().keep_versions(2))
+        .await
+        .unwrap();
+    assert_eq!((done.entries, done.versions), (0, 4));
+    let numbers = |vs: Vec<audit_seaorm::Version>| vs.iter().map(|v| v.version).collect::<Vec<_>>();
+    assert_eq!(numbers(versions(&db, "post", p.id).await.unwrap()), [5, 6]);
+    assert_eq!(numbers(versions(&db, "post", q.id).await.unwrap()), [1, 2]);
+    // The write path reads the latest version: still there.
+    let mut am: post::ActiveModel = p.clone().into();
+    am.title = Set("v7".into());
+    am.update(&db).await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(last.changes.get("title").unwrap().old, json!("v6"));
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(numbers(vs.clone()), [5, 6, 7]);
+    let restored = post::Entity::restore(&db, vs[0].id).await.unwrap();
+    assert_eq!(restored.title, "v5");
+    // Running again finds nothing more beyond the last 2 except what the writes added.
+    let again = prune(&db, &Retention::new().keep_versions(2))
+        .await
+        .unwrap();
+    assert_eq!(again.versions, 2); // versions 5 and 6 of `p`, now that 7 and 8 exist
+}
+
+/// A deleted record keeps its last version (the one a restore brings it back from).
+async fn deleted_records_keep_their_last_version(db: DatabaseConnection) {
+    let p = post_with_versions(&db, "p", 3).await;
+    p.clone().delete(&db).await.unwrap();
+    let done = prune(&db, &Retention::new().keep_versions(1))
+        .await
+        .unwrap();
+    assert_eq!(done.versions, 4);
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.len(), 1);
+    assert_eq!(vs[0].event.as_str(), "deleted");
+    let back = post::Entity::restore(&db, vs[0].id).await.unwrap();
+    assert_eq!(back.title, p.title);
+}
+
+/// A per-type policy overrides the retention's own, field by field.
+async fn per_type_overrides(db: DatabaseConnection) {
+    let p = post_with_versions(&db, "p", 3).await; // 4 versions
+    let mut t = translation::ActiveModel {
+        post_id: Set(1),
+        locale: Set("en".into()),
+        body: Set("b1".into()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    for i in 2..=4 {
+        let mut am: translation::ActiveModel = t.into();
+        am.body = Set(format!("b{i}"));
+        t = am.update(&db).await.unwrap();
+    }
+    let retention = Retention::new()
+        .keep_versions(1)
+        .subject_type("translations", Policy::new().keep_versions(3));
+    let done = prune(&db, &retention).await.unwrap();
+    assert_eq!(done.versions, 3 + 1);
+    assert_eq!(versions(&db, "post", p.id).await.unwrap().len(), 1);
+    let kept = translation::Entity::versions(&db, (1, "en".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 3);
+}
+
+/// A dry run counts what a real run then removes, and removes nothing itself.
+async fn dry_run_only_counts(db: DatabaseConnection) {
+    post_with_versions(&db, "p", 4).await;
+    let ids: Vec<i64> = activity_log::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .take(3)
+        .collect();
+    age_entries(&db, ids, 40).await;
+    let retention = Retention::new()
+        .entries_older_than(Duration::days(30))
+        .keep_versions(2);
+    let entries = entry_count(&db).await;
+    let counted = prune(&db, &retention.clone().dry_run(true)).await.unwrap();
+    assert!(counted.dry_run);
+    assert_eq!((counted.entries, counted.versions), (3, 3));
+    assert_eq!(counted.entry_id, None);
+    assert_eq!(entry_count(&db).await, entries);
+    let done = prune(&db, &retention).await.unwrap();
+    assert_eq!((done.entries, done.versions), (3, 3));
+    assert_eq!(entry_count(&db).await, entries - 3 + 1);
+}
+
+/// Small batches: everything is removed over many statements, and a second run (as after
+/// a crash) has nothing left to do.
+async fn batches_and_resume(db: DatabaseConnection) {
+    for i in 0..7 {
+        post_with_versions(&db, &format!("p{i}"), 2).await;
+    }
+    let ids: Vec<i64> = activity_log::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids.len(), 21);
+    age_entries(&db, ids, 10).await;
+    let retention = Retention::new()
+        .entries_older_than(Duration::days(1))
+        .keep_versions(1)
+        .batch_size(2);
+    let done = prune(&db, &retention).await.unwrap();
+    assert_eq!((done.entries, done.versions), (21, 14));
+    assert_eq!(versions_table::Entity::find().count(&db).await.unwrap(), 7);
+    let again = prune(&db, &retention).await.unwrap();
+    assert_eq!((again.entries, again.versions), (0, 0));
+}
+
+/// Bad policies are errors before anything is touched.
+async fn bad_policies(db: DatabaseConnection) {
+    post_with_versions(&db, "p", 2).await;
+    for r in [
+        Retention::new(),
+        Retention::new().keep_versions(0),
+        Retention::new().entries_older_than(Duration::days(-3)),
+    ] {
+        let err = prune(&db, &r).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidRetention(_)), "{err}");
+    }
+    assert_eq!(versions_table::Entity::find().count(&db).await.unwrap(), 3);
+    assert_eq!(entry_count(&db).await, 3);
+}
+
+backend_tests!(
+    entries_older_than,
+    keep_last_versions,
+    deleted_records_keep_their_last_version,
+    per_type_overrides,
+    dry_run_only_counts,
+    batches_and_resume,
+    bad_policies,
+);
