@@ -216,6 +216,23 @@ async fn spoofed_headers_ignored(db: DatabaseConnection) {
     let trail = history(&db, "post", id).await.unwrap();
     assert_eq!(trail[0].causer_id.as_deref(), Some("999"));
     assert_eq!(trail[0].ip.as_deref(), Some("1.2.3.4"));
+
+    // When the app names the causer itself, a request it finds anonymous cannot name one
+    // through the header, trusted or not.
+    let app_decides = AuditLayer::new()
+        .causer_from(|_| None)
+        .trust_user_id_header(true);
+    let base = serve_app(&db, api(&db), app_decides).await;
+    let res = client()
+        .post(format!("{base}/posts"))
+        .header("x-user-id", "admin")
+        .json(&json!({"title": "anonymous", "slug": "anonymous"}))
+        .send()
+        .await
+        .unwrap();
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let trail = history(&db, "post", id).await.unwrap();
+    assert_eq!(trail[0].causer_id, None);
 }
 
 async fn endpoints_happy_path(db: DatabaseConnection) {

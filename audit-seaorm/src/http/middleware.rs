@@ -50,8 +50,8 @@ pub enum ForwardedHeader {
 ///
 /// * **causer**: from [`causer_from`](Self::causer_from), a function of the request parts
 ///   (read what your authentication put in the extensions). The `X-User-Id` header is
-///   ignored unless [`trust_user_id_header`](Self::trust_user_id_header) is on: any client
-///   can set it.
+///   ignored unless [`trust_user_id_header`](Self::trust_user_id_header) is on and no
+///   `causer_from` is set: any client can set it.
 /// * **ip**: the peer address (`ConnectInfo<SocketAddr>`: serve with
 ///   `into_make_service_with_connect_info::<SocketAddr>()`). Only when the peer is one of the
 ///   [`trusted_proxies`](Self::trusted_proxies) is the chain in `X-Forwarded-For` (or
@@ -115,8 +115,10 @@ impl AuditLayer {
         self
     }
 
-    /// Reads the causer from the `X-User-Id` header when [`causer_from`](Self::causer_from)
-    /// gives none. Off by default: only for apps behind a gateway that sets the header.
+    /// Reads the causer from the `X-User-Id` header. Off by default: only for apps behind a
+    /// gateway that sets the header. Ignored when [`causer_from`](Self::causer_from) is
+    /// set: a request that function finds anonymous stays anonymous, so a client cannot
+    /// name its causer by sending the header.
     pub fn trust_user_id_header(mut self, trust: bool) -> Self {
         self.config_mut().trust_user_id_header = trust;
         self
@@ -215,16 +217,16 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 
 fn context_for(config: &Config, parts: &Parts) -> AuditContext {
     let mut ctx = AuditContext::new();
-    ctx.causer_id = config.causer.as_ref().and_then(|f| f(parts)).or_else(|| {
-        if config.trust_user_id_header {
-            header(parts, USER_ID_HEADER.as_str())
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && s.len() <= MAX_USER_ID_HEADER)
-                .map(str::to_owned)
-        } else {
-            None
-        }
-    });
+    // With `causer_from` the app knows who is calling: a request it finds anonymous stays
+    // anonymous, whatever `X-User-Id` it sends.
+    ctx.causer_id = match &config.causer {
+        Some(causer_from) => causer_from(parts),
+        None if config.trust_user_id_header => header(parts, USER_ID_HEADER.as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.len() <= MAX_USER_ID_HEADER)
+            .map(str::to_owned),
+        None => None,
+    };
     ctx.ip = client_ip(config, parts);
     ctx.strict = config.strict;
     // Not `to_str`: a User-Agent with non-ASCII bytes is kept (lossily), not dropped.
@@ -465,6 +467,22 @@ mod tests {
         let long = "u".repeat(MAX_USER_ID_HEADER + 1);
         let req = parts(&[("x-user-id", long.as_str())], "198.51.100.7:5000");
         assert_eq!(context_for(&layer.config, &req).causer_id, None);
+    }
+
+    #[test]
+    fn user_id_header_is_ignored_when_the_app_names_the_causer() {
+        let p = parts(&[("x-user-id", "admin")], "127.0.0.1:1");
+        let both = AuditLayer::new()
+            .causer_from(|parts| parts.extensions.get::<String>().cloned())
+            .trust_user_id_header(true);
+        // Anonymous to the app: not the header's "admin".
+        assert_eq!(context_for(&both.config, &p).causer_id, None);
+        let mut signed_in = parts(&[("x-user-id", "admin")], "127.0.0.1:1");
+        signed_in.extensions.insert("7".to_owned());
+        assert_eq!(
+            context_for(&both.config, &signed_in).causer_id.as_deref(),
+            Some("7")
+        );
     }
 
     #[test]
