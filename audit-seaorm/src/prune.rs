@@ -86,6 +86,7 @@ pub struct Retention {
     default: Policy,
     overrides: BTreeMap<String, Policy>,
     batch: u64,
+    pause: std::time::Duration,
     dry_run: bool,
 }
 
@@ -95,6 +96,7 @@ impl Default for Retention {
             default: Policy::default(),
             overrides: BTreeMap::new(),
             batch: Self::BATCH,
+            pause: std::time::Duration::ZERO,
             dry_run: false,
         }
     }
@@ -134,6 +136,13 @@ impl Retention {
     /// parameter limits.
     pub fn batch_size(mut self, n: u64) -> Self {
         self.batch = n;
+        self
+    }
+
+    /// Sleeps this long after each batch, leaving the database to the application's writes
+    /// (none by default).
+    pub fn pause_between_batches(mut self, pause: std::time::Duration) -> Self {
+        self.pause = pause;
         self
     }
 
@@ -285,6 +294,12 @@ fn entry_scopes(retention: &Retention) -> Vec<(Scope, Duration)> {
     scopes
 }
 
+async fn pause(retention: &Retention) {
+    if !retention.pause.is_zero() {
+        tokio::time::sleep(retention.pause).await;
+    }
+}
+
 fn at(t: DateTime<Utc>, backend: DbBackend) -> sea_orm::Value {
     crate::dialect::time_value(t, backend)
 }
@@ -309,20 +324,25 @@ async fn prune_entries<C: ConnectionTrait>(
             .map_err(Error::db("counting the entries to prune"));
     }
     let mut removed = 0;
+    // Past the last batch: the index entries of rows just deleted stay until vacuum, and
+    // starting each batch from the first id would walk over all of them again.
+    let mut after = 0i64;
     loop {
         let ids: Vec<i64> = activity_log::Entity::find()
             .select_only()
             .column(A::Id)
             .filter(old.clone())
+            .filter(A::Id.gt(after))
             .order_by_asc(A::Id)
             .limit(retention.batch)
             .into_tuple()
             .all(db)
             .await
             .map_err(Error::db("reading the entries to prune"))?;
-        if ids.is_empty() {
+        let Some(&last) = ids.last() else {
             return Ok(removed);
-        }
+        };
+        after = last;
         removed += activity_log::Entity::delete_many()
             .filter(A::Id.is_in(ids))
             .exec(db)
@@ -335,6 +355,7 @@ async fn prune_entries<C: ConnectionTrait>(
             entries = so_far.entries + removed,
             "prune progress"
         );
+        pause(retention).await;
     }
 }
 
@@ -420,6 +441,7 @@ async fn prune_versions<C: ConnectionTrait>(
             versions = removed,
             "prune progress"
         );
+        pause(retention).await;
     }
 }
 

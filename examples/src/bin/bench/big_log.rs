@@ -41,7 +41,7 @@ pub async fn section(r: &mut Report, backends: &[Backend], rows: u64) -> Result<
 }
 
 /// Fills `activity_log` with `rows` synthetic entries in one statement.
-fn fill_sql(backend: DbBackend, rows: u64) -> String {
+pub fn fill_sql(backend: DbBackend, rows: u64) -> String {
     let digits = "SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
                   UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9";
     let (subject, causer, at) = match backend {

@@ -21,7 +21,8 @@
 //! One module per section of the report: [`writes`] (1: write overhead and round trips),
 //! [`big_log`] (3: queries on a big log), [`throughput`] (4), [`backfill`] (5),
 //! [`history`] (6: time travel, diffs, blame, revert at 1,000 versions), [`bulk`] (7: bulk
-//! writes against plain bulk calls and hooked single writes). Section 2,
+//! writes against plain bulk calls and hooked single writes), [`prune`] (8: retention on an
+//! unpartitioned PostgreSQL table, alone and under writers). Section 2,
 //! the in-process diff and snapshot micro-benchmarks, is `benches/micro.rs`, run by
 //! criterion.
 
@@ -33,6 +34,7 @@ mod bulk;
 mod cli;
 mod entities;
 mod history;
+mod prune;
 mod report;
 mod setup;
 mod throughput;
@@ -74,6 +76,9 @@ async fn main() -> Result<(), BoxError> {
     }
     if run("bulk") {
         bulk::section(&mut r, &backends).await?;
+    }
+    if run("prune") {
+        prune::section(&mut r, &backends, opts.rows).await?;
     }
     std::fs::write(&opts.out, r.finish())?;
     eprintln!("\nwritten to {}", opts.out);

@@ -47,7 +47,7 @@ pub async fn section(r: &mut Report, backends: &[Backend], seconds: u64) -> Resu
 
 /// Writes per second of 8 tasks, each updating its own row of `E` with `touch` in one
 /// transaction per write, for `seconds`.
-async fn throughput<E>(
+pub async fn throughput<E>(
     db: &DatabaseConnection,
     seconds: u64,
     touch: fn(E::Model, i32) -> E::ActiveModel,

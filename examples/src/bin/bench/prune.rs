@@ -1,0 +1,125 @@
+//! Section 8: `prune` of a month of entries on an unpartitioned PostgreSQL table (batched
+//! deletes), alone and under 8 tasks of audited writes.
+
+use std::time::Instant;
+
+use audit_seaorm::{Retention, prune};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, IntoActiveModel, Set};
+
+use crate::BoxError;
+use crate::big_log::fill_sql;
+use crate::entities::audited;
+use crate::report::Report;
+use crate::setup::Backend;
+use crate::throughput::throughput;
+
+/// Section 8, if PostgreSQL is among `backends`.
+pub async fn section(r: &mut Report, backends: &[Backend], rows: u64) -> Result<(), BoxError> {
+    let Some(pg) = backends.iter().find(|b| b.is_postgres()) else {
+        return Ok(());
+    };
+    let db = &pg.db;
+    r.line("");
+    r.line(format!(
+        "## 8. Retention: `prune` of {rows} entries (one month, January 2026) on PostgreSQL, unpartitioned"
+    ));
+    r.line("");
+    for i in 0..8 {
+        new_row!(audited, i).insert(db).await?;
+    }
+    // Alone.
+    fill(db, rows).await?;
+    let size_before = table_size(db).await?;
+    let start = Instant::now();
+    let alone = prune(db, &month_old()).await?;
+    let alone_time = start.elapsed();
+    let size_after = table_size(db).await?;
+    r.line(format!(
+        "Alone: {:.1} s for {} entries; `activity_log` with its indexes {} MB before, {} MB after.",
+        alone_time.as_secs_f64(),
+        alone.entries,
+        size_before / (1 << 20),
+        size_after / (1 << 20),
+    ));
+    r.line("");
+    r.line("| batch | pause between batches | prune under writers | audited writes/s before → during | kept |");
+    r.line("|---|---|---|---|---|");
+    let seconds = alone_time.as_secs().clamp(3, 30);
+    let mut kept_at = Vec::new();
+    for (batch, pause_ms) in [
+        (Retention::BATCH, 0u64),
+        (Retention::BATCH, 20),
+        (1_000, 20),
+    ] {
+        // Writers' throughput before, and while a prune of the same size runs.
+        fill(db, rows).await?;
+        let before_wps = throughput::<audited::Entity>(db, seconds, touch).await?;
+        let retention = month_old()
+            .batch_size(batch)
+            .pause_between_batches(std::time::Duration::from_millis(pause_ms));
+        let pruner = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let done = prune(&db, &retention).await?;
+                Ok::<_, BoxError>((done.entries, start.elapsed()))
+            })
+        };
+        let during_wps = throughput::<audited::Entity>(db, seconds, touch).await?;
+        let (entries, took) = pruner.await??;
+        let kept = during_wps / before_wps;
+        kept_at.push((batch, pause_ms, kept));
+        r.line(format!(
+            "| {batch} | {pause_ms} ms | {:.1} s ({entries} entries) | {before_wps:.0} → {during_wps:.0} | {:.0} % |",
+            took.as_secs_f64(),
+            kept * 100.0
+        ));
+    }
+    for (batch, pause_ms, kept) in kept_at {
+        r.target(
+            format!("PostgreSQL: audited writes keep ≥ 80% of their throughput while prune runs (unpartitioned, batches of {batch}, {pause_ms} ms between)"),
+            kept >= 0.8,
+            format!("{:.0} %", kept * 100.0),
+        );
+    }
+    r.target(
+        "PostgreSQL: no growth of the table after an unpartitioned prune",
+        size_after <= size_before,
+        format!(
+            "{} MB → {} MB",
+            size_before / (1 << 20),
+            size_after / (1 << 20)
+        ),
+    );
+    Ok(())
+}
+
+fn month_old() -> Retention {
+    Retention::new().entries_older_than(chrono::Duration::days(30))
+}
+
+fn touch(m: audited::Model, i: i32) -> audited::ActiveModel {
+    let mut am = m.into_active_model();
+    am.score = Set(i);
+    am
+}
+
+/// Adds `rows` entries dated in January 2026 and analyzes the table.
+async fn fill(db: &DatabaseConnection, rows: u64) -> Result<(), BoxError> {
+    db.execute_unprepared(&fill_sql(db.get_database_backend(), rows))
+        .await?;
+    db.execute_unprepared("ANALYZE activity_log").await?;
+    Ok(())
+}
+
+/// `activity_log` with its indexes, in bytes.
+async fn table_size(db: &DatabaseConnection) -> Result<i64, BoxError> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_total_relation_size('activity_log') AS n",
+        ))
+        .await?
+        .ok_or("no size")?;
+    Ok(row.try_get("", "n")?)
+}
