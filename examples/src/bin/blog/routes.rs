@@ -1,6 +1,6 @@
 //! The blog's HTTP routes, the audit middleware and the audit API.
 
-use audit_seaorm::http::{AuditApi, AuditLayer};
+use audit_seaorm::http::{AuditApi, AuditLayer, Permission};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn};
@@ -36,9 +36,16 @@ async fn demo_auth(mut req: Request, next: Next) -> Response {
 /// The whole app.
 pub fn app(db: DatabaseConnection) -> Router {
     let audit_api = AuditApi::new(db.clone())
-        // ACCESS DECISION, DEMO ONLY: every caller may read the trail and restore versions.
-        // A real app checks its user here, e.g. `parts.extensions.get::<User>()` is an admin.
-        .authorize(|_parts, _permission| true)
+        // The access decision: anonymous callers get nothing, signed-in users may read the
+        // trail, and only the admin may restore versions and revert requests. (The demo's
+        // users come from `demo_auth` unchecked; a real app's from its authentication.)
+        .authorize(
+            |parts, permission| match (parts.extensions.get::<User>(), permission) {
+                (None, _) => false,
+                (Some(_), Permission::Read) => true,
+                (Some(User(name)), _) => name == "admin",
+            },
+        )
         .restorer::<post::Entity>()
         .restorer::<author::Entity>()
         .restorer::<comment::Entity>()
