@@ -356,8 +356,22 @@ pub async fn history<C: ConnectionTrait>(
 /// # }
 /// ```
 pub async fn activity<C: ConnectionTrait>(db: &C, filter: &Filter) -> Result<Page<ActivityEntry>> {
+    activity_excluding(db, filter, &[]).await
+}
+
+/// [`activity`] without the entries of the `excluded` subject types.
+pub(crate) async fn activity_excluding<C: ConnectionTrait>(
+    db: &C,
+    filter: &Filter,
+    excluded: &[&str],
+) -> Result<Page<ActivityEntry>> {
     let limit = filter.effective_limit();
-    let rows = activity_select(filter, db.get_database_backend())
+    let mut select = activity_select(filter, db.get_database_backend());
+    if !excluded.is_empty() {
+        select =
+            select.filter(activity_log::Column::SubjectType.is_not_in(excluded.iter().copied()));
+    }
+    let rows = select
         .limit(limit + 1)
         .all(db)
         .await

@@ -22,6 +22,21 @@ pub struct Registration {
 
 inventory::collect!(Registration);
 
+/// Every subject type a model of the program writes, sorted.
+#[cfg(feature = "axum")]
+pub(crate) fn subject_types() -> &'static [&'static str] {
+    static TYPES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    TYPES.get_or_init(|| {
+        let mut types: Vec<&'static str> = inventory::iter::<Registration>
+            .into_iter()
+            .map(|r| r.subject_type)
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        types
+    })
+}
+
 /// The subject types that more than one model writes, with those models.
 fn collisions() -> &'static BTreeMap<&'static str, Vec<&'static str>> {
     static COLLISIONS: OnceLock<BTreeMap<&'static str, Vec<&'static str>>> = OnceLock::new();

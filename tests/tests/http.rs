@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-use audit_seaorm::http::{AuditApi, AuditLayer, Permission};
+use audit_seaorm::http::{Access, AuditApi, AuditLayer, Permission};
 use audit_seaorm::{NewActivity, history, log, snapshot, versions};
-use audit_tests::{backend_tests, post};
+use audit_tests::{backend_tests, note, post};
 use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn};
 use axum::response::Response;
@@ -863,6 +863,154 @@ async fn openapi_matches_routes(db: DatabaseConnection) {
     assert_eq!(served, routes);
 }
 
+/// Access per subject type: `staff` read everything but notes and restore nothing,
+/// `editor` read everything and restore and revert posts only, `admin` everything.
+fn per_subject_api(db: &DatabaseConnection) -> AuditApi {
+    AuditApi::new(db.clone())
+        .authorize_access(|parts, access: &Access<'_>| {
+            let user = parts.extensions.get::<User>().map(|u| u.0.as_str());
+            match (user, access.permission, access.subject_type) {
+                (Some("admin"), _, _) => true,
+                (Some("staff"), Permission::Read, Some("notes")) => false,
+                (Some("staff" | "editor"), Permission::Read, _) => true,
+                (Some("editor"), _, None | Some("post")) => true,
+                _ => false,
+            }
+        })
+        .restorer::<post::Entity>()
+        .restorer::<note::Entity>()
+}
+
+async fn access_per_subject(db: DatabaseConnection) {
+    let base = serve_app(&db, per_subject_api(&db), layer()).await;
+    let (post_id, _) = create(&base, "admin", &[("x-request-id", "req-post")], "p").await;
+    let note = audit_seaorm::AuditContext::new()
+        .request_id("req-mixed")
+        .scope(async {
+            let mut am: post::ActiveModel = post::Entity::find_by_id(post_id)
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+                .into();
+            am.title = Set("mixed".into());
+            am.update(&db).await.unwrap();
+            note::ActiveModel {
+                body: Set("secret note".into()),
+                ..Default::default()
+            }
+            .insert(&db)
+            .await
+            .unwrap()
+        })
+        .await;
+    let types = |page: &Value| -> HashSet<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["subject_type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Listings leave out what the caller may not read; naming it is 403.
+    let (status, page) = get(&base, "staff", "/api/audit/activity").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(types(&page), HashSet::from(["post".to_owned()]));
+    let (_, page) = get(&base, "admin", "/api/audit/activity").await;
+    assert!(types(&page).contains("notes"));
+    let forbidden = [
+        "/api/audit/activity?subject_type=notes".to_owned(),
+        format!("/api/audit/subjects/notes/{}", note.id),
+        format!("/api/audit/versions/notes/{}", note.id),
+        format!("/api/audit/subjects/notes/{}/blame", note.id),
+    ];
+    for path in &forbidden {
+        let (status, body) = get(&base, "staff", path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+        let (status, _) = get(&base, "admin", path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let (status, _) = get(
+        &base,
+        "staff",
+        &format!("/api/audit/subjects/post/{post_id}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, page) = get(&base, "staff", "/api/audit/requests/req-mixed").await;
+    assert_eq!(types(&page), HashSet::from(["post".to_owned()]));
+    let (_, dash) = get(&base, "staff", "/api/audit/dashboard").await;
+    assert!(
+        dash["counts"]["by_subject_type"].get("notes").is_none(),
+        "{dash}"
+    );
+    assert!(
+        types(&json!({"items": dash["recent"]}))
+            .iter()
+            .all(|t| t != "notes")
+    );
+    let (_, dash) = get(&base, "admin", "/api/audit/dashboard").await;
+    assert_eq!(dash["counts"]["by_subject_type"]["notes"], json!(1));
+
+    // Restore and revert, per type.
+    let note_version = versions(&db, "notes", note.id).await.unwrap()[0].id;
+    let post_version = versions(&db, "post", post_id).await.unwrap()[0].id;
+    let restore = |user: &'static str, id: i64| {
+        let base = base.clone();
+        async move {
+            post_json(
+                &base,
+                user,
+                &format!("/api/audit/versions/{id}/restore"),
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        restore("editor", note_version).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        restore("staff", post_version).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(restore("editor", post_version).await.0, StatusCode::OK);
+    let revert = |user: &'static str, request: &'static str| {
+        let base = base.clone();
+        async move {
+            // Forced: the editor's restore above changed the post's title since.
+            let path = format!("/api/audit/requests/{request}/revert");
+            post_json(&base, user, &path, Some(r#"{"force":true}"#.into())).await
+        }
+    };
+    // The mixed request changed a note too: the editor may not revert it, and nothing moves.
+    let (status, body) = revert("editor", "req-mixed").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("notes"),
+        "{body}"
+    );
+    assert!(
+        note::Entity::find_by_id(note.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let (status, body) = revert("admin", "req-mixed").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        note::Entity::find_by_id(note.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 backend_tests!(
     attribution_and_grouping,
     spoofed_headers_ignored,
@@ -873,4 +1021,5 @@ backend_tests!(
     access_control,
     bad_inputs_are_4xx,
     openapi_matches_routes,
+    access_per_subject,
 );

@@ -31,7 +31,48 @@ pub enum Permission {
     Revert,
 }
 
-type AuthorizeFn = dyn Fn(&Parts, Permission) -> bool + Send + Sync;
+/// What a request asks for, as the access decision sees it: the permission, and what it
+/// concerns when the endpoint knows.
+///
+/// Every request is first asked with no subject (`subject_type: None`: may the caller use
+/// this permission at all); an endpoint that concerns a record asks again with its type
+/// and id (and the version or request concerned); listings (`/activity`, `/requests/{id}`,
+/// `/dashboard`) leave out the entries of the registered subject types the caller may not
+/// read, and refuse with 403 a filter that names one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Access<'a> {
+    /// What the request wants to do.
+    pub permission: Permission,
+    /// The subject type concerned (`None`: any, or not known yet).
+    pub subject_type: Option<&'a str>,
+    /// The record concerned, when there is one.
+    pub subject_id: Option<&'a str>,
+    /// The version to restore.
+    pub version_id: Option<i64>,
+    /// The request to list or revert.
+    pub request_id: Option<&'a str>,
+}
+
+impl<'a> Access<'a> {
+    pub(super) fn to(permission: Permission) -> Self {
+        Self {
+            permission,
+            subject_type: None,
+            subject_id: None,
+            version_id: None,
+            request_id: None,
+        }
+    }
+
+    pub(super) fn subject(mut self, subject_type: &'a str, subject_id: Option<&'a str>) -> Self {
+        self.subject_type = Some(subject_type);
+        self.subject_id = subject_id;
+        self
+    }
+}
+
+type AuthorizeFn = dyn Fn(&Parts, &Access<'_>) -> bool + Send + Sync;
 type RestoreFuture = Pin<Box<dyn Future<Output = Result<Map<String, Value>, Error>> + Send>>;
 type RestoreFn = dyn Fn(DatabaseConnection, i64) -> RestoreFuture + Send + Sync;
 
@@ -46,6 +87,53 @@ pub(super) struct ApiState {
     pub(super) reverter: crate::Reverter,
     /// What `GET /openapi.json` answers.
     pub(super) openapi: utoipa::openapi::OpenApi,
+}
+
+impl ApiState {
+    /// Whether the caller may do `access` (no access decision: nothing is allowed).
+    pub(super) fn allows(&self, parts: &Parts, access: &Access<'_>) -> bool {
+        self.authorize.as_ref().is_some_and(|f| f(parts, access))
+    }
+
+    /// 403 unless the caller may do each of `permissions` on what `access` names.
+    pub(super) fn check(
+        &self,
+        parts: &Parts,
+        access: Access<'_>,
+        permissions: &[Permission],
+    ) -> Result<(), ApiError> {
+        for &permission in permissions {
+            let asked = Access {
+                permission,
+                ..access
+            };
+            if !self.allows(parts, &asked) {
+                let what = match permission {
+                    Permission::Read => "read",
+                    Permission::Restore => "restore",
+                    Permission::Revert => "revert",
+                };
+                let whose = access
+                    .subject_type
+                    .map_or(String::new(), |t| format!(" of `{t}`"));
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::Forbidden,
+                    format!("not allowed to {what} the audit trail{whose}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The registered subject types the caller may not read: left out of listings.
+    pub(super) fn unreadable_types(&self, parts: &Parts) -> Vec<&'static str> {
+        crate::registry::subject_types()
+            .iter()
+            .copied()
+            .filter(|t| !self.allows(parts, &Access::to(Permission::Read).subject(t, None)))
+            .collect()
+    }
 }
 
 /// Builder of the REST API router. Nest it where the trail should live:
@@ -94,11 +182,47 @@ impl AuditApi {
         }
     }
 
-    /// The access decision: called with the request parts and the permission the endpoint
-    /// needs (`Read` for GETs, `Restore` for the restore POST); `false` answers 403.
+    /// The access decision by permission alone: called with the request parts and the
+    /// permission the endpoint needs (`Read` for GETs, `Restore` for the restore POST,
+    /// `Revert` for the revert POST); `false` answers 403. The same answer holds for every
+    /// subject type: to decide per type, use [`authorize_access`](Self::authorize_access).
     pub fn authorize(
         mut self,
         f: impl Fn(&Parts, Permission) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.state.authorize = Some(Arc::new(move |parts, access: &Access<'_>| {
+            f(parts, access.permission)
+        }));
+        self
+    }
+
+    /// The access decision per subject: called with the request parts and what is asked
+    /// for ([`Access`]: the permission, and the subject type, record, version or request
+    /// when the endpoint knows them); `false` answers 403, or leaves the type's entries out
+    /// of a listing.
+    ///
+    /// ```
+    /// # async fn demo(db: sea_orm::DatabaseConnection) {
+    /// use audit_seaorm::http::{Access, AuditApi, Permission};
+    /// #[derive(Clone)]
+    /// struct Staff { admin: bool }
+    /// let api = AuditApi::new(db)
+    ///     .authorize_access(|parts, access: &Access<'_>| {
+    ///         let Some(staff) = parts.extensions.get::<Staff>() else { return false };
+    ///         match (access.permission, access.subject_type) {
+    ///             _ if staff.admin => true,
+    ///             // staff read everything but the users' trail, and restore nothing
+    ///             (Permission::Read, Some("users")) => false,
+    ///             (Permission::Read, _) => true,
+    ///             _ => false,
+    ///         }
+    ///     })
+    ///     .router();
+    /// # }
+    /// ```
+    pub fn authorize_access(
+        mut self,
+        f: impl Fn(&Parts, &Access<'_>) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.state.authorize = Some(Arc::new(f));
         self
@@ -167,7 +291,7 @@ async fn access(State(state): State<Arc<ApiState>>, request: Request, next: Next
         &[Permission::Read, Permission::Restore]
     };
     let (parts, body) = request.into_parts();
-    if let Some(&denied) = needed.iter().find(|p| !authorize(&parts, **p)) {
+    if let Some(&denied) = needed.iter().find(|p| !authorize(&parts, &Access::to(**p))) {
         let what = match denied {
             Permission::Read => "read the audit trail",
             Permission::Restore => "restore versions",

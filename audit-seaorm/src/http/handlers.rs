@@ -19,7 +19,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::api::ApiState;
+use super::api::{Access, ApiState, Permission};
 use super::body::{
     ActivityPage, Dashboard, DashboardCounts, DashboardWindow, RecordAt, RestoreRequest, Restored,
     RevertRequest, SubjectBlame, SubjectHistory, SubjectPage, SubjectVersions, VersionDiff,
@@ -111,8 +111,18 @@ struct ActivityQuery {
 )]
 async fn activity(
     State(state): State<Arc<ApiState>>,
+    parts: Parts,
     ApiQuery(q): ApiQuery<ActivityQuery>,
 ) -> Result<Json<ActivityPage>, ApiError> {
+    // A filter on one type asks for it; without one, unreadable types are left out.
+    let excluded = match &q.subject_type {
+        Some(t) => {
+            let access = Access::to(Permission::Read).subject(t, q.subject_id.as_deref());
+            state.check(&parts, access, &[Permission::Read])?;
+            Vec::new()
+        }
+        None => state.unreadable_types(&parts),
+    };
     let mut filter = Filter::new();
     if let Some(action) = q.action {
         filter = filter.action(action);
@@ -127,7 +137,7 @@ async fn activity(
     filter.offset = q.offset;
     filter.after_id = q.after_id;
     filter.order = q.order.unwrap_or_default();
-    let page = crate::activity(&state.db, &filter).await?;
+    let page = crate::api::activity_excluding(&state.db, &filter, &excluded).await?;
     Ok(Json(ActivityPage {
         items: page.items,
         next_cursor: page.next_cursor,
@@ -165,9 +175,11 @@ struct PageQuery {
 )]
 async fn subject_history(
     State(state): State<Arc<ApiState>>,
+    parts: Parts,
     ApiPath(subject): ApiPath<SubjectPath>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<SubjectHistory>, ApiError> {
+    subject.check(&state, &parts)?;
     let mut filter = Filter::new()
         .subject(&subject.subject_type, &subject.subject_id)
         .order(Order::OldestFirst);
@@ -186,9 +198,11 @@ async fn subject_history(
 )]
 async fn subject_versions(
     State(state): State<Arc<ApiState>>,
+    parts: Parts,
     ApiPath(subject): ApiPath<SubjectPath>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<SubjectVersions>, ApiError> {
+    subject.check(&state, &parts)?;
     let page = crate::versions_page(
         &state.db,
         &subject.subject_type,
@@ -202,6 +216,15 @@ async fn subject_versions(
         page,
         audit_core::page_limit(q.limit),
     )))
+}
+
+impl SubjectPath {
+    /// 403 unless the caller may read this record's trail.
+    fn check(&self, state: &ApiState, parts: &Parts) -> Result<(), ApiError> {
+        let access =
+            Access::to(Permission::Read).subject(&self.subject_type, Some(&self.subject_id));
+        state.check(parts, access, &[Permission::Read])
+    }
 }
 
 fn subject_page<T>(subject: SubjectPath, page: Page<T>, limit: u64) -> SubjectPage<T> {
@@ -232,9 +255,11 @@ struct AtQuery {
 )]
 async fn subject_at(
     State(state): State<Arc<ApiState>>,
+    parts: Parts,
     ApiPath(subject): ApiPath<SubjectPath>,
     ApiQuery(q): ApiQuery<AtQuery>,
 ) -> Result<Json<RecordAt>, ApiError> {
+    subject.check(&state, &parts)?;
     let time = q.time.unwrap_or_else(Utc::now);
     let version =
         crate::history::version_at(&state.db, &subject.subject_type, &subject.subject_id, time)
@@ -273,9 +298,11 @@ struct DiffQuery {
 )]
 async fn subject_diff(
     State(state): State<Arc<ApiState>>,
+    parts: Parts,
     ApiPath(subject): ApiPath<SubjectPath>,
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Json<VersionDiff>, ApiError> {
+    subject.check(&state, &parts)?;
     let (kind, id) = (subject.subject_type.as_str(), subject.subject_id.as_str());
     let from = q.from.unwrap_or(1);
     let to = match q.to {
@@ -308,8 +335,10 @@ async fn subject_diff(
 )]
 async fn subject_blame(
     State(state): State<Arc<ApiState>>,
+    parts: Parts,
     ApiPath(subject): ApiPath<SubjectPath>,
 ) -> Result<Json<SubjectBlame>, ApiError> {
+    subject.check(&state, &parts)?;
     let history = crate::history(&state.db, &subject.subject_type, &subject.subject_id).await?;
     Ok(Json(SubjectBlame {
         fields: crate::history::blame(&history),
@@ -335,15 +364,17 @@ struct RequestPath {
 )]
 async fn request_activity(
     State(state): State<Arc<ApiState>>,
+    parts: Parts,
     ApiPath(RequestPath { request_id }): ApiPath<RequestPath>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<ActivityPage>, ApiError> {
+    let excluded = state.unreadable_types(&parts);
     let mut filter = Filter::new()
         .request_id(request_id)
         .order(Order::OldestFirst);
     filter.limit = q.limit;
     filter.after_id = q.after_id;
-    let page = crate::activity(&state.db, &filter).await?;
+    let page = crate::api::activity_excluding(&state.db, &filter, &excluded).await?;
     Ok(Json(ActivityPage {
         items: page.items,
         next_cursor: page.next_cursor,
@@ -365,16 +396,42 @@ async fn request_activity(
 )]
 async fn revert_request(
     State(state): State<Arc<ApiState>>,
+    parts: Parts,
     ApiPath(RequestPath { request_id }): ApiPath<RequestPath>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<crate::Reverted>, ApiError> {
     let body: RevertRequest = json_body(&headers, body)?;
+    // Every type the request changed must be the caller's to revert.
+    for subject_type in request_subject_types(&state, &request_id).await? {
+        let mut access = Access::to(Permission::Revert).subject(&subject_type, None);
+        access.request_id = Some(&request_id);
+        state.check(&parts, access, &[Permission::Read, Permission::Revert])?;
+    }
     let done = state
         .reverter
         .revert_request(&state.db, &request_id, body.force)
         .await?;
     Ok(Json(done))
+}
+
+/// The subject types of the entries written under `request_id`.
+async fn request_subject_types(
+    state: &ApiState,
+    request_id: &str,
+) -> Result<Vec<String>, ApiError> {
+    use activity_log::Column as A;
+    let types: Vec<String> = activity_log::Entity::find()
+        .select_only()
+        .column(A::SubjectType)
+        .distinct()
+        .filter(A::RequestId.eq(request_id))
+        .filter(A::SubjectType.ne(""))
+        .into_tuple()
+        .all(&state.db)
+        .await
+        .map_err(Error::db("reading the subject types of a request"))?;
+    Ok(types)
 }
 
 /// The version to restore.
@@ -398,6 +455,7 @@ struct VersionPath {
 )]
 async fn restore(
     State(state): State<Arc<ApiState>>,
+    parts: Parts,
     ApiPath(VersionPath { version_id }): ApiPath<VersionPath>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -406,6 +464,10 @@ async fn restore(
     let version = crate::version(&state.db, version_id)
         .await?
         .ok_or(Error::VersionNotFound(version_id))?;
+    let mut access = Access::to(Permission::Restore)
+        .subject(&version.subject_type, Some(version.subject_id.as_str()));
+    access.version_id = Some(version_id);
+    state.check(&parts, access, &[Permission::Read, Permission::Restore])?;
     let Some(restorer) = state.restorers.get(version.subject_type.as_str()) else {
         let data = Some(version.data.clone());
         return Ok(Json(Restored {
@@ -509,8 +571,10 @@ struct DashboardQuery {
 )]
 async fn dashboard(
     State(state): State<Arc<ApiState>>,
+    parts: Parts,
     ApiQuery(q): ApiQuery<DashboardQuery>,
 ) -> Result<Json<Dashboard>, ApiError> {
+    let excluded = state.unreadable_types(&parts);
     use activity_log::Column as A;
     let hours = q.window_hours.unwrap_or(24);
     if !(1..=8760).contains(&hours) {
@@ -518,11 +582,12 @@ async fn dashboard(
     }
     let until = Utc::now();
     let since = until - Duration::hours(i64::from(hours));
-    let recent = crate::activity(
+    let recent = crate::api::activity_excluding(
         &state.db,
         &Filter::new()
             .since(since)
             .limit(q.limit.unwrap_or(20).min(MAX_LIMIT)),
+        &excluded,
     )
     .await?;
     let count_by = |col: A| {
@@ -531,6 +596,7 @@ async fn dashboard(
             .column(col)
             .column_as(A::Id.count(), "n")
             .filter(A::CreatedAt.gte(since))
+            .filter(A::SubjectType.is_not_in(excluded.iter().copied()))
             .group_by(col)
             .into_tuple::<(String, i64)>()
             .all(&state.db)

@@ -38,7 +38,7 @@ mod handlers;
 mod middleware;
 mod openapi;
 
-pub use api::{AuditApi, MAX_BODY_BYTES, Permission};
+pub use api::{Access, AuditApi, MAX_BODY_BYTES, Permission};
 pub use body::{
     ActivityPage, Dashboard, DashboardCounts, DashboardWindow, RecordAt, Restored, SubjectBlame,
     SubjectHistory, SubjectPage, SubjectVersions, VersionDiff,

@@ -1,6 +1,6 @@
 //! The blog's HTTP routes, the audit middleware and the audit API.
 
-use audit_seaorm::http::{AuditApi, AuditLayer, Permission};
+use audit_seaorm::http::{Access, AuditApi, AuditLayer, Permission};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn};
@@ -36,16 +36,21 @@ async fn demo_auth(mut req: Request, next: Next) -> Response {
 /// The whole app.
 pub fn app(db: DatabaseConnection) -> Router {
     let audit_api = AuditApi::new(db.clone())
-        // The access decision: anonymous callers get nothing, signed-in users may read the
-        // trail, and only the admin may restore versions and revert requests. (The demo's
-        // users come from `demo_auth` unchecked; a real app's from its authentication.)
-        .authorize(
-            |parts, permission| match (parts.extensions.get::<User>(), permission) {
-                (None, _) => false,
-                (Some(_), Permission::Read) => true,
-                (Some(User(name)), _) => name == "admin",
-            },
-        )
+        // The access decision, per subject type: anonymous callers get nothing, signed-in
+        // users (the authors) read the trail of posts and comments but not of authors (it
+        // holds their accounts), and only the admin reads everything, restores versions and
+        // reverts requests. (The demo's users come from `demo_auth` unchecked; a real app's
+        // from its authentication.)
+        .authorize_access(|parts, access: &Access<'_>| {
+            let Some(User(name)) = parts.extensions.get::<User>() else {
+                return false;
+            };
+            if name == "admin" {
+                return true;
+            }
+            access.permission == Permission::Read
+                && matches!(access.subject_type, None | Some("post" | "comment"))
+        })
         .restorer::<post::Entity>()
         .restorer::<author::Entity>()
         .restorer::<comment::Entity>()
