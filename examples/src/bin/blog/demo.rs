@@ -3,7 +3,7 @@
 use audit_seaorm::{ActivityEntry, AuditContext, AuditedEntity, history, versions};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, ModelTrait, Set};
 
-use crate::entities::{author, post};
+use audit_examples::blog::entities::{author, post};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -10,15 +10,12 @@
 //! another port.
 
 mod demo;
-mod entities;
-mod routes;
 
 use std::net::SocketAddr;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait, Schema};
+use audit_examples::blog::{self, routes};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tracing_subscriber::EnvFilter;
-
-use entities::{author, comment, post};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -71,15 +68,6 @@ async fn connect(demo: bool) -> Result<DatabaseConnection, BoxError> {
     let mut options = ConnectOptions::new(url);
     options.sqlx_logging(false);
     let db = Database::connect(options).await?;
-    audit_seaorm::install(&db).await?;
-    create_table(&db, author::Entity).await?;
-    create_table(&db, post::Entity).await?;
-    create_table(&db, comment::Entity).await?;
+    blog::create_tables(&db).await?;
     Ok(db)
-}
-
-async fn create_table<E: EntityTrait>(db: &DatabaseConnection, entity: E) -> Result<(), BoxError> {
-    let mut stmt = Schema::new(db.get_database_backend()).create_table_from_entity(entity);
-    db.execute(stmt.if_not_exists()).await?;
-    Ok(())
 }

@@ -13,7 +13,7 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::entities::{author, comment, post};
+use super::entities::{author, comment, post};
 
 /// Who is calling. DEMO ONLY: taken from `Authorization: Bearer <name>` without any check.
 /// A real app puts its authenticated user here.

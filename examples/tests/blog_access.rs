@@ -1,0 +1,206 @@
+//! The example app's access policy, cell by cell: anonymous callers get nothing, authors
+//! read the trail of posts and comments but not of authors, the admin reads everything,
+//! restores and reverts.
+
+use std::net::SocketAddr;
+
+use audit_examples::blog::{create_tables, routes};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Blog {
+    base: String,
+    file: std::path::PathBuf,
+}
+
+impl Drop for Blog {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.file.display()));
+        }
+    }
+}
+
+/// The blog on a fresh SQLite file, served on a free port.
+async fn serve() -> Blog {
+    let file = std::env::temp_dir().join(format!(
+        "blog-access-{}-{}.db",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+        .await
+        .unwrap();
+    create_tables(&db).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            routes::app(db).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    Blog {
+        base: format!("http://{addr}"),
+        file,
+    }
+}
+
+async fn call(
+    blog: &Blog,
+    user: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let client = reqwest::Client::new();
+    let url = format!("{}{path}", blog.base);
+    let mut req = match method {
+        "POST" => client.post(url),
+        _ => client.get(url),
+    };
+    if let Some(user) = user {
+        req = req.header("authorization", format!("Bearer {user}"));
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn subject_types(page: &Value) -> Vec<String> {
+    let mut types: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject_type"].as_str().unwrap().to_owned())
+        .collect();
+    types.sort();
+    types.dedup();
+    types
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_cell_of_the_policy() {
+    let blog = serve().await;
+    // Alice signs up, posts and gets a comment, all in one request each.
+    let (status, _) = call(
+        &blog,
+        Some("alice"),
+        "POST",
+        "/authors",
+        Some(json!({"name": "Alice", "password": "pw"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, post) = call(
+        &blog,
+        Some("alice"),
+        "POST",
+        "/posts",
+        Some(json!({"author_id": 1, "title": "Hi", "body": "First"})),
+    )
+    .await;
+    let post_id = post["id"].as_i64().unwrap();
+    let (status, _) = call(
+        &blog,
+        Some("bob"),
+        "POST",
+        &format!("/posts/{post_id}/comments"),
+        Some(json!({"author": "bob", "body": "Nice"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let trails = [
+        ("post", format!("/api/audit/subjects/post/{post_id}")),
+        ("comment", "/api/audit/subjects/comment/1".to_owned()),
+        ("author", "/api/audit/subjects/author/1".to_owned()),
+    ];
+    // (caller, may read posts, comments, authors)
+    let cells = [
+        (None, [false, false, false]),
+        (Some("alice"), [true, true, false]),
+        (Some("admin"), [true, true, true]),
+    ];
+    for (user, may) in cells {
+        for ((subject, path), allowed) in trails.iter().zip(may) {
+            let (status, body) = call(&blog, user, "GET", path, None).await;
+            let expected = if allowed {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(
+                status, expected,
+                "{user:?} reading the {subject} trail: {body}"
+            );
+        }
+    }
+    // Listings: what each caller may read, nothing more.
+    let (status, _) = call(&blog, None, "GET", "/api/audit/activity", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, page) = call(&blog, Some("alice"), "GET", "/api/audit/activity", None).await;
+    assert_eq!(subject_types(&page), ["comment", "post"]);
+    let (status, _) = call(
+        &blog,
+        Some("alice"),
+        "GET",
+        "/api/audit/activity?subject_type=author",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, page) = call(&blog, Some("admin"), "GET", "/api/audit/activity", None).await;
+    assert_eq!(subject_types(&page), ["author", "comment", "post"]);
+
+    // Restore: the admin only.
+    let (_, versions) = call(
+        &blog,
+        Some("admin"),
+        "GET",
+        &format!("/api/audit/versions/post/{post_id}"),
+        None,
+    )
+    .await;
+    let version_id = versions["items"][0]["id"].as_i64().unwrap();
+    let restore = format!("/api/audit/versions/{version_id}/restore");
+    for (user, expected) in [
+        (None, StatusCode::FORBIDDEN),
+        (Some("alice"), StatusCode::FORBIDDEN),
+        (Some("admin"), StatusCode::OK),
+    ] {
+        let (status, body) = call(
+            &blog,
+            user,
+            "POST",
+            &restore,
+            Some(json!({"reason": "test"})),
+        )
+        .await;
+        assert_eq!(status, expected, "{user:?} restoring: {body}");
+    }
+    // Revert of the request that created the comment: the admin only.
+    let (_, page) = call(
+        &blog,
+        Some("admin"),
+        "GET",
+        "/api/audit/activity?subject_type=comment",
+        None,
+    )
+    .await;
+    let request = page["items"][0]["request_id"].as_str().unwrap().to_owned();
+    let revert = format!("/api/audit/requests/{request}/revert");
+    for (user, expected) in [
+        (None, StatusCode::FORBIDDEN),
+        (Some("alice"), StatusCode::FORBIDDEN),
+        (Some("admin"), StatusCode::OK),
+    ] {
+        let (status, body) = call(&blog, user, "POST", &revert, Some(json!({}))).await;
+        assert_eq!(status, expected, "{user:?} reverting: {body}");
+    }
+}
