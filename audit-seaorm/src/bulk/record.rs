@@ -259,7 +259,7 @@ async fn insert_versions<C: ConnectionTrait>(
     let returning = db.support_returning();
     // MySQL: a multi-row insert's ids are consecutive from the first when the server
     // says so (`innodb_autoinc_lock_mode` 0 or 1); else they are read back.
-    let step = if returning || rows.is_empty() {
+    let step = if returning || rows.is_empty() || backend != DbBackend::MySql {
         None
     } else {
         super::consecutive_ids(db).await.ok().flatten()
