@@ -402,26 +402,7 @@ async fn prune_versions<C: ConnectionTrait>(
             return Ok(removed);
         };
         after = Some((t.clone(), id.clone()));
-        // The versions numbered at or below `max - N`: the top N are contiguous (only
-        // pruning removes versions, and from the bottom).
-        let mut doomed = Condition::any();
-        let mut count = 0;
-        for (subject_type, subject_id, max, n) in &subjects {
-            let Some(keep) = retention.policy(subject_type).keep_versions else {
-                continue;
-            };
-            let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-            if *n <= keep {
-                continue;
-            }
-            count += (*n - keep) as u64;
-            doomed = doomed.add(
-                Condition::all()
-                    .add(V::SubjectType.eq(subject_type.as_str()))
-                    .add(V::SubjectId.eq(subject_id.as_str()))
-                    .add(V::Version.lte(max - keep)),
-            );
-        }
+        let (doomed, count) = doomed_versions(retention, &subjects);
         if count == 0 {
             continue;
         }
@@ -443,6 +424,36 @@ async fn prune_versions<C: ConnectionTrait>(
         );
         pause(retention).await;
     }
+}
+
+/// Of these subjects (type, id, highest version, number of versions), the versions their
+/// policy does not keep, as a condition and a count: those numbered at or below
+/// `max - N` (the top N are contiguous: only pruning removes versions, and from the
+/// bottom).
+fn doomed_versions(
+    retention: &Retention,
+    subjects: &[(String, String, i64, i64)],
+) -> (Condition, u64) {
+    use versions::Column as V;
+    let mut doomed = Condition::any();
+    let mut count = 0;
+    for (subject_type, subject_id, max, n) in subjects {
+        let Some(keep) = retention.policy(subject_type).keep_versions else {
+            continue;
+        };
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        if *n <= keep {
+            continue;
+        }
+        count += (*n - keep) as u64;
+        doomed = doomed.add(
+            Condition::all()
+                .add(V::SubjectType.eq(subject_type.as_str()))
+                .add(V::SubjectId.eq(subject_id.as_str()))
+                .add(V::Version.lte(max - keep)),
+        );
+    }
+    (doomed, count)
 }
 
 #[cfg(test)]
