@@ -322,6 +322,23 @@ where
     let version = crate::api::version(db, version_id)
         .await?
         .ok_or(Error::VersionNotFound(version_id))?;
+    restore_version::<E, C>(db, version, logged_as).await
+}
+
+/// [`restore_model`] of a version already read (a revert has them all).
+pub(crate) async fn restore_version<E, C>(
+    db: &C,
+    version: audit_core::Version,
+    logged_as: Option<(Action, Value)>,
+) -> Result<E::Model>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: Send,
+    C: ConnectionTrait,
+{
+    let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
+    let version_id = version.id;
     if version.subject_type != subject_type {
         return Err(Error::SubjectMismatch {
             version_id,

@@ -339,7 +339,7 @@ where
 {
     if let Some(version) = target {
         let how = Some((Action::Reverted, properties));
-        crate::restore::restore_model::<E, _>(txn, version.id, how).await?;
+        crate::restore::restore_version::<E, _>(txn, version.clone(), how).await?;
         return Ok(());
     }
     // Created by the request: delete it (the latest version names its key).
