@@ -34,9 +34,10 @@ pub struct Options {
     /// Rows given a baseline by `backfill` on PostgreSQL; 0 skips it.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub backfill_rows: u64,
-    /// Only this section: writes, big-log, throughput, backfill, history, bulk or prune.
+    /// Only these sections (repeatable): writes, big-log, throughput, backfill, history,
+    /// bulk, prune.
     #[arg(long, value_name = "NAME", value_parser = ["writes", "big-log", "throughput", "backfill", "history", "bulk", "prune"])]
-    pub section: Option<String>,
+    pub section: Vec<String>,
     /// Only the backends whose name contains NAME (any case), e.g. `postgres`.
     #[arg(long, value_name = "NAME")]
     pub only: Option<String>,

@@ -9,7 +9,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection, Set};
 
 use crate::BoxError;
 use crate::common::{timed, us};
-use crate::entities::audited;
+use crate::entities::{audited, wide};
 use crate::report::Report;
 use crate::setup::Backend;
 
@@ -57,7 +57,11 @@ pub async fn section(r: &mut Report, backends: &[Backend]) -> Result<(), BoxErro
             ms(f.diff) <= 5.0,
             format!("{:.2} ms", ms(f.diff)),
         );
-        r.target(format!("{name}: blame of a record with 1,000 entries ≤ 5 ms (10 fields here, 20 in the target)"), ms(f.blame) <= 5.0, format!("{:.2} ms", ms(f.blame)));
+        r.target(
+            format!("{name}: blame of a 20-field record with 1,000 entries ≤ 5 ms"),
+            ms(f.blame) <= 5.0,
+            format!("{:.2} ms", ms(f.blame)),
+        );
         if b.is_postgres() {
             r.target(
                 "PostgreSQL: revert of a 100-change request ≤ 100 ms",
@@ -89,8 +93,9 @@ async fn figures(db: &DatabaseConnection) -> Result<Figures, BoxError> {
         Ok::<_, BoxError>(())
     })
     .await?;
+    let wide_id = wide_history(db).await?;
     let blame = timed(10, || async {
-        audited::Entity::blame(db, id).await?;
+        wide::Entity::blame(db, wide_id).await?;
         Ok::<_, BoxError>(())
     })
     .await?;
@@ -130,6 +135,83 @@ async fn long_history(db: &DatabaseConnection) -> Result<(i32, DateTime<Utc>), B
     }
     let versions = audited::Entity::versions(db, id).await?;
     Ok((id, versions[versions.len() / 2].created_at))
+}
+
+/// A record of the 20-field entity with `VERSIONS` entries, each update changing two of its
+/// fields in turn; its key.
+async fn wide_history(db: &DatabaseConnection) -> Result<i32, BoxError> {
+    let mut row = wide::ActiveModel {
+        f01: Set(0),
+        f02: Set(0),
+        f03: Set(0),
+        f04: Set(0),
+        f05: Set(0),
+        f06: Set(0),
+        f07: Set(0),
+        f08: Set(0),
+        f09: Set(0),
+        f10: Set(0),
+        f11: Set(String::new()),
+        f12: Set(String::new()),
+        f13: Set(String::new()),
+        f14: Set(String::new()),
+        f15: Set(String::new()),
+        f16: Set(String::new()),
+        f17: Set(String::new()),
+        f18: Set(String::new()),
+        f19: Set(String::new()),
+        f20: Set(String::new()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    for i in 1..VERSIONS {
+        let mut am: wide::ActiveModel = row.into();
+        match i % 10 {
+            0 => {
+                am.f01 = Set(i);
+                am.f11 = Set(format!("v{i}"));
+            }
+            1 => {
+                am.f02 = Set(i);
+                am.f12 = Set(format!("v{i}"));
+            }
+            2 => {
+                am.f03 = Set(i);
+                am.f13 = Set(format!("v{i}"));
+            }
+            3 => {
+                am.f04 = Set(i);
+                am.f14 = Set(format!("v{i}"));
+            }
+            4 => {
+                am.f05 = Set(i);
+                am.f15 = Set(format!("v{i}"));
+            }
+            5 => {
+                am.f06 = Set(i);
+                am.f16 = Set(format!("v{i}"));
+            }
+            6 => {
+                am.f07 = Set(i);
+                am.f17 = Set(format!("v{i}"));
+            }
+            7 => {
+                am.f08 = Set(i);
+                am.f18 = Set(format!("v{i}"));
+            }
+            8 => {
+                am.f09 = Set(i);
+                am.f19 = Set(format!("v{i}"));
+            }
+            _ => {
+                am.f10 = Set(i);
+                am.f20 = Set(format!("v{i}"));
+            }
+        }
+        row = am.update(db).await?;
+    }
+    Ok(row.id)
 }
 
 /// `MANY` new records; their keys.

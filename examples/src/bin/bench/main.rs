@@ -57,7 +57,7 @@ async fn main() -> Result<(), BoxError> {
     let backends = setup::backends(opts.only.as_deref()).await?;
     let mut r = Report::default();
     r.header(&backends, &opts).await;
-    let run = |name: &str| opts.section.as_deref().is_none_or(|s| s == name);
+    let run = |name: &str| opts.section.is_empty() || opts.section.iter().any(|s| s == name);
     if run("writes") {
         writes::section(&mut r, &backends, opts.ops).await?;
         r.micro_pointer();

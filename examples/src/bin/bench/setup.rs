@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use crate::BoxError;
-use crate::entities::{audited, plain, triggered};
+use crate::entities::{audited, plain, triggered, wide};
 
 /// One database under test.
 pub struct Backend {
@@ -29,6 +29,7 @@ async fn setup_tables(db: &DatabaseConnection) -> Result<(), BoxError> {
         schema.create_table_from_entity(plain::Entity),
         schema.create_table_from_entity(audited::Entity),
         schema.create_table_from_entity(triggered::Entity),
+        schema.create_table_from_entity(wide::Entity),
     ] {
         db.execute(&stmt).await?;
     }
