@@ -399,6 +399,7 @@ impl Blame {
 }
 
 /// For each field of `history` (oldest first), the last entry that changed it.
+#[cfg(feature = "axum")]
 pub(crate) fn blame(history: &[ActivityEntry]) -> BTreeMap<String, Blame> {
     let mut out = BTreeMap::new();
     for entry in history.iter().rev() {
@@ -411,6 +412,49 @@ pub(crate) fn blame(history: &[ActivityEntry]) -> BTreeMap<String, Blame> {
         }
     }
     out
+}
+
+/// [`AuditedEntity::blame`](crate::AuditedEntity::blame): the record's entries newest
+/// first, a page at a time, until every audited field of `M` has its last change (or the
+/// history ends). A record whose fields all changed lately is answered from its latest
+/// entries, whatever the length of its history; a field never changed since the record
+/// was created takes reading back to its creation.
+pub(crate) async fn blame_of<M: Audited, C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+) -> Result<BTreeMap<String, Blame>> {
+    use audit_core::FieldMode;
+    const PAGE: u64 = 100;
+    let wanted: Vec<&str> = M::FIELDS
+        .iter()
+        .filter(|f| matches!(f.mode, FieldMode::Audited | FieldMode::Redacted))
+        .map(|f| f.name)
+        .collect();
+    let mut out = BTreeMap::new();
+    let mut filter = audit_core::Filter::new()
+        .subject(subject_type, subject_id)
+        .order(audit_core::Order::NewestFirst)
+        .limit(PAGE);
+    loop {
+        let page = crate::activity(db, &filter).await?;
+        for entry in &page.items {
+            for field in entry.changes.fields() {
+                if !out.contains_key(field)
+                    && let Some(b) = Blame::of(entry, field)
+                {
+                    out.insert(field.to_owned(), b);
+                }
+            }
+        }
+        if wanted.iter().all(|f| out.contains_key(*f)) {
+            return Ok(out);
+        }
+        match page.next_cursor {
+            Some(cursor) => filter.after_id = Some(cursor),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// Every change of one field in `history` (oldest first).

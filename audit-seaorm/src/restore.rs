@@ -259,7 +259,8 @@ where
     where
         KeyOf<Self>: Serialize + Send + Sync,
     {
-        Ok(history::blame(&Self::history(db, key).await?))
+        let id = history::subject_id_of::<E>(&key)?;
+        history::blame_of::<E::Model, C>(db, subject_type::<E>(), id.as_str()).await
     }
 
     async fn field_history<C: ConnectionTrait>(

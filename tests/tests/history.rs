@@ -206,6 +206,28 @@ async fn blame_and_field_history(db: DatabaseConnection) {
     assert_eq!(news, [json!("a"), json!("b")]);
 }
 
+/// Blame reads the history newest first and stops once every field is found: a field
+/// changed only at creation, 150 entries back (beyond the first page), is still found.
+async fn blame_reaches_back_to_the_creation(db: DatabaseConnection) {
+    let p = AuditContext::new()
+        .causer("alice")
+        .scope(post::new("t0", "slug").insert(&db))
+        .await
+        .unwrap();
+    for i in 1..=150 {
+        AuditContext::new()
+            .causer("bob")
+            .scope(retitle(&db, p.id, &format!("t{i}")))
+            .await;
+    }
+    let blame = post::Entity::blame(&db, p.id).await.unwrap();
+    assert_eq!(blame["title"].new, json!("t150"));
+    assert_eq!(blame["title"].causer_id.as_deref(), Some("bob"));
+    assert_eq!(blame["slug"].new, json!("slug"));
+    assert_eq!(blame["slug"].action.as_str(), "created");
+    assert_eq!(blame["published_at"].action.as_str(), "created");
+}
+
 /// A composite key is passed as the tuple of its values.
 async fn composite_keys(db: DatabaseConnection) {
     let t = translation::ActiveModel {
@@ -266,5 +288,6 @@ backend_tests!(
     as_of_many_in_one_query,
     diffs_between_versions_and_since_a_time,
     blame_and_field_history,
+    blame_reaches_back_to_the_creation,
     composite_keys,
 );
