@@ -415,8 +415,8 @@ pub(crate) fn blame(history: &[ActivityEntry]) -> BTreeMap<String, Blame> {
 }
 
 /// [`AuditedEntity::blame`](crate::AuditedEntity::blame): the record's entries newest
-/// first, a page at a time, until every audited field of `M` has its last change (or the
-/// history ends). A record whose fields all changed lately is answered from its latest
+/// first, a page at a time, until every audited field of `M` but the key has its last
+/// change (or the history ends). A record whose fields all changed lately is answered from its latest
 /// entries, whatever the length of its history; a field never changed since the record
 /// was created takes reading back to its creation.
 pub(crate) async fn blame_of<M: Audited, C: ConnectionTrait>(
@@ -426,9 +426,17 @@ pub(crate) async fn blame_of<M: Audited, C: ConnectionTrait>(
 ) -> Result<BTreeMap<String, Blame>> {
     use audit_core::FieldMode;
     const PAGE: u64 = 100;
+    // The key never changes (it is only in the creating entry): it has no blame, so the
+    // read need not reach the creation for it.
+    let key: Vec<&str> = M::FIELDS
+        .iter()
+        .filter(|f| f.primary_key)
+        .map(|f| f.name)
+        .collect();
     let wanted: Vec<&str> = M::FIELDS
         .iter()
         .filter(|f| matches!(f.mode, FieldMode::Audited | FieldMode::Redacted))
+        .filter(|f| !f.primary_key)
         .map(|f| f.name)
         .collect();
     let mut out = BTreeMap::new();
@@ -441,6 +449,7 @@ pub(crate) async fn blame_of<M: Audited, C: ConnectionTrait>(
         for entry in &page.items {
             for field in entry.changes.fields() {
                 if !out.contains_key(field)
+                    && !key.contains(&field)
                     && let Some(b) = Blame::of(entry, field)
                 {
                     out.insert(field.to_owned(), b);

@@ -137,7 +137,8 @@ pub trait AuditedEntity: EntityTrait {
         KeyOf<Self>: Serialize + Send + Sync;
 
     /// For each field the trail has seen change, the last entry that changed it: who, when,
-    /// in which request, old → new.
+    /// in which request, old → new. The key has none (it never changes). The entries are
+    /// read newest first, a page at a time, until every audited field is found.
     fn blame<C: ConnectionTrait>(
         db: &C,
         key: KeyOf<Self>,

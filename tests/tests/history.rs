@@ -226,6 +226,7 @@ async fn blame_reaches_back_to_the_creation(db: DatabaseConnection) {
     assert_eq!(blame["slug"].new, json!("slug"));
     assert_eq!(blame["slug"].action.as_str(), "created");
     assert_eq!(blame["published_at"].action.as_str(), "created");
+    assert!(!blame.contains_key("id"), "the key has no blame");
 }
 
 /// A composite key is passed as the tuple of its values.
