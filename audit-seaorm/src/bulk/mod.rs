@@ -200,6 +200,7 @@ where
             return insert_plain::<E, _, _>(db, self.models).await;
         }
         let txn = begin(db).await?;
+        let step = id_step(&txn).await?;
         // An empty table has nothing older than auditing: its inserts give it a baseline.
         baseline::has_baseline::<E, _>(&txn, subject_type, true).await?;
         let by = Attribution::current(None, None);
@@ -207,7 +208,7 @@ where
         let mut models = self.models.peekable();
         while models.peek().is_some() {
             let chunk: Vec<_> = models.by_ref().take(insert_rows::<E>()).collect();
-            let inserted = insert_batch::<E, _>(&txn, chunk).await?;
+            let inserted = insert_batch::<E, _>(&txn, chunk, step).await?;
             let rows = inserted
                 .iter()
                 .map(|m| {
@@ -220,7 +221,7 @@ where
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let logged = record::write(&txn, subject_type, &rows, None, &by).await?;
+            let logged = record::write(&txn, subject_type, &rows, None, &by, step).await?;
             done.add(inserted.len() as u64, logged);
         }
         commit(txn).await?;
@@ -290,6 +291,7 @@ where
             Json::from(REDACTED),
         );
         let txn = begin(db).await?;
+        let step = id_step(&txn).await?;
         let by = Attribution::current(None, None);
         let mut done = BulkWrite::default();
         let mut after = None;
@@ -311,7 +313,8 @@ where
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let logged = record::write(&txn, subject_type, &rows_logged, Some(&set), &by).await?;
+            let logged =
+                record::write(&txn, subject_type, &rows_logged, Some(&set), &by, step).await?;
             done.add(rows, logged);
         }
         commit(txn).await?;
@@ -367,6 +370,7 @@ where
         }
         let extra = redacted(<E::Model as Audited>::FIELDS, None, Json::Null);
         let txn = begin(db).await?;
+        let step = id_step(&txn).await?;
         let by = Attribution::current(None, None);
         let mut done = BulkWrite::default();
         let mut after = None;
@@ -389,7 +393,7 @@ where
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let logged = record::write(&txn, subject_type, &rows, None, &by).await?;
+            let logged = record::write(&txn, subject_type, &rows, None, &by, step).await?;
             done.add(result.rows_affected, logged);
         }
         commit(txn).await?;
@@ -522,7 +526,11 @@ where
 }
 
 /// Inserts one batch and returns the rows as stored.
-async fn insert_batch<E, C>(db: &C, models: Vec<E::ActiveModel>) -> Result<Vec<E::Model>>
+async fn insert_batch<E, C>(
+    db: &C,
+    models: Vec<E::ActiveModel>,
+    step: Option<u64>,
+) -> Result<Vec<E::Model>>
 where
     E: EntityTrait,
     E::Model: IntoActiveModel<E::ActiveModel>,
@@ -558,7 +566,7 @@ where
         && cols.len() == 1
         && <E::PrimaryKey as PrimaryKeyTrait>::auto_increment()
         && models.iter().all(|am| set_key(am).is_none());
-    if generated && let Some(step) = consecutive_ids(db).await? {
+    if generated && let Some(step) = step {
         let n = models.len() as u64;
         let insert = E::insert_many(models).into_query();
         let first = db
@@ -588,9 +596,13 @@ where
 
 /// MySQL: the step between the ids of one multi-row insert, when the server guarantees
 /// they are consecutive (`innodb_autoinc_lock_mode` 0 or 1); `None` under mode 2, where
-/// concurrent inserts interleave.
-async fn consecutive_ids<C: ConnectionTrait>(db: &C) -> Result<Option<u64>> {
+/// concurrent inserts interleave, and on backends that return the ids (asked nothing).
+/// Read once per call.
+async fn id_step<C: ConnectionTrait>(db: &C) -> Result<Option<u64>> {
     const CONTEXT: &str = "reading the server's auto-increment settings";
+    if db.support_returning() || db.get_database_backend() != DbBackend::MySql {
+        return Ok(None);
+    }
     let row = db
         .query_one_raw(sea_orm::Statement::from_string(
             DbBackend::MySql,

@@ -48,6 +48,7 @@ pub(super) async fn write<M: Audited, C: ConnectionTrait>(
     rows: &[Row<'_, M>],
     set: Option<&[&'static str]>,
     by: &Attribution,
+    step: Option<u64>,
 ) -> Result<(u64, u64)> {
     let backend = db.get_database_backend();
     for row in rows {
@@ -61,7 +62,7 @@ pub(super) async fn write<M: Audited, C: ConnectionTrait>(
     loop {
         let latest = latest(db, subject_type, &ids, lock).await?;
         let mut planned = plan_rows(rows, &latest, set)?;
-        match insert_versions(db, subject_type, &mut planned, by).await {
+        match insert_versions(db, subject_type, &mut planned, by, step).await {
             Ok(ids) => {
                 let entries = insert_entries(db, subject_type, &planned, by, &ids).await?;
                 return Ok((entries, ids.len() as u64));
@@ -226,6 +227,7 @@ async fn insert_versions<C: ConnectionTrait>(
     subject_type: &str,
     planned: &mut [Planned<'_>],
     by: &Attribution,
+    step: Option<u64>,
 ) -> std::result::Result<VersionIds, DbErr> {
     let backend = db.get_database_backend();
     let mut rows = Vec::new();
@@ -257,13 +259,8 @@ async fn insert_versions<C: ConnectionTrait>(
     let mut ids = VersionIds::with_capacity(rows.len());
     let table = &table_names().versions;
     let returning = db.support_returning();
-    // MySQL: a multi-row insert's ids are consecutive from the first when the server
-    // says so (`innodb_autoinc_lock_mode` 0 or 1); else they are read back.
-    let step = if returning || rows.is_empty() || backend != DbBackend::MySql {
-        None
-    } else {
-        super::consecutive_ids(db).await.ok().flatten()
-    };
+    // Without `RETURNING` (MySQL): a multi-row insert's ids are consecutive from the first
+    // when the server says so (`step`, see `id_step`); else they are read back.
     let mut keys = keys.into_iter();
     for chunk in chunks(rows, VERSION_COLUMNS.len()) {
         let chunk_keys: Vec<(String, i64)> = keys.by_ref().take(chunk.len()).collect();
