@@ -2,75 +2,11 @@
 //! read the trail of posts and comments but not of authors, the admin reads everything,
 //! restores and reverts.
 
-use std::net::SocketAddr;
+mod common;
 
-use audit_examples::blog::{create_tables, routes};
+use common::{call, serve};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-struct Blog {
-    base: String,
-    file: std::path::PathBuf,
-}
-
-impl Drop for Blog {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.file.display()));
-        }
-    }
-}
-
-/// The blog on a fresh SQLite file, served on a free port.
-async fn serve() -> Blog {
-    let file = std::env::temp_dir().join(format!(
-        "blog-access-{}-{}.db",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    ));
-    let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
-        .await
-        .unwrap();
-    create_tables(&db).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            routes::app(db).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    Blog {
-        base: format!("http://{addr}"),
-        file,
-    }
-}
-
-async fn call(
-    blog: &Blog,
-    user: Option<&str>,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let client = reqwest::Client::new();
-    let url = format!("{}{path}", blog.base);
-    let mut req = match method {
-        "POST" => client.post(url),
-        _ => client.get(url),
-    };
-    if let Some(user) = user {
-        req = req.header("authorization", format!("Bearer {user}"));
-    }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 fn subject_types(page: &Value) -> Vec<String> {
     let mut types: Vec<String> = page["items"]
@@ -141,6 +77,21 @@ async fn each_cell_of_the_policy() {
             );
         }
     }
+    // What `/permissions` tells the page: exactly the cells above, restore and revert for the
+    // admin only.
+    let (status, _) = call(&blog, None, "GET", "/api/audit/permissions", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let cell = |read: bool, write: bool| json!({"read": read, "restore": write, "revert": write});
+    let (_, alice) = call(&blog, Some("alice"), "GET", "/api/audit/permissions", None).await;
+    assert_eq!(alice["any"], cell(true, false));
+    assert_eq!(alice["subject_types"]["post"], cell(true, false));
+    assert_eq!(alice["subject_types"]["comment"], cell(true, false));
+    assert_eq!(alice["subject_types"]["author"], cell(false, false));
+    let (_, admin) = call(&blog, Some("admin"), "GET", "/api/audit/permissions", None).await;
+    for t in ["post", "comment", "author"] {
+        assert_eq!(admin["subject_types"][t], cell(true, true), "{t}");
+    }
+    assert_eq!(admin["any"], cell(true, true));
     // Listings: what each caller may read, nothing more.
     let (status, _) = call(&blog, None, "GET", "/api/audit/activity", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

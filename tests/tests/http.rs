@@ -756,6 +756,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/requests/{request_id}/revert"),
     ("post", "/versions/{version_id}/restore"),
     ("get", "/dashboard"),
+    ("get", "/permissions"),
     ("get", "/openapi.json"),
 ];
 
@@ -913,6 +914,23 @@ async fn access_per_subject(db: DatabaseConnection) {
             .collect()
     };
 
+    // What `/permissions` tells the page, per caller and type.
+    let cell = |read: bool, write: bool| json!({"read": read, "restore": write, "revert": write});
+    let (_, staff) = get(&base, "staff", "/api/audit/permissions").await;
+    assert_eq!(staff["any"], cell(true, false));
+    assert_eq!(staff["subject_types"]["post"], cell(true, false));
+    assert_eq!(staff["subject_types"]["notes"], cell(false, false));
+    let (_, editor) = get(&base, "editor", "/api/audit/permissions").await;
+    assert_eq!(editor["any"], cell(true, true));
+    assert_eq!(editor["subject_types"]["post"], cell(true, true));
+    assert_eq!(editor["subject_types"]["notes"], cell(true, false));
+    let (_, admin) = get(&base, "admin", "/api/audit/permissions").await;
+    assert_eq!(admin["subject_types"]["notes"], cell(true, true));
+    // Registered but without a restorer: readable, not restorable through the API.
+    assert_eq!(admin["subject_types"]["cakes"], cell(true, false));
+    let (status, _) = get(&base, "nobody", "/api/audit/permissions").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     // Listings leave out what the caller may not read; naming it is 403.
     let (status, page) = get(&base, "staff", "/api/audit/activity").await;
     assert_eq!(status, StatusCode::OK);
@@ -1009,6 +1027,93 @@ async fn access_per_subject(db: DatabaseConnection) {
             .unwrap()
             .is_none()
     );
+}
+
+/// The web page: off unless asked for; its files served to anyone (they hold no data) under
+/// a strict Content-Security-Policy, while the API behind it still refuses.
+#[tokio::test]
+async fn ui_page_is_served_with_a_strict_policy() {
+    let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+    audit_seaorm::install(&db).await.unwrap();
+    let plain = serve(&db).await;
+    let (status, body) = get(&plain, "admin", "/api/audit/ui").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "route_not_found");
+
+    let base = serve_app(&db, api(&db).ui(), layer()).await;
+    let res = client()
+        .get(format!("{base}/api/audit/ui"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let header = |res: &reqwest::Response, name: &str| {
+        res.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(&res, "content-type"), "text/html; charset=utf-8");
+    let csp = header(&res, "content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert_eq!(header(&res, "x-content-type-options"), "nosniff");
+    let html = res.text().await.unwrap();
+    // No inline script: each script element loads a file of the page's own.
+    let scripts: Vec<&str> = html.split("<script").skip(1).collect();
+    assert_eq!(scripts.len(), 1, "{html}");
+    assert!(scripts[0].starts_with(r#" src="ui/app.js""#), "{html}");
+    // Nor inline event handlers.
+    assert!(
+        !["onclick", "onload", "onsubmit", "onerror"]
+            .iter()
+            .any(|h| html.contains(h)),
+        "{html}"
+    );
+    for (file, content_type) in [
+        ("ui/app.js", "text/javascript; charset=utf-8"),
+        ("ui/app.css", "text/css; charset=utf-8"),
+    ] {
+        let res = client()
+            .get(format!("{base}/api/audit/{file}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{file}");
+        assert_eq!(header(&res, "content-type"), content_type);
+        assert_eq!(header(&res, "x-content-type-options"), "nosniff");
+        assert!(!res.text().await.unwrap().is_empty());
+    }
+    // `/ui/` leads to `/ui`, where the page's relative links resolve.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = no_redirects
+        .get(format!("{base}/api/audit/ui/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(header(&res, "location"), "../ui");
+    // The data behind the page keeps its access decision.
+    let res = client()
+        .get(format!("{base}/api/audit/permissions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
 
 backend_tests!(

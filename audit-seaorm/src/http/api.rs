@@ -146,6 +146,7 @@ impl ApiState {
 /// | GET | `/versions/{type}/{id}` | a record's snapshots |
 /// | POST | `/versions/{id}/restore` | restore (registered types) or the data to re-apply |
 /// | GET | `/dashboard` | recent activity and counts over a window |
+/// | GET | `/permissions` | what the caller may read, restore and revert, per type |
 /// | GET | `/openapi.json` | the OpenAPI description of these ([`openapi`](super::openapi)) |
 ///
 /// Access must be decided explicitly with [`authorize`](Self::authorize): a router built
@@ -165,6 +166,8 @@ impl ApiState {
 /// ```
 pub struct AuditApi {
     state: ApiState,
+    #[cfg(feature = "ui")]
+    ui: bool,
 }
 
 impl AuditApi {
@@ -179,6 +182,8 @@ impl AuditApi {
                 reverter: crate::Reverter::new(),
                 openapi: utoipa::openapi::OpenApi::default(),
             },
+            #[cfg(feature = "ui")]
+            ui: false,
         }
     }
 
@@ -256,6 +261,21 @@ impl AuditApi {
         self
     }
 
+    /// Serves the web page at `/ui` under the API's prefix (`/api/audit/ui` when nested at
+    /// `/api/audit`): the activity timeline with the API's filters, the dashboard's counts,
+    /// a record's history with each change field by field, its versions side by side, and
+    /// restore. The page's files are embedded in the library and served to any caller (they
+    /// hold no data); everything it shows comes from the JSON API, under the same access
+    /// decision, and it offers restore only where [`GET /permissions`](Self::router) allows
+    /// it. The caller's credentials must travel with the browser's requests (a session
+    /// cookie): the page sends no `Authorization` header of its own.
+    #[cfg(feature = "ui")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ui")))]
+    pub fn ui(mut self) -> Self {
+        self.ui = true;
+        self
+    }
+
     /// The router (paths relative to where you nest it).
     pub fn router(self) -> Router {
         // The routes and the OpenAPI document come from the same handler annotations.
@@ -264,12 +284,18 @@ impl AuditApi {
             openapi,
             ..self.state
         });
-        router
+        let api = router
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::middleware::from_fn_with_state(state.clone(), access))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .with_state(state)
+            .with_state(state);
+        #[cfg(feature = "ui")]
+        if self.ui {
+            // Outside the access layer: the page's files hold no data.
+            return api.merge(super::ui::routes());
+        }
+        api
     }
 }
 

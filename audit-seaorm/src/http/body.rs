@@ -166,3 +166,28 @@ pub(super) struct RestoreRequest {
     /// Why: stored in the restore entry's properties.
     pub(super) reason: Option<String>,
 }
+
+/// `GET /permissions`: what the caller may do, as the access decision answers it. The web
+/// page shows only what this allows (a restore button only where `restore` is true); every
+/// endpoint still decides for itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct CallerPermissions {
+    /// The permissions asked with no subject (may the caller use them at all).
+    pub any: TypePermissions,
+    /// Per registered subject type (every `#[derive(Audited)]` model of the program).
+    pub subject_types: BTreeMap<String, TypePermissions>,
+}
+
+/// The permissions of a caller on one subject type (or on the trail as a whole).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct TypePermissions {
+    /// May read the trail.
+    pub read: bool,
+    /// May restore versions, and the API writes them back (`AuditApi::restorer` was given
+    /// for the type; for the trail as a whole: for any type).
+    pub restore: bool,
+    /// May revert requests that changed the type.
+    pub revert: bool,
+}

@@ -21,8 +21,9 @@ use utoipa_axum::routes;
 
 use super::api::{Access, ApiState, Permission};
 use super::body::{
-    ActivityPage, Dashboard, DashboardCounts, DashboardWindow, RecordAt, RestoreRequest, Restored,
-    RevertRequest, SubjectBlame, SubjectHistory, SubjectPage, SubjectVersions, VersionDiff,
+    ActivityPage, CallerPermissions, Dashboard, DashboardCounts, DashboardWindow, RecordAt,
+    RestoreRequest, Restored, RevertRequest, SubjectBlame, SubjectHistory, SubjectPage,
+    SubjectVersions, TypePermissions, VersionDiff,
 };
 use super::error::{ApiError, DocErrors, ErrorCode, ReadErrors, RestoreErrors, RevertErrors};
 use crate::Error;
@@ -41,6 +42,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(revert_request))
         .routes(routes!(restore))
         .routes(routes!(dashboard))
+        .routes(routes!(permissions))
         .routes(routes!(openapi_json))
 }
 
@@ -624,6 +626,45 @@ async fn dashboard(
         },
         recent: recent.items,
     }))
+}
+
+/// What the caller may do: read, restore and revert, on the trail as a whole and per
+/// registered subject type (restore only where the API writes the type back).
+#[utoipa::path(
+    get,
+    path = "/permissions",
+    responses((status = 200, description = "the caller's permissions", body = CallerPermissions), DocErrors)
+)]
+async fn permissions(State(state): State<Arc<ApiState>>, parts: Parts) -> Json<CallerPermissions> {
+    let ask = |subject_type: Option<&str>| {
+        let mut access = Access::to(Permission::Read);
+        access.subject_type = subject_type;
+        let may = |permission| {
+            state.allows(
+                &parts,
+                &Access {
+                    permission,
+                    ..access
+                },
+            )
+        };
+        let read = may(Permission::Read);
+        let restorable = subject_type.map_or(!state.restorers.is_empty(), |t| {
+            state.restorers.contains_key(t)
+        });
+        TypePermissions {
+            read,
+            restore: read && restorable && may(Permission::Restore),
+            revert: read && restorable && may(Permission::Revert),
+        }
+    };
+    Json(CallerPermissions {
+        any: ask(None),
+        subject_types: crate::registry::subject_types()
+            .iter()
+            .map(|t| ((*t).to_owned(), ask(Some(t))))
+            .collect(),
+    })
 }
 
 /// This description of the API (OpenAPI 3.1).

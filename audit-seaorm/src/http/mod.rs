@@ -37,11 +37,14 @@ mod error;
 mod handlers;
 mod middleware;
 mod openapi;
+#[cfg(feature = "ui")]
+mod ui;
 
 pub use api::{Access, AuditApi, MAX_BODY_BYTES, Permission};
 pub use body::{
-    ActivityPage, Dashboard, DashboardCounts, DashboardWindow, RecordAt, Restored, SubjectBlame,
-    SubjectHistory, SubjectPage, SubjectVersions, VersionDiff,
+    ActivityPage, CallerPermissions, Dashboard, DashboardCounts, DashboardWindow, RecordAt,
+    Restored, SubjectBlame, SubjectHistory, SubjectPage, SubjectVersions, TypePermissions,
+    VersionDiff,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use middleware::{

@@ -2,9 +2,9 @@
 
 use audit_seaorm::http::{Access, AuditApi, AuditLayer, Permission};
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sea_orm::{
@@ -15,22 +15,66 @@ use serde_json::json;
 
 use super::entities::{author, comment, post};
 
-/// Who is calling. DEMO ONLY: taken from `Authorization: Bearer <name>` without any check.
-/// A real app puts its authenticated user here.
+/// Who is calling. DEMO ONLY: taken without any check from `Authorization: Bearer <name>`
+/// (for `curl`) or from the `demo_user` cookie that `/demo/sign-in/{name}` sets (for the
+/// browser). A real app puts its authenticated user here.
 #[derive(Clone)]
 pub struct User(pub String);
 
+/// The cookie `/demo/sign-in/{name}` sets.
+pub const DEMO_COOKIE: &str = "demo_user";
+
+fn demo_name(name: &str) -> Option<String> {
+    let name = name.trim();
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| name.to_owned())
+}
+
 async fn demo_auth(mut req: Request, next: Next) -> Response {
-    let user = req
-        .headers()
-        .get("authorization")
+    let headers = req.headers();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|name| User(name.trim().to_owned()));
-    if let Some(user) = user {
-        req.extensions_mut().insert(user);
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(DEMO_COOKIE)?.strip_prefix('='));
+    if let Some(name) = bearer.or(cookie).and_then(demo_name) {
+        req.extensions_mut().insert(User(name));
     }
     next.run(req).await
+}
+
+/// DEMO ONLY: signs the browser in as `name` (a cookie) and opens the audit page.
+async fn demo_sign_in(Path(name): Path<String>) -> Result<Response, AppError> {
+    let name = demo_name(&name).ok_or_else(|| {
+        AppError(
+            StatusCode::BAD_REQUEST,
+            "a name is 1 to 64 letters, digits, `-` or `_`".into(),
+        )
+    })?;
+    let cookie = format!("{DEMO_COOKIE}={name}; Path=/; HttpOnly; SameSite=Strict");
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to("/api/audit/ui"),
+    )
+        .into_response())
+}
+
+/// DEMO ONLY: forgets the browser's user.
+async fn demo_sign_out() -> Response {
+    let cookie = format!("{DEMO_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to("/api/audit/ui"),
+    )
+        .into_response()
 }
 
 /// The whole app.
@@ -54,6 +98,8 @@ pub fn app(db: DatabaseConnection) -> Router {
         .restorer::<post::Entity>()
         .restorer::<author::Entity>()
         .restorer::<comment::Entity>()
+        // The web page at /api/audit/ui.
+        .ui()
         .router();
     Router::new()
         .route("/authors", post(create_author))
@@ -63,6 +109,8 @@ pub fn app(db: DatabaseConnection) -> Router {
             get(get_post).patch(update_post).delete(delete_post),
         )
         .route("/posts/{id}/comments", post(create_comment))
+        .route("/demo/sign-in/{name}", get(demo_sign_in))
+        .route("/demo/sign-out", get(demo_sign_out))
         .with_state(db)
         .nest("/api/audit", audit_api)
         // Inside the auth layer: the user is known when the audit context is built.

@@ -1,0 +1,462 @@
+// The audit trail's page: every datum comes from the JSON API next to it (the page lives at
+// `<prefix>/ui`, the API at `<prefix>/…`), under the same access decision. Untrusted text
+// from the trail only ever reaches the page through `textContent`.
+"use strict";
+
+const API = new URL(".", location.href.split("#")[0]);
+const PAGE = 50;
+const REDACTED = "[redacted]";
+const ACTIONS = ["created", "updated", "deleted", "restored", "drift", "snapshot", "pruned"];
+
+let permissions = null;
+let observer = null;
+
+// ---------------------------------------------------------------------------------------
+// DOM and API helpers
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function svg(tag, attrs, ...children) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(path, init) {
+  const response = await fetch(new URL(path, API), {
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+    ...init,
+  });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = body && body.error ? body.error : {};
+    throw new ApiError(response.status, error.code || "http_" + response.status,
+      error.message || response.statusText || "request failed");
+  }
+  return body;
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== "" && v !== null && v !== undefined) q.set(k, v);
+  const s = q.toString();
+  return s ? "?" + s : "";
+}
+
+function seg(s) {
+  return encodeURIComponent(s);
+}
+
+function timeEl(iso) {
+  const d = new Date(iso);
+  return h("time", { datetime: iso, title: "UTC: " + d.toISOString() }, d.toLocaleString());
+}
+
+// A `datetime-local` value (local time) from an ISO time, and back.
+function toLocalInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d)) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function fromLocalInput(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  return isNaN(d) ? "" : d.toISOString();
+}
+
+function valueText(v) {
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+function errorBox(error) {
+  return h("p", { class: "error", role: "alert" },
+    error instanceof ApiError ? `${error.message} (${error.status})` : String(error));
+}
+
+function subjectLabel(type, id) {
+  return `${type} #${id}`;
+}
+
+function subjectHref(type, id) {
+  return `#/subject/${seg(type)}/${seg(id)}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Entries and diffs
+
+function diffTable(changes) {
+  const fields = Object.keys(changes || {});
+  if (fields.length === 0) return null;
+  const rows = fields.map((field) => {
+    const { old, new: now } = changes[field];
+    const cells = old === REDACTED || now === REDACTED
+      ? [h("td", { class: "redacted", colspan: 2 }, "changed (value redacted)")]
+      : [
+        h("td", { class: "old" }, old === null || old === undefined
+          ? h("span", { class: "none" }, "—") : h("del", {}, valueText(old))),
+        h("td", { class: "new" }, now === null || now === undefined
+          ? h("span", { class: "none" }, "—") : h("ins", {}, valueText(now))),
+      ];
+    return h("tr", { "data-field": field }, h("th", { scope: "row" }, field), cells);
+  });
+  return h("table", { class: "diff" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"), h("th", { scope: "col" }, "Old"),
+      h("th", { scope: "col" }, "New"))),
+    h("tbody", {}, rows));
+}
+
+function entryItem(entry, withSubject) {
+  const head = h("div", { class: "entry-head" },
+    h("span", { class: `action action-${entry.action}` }, entry.action),
+    withSubject && entry.subject_type
+      ? h("a", { class: "subject", href: subjectHref(entry.subject_type, entry.subject_id) },
+        subjectLabel(entry.subject_type, entry.subject_id))
+      : null,
+    h("span", { class: "meta causer" }, "by ",
+      entry.causer_id === null ? h("em", {}, "unknown") : entry.causer_id),
+    h("span", { class: "meta" }, timeEl(entry.created_at)),
+    entry.request_id
+      ? h("a", { class: "meta", href: "#/" + query({ request_id: entry.request_id }),
+        title: "Everything this request did" }, "request " + entry.request_id)
+      : null);
+  const properties = entry.properties && typeof entry.properties === "object"
+    ? Object.entries(entry.properties).map(([k, v]) => h("span", { class: "meta property" }, `${k}: ${valueText(v)}`))
+    : [];
+  return h("li", { class: "entry", "data-entry-id": entry.id }, head,
+    properties.length ? h("div", { class: "entry-head" }, properties) : null,
+    diffTable(entry.changes));
+}
+
+// A list that pages with a cursor: a "Load more" button, pressed by scrolling too.
+function pagedList(list, fetchPage, render) {
+  const more = h("button", { type: "button", class: "more" }, "Load more");
+  const status = h("p", { class: "muted", role: "status" });
+  let cursor = null;
+  let loading = false;
+  let done = false;
+  async function load() {
+    if (loading || done) return;
+    loading = true;
+    more.disabled = true;
+    try {
+      const page = await fetchPage(cursor);
+      for (const item of page.items) list.append(render(item));
+      cursor = page.next_cursor;
+      done = cursor === null || cursor === undefined;
+      status.textContent = list.children.length === 0 ? "Nothing here."
+        : done ? `${list.children.length} shown: the end.` : `${list.children.length} shown.`;
+      more.hidden = done;
+    } catch (e) {
+      status.replaceChildren(errorBox(e));
+    } finally {
+      loading = false;
+      more.disabled = false;
+    }
+  }
+  more.addEventListener("click", load);
+  if (observer) observer.disconnect();
+  observer = new IntersectionObserver((seen) => {
+    if (seen.some((s) => s.isIntersecting)) load();
+  });
+  observer.observe(more);
+  return { elements: [list, status, more], load };
+}
+
+// ---------------------------------------------------------------------------------------
+// The timeline
+
+const FILTERS = [
+  ["subject_type", "Subject type"],
+  ["subject_id", "Subject id"],
+  ["causer_id", "Causer"],
+  ["action", "Action"],
+  ["request_id", "Request id"],
+  ["since", "Since"],
+  ["until", "Until"],
+];
+
+function readableTypes() {
+  return Object.entries(permissions.subject_types).filter(([, p]) => p.read).map(([t]) => t);
+}
+
+function filterForm(params) {
+  const fields = FILTERS.map(([name, label]) => {
+    const id = "f-" + name;
+    const time = name === "since" || name === "until";
+    const list = name === "subject_type" ? "types" : name === "action" ? "actions" : null;
+    return h("div", {},
+      h("label", { for: id }, label),
+      h("input", { id, name, type: time ? "datetime-local" : "text", list,
+        value: time ? toLocalInput(params[name]) : (params[name] || ""), autocomplete: "off" }));
+  });
+  const form = h("form", { class: "filters", role: "search", "aria-label": "Filter the activity" },
+    fields,
+    h("datalist", { id: "types" }, readableTypes().map((t) => h("option", { value: t }))),
+    h("datalist", { id: "actions" }, ACTIONS.map((a) => h("option", { value: a }))),
+    h("div", { class: "buttons" },
+      h("button", { type: "submit", class: "primary" }, "Apply"),
+      h("button", { type: "button", id: "clear", onclick: () => { location.hash = "#/"; } }, "Clear")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const next = {};
+    for (const [name] of FILTERS) {
+      const v = form.elements[name].value.trim();
+      next[name] = name === "since" || name === "until" ? fromLocalInput(v) : v;
+    }
+    location.hash = "#/" + query(next);
+  });
+  return form;
+}
+
+function barChart(title, counts) {
+  const rows = Object.entries(counts).sort((a, b) => b[1] - a[1]).slice(0, 8);
+  const max = Math.max(1, ...rows.map(([, n]) => n));
+  const width = 360;
+  const bar = 18;
+  const chart = svg("svg", { width, height: Math.max(1, rows.length) * (bar + 6), role: "img",
+    "aria-label": `${title}: ${rows.map(([k, n]) => `${k} ${n}`).join(", ") || "none"}` },
+  svg("title", {}, title));
+  rows.forEach(([label, n], i) => {
+    const y = i * (bar + 6);
+    chart.append(
+      svg("text", { x: 0, y: y + 13 }, label.length > 16 ? label.slice(0, 15) + "…" : label || "(none)"),
+      svg("rect", { x: 120, y, height: bar, width: Math.max(2, (n / max) * 190) }),
+      svg("text", { x: 124 + (n / max) * 190, y: y + 13 }, n));
+  });
+  return h("figure", {}, h("figcaption", {}, title), chart);
+}
+
+async function dashboardSection(hours) {
+  const section = h("section", { class: "dashboard", "aria-label": "Counts" });
+  const select = h("select", { id: "window", "aria-label": "Counts over" },
+    [[24, "last 24 hours"], [168, "last 7 days"], [720, "last 30 days"], [8760, "last year"]]
+      .map(([n, label]) => h("option", { value: n, selected: n === hours }, label)));
+  select.addEventListener("change", async () => {
+    section.replaceWith(await dashboardSection(Number(select.value)));
+    document.getElementById("window").focus();
+  });
+  try {
+    const d = await api("dashboard" + query({ window_hours: hours, limit: 1 }));
+    section.append(
+      h("div", {}, h("label", { for: "window", class: "muted" }, "Counts over "), select,
+        h("p", { class: "total" }, h("strong", {}, String(d.counts.total)), " entries")),
+      barChart("By action", d.counts.by_action),
+      barChart("By subject type", d.counts.by_subject_type));
+  } catch (e) {
+    section.append(errorBox(e));
+  }
+  return section;
+}
+
+async function timelineView(main, params) {
+  const heading = h("h1", { tabindex: -1 }, "Activity");
+  const list = h("ol", { class: "timeline", id: "entries", "aria-label": "Activity, newest first" });
+  const filters = Object.fromEntries(FILTERS.map(([k]) => [k, params.get(k) || ""]));
+  const paged = pagedList(list, (cursor) => api("activity" + query({ ...filters, limit: PAGE, after_id: cursor })),
+    (entry) => entryItem(entry, true));
+  main.replaceChildren(heading, await dashboardSection(24), filterForm(filters), ...paged.elements);
+  await paged.load();
+  return heading;
+}
+
+// ---------------------------------------------------------------------------------------
+// One record: history, versions side by side, restore
+
+function versionsTable(type, versions, canRestore, onCompare, onRestore) {
+  const radios = (name, v, checked) => h("input", { type: "radio", name, value: v.version, checked,
+    "aria-label": `${name === "a" ? "Left" : "Right"}: version ${v.version}` });
+  const n = versions.length;
+  const rows = versions.map((v, i) => h("tr", { "data-version": v.version },
+    h("td", {}, radios("a", v, i === Math.max(0, n - 2))),
+    h("td", {}, radios("b", v, i === n - 1)),
+    h("td", {}, String(v.version)),
+    h("td", {}, h("span", { class: `action action-${v.event}` }, v.event)),
+    h("td", {}, v.causer_id === null ? h("em", {}, "unknown") : v.causer_id),
+    h("td", {}, timeEl(v.created_at)),
+    canRestore
+      ? h("td", {}, h("button", { type: "button", class: "restore", "data-version-id": v.id,
+        onclick: () => onRestore(v) }, `Restore version ${v.version}`))
+      : null));
+  const form = h("form", { class: "versions-form", "aria-label": "Versions" },
+    h("table", { class: "versions" },
+      h("thead", {}, h("tr", {}, ["Left", "Right", "Version", "Event", "Causer", "Time"]
+        .concat(canRestore ? ["Restore"] : []).map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows)),
+    h("p", {}, h("button", { type: "submit", id: "compare" }, "Compare side by side")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    onCompare(Number(form.elements.a.value), Number(form.elements.b.value));
+  });
+  return form;
+}
+
+function sideBySide(versions, a, b) {
+  const left = versions.find((v) => v.version === a);
+  const right = versions.find((v) => v.version === b);
+  if (!left || !right) return h("p", { class: "muted" }, "Pick two versions.");
+  const fields = [...new Set([...Object.keys(left.data), ...Object.keys(right.data)])];
+  const cell = (data, field, differs) => h("td", { class: differs ? "differs" : null },
+    field in data ? valueText(data[field]) : h("span", { class: "none" }, "—"));
+  return h("section", { id: "side-by-side", "aria-label": "Two versions side by side" },
+    h("h3", {}, `Version ${a} and version ${b}`),
+    h("table", { class: "side" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"),
+        h("th", { scope: "col" }, `Version ${a} (${left.event})`),
+        h("th", { scope: "col" }, `Version ${b} (${right.event})`))),
+      h("tbody", {}, fields.map((f) => {
+        const differs = JSON.stringify(left.data[f]) !== JSON.stringify(right.data[f]);
+        return h("tr", { "data-field": f, class: differs ? "differs" : null }, h("th", { scope: "row" }, f),
+          cell(left.data, f, differs), cell(right.data, f, differs));
+      }))));
+}
+
+async function allVersions(type, id) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api(`versions/${seg(type)}/${seg(id)}` + query({ limit: 500, after_id: cursor }));
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor !== null && cursor !== undefined && items.length < 5000);
+  return items;
+}
+
+function askRestore(version) {
+  const dialog = document.getElementById("restore-dialog");
+  const form = document.getElementById("restore-form");
+  const reason = document.getElementById("restore-reason");
+  const result = document.getElementById("restore-result");
+  const confirm = document.getElementById("restore-confirm");
+  document.getElementById("restore-what").textContent =
+    `${subjectLabel(version.subject_type, version.subject_id)}: version ${version.version} (${version.event}, ${new Date(version.created_at).toLocaleString()}) becomes the record again.`;
+  reason.value = "";
+  result.replaceChildren();
+  confirm.disabled = false;
+  return new Promise((resolve) => {
+    const cancel = document.getElementById("restore-cancel");
+    const finish = (value) => {
+      form.removeEventListener("submit", submit);
+      cancel.removeEventListener("click", onCancel);
+      dialog.removeEventListener("cancel", onCancel);
+      if (dialog.open) dialog.close();
+      resolve(value);
+    };
+    const onCancel = (event) => { event.preventDefault(); finish(null); };
+    const submit = async (event) => {
+      event.preventDefault();
+      confirm.disabled = true;
+      result.textContent = "Restoring…";
+      try {
+        const restored = await api(`versions/${version.id}/restore`, {
+          method: "POST",
+          headers: { Accept: "application/json", "Content-Type": "application/json" },
+          body: JSON.stringify({ reason: reason.value.trim() }),
+        });
+        finish(restored);
+      } catch (e) {
+        result.replaceChildren(errorBox(e));
+        confirm.disabled = false;
+      }
+    };
+    form.addEventListener("submit", submit);
+    cancel.addEventListener("click", onCancel);
+    dialog.addEventListener("cancel", onCancel);
+    dialog.showModal();
+    reason.focus();
+  });
+}
+
+async function recordView(main, type, id, notice) {
+  const heading = h("h1", { tabindex: -1 }, subjectLabel(type, id));
+  const status = h("div", { id: "record-status", role: "status", "aria-live": "polite" },
+    notice ? h("p", { class: "notice" }, notice) : null);
+  const history = h("ol", { class: "timeline", id: "history", "aria-label": "History, oldest first" });
+  const paged = pagedList(history,
+    (cursor) => api(`subjects/${seg(type)}/${seg(id)}` + query({ limit: PAGE, after_id: cursor })),
+    (entry) => entryItem(entry, false));
+  const versionsBox = h("div", { id: "versions" }, h("p", { class: "muted" }, "Loading versions…"));
+  const compareBox = h("div", { id: "compare-box" });
+  main.replaceChildren(heading, status,
+    h("p", {}, h("a", { href: "#/" + query({ subject_type: type, subject_id: id }) }, "This record in the timeline")),
+    h("h2", {}, "History"), ...paged.elements,
+    h("h2", {}, "Versions"), versionsBox, compareBox);
+  const canRestore = Boolean(permissions.subject_types[type] && permissions.subject_types[type].restore);
+  try {
+    const versions = await allVersions(type, id);
+    const compare = (a, b) => compareBox.replaceChildren(sideBySide(versions, a, b));
+    const restore = async (version) => {
+      const restored = await askRestore(version);
+      if (restored) {
+        await recordView(main, type, id,
+          `Restored version ${restored.version.version} of ${subjectLabel(type, id)}.`);
+        document.getElementById("record-status").focus();
+      }
+    };
+    versionsBox.replaceChildren(versions.length
+      ? versionsTable(type, versions, canRestore, compare, restore)
+      : h("p", { class: "muted" }, "No versions."));
+    if (versions.length >= 2) compare(versions[versions.length - 2].version, versions[versions.length - 1].version);
+  } catch (e) {
+    versionsBox.replaceChildren(errorBox(e));
+  }
+  await paged.load();
+  return heading;
+}
+
+// ---------------------------------------------------------------------------------------
+// Routing
+
+async function route() {
+  const main = document.getElementById("main");
+  const hash = location.hash.replace(/^#/, "") || "/";
+  const [path, search] = hash.split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let heading;
+  try {
+    if (!permissions) {
+      permissions = await api("permissions");
+      const may = ["read", "restore", "revert"].filter((p) => permissions.any[p]);
+      document.getElementById("caller").textContent = "You may: " + (may.join(", ") || "nothing");
+    }
+    if (parts[0] === "subject" && parts.length === 3) {
+      heading = await recordView(main, parts[1], parts[2]);
+    } else {
+      heading = await timelineView(main, new URLSearchParams(search || ""));
+    }
+  } catch (e) {
+    permissions = null;
+    heading = h("h1", { tabindex: -1 }, "Audit trail");
+    main.replaceChildren(heading, errorBox(e));
+  }
+  document.body.dataset.ready = hash;
+  if (heading) heading.focus();
+}
+
+window.addEventListener("hashchange", route);
+document.addEventListener("DOMContentLoaded", route);

@@ -1,0 +1,643 @@
+//! The audit page in a real browser: the example blog serves it, headless Chromium loads it
+//! through WebDriver (`chromedriver`), and the tests read and click what a person would.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Runs when `AUDIT_TEST_BROWSER` is set
+//! (CI sets it, and `.ci/run` installs the packages); without it, outside CI, each test
+//! says loudly that it was skipped. `AUDIT_UPDATE_SCREENSHOTS=1` rewrites the README's
+//! screenshots under `docs/`.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use common::{Blog, call, serve};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The browser's time zone: +05:30 all year, so the expected local times are exact.
+const TZ: &str = "Asia/Kolkata";
+const ENTER: &str = "\u{E007}";
+const ESCAPE: &str = "\u{E00C}";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Browser {
+    client: Client,
+    _driver: Driver,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A headless Chromium session, or `None` (said loudly) when browser tests are off.
+async fn browser(test: &str) -> Option<Browser> {
+    if std::env::var_os("AUDIT_TEST_BROWSER").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set AUDIT_TEST_BROWSER: the browser tests may not be skipped there"
+        );
+        // Straight to stderr: the harness captures `eprintln!` of a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED {test}: browser tests are off. Set AUDIT_TEST_BROWSER=1 (needs the \
+             Debian packages chromium and chromium-driver). ***\n"
+        );
+        return None;
+    }
+    let program =
+        std::env::var("AUDIT_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
+    let port = free_port();
+    let child = Command::new(&program)
+        .arg(format!("--port={port}"))
+        .env("TZ", TZ)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("AUDIT_TEST_BROWSER is set but `{program}` did not start ({e}): install chromium-driver")
+        });
+    let driver = Driver(child);
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut options = json!({
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--lang=en-US", "--window-size=1280,900"],
+    });
+    if let Ok(binary) = std::env::var("AUDIT_TEST_CHROMIUM") {
+        options["binary"] = json!(binary);
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+    let client = ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap_or_else(|e| panic!("no Chromium session through chromedriver: {e}"));
+    Some(Browser {
+        client,
+        _driver: driver,
+    })
+}
+
+impl Browser {
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client.execute(script, args).await.unwrap()
+    }
+
+    /// Waits until `script` returns something truthy; panics with `what` and the page's
+    /// text when it does not within 15 s.
+    async fn wait(&self, what: &str, script: &str) {
+        let started = Instant::now();
+        loop {
+            let v = self.js(script, vec![]).await;
+            if !matches!(v, Value::Null | Value::Bool(false)) {
+                return;
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                let text = self.js("return document.body.innerText", vec![]).await;
+                panic!("timed out waiting for {what}; the page says:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.js(
+            "return document.querySelectorAll(arguments[0]).length",
+            vec![json!(css)],
+        )
+        .await
+        .as_u64()
+        .unwrap() as usize
+    }
+
+    async fn wait_count(&self, css: &str, n: usize) {
+        let script = format!(
+            "return document.querySelectorAll({}).length === {n}",
+            json!(css)
+        );
+        self.wait(&format!("{n} × `{css}`"), &script).await;
+    }
+
+    /// The trimmed text of each element `css` matches, in document order.
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let v = self
+            .js(
+                "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent.trim())",
+                vec![json!(css)],
+            )
+            .await;
+        serde_json::from_value(v).unwrap()
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let texts = self.texts(css).await;
+        assert_eq!(texts.len(), 1, "one `{css}`, found {texts:?}");
+        texts.into_iter().next().unwrap()
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn type_into(&self, css: &str, keys: &str) {
+        let element = self.client.find(Locator::Css(css)).await.unwrap();
+        element.click().await.unwrap();
+        element.send_keys(keys).await.unwrap();
+    }
+
+    /// The page from its top, `height` pixels tall, into `docs/name` (with
+    /// `AUDIT_UPDATE_SCREENSHOTS` set).
+    async fn screenshot(&self, name: &str, height: u32) {
+        if std::env::var_os("AUDIT_UPDATE_SCREENSHOTS").is_none() {
+            return;
+        }
+        self.client.set_window_size(1280, height).await.unwrap();
+        self.js(
+            "window.scrollTo(0, 0); document.activeElement.blur()",
+            vec![],
+        )
+        .await;
+        let png = self.client.screenshot().await.unwrap();
+        self.client.set_window_size(1280, 900).await.unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, png).unwrap();
+        let _ = writeln!(std::io::stderr(), "wrote {}", path.display());
+    }
+
+    /// Signs the browser in as `user` (the demo's cookie) and waits for the page.
+    async fn sign_in(&self, blog: &Blog, user: &str) {
+        self.goto(&format!("{}/demo/sign-in/{user}", blog.base))
+            .await;
+        self.wait(
+            "the page",
+            "return document.body.dataset.ready !== undefined",
+        )
+        .await;
+    }
+}
+
+/// Alice signs up and writes a post, edits its title, Bob comments, Alice publishes: five
+/// entries, three of them on post 1.
+async fn seed(blog: &Blog) {
+    let steps = [
+        (
+            "alice",
+            "POST",
+            "/authors",
+            json!({"name": "Alice", "password": "pw"}),
+        ),
+        (
+            "alice",
+            "POST",
+            "/posts",
+            json!({"author_id": 1, "title": "Hello", "body": "First draft"}),
+        ),
+        (
+            "alice",
+            "PATCH",
+            "/posts/1",
+            json!({"title": "Hello, world"}),
+        ),
+        (
+            "bob",
+            "POST",
+            "/posts/1/comments",
+            json!({"author": "bob", "body": "Nice"}),
+        ),
+        ("alice", "PATCH", "/posts/1", json!({"published": true})),
+    ];
+    for (user, method, path, body) in steps {
+        let (status, answer) = call(blog, Some(user), method, path, Some(body)).await;
+        assert!(status.is_success(), "{method} {path}: {status} {answer}");
+    }
+}
+
+/// How the browser shows `iso` in its time zone (`toLocaleString()`, en-US).
+fn local_text(iso: &str) -> String {
+    let t: DateTime<Utc> = iso.parse().unwrap();
+    let ist = FixedOffset::east_opt(5 * 3600 + 30 * 60).unwrap();
+    t.with_timezone(&ist)
+        .format("%-m/%-d/%Y, %-I:%M:%S %p")
+        .to_string()
+}
+
+fn spaces(s: &str) -> String {
+    s.replace(['\u{202f}', '\u{a0}'], " ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_reads_filters_opens_a_record_and_restores() {
+    let Some(b) = browser("admin_reads_filters_opens_a_record_and_restores").await else {
+        return;
+    };
+    let blog = serve().await;
+    seed(&blog).await;
+    b.sign_in(&blog, "admin").await;
+
+    // The timeline: every entry, newest first, the dashboard's counts.
+    b.wait_count("#entries li.entry", 5).await;
+    assert_eq!(b.text("#caller").await, "You may: read, restore, revert");
+    assert_eq!(
+        b.texts("#entries .action").await,
+        ["updated", "created", "updated", "created", "created"]
+    );
+    assert_eq!(b.text(".dashboard .total strong").await, "5");
+    // Times in the browser's zone, UTC on hover.
+    let (_, api) = call(&blog, Some("admin"), "GET", "/api/audit/activity", None).await;
+    let newest = api["items"][0]["created_at"].as_str().unwrap().to_owned();
+    let time = b
+        .js(
+            "const t = document.querySelector('#entries li.entry time'); \
+             return [t.getAttribute('datetime'), t.title, t.textContent]",
+            vec![],
+        )
+        .await;
+    assert_eq!(time[0], json!(newest));
+    let utc: DateTime<Utc> = newest.parse().unwrap();
+    assert_eq!(
+        time[1],
+        json!(format!("UTC: {}", utc.format("%Y-%m-%dT%H:%M:%S%.3fZ")))
+    );
+    assert_eq!(spaces(time[2].as_str().unwrap()), local_text(&newest));
+    b.screenshot("ui-timeline.png", 1000).await;
+
+    // Filter by causer, from the keyboard: Bob's comment only.
+    b.type_into("#f-causer_id", &format!("bob{ENTER}")).await;
+    b.wait(
+        "the causer filter",
+        "return location.hash.includes('causer_id=bob') && \
+         document.querySelectorAll('#entries li.entry').length === 1",
+    )
+    .await;
+    assert_eq!(b.texts("#entries .causer").await, ["by bob"]);
+    assert_eq!(b.texts("#entries a.subject").await, ["comment #1"]);
+
+    // Open post 1 from the timeline: its history, oldest first, field by field.
+    b.click("#clear").await;
+    b.wait_count("#entries li.entry", 5).await;
+    b.click("#entries a.subject[href='#/subject/post/1']").await;
+    b.wait_count("#history li.entry", 3).await;
+    b.wait_count("#versions tbody tr", 3).await;
+    assert_eq!(b.text("h1").await, "post #1");
+    assert_eq!(
+        b.texts("#history .action").await,
+        ["created", "updated", "updated"]
+    );
+    let created = "#history li.entry:nth-child(1)";
+    assert_eq!(
+        b.text(&format!("{created} tr[data-field=title] td.old"))
+            .await,
+        "—"
+    );
+    assert_eq!(
+        b.text(&format!("{created} tr[data-field=title] ins")).await,
+        "Hello"
+    );
+    let edited = "#history li.entry:nth-child(2)";
+    assert_eq!(
+        b.text(&format!("{edited} tr[data-field=title] del")).await,
+        "Hello"
+    );
+    assert_eq!(
+        b.text(&format!("{edited} tr[data-field=title] ins")).await,
+        "Hello, world"
+    );
+    assert_eq!(b.count(&format!("{edited} tr[data-field]")).await, 1);
+    let published = "#history li.entry:nth-child(3) tr[data-field=published]";
+    assert_eq!(b.text(&format!("{published} del")).await, "false");
+    assert_eq!(b.text(&format!("{published} ins")).await, "true");
+    // The skipped view counter is nowhere.
+    assert_eq!(b.count("tr[data-field=view_count]").await, 0);
+
+    // Versions side by side: the last two by default, then 1 and 3.
+    assert_eq!(b.text("#side-by-side h3").await, "Version 2 and version 3");
+    assert_eq!(b.texts("#side-by-side tr.differs th").await, ["published"]);
+    b.click("input[name=a][value='1']").await;
+    b.click("#compare").await;
+    b.wait(
+        "versions 1 and 3",
+        "return document.querySelector('#side-by-side h3').textContent === 'Version 1 and version 3'",
+    )
+    .await;
+    assert_eq!(
+        b.texts("#side-by-side tr.differs th").await,
+        ["published", "title"]
+    );
+    assert_eq!(
+        b.texts("#side-by-side tr[data-field=title] td").await,
+        ["Hello", "Hello, world"]
+    );
+    b.screenshot("ui-record.png", 1500).await;
+
+    let (_, versions_before) = call(
+        &blog,
+        Some("admin"),
+        "GET",
+        "/api/audit/versions/post/1",
+        None,
+    )
+    .await;
+    let versions_before = versions_before["items"].as_array().unwrap().clone();
+    // From the keyboard: Enter on a restore button opens the dialog, Escape closes it and
+    // nothing is restored.
+    b.client
+        .find(Locator::Css(
+            "#versions tr[data-version='2'] button.restore",
+        ))
+        .await
+        .unwrap()
+        .send_keys(ENTER)
+        .await
+        .unwrap();
+    b.wait(
+        "the dialog",
+        "return document.getElementById('restore-dialog').open",
+    )
+    .await;
+    b.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(ESCAPE)
+        .await
+        .unwrap();
+    b.wait(
+        "the dialog to close",
+        "return !document.getElementById('restore-dialog').open",
+    )
+    .await;
+    assert_eq!(b.count("#history li.entry").await, 3);
+
+    // Restore version 1: a reason is asked, the result shown, the new entry appears.
+    b.click("#versions tr[data-version='1'] button.restore")
+        .await;
+    b.wait(
+        "the restore dialog, its reason focused",
+        "return document.getElementById('restore-dialog').open && \
+         document.activeElement.id === 'restore-reason'",
+    )
+    .await;
+    b.type_into("#restore-reason", "Wrong title").await;
+    b.click("#restore-confirm").await;
+    b.wait_count("#history li.entry", 4).await;
+    assert_eq!(
+        b.text("#record-status .notice").await,
+        "Restored version 1 of post #1."
+    );
+    let restored = "#history li.entry:nth-child(4)";
+    assert_eq!(b.text(&format!("{restored} .action")).await, "restored");
+    assert_eq!(b.text(&format!("{restored} .causer")).await, "by admin");
+    assert_eq!(
+        b.texts(&format!("{restored} .property")).await,
+        [
+            "reason: Wrong title".to_owned(),
+            "restored_version: 1".to_owned(),
+            format!("restored_version_id: {}", versions_before[0]["id"]),
+        ]
+    );
+    assert_eq!(
+        b.text(&format!("{restored} tr[data-field=title] del"))
+            .await,
+        "Hello, world"
+    );
+    assert_eq!(
+        b.text(&format!("{restored} tr[data-field=title] ins"))
+            .await,
+        "Hello"
+    );
+    b.wait_count("#versions tbody tr", 4).await;
+    let (_, versions) = call(
+        &blog,
+        Some("admin"),
+        "GET",
+        "/api/audit/versions/post/1",
+        None,
+    )
+    .await;
+    assert_eq!(versions["items"][3]["data"]["title"], "Hello");
+
+    // A redacted field: its change shown as such, its value nowhere.
+    b.goto(&format!("{}/api/audit/ui#/subject/author/1", blog.base))
+        .await;
+    b.wait_count("#history li.entry", 1).await;
+    assert_eq!(
+        b.text("#history tr[data-field=password_hash] td").await,
+        "changed (value redacted)"
+    );
+    let page = b.js("return document.body.innerText", vec![]).await;
+    assert!(!page.as_str().unwrap().contains("demo-hash"), "{page}");
+    b.client.clone().close().await.unwrap();
+}
+
+/// A page elsewhere (another origin) that tries to restore a version with the visitor's
+/// cookies: a form post, which cannot send JSON, and a cross-origin `fetch`.
+async fn serve_forger(target: String) -> String {
+    let page = format!(
+        "<!doctype html><title>Win a prize</title>\
+         <form id=forged method=post enctype=text/plain action='{target}'>\
+         <input name='{{\"reason\":\"x\",\"pad\":\"' value='\"}}'>\
+         <button id=go>Claim</button></form>"
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authors_see_no_restore_and_forged_restores_are_refused() {
+    let Some(b) = browser("authors_see_no_restore_and_forged_restores_are_refused").await else {
+        return;
+    };
+    let blog = serve().await;
+    seed(&blog).await;
+
+    // An author reads posts and comments, not authors, and restores nothing.
+    b.sign_in(&blog, "alice").await;
+    b.wait_count("#entries li.entry", 4).await;
+    assert_eq!(b.text("#caller").await, "You may: read");
+    assert!(
+        !b.texts("#entries a.subject")
+            .await
+            .iter()
+            .any(|s| s.starts_with("author"))
+    );
+    b.goto(&format!("{}/api/audit/ui#/subject/post/1", blog.base))
+        .await;
+    b.wait_count("#versions tbody tr", 3).await;
+    b.wait_count("#history li.entry", 3).await;
+    assert_eq!(b.count("button.restore").await, 0);
+    assert_eq!(b.count("#restore-dialog[open]").await, 0);
+    b.goto(&format!("{}/api/audit/ui#/subject/author/1", blog.base))
+        .await;
+    b.wait(
+        "the refusal",
+        "return document.querySelector('p.error') !== null",
+    )
+    .await;
+    assert!(
+        b.texts("p.error")
+            .await
+            .contains(&"not allowed to read the audit trail of `author` (403)".to_owned()),
+        "{:?}",
+        b.texts("p.error").await
+    );
+    // Without the button, a hand-made request from the page is refused too.
+    let (_, versions) = call(
+        &blog,
+        Some("admin"),
+        "GET",
+        "/api/audit/versions/post/1",
+        None,
+    )
+    .await;
+    let version_id = versions["items"][0]["id"].as_i64().unwrap();
+    let restore_url = format!("{}/api/audit/versions/{version_id}/restore", blog.base);
+    let status = b
+        .client
+        .execute_async(
+            "const [url, done] = arguments; fetch(url, {method: 'POST', \
+             headers: {'Content-Type': 'application/json'}, body: '{}'}).then(r => done(r.status))",
+            vec![json!(restore_url)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, json!(403));
+
+    // The admin, signed in, visits another site that tries to restore with their cookie.
+    b.sign_in(&blog, "admin").await;
+    let forger = serve_forger(restore_url.clone()).await;
+    b.goto(&forger).await;
+    let blocked = b
+        .client
+        .execute_async(
+            "const [url, done] = arguments; fetch(url, {method: 'POST', credentials: 'include', \
+             headers: {'Content-Type': 'application/json'}, body: '{}'}) \
+             .then(r => done('sent: ' + r.status), e => done('blocked: ' + e.name))",
+            vec![json!(restore_url)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(blocked, json!("blocked: TypeError"));
+    b.click("#go").await;
+    b.wait(
+        "the API's answer to the form",
+        "return document.body.innerText.includes('unsupported_media_type')",
+    )
+    .await;
+    let (status, versions) = call(
+        &blog,
+        Some("admin"),
+        "GET",
+        "/api/audit/versions/post/1",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        versions["items"].as_array().unwrap().len(),
+        3,
+        "a forged request restored something: {versions}"
+    );
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeline_and_history_page_as_they_scroll() {
+    let Some(b) = browser("timeline_and_history_page_as_they_scroll").await else {
+        return;
+    };
+    let blog = serve().await;
+    seed(&blog).await;
+    for i in 0..55 {
+        let body = json!({"body": format!("edit {i}")});
+        let (status, _) = call(&blog, Some("alice"), "PATCH", "/posts/1", Some(body)).await;
+        assert!(status.is_success());
+    }
+    b.sign_in(&blog, "admin").await;
+    // A page of 50, then the rest once the end of the list scrolls into view.
+    b.wait_count("#entries li.entry", 50).await;
+    b.js(
+        "document.querySelector('button.more').scrollIntoView()",
+        vec![],
+    )
+    .await;
+    b.wait_count("#entries li.entry", 60).await;
+    b.wait(
+        "the end of the trail",
+        "return document.querySelector('button.more').hidden",
+    )
+    .await;
+    let ids = b
+        .js(
+            "return [...document.querySelectorAll('#entries li.entry')].map(e => Number(e.dataset.entryId))",
+            vec![],
+        )
+        .await;
+    let ids: Vec<i64> = serde_json::from_value(ids).unwrap();
+    assert!(
+        ids.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no repeats: {ids:?}"
+    );
+    assert_eq!(ids.len(), 60);
+
+    // A record's history, oldest first, pages the same way.
+    b.click("#entries a.subject[href='#/subject/post/1']").await;
+    b.wait_count("#history li.entry", 50).await;
+    b.js(
+        "document.querySelector('button.more').scrollIntoView()",
+        vec![],
+    )
+    .await;
+    b.wait_count("#history li.entry", 58).await;
+    let last = "#history li.entry:last-child tr[data-field=body]";
+    assert_eq!(b.text(&format!("{last} del")).await, "edit 53");
+    assert_eq!(b.text(&format!("{last} ins")).await, "edit 54");
+    b.wait_count("#versions tbody tr", 58).await;
+    b.client.clone().close().await.unwrap();
+}
