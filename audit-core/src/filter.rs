@@ -16,22 +16,24 @@ pub fn page_limit(limit: Option<u64>) -> u64 {
     limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
 }
 
-/// Listing order.
+/// Listing order: by id (the order the entries were written in), or, when the filter has
+/// a time bound, by `(created_at, id)` (see [`Filter::time_ordered`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Order {
-    /// Highest id first (the default).
+    /// Newest first (the default).
     #[default]
     NewestFirst,
-    /// Lowest id first.
+    /// Oldest first.
     OldestFirst,
 }
 
 /// A query over the activity log. Every criterion set must hold.
 ///
 /// Pagination: prefer the keyset cursor — pass the previous page's `next_cursor` as
-/// `after_id`; its cost does not grow with the page's depth, unlike `offset`.
+/// `after_id`; its cost does not grow with the page's depth, unlike `offset`. The cursor
+/// is an entry id in either order (see [`time_ordered`](Self::time_ordered)).
 ///
 /// ```
 /// use audit_core::Filter;
@@ -128,6 +130,20 @@ impl Filter {
     pub fn order(mut self, order: Order) -> Self {
         self.order = order;
         self
+    }
+    /// Whether the listing is ordered by `(created_at, id)` rather than by id: when `since`
+    /// or `until` is set, so that a time range is read from the time indexes in their
+    /// order (an index range scan) instead of by walking ids. The two orders differ only
+    /// for entries written concurrently, whose times and ids may interleave. The cursor
+    /// stays an entry id: the page after it starts at that entry's `(created_at, id)`.
+    ///
+    /// ```
+    /// use audit_core::Filter;
+    /// assert!(!Filter::new().action("updated").time_ordered());
+    /// assert!(Filter::new().since(chrono::Utc::now()).time_ordered());
+    /// ```
+    pub fn time_ordered(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
     }
     /// The page size actually used: the limit, defaulted and capped, at least 1.
     pub fn effective_limit(&self) -> u64 {

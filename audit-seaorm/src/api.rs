@@ -4,8 +4,8 @@ use audit_core::{
     Action, ActivityEntry, Audited, Changes, Filter, Order, Page, SubjectId, Version,
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde_json::{Map, Value};
 
@@ -376,6 +376,16 @@ pub(crate) async fn activity_excluding<C: ConnectionTrait>(
         .all(db)
         .await
         .map_err(Error::db("reading the activity log"))?;
+    if let (true, Some(cursor), true) = (rows.is_empty(), filter.after_id, filter.time_ordered()) {
+        // Nothing after the cursor, or no cursor entry to start from: tell them apart.
+        let exists = activity_log::Entity::find_by_id(cursor)
+            .count(db)
+            .await
+            .map_err(Error::db("reading the cursor's entry"))?;
+        if exists == 0 {
+            return Err(Error::CursorNotFound(cursor));
+        }
+    }
     into_page(rows, limit, |r| r.id, entry_from_row)
 }
 
@@ -487,6 +497,32 @@ fn long_text_eq(column: activity_log::Column, value: &str, backend: DbBackend) -
     cond.add(prefix(Expr::col(column)).eq(prefix(Expr::val(value))))
 }
 
+/// The entries after the cursor entry `id` in `(created_at, id)` order: `created_at` on the
+/// cursor's side of its time (a bound the time indexes range over), and at its very time,
+/// `id` past it. A cursor whose entry is gone selects nothing.
+fn after_in_time(order: Order, id: i64) -> Condition {
+    use activity_log::Column as A;
+    use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
+    let at = || {
+        let select = Query::select()
+            .column(A::CreatedAt)
+            .from(activity_log::Entity)
+            .and_where(Expr::col(A::Id).eq(id))
+            .to_owned();
+        SimpleExpr::SubQuery(None, Box::new(select.into()))
+    };
+    let col = || Expr::col((activity_log::Entity, A::CreatedAt));
+    let id_col = || Expr::col((activity_log::Entity, A::Id));
+    match order {
+        Order::NewestFirst => Condition::all()
+            .add(col().lte(at()))
+            .add(Condition::any().add(col().lt(at())).add(id_col().lt(id))),
+        Order::OldestFirst => Condition::all()
+            .add(col().gte(at()))
+            .add(Condition::any().add(col().gt(at())).add(id_col().gt(id))),
+    }
+}
+
 /// The SeaORM query behind [`activity`]: every criterion of `filter`, its order, cursor and
 /// offset, without the limit. Use it to add your own conditions, count, or stream.
 /// `backend` is the database it will run on (`db.get_database_backend()`): MySQL takes the
@@ -525,15 +561,21 @@ pub fn activity_select(
     if let Some(v) = filter.until {
         query = query.filter(A::CreatedAt.lt(time(v)));
     }
+    let by_time = filter.time_ordered();
     query = match (filter.order, filter.after_id) {
+        (order, Some(id)) if by_time => query.filter(after_in_time(order, id)),
         (Order::NewestFirst, Some(id)) => query.filter(A::Id.lt(id)),
         (Order::OldestFirst, Some(id)) => query.filter(A::Id.gt(id)),
         (_, None) => query,
     };
-    query = match filter.order {
-        Order::NewestFirst => query.order_by_desc(A::Id),
-        Order::OldestFirst => query.order_by_asc(A::Id),
+    let order = match filter.order {
+        Order::NewestFirst => sea_orm::Order::Desc,
+        Order::OldestFirst => sea_orm::Order::Asc,
     };
+    if by_time {
+        query = query.order_by(A::CreatedAt, order.clone());
+    }
+    query = query.order_by(A::Id, order);
     if let Some(offset) = filter.offset {
         // Drivers bind it as a signed 64-bit integer.
         query = query.offset(offset.min(i64::MAX as u64));

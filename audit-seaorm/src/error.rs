@@ -141,6 +141,10 @@ pub enum Error {
     /// less, keeping 0 versions, a batch of 0, no policy at all.
     #[error("invalid retention: {0}")]
     InvalidRetention(String),
+    /// A time-ordered listing's cursor names an entry that no longer exists (pruned since
+    /// the page that gave it): start again without the cursor, or from a later page.
+    #[error("the cursor's entry {0} no longer exists (pruned?): list again without `after_id`")]
+    CursorNotFound(i64),
     /// A stored audit row could not be read back.
     #[error("stored {what} {id} is not valid: {reason}")]
     Corrupt {

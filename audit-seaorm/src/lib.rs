@@ -16,6 +16,7 @@ mod redact;
 mod registry;
 mod restore;
 mod revert;
+mod rollup;
 mod schema;
 mod trail;
 mod transaction;
@@ -47,6 +48,7 @@ pub use prune::{Policy, Pruned, Retention, prune};
 pub use redact::{Redacted, redact_history};
 pub use restore::AuditedEntity;
 pub use revert::{Conflict, Reverted, Reverter, Subject};
+pub use rollup::{ActivityCounts, GRACE, activity_counts};
 #[cfg(feature = "migration")]
 pub use schema::migration;
 pub use schema::{install, install_sql};

@@ -328,9 +328,10 @@ async fn prune_entries<C: ConnectionTrait>(
     // starting each batch from the first id would walk over all of them again.
     let mut after = 0i64;
     loop {
-        let ids: Vec<i64> = activity_log::Entity::find()
+        let rows: Vec<(i64, DateTime<Utc>)> = activity_log::Entity::find()
             .select_only()
             .column(A::Id)
+            .column(A::CreatedAt)
             .filter(old.clone())
             .filter(A::Id.gt(after))
             .order_by_asc(A::Id)
@@ -339,16 +340,23 @@ async fn prune_entries<C: ConnectionTrait>(
             .all(db)
             .await
             .map_err(Error::db("reading the entries to prune"))?;
-        let Some(&last) = ids.last() else {
+        let Some(&(last, _)) = rows.last() else {
             return Ok(removed);
         };
         after = last;
+        let times = rows.iter().map(|r| r.1);
+        let hours = (times.clone().min(), times.max());
+        let ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();
         removed += activity_log::Entity::delete_many()
             .filter(A::Id.is_in(ids))
             .exec(db)
             .await
             .map_err(Error::db("pruning entries"))?
             .rows_affected;
+        // The hours that lost entries are counted again when the dashboard next reads them.
+        if let (Some(first), Some(latest)) = hours {
+            crate::rollup::forget(db, first, latest).await?;
+        }
         tracing::info!(
             target: "audit_seaorm::prune",
             scope = scope.label(),

@@ -5,11 +5,11 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{ConnectionTrait, DbBackend, TransactionSession, TransactionTrait};
 
-use crate::entity::{activity_log, baselines, versions};
+use crate::entity::{activity_log, baselines, hourly, versions};
 use crate::{Error, Result};
 
-/// Creates `activity_log`, `versions` and `audit_baselines` with their indexes if they do
-/// not exist.
+/// Creates `activity_log`, `versions`, `audit_baselines` and `activity_log_hourly` (the
+/// dashboard's hourly counts) with their indexes if they do not exist.
 ///
 /// Idempotent: call it on every boot, from as many instances at once as you like (they
 /// take turns on an advisory lock on PostgreSQL, a named lock on MySQL/MariaDB). It adds
@@ -87,17 +87,19 @@ async fn create_missing<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Resul
             .map_err(Error::db("creating the audit tables"))?;
     }
     if backend != DbBackend::MySql {
-        return Ok(()); // the statements create a missing index themselves (IF NOT EXISTS)
+        // The statements create a missing index themselves (IF NOT EXISTS).
+        return drop_retired(db, backend, &[]).await;
     }
     let names = crate::entity::table_names();
     let present: Vec<String> = db
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
             backend,
             "SELECT DISTINCT index_name FROM information_schema.statistics \
-             WHERE table_schema = DATABASE() AND table_name IN (?, ?)",
+             WHERE table_schema = DATABASE() AND table_name IN (?, ?, ?)",
             [
                 names.activity_log.as_str().into(),
                 names.versions.as_str().into(),
+                names.hourly.as_str().into(),
             ],
         ))
         .await
@@ -113,7 +115,7 @@ async fn create_missing<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Resul
             .await
             .map_err(Error::db("adding an index to the audit tables"))?;
     }
-    Ok(())
+    drop_retired(db, backend, &present).await
 }
 
 /// One DDL statement of the audit schema.
@@ -132,44 +134,88 @@ impl sea_orm::StatementBuilder for Ddl {
     }
 }
 
-/// The indexes, as (name after the table's, on the versions table?, columns, unique). An
+/// The table an index is on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum On {
+    Log,
+    Versions,
+    Hourly,
+}
+
+/// The indexes, as (name after the table's, its table, columns, unique). An
 /// index is named `idx_{table}_{name}` (`uq_…` when unique), so that two installs with
 /// other table names in one database do not share index names.
-type IndexSpec = (&'static str, bool, &'static [&'static str], bool);
+type IndexSpec = (&'static str, On, &'static [&'static str], bool);
 
 const INDEXES: &[IndexSpec] = &[
     // a subject's history, keyset-paginated by id
     (
         "subject",
-        false,
+        On::Log,
         &["subject_type", "subject_id", "id"],
         false,
     ),
     // a causer's activity (on a prefix of the causer: see `LONG_TEXT`)
-    ("causer_prefix", false, &["causer_id", "id"], false),
-    // an action, with or without a time range
-    ("action", false, &["action", "created_at"], false),
-    // time ranges
-    ("created_at", false, &["created_at"], false),
+    ("causer_prefix", On::Log, &["causer_id", "id"], false),
+    // an action, with or without a time range, in (created_at, id) order
+    (
+        "action_time",
+        On::Log,
+        &["action", "created_at", "id"],
+        false,
+    ),
+    // time ranges, in (created_at, id) order
+    ("time", On::Log, &["created_at", "id"], false),
     // one request's entries (on a prefix of the id)
-    ("request_prefix", false, &["request_id"], false),
+    ("request_prefix", On::Log, &["request_id"], false),
     // gap-free, unique version numbers per subject
     (
         "subject_version",
-        true,
+        On::Versions,
         &["subject_type", "subject_id", "version"],
         true,
     ),
+    // the hours already counted (their marker rows), found without reading the counts
+    ("marker", On::Hourly, &["subject_type", "hour"], false),
 ];
+
+/// Indexes of `activity_log` an earlier version created and this one replaced (by
+/// `action_time` and `time`, which also hold the id that breaks ties in time order):
+/// [`install`] drops them, so that writes do not keep paying for them.
+const RETIRED_INDEXES: &[&str] = &["action", "created_at"];
+
+/// Drops the [`RETIRED_INDEXES`] of an existing `activity_log` (`present`: the index names
+/// MySQL reported; the other backends drop with `IF EXISTS`).
+async fn drop_retired<C: ConnectionTrait>(
+    db: &C,
+    backend: DbBackend,
+    present: &[String],
+) -> Result<()> {
+    let table = &crate::entity::table_names().activity_log;
+    for name in RETIRED_INDEXES {
+        let index = format!("idx_{table}_{name}");
+        let sql = match backend {
+            DbBackend::MySql if present.contains(&index) => {
+                format!("DROP INDEX `{index}` ON `{table}`")
+            }
+            DbBackend::MySql => continue,
+            _ => format!(r#"DROP INDEX IF EXISTS "{index}""#),
+        };
+        db.execute_unprepared(&sql).await.map_err(Error::db(
+            "dropping an index the audit tables no longer use",
+        ))?;
+    }
+    Ok(())
+}
 
 /// An index's table and full name.
 fn index_name(spec: &IndexSpec) -> (&'static str, String) {
-    let (name, on_versions, _, unique) = *spec;
+    let (name, on, _, unique) = *spec;
     let names = crate::entity::table_names();
-    let table = if on_versions {
-        names.versions.as_str()
-    } else {
-        names.activity_log.as_str()
+    let table = match on {
+        On::Log => names.activity_log.as_str(),
+        On::Versions => names.versions.as_str(),
+        On::Hourly => names.hourly.as_str(),
     };
     let kind = if unique { "uq" } else { "idx" };
     (table, format!("{kind}_{table}_{name}"))
@@ -295,17 +341,42 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
         )
         .col(timestamp(&mut ColumnDef::new(baselines::Column::CompletedAt), backend).not_null());
 
+    use hourly::Column as H;
+    let mut hours = Table::create();
+    if backend == DbBackend::MySql {
+        hours.character_set("utf8mb4").collate("utf8mb4_bin");
+    }
+    hours
+        .table(hourly::Entity)
+        .if_not_exists()
+        .col(timestamp(&mut ColumnDef::new(H::Hour), backend).not_null())
+        .col(ColumnDef::new(H::SubjectType).string_len(100).not_null())
+        .col(ColumnDef::new(H::Action).string_len(100).not_null())
+        .col(ColumnDef::new(H::N).big_integer().not_null())
+        .primary_key(
+            Index::create()
+                .col(H::Hour)
+                .col(H::SubjectType)
+                .col(H::Action),
+        );
+
     let mut out = vec![Ddl::Table(baseline)];
     if inline {
         for spec in INDEXES {
-            let table = if spec.1 { &mut version } else { &mut activity };
+            let table = match spec.1 {
+                On::Log => &mut activity,
+                On::Versions => &mut version,
+                On::Hourly => &mut hours,
+            };
             table.index(&mut index(spec, true, backend));
         }
         out.push(Ddl::Table(activity));
         out.push(Ddl::Table(version));
+        out.push(Ddl::Table(hours));
     } else {
         out.push(Ddl::Table(activity));
         out.push(Ddl::Table(version));
+        out.push(Ddl::Table(hours));
         out.extend(
             INDEXES
                 .iter()
@@ -350,12 +421,13 @@ pub mod migration {
         }
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            use crate::entity::{activity_log, baselines, versions};
+            use crate::entity::{activity_log, baselines, hourly, versions};
             use sea_orm::EntityName;
             let tables = [
                 activity_log::Entity.table_name().to_owned(),
                 versions::Entity.table_name().to_owned(),
                 baselines::Entity.table_name().to_owned(),
+                hourly::Entity.table_name().to_owned(),
             ];
             for table in tables {
                 let name = sea_orm::sea_query::Alias::new(table);

@@ -193,7 +193,91 @@ async fn explicit_api_in_transaction(db: DatabaseConnection) {
     );
 }
 
+/// With a time bound the listing is ordered by `(created_at, id)`, and the cursor (an entry
+/// id) pages through that order: entries whose times and ids disagree come in time order,
+/// ties broken by id, each once.
+async fn time_bounded_listings_page_in_time_order(db: DatabaseConnection) {
+    use audit_seaorm::entity::activity_log;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let t0 = Utc::now() - Duration::hours(1);
+    // Ids 1..=5 written at t0 + 4, 0, 2, 2, 1 seconds.
+    let mut ids = Vec::new();
+    for offset in [4, 0, 2, 2, 1] {
+        let entry = log(&db, NewActivity::new("viewed").subject("post", 1))
+            .await
+            .unwrap();
+        let at = t0 + Duration::seconds(offset);
+        let value: sea_orm::Value = match db.get_database_backend() {
+            sea_orm::DbBackend::MySql => at.naive_utc().into(),
+            _ => at.into(),
+        };
+        activity_log::Entity::update_many()
+            .col_expr(activity_log::Column::CreatedAt, Expr::val(value))
+            .filter(activity_log::Column::Id.eq(entry.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        ids.push(entry.id);
+    }
+    let pages = |order: Order| {
+        let db = db.clone();
+        async move {
+            let mut pages = Vec::new();
+            let mut cursor = None;
+            loop {
+                let mut f = Filter::new().since(t0).limit(2).order(order);
+                f.after_id = cursor;
+                let page = activity(&db, &f).await.unwrap();
+                pages.push(page.items.iter().map(|e| e.id).collect::<Vec<_>>());
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => return pages,
+                }
+            }
+        }
+    };
+    let [a, b, c, d, e] = ids[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        pages(Order::NewestFirst).await,
+        [vec![a, d], vec![c, e], vec![b]]
+    );
+    assert_eq!(
+        pages(Order::OldestFirst).await,
+        [vec![b, e], vec![c, d], vec![a]]
+    );
+    // Without a time bound: id order, as always.
+    let by_id = activity(&db, &Filter::new().limit(5)).await.unwrap();
+    assert_eq!(
+        by_id.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [e, d, c, b, a]
+    );
+    // `until` orders by time too, and is exclusive.
+    let until = activity(&db, &Filter::new().until(t0 + Duration::seconds(2)))
+        .await
+        .unwrap();
+    assert_eq!(until.items.iter().map(|e| e.id).collect::<Vec<_>>(), [e, b]);
+    // A cursor whose entry is gone is an error, not an empty page.
+    activity_log::Entity::delete_by_id(d)
+        .exec(&db)
+        .await
+        .unwrap();
+    let gone = activity(&db, &Filter::new().since(t0).after_id(d)).await;
+    assert!(
+        matches!(gone, Err(audit_seaorm::Error::CursorNotFound(id)) if id == d),
+        "{gone:?}"
+    );
+    // The last page's cursor still answers an empty page.
+    let last = activity(&db, &Filter::new().since(t0).after_id(b))
+        .await
+        .unwrap();
+    assert!(last.items.is_empty() && last.next_cursor.is_none());
+}
+
 backend_tests!(
+    time_bounded_listings_page_in_time_order,
     filters_select_entries,
     keyset_pages_cover_everything_once,
     explicit_api_in_transaction

@@ -69,13 +69,13 @@ async fn audit_indexes(db: &DatabaseConnection) -> Vec<String> {
     use sea_orm::DatabaseBackend as B;
     let sql = match db.get_database_backend() {
         B::Postgres => {
-            "SELECT indexname FROM pg_indexes WHERE tablename IN ('activity_log', 'versions') AND indexname NOT LIKE '%pkey' ORDER BY 1"
+            "SELECT indexname FROM pg_indexes WHERE tablename IN ('activity_log', 'versions', 'activity_log_hourly') AND indexname NOT LIKE '%pkey' ORDER BY 1"
         }
         B::MySql => {
-            "SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name IN ('activity_log', 'versions') AND index_name <> 'PRIMARY' ORDER BY 1"
+            "SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name IN ('activity_log', 'versions', 'activity_log_hourly') AND index_name <> 'PRIMARY' ORDER BY 1"
         }
         _ => {
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('activity_log', 'versions') AND name NOT LIKE 'sqlite_%' ORDER BY 1"
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('activity_log', 'versions', 'activity_log_hourly') AND name NOT LIKE 'sqlite_%' ORDER BY 1"
         }
     };
     db.query_all_raw(sea_orm::Statement::from_string(
@@ -93,8 +93,13 @@ async fn audit_indexes(db: &DatabaseConnection) -> Vec<String> {
 /// And a table that exists but lacks an index (made by an earlier version) gets it.
 async fn concurrent_installs(db: DatabaseConnection) {
     let expected = audit_indexes(&db).await;
-    assert_eq!(expected.len(), 6, "{expected:?}");
-    for table in ["activity_log", "versions", "audit_baselines"] {
+    assert_eq!(expected.len(), 7, "{expected:?}");
+    for table in [
+        "activity_log",
+        "versions",
+        "audit_baselines",
+        "activity_log_hourly",
+    ] {
         db.execute_unprepared(&format!("DROP TABLE {table}"))
             .await
             .unwrap();
@@ -115,6 +120,24 @@ async fn concurrent_installs(db: DatabaseConnection) {
         audit_indexes(&db).await,
         expected,
         "the missing index is added"
+    );
+    // The indexes an earlier version made and this one replaced are dropped.
+    for (name, cols) in [
+        ("action", "action, created_at"),
+        ("created_at", "created_at"),
+    ] {
+        db.execute_unprepared(&format!(
+            "CREATE INDEX idx_activity_log_{name} ON activity_log ({cols})"
+        ))
+        .await
+        .unwrap();
+    }
+    assert_eq!(audit_indexes(&db).await.len(), expected.len() + 2);
+    install(&db).await.unwrap();
+    assert_eq!(
+        audit_indexes(&db).await,
+        expected,
+        "the retired indexes are dropped"
     );
     log(&db, NewActivity::new("viewed").subject("post", 1))
         .await

@@ -2,6 +2,7 @@
 
 pub mod activity_log;
 pub mod baselines;
+pub mod hourly;
 mod names;
 pub mod versions;
 

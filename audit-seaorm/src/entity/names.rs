@@ -4,14 +4,16 @@ use std::sync::OnceLock;
 
 use crate::{Error, Result};
 
-/// The names of the three audit tables (`activity_log`, `versions` and `audit_baselines`
-/// unless [`set_table_names`] chose others).
+/// The names of the audit tables (`activity_log`, `versions` and `audit_baselines` unless
+/// [`set_table_names`] chose others; the dashboard's hourly counts are in
+/// `{activity_log}_hourly`).
 ///
 /// ```
 /// use audit_seaorm::entity::TableNames;
 /// let names = TableNames::prefixed("acme_");
 /// assert_eq!(names.activity_log, "acme_activity_log");
 /// assert_eq!(names.baselines, "acme_baselines");
+/// assert_eq!(names.hourly, "acme_activity_log_hourly");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -22,6 +24,8 @@ pub struct TableNames {
     pub versions: String,
     /// The entities whose every row has a version.
     pub baselines: String,
+    /// The activity log's hourly counts: `{activity_log}_hourly`.
+    pub hourly: String,
 }
 
 impl Default for TableNames {
@@ -37,8 +41,10 @@ impl TableNames {
         versions: impl Into<String>,
         baselines: impl Into<String>,
     ) -> Self {
+        let activity_log = activity_log.into();
         Self {
-            activity_log: activity_log.into(),
+            hourly: format!("{activity_log}_hourly"),
+            activity_log,
             versions: versions.into(),
             baselines: baselines.into(),
         }

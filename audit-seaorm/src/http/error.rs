@@ -145,6 +145,11 @@ impl From<Error> for ApiError {
                 Self::new(StatusCode::CONFLICT, ErrorCode::CannotRevert, e.to_string())
             }
             Error::SubjectIdTooLong { .. } => Self::bad(e.to_string()),
+            Error::CursorNotFound(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidParameter,
+                e.to_string(),
+            ),
             Error::SubjectMismatch { .. } | Error::Model(_) => Self::new(
                 StatusCode::CONFLICT,
                 ErrorCode::CannotRestore,

@@ -64,12 +64,21 @@ pub fn fill_sql(backend: DbBackend, rows: u64) -> String {
     };
     // No quoted identifiers: the same text works on every backend.
     let changes = r#"'{"title":{"old":"a","new":"b"}}'"#;
+    // As many digits as the largest g has (a cross join of ten rows per digit).
+    let width = rows.saturating_sub(1).max(1).to_string().len();
+    let tables = (0..width)
+        .map(|i| format!("({digits}) d{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let number = (0..width)
+        .map(|i| format!("{} * d{i}.n", 10u64.pow(i as u32)))
+        .collect::<Vec<_>>()
+        .join(" + ");
     format!(
         "INSERT INTO activity_log (action, subject_type, subject_id, causer_id, changes, created_at)
         SELECT CASE g % 4 WHEN 0 THEN 'created' WHEN 1 THEN 'updated' WHEN 2 THEN 'viewed' ELSE 'deleted' END,
                'post', {subject}, {causer}, {changes}, {at}
-        FROM (SELECT a.n + 10 * b.n + 100 * c.n + 1000 * d.n + 10000 * e.n + 100000 * f.n AS g
-              FROM ({digits}) a, ({digits}) b, ({digits}) c, ({digits}) d, ({digits}) e, ({digits}) f) nums
+        FROM (SELECT {number} AS g FROM {tables}) nums
         WHERE g < {rows}"
     )
 }
@@ -287,7 +296,7 @@ async fn plans(db: &DatabaseConnection, f: &Filters) -> Result<String, BoxError>
 }
 
 /// The scan nodes of a plan, e.g. `Index Scan Backward using idx_activity_log_causer`.
-async fn explain(db: &DatabaseConnection, stmt: Statement) -> Result<String, BoxError> {
+pub async fn explain(db: &DatabaseConnection, stmt: Statement) -> Result<String, BoxError> {
     let sql = format!("EXPLAIN {}", stmt.sql);
     let rows = db.query_all_raw(Statement { sql, ..stmt }).await?;
     let nodes: Vec<String> = rows

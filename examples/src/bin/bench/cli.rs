@@ -34,9 +34,13 @@ pub struct Options {
     /// Rows given a baseline by `backfill` on PostgreSQL; 0 skips it.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub backfill_rows: u64,
+    /// Size of the PostgreSQL log of the time-filter and dashboard section (the other
+    /// backends: 1,000,000).
+    #[arg(long, value_name = "N", default_value_t = 10_000_000)]
+    pub dashboard_rows: u64,
     /// Only these sections (repeatable): writes, big-log, throughput, backfill, history,
-    /// bulk, prune.
-    #[arg(long, value_name = "NAME", value_parser = ["writes", "big-log", "throughput", "backfill", "history", "bulk", "prune"])]
+    /// bulk, prune, dashboard.
+    #[arg(long, value_name = "NAME", value_parser = ["writes", "big-log", "throughput", "backfill", "history", "bulk", "prune", "dashboard"])]
     pub section: Vec<String>,
     /// Only the backends whose name contains NAME (any case), e.g. `postgres`.
     #[arg(long, value_name = "NAME")]

@@ -22,7 +22,8 @@
 //! [`big_log`] (3: queries on a big log), [`throughput`] (4), [`backfill`] (5),
 //! [`history`] (6: time travel, diffs, blame, revert at 1,000 versions), [`bulk`] (7: bulk
 //! writes against plain bulk calls and hooked single writes), [`prune`] (8: retention on an
-//! unpartitioned PostgreSQL table, alone and under writers). Section 2,
+//! unpartitioned PostgreSQL table, alone and under writers), [`dashboard`] (12: time
+//! filters and the dashboard at 10,000,000 rows on PostgreSQL). Section 2,
 //! the in-process diff and snapshot micro-benchmarks, is `benches/micro.rs`, run by
 //! criterion.
 
@@ -32,6 +33,7 @@ mod backfill;
 mod big_log;
 mod bulk;
 mod cli;
+mod dashboard;
 mod entities;
 mod history;
 mod prune;
@@ -79,6 +81,9 @@ async fn main() -> Result<(), BoxError> {
     }
     if run("prune") {
         prune::section(&mut r, &backends, opts.rows).await?;
+    }
+    if run("dashboard") {
+        dashboard::section(&mut r, &backends, opts.dashboard_rows).await?;
     }
     std::fs::write(&opts.out, r.finish())?;
     eprintln!("\nwritten to {}", opts.out);

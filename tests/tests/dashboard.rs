@@ -1,0 +1,137 @@
+//! The dashboard's counts: read from hourly counts kept beside the log, they always equal
+//! a count of the log itself, for any window, after late reads, and after a prune.
+
+use std::collections::BTreeMap;
+
+use audit_seaorm::entity::{activity_log, hourly};
+use audit_seaorm::{NewActivity, Retention, activity_counts, log, prune};
+use audit_tests::backend_tests;
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+
+/// An entry written at `at` (its `created_at` moved there).
+async fn entry_at(db: &DatabaseConnection, action: &str, subject_type: &str, at: DateTime<Utc>) {
+    let entry = log(db, NewActivity::new(action).subject(subject_type, 1))
+        .await
+        .unwrap();
+    let value: sea_orm::Value = match db.get_database_backend() {
+        sea_orm::DbBackend::MySql => at.naive_utc().into(),
+        _ => at.into(),
+    };
+    activity_log::Entity::update_many()
+        .col_expr(activity_log::Column::CreatedAt, Expr::val(value))
+        .filter(activity_log::Column::Id.eq(entry.id))
+        .exec(db)
+        .await
+        .unwrap();
+}
+
+/// What the counts must be: the seeded entries of `[since, until)`, counted here.
+fn expected(
+    seeded: &[(String, String, DateTime<Utc>)],
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> (i64, BTreeMap<String, i64>, BTreeMap<String, i64>) {
+    let mut by_action = BTreeMap::new();
+    let mut by_type = BTreeMap::new();
+    let mut total = 0;
+    for (action, subject_type, at) in seeded {
+        if since <= *at && *at < until {
+            total += 1;
+            *by_action.entry(action.clone()).or_insert(0) += 1;
+            *by_type.entry(subject_type.clone()).or_insert(0) += 1;
+        }
+    }
+    (total, by_action, by_type)
+}
+
+async fn hourly_rows(db: &DatabaseConnection) -> u64 {
+    hourly::Entity::find().count(db).await.unwrap()
+}
+
+async fn counts_equal_the_log_for_any_window(db: DatabaseConnection) {
+    let now = Utc::now();
+    let hour = now.duration_trunc(Duration::hours(1)).unwrap();
+    // 60 entries, one every 23 minutes back from 10 minutes ago: some in the last,
+    // uncounted hour, most in hours long over.
+    let mut seeded = Vec::new();
+    for i in 0..60i64 {
+        let at = now - Duration::minutes(10 + 23 * i);
+        let action = ["viewed", "shared", "updated"][(i % 3) as usize];
+        let subject_type = if i % 4 == 0 { "comment" } else { "post" };
+        entry_at(&db, action, subject_type, at).await;
+        seeded.push((action.to_owned(), subject_type.to_owned(), at));
+    }
+    let windows = [
+        (now - Duration::hours(24), now + Duration::seconds(1)),
+        (now - Duration::minutes(317), now - Duration::minutes(95)),
+        (hour - Duration::hours(7), hour - Duration::hours(2)),
+        (now - Duration::minutes(30), now + Duration::seconds(1)),
+        (now - Duration::days(365), now + Duration::seconds(1)),
+    ];
+    for (since, until) in windows {
+        let counts = activity_counts(&db, since, until).await.unwrap();
+        let (total, by_action, by_type) = expected(&seeded, since, until);
+        assert_eq!(counts.total, total, "[{since}, {until})");
+        assert_eq!(counts.by_action, by_action, "[{since}, {until})");
+        assert_eq!(counts.by_subject_type, by_type, "[{since}, {until})");
+    }
+    // The year's window counted every hour over: a second read counts none again.
+    let rows = hourly_rows(&db).await;
+    assert!(rows > 0);
+    let again = activity_counts(&db, now - Duration::days(365), now + Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(again.total, 60);
+    assert_eq!(hourly_rows(&db).await, rows);
+    // Each counted hour has its marker, whose total is the hour's entries.
+    let markers = hourly::Entity::find()
+        .filter(hourly::Column::SubjectType.eq("\u{1}"))
+        .all(&db)
+        .await
+        .unwrap();
+    let first = (now - Duration::days(365))
+        .duration_trunc(Duration::hours(1))
+        .unwrap()
+        + Duration::hours(1);
+    let end = (now - Duration::hours(1))
+        .duration_trunc(Duration::hours(1))
+        .unwrap();
+    assert_eq!(
+        markers.len() as i64,
+        (end - first).num_hours(),
+        "every hour of the year over by an hour"
+    );
+    let marked: i64 = markers.iter().map(|m| m.n).sum();
+    assert_eq!(marked, expected(&seeded, first, end).0);
+
+    // Prune: the hours that lost entries are counted again, from what is left.
+    let pruned = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::hours(12)),
+    )
+    .await
+    .unwrap();
+    let (old, _, _) = expected(
+        &seeded,
+        now - Duration::days(400),
+        now - Duration::hours(12),
+    );
+    assert_eq!(pruned.entries, old as u64);
+    let later = Utc::now() + Duration::seconds(1);
+    let after = activity_counts(&db, now - Duration::days(365), later)
+        .await
+        .unwrap();
+    let left = activity_log::Entity::find()
+        .filter(activity_log::Column::Action.ne("pruned"))
+        .count(&db)
+        .await
+        .unwrap();
+    // The `pruned` entry itself is in the log (and the counts) too.
+    assert_eq!(after.total, left as i64 + 1);
+    assert_eq!(after.by_action.get("pruned"), Some(&1));
+    assert_eq!(after.total - 1, 60 - old);
+}
+
+backend_tests!(counts_equal_the_log_for_any_window);
