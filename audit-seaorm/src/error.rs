@@ -145,6 +145,11 @@ pub enum Error {
     /// the page that gave it): start again without the cursor, or from a later page.
     #[error("the cursor's entry {0} no longer exists (pruned?): list again without `after_id`")]
     CursorNotFound(i64),
+    /// The partitioned layout cannot be installed or kept: asked of a backend other than
+    /// PostgreSQL, or of an `activity_log` that exists as a plain table (converting it is
+    /// a migration of its own), or a partition PostgreSQL describes unexpectedly.
+    #[error("partitioning: {0}")]
+    Partitioning(String),
     /// A stored audit row could not be read back.
     #[error("stored {what} {id} is not valid: {reason}")]
     Corrupt {

@@ -11,6 +11,7 @@ pub mod hooks;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+mod partition;
 mod prune;
 mod redact;
 mod registry;
@@ -44,6 +45,7 @@ pub use backfill::{Backfill, backfill};
 pub use bulk::{AuditedBulk, BulkWrite, DeleteManyAudited, InsertManyAudited, UpdateManyAudited};
 pub use error::{Error, Result};
 pub use history::{Blame, KeyOf, RecordsPage, diff_versions};
+pub use partition::{MONTHS_AHEAD, maintain_partitions};
 pub use prune::{Policy, Pruned, Retention, prune};
 pub use redact::{Redacted, redact_history};
 pub use restore::AuditedEntity;
@@ -51,7 +53,7 @@ pub use revert::{Conflict, Reverted, Reverter, Subject};
 pub use rollup::{ActivityCounts, GRACE, activity_counts};
 #[cfg(feature = "migration")]
 pub use schema::migration;
-pub use schema::{install, install_sql};
+pub use schema::{Install, install, install_sql, install_sql_with, install_with};
 pub use transaction::begin_write;
 
 /// The ActiveModel of a model's entity.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 use serde_json::json;
 
@@ -197,6 +197,9 @@ pub struct Pruned {
     pub versions: u64,
     /// Whether this was a dry run (nothing removed, no entry written).
     pub dry_run: bool,
+    /// The month partitions of `activity_log` dropped whole (partitioned layout; their
+    /// entries are counted in `entries`).
+    pub partitions: Vec<String>,
     /// The `pruned` entry that records the run (`None` in a dry run).
     pub entry_id: Option<i64>,
 }
@@ -217,7 +220,10 @@ pub struct Pruned {
 /// with [`Error::VersionNotFound`]. Bad policies (a duration of zero or less, keeping 0
 /// versions, a batch of 0 or over [`Retention::MAX_BATCH`], no policy at all) are
 /// [`Error::InvalidRetention`].
-pub async fn prune<C: ConnectionTrait>(db: &C, retention: &Retention) -> Result<Pruned> {
+pub async fn prune<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    retention: &Retention,
+) -> Result<Pruned> {
     retention.check()?;
     let now = Utc::now().trunc_subsecs(6);
     let mut done = Pruned {
@@ -225,7 +231,16 @@ pub async fn prune<C: ConnectionTrait>(db: &C, retention: &Retention) -> Result<
         ..Pruned::default()
     };
     let mut bounds = serde_json::Map::new();
-    for (scope, age) in entry_scopes(retention) {
+    let scopes = entry_scopes(retention);
+    if crate::partition::is_partitioned(db).await? {
+        let (rows, dropped) = prune_partitions(db, retention, &scopes, now).await?;
+        // A dry run counts those rows again below, with the others of their age.
+        if !retention.dry_run {
+            done.entries += rows;
+        }
+        done.partitions = dropped;
+    }
+    for (scope, age) in scopes {
         let before = now - age;
         bounds.insert(scope.label(), json!(before));
         done.entries += prune_entries(db, &scope, before, retention, &done).await?;
@@ -245,12 +260,43 @@ pub async fn prune<C: ConnectionTrait>(db: &C, retention: &Retention) -> Result<
                 "entries_before": bounds,
                 "keep_versions": retention.default.keep_versions,
                 "keep_versions_by_type": keep,
+                "partitions_dropped": done.partitions,
             })),
         )
         .await?;
         done.entry_id = Some(entry.id);
     }
     Ok(done)
+}
+
+/// The partitioned layout: creates the months ahead, then detaches and drops the months
+/// whose every entry the policies expire (only when the retention's own age covers every
+/// type without an override; before the earliest cut-off), in one transaction holding the
+/// install lock. Their entries and names.
+async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    retention: &Retention,
+    scopes: &[(Scope, Duration)],
+    now: DateTime<Utc>,
+) -> Result<(u64, Vec<String>)> {
+    let txn = crate::begin_write(db)
+        .await
+        .map_err(Error::db("starting the partition maintenance"))?;
+    crate::schema::take_install_lock(&txn).await?;
+    if !retention.dry_run {
+        crate::partition::ensure(&txn, crate::partition::MONTHS_AHEAD).await?;
+    }
+    let earliest = scopes.iter().map(|(_, age)| now - *age).min();
+    let mut out = (0, Vec::new());
+    if let (Some(_), Some(before)) = (retention.default.entries_older_than, earliest) {
+        let (rows, dropped) =
+            crate::partition::drop_expired(&txn, before, retention.dry_run).await?;
+        out = (rows, dropped.into_iter().map(|p| p.name).collect());
+    }
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the partition maintenance"))?;
+    Ok(out)
 }
 
 /// The entries one age applies to: one overridden subject type, or every other one.
@@ -349,6 +395,8 @@ async fn prune_entries<C: ConnectionTrait>(
         let ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();
         removed += activity_log::Entity::delete_many()
             .filter(A::Id.is_in(ids))
+            // The time bound lets the partitioned layout read only the old months.
+            .filter(Expr::col(A::CreatedAt).lt(at(before, db.get_database_backend())))
             .exec(db)
             .await
             .map_err(Error::db("pruning entries"))?

@@ -114,30 +114,51 @@ pub(crate) async fn counts<C: ConnectionTrait>(
         count_live(db, since, until, excluded, &mut counts).await?;
         return Ok(counts);
     }
-    count_hours(db, first, end).await?;
+    // One read gives the sums and, in the markers' group, how many hours are counted; a
+    // window with hours not counted yet counts them and reads again.
+    let mut rows = hour_sums(db, first, end, excluded).await?;
+    let counted = |rows: &[(String, String, i64, i64)]| {
+        rows.iter().find(|r| r.0 == MARKER).map_or(0, |r| r.3)
+    };
+    if counted(&rows) < (end - first).num_hours() {
+        count_hours(db, first, end).await?;
+        rows = hour_sums(db, first, end, excluded).await?;
+    }
+    for (subject_type, action, n, _) in rows {
+        if subject_type != MARKER {
+            counts.add(subject_type, action, n);
+        }
+    }
+    count_live(db, since, first, excluded, &mut counts).await?;
+    count_live(db, end, until, excluded, &mut counts).await?;
+    Ok(counts)
+}
+
+/// The hourly counts of `[first, end)` summed per subject type and action, with how many
+/// rows each sum adds up (for the markers' group: the hours counted).
+async fn hour_sums<C: ConnectionTrait>(
+    db: &C,
+    first: DateTime<Utc>,
+    end: DateTime<Utc>,
+    excluded: &[&str],
+) -> Result<Vec<(String, String, i64, i64)>> {
     use hourly::Column as H;
     let backend = db.get_database_backend();
-    let rows: Vec<(String, String, i64)> = hourly::Entity::find()
+    hourly::Entity::find()
         .select_only()
         .column(H::SubjectType)
         .column(H::Action)
         .column_as(sum_n(backend), "n")
+        .column_as(H::Hour.count(), "hours")
         .filter(H::Hour.gte(at(first, backend)))
         .filter(H::Hour.lt(at(end, backend)))
-        .filter(H::SubjectType.ne(MARKER))
         .filter(H::SubjectType.is_not_in(excluded.iter().copied()))
         .group_by(H::SubjectType)
         .group_by(H::Action)
         .into_tuple()
         .all(db)
         .await
-        .map_err(Error::db("reading the hourly counts"))?;
-    for (subject_type, action, n) in rows {
-        counts.add(subject_type, action, n);
-    }
-    count_live(db, since, first, excluded, &mut counts).await?;
-    count_live(db, end, until, excluded, &mut counts).await?;
-    Ok(counts)
+        .map_err(Error::db("reading the hourly counts"))
 }
 
 /// Adds the entries of `[since, until)` read from the log itself.

@@ -32,18 +32,73 @@ use crate::{Error, Result};
 /// # }
 /// ```
 pub async fn install<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<()> {
+    install_with(db, &Install::new()).await
+}
+
+/// How [`install_with`] lays out the audit tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Install {
+    partitioned: bool,
+}
+
+impl Install {
+    /// The plain layout, as [`install`] makes it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// PostgreSQL only: `activity_log` range-partitioned by month on `created_at`, its
+    /// primary key `(id, created_at, subject_id)` (the partition key, as PostgreSQL
+    /// requires, and the subject id, as Citus requires of the distribution column: see
+    /// `SCALING.md`; `versions`' is `(id, subject_id)`), a partition per month
+    /// (`activity_log_pYYYY_MM`, created for the current month and the
+    /// [`MONTHS_AHEAD`](crate::MONTHS_AHEAD) after it by `install` and `prune`) and a
+    /// default partition for any other time, so a write never lacks one; `prune` drops
+    /// whole expired months instead of deleting their rows. `versions` stays one table: its
+    /// unique `(subject_type, subject_id, version)` index, which keeps version numbers
+    /// gap-free, cannot span partitions, and its retention (the last N of each record)
+    /// is per record, not per month. Asked of another backend, or of an `activity_log` that
+    /// exists unpartitioned, `install_with` fails with [`Error::Partitioning`]; once made,
+    /// plain [`install`] keeps the layout (and its partitions) as it is.
+    pub fn partitioned(mut self, partitioned: bool) -> Self {
+        self.partitioned = partitioned;
+        self
+    }
+}
+
+/// [`install`] with a layout of your choice ([`Install`]): the partitioned one on
+/// PostgreSQL.
+///
+/// ```no_run
+/// # async fn demo(db: sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
+/// use audit_seaorm::{Install, install_with};
+/// install_with(&db, &Install::new().partitioned(true)).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn install_with<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    options: &Install,
+) -> Result<()> {
     crate::registry::check_all()?;
+    if options.partitioned && db.get_database_backend() != DbBackend::Postgres {
+        return Err(Error::Partitioning(format!(
+            "the partitioned layout is PostgreSQL's; this is {:?}",
+            db.get_database_backend()
+        )));
+    }
     // MySQL commits DDL by itself, which ends a transaction (and its savepoints): inside
     // the caller's transaction, whose connection is already one, run on it as it is.
     if db.get_database_backend() == DbBackend::MySql && !crate::hooks::is_plain_connection::<C>() {
-        return install_locked(db).await;
+        return install_locked(db, options).await;
     }
     // One connection for the lock and the statements: a transaction (a savepoint when
     // `db` is one already).
     let txn = crate::begin_write(db)
         .await
         .map_err(Error::db("starting the install transaction"))?;
-    install_locked(&txn).await?;
+    install_locked(&txn, options).await?;
     txn.commit()
         .await
         .map_err(Error::db("committing the install"))
@@ -56,21 +111,10 @@ const INSTALL_LOCK: &str = "audit_seaorm_install";
 /// EXISTS` is not safe against itself (two sessions can both try to create the table's
 /// type), and on MySQL/MariaDB, whose `CREATE INDEX` has no `IF NOT EXISTS`, the indexes
 /// an existing table lacks are looked up first.
-async fn install_locked<C: ConnectionTrait>(db: &C) -> Result<()> {
+async fn install_locked<C: ConnectionTrait>(db: &C, options: &Install) -> Result<()> {
     let backend = db.get_database_backend();
-    let lock = match backend {
-        DbBackend::Postgres => Some(format!(
-            "SELECT pg_advisory_xact_lock(hashtext('{INSTALL_LOCK}'))"
-        )),
-        DbBackend::MySql => Some(format!("SELECT GET_LOCK('{INSTALL_LOCK}', 60)")),
-        _ => None,
-    };
-    if let Some(lock) = lock {
-        db.execute_unprepared(&lock)
-            .await
-            .map_err(Error::db("taking the install lock"))?;
-    }
-    let created = create_missing(db, backend).await;
+    take_install_lock(db).await?;
+    let created = create_missing(db, backend, options).await;
     if backend == DbBackend::MySql {
         let release = format!("SELECT RELEASE_LOCK('{INSTALL_LOCK}')");
         db.execute_unprepared(&release)
@@ -80,13 +124,41 @@ async fn install_locked<C: ConnectionTrait>(db: &C) -> Result<()> {
     created
 }
 
-async fn create_missing<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Result<()> {
-    for stmt in statements(backend) {
+/// Takes the lock concurrent installs (and partition maintenance) take turns on: for the
+/// transaction on PostgreSQL, until released on MySQL, none on SQLite (one writer).
+pub(crate) async fn take_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> {
+    let lock = match db.get_database_backend() {
+        DbBackend::Postgres => format!("SELECT pg_advisory_xact_lock(hashtext('{INSTALL_LOCK}'))"),
+        DbBackend::MySql => format!("SELECT GET_LOCK('{INSTALL_LOCK}', 60)"),
+        _ => return Ok(()),
+    };
+    db.execute_unprepared(&lock)
+        .await
+        .map(|_| ())
+        .map_err(Error::db("taking the install lock"))
+}
+
+async fn create_missing<C: ConnectionTrait>(
+    db: &C,
+    backend: DbBackend,
+    options: &Install,
+) -> Result<()> {
+    if options.partitioned && crate::partition::is_plain_table(db).await? {
+        return Err(Error::Partitioning(
+            "activity_log exists as a plain table: converting it to the partitioned layout is \
+             a migration of its own (README: Retention and big tables)"
+                .to_owned(),
+        ));
+    }
+    for stmt in statements(backend, options.partitioned)? {
         db.execute(&stmt)
             .await
             .map_err(Error::db("creating the audit tables"))?;
     }
     if backend != DbBackend::MySql {
+        if crate::partition::is_partitioned(db).await? {
+            crate::partition::ensure(db, crate::partition::MONTHS_AHEAD).await?;
+        }
         // The statements create a missing index themselves (IF NOT EXISTS).
         return drop_retired(db, backend, &[]).await;
     }
@@ -123,6 +195,7 @@ async fn create_missing<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Resul
 enum Ddl {
     Table(TableCreateStatement),
     Index(IndexCreateStatement),
+    Raw(String),
 }
 
 impl sea_orm::StatementBuilder for Ddl {
@@ -130,6 +203,7 @@ impl sea_orm::StatementBuilder for Ddl {
         match self {
             Ddl::Table(t) => db_backend.build(t),
             Ddl::Index(i) => db_backend.build(i),
+            Ddl::Raw(sql) => sea_orm::Statement::from_string(*db_backend, sql.clone()),
         }
     }
 }
@@ -296,7 +370,7 @@ fn table(name: impl IntoTableRef, id: impl IntoIden, backend: DbBackend) -> Tabl
     table
 }
 
-fn statements(backend: DbBackend) -> Vec<Ddl> {
+fn statements(backend: DbBackend, partitioned: bool) -> Result<Vec<Ddl>> {
     use activity_log::Column as A;
     use versions::Column as V;
     // MySQL's CREATE INDEX has no IF NOT EXISTS: declare its indexes in CREATE TABLE.
@@ -374,8 +448,15 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
         out.push(Ddl::Table(version));
         out.push(Ddl::Table(hours));
     } else {
-        out.push(Ddl::Table(activity));
-        out.push(Ddl::Table(version));
+        if partitioned {
+            let plain = backend.build(&activity).to_string();
+            out.push(Ddl::Raw(crate::partition::partitioned_create(&plain)?));
+            let plain = backend.build(&version).to_string();
+            out.push(Ddl::Raw(crate::partition::versions_create(&plain)?));
+        } else {
+            out.push(Ddl::Table(activity));
+            out.push(Ddl::Table(version));
+        }
         out.push(Ddl::Table(hours));
         out.extend(
             INDEXES
@@ -383,16 +464,31 @@ fn statements(backend: DbBackend) -> Vec<Ddl> {
                 .map(|spec| Ddl::Index(index(spec, false, backend))),
         );
     }
-    out
+    Ok(out)
 }
 
 /// The SQL [`install`] runs on `backend`, one statement per item (for review or for
 /// schema tools of your own).
 pub fn install_sql(backend: DbBackend) -> Vec<String> {
-    statements(backend)
+    statements(backend, false)
+        .unwrap_or_default()
         .iter()
         .map(|s| sea_orm::StatementBuilder::build(s, &backend).to_string())
         .collect()
+}
+
+/// [`install_sql`] of a layout of your choice: with [`Install::partitioned`], the
+/// partitioned `activity_log` (the month partitions themselves are created by `install`).
+pub fn install_sql_with(backend: DbBackend, options: &Install) -> Result<Vec<String>> {
+    if options.partitioned && backend != DbBackend::Postgres {
+        return Err(Error::Partitioning(format!(
+            "the partitioned layout is PostgreSQL's; this is {backend:?}"
+        )));
+    }
+    Ok(statements(backend, options.partitioned)?
+        .iter()
+        .map(|s| sea_orm::StatementBuilder::build(s, &backend).to_string())
+        .collect())
 }
 
 /// A `sea-orm-migration` migration that creates the audit tables (feature `migration`).
@@ -421,21 +517,51 @@ pub mod migration {
         }
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            use crate::entity::{activity_log, baselines, hourly, versions};
-            use sea_orm::EntityName;
-            let tables = [
-                activity_log::Entity.table_name().to_owned(),
-                versions::Entity.table_name().to_owned(),
-                baselines::Entity.table_name().to_owned(),
-                hourly::Entity.table_name().to_owned(),
-            ];
-            for table in tables {
-                let name = sea_orm::sea_query::Alias::new(table);
-                manager
-                    .drop_table(Table::drop().table(name).if_exists().to_owned())
-                    .await?;
-            }
-            Ok(())
+            drop_tables(manager).await
         }
+    }
+
+    /// The same migration with the partitioned layout of PostgreSQL
+    /// ([`Install::partitioned`](crate::Install::partitioned)); use one of the two.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct PartitionedMigration;
+
+    impl MigrationName for PartitionedMigration {
+        fn name(&self) -> &str {
+            "m20261128_000001_create_audit_tables"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for PartitionedMigration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            let options = crate::Install::new().partitioned(true);
+            crate::install_with(manager.get_connection(), &options)
+                .await
+                .map_err(Into::into)
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            drop_tables(manager).await
+        }
+    }
+
+    /// Drops the audit tables (a partitioned `activity_log` with its partitions).
+    async fn drop_tables(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+        use crate::entity::{activity_log, baselines, hourly, versions};
+        use sea_orm::EntityName;
+        let tables = [
+            activity_log::Entity.table_name().to_owned(),
+            versions::Entity.table_name().to_owned(),
+            baselines::Entity.table_name().to_owned(),
+            hourly::Entity.table_name().to_owned(),
+        ];
+        for table in tables {
+            let name = sea_orm::sea_query::Alias::new(table);
+            manager
+                .drop_table(Table::drop().table(name).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -454,6 +454,36 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
     .await;
     assert_eq!(versions["items"][3]["data"]["title"], "Hello");
 
+    // A restore that fails shows the API's error in the dialog, which stays open.
+    let gone = versions_before[1]["id"].as_i64().unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &blog.connect().await,
+        &format!("DELETE FROM versions WHERE id = {gone}"),
+    )
+    .await
+    .unwrap();
+    b.click("#versions tr[data-version='2'] button.restore")
+        .await;
+    b.type_into("#restore-reason", "Again").await;
+    b.click("#restore-confirm").await;
+    b.wait(
+        "the error in the dialog",
+        "return document.querySelector('#restore-result .error') !== null",
+    )
+    .await;
+    assert_eq!(
+        b.text("#restore-result .error").await,
+        format!("version {gone} not found (404)")
+    );
+    assert_eq!(b.count("#restore-dialog[open]").await, 1);
+    b.click("#restore-cancel").await;
+    b.wait(
+        "the dialog to close",
+        "return !document.getElementById('restore-dialog').open",
+    )
+    .await;
+    assert_eq!(b.count("#history li.entry").await, 4);
+
     // A redacted field: its change shown as such, its value nowhere.
     b.goto(&format!("{}/api/audit/ui#/subject/author/1", blog.base))
         .await;

@@ -5,7 +5,9 @@
 //! set (a URL to a server whose user may create databases). Without them those tests are
 //! skipped with a warning on stderr that the test harness does not capture; with
 //! `AUDIT_TEST_REQUIRE_ALL_BACKENDS=1` (CI) a missing URL fails the test instead. A URL
-//! that is set but unreachable always fails.
+//! that is set but unreachable always fails. With `AUDIT_TEST_PARTITIONED=1`, the
+//! PostgreSQL databases get the partitioned layout (`Install::partitioned`): CI runs the
+//! PostgreSQL tests once on each layout.
 
 #![allow(missing_docs)]
 
@@ -135,6 +137,11 @@ impl Drop for TestDb {
     }
 }
 
+/// Whether PostgreSQL's tests install the partitioned layout (`AUDIT_TEST_PARTITIONED=1`).
+pub fn partitioned_layout() -> bool {
+    std::env::var("AUDIT_TEST_PARTITIONED").is_ok_and(|v| v == "1")
+}
+
 /// A fresh, empty database for one test, with the audit tables and the test entities'
 /// tables created, dropped again when the returned [`TestDb`] goes out of scope. `None`
 /// when the backend is not configured (skipped loudly).
@@ -188,7 +195,9 @@ pub async fn fresh_db(backend: Backend, test: &str) -> Option<TestDb> {
                 .unwrap_or_else(|e| panic!("connect to {name}: {e}"))
         }
     };
-    audit_seaorm::install(&db)
+    // `AUDIT_TEST_PARTITIONED=1`: PostgreSQL's tests run on the partitioned layout.
+    let partitioned = backend == Backend::Postgres && partitioned_layout();
+    audit_seaorm::install_with(&db, &audit_seaorm::Install::new().partitioned(partitioned))
         .await
         .expect("install the audit tables");
     create_tables(&db).await;

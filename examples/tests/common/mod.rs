@@ -15,6 +15,15 @@ pub struct Blog {
     file: std::path::PathBuf,
 }
 
+impl Blog {
+    /// A connection of the test's own to the blog's database.
+    pub async fn connect(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(format!("sqlite://{}", self.file.display()))
+            .await
+            .unwrap()
+    }
+}
+
 impl Drop for Blog {
     fn drop(&mut self) {
         for suffix in ["", "-wal", "-shm"] {

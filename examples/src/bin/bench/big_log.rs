@@ -58,7 +58,8 @@ pub fn fill_sql(backend: DbBackend, rows: u64) -> String {
         _ => (
             "CAST(g % 10000 AS TEXT)".to_owned(),
             "'user-' || (g % 100)".to_owned(),
-            "strftime('%Y-%m-%d %H:%M:%S', '2026-01-01', '+' || g || ' seconds') || '+00:00'"
+            // The text SQLite holds a `DateTime<Utc>` as (RFC 3339): time filters compare text.
+            "strftime('%Y-%m-%dT%H:%M:%S', '2026-01-01', '+' || g || ' seconds') || '+00:00'"
                 .to_owned(),
         ),
     };

@@ -1,9 +1,10 @@
 //! Section 8: `prune` of a month of entries on an unpartitioned PostgreSQL table (batched
-//! deletes), alone and under 8 tasks of audited writes.
+//! deletes), alone and under 8 tasks of audited writes; then on the partitioned layout,
+//! where the month is dropped whole.
 
 use std::time::Instant;
 
-use audit_seaorm::{Retention, prune};
+use audit_seaorm::{Install, Retention, install, install_with, prune};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, IntoActiveModel, Set};
 
 use crate::BoxError;
@@ -91,6 +92,48 @@ pub async fn section(r: &mut Report, backends: &[Backend], rows: u64) -> Result<
             size_after / (1 << 20)
         ),
     );
+    partitioned(r, db, rows).await
+}
+
+/// The same month on the partitioned layout, as a partition of its own: dropped whole.
+async fn partitioned(r: &mut Report, db: &DatabaseConnection, rows: u64) -> Result<(), BoxError> {
+    db.execute_unprepared("DROP TABLE activity_log").await?;
+    install_with(db, &Install::new().partitioned(true)).await?;
+    db.execute_unprepared(
+        "CREATE TABLE activity_log_p2026_01 PARTITION OF activity_log \
+         FOR VALUES FROM ('2026-01-01 00:00:00+00') TO ('2026-02-01 00:00:00+00')",
+    )
+    .await?;
+    let empty = table_size(db).await?;
+    fill(db, rows).await?;
+    let loaded = table_size(db).await?;
+    let start = Instant::now();
+    let done = prune(db, &month_old()).await?;
+    let took = start.elapsed();
+    let after = table_size(db).await?;
+    r.line("");
+    r.line(format!(
+        "Partitioned (`Install::partitioned`, January 2026 a partition of its own): {:.3} s for {} entries ({} dropped whole); `activity_log` with its partitions and indexes {} MB empty, {} MB loaded, {} MB after.",
+        took.as_secs_f64(),
+        done.entries,
+        done.partitions.join(", "),
+        empty / (1 << 20),
+        loaded / (1 << 20),
+        after / (1 << 20),
+    ));
+    r.target(
+        format!("PostgreSQL: prune of one month of {rows} entries, partitioned ≤ 1 s"),
+        took.as_secs_f64() <= 1.0 && done.entries == rows,
+        format!("{:.3} s", took.as_secs_f64()),
+    );
+    r.target(
+        "PostgreSQL: no growth of the table after a partitioned prune",
+        after <= empty,
+        format!("{} MB → {} MB", loaded / (1 << 20), after / (1 << 20)),
+    );
+    // The next sections run on the plain layout.
+    db.execute_unprepared("DROP TABLE activity_log").await?;
+    install(db).await?;
     Ok(())
 }
 
@@ -112,12 +155,14 @@ async fn fill(db: &DatabaseConnection, rows: u64) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// `activity_log` with its indexes, in bytes.
+/// `activity_log` with its indexes (and its partitions, if any), in bytes.
 async fn table_size(db: &DatabaseConnection) -> Result<i64, BoxError> {
     let row = db
         .query_one_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
-            "SELECT pg_total_relation_size('activity_log') AS n",
+            "SELECT (pg_total_relation_size('activity_log') + COALESCE((SELECT \
+             SUM(pg_total_relation_size(relid)) FROM pg_partition_tree('activity_log') \
+             WHERE level > 0), 0))::bigint AS n",
         ))
         .await?
         .ok_or("no size")?;

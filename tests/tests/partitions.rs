@@ -1,0 +1,288 @@
+//! PostgreSQL's partitioned layout: `activity_log` by month, partitions made ahead,
+//! retention by dropping whole months, a default partition that loses nothing.
+
+use audit_seaorm::entity::activity_log;
+use audit_seaorm::{
+    Error, Install, NewActivity, Retention, activity_counts, install, install_with, log,
+    maintain_partitions, prune,
+};
+use audit_tests::{backend_tests, post, postgres_tests};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter,
+};
+
+/// The first instant of the month `months` after the current one.
+fn month(months: i32) -> DateTime<Utc> {
+    let now = Utc::now();
+    let index = now.year() * 12 + now.month0() as i32 + months;
+    let date =
+        NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1).unwrap();
+    Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap())
+}
+
+fn name(months: i32) -> String {
+    let m = month(months);
+    format!("activity_log_p{:04}_{:02}", m.year(), m.month())
+}
+
+/// The partitions of `activity_log`, by name.
+async fn partitions(db: &DatabaseConnection) -> Vec<String> {
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'activity_log'::regclass ORDER BY 1",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
+/// How many entries each partition holds, for the partitions named.
+async fn rows_in(db: &DatabaseConnection, partition: &str) -> i64 {
+    db.query_one_raw(sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        format!(r#"SELECT count(*) FROM "{partition}""#),
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get_by_index(0)
+    .unwrap()
+}
+
+/// The audit tables again, `activity_log` partitioned.
+async fn partitioned(db: &DatabaseConnection) {
+    db.execute_unprepared("DROP TABLE activity_log")
+        .await
+        .unwrap();
+    install_with(db, &Install::new().partitioned(true))
+        .await
+        .unwrap();
+}
+
+/// Moves entries to `at`.
+async fn move_entries(db: &DatabaseConnection, ids: &[i64], at: DateTime<Utc>) {
+    activity_log::Entity::update_many()
+        .col_expr(activity_log::Column::CreatedAt, Expr::val(at))
+        .filter(activity_log::Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await
+        .unwrap();
+}
+
+async fn entries_at(db: &DatabaseConnection, n: usize, at: DateTime<Utc>) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let e = log(db, NewActivity::new("viewed").subject("item", i))
+            .await
+            .unwrap();
+        ids.push(e.id);
+    }
+    move_entries(db, &ids, at).await;
+    ids
+}
+
+async fn install_makes_months_ahead_and_keeps_them(db: DatabaseConnection) {
+    partitioned(&db).await;
+    let mut expected: Vec<String> = (0..=3).map(name).collect();
+    expected.push("activity_log_default".to_owned());
+    expected.sort();
+    assert_eq!(partitions(&db).await, expected);
+    // Again, plain or partitioned: nothing changes.
+    install(&db).await.unwrap();
+    install_with(&db, &Install::new().partitioned(true))
+        .await
+        .unwrap();
+    assert_eq!(partitions(&db).await, expected);
+    // A hooked write lands in this month's partition; an old time in the default one.
+    let p = post::new("hello", "hello").insert(&db).await.unwrap();
+    assert_eq!(rows_in(&db, &name(0)).await, 1);
+    let old = entries_at(&db, 2, Utc::now() - Duration::days(800)).await;
+    assert_eq!(old.len(), 2);
+    assert_eq!(rows_in(&db, "activity_log_default").await, 2);
+    assert_eq!(
+        audit_seaorm::history(&db, "post", p.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A plain activity_log is not converted behind the caller's back.
+    db.execute_unprepared("DROP TABLE activity_log")
+        .await
+        .unwrap();
+    install(&db).await.unwrap();
+    let refused = install_with(&db, &Install::new().partitioned(true)).await;
+    assert!(
+        matches!(refused, Err(Error::Partitioning(_))),
+        "{refused:?}"
+    );
+}
+
+async fn prune_drops_whole_expired_months(db: DatabaseConnection) {
+    partitioned(&db).await;
+    // Two past months as partitions of their own (as an operator or pg_partman makes them).
+    for m in [-6, -5] {
+        let sql = format!(
+            "CREATE TABLE \"{}\" PARTITION OF activity_log FOR VALUES FROM ('{}') TO ('{}')",
+            name(m),
+            month(m).format("%Y-%m-%d"),
+            month(m + 1).format("%Y-%m-%d")
+        );
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+    entries_at(&db, 5, month(-6) + Duration::days(3)).await;
+    entries_at(&db, 4, month(-5) + Duration::days(3)).await;
+    // Older still, in the default partition: deleted row by row.
+    entries_at(&db, 3, month(-9)).await;
+    let recent = entries_at(&db, 2, Utc::now() - Duration::days(1)).await;
+    let now = Utc::now();
+    let counted = activity_counts(&db, now - Duration::days(365), now)
+        .await
+        .unwrap();
+    assert_eq!(counted.total, 14);
+
+    // 100 days: both past months end before the cut-off (they end at least 4 months ago).
+    let retention = Retention::new().entries_older_than(Duration::days(100));
+    let dry = prune(&db, &retention.clone().dry_run(true)).await.unwrap();
+    assert_eq!(dry.entries, 12);
+    assert_eq!(dry.partitions, [name(-6), name(-5)]);
+    assert!(
+        partitions(&db).await.contains(&name(-6)),
+        "a dry run drops nothing"
+    );
+    let done = prune(&db, &retention).await.unwrap();
+    assert_eq!(done.entries, 12);
+    assert_eq!(done.partitions, [name(-6), name(-5)]);
+    let left = partitions(&db).await;
+    assert!(
+        !left.contains(&name(-6)) && !left.contains(&name(-5)),
+        "{left:?}"
+    );
+    let remaining: Vec<i64> = activity_log::Entity::find()
+        .filter(activity_log::Column::Action.eq("viewed"))
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(remaining, recent);
+    let entry = audit_seaorm::activity(&db, &audit_seaorm::Filter::new().action("pruned"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let props = entry.properties.unwrap();
+    assert_eq!(props["entries"], 12);
+    assert_eq!(
+        props["partitions_dropped"],
+        serde_json::json!([name(-6), name(-5)])
+    );
+    // The dashboard's counts follow: the dropped months are counted again, empty.
+    let later = Utc::now() + Duration::seconds(1);
+    let counted = activity_counts(&db, now - Duration::days(365), later)
+        .await
+        .unwrap();
+    assert_eq!(
+        counted.total,
+        2 + 1,
+        "the recent entries and the `pruned` one"
+    );
+    // An override that keeps a type longer keeps the months whole.
+    partitioned(&db).await;
+    let sql = format!(
+        "CREATE TABLE \"{}\" PARTITION OF activity_log FOR VALUES FROM ('{}') TO ('{}')",
+        name(-6),
+        month(-6).format("%Y-%m-%d"),
+        month(-5).format("%Y-%m-%d")
+    );
+    db.execute_unprepared(&sql).await.unwrap();
+    entries_at(&db, 2, month(-6) + Duration::days(3)).await;
+    let keep_items = retention.subject_type(
+        "item",
+        audit_seaorm::Policy::new().entries_older_than(Duration::days(400)),
+    );
+    let done = prune(&db, &keep_items).await.unwrap();
+    assert!(done.partitions.is_empty());
+    assert_eq!(done.entries, 0);
+    assert_eq!(rows_in(&db, &name(-6)).await, 2);
+}
+
+async fn new_month_takes_rows_from_default(db: DatabaseConnection) {
+    partitioned(&db).await;
+    // Month +3 missing (maintenance lapsed): its entries went to the default partition.
+    db.execute_unprepared(&format!(r#"DROP TABLE "{}""#, name(3)))
+        .await
+        .unwrap();
+    let ids = entries_at(&db, 3, month(3) + Duration::days(2)).await;
+    assert_eq!(rows_in(&db, "activity_log_default").await, 3);
+    let created = maintain_partitions(&db).await.unwrap();
+    assert_eq!(created, [name(3)]);
+    assert_eq!(rows_in(&db, &name(3)).await, 3);
+    assert_eq!(rows_in(&db, "activity_log_default").await, 0);
+    let found = activity_log::Entity::find()
+        .filter(activity_log::Column::Id.is_in(ids))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(found, 3, "nothing lost on the way");
+    assert!(maintain_partitions(&db).await.unwrap().is_empty());
+}
+
+/// Elsewhere the layout is refused, clearly; on PostgreSQL it is refused over a plain
+/// `activity_log` (the test's own, unless the suite runs on the partitioned layout).
+async fn partitioning_is_postgres_only(db: DatabaseConnection) {
+    let asked = install_with(&db, &Install::new().partitioned(true)).await;
+    let on_partitioned = db.get_database_backend() == sea_orm::DbBackend::Postgres
+        && audit_tests::partitioned_layout();
+    if on_partitioned {
+        asked.unwrap();
+    } else {
+        assert!(matches!(asked, Err(Error::Partitioning(_))), "{asked:?}");
+        assert!(maintain_partitions(&db).await.unwrap().is_empty());
+    }
+}
+
+postgres_tests!(
+    install_makes_months_ahead_and_keeps_them,
+    prune_drops_whole_expired_months,
+    new_month_takes_rows_from_default,
+);
+
+backend_tests!(partitioning_is_postgres_only);
+
+#[test]
+fn install_sql_has_the_partitioned_variant() {
+    let sql = audit_seaorm::install_sql_with(
+        sea_orm::DbBackend::Postgres,
+        &Install::new().partitioned(true),
+    )
+    .unwrap()
+    .join(";\n");
+    assert!(
+        sql.contains(
+            r#"PRIMARY KEY ("id", "created_at", "subject_id") ) PARTITION BY RANGE ("created_at")"#
+        ),
+        "{sql}"
+    );
+    assert!(
+        sql.contains(
+            r#""created_at" timestamp with time zone NOT NULL, PRIMARY KEY ("id", "subject_id") )"#
+        ),
+        "{sql}"
+    );
+    assert!(
+        audit_seaorm::install_sql_with(
+            sea_orm::DbBackend::MySql,
+            &Install::new().partitioned(true)
+        )
+        .is_err()
+    );
+}
