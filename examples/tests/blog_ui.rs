@@ -250,6 +250,14 @@ async fn seed(blog: &Blog) {
     }
 }
 
+/// A browser and the blog with [`seed`]'s entries, or `None` when browser tests are off.
+async fn session(test: &str) -> Option<(Browser, Blog)> {
+    let b = browser(test).await?;
+    let blog = serve().await;
+    seed(&blog).await;
+    Some((b, blog))
+}
+
 /// How the browser shows `iso` in its time zone (`toLocaleString()`, en-US).
 fn local_text(iso: &str) -> String {
     let t: DateTime<Utc> = iso.parse().unwrap();
@@ -265,11 +273,9 @@ fn spaces(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_reads_filters_opens_a_record_and_restores() {
-    let Some(b) = browser("admin_reads_filters_opens_a_record_and_restores").await else {
+    let Some((b, blog)) = session("admin_reads_filters_opens_a_record_and_restores").await else {
         return;
     };
-    let blog = serve().await;
-    seed(&blog).await;
     b.sign_in(&blog, "admin").await;
 
     // The timeline: every entry, newest first, the dashboard's counts.
@@ -521,11 +527,10 @@ async fn serve_forger(target: String) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authors_see_no_restore_and_forged_restores_are_refused() {
-    let Some(b) = browser("authors_see_no_restore_and_forged_restores_are_refused").await else {
+    let Some((b, blog)) = session("authors_see_no_restore_and_forged_restores_are_refused").await
+    else {
         return;
     };
-    let blog = serve().await;
-    seed(&blog).await;
 
     // An author reads posts and comments, not authors, and restores nothing.
     b.sign_in(&blog, "alice").await;
@@ -619,11 +624,9 @@ async fn authors_see_no_restore_and_forged_restores_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeline_and_history_page_as_they_scroll() {
-    let Some(b) = browser("timeline_and_history_page_as_they_scroll").await else {
+    let Some((b, blog)) = session("timeline_and_history_page_as_they_scroll").await else {
         return;
     };
-    let blog = serve().await;
-    seed(&blog).await;
     for i in 0..55 {
         let body = json!({"body": format!("edit {i}")});
         let (status, _) = call(&blog, Some("alice"), "PATCH", "/posts/1", Some(body)).await;

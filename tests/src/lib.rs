@@ -253,6 +253,27 @@ pub async fn assert_no_audit_rows(db: &DatabaseConnection, id: i32) {
     );
 }
 
+/// Moves the activity entries `ids` to the time `at` (as the backend takes a time: MySQL's
+/// `DATETIME` as such, the others as a UTC time).
+pub async fn move_entries(
+    db: &DatabaseConnection,
+    ids: impl IntoIterator<Item = i64>,
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    use audit_seaorm::entity::activity_log;
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    let value: sea_orm::Value = match db.get_database_backend() {
+        DbBackend::MySql => at.naive_utc().into(),
+        _ => at.into(),
+    };
+    activity_log::Entity::update_many()
+        .col_expr(activity_log::Column::CreatedAt, Expr::val(value))
+        .filter(activity_log::Column::Id.is_in(ids))
+        .exec(db)
+        .await
+        .unwrap();
+}
+
 /// The [`Backend`] a connection talks to.
 pub fn backend(db: &DatabaseConnection) -> Backend {
     match db.get_database_backend() {

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use audit_seaorm::entity::{activity_log, hourly};
 use audit_seaorm::{NewActivity, Retention, activity_counts, log, prune};
-use audit_tests::backend_tests;
+use audit_tests::{backend_tests, move_entries};
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
 /// An entry written at `at` (its `created_at` moved there).
@@ -15,16 +14,7 @@ async fn entry_at(db: &DatabaseConnection, action: &str, subject_type: &str, at:
     let entry = log(db, NewActivity::new(action).subject(subject_type, 1))
         .await
         .unwrap();
-    let value: sea_orm::Value = match db.get_database_backend() {
-        sea_orm::DbBackend::MySql => at.naive_utc().into(),
-        _ => at.into(),
-    };
-    activity_log::Entity::update_many()
-        .col_expr(activity_log::Column::CreatedAt, Expr::val(value))
-        .filter(activity_log::Column::Id.eq(entry.id))
-        .exec(db)
-        .await
-        .unwrap();
+    move_entries(db, [entry.id], at).await;
 }
 
 /// What the counts must be: the seeded entries of `[since, until)`, counted here.

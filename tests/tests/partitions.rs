@@ -6,9 +6,8 @@ use audit_seaorm::{
     Error, Install, NewActivity, Retention, activity_counts, install, install_with, log,
     maintain_partitions, prune,
 };
-use audit_tests::{backend_tests, post, postgres_tests};
+use audit_tests::{backend_tests, move_entries, post, postgres_tests};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter,
@@ -66,16 +65,6 @@ async fn partitioned(db: &DatabaseConnection) {
         .unwrap();
 }
 
-/// Moves entries to `at`.
-async fn move_entries(db: &DatabaseConnection, ids: &[i64], at: DateTime<Utc>) {
-    activity_log::Entity::update_many()
-        .col_expr(activity_log::Column::CreatedAt, Expr::val(at))
-        .filter(activity_log::Column::Id.is_in(ids.iter().copied()))
-        .exec(db)
-        .await
-        .unwrap();
-}
-
 async fn entries_at(db: &DatabaseConnection, n: usize, at: DateTime<Utc>) -> Vec<i64> {
     let mut ids = Vec::new();
     for i in 0..n {
@@ -84,7 +73,7 @@ async fn entries_at(db: &DatabaseConnection, n: usize, at: DateTime<Utc>) -> Vec
             .unwrap();
         ids.push(e.id);
     }
-    move_entries(db, &ids, at).await;
+    move_entries(db, ids.iter().copied(), at).await;
     ids
 }
 

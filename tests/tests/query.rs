@@ -198,8 +198,7 @@ async fn explicit_api_in_transaction(db: DatabaseConnection) {
 /// ties broken by id, each once.
 async fn time_bounded_listings_page_in_time_order(db: DatabaseConnection) {
     use audit_seaorm::entity::activity_log;
-    use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sea_orm::EntityTrait;
     let t0 = Utc::now() - Duration::hours(1);
     // Ids 1..=5 written at t0 + 4, 0, 2, 2, 1 seconds.
     let mut ids = Vec::new();
@@ -207,17 +206,7 @@ async fn time_bounded_listings_page_in_time_order(db: DatabaseConnection) {
         let entry = log(&db, NewActivity::new("viewed").subject("post", 1))
             .await
             .unwrap();
-        let at = t0 + Duration::seconds(offset);
-        let value: sea_orm::Value = match db.get_database_backend() {
-            sea_orm::DbBackend::MySql => at.naive_utc().into(),
-            _ => at.into(),
-        };
-        activity_log::Entity::update_many()
-            .col_expr(activity_log::Column::CreatedAt, Expr::val(value))
-            .filter(activity_log::Column::Id.eq(entry.id))
-            .exec(&db)
-            .await
-            .unwrap();
+        audit_tests::move_entries(&db, [entry.id], t0 + Duration::seconds(offset)).await;
         ids.push(entry.id);
     }
     let pages = |order: Order| {
