@@ -225,6 +225,73 @@ async fn new_month_takes_rows_from_default(db: DatabaseConnection) {
     assert!(maintain_partitions(&db).await.unwrap().is_empty());
 }
 
+/// pg_partman (4.x, Debian's `postgresql-15-partman`) takes the table over: it keeps the
+/// months `install` made (same names), makes its own ahead, and `prune` drops its months.
+/// Runs where the extension is installed; `AUDIT_TEST_PARTMAN=1` (CI) makes it required.
+async fn pg_partman_takes_over(db: DatabaseConnection) {
+    let available = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_partman'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    if available == 0 {
+        assert!(
+            std::env::var("AUDIT_TEST_PARTMAN").is_err(),
+            "AUDIT_TEST_PARTMAN is set but pg_partman is not installed (postgresql-15-partman)"
+        );
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"\n*** SKIPPED pg_partman_takes_over: pg_partman is not installed. ***\n",
+        );
+        return;
+    }
+    partitioned(&db).await;
+    let start = month(-6).format("%Y-%m-%d").to_string();
+    for sql in [
+        "CREATE SCHEMA partman".to_owned(),
+        "CREATE EXTENSION pg_partman SCHEMA partman".to_owned(),
+        // pg_partman 4 makes a default partition of its own, under the same name.
+        "ALTER TABLE activity_log DETACH PARTITION activity_log_default".to_owned(),
+        "DROP TABLE activity_log_default".to_owned(),
+        format!(
+            "SELECT partman.create_parent('public.activity_log', 'created_at', 'native', \
+             'monthly', p_premake := 3, p_start_partition := '{start}')"
+        ),
+        "SELECT partman.run_maintenance()".to_owned(),
+    ] {
+        db.execute_unprepared(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let mut expected: Vec<String> = (-6..=3).map(name).collect();
+    expected.push("activity_log_default".to_owned());
+    expected.sort();
+    assert_eq!(partitions(&db).await, expected);
+    // The library keeps working beside it.
+    install(&db).await.unwrap();
+    assert!(maintain_partitions(&db).await.unwrap().is_empty());
+    post::new("partman", "partman").insert(&db).await.unwrap();
+    assert_eq!(rows_in(&db, &name(0)).await, 1);
+    entries_at(&db, 3, month(-6) + Duration::days(3)).await;
+    let done = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::days(100)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.entries, 3);
+    assert_eq!(done.partitions, [name(-6), name(-5)]);
+    db.execute_unprepared("SELECT partman.run_maintenance()")
+        .await
+        .unwrap();
+    assert!(!partitions(&db).await.contains(&name(-6)));
+}
+
 /// Elsewhere the layout is refused, clearly; on PostgreSQL it is refused over a plain
 /// `activity_log` (the test's own, unless the suite runs on the partitioned layout).
 async fn partitioning_is_postgres_only(db: DatabaseConnection) {
@@ -240,6 +307,7 @@ async fn partitioning_is_postgres_only(db: DatabaseConnection) {
 }
 
 postgres_tests!(
+    pg_partman_takes_over,
     install_makes_months_ahead_and_keeps_them,
     prune_drops_whole_expired_months,
     new_month_takes_rows_from_default,
