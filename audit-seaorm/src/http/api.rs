@@ -144,10 +144,16 @@ impl ApiState {
 /// | GET | `/activity` | filtered, paginated activity |
 /// | GET | `/subjects/{type}/{id}` | a record's full history |
 /// | GET | `/versions/{type}/{id}` | a record's snapshots |
+/// | GET | `/subjects/{type}/{id}/at` | the record at a time |
+/// | GET | `/subjects/{type}/{id}/diff` | the changes between two versions |
+/// | GET | `/subjects/{type}/{id}/blame` | who last changed each field |
+/// | GET | `/requests/{id}` | everything one request wrote |
+/// | POST | `/requests/{id}/revert` | revert a request (registered types) |
 /// | POST | `/versions/{id}/restore` | restore (registered types) or the data to re-apply |
 /// | GET | `/dashboard` | recent activity and counts over a window |
 /// | GET | `/permissions` | what the caller may read, restore and revert, per type |
 /// | GET | `/openapi.json` | the OpenAPI description of these ([`openapi`](super::openapi)) |
+/// | GET | `/ui` | the web page, with [`ui`](Self::ui) (feature `ui`) |
 ///
 /// Access must be decided explicitly with [`authorize`](Self::authorize): a router built
 /// without it answers every request with 403.
