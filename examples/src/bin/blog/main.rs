@@ -7,7 +7,9 @@
 //!
 //! SQLite file `blog.db` in the current directory by default (`blog-demo.db`, started
 //! afresh, for `--demo`); `DATABASE_URL` picks another database (PostgreSQL, MySQL), `PORT`
-//! another port.
+//! another port. The audit trail's web page is at `/api/audit/ui`: sign the browser in
+//! first (demo only) with `/demo/sign-in/admin` (everything) or `/demo/sign-in/alice` (an
+//! author: posts and comments, no restore).
 
 mod demo;
 
@@ -36,7 +38,10 @@ async fn main() -> Result<(), BoxError> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    tracing::info!("listening on http://{addr}");
+    // Demo only: the sign-in route sets the cookie the page's requests carry.
+    tracing::info!("the audit page: http://{addr}/demo/sign-in/admin (or /demo/sign-in/alice)");
     axum::serve(
         listener,
         routes::app(db).into_make_service_with_connect_info::<SocketAddr>(),
