@@ -545,6 +545,44 @@ async fn pagination_over_http(db: DatabaseConnection) {
         }
     }
     assert_eq!((pages, seen.len()), (3, 25));
+
+    // A time-bounded listing pages by (created_at, id) with the same cursors; a cursor whose
+    // entry is gone is a 400 that says so, not an empty page.
+    let since = "2000-01-01T00:00:00Z";
+    let (_, first) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/activity?limit=10&since={since}"),
+    )
+    .await;
+    let cursor = first["next_cursor"].as_i64().unwrap();
+    let (status, next) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/activity?limit=10&since={since}&after_id={cursor}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(next["items"].as_array().unwrap().len(), 10);
+    audit_seaorm::entity::activity_log::Entity::delete_by_id(cursor)
+        .exec(&db)
+        .await
+        .unwrap();
+    let (status, body) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/activity?limit=10&since={since}&after_id={cursor}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_parameter");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists"),
+        "{body}"
+    );
 }
 
 async fn access_control(db: DatabaseConnection) {

@@ -96,9 +96,11 @@ struct ActivityQuery {
     limit: Option<u64>,
     /// Entries to skip.
     offset: Option<u64>,
-    /// Keyset cursor: the previous page's `next_cursor`.
+    /// Keyset cursor: the previous page's `next_cursor` (400 when a time-bounded listing's
+    /// cursor entry has been pruned since).
     after_id: Option<i64>,
-    /// Listing order (default `newest_first`).
+    /// Listing order (default `newest_first`): by `(created_at, id)` when `since` or `until`
+    /// is given, by id otherwise.
     #[param(inline)]
     order: Option<Order>,
 }
