@@ -258,6 +258,20 @@ async fn session(test: &str) -> Option<(Browser, Blog)> {
     Some((b, blog))
 }
 
+/// Post 1's versions, as the admin reads them through the API.
+async fn post_versions(blog: &Blog) -> Vec<Value> {
+    let (status, page) = call(
+        blog,
+        Some("admin"),
+        "GET",
+        "/api/audit/versions/post/1",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
 /// How the browser shows `iso` in its time zone (`toLocaleString()`, en-US).
 fn local_text(iso: &str) -> String {
     let t: DateTime<Utc> = iso.parse().unwrap();
@@ -373,15 +387,7 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
     );
     b.screenshot("ui-record.png", 1500).await;
 
-    let (_, versions_before) = call(
-        &blog,
-        Some("admin"),
-        "GET",
-        "/api/audit/versions/post/1",
-        None,
-    )
-    .await;
-    let versions_before = versions_before["items"].as_array().unwrap().clone();
+    let versions_before = post_versions(&blog).await;
     // From the keyboard: Enter on a restore button opens the dialog, Escape closes it and
     // nothing is restored.
     b.client
@@ -450,15 +456,7 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
         "Hello"
     );
     b.wait_count("#versions tbody tr", 4).await;
-    let (_, versions) = call(
-        &blog,
-        Some("admin"),
-        "GET",
-        "/api/audit/versions/post/1",
-        None,
-    )
-    .await;
-    assert_eq!(versions["items"][3]["data"]["title"], "Hello");
+    assert_eq!(post_versions(&blog).await[3]["data"]["title"], "Hello");
 
     // A restore that fails shows the API's error in the dialog, which stays open.
     let gone = versions_before[1]["id"].as_i64().unwrap();
@@ -563,15 +561,7 @@ async fn authors_see_no_restore_and_forged_restores_are_refused() {
         b.texts("p.error").await
     );
     // Without the button, a hand-made request from the page is refused too.
-    let (_, versions) = call(
-        &blog,
-        Some("admin"),
-        "GET",
-        "/api/audit/versions/post/1",
-        None,
-    )
-    .await;
-    let version_id = versions["items"][0]["id"].as_i64().unwrap();
+    let version_id = post_versions(&blog).await[0]["id"].as_i64().unwrap();
     let restore_url = format!("{}/api/audit/versions/{version_id}/restore", blog.base);
     let status = b
         .client
@@ -605,19 +595,11 @@ async fn authors_see_no_restore_and_forged_restores_are_refused() {
         "return document.body.innerText.includes('unsupported_media_type')",
     )
     .await;
-    let (status, versions) = call(
-        &blog,
-        Some("admin"),
-        "GET",
-        "/api/audit/versions/post/1",
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let versions = post_versions(&blog).await;
     assert_eq!(
-        versions["items"].as_array().unwrap().len(),
+        versions.len(),
         3,
-        "a forged request restored something: {versions}"
+        "a forged request restored something: {versions:?}"
     );
     b.client.clone().close().await.unwrap();
 }
