@@ -10,6 +10,7 @@ mod common;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,12 +26,23 @@ const TZ: &str = "Asia/Kolkata";
 const ENTER: &str = "\u{E007}";
 const ESCAPE: &str = "\u{E00C}";
 
-struct Driver(Child);
+/// chromedriver, in a process group of its own with the Chromium it starts, and the
+/// browser's profile directory: dropping it ends them all and removes the directory, even
+/// when the test panicked before closing its session.
+struct Driver {
+    child: Child,
+    profile: std::path::PathBuf,
+}
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        // The whole group: killing chromedriver alone would leave Chromium running.
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
@@ -65,16 +77,21 @@ async fn browser(test: &str) -> Option<Browser> {
     let program =
         std::env::var("AUDIT_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
     let port = free_port();
+    // Everything the browser writes (profile, temporary files) goes under one directory.
+    let profile = std::env::temp_dir().join(format!("audit-ui-test-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(profile.join("tmp")).unwrap();
     let child = Command::new(&program)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .env("TZ", TZ)
+        .env("TMPDIR", profile.join("tmp"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| {
             panic!("AUDIT_TEST_BROWSER is set but `{program}` did not start ({e}): install chromium-driver")
         });
-    let driver = Driver(child);
+    let driver = Driver { child, profile };
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -85,7 +102,8 @@ async fn browser(test: &str) -> Option<Browser> {
     }
     let mut options = json!({
         "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--lang=en-US", "--window-size=1280,900"],
+                 "--lang=en-US", "--window-size=1280,900",
+                 format!("--user-data-dir={}", driver.profile.join("profile").display())],
     });
     if let Ok(binary) = std::env::var("AUDIT_TEST_CHROMIUM") {
         options["binary"] = json!(binary);
