@@ -54,7 +54,7 @@ pub enum Error {
     )]
     TableNamesFixed {
         /// The names in use.
-        in_use: crate::entity::TableNames,
+        in_use: Box<crate::entity::TableNames>,
     },
     /// `revert_request` found no entry of the request.
     #[error("no audited change was made under request `{0}`")]
@@ -150,6 +150,11 @@ pub enum Error {
     /// a migration of its own), or a partition PostgreSQL describes unexpectedly.
     #[error("partitioning: {0}")]
     Partitioning(String),
+    /// The hash chains or a checkpoint cannot be used as asked: the tables are not
+    /// installed, a cursor or signature is malformed, a checkpoint's signature is not the
+    /// key's.
+    #[error("tamper evidence: {0}")]
+    Chain(String),
     /// A stored audit row could not be read back.
     #[error("stored {what} {id} is not valid: {reason}")]
     Corrupt {

@@ -3,6 +3,7 @@
 mod api;
 mod backfill;
 mod bulk;
+mod chain;
 mod dialect;
 pub mod entity;
 mod error;
@@ -43,6 +44,14 @@ pub use audit_derive::Audited;
 pub use audit_derive::behavior;
 pub use backfill::{Backfill, backfill};
 pub use bulk::{AuditedBulk, BulkWrite, DeleteManyAudited, InsertManyAudited, UpdateManyAudited};
+pub use chain::checkpoint::{
+    Checkpoint, CheckpointCheck, checkpoint, checkpoints, verify_checkpoint,
+};
+pub use chain::seal::{SEAL_GRACE, Sealed, seal};
+pub use chain::verify::{Break, BreakReason, Cursor, Report, VerifyScope, verify};
+/// The Ed25519 implementation [`checkpoint`] signs with (its `SigningKey` and
+/// `VerifyingKey`).
+pub use ed25519_dalek;
 pub use error::{Error, Result};
 pub use history::{Blame, KeyOf, RecordsPage, diff_versions};
 pub use partition::{MONTHS_AHEAD, maintain_partitions};

@@ -246,6 +246,10 @@ pub async fn prune<C: ConnectionTrait + TransactionTrait>(
         done.entries += prune_entries(db, &scope, before, retention, &done).await?;
     }
     done.versions = prune_versions(db, retention, &done).await?;
+    if !retention.dry_run && done.entries + done.versions > 0 {
+        // The chains start after the removed rows, from anchors.
+        crate::chain::reanchor(db).await?;
+    }
     if !retention.dry_run {
         let keep: BTreeMap<&str, u64> = retention
             .overrides

@@ -114,7 +114,10 @@ const INSTALL_LOCK: &str = "audit_seaorm_install";
 async fn install_locked<C: ConnectionTrait>(db: &C, options: &Install) -> Result<()> {
     let backend = db.get_database_backend();
     take_install_lock(db).await?;
-    let created = create_missing(db, backend, options).await;
+    let created = match create_missing(db, backend, options).await {
+        Ok(()) => crate::chain::ensure_origin(db).await,
+        Err(e) => Err(e),
+    };
     if backend == DbBackend::MySql {
         let release = format!("SELECT RELEASE_LOCK('{INSTALL_LOCK}')");
         db.execute_unprepared(&release)
@@ -167,11 +170,12 @@ async fn create_missing<C: ConnectionTrait>(
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
             backend,
             "SELECT DISTINCT index_name FROM information_schema.statistics \
-             WHERE table_schema = DATABASE() AND table_name IN (?, ?, ?)",
+             WHERE table_schema = DATABASE() AND table_name IN (?, ?, ?, ?)",
             [
                 names.activity_log.as_str().into(),
                 names.versions.as_str().into(),
                 names.hourly.as_str().into(),
+                names.seals.as_str().into(),
             ],
         ))
         .await
@@ -214,6 +218,7 @@ enum On {
     Log,
     Versions,
     Hourly,
+    Seals,
 }
 
 /// The indexes, as (name after the table's, its table, columns, unique). An
@@ -251,6 +256,8 @@ const INDEXES: &[IndexSpec] = &[
     ),
     // the hours already counted (their marker rows), found without reading the counts
     ("marker", On::Hourly, &["subject_type", "hour"], false),
+    // a row's link, and the rows not sealed yet
+    ("row", On::Seals, &["kind", "row_id"], true),
 ];
 
 /// Indexes of `activity_log` an earlier version created and this one replaced (by
@@ -290,6 +297,7 @@ fn index_name(spec: &IndexSpec) -> (&'static str, String) {
         On::Log => names.activity_log.as_str(),
         On::Versions => names.versions.as_str(),
         On::Hourly => names.hourly.as_str(),
+        On::Seals => names.seals.as_str(),
     };
     let kind = if unique { "uq" } else { "idx" };
     (table, format!("{kind}_{table}_{name}"))
@@ -434,6 +442,8 @@ fn statements(backend: DbBackend, partitioned: bool) -> Result<Vec<Ddl>> {
                 .col(H::Action),
         );
 
+    let (mut links, heads, runs) = chain_tables(backend);
+
     let mut out = vec![Ddl::Table(baseline)];
     if inline {
         for spec in INDEXES {
@@ -441,12 +451,14 @@ fn statements(backend: DbBackend, partitioned: bool) -> Result<Vec<Ddl>> {
                 On::Log => &mut activity,
                 On::Versions => &mut version,
                 On::Hourly => &mut hours,
+                On::Seals => &mut links,
             };
             table.index(&mut index(spec, true, backend));
         }
         out.push(Ddl::Table(activity));
         out.push(Ddl::Table(version));
         out.push(Ddl::Table(hours));
+        out.extend([links, heads, runs].map(Ddl::Table));
     } else {
         if partitioned {
             let plain = backend.build(&activity).to_string();
@@ -458,6 +470,7 @@ fn statements(backend: DbBackend, partitioned: bool) -> Result<Vec<Ddl>> {
             out.push(Ddl::Table(version));
         }
         out.push(Ddl::Table(hours));
+        out.extend([links, heads, runs].map(Ddl::Table));
         out.extend(
             INDEXES
                 .iter()
@@ -465,6 +478,83 @@ fn statements(backend: DbBackend, partitioned: bool) -> Result<Vec<Ddl>> {
         );
     }
     Ok(out)
+}
+
+/// The hash chains' tables: links, heads, seal runs (see [`crate::seal`]).
+fn chain_tables(
+    backend: DbBackend,
+) -> (
+    TableCreateStatement,
+    TableCreateStatement,
+    TableCreateStatement,
+) {
+    use crate::entity::{chains, seal_runs, seals};
+    let new = |name: sea_orm::sea_query::TableRef| {
+        let mut t = Table::create();
+        if backend == DbBackend::MySql {
+            t.character_set("utf8mb4").collate("utf8mb4_bin");
+        }
+        t.table(name).if_not_exists();
+        t
+    };
+    fn hash(col: impl IntoIden) -> ColumnDef {
+        ColumnDef::new(col).string_len(64).not_null().to_owned()
+    }
+
+    use seals::Column as S;
+    let mut links = new(seals::Entity.into_table_ref());
+    links
+        .col(ColumnDef::new(S::Kind).small_integer().not_null())
+        .col(ColumnDef::new(S::SubjectType).string_len(100).not_null())
+        .col(subject_id(&mut ColumnDef::new(S::SubjectId), backend).not_null())
+        .col(ColumnDef::new(S::Seq).big_integer().not_null())
+        .col(ColumnDef::new(S::RowId).big_integer().not_null())
+        .col(hash(S::Hash))
+        .col(ColumnDef::new(S::Run).big_integer().not_null())
+        .primary_key(
+            Index::create()
+                .col(S::Kind)
+                .col(S::SubjectType)
+                .col(S::SubjectId)
+                .col(S::Seq),
+        );
+
+    use chains::Column as C;
+    let mut heads = new(chains::Entity.into_table_ref());
+    heads
+        .col(ColumnDef::new(C::Kind).small_integer().not_null())
+        .col(ColumnDef::new(C::SubjectType).string_len(100).not_null())
+        .col(subject_id(&mut ColumnDef::new(C::SubjectId), backend).not_null())
+        .col(ColumnDef::new(C::HeadSeq).big_integer().not_null())
+        .col(hash(C::HeadHash))
+        .col(ColumnDef::new(C::HeadRun).big_integer().not_null())
+        .col(ColumnDef::new(C::AnchorSeq).big_integer().not_null())
+        .col(ColumnDef::new(C::AnchorHash).string_len(64).null())
+        .primary_key(
+            Index::create()
+                .col(C::Kind)
+                .col(C::SubjectType)
+                .col(C::SubjectId),
+        );
+
+    use seal_runs::Column as R;
+    let mut runs = new(seal_runs::Entity.into_table_ref());
+    runs.col(
+        ColumnDef::new(R::Run)
+            .big_integer()
+            .not_null()
+            .primary_key(),
+    )
+    .col(timestamp(&mut ColumnDef::new(R::SealedAt), backend).not_null())
+    .col(ColumnDef::new(R::Rows).big_integer().not_null())
+    .col(ColumnDef::new(R::LogMaxId).big_integer().not_null())
+    .col(ColumnDef::new(R::VersionsMaxId).big_integer().not_null())
+    .col(ColumnDef::new(R::Complete).boolean().not_null())
+    .col(ColumnDef::new(R::Chains).big_integer().null())
+    .col(ColumnDef::new(R::Root).string_len(64).null())
+    .col(ColumnDef::new(R::PublicKey).string_len(64).null())
+    .col(ColumnDef::new(R::Signature).string_len(128).null());
+    (links, heads, runs)
 }
 
 /// The SQL [`install`] runs on `backend`, one statement per item (for review or for
@@ -548,9 +638,12 @@ pub mod migration {
 
     /// Drops the audit tables (a partitioned `activity_log` with its partitions).
     async fn drop_tables(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
-        use crate::entity::{activity_log, baselines, hourly, versions};
+        use crate::entity::{activity_log, baselines, chains, hourly, seal_runs, seals, versions};
         use sea_orm::EntityName;
         let tables = [
+            seals::Entity.table_name().to_owned(),
+            chains::Entity.table_name().to_owned(),
+            seal_runs::Entity.table_name().to_owned(),
             activity_log::Entity.table_name().to_owned(),
             versions::Entity.table_name().to_owned(),
             baselines::Entity.table_name().to_owned(),

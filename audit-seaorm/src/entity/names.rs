@@ -6,7 +6,8 @@ use crate::{Error, Result};
 
 /// The names of the audit tables (`activity_log`, `versions` and `audit_baselines` unless
 /// [`set_table_names`] chose others; the dashboard's hourly counts are in
-/// `{activity_log}_hourly`).
+/// `{activity_log}_hourly`, the hash chains in `{activity_log}_seals`, `_chains` and
+/// `_seal_runs`).
 ///
 /// ```
 /// use audit_seaorm::entity::TableNames;
@@ -26,6 +27,12 @@ pub struct TableNames {
     pub baselines: String,
     /// The activity log's hourly counts: `{activity_log}_hourly`.
     pub hourly: String,
+    /// The hash chains' links: `{activity_log}_seals`.
+    pub seals: String,
+    /// The hash chains' heads: `{activity_log}_chains`.
+    pub chains: String,
+    /// The seal runs and signed checkpoints: `{activity_log}_seal_runs`.
+    pub seal_runs: String,
 }
 
 impl Default for TableNames {
@@ -44,6 +51,9 @@ impl TableNames {
         let activity_log = activity_log.into();
         Self {
             hourly: format!("{activity_log}_hourly"),
+            seals: format!("{activity_log}_seals"),
+            chains: format!("{activity_log}_chains"),
+            seal_runs: format!("{activity_log}_seal_runs"),
             activity_log,
             versions: versions.into(),
             baselines: baselines.into(),
@@ -89,7 +99,7 @@ pub fn set_table_names(names: TableNames) -> Result<()> {
         Ok(())
     } else {
         Err(Error::TableNamesFixed {
-            in_use: fixed.clone(),
+            in_use: Box::new(fixed.clone()),
         })
     }
 }

@@ -1,0 +1,160 @@
+//! Chains after retention: [`reanchor`] moves each chain's anchor past the links whose
+//! rows [`prune`](crate::prune) removed.
+
+use std::collections::VecDeque;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::hash::Kind;
+use crate::entity::{activity_log, chains, seals, versions};
+use crate::{Error, Result};
+
+const PAGE: u64 = 1000;
+
+/// For every chain whose oldest links lost their rows (to retention), makes the last of
+/// those links the chain's anchor and deletes them: the chain then starts from the anchor
+/// and verifies as before. A link whose row is gone while an older link's row is still
+/// there is not retention's doing: it stays, and `verify` reports it. Returns how many
+/// links were folded into anchors.
+pub(crate) async fn reanchor<C: ConnectionTrait>(db: &C) -> Result<u64> {
+    let mut folded = 0;
+    for kind in Kind::ALL {
+        let mut last: Option<(String, String, i64)> = None;
+        // Orphan links of one chain, gathered across pages.
+        let mut run: VecDeque<seals::Model> = VecDeque::new();
+        loop {
+            let page = orphans(db, kind, last.as_ref()).await?;
+            let full = page.len() as u64 == PAGE;
+            if let Some(l) = page.last() {
+                last = Some((l.subject_type.clone(), l.subject_id.clone(), l.seq));
+            }
+            for link in page {
+                let same = run.front().is_some_and(|f| {
+                    (&f.subject_type, &f.subject_id) == (&link.subject_type, &link.subject_id)
+                });
+                if !same && !run.is_empty() {
+                    folded += fold(db, kind, std::mem::take(&mut run)).await?;
+                }
+                run.push_back(link);
+            }
+            if !full {
+                break;
+            }
+        }
+        if !run.is_empty() {
+            folded += fold(db, kind, run).await?;
+        }
+    }
+    Ok(folded)
+}
+
+/// Links of `kind` whose row is gone, in chain order, after `after`.
+async fn orphans<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    after: Option<&(String, String, i64)>,
+) -> Result<Vec<seals::Model>> {
+    use seals::Column as S;
+    let row = match kind {
+        Kind::Log => Query::select()
+            .expr(Expr::val(1))
+            .from(activity_log::Entity)
+            .and_where(
+                Expr::col((activity_log::Entity, activity_log::Column::Id))
+                    .equals((seals::Entity, S::RowId)),
+            )
+            .to_owned(),
+        Kind::Versions => Query::select()
+            .expr(Expr::val(1))
+            .from(versions::Entity)
+            .and_where(
+                Expr::col((versions::Entity, versions::Column::Id))
+                    .equals((seals::Entity, S::RowId)),
+            )
+            .to_owned(),
+    };
+    let mut q = seals::Entity::find()
+        .filter(S::Kind.eq(kind.code()))
+        .filter(Condition::all().add(Expr::exists(row).not()))
+        .order_by_asc(S::SubjectType)
+        .order_by_asc(S::SubjectId)
+        .order_by_asc(S::Seq)
+        .limit(PAGE);
+    if let Some((t, id, seq)) = after {
+        q = q.filter(
+            Condition::any()
+                .add(S::SubjectType.gt(t.as_str()))
+                .add(
+                    Condition::all()
+                        .add(S::SubjectType.eq(t.as_str()))
+                        .add(S::SubjectId.gt(id.as_str())),
+                )
+                .add(
+                    Condition::all()
+                        .add(S::SubjectType.eq(t.as_str()))
+                        .add(S::SubjectId.eq(id.as_str()))
+                        .add(S::Seq.gt(*seq)),
+                ),
+        );
+    }
+    q.all(db)
+        .await
+        .map_err(Error::db("reading the links of pruned rows"))
+}
+
+/// Folds the orphan links of one chain (in seq order) that directly follow its anchor.
+async fn fold<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    links: VecDeque<seals::Model>,
+) -> Result<u64> {
+    let first = &links[0];
+    let pk = (
+        kind.code(),
+        first.subject_type.clone(),
+        first.subject_id.clone(),
+    );
+    let Some(chain) = chains::Entity::find_by_id(pk)
+        .one(db)
+        .await
+        .map_err(Error::db("reading a chain's head"))?
+    else {
+        return Ok(0);
+    };
+    let mut anchor = None;
+    for (next, link) in (chain.anchor_seq + 1..).zip(links.iter()) {
+        if link.seq != next {
+            break;
+        }
+        anchor = Some(link);
+    }
+    let Some(anchor) = anchor else {
+        return Ok(0);
+    };
+    use seals::Column as S;
+    let n = seals::Entity::delete_many()
+        .filter(S::Kind.eq(kind.code()))
+        .filter(S::SubjectType.eq(chain.subject_type.as_str()))
+        .filter(S::SubjectId.eq(chain.subject_id.as_str()))
+        .filter(S::Seq.lte(anchor.seq))
+        .exec(db)
+        .await
+        .map_err(Error::db("removing the links of pruned rows"))?
+        .rows_affected;
+    chains::Entity::update(chains::ActiveModel {
+        kind: Set(chain.kind),
+        subject_type: Set(chain.subject_type.clone()),
+        subject_id: Set(chain.subject_id.clone()),
+        anchor_seq: Set(anchor.seq),
+        anchor_hash: Set(Some(anchor.hash.clone())),
+        ..Default::default()
+    })
+    .exec(db)
+    .await
+    .map_err(Error::db("moving a chain's anchor"))?;
+    Ok(n)
+}

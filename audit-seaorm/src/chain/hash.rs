@@ -1,0 +1,318 @@
+//! The bytes a link hashes, and the Merkle tree over the chain heads.
+//!
+//! A link's hash is `SHA-256(TAG ‖ 0x00 ‖ FORMAT ‖ previous hash ‖ content)`, where the
+//! content is the row's stored columns (all but its id: the chain's order is the evidence
+//! of order) as canonical JSON: object keys sorted by their bytes, no whitespace, strings
+//! escaped as `serde_json` escapes them, numbers exactly as stored (an integer is printed
+//! in full, never through a float), times as RFC 3339 UTC at microseconds, the stored
+//! precision. The first link of a chain follows [`GENESIS`].
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value as Json};
+use sha2::{Digest, Sha256};
+
+use crate::entity::{activity_log, versions};
+
+/// The domain-separation tag of every hash of the chains.
+pub(crate) const TAG: &[u8] = b"audit-seaorm/chain";
+/// The format of a link's input; a new format gets a new number.
+pub(crate) const FORMAT: u8 = 1;
+/// The hash a chain's first link follows.
+pub(crate) const GENESIS: [u8; 32] = [0; 32];
+
+/// A SHA-256 hash.
+pub(crate) type Hash = [u8; 32];
+
+/// Which table a chain is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Kind {
+    Log = 1,
+    Versions = 2,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Kind; 2] = [Kind::Versions, Kind::Log];
+
+    pub(crate) fn code(self) -> i16 {
+        self as i16
+    }
+
+    pub(crate) fn from_code(code: i16) -> Option<Kind> {
+        match code {
+            1 => Some(Kind::Log),
+            2 => Some(Kind::Versions),
+            _ => None,
+        }
+    }
+
+    /// The table's role (not its configured name, which may change).
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Kind::Log => "activity_log",
+            Kind::Versions => "versions",
+        }
+    }
+}
+
+/// The hash of a link: `content` after `prev`.
+pub(crate) fn link(prev: &Hash, content: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(TAG);
+    h.update([0, FORMAT]);
+    h.update(prev);
+    h.update(content);
+    h.finalize().into()
+}
+
+/// Hex of a hash.
+pub(crate) fn to_hex(hash: &Hash) -> String {
+    hex::encode(hash)
+}
+
+/// A hash from its hex (`None`: not 64 hex digits).
+pub(crate) fn from_hex(text: &str) -> Option<Hash> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
+}
+
+/// A row of either table, as read back for sealing and verifying.
+#[derive(Clone, Debug)]
+pub(crate) enum Row {
+    Log(activity_log::Model),
+    Versions(versions::Model),
+}
+
+impl Row {
+    pub(crate) fn id(&self) -> i64 {
+        match self {
+            Row::Log(r) => r.id,
+            Row::Versions(r) => r.id,
+        }
+    }
+
+    pub(crate) fn subject(&self) -> (&str, &str) {
+        match self {
+            Row::Log(r) => (&r.subject_type, &r.subject_id),
+            Row::Versions(r) => (&r.subject_type, &r.subject_id),
+        }
+    }
+
+    pub(crate) fn created_at(&self) -> DateTime<Utc> {
+        match self {
+            Row::Log(r) => r.created_at,
+            Row::Versions(r) => r.created_at,
+        }
+    }
+
+    /// The canonical bytes of the row's content.
+    pub(crate) fn content(&self) -> Vec<u8> {
+        let text = |s: &str| Json::String(s.to_owned());
+        let opt = |s: &Option<String>| s.as_deref().map_or(Json::Null, text);
+        let mut m = Map::new();
+        match self {
+            Row::Log(r) => {
+                m.insert("table".into(), text(Kind::Log.table()));
+                m.insert("action".into(), text(&r.action));
+                m.insert("subject_type".into(), text(&r.subject_type));
+                m.insert("subject_id".into(), text(&r.subject_id));
+                m.insert("causer_id".into(), opt(&r.causer_id));
+                m.insert("changes".into(), stored_json(&r.changes));
+                let props = r.properties.as_ref().map_or(Json::Null, stored_json);
+                m.insert("properties".into(), props);
+                m.insert("ip".into(), opt(&r.ip));
+                m.insert("user_agent".into(), opt(&r.user_agent));
+                m.insert("request_id".into(), opt(&r.request_id));
+                m.insert(
+                    "version_id".into(),
+                    r.version_id.map_or(Json::Null, Json::from),
+                );
+                m.insert("created_at".into(), time(r.created_at));
+            }
+            Row::Versions(r) => {
+                m.insert("table".into(), text(Kind::Versions.table()));
+                m.insert("subject_type".into(), text(&r.subject_type));
+                m.insert("subject_id".into(), text(&r.subject_id));
+                m.insert("version".into(), Json::from(r.version));
+                m.insert("event".into(), text(&r.event));
+                m.insert("data".into(), stored_json(&r.data));
+                m.insert("causer_id".into(), opt(&r.causer_id));
+                m.insert("created_at".into(), time(r.created_at));
+            }
+        }
+        let mut out = Vec::with_capacity(256);
+        canonical(&Json::Object(m), &mut out);
+        out
+    }
+}
+
+/// A JSON column as stored: SQLite hands a JSON column back as its text.
+fn stored_json(value: &Json) -> Json {
+    match value {
+        Json::String(s) => serde_json::from_str(s).unwrap_or_else(|_| value.clone()),
+        other => other.clone(),
+    }
+}
+
+fn time(at: DateTime<Utc>) -> Json {
+    Json::String(at.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+/// Writes `value` as canonical JSON.
+pub(crate) fn canonical(value: &Json, out: &mut Vec<u8>) {
+    match value {
+        Json::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_unstable();
+            out.push(b'{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                string(key, out);
+                out.push(b':');
+                canonical(&map[key], out);
+            }
+            out.push(b'}');
+        }
+        Json::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical(item, out);
+            }
+            out.push(b']');
+        }
+        Json::String(s) => string(s, out),
+        // Integers in full; floats in their shortest round-trip form.
+        Json::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Json::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Json::Null => out.extend_from_slice(b"null"),
+    }
+}
+
+fn string(s: &str, out: &mut Vec<u8>) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// A leaf of the checkpoint's Merkle tree: one chain's head.
+pub(crate) fn leaf(kind: Kind, subject: (&str, &str), seq: i64, head: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0]);
+    h.update(TAG);
+    h.update([FORMAT, kind.code() as u8]);
+    for part in [subject.0, subject.1] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.update(seq.to_be_bytes());
+    h.update(head);
+    h.finalize().into()
+}
+
+fn node(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([1]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// The RFC 6962 Merkle tree hash of leaves pushed in order, in O(log n) memory.
+#[derive(Default)]
+pub(crate) struct Merkle {
+    /// Complete subtrees, largest first: (height, hash).
+    stack: Vec<(u32, Hash)>,
+    pub(crate) leaves: u64,
+}
+
+impl Merkle {
+    pub(crate) fn push(&mut self, leaf: Hash) {
+        self.leaves += 1;
+        let mut cur = (0, leaf);
+        while let Some(&(height, left)) = self.stack.last() {
+            if height != cur.0 {
+                break;
+            }
+            self.stack.pop();
+            cur = (height + 1, node(&left, &cur.1));
+        }
+        self.stack.push(cur);
+    }
+
+    /// The root (of no leaves: SHA-256 of nothing, as in RFC 6962).
+    pub(crate) fn root(&self) -> Hash {
+        let mut iter = self.stack.iter().rev();
+        let Some(&(_, mut acc)) = iter.next() else {
+            return Sha256::digest([]).into();
+        };
+        for (_, left) in iter {
+            acc = node(left, &acc);
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text(v: &Json) -> String {
+        let mut out = Vec::new();
+        canonical(v, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_and_keeps_numbers_exact() {
+        let v =
+            json!({"b": [1, 2.5, "x\"y"], "a": {"z": null, "é": true}, "n": 9007199254740993u64});
+        assert_eq!(
+            text(&v),
+            r#"{"a":{"z":null,"é":true},"b":[1,2.5,"x\"y"],"n":9007199254740993}"#
+        );
+        // 2^53 + 1 and 2^53 must not hash alike.
+        assert_ne!(
+            text(&json!(9007199254740993u64)),
+            text(&json!(9007199254740992u64))
+        );
+    }
+
+    /// RFC 6962's MTH, recursively, to check the streaming form against.
+    fn mth(leaves: &[Hash]) -> Hash {
+        match leaves.len() {
+            0 => Sha256::digest([]).into(),
+            1 => leaves[0],
+            n => {
+                let k = n.next_power_of_two() / 2;
+                let k = if k == n { n / 2 } else { k };
+                node(&mth(&leaves[..k]), &mth(&leaves[k..]))
+            }
+        }
+    }
+
+    #[test]
+    fn the_streaming_merkle_root_is_rfc_6962s() {
+        for n in 0..40u8 {
+            let leaves: Vec<Hash> = (0..n).map(|i| Sha256::digest([i]).into()).collect();
+            let mut m = Merkle::default();
+            for l in &leaves {
+                m.push(*l);
+            }
+            assert_eq!(m.root(), mth(&leaves), "{n} leaves");
+        }
+    }
+
+    #[test]
+    fn a_link_depends_on_the_previous_hash_and_every_byte() {
+        let a = link(&GENESIS, b"{}");
+        assert_ne!(a, link(&a, b"{}"));
+        assert_ne!(a, link(&GENESIS, b"{ }"));
+        assert_eq!(from_hex(&to_hex(&a)), Some(a));
+        assert_eq!(from_hex("zz"), None);
+    }
+}

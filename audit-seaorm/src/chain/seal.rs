@@ -1,0 +1,415 @@
+//! [`seal`]: links the rows written since the last run into their chains.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+};
+
+use super::hash::{self, GENESIS, Hash, Kind, Row};
+use crate::entity::{activity_log, chains, seal_runs, seals, versions};
+use crate::{Error, Result};
+
+/// How late a row may commit after it was written (its `created_at`) and still be
+/// sealed: a row that shows up later than this after a run that caught up is held back
+/// (left unsealed), and [`verify`](crate::verify) reports it as
+/// [`Inserted`](crate::BreakReason::Inserted).
+pub const SEAL_GRACE: Duration = Duration::minutes(10);
+
+/// Rows of each table sealed per step (one transaction).
+pub(crate) const PAGE: u64 = 1000;
+
+/// What [`seal`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Sealed {
+    /// Rows linked into their chains.
+    pub rows: u64,
+    /// Rows left unsealed because they appeared more than [`SEAL_GRACE`] after their
+    /// `created_at`, behind a run that had caught up: rows inserted into the past, or
+    /// written by a transaction that took that long to commit.
+    pub held_back: u64,
+    /// Steps committed (one transaction each).
+    pub steps: u64,
+}
+
+/// Links every row of `activity_log` and `versions` written since the last run into its
+/// subject's chain, in steps of at most 1,000 rows of each table, one transaction each.
+///
+/// A chain holds the rows of one table about one subject, in the order they were sealed;
+/// each link's hash covers the row's stored content and the link before it (see the
+/// README's "Tamper evidence"). Writers never wait for it: run it from a job every few
+/// seconds or minutes (the time between a write and its seal is the time in which the
+/// row could be changed without a trace), and before a [`checkpoint`](crate::checkpoint).
+/// Concurrent runs take turns. The first run on an existing trail seals all of it.
+///
+/// ```no_run
+/// # async fn job(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
+/// let sealed = audit_seaorm::seal(db).await?;
+/// tracing::info!(rows = sealed.rows, "audit trail sealed");
+/// # Ok(()) }
+/// ```
+pub async fn seal<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<Sealed> {
+    let mut total = Sealed::default();
+    // Where this call's previous step stopped reading, per table: each step reads on
+    // from there, so that sealing a long trail reads it once.
+    let mut after = (0, 0);
+    loop {
+        let txn = crate::begin_write(db)
+            .await
+            .map_err(Error::db("starting a seal step"))?;
+        let step = step(&txn, after).await?;
+        after = step.after;
+        txn.commit()
+            .await
+            .map_err(Error::db("committing a seal step"))?;
+        total.rows += step.rows;
+        total.held_back += step.held_back;
+        total.steps += u64::from(step.committed);
+        if step.complete {
+            if total.held_back > 0 {
+                tracing::warn!(
+                    held_back = total.held_back,
+                    "audit: rows appeared more than SEAL_GRACE after they were written; \
+                     they are left unsealed and `verify` reports them"
+                );
+            }
+            return Ok(total);
+        }
+    }
+}
+
+/// The run with number 0, whose row the runs lock to take turns.
+pub(crate) async fn ensure_origin<C: ConnectionTrait>(db: &C) -> Result<()> {
+    const CONTEXT: &str = "creating the seal runs' origin";
+    if seal_runs::Entity::find_by_id(0)
+        .one(db)
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    seal_runs::Entity::insert(origin())
+        .exec_without_returning(db)
+        .await
+        .map_err(Error::db(CONTEXT))?;
+    Ok(())
+}
+
+fn origin() -> seal_runs::ActiveModel {
+    seal_runs::ActiveModel {
+        run: Set(0),
+        sealed_at: Set(DateTime::UNIX_EPOCH),
+        rows: Set(0),
+        log_max_id: Set(0),
+        versions_max_id: Set(0),
+        complete: Set(false),
+        chains: Set(None),
+        root: Set(None),
+        public_key: Set(None),
+        signature: Set(None),
+    }
+}
+
+/// Where the runs stand, read holding the runs' lock.
+pub(crate) struct Runs {
+    pub latest: seal_runs::Model,
+    /// Rows written before this and not sealed are late (held back); `None` until a run
+    /// caught up.
+    pub late_before: Option<DateTime<Utc>>,
+    /// Rows with ids up to these were sealed by a run older than [`SEAL_GRACE`]: the
+    /// rows still unsealed there are late, and runs skip them.
+    pub floor: (i64, i64),
+}
+
+impl Runs {
+    fn floor(&self, kind: Kind) -> i64 {
+        match kind {
+            Kind::Log => self.floor.0,
+            Kind::Versions => self.floor.1,
+        }
+    }
+}
+
+/// Takes the runs' lock (the origin row, `FOR UPDATE`; on SQLite the write lock the
+/// transaction began with) and reads where the runs stand.
+pub(crate) async fn lock_runs<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Runs> {
+    const CONTEXT: &str = "reading the seal runs";
+    seal_runs::Entity::find_by_id(0)
+        .lock_exclusive()
+        .one(db)
+        .await
+        .map_err(Error::db("taking the seal runs' lock"))?
+        .ok_or_else(|| {
+            Error::Chain(
+                "the seal runs' table has no origin row: run `audit_seaorm::install` first"
+                    .to_owned(),
+            )
+        })?;
+    let latest = seal_runs::Entity::find()
+        .order_by_desc(seal_runs::Column::Run)
+        .one(db)
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .ok_or_else(|| Error::Chain("the seal runs' table is empty".to_owned()))?;
+    let complete = || {
+        seal_runs::Entity::find()
+            .filter(seal_runs::Column::Complete.eq(true))
+            .order_by_desc(seal_runs::Column::Run)
+    };
+    let caught_up = complete().one(db).await.map_err(Error::db(CONTEXT))?;
+    let settled = complete()
+        .filter(seal_runs::Column::SealedAt.lt(now - SEAL_GRACE))
+        .one(db)
+        .await
+        .map_err(Error::db(CONTEXT))?;
+    Ok(Runs {
+        latest,
+        late_before: caught_up.map(|r| r.sealed_at - SEAL_GRACE),
+        floor: settled.map_or((0, 0), |r| (r.log_max_id, r.versions_max_id)),
+    })
+}
+
+struct Step {
+    after: (i64, i64),
+    rows: u64,
+    held_back: u64,
+    complete: bool,
+    committed: bool,
+}
+
+async fn step<C: ConnectionTrait>(db: &C, mut after: (i64, i64)) -> Result<Step> {
+    let now = Utc::now().trunc_subsecs(6);
+    let runs = lock_runs(db, now).await?;
+    let run = runs.latest.run + 1;
+    let mut rows = 0;
+    let mut held_back = 0;
+    let mut complete = true;
+    let mut max_ids = (runs.latest.log_max_id, runs.latest.versions_max_id);
+    for kind in Kind::ALL {
+        let read_from = match kind {
+            Kind::Log => &mut after.0,
+            Kind::Versions => &mut after.1,
+        };
+        let found = unsealed(db, kind, Ord::max(runs.floor(kind), *read_from), PAGE).await?;
+        complete &= (found.len() as u64) < PAGE;
+        if let Some(last) = found.last() {
+            *read_from = last.id();
+        }
+        let (late, fresh): (Vec<Row>, Vec<Row>) = found
+            .into_iter()
+            .partition(|r| runs.late_before.is_some_and(|t| r.created_at() < t));
+        held_back += late.len() as u64;
+        if let Some(max) = fresh.iter().map(Row::id).max() {
+            match kind {
+                Kind::Log => max_ids.0 = Ord::max(max_ids.0, max),
+                Kind::Versions => max_ids.1 = Ord::max(max_ids.1, max),
+            }
+        }
+        rows += link(db, kind, &fresh, run).await?;
+    }
+    // An idle run is recorded only now and then: its time moves the late line on.
+    let idle = rows == 0
+        && runs.latest.complete
+        && runs.latest.sealed_at > now - SEAL_GRACE / 2
+        && complete;
+    if !idle {
+        seal_runs::Entity::insert(seal_runs::ActiveModel {
+            run: Set(run),
+            sealed_at: Set(now),
+            rows: Set(rows as i64),
+            log_max_id: Set(max_ids.0),
+            versions_max_id: Set(max_ids.1),
+            complete: Set(complete),
+            ..origin()
+        })
+        .exec_without_returning(db)
+        .await
+        .map_err(Error::db("recording a seal run"))?;
+    }
+    Ok(Step {
+        after,
+        rows,
+        held_back,
+        complete,
+        committed: !idle,
+    })
+}
+
+/// Rows of `kind` with ids above `floor` that have no link, oldest first.
+pub(crate) async fn unsealed<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    floor: i64,
+    limit: u64,
+) -> Result<Vec<Row>> {
+    const CONTEXT: &str = "reading the rows to seal";
+    Ok(match kind {
+        Kind::Log => activity_log::Entity::find()
+            .filter(activity_log::Column::Id.gt(floor))
+            .filter(no_link(
+                kind,
+                (activity_log::Entity, activity_log::Column::Id),
+            ))
+            .order_by_asc(activity_log::Column::Id)
+            .limit(limit)
+            .all(db)
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .into_iter()
+            .map(Row::Log)
+            .collect(),
+        Kind::Versions => versions::Entity::find()
+            .filter(versions::Column::Id.gt(floor))
+            .filter(no_link(kind, (versions::Entity, versions::Column::Id)))
+            .order_by_asc(versions::Column::Id)
+            .limit(limit)
+            .all(db)
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .into_iter()
+            .map(Row::Versions)
+            .collect(),
+    })
+}
+
+/// `NOT EXISTS (the row's link)`.
+pub(crate) fn no_link<T, C>(kind: Kind, id: (T, C)) -> Condition
+where
+    T: sea_orm::sea_query::IntoIden,
+    C: sea_orm::sea_query::IntoIden,
+{
+    let link = Query::select()
+        .expr(Expr::val(1))
+        .from(seals::Entity)
+        .and_where(Expr::col((seals::Entity, seals::Column::Kind)).eq(kind.code()))
+        .and_where(Expr::col((seals::Entity, seals::Column::RowId)).equals(id))
+        .to_owned();
+    Condition::all().add(Expr::exists(link).not())
+}
+
+/// The chains of `subjects` in `kind`, by subject.
+pub(crate) async fn heads<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    subjects: impl Iterator<Item = (String, String)>,
+) -> Result<HashMap<(String, String), chains::Model>> {
+    let subjects: Vec<(String, String)> = subjects.collect();
+    let mut out = HashMap::new();
+    // A tuple IN list, in chunks well under every backend's parameter limit.
+    for chunk in subjects.chunks(500) {
+        let mut any = Condition::any();
+        for (t, id) in chunk {
+            any = any.add(
+                Condition::all()
+                    .add(chains::Column::SubjectType.eq(t.as_str()))
+                    .add(chains::Column::SubjectId.eq(id.as_str())),
+            );
+        }
+        let found = chains::Entity::find()
+            .filter(chains::Column::Kind.eq(kind.code()))
+            .filter(any)
+            .all(db)
+            .await
+            .map_err(Error::db("reading the chains' heads"))?;
+        for c in found {
+            out.insert((c.subject_type.clone(), c.subject_id.clone()), c);
+        }
+    }
+    Ok(out)
+}
+
+/// Links `rows` (in id order) after their chains' heads; returns how many.
+async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let subjects: BTreeMap<(String, String), ()> = rows
+        .iter()
+        .map(|r| {
+            let (t, id) = r.subject();
+            ((t.to_owned(), id.to_owned()), ())
+        })
+        .collect();
+    let found = heads(db, kind, subjects.into_keys()).await?;
+    // Per chain: head seq, head hash, anchor seq, anchor hash.
+    type Tip = (i64, Hash, i64, Option<String>);
+    let mut tips: HashMap<(String, String), Tip> = HashMap::new();
+    let mut links = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (t, id) = row.subject();
+        let key = (t.to_owned(), id.to_owned());
+        let tip = match tips.get_mut(&key) {
+            Some(tip) => tip,
+            None => {
+                let start = match found.get(&key) {
+                    Some(c) => {
+                        let hash = hash::from_hex(&c.head_hash).ok_or_else(|| {
+                            Error::Chain(format!(
+                                "the chain head of {} `{t}` {id} holds no hash: {:?}",
+                                kind.table(),
+                                c.head_hash
+                            ))
+                        })?;
+                        (c.head_seq, hash, c.anchor_seq, c.anchor_hash.clone())
+                    }
+                    None => (0, GENESIS, 0, None),
+                };
+                tips.entry(key.clone()).or_insert(start)
+            }
+        };
+        let hash = hash::link(&tip.1, &row.content());
+        tip.0 += 1;
+        tip.1 = hash;
+        links.push(seals::ActiveModel {
+            kind: Set(kind.code()),
+            subject_type: Set(key.0),
+            subject_id: Set(key.1),
+            seq: Set(tip.0),
+            row_id: Set(row.id()),
+            hash: Set(hash::to_hex(&hash)),
+            run: Set(run),
+        });
+    }
+    let n = links.len() as u64;
+    seals::Entity::insert_many(links)
+        .exec_without_returning(db)
+        .await
+        .map_err(Error::db("writing the links"))?;
+    let heads = tips
+        .into_iter()
+        .map(
+            |((t, id), (seq, hash, anchor_seq, anchor_hash))| chains::ActiveModel {
+                kind: Set(kind.code()),
+                subject_type: Set(t),
+                subject_id: Set(id),
+                head_seq: Set(seq),
+                head_hash: Set(hash::to_hex(&hash)),
+                head_run: Set(run),
+                anchor_seq: Set(anchor_seq),
+                anchor_hash: Set(anchor_hash),
+            },
+        );
+    chains::Entity::insert_many(heads)
+        .on_conflict(
+            OnConflict::columns([
+                chains::Column::Kind,
+                chains::Column::SubjectType,
+                chains::Column::SubjectId,
+            ])
+            .update_columns([
+                chains::Column::HeadSeq,
+                chains::Column::HeadHash,
+                chains::Column::HeadRun,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+        .map_err(Error::db("moving the chains' heads"))?;
+    Ok(n)
+}

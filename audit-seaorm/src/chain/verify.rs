@@ -1,0 +1,758 @@
+//! [`verify`]: walks the chains and reports the first broken link of each.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+
+use super::hash::{self, GENESIS, Hash, Kind, Row};
+use super::seal::{self, SEAL_GRACE};
+use crate::entity::{activity_log, chains, seal_runs, seals, versions};
+use crate::{Error, Result};
+
+/// Links read per query.
+const PAGE: u64 = 1000;
+
+/// What [`verify`] checks: everything, one subject type or one subject, the rows of a
+/// time range, in bounded steps.
+///
+/// ```
+/// use audit_seaorm::VerifyScope;
+/// let scope = VerifyScope::all().subject_type("post").max_links(10_000);
+/// # let _ = scope;
+/// ```
+#[derive(Clone, Debug)]
+pub struct VerifyScope {
+    subject_type: Option<String>,
+    subject_id: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    max_links: u64,
+    max_breaks: usize,
+    after: Option<Cursor>,
+}
+
+impl Default for VerifyScope {
+    fn default() -> Self {
+        Self {
+            subject_type: None,
+            subject_id: None,
+            since: None,
+            until: None,
+            max_links: u64::MAX,
+            max_breaks: 1000,
+            after: None,
+        }
+    }
+}
+
+impl VerifyScope {
+    /// Every chain of both tables.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Only the chains of one subject type.
+    pub fn subject_type(mut self, subject_type: impl Into<String>) -> Self {
+        self.subject_type = Some(subject_type.into());
+        self
+    }
+
+    /// Only the two chains of one subject (its entries and its versions).
+    pub fn subject(
+        mut self,
+        subject_type: impl Into<String>,
+        subject_id: impl Into<String>,
+    ) -> Self {
+        self.subject_type = Some(subject_type.into());
+        self.subject_id = Some(subject_id.into());
+        self
+    }
+
+    /// Checks the content of rows written at or after `since` only (the links of the
+    /// others are still followed, by their stored hashes).
+    pub fn since(mut self, since: DateTime<Utc>) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Checks the content of rows written before `until` only.
+    pub fn until(mut self, until: DateTime<Utc>) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    /// Stops after about this many links and rows (at least 1), with
+    /// [`Report::next`] saying where to go on.
+    pub fn max_links(mut self, n: u64) -> Self {
+        self.max_links = n.max(1);
+        self
+    }
+
+    /// Reports at most this many breaks (default 1,000); [`Report::more_breaks`] says
+    /// when there were more.
+    pub fn max_breaks(mut self, n: usize) -> Self {
+        self.max_breaks = n;
+        self
+    }
+
+    /// Goes on where an earlier report's [`Report::next`] stopped.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+
+    fn in_time(&self, at: DateTime<Utc>) -> bool {
+        self.since.is_none_or(|s| at >= s) && self.until.is_none_or(|u| at < u)
+    }
+}
+
+/// Where a [`verify`] that stopped at its [`VerifyScope::max_links`] goes on, as an
+/// opaque text (`Display` / `FromStr`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor(Position);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Position {
+    /// After this link.
+    Link(Kind, String, String, i64),
+    /// Looking for unsealed rows of this table after this id.
+    Unsealed(Kind, i64),
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Position::Link(k, t, id, seq) => {
+                write!(f, "l{}.{seq}.{}.{t}{id}", k.code(), t.len())
+            }
+            Position::Unsealed(k, id) => write!(f, "u{}.{id}", k.code()),
+        }
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Chain(format!("not a verify cursor: {s:?}"));
+        let (tag, rest) = s.split_at_checked(1).ok_or_else(bad)?;
+        let mut parts = rest.splitn(4, '.');
+        let kind = parts
+            .next()
+            .and_then(|k| k.parse().ok())
+            .and_then(Kind::from_code)
+            .ok_or_else(bad)?;
+        let num: i64 = parts.next().and_then(|n| n.parse().ok()).ok_or_else(bad)?;
+        match tag {
+            "u" if parts.next().is_none() => Ok(Cursor(Position::Unsealed(kind, num))),
+            "l" => {
+                let len: usize = parts.next().and_then(|n| n.parse().ok()).ok_or_else(bad)?;
+                let key = parts.next().ok_or_else(bad)?;
+                let (t, id) = key.split_at_checked(len).ok_or_else(bad)?;
+                Ok(Cursor(Position::Link(
+                    kind,
+                    t.to_owned(),
+                    id.to_owned(),
+                    num,
+                )))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// What [`verify`] found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "axum", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct Report {
+    /// Links followed.
+    pub links: u64,
+    /// Chains walked.
+    pub chains: u64,
+    /// Rows not sealed yet, written within [`SEAL_GRACE`] of the last run that caught
+    /// up (or before any run did): the next [`seal`](crate::seal) links them.
+    pub pending: u64,
+    /// The first break of each broken chain.
+    pub breaks: Vec<Break>,
+    /// Whether breaks were left out (more than [`VerifyScope::max_breaks`]).
+    pub more_breaks: bool,
+    /// Where to go on ([`VerifyScope::after`]) when the walk stopped at its limit.
+    pub next: Option<String>,
+}
+
+impl Report {
+    /// No break found (in what was walked: see [`Report::next`]).
+    pub fn is_intact(&self) -> bool {
+        self.breaks.is_empty()
+    }
+}
+
+/// A broken link.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "axum", derive(utoipa::ToSchema))]
+pub struct Break {
+    /// `activity_log` or `versions`.
+    pub table: String,
+    /// The chain's subject type.
+    pub subject_type: String,
+    /// The chain's subject id.
+    pub subject_id: String,
+    /// The link's place in the chain (`None` for a row that has no link).
+    pub seq: Option<i64>,
+    /// The row concerned, when there is one.
+    pub row_id: Option<i64>,
+    /// What is wrong.
+    pub reason: BreakReason,
+}
+
+/// Why a link is broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "axum", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BreakReason {
+    /// The row's content is not what was sealed.
+    Changed,
+    /// The link's row, or links, are gone: a deleted row, or a chain cut short.
+    Missing,
+    /// A row the chains have moved past without it: inserted into the past (or written by
+    /// a transaction that committed more than [`SEAL_GRACE`] after writing it).
+    Inserted,
+    /// The row holds what another link of the chain sealed: rows swapped or moved.
+    Reordered,
+    /// The chain's recorded head does not match its last link.
+    HeadChanged,
+}
+
+/// Walks the chains in `scope` and reports, for each, the first broken link with the
+/// reason, then the rows that have no link but should. Reads one page at a time: its
+/// memory does not grow with the trail.
+///
+/// A chain is the rows of one table about one subject, in the order [`seal`](crate::seal)
+/// linked them. `verify` proves that no sealed row was changed, removed, reordered or
+/// inserted behind the chain since it was sealed. It cannot tell whether someone who
+/// could rewrite every row also rewrote the chains: a [`checkpoint`](crate::checkpoint)
+/// kept outside the database can ([`verify_checkpoint`](crate::verify_checkpoint)).
+///
+/// ```no_run
+/// # async fn job(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
+/// use audit_seaorm::{VerifyScope, verify};
+/// let report = verify(db, &VerifyScope::all()).await?;
+/// for b in &report.breaks {
+///     eprintln!("{} {} {}: {:?} at link {:?}", b.table, b.subject_type, b.subject_id, b.reason, b.seq);
+/// }
+/// assert!(report.is_intact());
+/// # Ok(()) }
+/// ```
+pub async fn verify<C: ConnectionTrait>(db: &C, scope: &VerifyScope) -> Result<Report> {
+    let late_before = late_before(db).await?;
+    let mut walk = Walk {
+        scope,
+        report: Report::default(),
+        budget: scope.max_links,
+    };
+    let start = scope.after.as_ref().map(|c| c.0.clone());
+    let kinds = Kind::ALL;
+    let first = match &start {
+        Some(Position::Link(k, ..) | Position::Unsealed(k, _)) => {
+            kinds.iter().position(|x| x == k).unwrap_or(0)
+        }
+        None => 0,
+    };
+    for (i, &kind) in kinds.iter().enumerate().skip(first) {
+        let here = if i == first { start.clone() } else { None };
+        let unsealed_from = match here {
+            Some(Position::Unsealed(_, id)) => id,
+            other => {
+                let after = match other {
+                    Some(Position::Link(_, t, id, seq)) => Some((t, id, seq)),
+                    _ => None,
+                };
+                if let Some(stop) = walk.links(db, kind, after).await? {
+                    walk.report.next = Some(Cursor(stop).to_string());
+                    return Ok(walk.report);
+                }
+                0
+            }
+        };
+        if let Some(stop) = walk.unsealed(db, kind, unsealed_from, late_before).await? {
+            walk.report.next = Some(Cursor(stop).to_string());
+            return Ok(walk.report);
+        }
+    }
+    Ok(walk.report)
+}
+
+/// Rows written before this and still unsealed are late: `None` until a run caught up.
+async fn late_before<C: ConnectionTrait>(db: &C) -> Result<Option<DateTime<Utc>>> {
+    Ok(seal_runs::Entity::find()
+        .filter(seal_runs::Column::Complete.eq(true))
+        .order_by_desc(seal_runs::Column::Run)
+        .one(db)
+        .await
+        .map_err(Error::db("reading the seal runs"))?
+        .map(|r| r.sealed_at - SEAL_GRACE))
+}
+
+struct Walk<'a> {
+    scope: &'a VerifyScope,
+    report: Report,
+    budget: u64,
+}
+
+type Key = (String, String);
+
+impl Walk<'_> {
+    fn flag(
+        &mut self,
+        kind: Kind,
+        key: &Key,
+        seq: Option<i64>,
+        row_id: Option<i64>,
+        reason: BreakReason,
+    ) {
+        if self.report.breaks.len() >= self.scope.max_breaks {
+            self.report.more_breaks = true;
+            return;
+        }
+        self.report.breaks.push(Break {
+            table: kind.table().to_owned(),
+            subject_type: key.0.clone(),
+            subject_id: key.1.clone(),
+            seq,
+            row_id,
+            reason,
+        });
+    }
+
+    fn scoped<E: EntityTrait, T: ColumnTrait, I: ColumnTrait>(
+        &self,
+        query: sea_orm::Select<E>,
+        subject_type: T,
+        subject_id: I,
+    ) -> sea_orm::Select<E> {
+        let mut query = query;
+        if let Some(t) = &self.scope.subject_type {
+            query = query.filter(subject_type.eq(t.as_str()));
+        }
+        if let Some(id) = &self.scope.subject_id {
+            query = query.filter(subject_id.eq(id.as_str()));
+        }
+        query
+    }
+
+    /// Follows the links of `kind` (after `after`: a link, or a whole chain when its seq
+    /// is `i64::MAX`); `Some`: stopped there.
+    async fn links<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        kind: Kind,
+        after: Option<(String, String, i64)>,
+    ) -> Result<Option<Position>> {
+        let resumed = after.clone().filter(|a| a.2 != i64::MAX);
+        let mut heads = Heads {
+            last: after.as_ref().map(|(t, id, _)| (t.clone(), id.clone())),
+            inclusive: resumed.is_some(),
+            buf: VecDeque::new(),
+            done: false,
+        };
+        let mut links = Links {
+            last: after.clone(),
+            buf: VecDeque::new(),
+            rows: HashMap::new(),
+            done: false,
+        };
+        loop {
+            let head = heads.next(self, db, kind).await?;
+            let head_key = head
+                .as_ref()
+                .map(|h| (h.subject_type.clone(), h.subject_id.clone()));
+            // Links whose chain has no head (before the next head, or after the last).
+            while let Some(s) = links.peek(self, db, kind).await? {
+                let key = (s.subject_type.clone(), s.subject_id.clone());
+                if head_key.as_ref().is_some_and(|h| key >= *h) {
+                    break;
+                }
+                let (seq, row) = (s.seq, s.row_id);
+                self.flag(kind, &key, Some(seq), Some(row), BreakReason::HeadChanged);
+                while links
+                    .peek(self, db, kind)
+                    .await?
+                    .is_some_and(|l| (&l.subject_type, &l.subject_id) == (&key.0, &key.1))
+                {
+                    links.next();
+                }
+            }
+            let (Some(head), Some(key)) = (head, head_key) else {
+                return Ok(None);
+            };
+            self.report.chains += 1;
+            // Where the chain starts: after the resumed link, or after its anchor.
+            let start = match &resumed {
+                Some((t, id, seq)) if (t, id) == (&key.0, &key.1) => {
+                    let pk = (kind.code(), key.0.clone(), key.1.clone(), *seq);
+                    let before = seals::Entity::find_by_id(pk)
+                        .one(db)
+                        .await
+                        .map_err(Error::db("reading a link"))?;
+                    before
+                        .and_then(|b| hash::from_hex(&b.hash))
+                        .map(|h| (seq + 1, h))
+                        .ok_or(*seq)
+                }
+                _ => match head.anchor_hash.as_deref() {
+                    None => Ok((1, GENESIS)),
+                    Some(a) => hash::from_hex(a)
+                        .map(|h| (head.anchor_seq + 1, h))
+                        .ok_or(head.anchor_seq),
+                },
+            };
+            let (mut expected, mut prev, mut broken) = match start {
+                Ok((e, p)) => (e, p, false),
+                Err(seq) => {
+                    self.flag(kind, &key, Some(seq), None, BreakReason::Missing);
+                    (0, GENESIS, true)
+                }
+            };
+            // (predecessor, hash) of the links passed in this chain, for telling a moved
+            // row from a changed one.
+            let mut passed: Vec<(Hash, Hash)> = Vec::new();
+            while let Some(s) = links.peek(self, db, kind).await? {
+                if (&s.subject_type, &s.subject_id) != (&key.0, &key.1) {
+                    break;
+                }
+                let (s, row) = links.next().expect("peeked");
+                if broken {
+                    continue;
+                }
+                self.report.links += 1;
+                self.budget = self.budget.saturating_sub(1);
+                let Some(stored) = hash::from_hex(&s.hash).filter(|_| s.seq == expected) else {
+                    let reason = if s.seq > expected {
+                        BreakReason::Missing
+                    } else {
+                        BreakReason::Changed
+                    };
+                    self.flag(
+                        kind,
+                        &key,
+                        Some(expected.min(s.seq)),
+                        Some(s.row_id),
+                        reason,
+                    );
+                    broken = true;
+                    continue;
+                };
+                match row {
+                    None => {
+                        let reason = BreakReason::Missing;
+                        self.flag(kind, &key, Some(s.seq), Some(s.row_id), reason);
+                        broken = true;
+                        continue;
+                    }
+                    Some(row) if self.scope.in_time(row.created_at()) => {
+                        let content = row.content();
+                        if hash::link(&prev, &content) != stored {
+                            let reason = if links.seals_elsewhere(&key, stored, &passed, &content) {
+                                BreakReason::Reordered
+                            } else {
+                                BreakReason::Changed
+                            };
+                            self.flag(kind, &key, Some(s.seq), Some(s.row_id), reason);
+                            broken = true;
+                            continue;
+                        }
+                    }
+                    Some(_) => {}
+                }
+                passed.push((prev, stored));
+                prev = stored;
+                expected += 1;
+                if self.budget == 0 && s.seq < head.head_seq {
+                    return Ok(Some(Position::Link(kind, key.0, key.1, s.seq)));
+                }
+            }
+            if !broken {
+                let last = expected - 1;
+                if last < head.head_seq {
+                    self.flag(kind, &key, Some(last + 1), None, BreakReason::Missing);
+                } else if last > head.head_seq || hash::to_hex(&prev) != head.head_hash {
+                    let seq = Some(head.head_seq);
+                    self.flag(kind, &key, seq, None, BreakReason::HeadChanged);
+                }
+            }
+            if self.budget == 0 {
+                return Ok(Some(Position::Link(kind, key.0, key.1, i64::MAX)));
+            }
+        }
+    }
+
+    /// Reports the unsealed rows of `kind` (ids above `after`): late ones as inserted,
+    /// the others as pending. `Some`: stopped there.
+    async fn unsealed<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        kind: Kind,
+        mut after: i64,
+        late_before: Option<DateTime<Utc>>,
+    ) -> Result<Option<Position>> {
+        let mut flagged: HashMap<Key, ()> = HashMap::new();
+        loop {
+            let rows = match kind {
+                Kind::Log => {
+                    let q = activity_log::Entity::find()
+                        .filter(activity_log::Column::Id.gt(after))
+                        .filter(seal::no_link(
+                            kind,
+                            (activity_log::Entity, activity_log::Column::Id),
+                        ))
+                        .order_by_asc(activity_log::Column::Id)
+                        .limit(PAGE);
+                    self.scoped(
+                        q,
+                        activity_log::Column::SubjectType,
+                        activity_log::Column::SubjectId,
+                    )
+                    .all(db)
+                    .await
+                    .map_err(Error::db("reading unsealed rows"))?
+                    .into_iter()
+                    .map(Row::Log)
+                    .collect::<Vec<_>>()
+                }
+                Kind::Versions => {
+                    let q = versions::Entity::find()
+                        .filter(versions::Column::Id.gt(after))
+                        .filter(seal::no_link(
+                            kind,
+                            (versions::Entity, versions::Column::Id),
+                        ))
+                        .order_by_asc(versions::Column::Id)
+                        .limit(PAGE);
+                    self.scoped(
+                        q,
+                        versions::Column::SubjectType,
+                        versions::Column::SubjectId,
+                    )
+                    .all(db)
+                    .await
+                    .map_err(Error::db("reading unsealed rows"))?
+                    .into_iter()
+                    .map(Row::Versions)
+                    .collect()
+                }
+            };
+            let full = rows.len() as u64 == PAGE;
+            for row in &rows {
+                after = row.id();
+                if !self.scope.in_time(row.created_at()) {
+                    continue;
+                }
+                if late_before.is_some_and(|t| row.created_at() < t) {
+                    let (t, id) = row.subject();
+                    let key = (t.to_owned(), id.to_owned());
+                    if flagged.insert(key.clone(), ()).is_none() {
+                        self.flag(kind, &key, None, Some(row.id()), BreakReason::Inserted);
+                    }
+                } else {
+                    self.report.pending += 1;
+                }
+            }
+            self.budget = self.budget.saturating_sub(rows.len() as u64);
+            if !full {
+                return Ok(None);
+            }
+            if self.budget == 0 {
+                return Ok(Some(Position::Unsealed(kind, after)));
+            }
+        }
+    }
+}
+
+/// The chain heads in key order, a page at a time.
+struct Heads {
+    last: Option<Key>,
+    inclusive: bool,
+    buf: VecDeque<chains::Model>,
+    done: bool,
+}
+
+impl Heads {
+    async fn next<C: ConnectionTrait>(
+        &mut self,
+        walk: &Walk<'_>,
+        db: &C,
+        kind: Kind,
+    ) -> Result<Option<chains::Model>> {
+        if self.buf.is_empty() && !self.done {
+            use chains::Column as H;
+            let mut q = chains::Entity::find()
+                .filter(H::Kind.eq(kind.code()))
+                .order_by_asc(H::SubjectType)
+                .order_by_asc(H::SubjectId)
+                .limit(PAGE);
+            if let Some((t, id)) = &self.last {
+                let same = Condition::all().add(H::SubjectType.eq(t.as_str()));
+                let same = if self.inclusive {
+                    same.add(H::SubjectId.gte(id.as_str()))
+                } else {
+                    same.add(H::SubjectId.gt(id.as_str()))
+                };
+                q = q.filter(
+                    Condition::any()
+                        .add(H::SubjectType.gt(t.as_str()))
+                        .add(same),
+                );
+            }
+            let page = walk
+                .scoped(q, H::SubjectType, H::SubjectId)
+                .all(db)
+                .await
+                .map_err(Error::db("reading the chains' heads"))?;
+            self.done = (page.len() as u64) < PAGE;
+            self.inclusive = false;
+            if let Some(l) = page.last() {
+                self.last = Some((l.subject_type.clone(), l.subject_id.clone()));
+            }
+            self.buf.extend(page);
+        }
+        Ok(self.buf.pop_front())
+    }
+}
+
+/// The links in (subject, seq) order with their rows, a page at a time.
+struct Links {
+    last: Option<(String, String, i64)>,
+    buf: VecDeque<seals::Model>,
+    rows: HashMap<i64, Row>,
+    done: bool,
+}
+
+impl Links {
+    async fn peek<C: ConnectionTrait>(
+        &mut self,
+        walk: &Walk<'_>,
+        db: &C,
+        kind: Kind,
+    ) -> Result<Option<&seals::Model>> {
+        if self.buf.is_empty() && !self.done {
+            self.fill(walk, db, kind).await?;
+        }
+        Ok(self.buf.front())
+    }
+
+    fn next(&mut self) -> Option<(seals::Model, Option<Row>)> {
+        let s = self.buf.pop_front()?;
+        let row = self.rows.remove(&s.row_id);
+        Some((s, row))
+    }
+
+    /// Whether `content`, after some other link's predecessor, gives that link's hash:
+    /// the row belongs elsewhere in the chain. Tries the links passed (`passed`:
+    /// predecessor and hash of each) and those of the page at hand after the one that
+    /// failed (whose stored hash is `failed`).
+    fn seals_elsewhere(
+        &self,
+        key: &Key,
+        failed: Hash,
+        passed: &[(Hash, Hash)],
+        content: &[u8],
+    ) -> bool {
+        if passed.iter().any(|(p, h)| hash::link(p, content) == *h) {
+            return true;
+        }
+        let mut prev = failed;
+        for s in self.buf.iter() {
+            if (&s.subject_type, &s.subject_id) != (&key.0, &key.1) {
+                break;
+            }
+            let Some(h) = hash::from_hex(&s.hash) else {
+                break;
+            };
+            if hash::link(&prev, content) == h {
+                return true;
+            }
+            prev = h;
+        }
+        false
+    }
+
+    async fn fill<C: ConnectionTrait>(
+        &mut self,
+        walk: &Walk<'_>,
+        db: &C,
+        kind: Kind,
+    ) -> Result<()> {
+        use seals::Column as S;
+        let mut q = seals::Entity::find()
+            .filter(S::Kind.eq(kind.code()))
+            .order_by_asc(S::SubjectType)
+            .order_by_asc(S::SubjectId)
+            .order_by_asc(S::Seq)
+            .limit(PAGE);
+        if let Some((t, id, seq)) = &self.last {
+            q = q.filter(
+                Condition::any()
+                    .add(S::SubjectType.gt(t.as_str()))
+                    .add(
+                        Condition::all()
+                            .add(S::SubjectType.eq(t.as_str()))
+                            .add(S::SubjectId.gt(id.as_str())),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(S::SubjectType.eq(t.as_str()))
+                            .add(S::SubjectId.eq(id.as_str()))
+                            .add(S::Seq.gt(*seq)),
+                    ),
+            );
+        }
+        let page = walk
+            .scoped(q, S::SubjectType, S::SubjectId)
+            .all(db)
+            .await
+            .map_err(Error::db("reading the links"))?;
+        self.done = (page.len() as u64) < PAGE;
+        if let Some(l) = page.last() {
+            self.last = Some((l.subject_type.clone(), l.subject_id.clone(), l.seq));
+        }
+        let ids: Vec<i64> = page.iter().map(|s| s.row_id).collect();
+        self.rows = rows_by_id(db, kind, ids).await?;
+        self.buf.extend(page);
+        Ok(())
+    }
+}
+
+async fn rows_by_id<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    ids: Vec<i64>,
+) -> Result<HashMap<i64, Row>> {
+    const CONTEXT: &str = "reading the sealed rows";
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(match kind {
+        Kind::Log => activity_log::Entity::find()
+            .filter(activity_log::Column::Id.is_in(ids))
+            .all(db)
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .into_iter()
+            .map(|r| (r.id, Row::Log(r)))
+            .collect(),
+        Kind::Versions => versions::Entity::find()
+            .filter(versions::Column::Id.is_in(ids))
+            .all(db)
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .into_iter()
+            .map(|r| (r.id, Row::Versions(r)))
+            .collect(),
+    })
+}

@@ -1,0 +1,92 @@
+//! The `{activity_log}_seals` table: the hash chain links. Each sealed row of
+//! `activity_log` or `versions` has one seal: its place in its subject's chain and the
+//! hash over its content and the link before it. See [`crate::seal`].
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The table.
+#[derive(Copy, Clone, Default, Debug, DeriveEntity)]
+pub struct Entity;
+
+impl EntityName for Entity {
+    fn table_name(&self) -> &'static str {
+        &super::table_names().seals
+    }
+}
+
+/// One link.
+#[derive(Clone, Debug, PartialEq, DeriveModel, DeriveActiveModel, Serialize, Deserialize)]
+pub struct Model {
+    /// Which table the sealed row is in: 1 `activity_log`, 2 `versions`.
+    pub kind: i16,
+    /// The chain's subject type.
+    pub subject_type: String,
+    /// The chain's subject id.
+    pub subject_id: String,
+    /// The link's place in the chain: 1, 2, 3 …
+    pub seq: i64,
+    /// The sealed row's id.
+    pub row_id: i64,
+    /// SHA-256 (hex) over the previous link's hash and the row's content.
+    pub hash: String,
+    /// The seal run that made the link.
+    pub run: i64,
+}
+
+/// The columns.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveColumn)]
+#[allow(missing_docs)]
+pub enum Column {
+    Kind,
+    SubjectType,
+    SubjectId,
+    Seq,
+    RowId,
+    Hash,
+    Run,
+}
+
+/// The primary key: `(kind, subject_type, subject_id, seq)`.
+#[derive(Copy, Clone, Debug, EnumIter, DerivePrimaryKey)]
+#[allow(missing_docs)]
+pub enum PrimaryKey {
+    Kind,
+    SubjectType,
+    SubjectId,
+    Seq,
+}
+
+impl PrimaryKeyTrait for PrimaryKey {
+    type ValueType = (i16, String, String, i64);
+
+    fn auto_increment() -> bool {
+        false
+    }
+}
+
+impl ColumnTrait for Column {
+    type EntityName = Entity;
+
+    fn def(&self) -> ColumnDef {
+        match self {
+            Self::Kind => ColumnType::SmallInteger.def(),
+            Self::SubjectType | Self::SubjectId | Self::Hash => {
+                ColumnType::String(StringLen::None).def()
+            }
+            Self::Seq | Self::RowId | Self::Run => ColumnType::BigInteger.def(),
+        }
+    }
+}
+
+/// No relations.
+#[derive(Copy, Clone, Debug, EnumIter)]
+pub enum Relation {}
+
+impl RelationTrait for Relation {
+    fn def(&self) -> RelationDef {
+        match *self {}
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,442 @@
+//! Tamper evidence: after `seal`, each kind of tampering done with plain SQL is reported
+//! by `verify` at the right link with the right reason; a checkpoint kept outside the
+//! database catches what the chains alone cannot (a whole subject removed with its
+//! links); and an untouched trail never raises a false alarm.
+
+use std::collections::BTreeMap;
+
+use audit_seaorm::ed25519_dalek::SigningKey;
+use audit_seaorm::entity::{activity_log, chains, seals, versions};
+use audit_seaorm::{
+    BreakReason, Cursor, Report, Retention, VerifyScope, checkpoint, checkpoints, prune, seal,
+    verify, verify_checkpoint,
+};
+use audit_tests::{backend_of, backend_tests, move_entries, post};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde_json::json;
+
+/// A post written, then updated `updates` times: `updates + 1` entries and versions.
+async fn post_with_history(db: &DatabaseConnection, slug: &str, updates: usize) -> post::Model {
+    let mut p = post::new("v1", slug).insert(db).await.unwrap();
+    for i in 0..updates {
+        let mut am: post::ActiveModel = p.into();
+        am.title = Set(format!("v{}", i + 2));
+        p = am.update(db).await.unwrap();
+    }
+    p
+}
+
+/// The ids of a post's entries (or versions), oldest first.
+async fn entry_ids(db: &DatabaseConnection, id: i32) -> Vec<i64> {
+    activity_log::Entity::find()
+        .filter(activity_log::Column::SubjectType.eq("post"))
+        .filter(activity_log::Column::SubjectId.eq(id.to_string()))
+        .order_by_asc(activity_log::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+async fn version_ids(db: &DatabaseConnection, id: i32) -> Vec<i64> {
+    versions::Entity::find()
+        .filter(versions::Column::SubjectType.eq("post"))
+        .filter(versions::Column::SubjectId.eq(id.to_string()))
+        .order_by_asc(versions::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect()
+}
+
+fn time_value(db: &DatabaseConnection, at: DateTime<Utc>) -> sea_orm::Value {
+    match backend_of(db) {
+        DbBackend::MySql => at.naive_utc().into(),
+        _ => at.into(),
+    }
+}
+
+/// (table, subject id) → (link, reason) of every break.
+fn breaks(report: &Report) -> BTreeMap<(String, String), (Option<i64>, BreakReason)> {
+    report
+        .breaks
+        .iter()
+        .map(|b| ((b.table.clone(), b.subject_id.clone()), (b.seq, b.reason)))
+        .collect()
+}
+
+fn key(table: &str, id: i32) -> (String, String) {
+    (table.to_owned(), id.to_string())
+}
+
+/// Swaps the ids of two entries: each row now sits where the other was.
+async fn swap_entries(db: &DatabaseConnection, a: i64, b: i64) {
+    let set = |from: i64, to: i64| {
+        activity_log::Entity::update_many()
+            .col_expr(activity_log::Column::Id, Expr::val(to))
+            .filter(activity_log::Column::Id.eq(from))
+    };
+    set(a, -1).exec(db).await.unwrap();
+    set(b, a).exec(db).await.unwrap();
+    set(-1, b).exec(db).await.unwrap();
+}
+
+async fn each_tampering_is_reported_at_its_link(db: DatabaseConnection) {
+    let mut posts = Vec::new();
+    for i in 0..12 {
+        posts.push(post_with_history(&db, &format!("p{i}"), 3).await);
+    }
+    let id = |i: usize| posts[i].id;
+    // Post 10's first entry is two days old: a replay of it is a row from the past.
+    let old_entry = entry_ids(&db, id(10)).await[0];
+    move_entries(&db, [old_entry], Utc::now() - Duration::days(2)).await;
+
+    let sealed = seal(&db).await.unwrap();
+    assert_eq!(sealed.rows, 12 * 8, "4 entries and 4 versions of each post");
+    assert_eq!(sealed.held_back, 0);
+    let clean = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(clean.is_intact(), "{:?}", clean.breaks);
+    assert_eq!((clean.links, clean.chains, clean.pending), (96, 24, 0));
+    // Sealing again links nothing twice.
+    assert_eq!(seal(&db).await.unwrap().rows, 0);
+
+    // 0: one value in an entry's `changes`.
+    let e = entry_ids(&db, id(0)).await;
+    activity_log::Entity::update_many()
+        .col_expr(
+            activity_log::Column::Changes,
+            Expr::val(json!({"title": {"old": "v1", "new": "forged"}})),
+        )
+        .filter(activity_log::Column::Id.eq(e[1]))
+        .exec(&db)
+        .await
+        .unwrap();
+    // 1: one value in a version's `data`.
+    let v = version_ids(&db, id(1)).await;
+    let mut row: versions::ActiveModel = versions::Entity::find_by_id(v[2])
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.data = Set(json!({"id": id(1), "title": "forged", "slug": "p1", "published_at": null}));
+    row.update(&db).await.unwrap();
+    // 2: who did it.
+    let e = entry_ids(&db, id(2)).await;
+    activity_log::Entity::update_many()
+        .col_expr(activity_log::Column::CauserId, Expr::val("someone-else"))
+        .filter(activity_log::Column::Id.eq(e[0]))
+        .exec(&db)
+        .await
+        .unwrap();
+    // 3: when (one microsecond).
+    let v = version_ids(&db, id(3)).await;
+    let at = versions::Entity::find_by_id(v[1])
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .created_at;
+    versions::Entity::update_many()
+        .col_expr(
+            versions::Column::CreatedAt,
+            Expr::val(time_value(&db, at + Duration::microseconds(1))),
+        )
+        .filter(versions::Column::Id.eq(v[1]))
+        .exec(&db)
+        .await
+        .unwrap();
+    // 4: a middle entry deleted.
+    let e = entry_ids(&db, id(4)).await;
+    activity_log::Entity::delete_by_id(e[1])
+        .exec(&db)
+        .await
+        .unwrap();
+    // 5: the newest version deleted.
+    let v = version_ids(&db, id(5)).await;
+    versions::Entity::delete_by_id(v[3])
+        .exec(&db)
+        .await
+        .unwrap();
+    // 6: the newest version deleted with its link.
+    let v = version_ids(&db, id(6)).await;
+    versions::Entity::delete_by_id(v[3])
+        .exec(&db)
+        .await
+        .unwrap();
+    seals::Entity::delete_many()
+        .filter(seals::Column::Kind.eq(2))
+        .filter(seals::Column::RowId.eq(v[3]))
+        .exec(&db)
+        .await
+        .unwrap();
+    // 7: a forged entry inserted into the past.
+    let forged = activity_log::ActiveModel {
+        action: Set("approved".into()),
+        subject_type: Set("post".into()),
+        subject_id: Set(id(7).to_string()),
+        causer_id: Set(Some("admin".into())),
+        changes: Set(json!({})),
+        properties: Set(None),
+        ip: Set(None),
+        user_agent: Set(None),
+        request_id: Set(None),
+        version_id: Set(None),
+        created_at: Set(Utc::now() - Duration::days(1)),
+        ..Default::default()
+    };
+    activity_log::Entity::insert(forged)
+        .exec(&db)
+        .await
+        .unwrap();
+    // 8: two entries swapped.
+    let e = entry_ids(&db, id(8)).await;
+    swap_entries(&db, e[0], e[2]).await;
+    // 9: a whole subject truncated (its rows; its links stay).
+    activity_log::Entity::delete_many()
+        .filter(activity_log::Column::SubjectId.eq(id(9).to_string()))
+        .exec(&db)
+        .await
+        .unwrap();
+    versions::Entity::delete_many()
+        .filter(versions::Column::SubjectId.eq(id(9).to_string()))
+        .exec(&db)
+        .await
+        .unwrap();
+    // 10: an old entry replayed as a new row.
+    let mut replay: activity_log::ActiveModel = activity_log::Entity::find_by_id(old_entry)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    replay.id = sea_orm::ActiveValue::NotSet;
+    let replay = replay.insert(&db).await.unwrap();
+    // 11: untouched.
+
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    let found = breaks(&report);
+    let expected = BTreeMap::from([
+        (key("activity_log", id(0)), (Some(2), BreakReason::Changed)),
+        (key("versions", id(1)), (Some(3), BreakReason::Changed)),
+        (key("activity_log", id(2)), (Some(1), BreakReason::Changed)),
+        (key("versions", id(3)), (Some(2), BreakReason::Changed)),
+        (key("activity_log", id(4)), (Some(2), BreakReason::Missing)),
+        (key("versions", id(5)), (Some(4), BreakReason::Missing)),
+        (key("versions", id(6)), (Some(4), BreakReason::Missing)),
+        (key("activity_log", id(7)), (None, BreakReason::Inserted)),
+        (
+            key("activity_log", id(8)),
+            (Some(1), BreakReason::Reordered),
+        ),
+        (key("activity_log", id(9)), (Some(1), BreakReason::Missing)),
+        (key("versions", id(9)), (Some(1), BreakReason::Missing)),
+        (key("activity_log", id(10)), (None, BreakReason::Inserted)),
+    ]);
+    assert_eq!(found, expected, "{:#?}", report.breaks);
+    let replayed = report
+        .breaks
+        .iter()
+        .find(|b| b.subject_id == id(10).to_string())
+        .unwrap();
+    assert_eq!(replayed.row_id, Some(replay.id));
+
+    // A later seal does not make the inserted rows part of the chains: they are late.
+    let again = seal(&db).await.unwrap();
+    assert_eq!((again.rows, again.held_back), (0, 2));
+    assert_eq!(
+        breaks(&verify(&db, &VerifyScope::all()).await.unwrap()),
+        expected
+    );
+
+    // One subject's scope reports that subject only.
+    let one = verify(&db, &VerifyScope::all().subject("post", id(4).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(one.chains, 2);
+    assert_eq!(
+        breaks(&one),
+        BTreeMap::from([(key("activity_log", id(4)), (Some(2), BreakReason::Missing))])
+    );
+    let untouched = verify(&db, &VerifyScope::all().subject("post", id(11).to_string()))
+        .await
+        .unwrap();
+    assert!(untouched.is_intact());
+    assert_eq!(untouched.links, 8);
+}
+
+/// A walk in small steps, each going on from the last one's cursor, finds what one walk
+/// finds.
+async fn a_walk_in_steps_finds_what_one_walk_finds(db: DatabaseConnection) {
+    let mut posts = Vec::new();
+    for i in 0..6 {
+        posts.push(post_with_history(&db, &format!("s{i}"), 4).await);
+    }
+    seal(&db).await.unwrap();
+    let e = entry_ids(&db, posts[3].id).await;
+    activity_log::Entity::delete_by_id(e[3])
+        .exec(&db)
+        .await
+        .unwrap();
+    let whole = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert_eq!(whole.breaks.len(), 1);
+    assert!(whole.next.is_none());
+
+    let mut links = 0;
+    let mut found = Vec::new();
+    let mut scope = VerifyScope::all().max_links(7);
+    let mut steps = 0;
+    loop {
+        let step = verify(&db, &scope).await.unwrap();
+        steps += 1;
+        links += step.links;
+        found.extend(step.breaks);
+        let Some(next) = step.next else { break };
+        let cursor: Cursor = next.parse().unwrap();
+        assert_eq!(cursor.to_string(), next);
+        scope = VerifyScope::all().max_links(7).after(cursor);
+        assert!(steps < 100, "the walk goes on");
+    }
+    assert!(steps > 5, "{steps} steps");
+    assert_eq!(found, whole.breaks);
+    assert_eq!(links, whole.links);
+    assert!("x1.2".parse::<Cursor>().is_err());
+}
+
+/// A checkpoint signed outside the database catches a subject removed with its links
+/// and chain heads, which the chains alone cannot see.
+async fn a_checkpoint_catches_a_removed_subject(db: DatabaseConnection) {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let a = post_with_history(&db, "a", 2).await;
+    let b = post_with_history(&db, "b", 2).await;
+    let cp = checkpoint(&db, &key).await.unwrap();
+    assert_eq!(cp.chains, 4);
+    assert_eq!(checkpoints(&db, 10).await.unwrap(), vec![cp.clone()]);
+    let check = verify_checkpoint(&db, &cp, &key.verifying_key())
+        .await
+        .unwrap();
+    assert!(check.matches, "{check:?}");
+
+    // Writes after the checkpoint do not disturb it.
+    let mut am: post::ActiveModel = a.clone().into();
+    am.title = Set("later".into());
+    am.update(&db).await.unwrap();
+    post_with_history(&db, "c", 0).await;
+    seal(&db).await.unwrap();
+    let check = verify_checkpoint(&db, &cp, &key.verifying_key())
+        .await
+        .unwrap();
+    assert!(check.matches, "{check:?}");
+
+    // Another key's checkpoint, or a changed one, is refused.
+    let other = SigningKey::from_bytes(&[8; 32]);
+    assert!(
+        verify_checkpoint(&db, &cp, &other.verifying_key())
+            .await
+            .is_err()
+    );
+    let mut bent = cp.clone();
+    bent.chains += 1;
+    assert!(
+        verify_checkpoint(&db, &bent, &key.verifying_key())
+            .await
+            .is_err()
+    );
+
+    // b removed entirely: rows, links, heads. The chains walk clean; the checkpoint not.
+    let b_id = b.id.to_string();
+    activity_log::Entity::delete_many()
+        .filter(activity_log::Column::SubjectId.eq(b_id.as_str()))
+        .exec(&db)
+        .await
+        .unwrap();
+    versions::Entity::delete_many()
+        .filter(versions::Column::SubjectId.eq(b_id.as_str()))
+        .exec(&db)
+        .await
+        .unwrap();
+    seals::Entity::delete_many()
+        .filter(seals::Column::SubjectId.eq(b_id.as_str()))
+        .exec(&db)
+        .await
+        .unwrap();
+    chains::Entity::delete_many()
+        .filter(chains::Column::SubjectId.eq(b_id.as_str()))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert!(verify(&db, &VerifyScope::all()).await.unwrap().is_intact());
+    let check = verify_checkpoint(&db, &cp, &key.verifying_key())
+        .await
+        .unwrap();
+    assert!(!check.matches);
+    assert_eq!((check.chains_then, check.chains_now), (4, 2));
+}
+
+/// Retention removes the oldest links of chains: they start from anchors afterwards and
+/// verify clean, before and after more writes; a row removed from the middle is still
+/// reported.
+async fn pruned_chains_start_from_their_anchors(db: DatabaseConnection) {
+    let a = post_with_history(&db, "a", 5).await;
+    let b = post_with_history(&db, "b", 1).await;
+    // a's first three entries, and b's first, are two days old.
+    let old: Vec<i64> = entry_ids(&db, a.id).await[..3]
+        .iter()
+        .copied()
+        .chain([entry_ids(&db, b.id).await[0]])
+        .collect();
+    move_entries(&db, old, Utc::now() - Duration::days(2)).await;
+    seal(&db).await.unwrap();
+    let retention = Retention::new()
+        .entries_older_than(Duration::days(1))
+        .keep_versions(2);
+    let pruned = prune(&db, &retention).await.unwrap();
+    assert_eq!((pruned.entries, pruned.versions), (4, 4));
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    // The `pruned` entry is unsealed until the next seal.
+    assert_eq!(report.pending, 1);
+    let head = chains::Entity::find_by_id((1i16, "post".to_owned(), a.id.to_string()))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((head.anchor_seq, head.head_seq), (3, 6));
+
+    let mut am: post::ActiveModel = a.clone().into();
+    am.title = Set("after the prune".into());
+    am.update(&db).await.unwrap();
+    seal(&db).await.unwrap();
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!(report.pending, 0);
+
+    // A middle row removed is no retention's: reported, and a prune keeps it so.
+    let e = entry_ids(&db, a.id).await;
+    activity_log::Entity::delete_by_id(e[1])
+        .exec(&db)
+        .await
+        .unwrap();
+    prune(&db, &retention).await.unwrap();
+    let found = breaks(&verify(&db, &VerifyScope::all()).await.unwrap());
+    assert_eq!(
+        found,
+        BTreeMap::from([(key("activity_log", a.id), (Some(5), BreakReason::Missing))])
+    );
+}
+
+backend_tests!(
+    pruned_chains_start_from_their_anchors,
+    each_tampering_is_reported_at_its_link,
+    a_walk_in_steps_finds_what_one_walk_finds,
+    a_checkpoint_catches_a_removed_subject,
+);
