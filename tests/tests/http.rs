@@ -616,6 +616,17 @@ async fn access_control(db: DatabaseConnection) {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"]["code"], "forbidden");
+    // Verifying walks the tables: a permission of its own.
+    let (status, body) = get(&base, "reader", "/api/audit/verify").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body["error"]["message"],
+        "not allowed to verify the audit trail"
+    );
+    assert_eq!(
+        get(&base, "admin", "/api/audit/verify").await.0,
+        StatusCode::OK
+    );
     assert_eq!(
         post_json(
             &base,
@@ -659,6 +670,12 @@ fn bad_cases() -> Vec<BadCase> {
             "not_found",
         ),
         get("/requests/r1?limit=x", PARAM),
+        get("/verify?limit=0", PARAM),
+        get("/verify?limit=100001", PARAM),
+        get("/verify?after=l9.1.1.x", PARAM),
+        get("/verify?after=", PARAM),
+        get("/verify?subject_id=1", PARAM),
+        get("/verify?since=yesterday", PARAM),
         // A NUL in any text (PostgreSQL cannot store or compare one).
         get("/activity?subject_type=%00", PARAM),
         get("/activity?subject_id=a%00b", PARAM),
@@ -795,6 +812,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/versions/{version_id}/restore"),
     ("get", "/dashboard"),
     ("get", "/permissions"),
+    ("get", "/verify"),
     ("get", "/openapi.json"),
 ];
 
@@ -830,10 +848,19 @@ async fn accepts_each_query_parameter(base: &str, op: &Value, concrete: &str, wh
             "2026-01-01T00:00:00Z".to_owned()
         } else if schema["type"] == "integer" {
             "1".to_owned()
+        } else if (concrete, name) == ("/verify", "after") {
+            // A cursor `GET /verify` gave: unsealed activity rows after id 0.
+            "u1.0".to_owned()
         } else {
             "x".to_owned()
         };
-        let path = format!("/api/audit{concrete}?{name}={sample}");
+        // A subject id names a subject of a type.
+        let with = if name == "subject_id" && concrete == "/verify" {
+            "subject_type=post&"
+        } else {
+            ""
+        };
+        let path = format!("/api/audit{concrete}?{with}{name}={sample}");
         let (status, body) = get(base, "admin", &path).await;
         assert_eq!(
             status,
@@ -953,19 +980,19 @@ async fn access_per_subject(db: DatabaseConnection) {
     };
 
     // What `/permissions` tells the page, per caller and type.
-    let cell = |read: bool, write: bool| json!({"read": read, "restore": write, "revert": write});
+    let cell = |read: bool, write: bool, verify: bool| json!({"read": read, "restore": write, "revert": write, "verify": verify});
     let (_, staff) = get(&base, "staff", "/api/audit/permissions").await;
-    assert_eq!(staff["any"], cell(true, false));
-    assert_eq!(staff["subject_types"]["post"], cell(true, false));
-    assert_eq!(staff["subject_types"]["notes"], cell(false, false));
+    assert_eq!(staff["any"], cell(true, false, false));
+    assert_eq!(staff["subject_types"]["post"], cell(true, false, false));
+    assert_eq!(staff["subject_types"]["notes"], cell(false, false, false));
     let (_, editor) = get(&base, "editor", "/api/audit/permissions").await;
-    assert_eq!(editor["any"], cell(true, true));
-    assert_eq!(editor["subject_types"]["post"], cell(true, true));
-    assert_eq!(editor["subject_types"]["notes"], cell(true, false));
+    assert_eq!(editor["any"], cell(true, true, true));
+    assert_eq!(editor["subject_types"]["post"], cell(true, true, true));
+    assert_eq!(editor["subject_types"]["notes"], cell(true, false, false));
     let (_, admin) = get(&base, "admin", "/api/audit/permissions").await;
-    assert_eq!(admin["subject_types"]["notes"], cell(true, true));
+    assert_eq!(admin["subject_types"]["notes"], cell(true, true, true));
     // Registered but without a restorer: readable, not restorable through the API.
-    assert_eq!(admin["subject_types"]["cakes"], cell(true, false));
+    assert_eq!(admin["subject_types"]["cakes"], cell(true, false, true));
     let (status, _) = get(&base, "nobody", "/api/audit/permissions").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
@@ -1154,7 +1181,71 @@ async fn ui_page_is_served_with_a_strict_policy() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
 
+/// `GET /verify` reports a row changed behind the trail's back, in bounded steps.
+async fn verify_over_http(db: DatabaseConnection) {
+    use audit_seaorm::entity::activity_log;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, sea_query::Expr};
+    let base = serve(&db).await;
+    for title in ["a", "b", "c"] {
+        create(&base, "alice", &[], title).await;
+    }
+    audit_seaorm::seal(&db).await.unwrap();
+    let (status, report) = get(&base, "admin", "/api/audit/verify").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["breaks"], json!([]));
+    assert_eq!(
+        (report["links"].as_u64(), report["chains"].as_u64()),
+        (Some(12), Some(6))
+    );
+    assert_eq!(report["next"], Value::Null);
+
+    let second = activity_log::Entity::find()
+        .filter(activity_log::Column::SubjectId.eq("2"))
+        .order_by_asc(activity_log::Column::Id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    activity_log::Entity::update_many()
+        .col_expr(activity_log::Column::CauserId, Expr::val("mallory"))
+        .filter(activity_log::Column::Id.eq(second.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let (_, report) = get(&base, "admin", "/api/audit/verify?subject_type=post").await;
+    assert_eq!(
+        report["breaks"],
+        json!([{"table": "activity_log", "subject_type": "post", "subject_id": "2",
+                "seq": 1, "row_id": second.id, "reason": "changed"}])
+    );
+    // Two links per call: the walk goes on through `next` and finds the same.
+    let mut after = String::new();
+    let mut found = Vec::new();
+    for _ in 0..20 {
+        let (status, step) =
+            get(&base, "admin", &format!("/api/audit/verify?limit=2{after}")).await;
+        assert_eq!(status, StatusCode::OK, "{step}");
+        found.extend(step["breaks"].as_array().unwrap().clone());
+        match step["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(Value::Array(found), report["breaks"]);
+    let (_, one) = get(
+        &base,
+        "admin",
+        "/api/audit/verify?subject_type=post&subject_id=3",
+    )
+    .await;
+    assert_eq!(
+        (one["breaks"].clone(), one["chains"].as_u64()),
+        (json!([]), Some(2))
+    );
+}
+
 backend_tests!(
+    verify_over_http,
     attribution_and_grouping,
     spoofed_headers_ignored,
     endpoints_happy_path,

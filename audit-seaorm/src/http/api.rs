@@ -29,6 +29,9 @@ pub enum Permission {
     Restore,
     /// Revert a request (writes to the database).
     Revert,
+    /// Verify the hash chains (`GET /verify`, which also needs `Read`): walks the
+    /// tables, so it is a permission of its own.
+    Verify,
 }
 
 /// What a request asks for, as the access decision sees it: the permission, and what it
@@ -112,6 +115,7 @@ impl ApiState {
                     Permission::Read => "read",
                     Permission::Restore => "restore",
                     Permission::Revert => "revert",
+                    Permission::Verify => "verify",
                 };
                 let whose = access
                     .subject_type
@@ -315,7 +319,10 @@ async fn access(State(state): State<Arc<ApiState>>, request: Request, next: Next
         .into_response();
     };
     // Restoring answers with the version's data too: it needs both permissions.
-    let needed: &[Permission] = if matches!(*request.method(), Method::GET | Method::HEAD) {
+    let get = matches!(*request.method(), Method::GET | Method::HEAD);
+    let needed: &[Permission] = if get && request.uri().path().ends_with("/verify") {
+        &[Permission::Read, Permission::Verify]
+    } else if get {
         &[Permission::Read]
     } else if request.uri().path().ends_with("/revert") {
         &[Permission::Read, Permission::Revert]
@@ -328,6 +335,7 @@ async fn access(State(state): State<Arc<ApiState>>, request: Request, next: Next
             Permission::Read => "read the audit trail",
             Permission::Restore => "restore versions",
             Permission::Revert => "revert requests",
+            Permission::Verify => "verify the audit trail",
         };
         return ApiError::new(
             StatusCode::FORBIDDEN,

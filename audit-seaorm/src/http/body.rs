@@ -190,4 +190,6 @@ pub struct TypePermissions {
     pub restore: bool,
     /// May revert requests that changed the type.
     pub revert: bool,
+    /// May verify the type's hash chains (`GET /verify`).
+    pub verify: bool,
 }

@@ -42,6 +42,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(restore))
         .routes(routes!(dashboard))
         .routes(routes!(permissions))
+        .routes(routes!(verify))
         .routes(routes!(openapi_json))
 }
 
@@ -614,6 +615,83 @@ async fn dashboard(
     }))
 }
 
+/// `GET /verify` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    /// Only the chains of this subject type.
+    subject_type: Option<String>,
+    /// Only the chains of this subject (needs `subject_type`).
+    subject_id: Option<String>,
+    /// Check the content of rows written at or after this time (RFC 3339).
+    since: Option<DateTime<Utc>>,
+    /// Check the content of rows written before this time (RFC 3339).
+    until: Option<DateTime<Utc>>,
+    /// Links and rows to read in this call (default 10,000, at most 100,000).
+    limit: Option<u64>,
+    /// Go on from the previous call's `next`.
+    after: Option<String>,
+}
+
+/// The most links one `GET /verify` reads.
+const MAX_VERIFY_LINKS: u64 = 100_000;
+
+/// Verifies the hash chains: the first broken link of each chain, with the reason. One
+/// call reads at most `limit` links; `next` says where the next call goes on.
+#[utoipa::path(
+    get,
+    path = "/verify",
+    params(VerifyQuery),
+    responses((status = 200, description = "what the walk found", body = crate::Report), ReadErrors)
+)]
+async fn verify(
+    State(state): State<Arc<ApiState>>,
+    parts: Parts,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
+) -> Result<Json<crate::Report>, ApiError> {
+    let limit = q.limit.unwrap_or(10_000);
+    if !(1..=MAX_VERIFY_LINKS).contains(&limit) {
+        return Err(ApiError::bad(format!(
+            "limit must be between 1 and {MAX_VERIFY_LINKS}"
+        )));
+    }
+    let mut scope = crate::VerifyScope::all().max_links(limit);
+    match (&q.subject_type, &q.subject_id) {
+        (Some(t), Some(id)) => {
+            let access = Access::to(Permission::Verify).subject(t, Some(id));
+            state.check(&parts, access, &[Permission::Read, Permission::Verify])?;
+            scope = scope.subject(t.as_str(), id.as_str());
+        }
+        (Some(t), None) => {
+            let access = Access::to(Permission::Verify).subject(t, None);
+            state.check(&parts, access, &[Permission::Read, Permission::Verify])?;
+            scope = scope.subject_type(t.as_str());
+        }
+        (None, Some(_)) => return Err(ApiError::bad("subject_id needs subject_type")),
+        (None, None) => {
+            // The whole trail: every registered type must be readable and verifiable.
+            for t in crate::registry::subject_types() {
+                let access = Access::to(Permission::Verify).subject(t, None);
+                state.check(&parts, access, &[Permission::Read, Permission::Verify])?;
+            }
+        }
+    }
+    if let Some(since) = q.since {
+        scope = scope.since(since);
+    }
+    if let Some(until) = q.until {
+        scope = scope.until(until);
+    }
+    if let Some(after) = &q.after {
+        let cursor = after
+            .parse()
+            .map_err(|_| ApiError::bad("after is not a cursor this endpoint gave"))?;
+        scope = scope.after(cursor);
+    }
+    Ok(Json(crate::verify(&state.db, &scope).await?))
+}
+
 /// What the caller may do: read, restore and revert, on the trail as a whole and per
 /// registered subject type (restore only where the API writes the type back).
 #[utoipa::path(
@@ -642,6 +720,7 @@ async fn permissions(State(state): State<Arc<ApiState>>, parts: Parts) -> Json<C
             read,
             restore: read && restorable && may(Permission::Restore),
             revert: read && restorable && may(Permission::Revert),
+            verify: read && may(Permission::Verify),
         }
     };
     Json(CallerPermissions {

@@ -1,0 +1,199 @@
+//! `audit`: the trail's tamper evidence from the command line.
+//!
+//! ```text
+//! audit keygen --out key.hex                  # a signing key (keep it secret)
+//! audit seal --database-url URL               # link new rows into their chains
+//! audit checkpoint --database-url URL --key-file key.hex > checkpoint.json
+//! audit verify --database-url URL [--subject-type T [--subject-id ID]]
+//!              [--checkpoint checkpoint.json --public-key HEX]
+//! ```
+//!
+//! `verify` prints each broken link and exits 1 when it found any (or when the trail no
+//! longer matches the checkpoint), 2 on an error, 0 otherwise.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use audit_seaorm::ed25519_dalek::{SigningKey, VerifyingKey};
+use audit_seaorm::{Checkpoint, VerifyScope};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "audit",
+    about = "Seal, checkpoint and verify the audit trail's hash chains"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writes a new Ed25519 signing key (hex) to a file and prints its public key.
+    Keygen {
+        /// Where to write the key; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Links the rows written since the last run into their chains.
+    Seal {
+        /// The application's database.
+        #[arg(long)]
+        database_url: String,
+    },
+    /// Seals, then signs every chain head; prints the checkpoint (JSON) to keep elsewhere.
+    Checkpoint {
+        /// The application's database.
+        #[arg(long)]
+        database_url: String,
+        /// The signing key written by `keygen`.
+        #[arg(long)]
+        key_file: PathBuf,
+    },
+    /// Walks the chains; exits 1 when a link is broken.
+    Verify {
+        /// The application's database.
+        #[arg(long)]
+        database_url: String,
+        /// Only this subject type's chains.
+        #[arg(long)]
+        subject_type: Option<String>,
+        /// Only this subject's chains (with --subject-type).
+        #[arg(long, requires = "subject_type")]
+        subject_id: Option<String>,
+        /// Also check the trail against this checkpoint (JSON, as `checkpoint` printed).
+        #[arg(long, requires = "public_key")]
+        checkpoint: Option<PathBuf>,
+        /// The public key (hex) the checkpoint must be signed with.
+        #[arg(long, requires = "checkpoint")]
+        public_key: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("audit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
+
+async fn connect(url: &str) -> Fallible<sea_orm::DatabaseConnection> {
+    sea_orm::Database::connect(url)
+        .await
+        .map_err(|e| format!("connecting to the database: {e}").into())
+}
+
+fn hex32(text: &str, what: &str) -> Fallible<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).map_err(|_| format!("{what} is not 32 bytes of hex"))?;
+    Ok(out)
+}
+
+async fn run(command: Command) -> Fallible<ExitCode> {
+    match command {
+        Command::Keygen { out } => {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(|e| format!("no randomness: {e}"))?;
+            let key = SigningKey::from_bytes(&secret);
+            let mut file = std::fs::OpenOptions::new();
+            file.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+            let mut file = file
+                .open(&out)
+                .map_err(|e| format!("writing {}: {e}", out.display()))?;
+            std::io::Write::write_all(&mut file, hex::encode(secret).as_bytes())?;
+            println!("{}", hex::encode(key.verifying_key().to_bytes()));
+        }
+        Command::Seal { database_url } => {
+            let db = connect(&database_url).await?;
+            let sealed = audit_seaorm::seal(&db).await?;
+            println!(
+                "sealed {} rows ({} held back)",
+                sealed.rows, sealed.held_back
+            );
+        }
+        Command::Checkpoint {
+            database_url,
+            key_file,
+        } => {
+            let text = std::fs::read_to_string(&key_file)
+                .map_err(|e| format!("reading {}: {e}", key_file.display()))?;
+            let key = SigningKey::from_bytes(&hex32(text.trim(), "the key file")?);
+            let db = connect(&database_url).await?;
+            let checkpoint = audit_seaorm::checkpoint(&db, &key).await?;
+            println!("{}", serde_json::to_string_pretty(&checkpoint)?);
+        }
+        Command::Verify {
+            database_url,
+            subject_type,
+            subject_id,
+            checkpoint,
+            public_key,
+        } => {
+            let db = connect(&database_url).await?;
+            let mut scope = VerifyScope::all();
+            match (subject_type, subject_id) {
+                (Some(t), Some(id)) => scope = scope.subject(t, id),
+                (Some(t), None) => scope = scope.subject_type(t),
+                _ => {}
+            }
+            let report = audit_seaorm::verify(&db, &scope).await?;
+            for b in &report.breaks {
+                let seq = b.seq.map_or("-".to_owned(), |s| s.to_string());
+                let row = b.row_id.map_or("-".to_owned(), |r| r.to_string());
+                println!(
+                    "BROKEN {} {} {} link {seq} row {row}: {:?}",
+                    b.table, b.subject_type, b.subject_id, b.reason
+                );
+            }
+            let mut intact = report.is_intact();
+            println!(
+                "{} links in {} chains, {} rows not sealed yet, {} broken chains{}",
+                report.links,
+                report.chains,
+                report.pending,
+                report.breaks.len(),
+                if report.more_breaks {
+                    " (more not shown)"
+                } else {
+                    ""
+                }
+            );
+            if let (Some(path), Some(public_key)) = (checkpoint, public_key) {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                let cp: Checkpoint = serde_json::from_str(&text)
+                    .map_err(|e| format!("{} is not a checkpoint: {e}", path.display()))?;
+                let key = VerifyingKey::from_bytes(&hex32(&public_key, "the public key")?)
+                    .map_err(|e| format!("the public key: {e}"))?;
+                let check = audit_seaorm::verify_checkpoint(&db, &cp, &key).await?;
+                if check.matches {
+                    println!(
+                        "matches checkpoint {} ({} chains)",
+                        check.run, check.chains_then
+                    );
+                } else {
+                    intact = false;
+                    println!(
+                        "BROKEN checkpoint {}: {} chains then, {} as of it now; root {} now, {} signed",
+                        check.run, check.chains_then, check.chains_now, check.root_now, cp.root
+                    );
+                }
+            }
+            return Ok(if intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

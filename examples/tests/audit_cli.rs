@@ -1,0 +1,162 @@
+//! The `audit` command: seal, checkpoint and verify a trail from outside the app, with
+//! exit codes a cron job or a CI step can act on.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use audit_seaorm::entity::{activity_log, chains, seals, versions};
+use audit_seaorm::{NewActivity, log, snapshot};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
+use serde_json::json;
+
+/// A directory removed when the test ends.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap(), text)
+}
+
+async fn trail(url: &str) -> DatabaseConnection {
+    let db = Database::connect(url).await.unwrap();
+    audit_seaorm::install(&db).await.unwrap();
+    for (kind, id) in [("invoice", "1"), ("invoice", "2"), ("contract", "7")] {
+        for n in 0..3 {
+            snapshot(&db, kind, id, &json!({"n": n})).await.unwrap();
+            log(
+                &db,
+                NewActivity::new("viewed").subject(kind, id).causer("u1"),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    db
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[tokio::test]
+async fn seal_checkpoint_and_verify_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("audit-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = TempDir(dir.clone());
+    let url = format!("sqlite://{}?mode=rwc", path_str(&dir.join("app.db")));
+    let db = trail(&url).await;
+    let key = dir.join("key.hex");
+
+    let (code, public_key) = run(&["keygen", "--out", path_str(&key)]);
+    assert_eq!(code, 0, "{public_key}");
+    let public_key = public_key.trim().to_owned();
+    assert_eq!(public_key.len(), 64);
+    // A key file is never overwritten.
+    assert_eq!(run(&["keygen", "--out", path_str(&key)]).0, 2);
+
+    let (code, out) = run(&["seal", "--database-url", &url]);
+    assert_eq!((code, out.trim()), (0, "sealed 18 rows (0 held back)"));
+    let (code, out) = run(&[
+        "checkpoint",
+        "--database-url",
+        &url,
+        "--key-file",
+        path_str(&key),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let checkpoint = dir.join("checkpoint.json");
+    std::fs::write(&checkpoint, &out).unwrap();
+    let cp: audit_seaorm::Checkpoint = serde_json::from_str(&out).unwrap();
+    assert_eq!(cp.chains, 6);
+
+    let verify_with = [
+        "verify",
+        "--database-url",
+        &url,
+        "--checkpoint",
+        path_str(&checkpoint),
+        "--public-key",
+        &public_key,
+    ];
+    let (code, out) = run(&verify_with);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("18 links in 6 chains"), "{out}");
+    assert!(out.contains("matches checkpoint"), "{out}");
+
+    // The contract removed with its links and chain heads: only the checkpoint sees it.
+    activity_log::Entity::delete_many()
+        .filter(activity_log::Column::SubjectType.eq("contract"))
+        .exec(&db)
+        .await
+        .unwrap();
+    versions::Entity::delete_many()
+        .filter(versions::Column::SubjectType.eq("contract"))
+        .exec(&db)
+        .await
+        .unwrap();
+    seals::Entity::delete_many()
+        .filter(seals::Column::SubjectType.eq("contract"))
+        .exec(&db)
+        .await
+        .unwrap();
+    chains::Entity::delete_many()
+        .filter(chains::Column::SubjectType.eq("contract"))
+        .exec(&db)
+        .await
+        .unwrap();
+    let (code, out) = run(&["verify", "--database-url", &url]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&verify_with);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("BROKEN checkpoint"), "{out}");
+
+    // A causer rewritten: the chain itself breaks.
+    activity_log::Entity::update_many()
+        .col_expr(activity_log::Column::CauserId, Expr::val("u2"))
+        .filter(activity_log::Column::SubjectId.eq("2"))
+        .exec(&db)
+        .await
+        .unwrap();
+    let (code, out) = run(&[
+        "verify",
+        "--database-url",
+        &url,
+        "--subject-type",
+        "invoice",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("BROKEN activity_log invoice 2 link 1 row"),
+        "{out}"
+    );
+    assert!(out.contains(": Changed"), "{out}");
+    // Another subject's scope is intact.
+    let (code, out) = run(&[
+        "verify",
+        "--database-url",
+        &url,
+        "--subject-type",
+        "invoice",
+        "--subject-id",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{out}");
+
+    // Errors are exit 2 and say what failed.
+    let (code, out) = run(&["verify", "--database-url", "sqlite:///nonexistent/dir/x.db"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("connecting to the database"), "{out}");
+    db.close().await.unwrap();
+}
