@@ -434,7 +434,94 @@ async fn pruned_chains_start_from_their_anchors(db: DatabaseConnection) {
     );
 }
 
+/// Writers per backend in [`no_false_alarm_under_concurrent_writes`].
+const WRITERS: usize = 8;
+/// Updates per writer.
+const ROUNDS: usize = 1250;
+
+/// Concurrent audited updates, restores and a prune while seals run concurrently: the
+/// final seal links every row, and verify finds nothing wrong.
+async fn no_false_alarm_under_concurrent_writes(db: DatabaseConnection) {
+    use audit_seaorm::AuditedEntity;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(
+            post::new("t0", &format!("c{i}"))
+                .insert(&db)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let sealer = {
+        let (db, done) = (db.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut runs = 0;
+            while !done.load(Ordering::Relaxed) {
+                seal(&db).await.unwrap();
+                runs += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            runs
+        })
+    };
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let (db, ids) = (db.clone(), ids.clone());
+        tasks.push(tokio::spawn(async move {
+            for r in 0..ROUNDS {
+                let id = ids[(w + r) % ids.len()];
+                let txn = audit_seaorm::begin_write(&db).await.unwrap();
+                post::ActiveModel {
+                    id: Set(id),
+                    title: Set(format!("w{w}-r{r}")),
+                    ..Default::default()
+                }
+                .update(&txn)
+                .await
+                .unwrap();
+                txn.commit().await.unwrap();
+                if w == 0 && r % 10 == 0 {
+                    // A restore of the record's previous version.
+                    let vs = audit_seaorm::versions(&db, "post", ids[0]).await.unwrap();
+                    let target = vs[vs.len().saturating_sub(2)].id;
+                    let txn = audit_seaorm::begin_write(&db).await.unwrap();
+                    match post::Entity::restore(&txn, target).await {
+                        Ok(_) => txn.commit().await.unwrap(),
+                        // Pruned meanwhile.
+                        Err(audit_seaorm::Error::VersionNotFound(_)) => {}
+                        Err(e) => panic!("restore: {e}"),
+                    }
+                }
+                if w == 1 && r == ROUNDS / 2 {
+                    prune(&db, &Retention::new().keep_versions(5))
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    assert!(sealer.await.unwrap() > 0);
+    seal(&db).await.unwrap();
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!(report.pending, 0);
+    use sea_orm::PaginatorTrait;
+    let rows = activity_log::Entity::find().count(&db).await.unwrap()
+        + versions::Entity::find().count(&db).await.unwrap();
+    assert_eq!(report.links, rows);
+    assert!(rows as usize > WRITERS * ROUNDS, "{rows}");
+}
+
 backend_tests!(
+    no_false_alarm_under_concurrent_writes,
     pruned_chains_start_from_their_anchors,
     each_tampering_is_reported_at_its_link,
     a_walk_in_steps_finds_what_one_walk_finds,

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 
 use super::hash::Kind;
@@ -20,7 +20,20 @@ const PAGE: u64 = 1000;
 /// and verifies as before. A link whose row is gone while an older link's row is still
 /// there is not retention's doing: it stays, and `verify` reports it. Returns how many
 /// links were folded into anchors.
-pub(crate) async fn reanchor<C: ConnectionTrait>(db: &C) -> Result<u64> {
+pub(crate) async fn reanchor<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64> {
+    // One transaction holding the seal runs' lock: no seal step moves a head meanwhile.
+    let txn = crate::begin_write(db)
+        .await
+        .map_err(Error::db("starting to re-anchor the chains"))?;
+    let folded = reanchor_locked(&txn).await?;
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the chains' anchors"))?;
+    Ok(folded)
+}
+
+async fn reanchor_locked<C: ConnectionTrait>(db: &C) -> Result<u64> {
+    super::seal::lock_runs(db, chrono::Utc::now()).await?;
     let mut folded = 0;
     for kind in Kind::ALL {
         let mut last: Option<(String, String, i64)> = None;
