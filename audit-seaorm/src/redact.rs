@@ -2,11 +2,13 @@
 
 use audit_core::{Audited, FieldMode, REDACTED};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionSession, TransactionTrait,
 };
 use serde_json::Value;
 
+use crate::chain::erase::erase_row;
+use crate::chain::hash::{Kind, Row};
 use crate::entity::{activity_log, versions};
 use crate::{AuditedModel, Error, Result};
 
@@ -31,9 +33,10 @@ const BATCH: u64 = 500;
 /// Making a field `#[audit(redact)]` changes what is written from then on only: run this
 /// once to scrub what the trail already holds. `field` must be a field of the model marked
 /// `#[audit(redact)]` (anything else is refused, so an audited field cannot be scrubbed by
-/// mistake). It works in batches, one `UPDATE` per changed row; run it in a transaction
-/// to make it all or nothing. Restores of the scrubbed versions keep the field's current
-/// value, as for every redacted field.
+/// mistake). It reads in batches and writes one `UPDATE` per changed row, all in one
+/// transaction. Sealed rows keep verifying, as with [`erase`](crate::erase): the values'
+/// commitments stay in their links. Restores of the scrubbed versions keep the field's
+/// current value, as for every redacted field.
 ///
 /// ```
 /// # async fn demo<E>(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()>
@@ -47,7 +50,7 @@ pub async fn redact_history<E, C>(db: &C, field: &str) -> Result<Redacted>
 where
     E: EntityTrait,
     E::Model: AuditedModel,
-    C: ConnectionTrait,
+    C: ConnectionTrait + TransactionTrait,
 {
     let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
     let redacted = <E::Model as Audited>::FIELDS
@@ -59,10 +62,20 @@ where
             field: field.to_owned(),
         });
     }
-    Ok(Redacted {
-        versions: scrub_versions(db, subject_type, field).await?,
-        entries: scrub_entries(db, subject_type, field).await?,
-    })
+    // One transaction holding the seal runs' lock: sealed rows keep verifying (their
+    // values' commitments stay in their links), and no row is sealed half-scrubbed.
+    let txn = crate::begin_write(db)
+        .await
+        .map_err(Error::db("starting to redact the history"))?;
+    crate::chain::seal::lock_runs(&txn, chrono::Utc::now()).await?;
+    let done = Redacted {
+        versions: scrub_versions(&txn, subject_type, field).await?,
+        entries: scrub_entries(&txn, subject_type, field).await?,
+    };
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the redacted history"))?;
+    Ok(done)
 }
 
 /// The JSON of a column, parsed when the backend hands it back as text (MariaDB).
@@ -94,18 +107,11 @@ async fn scrub_versions<C: ConnectionTrait>(
         };
         after = last.id;
         for row in rows {
-            let mut data = json(row.data);
-            if data.as_object_mut().and_then(|d| d.remove(field)).is_none() {
+            let data = json(row.data.clone());
+            if data.get(field).is_none() {
                 continue;
             }
-            versions::ActiveModel {
-                id: ActiveValue::Unchanged(row.id),
-                data: ActiveValue::Set(data),
-                ..Default::default()
-            }
-            .update(db)
-            .await
-            .map_err(Error::db("redacting a version"))?;
+            erase_row(db, Kind::Versions, Row::Versions(row), &[field], REDACTED).await?;
             changed += 1;
         }
     }
@@ -128,31 +134,19 @@ async fn scrub_entries<C: ConnectionTrait>(db: &C, subject_type: &str, field: &s
         };
         after = last.id;
         for row in rows {
-            let mut changes = json(row.changes);
-            let Some(change) = changes.get_mut(field).and_then(Value::as_object_mut) else {
+            let changes = json(row.changes.clone());
+            let Some(change) = changes.get(field).and_then(Value::as_object) else {
                 continue;
             };
-            let mut scrubbed = false;
-            for side in ["old", "new"] {
-                if let Some(v) = change
-                    .get_mut(side)
-                    .filter(|v| !v.is_null() && **v != REDACTED)
-                {
-                    *v = Value::from(REDACTED);
-                    scrubbed = true;
-                }
-            }
-            if !scrubbed {
+            let holds_value = ["old", "new"].iter().any(|side| {
+                change
+                    .get(*side)
+                    .is_some_and(|v| !v.is_null() && *v != REDACTED)
+            });
+            if !holds_value {
                 continue;
             }
-            activity_log::ActiveModel {
-                id: ActiveValue::Unchanged(row.id),
-                changes: ActiveValue::Set(changes),
-                ..Default::default()
-            }
-            .update(db)
-            .await
-            .map_err(Error::db("redacting an activity entry"))?;
+            erase_row(db, Kind::Log, Row::Log(row), &[field], REDACTED).await?;
             changed += 1;
         }
     }

@@ -511,6 +511,8 @@ fn chain_tables(
         .col(ColumnDef::new(S::RowId).big_integer().not_null())
         .col(hash(S::Hash))
         .col(ColumnDef::new(S::Run).big_integer().not_null())
+        .col(ColumnDef::new(S::Salt).string_len(64).null())
+        .col(ColumnDef::new(S::Erased).json_binary().null())
         .primary_key(
             Index::create()
                 .col(S::Kind)

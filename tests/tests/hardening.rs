@@ -139,6 +139,8 @@ async fn redact_history_scrubs_old_values(db: DatabaseConnection) {
     .await
     .unwrap();
 
+    // The trail is sealed: scrubbing must keep its chains verifying.
+    audit_seaorm::seal(&db).await.unwrap();
     let err = redact_history::<post::Entity, _>(&db, "title")
         .await
         .unwrap_err();
@@ -170,6 +172,11 @@ async fn redact_history_scrubs_old_values(db: DatabaseConnection) {
         .await
         .unwrap();
     assert_eq!((again.versions, again.entries), (0, 0));
+    let report = audit_seaorm::verify(&db, &audit_seaorm::VerifyScope::all())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!(report.links, 4, "2 entries, 2 versions");
 }
 
 backend_tests!(redact_history_scrubs_old_values);

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use audit_seaorm::ed25519_dalek::SigningKey;
 use audit_seaorm::entity::{activity_log, chains, seals, versions};
 use audit_seaorm::{
-    BreakReason, Cursor, Report, Retention, VerifyScope, checkpoint, checkpoints, prune, seal,
-    verify, verify_checkpoint,
+    BreakReason, Cursor, Report, Retention, VerifyScope, checkpoint, checkpoints, erase, prune,
+    seal, verify, verify_checkpoint,
 };
 use audit_tests::{backend_of, backend_tests, move_entries, post};
 use chrono::{DateTime, Duration, Utc};
@@ -520,7 +520,90 @@ async fn no_false_alarm_under_concurrent_writes(db: DatabaseConnection) {
     assert!(rows as usize > WRITERS * ROUNDS, "{rows}");
 }
 
+/// Erasing a field's values for a data-protection request leaves the chains verifying;
+/// the values are gone from every row; a change after the erasure is still caught; a row
+/// that no longer matches its link is not erased.
+async fn erasure_keeps_the_chains_verifiable(db: DatabaseConnection) {
+    let p = post_with_history(&db, "erase-me", 2).await;
+    let other = post_with_history(&db, "keep-me", 1).await;
+    seal(&db).await.unwrap();
+    // One more write after the seal: erased unsealed, sealed later in its erased form.
+    let mut am: post::ActiveModel = p.clone().into();
+    am.title = Set("v-last".into());
+    am.update(&db).await.unwrap();
+
+    let done = erase(&db, "post", p.id, &["title"]).await.unwrap();
+    assert_eq!((done.versions, done.entries), (4, 4));
+    let entry = activity_log::Entity::find_by_id(done.entry_id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.action, "erased");
+    seal(&db).await.unwrap();
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!(report.pending, 0);
+
+    // No title value of the post is left anywhere in its trail.
+    for v in audit_seaorm::versions(&db, "post", p.id).await.unwrap() {
+        assert!(!v.data.contains_key("title"), "{:?}", v.data);
+        assert_eq!(v.data["slug"], json!("erase-me"));
+    }
+    for e in audit_seaorm::history(&db, "post", p.id).await.unwrap() {
+        if let Some(c) = e.changes.get("title") {
+            for value in [&c.old, &c.new] {
+                assert!(value.is_null() || *value == json!("[erased]"), "{value}");
+            }
+        }
+    }
+    // The other post is untouched.
+    let kept = audit_seaorm::versions(&db, "post", other.id).await.unwrap();
+    assert_eq!(kept[1].data["title"], json!("v2"));
+    // Erasing again changes nothing and still verifies.
+    erase(&db, "post", p.id, &["title"]).await.unwrap();
+    seal(&db).await.unwrap();
+    assert!(verify(&db, &VerifyScope::all()).await.unwrap().is_intact());
+
+    // After the erasure: a value put back, or another field changed, is caught.
+    let v = version_ids(&db, p.id).await;
+    let mut row: versions::ActiveModel = versions::Entity::find_by_id(v[0])
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.data = Set(json!({"id": p.id, "title": "v1", "slug": "erase-me", "published_at": null}));
+    row.update(&db).await.unwrap();
+    let mut row: versions::ActiveModel = versions::Entity::find_by_id(v[1])
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.data = Set(json!({"id": p.id, "slug": "forged", "published_at": null}));
+    row.update(&db).await.unwrap();
+    let found = breaks(&verify(&db, &VerifyScope::all()).await.unwrap());
+    assert_eq!(
+        found,
+        BTreeMap::from([(key("versions", p.id), (Some(1), BreakReason::Changed))])
+    );
+    // A tampered row is refused, not laundered by an erasure.
+    let e = entry_ids(&db, other.id).await;
+    activity_log::Entity::update_many()
+        .col_expr(activity_log::Column::CauserId, Expr::val("mallory"))
+        .filter(activity_log::Column::Id.eq(e[1]))
+        .exec(&db)
+        .await
+        .unwrap();
+    let err = erase(&db, "post", other.id, &["title"]).await.unwrap_err();
+    assert!(matches!(err, audit_seaorm::Error::Chain(_)), "{err}");
+    let kept = audit_seaorm::versions(&db, "post", other.id).await.unwrap();
+    assert_eq!(kept[1].data["title"], json!("v2"), "nothing erased");
+}
+
 backend_tests!(
+    erasure_keeps_the_chains_verifiable,
     no_false_alarm_under_concurrent_writes,
     pruned_chains_start_from_their_anchors,
     each_tampering_is_reported_at_its_link,

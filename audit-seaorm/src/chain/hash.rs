@@ -6,6 +6,16 @@
 //! escaped as `serde_json` escapes them, numbers exactly as stored (an integer is printed
 //! in full, never through a float), times as RFC 3339 UTC at microseconds, the stored
 //! precision. The first link of a chain follows [`GENESIS`].
+//!
+//! The values of a version's `data` and of an entry's `changes` enter the content as one
+//! salted commitment per field, `SHA-256(TAG ‖ "/field" ‖ 0x00 ‖ FORMAT ‖ salt ‖ len ‖
+//! field ‖ canonical value)`, so that erasing a value (for a data-protection request)
+//! can leave its commitment in its place and the chain still verifies. Each link keeps a
+//! random 32-byte secret from which every field's salt derives; erasing destroys it and
+//! keeps the salts of the fields that stay, so an erased value cannot be confirmed by
+//! guessing.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value as Json};
@@ -76,6 +86,134 @@ pub(crate) fn from_hex(text: &str) -> Option<Hash> {
     Some(out)
 }
 
+/// The salts of one row's fields, and the commitments of its erased fields.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Salts {
+    /// The row's secret, from which each field's salt derives (until an erasure).
+    secret: Option<Hash>,
+    /// After an erasure: the salts of the fields that stay.
+    kept: BTreeMap<String, Hash>,
+    /// After an erasure: the commitments of the erased fields.
+    erased: BTreeMap<String, Hash>,
+}
+
+impl Salts {
+    /// A new row's salts.
+    pub(crate) fn fresh(secret: Hash) -> Self {
+        Self {
+            secret: Some(secret),
+            ..Self::default()
+        }
+    }
+
+    /// The salts a link stores: its `salt` and `erased` columns (`None`: malformed).
+    pub(crate) fn stored(salt: Option<&str>, erased: Option<&Json>) -> Option<Self> {
+        let secret = match salt {
+            Some(s) => Some(from_hex(s)?),
+            None => None,
+        };
+        let mut out = Self {
+            secret,
+            ..Self::default()
+        };
+        if let Some(e) = erased {
+            let e = stored_json(e);
+            for (key, target) in [("kept", &mut out.kept), ("erased", &mut out.erased)] {
+                for (field, h) in e.get(key)?.as_object()? {
+                    target.insert(field.clone(), from_hex(h.as_str()?)?);
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The link's `salt` column.
+    pub(crate) fn secret_hex(&self) -> Option<String> {
+        self.secret.as_ref().map(to_hex)
+    }
+
+    /// The link's `erased` column.
+    pub(crate) fn erased_json(&self) -> Option<Json> {
+        if self.kept.is_empty() && self.erased.is_empty() {
+            return None;
+        }
+        let hex_map = |m: &BTreeMap<String, Hash>| {
+            Json::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Json::String(to_hex(v))))
+                    .collect(),
+            )
+        };
+        Some(serde_json::json!({"kept": hex_map(&self.kept), "erased": hex_map(&self.erased)}))
+    }
+
+    fn salt(&self, field: &str) -> Option<Hash> {
+        if let Some(s) = self.kept.get(field) {
+            return Some(*s);
+        }
+        let secret = self.secret?;
+        let mut h = Sha256::new();
+        h.update(TAG);
+        h.update(b"/salt\0");
+        h.update(secret);
+        h.update(field.as_bytes());
+        Some(h.finalize().into())
+    }
+
+    /// These salts with `fields` of `row` erased: their commitments kept, the secret
+    /// replaced by the salts of the fields that stay. `None` when a field has no salt.
+    pub(crate) fn erase(&self, row: &Row, fields: &[&str]) -> Option<Self> {
+        let mut out = Self {
+            secret: None,
+            kept: self.kept.clone(),
+            erased: self.erased.clone(),
+        };
+        for (field, value) in &row.fields() {
+            if out.erased.contains_key(field) {
+                continue;
+            }
+            let salt = self.salt(field)?;
+            if fields.contains(&field.as_str()) {
+                out.kept.remove(field);
+                out.erased
+                    .insert(field.clone(), commitment(&salt, field, value));
+            } else {
+                out.kept.insert(field.clone(), salt);
+            }
+        }
+        Some(out)
+    }
+}
+
+fn commitment(salt: &Hash, field: &str, value: &Json) -> Hash {
+    let mut h = Sha256::new();
+    h.update(TAG);
+    h.update(b"/field\0");
+    h.update([FORMAT]);
+    h.update(salt);
+    h.update((field.len() as u64).to_be_bytes());
+    h.update(field.as_bytes());
+    let mut bytes = Vec::with_capacity(64);
+    canonical(value, &mut bytes);
+    h.update(&bytes);
+    h.finalize().into()
+}
+
+/// What an erased value reads in an entry's `changes`.
+pub(crate) const ERASED: &str = "[erased]";
+
+/// Whether an entry's change of an erased field holds no value any more.
+fn scrubbed_change(change: &Json) -> bool {
+    let blank = |v: Option<&Json>| match v {
+        None | Some(Json::Null) => true,
+        Some(Json::String(s)) => s == ERASED || s == audit_core::REDACTED,
+        _ => false,
+    };
+    change
+        .as_object()
+        .is_some_and(|c| c.len() <= 2 && blank(c.get("old")) && blank(c.get("new")))
+}
+
 /// A row of either table, as read back for sealing and verifying.
 #[derive(Clone, Debug)]
 pub(crate) enum Row {
@@ -105,8 +243,48 @@ impl Row {
         }
     }
 
-    /// The canonical bytes of the row's content.
-    pub(crate) fn content(&self) -> Vec<u8> {
+    /// The fields whose values enter as commitments: a version's `data`, an entry's
+    /// `changes`.
+    pub(crate) fn fields(&self) -> Map<String, Json> {
+        let map = match self {
+            Row::Log(r) => &r.changes,
+            Row::Versions(r) => &r.data,
+        };
+        match stored_json(map) {
+            Json::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    /// The committed fields: each field's commitment, erased ones from `salts` (`None`
+    /// when an erased field still holds a value, or a field has no salt).
+    fn committed(&self, value: &Json, salts: &Salts) -> Option<Json> {
+        let value = stored_json(value);
+        let Json::Object(map) = &value else {
+            // Not an object (never written so): hashed as it is.
+            return Some(value);
+        };
+        let log = matches!(self, Row::Log(_));
+        let mut out = Map::new();
+        for (field, v) in map {
+            let c = match salts.erased.get(field) {
+                Some(c) if log && scrubbed_change(v) => *c,
+                Some(_) => return None,
+                None => commitment(&salts.salt(field)?, field, v),
+            };
+            out.insert(field.clone(), Json::String(to_hex(&c)));
+        }
+        for (field, c) in &salts.erased {
+            // An erased field left the snapshot; an entry's scrubbed change may have, too.
+            out.entry(field.clone())
+                .or_insert_with(|| Json::String(to_hex(c)));
+        }
+        Some(Json::Object(out))
+    }
+
+    /// The canonical bytes of the row's content with `salts` (`None`: an erased field
+    /// holds a value again, or a field has no salt).
+    pub(crate) fn content(&self, salts: &Salts) -> Option<Vec<u8>> {
         let text = |s: &str| Json::String(s.to_owned());
         let opt = |s: &Option<String>| s.as_deref().map_or(Json::Null, text);
         let mut m = Map::new();
@@ -117,7 +295,7 @@ impl Row {
                 m.insert("subject_type".into(), text(&r.subject_type));
                 m.insert("subject_id".into(), text(&r.subject_id));
                 m.insert("causer_id".into(), opt(&r.causer_id));
-                m.insert("changes".into(), stored_json(&r.changes));
+                m.insert("changes".into(), self.committed(&r.changes, salts)?);
                 let props = r.properties.as_ref().map_or(Json::Null, stored_json);
                 m.insert("properties".into(), props);
                 m.insert("ip".into(), opt(&r.ip));
@@ -135,14 +313,14 @@ impl Row {
                 m.insert("subject_id".into(), text(&r.subject_id));
                 m.insert("version".into(), Json::from(r.version));
                 m.insert("event".into(), text(&r.event));
-                m.insert("data".into(), stored_json(&r.data));
+                m.insert("data".into(), self.committed(&r.data, salts)?);
                 m.insert("causer_id".into(), opt(&r.causer_id));
                 m.insert("created_at".into(), time(r.created_at));
             }
         }
         let mut out = Vec::with_capacity(256);
         canonical(&Json::Object(m), &mut out);
-        out
+        Some(out)
     }
 }
 

@@ -9,7 +9,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 
-use super::hash::{self, GENESIS, Hash, Kind, Row};
+use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
 use crate::entity::{activity_log, chains, seal_runs, seals, versions};
 use crate::{Error, Result};
 
@@ -340,7 +340,10 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
     type Tip = (i64, Hash, i64, Option<String>);
     let mut tips: HashMap<(String, String), Tip> = HashMap::new();
     let mut links = Vec::with_capacity(rows.len());
-    for row in rows {
+    let mut secrets = vec![0u8; 32 * rows.len()];
+    getrandom::fill(&mut secrets)
+        .map_err(|e| Error::Chain(format!("no randomness for the rows' salts: {e}")))?;
+    for (row, secret) in rows.iter().zip(secrets.chunks_exact(32)) {
         let (t, id) = row.subject();
         let key = (t.to_owned(), id.to_owned());
         let tip = match tips.get_mut(&key) {
@@ -362,7 +365,15 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
                 tips.entry(key.clone()).or_insert(start)
             }
         };
-        let hash = hash::link(&tip.1, &row.content());
+        let salts = Salts::fresh(secret.try_into().expect("32 bytes"));
+        let content = row.content(&salts).ok_or_else(|| {
+            Error::Chain(format!(
+                "{} row {} has a field without a salt",
+                kind.table(),
+                row.id()
+            ))
+        })?;
+        let hash = hash::link(&tip.1, &content);
         tip.0 += 1;
         tip.1 = hash;
         links.push(seals::ActiveModel {
@@ -373,6 +384,8 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
             row_id: Set(row.id()),
             hash: Set(hash::to_hex(&hash)),
             run: Set(run),
+            salt: Set(salts.secret_hex()),
+            erased: Set(None),
         });
     }
     let n = links.len() as u64;

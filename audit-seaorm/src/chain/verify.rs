@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::hash::{self, GENESIS, Hash, Kind, Row};
+use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
 use super::seal::{self, SEAL_GRACE};
 use crate::entity::{activity_log, chains, seal_runs, seals, versions};
 use crate::{Error, Result};
@@ -307,6 +307,9 @@ struct Walk<'a> {
 
 type Key = (String, String);
 
+/// A link passed in a chain: its predecessor's hash, its hash, its salts.
+type Passed = (Hash, Hash, Option<Salts>);
+
 impl Walk<'_> {
     fn flag(
         &mut self,
@@ -421,7 +424,7 @@ impl Walk<'_> {
             };
             // (predecessor, hash) of the links passed in this chain, for telling a moved
             // row from a changed one.
-            let mut passed: Vec<(Hash, Hash)> = Vec::new();
+            let mut passed: Vec<Passed> = Vec::new();
             while let Some(s) = links.peek(self, db, kind).await? {
                 if (&s.subject_type, &s.subject_id) != (&key.0, &key.1) {
                     break;
@@ -456,9 +459,10 @@ impl Walk<'_> {
                         continue;
                     }
                     Some(row) if self.scope.in_time(row.created_at()) => {
-                        let content = row.content();
-                        if hash::link(&prev, &content) != stored {
-                            let reason = if links.seals_elsewhere(&key, stored, &passed, &content) {
+                        let salts = Salts::stored(s.salt.as_deref(), s.erased.as_ref());
+                        let content = salts.as_ref().and_then(|salts| row.content(salts));
+                        if content.is_none_or(|c| hash::link(&prev, &c) != stored) {
+                            let reason = if links.seals_elsewhere(&key, stored, &passed, &row) {
                                 BreakReason::Reordered
                             } else {
                                 BreakReason::Changed
@@ -470,7 +474,11 @@ impl Walk<'_> {
                     }
                     Some(_) => {}
                 }
-                passed.push((prev, stored));
+                passed.push((
+                    prev,
+                    stored,
+                    Salts::stored(s.salt.as_deref(), s.erased.as_ref()),
+                ));
                 prev = stored;
                 expected += 1;
                 if self.budget == 0 && s.seq < head.head_seq {
@@ -652,18 +660,20 @@ impl Links {
         Some((s, row))
     }
 
-    /// Whether `content`, after some other link's predecessor, gives that link's hash:
-    /// the row belongs elsewhere in the chain. Tries the links passed (`passed`:
-    /// predecessor and hash of each) and those of the page at hand after the one that
-    /// failed (whose stored hash is `failed`).
-    fn seals_elsewhere(
-        &self,
-        key: &Key,
-        failed: Hash,
-        passed: &[(Hash, Hash)],
-        content: &[u8],
-    ) -> bool {
-        if passed.iter().any(|(p, h)| hash::link(p, content) == *h) {
+    /// Whether `row`, after some other link's predecessor and with that link's salts,
+    /// gives that link's hash: the row belongs elsewhere in the chain. Tries the links
+    /// passed and those of the page at hand after the one that failed (whose stored
+    /// hash is `failed`).
+    fn seals_elsewhere(&self, key: &Key, failed: Hash, passed: &[Passed], row: &Row) -> bool {
+        let fits = |prev: &Hash, hash: &Hash, salts: Option<&Salts>| {
+            salts
+                .and_then(|salts| row.content(salts))
+                .is_some_and(|c| hash::link(prev, &c) == *hash)
+        };
+        if passed
+            .iter()
+            .any(|(p, h, salts)| fits(p, h, salts.as_ref()))
+        {
             return true;
         }
         let mut prev = failed;
@@ -674,7 +684,11 @@ impl Links {
             let Some(h) = hash::from_hex(&s.hash) else {
                 break;
             };
-            if hash::link(&prev, content) == h {
+            if fits(
+                &prev,
+                &h,
+                Salts::stored(s.salt.as_deref(), s.erased.as_ref()).as_ref(),
+            ) {
                 return true;
             }
             prev = h;

@@ -32,6 +32,11 @@ pub struct Model {
     pub hash: String,
     /// The seal run that made the link.
     pub run: i64,
+    /// The row's secret (hex) from which its fields' salts derive; `None` once a field
+    /// of the row was erased.
+    pub salt: Option<String>,
+    /// After an erasure: `{"kept": {field: salt}, "erased": {field: commitment}}`.
+    pub erased: Option<Json>,
 }
 
 /// The columns.
@@ -45,6 +50,8 @@ pub enum Column {
     RowId,
     Hash,
     Run,
+    Salt,
+    Erased,
 }
 
 /// The primary key: `(kind, subject_type, subject_id, seq)`.
@@ -75,6 +82,8 @@ impl ColumnTrait for Column {
                 ColumnType::String(StringLen::None).def()
             }
             Self::Seq | Self::RowId | Self::Run => ColumnType::BigInteger.def(),
+            Self::Salt => ColumnType::String(StringLen::None).def().null(),
+            Self::Erased => ColumnType::JsonBinary.def().null(),
         }
     }
 }

@@ -1,0 +1,299 @@
+//! [`erase`]: removes field values from a subject's trail for a data-protection request,
+//! keeping the chains verifiable.
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionSession, TransactionTrait,
+};
+use serde_json::{Map, Value as Json, json};
+
+use super::hash::{self, ERASED, GENESIS, Hash, Kind, Row, Salts};
+use super::seal::lock_runs;
+use crate::api::NewActivity;
+use crate::entity::{activity_log, chains, seals, versions};
+use crate::{Error, Result};
+
+/// What [`erase`] changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Erased {
+    /// Versions whose snapshot held one of the fields (it is removed from them).
+    pub versions: u64,
+    /// Entries whose changes held one of them (their values read `"[erased]"` now).
+    pub entries: u64,
+    /// The `erased` entry that records the erasure.
+    pub entry_id: i64,
+}
+
+/// Rows read per query.
+const PAGE: u64 = 500;
+
+/// Erases the values of `fields` from every version and entry of one subject, for a
+/// data-protection request, and records an `erased` entry (its properties name the
+/// fields, never the values).
+///
+/// The fields leave the versions' snapshots (a restore of such a version keeps the
+/// record's current value, as for a redacted field) and each entry's change of them reads
+/// `"[erased]"` for every value that was not null. Sealed rows keep verifying: each value
+/// entered its link's hash as a salted commitment, which stays in the link while the
+/// salt that could confirm a guess is destroyed. A sealed row that no longer matches its
+/// link is refused ([`Error::Chain`]) rather than erased, so an erasure cannot hide a
+/// change. It runs in one transaction, holding the seal runs' lock.
+///
+/// ```no_run
+/// # async fn demo(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
+/// let done = audit_seaorm::erase(db, "user", 42, &["email", "phone"]).await?;
+/// println!("{} versions and {} entries erased", done.versions, done.entries);
+/// # Ok(()) }
+/// ```
+pub async fn erase<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: impl ToString,
+    fields: &[&str],
+) -> Result<Erased> {
+    let subject_id = subject_id.to_string();
+    if fields.is_empty() {
+        return Err(Error::Chain("erase: name at least one field".to_owned()));
+    }
+    let txn = crate::begin_write(db)
+        .await
+        .map_err(Error::db("starting the erasure"))?;
+    lock_runs(&txn, Utc::now()).await?;
+    let mut done = Erased::default();
+    for kind in Kind::ALL {
+        let mut after = 0;
+        loop {
+            let rows = subject_rows(&txn, kind, subject_type, &subject_id, after).await?;
+            let full = rows.len() as u64 == PAGE;
+            for row in rows {
+                after = row.id();
+                if erase_row(&txn, kind, row, fields, ERASED).await? {
+                    match kind {
+                        Kind::Log => done.entries += 1,
+                        Kind::Versions => done.versions += 1,
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+    let entry = crate::api::log(
+        &txn,
+        NewActivity::new("erased")
+            .subject(subject_type, &subject_id)
+            .properties(json!({
+                "fields": fields,
+                "versions": done.versions,
+                "entries": done.entries,
+            })),
+    )
+    .await?;
+    done.entry_id = entry.id;
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the erasure"))?;
+    Ok(done)
+}
+
+async fn subject_rows<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    subject_type: &str,
+    subject_id: &str,
+    after: i64,
+) -> Result<Vec<Row>> {
+    const CONTEXT: &str = "reading the rows to erase";
+    Ok(match kind {
+        Kind::Log => activity_log::Entity::find()
+            .filter(activity_log::Column::SubjectType.eq(subject_type))
+            .filter(activity_log::Column::SubjectId.eq(subject_id))
+            .filter(activity_log::Column::Id.gt(after))
+            .order_by_asc(activity_log::Column::Id)
+            .limit(PAGE)
+            .all(db)
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .into_iter()
+            .map(Row::Log)
+            .collect(),
+        Kind::Versions => versions::Entity::find()
+            .filter(versions::Column::SubjectType.eq(subject_type))
+            .filter(versions::Column::SubjectId.eq(subject_id))
+            .filter(versions::Column::Id.gt(after))
+            .order_by_asc(versions::Column::Id)
+            .limit(PAGE)
+            .all(db)
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .into_iter()
+            .map(Row::Versions)
+            .collect(),
+    })
+}
+
+/// Scrubs `fields` out of one row (`marker`: what an entry's erased value reads) and, when
+/// the row is sealed, moves its link to commitments. Whether the row held any of them.
+pub(crate) async fn erase_row<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    row: Row,
+    fields: &[&str],
+    marker: &str,
+) -> Result<bool> {
+    let present = row.fields();
+    let touched: Vec<&str> = fields
+        .iter()
+        .copied()
+        .filter(|f| present.contains_key(*f))
+        .collect();
+    if touched.is_empty() {
+        return Ok(false);
+    }
+    let scrubbed = scrub(&row, &present, &touched, marker);
+    let link = seals::Entity::find()
+        .filter(seals::Column::Kind.eq(kind.code()))
+        .filter(seals::Column::RowId.eq(row.id()))
+        .one(db)
+        .await
+        .map_err(Error::db("reading a row's link"))?;
+    if let Some(link) = link {
+        let broken = || {
+            Error::Chain(format!(
+                "{} row {} no longer matches its link (run verify): erasing it would hide that",
+                kind.table(),
+                row.id()
+            ))
+        };
+        let salts = Salts::stored(link.salt.as_deref(), link.erased.as_ref()).ok_or_else(broken)?;
+        let prev = previous(db, kind, &link).await?;
+        let before = row.content(&salts).ok_or_else(broken)?;
+        let stored = hash::from_hex(&link.hash).ok_or_else(broken)?;
+        if hash::link(&prev, &before) != stored {
+            return Err(broken());
+        }
+        let after = salts.erase(&row, &touched).ok_or_else(broken)?;
+        if scrubbed.content(&after).as_deref() != Some(before.as_slice()) {
+            return Err(Error::Chain(format!(
+                "{} row {}: its erased form would not verify",
+                kind.table(),
+                row.id()
+            )));
+        }
+        seals::Entity::update(seals::ActiveModel {
+            kind: Set(link.kind),
+            subject_type: Set(link.subject_type.clone()),
+            subject_id: Set(link.subject_id.clone()),
+            seq: Set(link.seq),
+            salt: Set(after.secret_hex()),
+            erased: Set(after.erased_json()),
+            ..Default::default()
+        })
+        .exec(db)
+        .await
+        .map_err(Error::db("keeping the erased values' commitments"))?;
+    }
+    write_scrubbed(db, &scrubbed).await?;
+    Ok(true)
+}
+
+/// The row with `touched` scrubbed: gone from a snapshot, `marker` for an entry's values.
+fn scrub(row: &Row, present: &Map<String, Json>, touched: &[&str], marker: &str) -> Row {
+    let mut map = present.clone();
+    for field in touched {
+        match row {
+            Row::Versions(_) => {
+                map.remove(*field);
+            }
+            Row::Log(_) => {
+                if let Some(Json::Object(change)) = map.get_mut(*field) {
+                    for value in change.values_mut() {
+                        if !value.is_null() {
+                            *value = Json::String(marker.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    match row.clone() {
+        Row::Versions(mut r) => {
+            r.data = Json::Object(map);
+            Row::Versions(r)
+        }
+        Row::Log(mut r) => {
+            r.changes = Json::Object(map);
+            Row::Log(r)
+        }
+    }
+}
+
+async fn write_scrubbed<C: ConnectionTrait>(db: &C, row: &Row) -> Result<()> {
+    const CONTEXT: &str = "writing the erased row";
+    match row {
+        Row::Versions(r) => {
+            versions::Entity::update_many()
+                .col_expr(versions::Column::Data, Expr::val(r.data.clone()))
+                .filter(versions::Column::Id.eq(r.id))
+                .exec(db)
+                .await
+                .map_err(Error::db(CONTEXT))?;
+        }
+        Row::Log(r) => {
+            activity_log::Entity::update_many()
+                .col_expr(activity_log::Column::Changes, Expr::val(r.changes.clone()))
+                .filter(activity_log::Column::Id.eq(r.id))
+                .exec(db)
+                .await
+                .map_err(Error::db(CONTEXT))?;
+        }
+    }
+    Ok(())
+}
+
+/// The hash a link follows: the link before it, the chain's anchor, or the genesis.
+async fn previous<C: ConnectionTrait>(db: &C, kind: Kind, link: &seals::Model) -> Result<Hash> {
+    if link.seq > 1 {
+        let pk = (
+            kind.code(),
+            link.subject_type.clone(),
+            link.subject_id.clone(),
+            link.seq - 1,
+        );
+        if let Some(before) = seals::Entity::find_by_id(pk)
+            .one(db)
+            .await
+            .map_err(Error::db("reading a link"))?
+        {
+            return hash::from_hex(&before.hash)
+                .ok_or_else(|| Error::Chain(format!("a link holds no hash: {:?}", before.hash)));
+        }
+        let pk = (
+            kind.code(),
+            link.subject_type.clone(),
+            link.subject_id.clone(),
+        );
+        let chain = chains::Entity::find_by_id(pk)
+            .one(db)
+            .await
+            .map_err(Error::db("reading a chain's head"))?;
+        return chain
+            .filter(|c| c.anchor_seq == link.seq - 1)
+            .and_then(|c| c.anchor_hash)
+            .and_then(|h| hash::from_hex(&h))
+            .ok_or_else(|| {
+                Error::Chain(format!(
+                    "the link before {} {} {} #{} is missing (run verify)",
+                    kind.table(),
+                    link.subject_type,
+                    link.subject_id,
+                    link.seq
+                ))
+            });
+    }
+    Ok(GENESIS)
+}
