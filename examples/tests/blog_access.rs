@@ -77,11 +77,11 @@ async fn each_cell_of_the_policy() {
             );
         }
     }
-    // What `/permissions` tells the page: exactly the cells above, restore and revert for the
-    // admin only.
+    // What `/permissions` tells the page: exactly the cells above, restore, revert and
+    // verify for the admin only.
     let (status, _) = call(&blog, None, "GET", "/api/audit/permissions", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let cell = |read: bool, write: bool| json!({"read": read, "restore": write, "revert": write});
+    let cell = |read: bool, write: bool| json!({"read": read, "restore": write, "revert": write, "verify": write});
     let (_, alice) = call(&blog, Some("alice"), "GET", "/api/audit/permissions", None).await;
     assert_eq!(alice["any"], cell(true, false));
     assert_eq!(alice["subject_types"]["post"], cell(true, false));

@@ -98,21 +98,7 @@ async fn orphans<C: ConnectionTrait>(
         .order_by_asc(S::Seq)
         .limit(PAGE);
     if let Some((t, id, seq)) = after {
-        q = q.filter(
-            Condition::any()
-                .add(S::SubjectType.gt(t.as_str()))
-                .add(
-                    Condition::all()
-                        .add(S::SubjectType.eq(t.as_str()))
-                        .add(S::SubjectId.gt(id.as_str())),
-                )
-                .add(
-                    Condition::all()
-                        .add(S::SubjectType.eq(t.as_str()))
-                        .add(S::SubjectId.eq(id.as_str()))
-                        .add(S::Seq.gt(*seq)),
-                ),
-        );
+        q = q.filter(super::rows::links_after((t, id, *seq)));
     }
     q.all(db)
         .await

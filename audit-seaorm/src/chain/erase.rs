@@ -4,12 +4,13 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession,
+    TransactionTrait,
 };
 use serde_json::{Map, Value as Json, json};
 
 use super::hash::{self, ERASED, GENESIS, Hash, Kind, Row, Salts};
+use super::rows::Rows;
 use super::seal::lock_runs;
 use crate::api::NewActivity;
 use crate::entity::{activity_log, chains, seals, versions};
@@ -66,7 +67,15 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     for kind in Kind::ALL {
         let mut after = 0;
         loop {
-            let rows = subject_rows(&txn, kind, subject_type, &subject_id, after).await?;
+            let rows = Rows {
+                after_id: after,
+                subject_type: Some(subject_type),
+                subject_id: Some(&subject_id),
+                unsealed: false,
+                limit: PAGE,
+            }
+            .read(&txn, kind)
+            .await?;
             let full = rows.len() as u64 == PAGE;
             for row in rows {
                 after = row.id();
@@ -98,42 +107,6 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         .await
         .map_err(Error::db("committing the erasure"))?;
     Ok(done)
-}
-
-async fn subject_rows<C: ConnectionTrait>(
-    db: &C,
-    kind: Kind,
-    subject_type: &str,
-    subject_id: &str,
-    after: i64,
-) -> Result<Vec<Row>> {
-    const CONTEXT: &str = "reading the rows to erase";
-    Ok(match kind {
-        Kind::Log => activity_log::Entity::find()
-            .filter(activity_log::Column::SubjectType.eq(subject_type))
-            .filter(activity_log::Column::SubjectId.eq(subject_id))
-            .filter(activity_log::Column::Id.gt(after))
-            .order_by_asc(activity_log::Column::Id)
-            .limit(PAGE)
-            .all(db)
-            .await
-            .map_err(Error::db(CONTEXT))?
-            .into_iter()
-            .map(Row::Log)
-            .collect(),
-        Kind::Versions => versions::Entity::find()
-            .filter(versions::Column::SubjectType.eq(subject_type))
-            .filter(versions::Column::SubjectId.eq(subject_id))
-            .filter(versions::Column::Id.gt(after))
-            .order_by_asc(versions::Column::Id)
-            .limit(PAGE)
-            .all(db)
-            .await
-            .map_err(Error::db(CONTEXT))?
-            .into_iter()
-            .map(Row::Versions)
-            .collect(),
-    })
 }
 
 /// Scrubs `fields` out of one row (`marker`: what an entry's erased value reads) and, when

@@ -9,6 +9,7 @@ pub(crate) mod anchor;
 pub(crate) mod checkpoint;
 pub(crate) mod erase;
 pub(crate) mod hash;
+pub(crate) mod rows;
 pub(crate) mod seal;
 pub(crate) mod verify;
 

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
-use crate::entity::{activity_log, chains, seal_runs, seals, versions};
+use crate::entity::{chains, seal_runs, seals};
 use crate::{Error, Result};
 
 /// How late a row may commit after it was written (its `created_at`) and still be
@@ -247,34 +247,13 @@ pub(crate) async fn unsealed<C: ConnectionTrait>(
     floor: i64,
     limit: u64,
 ) -> Result<Vec<Row>> {
-    const CONTEXT: &str = "reading the rows to seal";
-    Ok(match kind {
-        Kind::Log => activity_log::Entity::find()
-            .filter(activity_log::Column::Id.gt(floor))
-            .filter(no_link(
-                kind,
-                (activity_log::Entity, activity_log::Column::Id),
-            ))
-            .order_by_asc(activity_log::Column::Id)
-            .limit(limit)
-            .all(db)
-            .await
-            .map_err(Error::db(CONTEXT))?
-            .into_iter()
-            .map(Row::Log)
-            .collect(),
-        Kind::Versions => versions::Entity::find()
-            .filter(versions::Column::Id.gt(floor))
-            .filter(no_link(kind, (versions::Entity, versions::Column::Id)))
-            .order_by_asc(versions::Column::Id)
-            .limit(limit)
-            .all(db)
-            .await
-            .map_err(Error::db(CONTEXT))?
-            .into_iter()
-            .map(Row::Versions)
-            .collect(),
-    })
+    let rows = super::rows::Rows {
+        after_id: floor,
+        unsealed: true,
+        limit,
+        ..Default::default()
+    };
+    rows.read(db, kind).await
 }
 
 /// `NOT EXISTS (the row's link)`.

@@ -9,8 +9,9 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
-use super::seal::{self, SEAL_GRACE};
-use crate::entity::{activity_log, chains, seal_runs, seals, versions};
+use super::rows::{self, Rows};
+use super::seal::SEAL_GRACE;
+use crate::entity::{chains, seal_runs, seals};
 use crate::{Error, Result};
 
 /// Links read per query.
@@ -511,50 +512,15 @@ impl Walk<'_> {
     ) -> Result<Option<Position>> {
         let mut flagged: HashMap<Key, ()> = HashMap::new();
         loop {
-            let rows = match kind {
-                Kind::Log => {
-                    let q = activity_log::Entity::find()
-                        .filter(activity_log::Column::Id.gt(after))
-                        .filter(seal::no_link(
-                            kind,
-                            (activity_log::Entity, activity_log::Column::Id),
-                        ))
-                        .order_by_asc(activity_log::Column::Id)
-                        .limit(PAGE);
-                    self.scoped(
-                        q,
-                        activity_log::Column::SubjectType,
-                        activity_log::Column::SubjectId,
-                    )
-                    .all(db)
-                    .await
-                    .map_err(Error::db("reading unsealed rows"))?
-                    .into_iter()
-                    .map(Row::Log)
-                    .collect::<Vec<_>>()
-                }
-                Kind::Versions => {
-                    let q = versions::Entity::find()
-                        .filter(versions::Column::Id.gt(after))
-                        .filter(seal::no_link(
-                            kind,
-                            (versions::Entity, versions::Column::Id),
-                        ))
-                        .order_by_asc(versions::Column::Id)
-                        .limit(PAGE);
-                    self.scoped(
-                        q,
-                        versions::Column::SubjectType,
-                        versions::Column::SubjectId,
-                    )
-                    .all(db)
-                    .await
-                    .map_err(Error::db("reading unsealed rows"))?
-                    .into_iter()
-                    .map(Row::Versions)
-                    .collect()
-                }
-            };
+            let rows = Rows {
+                after_id: after,
+                subject_type: self.scope.subject_type.as_deref(),
+                subject_id: self.scope.subject_id.as_deref(),
+                unsealed: true,
+                limit: PAGE,
+            }
+            .read(db, kind)
+            .await?;
             let full = rows.len() as u64 == PAGE;
             for row in &rows {
                 after = row.id();
@@ -710,21 +676,7 @@ impl Links {
             .order_by_asc(S::Seq)
             .limit(PAGE);
         if let Some((t, id, seq)) = &self.last {
-            q = q.filter(
-                Condition::any()
-                    .add(S::SubjectType.gt(t.as_str()))
-                    .add(
-                        Condition::all()
-                            .add(S::SubjectType.eq(t.as_str()))
-                            .add(S::SubjectId.gt(id.as_str())),
-                    )
-                    .add(
-                        Condition::all()
-                            .add(S::SubjectType.eq(t.as_str()))
-                            .add(S::SubjectId.eq(id.as_str()))
-                            .add(S::Seq.gt(*seq)),
-                    ),
-            );
+            q = q.filter(rows::links_after((t, id, *seq)));
         }
         let page = walk
             .scoped(q, S::SubjectType, S::SubjectId)
@@ -736,37 +688,8 @@ impl Links {
             self.last = Some((l.subject_type.clone(), l.subject_id.clone(), l.seq));
         }
         let ids: Vec<i64> = page.iter().map(|s| s.row_id).collect();
-        self.rows = rows_by_id(db, kind, ids).await?;
+        self.rows = rows::by_id(db, kind, ids).await?;
         self.buf.extend(page);
         Ok(())
     }
-}
-
-async fn rows_by_id<C: ConnectionTrait>(
-    db: &C,
-    kind: Kind,
-    ids: Vec<i64>,
-) -> Result<HashMap<i64, Row>> {
-    const CONTEXT: &str = "reading the sealed rows";
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    Ok(match kind {
-        Kind::Log => activity_log::Entity::find()
-            .filter(activity_log::Column::Id.is_in(ids))
-            .all(db)
-            .await
-            .map_err(Error::db(CONTEXT))?
-            .into_iter()
-            .map(|r| (r.id, Row::Log(r)))
-            .collect(),
-        Kind::Versions => versions::Entity::find()
-            .filter(versions::Column::Id.is_in(ids))
-            .all(db)
-            .await
-            .map_err(Error::db(CONTEXT))?
-            .into_iter()
-            .map(|r| (r.id, Row::Versions(r)))
-            .collect(),
-    })
 }

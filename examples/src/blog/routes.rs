@@ -82,8 +82,8 @@ pub fn app(db: DatabaseConnection) -> Router {
     let audit_api = AuditApi::new(db.clone())
         // The access decision, per subject type: anonymous callers get nothing, signed-in
         // users (the authors) read the trail of posts and comments but not of authors (it
-        // holds their accounts), and only the admin reads everything, restores versions and
-        // reverts requests. (The demo's users come from `demo_auth` unchecked; a real app's
+        // holds their accounts), and only the admin reads everything, restores versions,
+        // reverts requests and verifies the hash chains. (The demo's users come from `demo_auth` unchecked; a real app's
         // from its authentication.)
         .authorize_access(|parts, access: &Access<'_>| {
             let Some(User(name)) = parts.extensions.get::<User>() else {

@@ -38,9 +38,14 @@ pub struct Options {
     /// backends: 1,000,000).
     #[arg(long, value_name = "N", default_value_t = 10_000_000)]
     pub dashboard_rows: u64,
+    /// Rows of the PostgreSQL trail sealed and verified in the tamper-evidence section
+    /// (ten per subject; the other backends: a tenth of it).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = RangedU64ValueParser::<u64>::new().range(10..))]
+    pub chain_rows: u64,
     /// Only these sections (repeatable): writes, big-log, throughput, backfill, history,
-    /// bulk, prune, dashboard.
-    #[arg(long, value_name = "NAME", value_parser = ["writes", "big-log", "throughput", "backfill", "history", "bulk", "prune", "dashboard"])]
+    /// bulk, prune, dashboard, chains.
+    #[arg(long, value_name = "NAME", value_parser = ["writes", "big-log", "throughput", "backfill", "history", "bulk", "prune", "dashboard", "chains"])]
     pub section: Vec<String>,
     /// Only the backends whose name contains NAME (any case), e.g. `postgres`.
     #[arg(long, value_name = "NAME")]

@@ -23,7 +23,8 @@
 //! [`history`] (6: time travel, diffs, blame, revert at 1,000 versions), [`bulk`] (7: bulk
 //! writes against plain bulk calls and hooked single writes), [`prune`] (8: retention on an
 //! unpartitioned PostgreSQL table, alone and under writers), [`dashboard`] (12: time
-//! filters and the dashboard at 10,000,000 rows on PostgreSQL). Section 2,
+//! filters and the dashboard at 10,000,000 rows on PostgreSQL), [`chains`] (15: seal,
+//! verify and checkpoint rates; a sealing job beside writers). Section 2,
 //! the in-process diff and snapshot micro-benchmarks, is `benches/micro.rs`, run by
 //! criterion.
 
@@ -32,6 +33,7 @@ mod common;
 mod backfill;
 mod big_log;
 mod bulk;
+mod chains;
 mod cli;
 mod dashboard;
 mod entities;
@@ -84,6 +86,9 @@ async fn main() -> Result<(), BoxError> {
     }
     if run("dashboard") {
         dashboard::section(&mut r, &backends, opts.dashboard_rows).await?;
+    }
+    if run("chains") {
+        chains::section(&mut r, &backends, opts.chain_rows).await?;
     }
     std::fs::write(&opts.out, r.finish())?;
     eprintln!("\nwritten to {}", opts.out);

@@ -1,0 +1,134 @@
+//! Reading the rows of either audit table, and the links in chain order.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::hash::{Kind, Row};
+use super::seal::no_link;
+use crate::entity::{activity_log, seals, versions};
+use crate::{Error, Result};
+
+/// Which rows of a table to read, in id order.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Rows<'a> {
+    /// Ids above this.
+    pub after_id: i64,
+    /// Of this subject type.
+    pub subject_type: Option<&'a str>,
+    /// Of this subject id.
+    pub subject_id: Option<&'a str>,
+    /// Only rows that have no link.
+    pub unsealed: bool,
+    /// At most this many.
+    pub limit: u64,
+}
+
+impl Rows<'_> {
+    /// The rows of `kind` asked for.
+    pub(crate) async fn read<C: ConnectionTrait>(&self, db: &C, kind: Kind) -> Result<Vec<Row>> {
+        use activity_log::Column as A;
+        use versions::Column as V;
+        match kind {
+            Kind::Log => {
+                self.read_from::<activity_log::Entity, C>(
+                    db,
+                    kind,
+                    (A::Id, A::SubjectType, A::SubjectId),
+                    Row::Log,
+                )
+                .await
+            }
+            Kind::Versions => {
+                self.read_from::<versions::Entity, C>(
+                    db,
+                    kind,
+                    (V::Id, V::SubjectType, V::SubjectId),
+                    Row::Versions,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn read_from<E, C>(
+        &self,
+        db: &C,
+        kind: Kind,
+        (id, subject_type, subject_id): (E::Column, E::Column, E::Column),
+        wrap: fn(E::Model) -> Row,
+    ) -> Result<Vec<Row>>
+    where
+        E: EntityTrait,
+        C: ConnectionTrait,
+    {
+        let mut q = E::find().filter(id.gt(self.after_id));
+        if let Some(t) = self.subject_type {
+            q = q.filter(subject_type.eq(t));
+        }
+        if let Some(s) = self.subject_id {
+            q = q.filter(subject_id.eq(s));
+        }
+        if self.unsealed {
+            q = q.filter(no_link(kind, (E::default(), id)));
+        }
+        Ok(q.order_by_asc(id)
+            .limit(self.limit)
+            .all(db)
+            .await
+            .map_err(Error::db("reading audit rows"))?
+            .into_iter()
+            .map(wrap)
+            .collect())
+    }
+}
+
+/// The rows of `kind` with these ids, by id.
+pub(crate) async fn by_id<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    ids: Vec<i64>,
+) -> Result<HashMap<i64, Row>> {
+    const CONTEXT: &str = "reading the sealed rows";
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(match kind {
+        Kind::Log => activity_log::Entity::find()
+            .filter(activity_log::Column::Id.is_in(ids))
+            .all(db)
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .into_iter()
+            .map(|r| (r.id, Row::Log(r)))
+            .collect(),
+        Kind::Versions => versions::Entity::find()
+            .filter(versions::Column::Id.is_in(ids))
+            .all(db)
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .into_iter()
+            .map(|r| (r.id, Row::Versions(r)))
+            .collect(),
+    })
+}
+
+/// Links after `(subject_type, subject_id, seq)` in chain order.
+pub(crate) fn links_after((t, id, seq): (&str, &str, i64)) -> Condition {
+    use seals::Column as S;
+    Condition::any()
+        .add(S::SubjectType.gt(t))
+        .add(
+            Condition::all()
+                .add(S::SubjectType.eq(t))
+                .add(S::SubjectId.gt(id)),
+        )
+        .add(
+            Condition::all()
+                .add(S::SubjectType.eq(t))
+                .add(S::SubjectId.eq(id))
+                .add(S::Seq.gt(seq)),
+        )
+}
