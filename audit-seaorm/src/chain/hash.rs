@@ -259,10 +259,17 @@ impl Row {
     /// The committed fields: each field's commitment, erased ones from `salts` (`None`
     /// when an erased field still holds a value, or a field has no salt).
     fn committed(&self, value: &Json, salts: &Salts) -> Option<Json> {
-        let value = stored_json(value);
-        let Json::Object(map) = &value else {
+        let parsed;
+        let value = match value {
+            Json::String(text) => {
+                parsed = serde_json::from_str(text).unwrap_or_else(|_| value.clone());
+                &parsed
+            }
+            other => other,
+        };
+        let Json::Object(map) = value else {
             // Not an object (never written so): hashed as it is.
-            return Some(value);
+            return Some(value.clone());
         };
         let log = matches!(self, Row::Log(_));
         let mut out = Map::new();

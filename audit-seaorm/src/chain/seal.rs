@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionSession, TransactionTrait,
 };
 
 use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
@@ -277,26 +277,47 @@ pub(crate) async fn heads<C: ConnectionTrait>(
     kind: Kind,
     subjects: impl Iterator<Item = (String, String)>,
 ) -> Result<HashMap<(String, String), chains::Model>> {
-    let subjects: Vec<(String, String)> = subjects.collect();
+    // Per subject type, one `subject_id IN (…)` list (an index range scan on every
+    // backend, where a long OR of pairs is not), in chunks well under every backend's
+    // parameter limit.
+    let mut by_type: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (t, id) in subjects {
+        by_type.entry(t).or_default().push(id);
+    }
     let mut out = HashMap::new();
-    // A tuple IN list, in chunks well under every backend's parameter limit.
-    for chunk in subjects.chunks(500) {
-        let mut any = Condition::any();
-        for (t, id) in chunk {
-            any = any.add(
-                Condition::all()
-                    .add(chains::Column::SubjectType.eq(t.as_str()))
-                    .add(chains::Column::SubjectId.eq(id.as_str())),
-            );
-        }
-        let found = chains::Entity::find()
-            .filter(chains::Column::Kind.eq(kind.code()))
-            .filter(any)
-            .all(db)
-            .await
-            .map_err(Error::db("reading the chains' heads"))?;
-        for c in found {
-            out.insert((c.subject_type.clone(), c.subject_id.clone()), c);
+    for (t, ids) in by_type {
+        for chunk in ids.chunks(1000) {
+            let query = if db.get_database_backend() == DbBackend::Postgres {
+                // One primary-key lookup per id, whatever the planner's statistics say
+                // (a table that grew fast since its last ANALYZE gets `subject_id = ANY`
+                // as a filter over every chain of the type instead).
+                let sql = format!(
+                    r#"SELECT c.* FROM json_array_elements_text($1::json) AS u(id)
+                       CROSS JOIN LATERAL (SELECT * FROM "{}" WHERE kind = $2
+                       AND subject_type = $3 AND subject_id = u.id) c"#,
+                    crate::entity::table_names().chains
+                );
+                let ids = serde_json::to_string(chunk).unwrap_or_default();
+                chains::Entity::find()
+                    .from_raw_sql(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        sql,
+                        [ids.into(), kind.code().into(), t.as_str().into()],
+                    ))
+                    .all(db)
+                    .await
+            } else {
+                chains::Entity::find()
+                    .filter(chains::Column::Kind.eq(kind.code()))
+                    .filter(chains::Column::SubjectType.eq(t.as_str()))
+                    .filter(chains::Column::SubjectId.is_in(chunk.iter().map(String::as_str)))
+                    .all(db)
+                    .await
+            };
+            let found = query.map_err(Error::db("reading the chains' heads"))?;
+            for c in found {
+                out.insert((c.subject_type.clone(), c.subject_id.clone()), c);
+            }
         }
     }
     Ok(out)
