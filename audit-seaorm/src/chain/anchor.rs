@@ -98,7 +98,10 @@ async fn orphans<C: ConnectionTrait>(
         .order_by_asc(S::Seq)
         .limit(PAGE);
     if let Some((t, id, seq)) = after {
-        q = q.filter(super::rows::links_after((t, id, *seq)));
+        q = q.filter(super::rows::links_after(
+            (t, id, *seq),
+            db.get_database_backend(),
+        ));
     }
     q.all(db)
         .await

@@ -193,22 +193,12 @@ async fn heads_root<C: ConnectionTrait>(db: &C, as_of: Option<i64>) -> Result<(H
             .order_by_asc(H::SubjectId)
             .limit(PAGE);
         if let Some((k, t, id)) = &last {
-            use sea_orm::Condition;
-            q = q.filter(
-                Condition::any()
-                    .add(H::Kind.gt(*k))
-                    .add(
-                        Condition::all()
-                            .add(H::Kind.eq(*k))
-                            .add(H::SubjectType.gt(t.as_str())),
-                    )
-                    .add(
-                        Condition::all()
-                            .add(H::Kind.eq(*k))
-                            .add(H::SubjectType.eq(t.as_str()))
-                            .add(H::SubjectId.gt(id.as_str())),
-                    ),
-            );
+            q = q.filter(super::rows::after(
+                &[H::Kind, H::SubjectType, H::SubjectId],
+                vec![(*k).into(), t.as_str().into(), id.as_str().into()],
+                false,
+                db.get_database_backend(),
+            ));
         }
         let page = q
             .all(db)

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::hash::{Kind, Row};
@@ -115,20 +116,49 @@ pub(crate) async fn by_id<C: ConnectionTrait>(
     })
 }
 
+/// Rows whose `cols` come after `vals` in index order (`inclusive`: or equal): a row
+/// comparison where the backend reads it as an index range (PostgreSQL, SQLite), the
+/// equivalent OR of prefixes on MySQL/MariaDB.
+pub(crate) fn after<C: ColumnTrait>(
+    cols: &[C],
+    vals: Vec<sea_orm::Value>,
+    inclusive: bool,
+    backend: DbBackend,
+) -> Condition {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    if backend != DbBackend::MySql {
+        let left = Expr::tuple(cols.iter().map(|c| Expr::col(*c)));
+        let right = Expr::tuple(vals.into_iter().map(Expr::val));
+        return Condition::all().add(if inclusive {
+            left.gte(right)
+        } else {
+            left.gt(right)
+        });
+    }
+    let mut any = Condition::any();
+    for i in 0..cols.len() {
+        let mut all = Condition::all();
+        for j in 0..i {
+            all = all.add(cols[j].eq(vals[j].clone()));
+        }
+        let last = i + 1 == cols.len();
+        all = all.add(if last && inclusive {
+            cols[i].gte(vals[i].clone())
+        } else {
+            cols[i].gt(vals[i].clone())
+        });
+        any = any.add(all);
+    }
+    any
+}
+
 /// Links after `(subject_type, subject_id, seq)` in chain order.
-pub(crate) fn links_after((t, id, seq): (&str, &str, i64)) -> Condition {
+pub(crate) fn links_after((t, id, seq): (&str, &str, i64), backend: DbBackend) -> Condition {
     use seals::Column as S;
-    Condition::any()
-        .add(S::SubjectType.gt(t))
-        .add(
-            Condition::all()
-                .add(S::SubjectType.eq(t))
-                .add(S::SubjectId.gt(id)),
-        )
-        .add(
-            Condition::all()
-                .add(S::SubjectType.eq(t))
-                .add(S::SubjectId.eq(id))
-                .add(S::Seq.gt(seq)),
-        )
+    after(
+        &[S::SubjectType, S::SubjectId, S::Seq],
+        vec![t.into(), id.into(), seq.into()],
+        false,
+        backend,
+    )
 }

@@ -3,9 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
 use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
@@ -571,17 +569,12 @@ impl Heads {
                 .order_by_asc(H::SubjectId)
                 .limit(PAGE);
             if let Some((t, id)) = &self.last {
-                let same = Condition::all().add(H::SubjectType.eq(t.as_str()));
-                let same = if self.inclusive {
-                    same.add(H::SubjectId.gte(id.as_str()))
-                } else {
-                    same.add(H::SubjectId.gt(id.as_str()))
-                };
-                q = q.filter(
-                    Condition::any()
-                        .add(H::SubjectType.gt(t.as_str()))
-                        .add(same),
-                );
+                q = q.filter(rows::after(
+                    &[H::SubjectType, H::SubjectId],
+                    vec![t.as_str().into(), id.as_str().into()],
+                    self.inclusive,
+                    db.get_database_backend(),
+                ));
             }
             let page = walk
                 .scoped(q, H::SubjectType, H::SubjectId)
@@ -676,7 +669,7 @@ impl Links {
             .order_by_asc(S::Seq)
             .limit(PAGE);
         if let Some((t, id, seq)) = &self.last {
-            q = q.filter(rows::links_after((t, id, *seq)));
+            q = q.filter(rows::links_after((t, id, *seq), db.get_database_backend()));
         }
         let page = walk
             .scoped(q, S::SubjectType, S::SubjectId)
