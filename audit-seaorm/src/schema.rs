@@ -532,6 +532,7 @@ fn chain_tables(
         .col(ColumnDef::new(C::HeadRun).big_integer().not_null())
         .col(ColumnDef::new(C::AnchorSeq).big_integer().not_null())
         .col(ColumnDef::new(C::AnchorHash).string_len(64).null())
+        .col(ColumnDef::new(C::AnchorRun).big_integer().not_null())
         .primary_key(
             Index::create()
                 .col(C::Kind)

@@ -330,12 +330,29 @@ async fn a_checkpoint_catches_a_removed_subject(db: DatabaseConnection) {
     let mut am: post::ActiveModel = a.clone().into();
     am.title = Set("later".into());
     am.update(&db).await.unwrap();
-    post_with_history(&db, "c", 0).await;
+    let c = post_with_history(&db, "c", 0).await;
     seal(&db).await.unwrap();
     let check = verify_checkpoint(&db, &cp, &key.verifying_key())
         .await
         .unwrap();
     assert!(check.matches, "{check:?}");
+    // Nor does a chain that began after it and was pruned since (its anchor is later).
+    move_entries(
+        &db,
+        entry_ids(&db, c.id).await,
+        Utc::now() - Duration::days(2),
+    )
+    .await;
+    let pruned = prune(&db, &Retention::new().entries_older_than(Duration::days(1)))
+        .await
+        .unwrap();
+    assert_eq!(pruned.entries, 1);
+    seal(&db).await.unwrap();
+    let check = verify_checkpoint(&db, &cp, &key.verifying_key())
+        .await
+        .unwrap();
+    assert!(check.matches, "{check:?}");
+    assert!(verify(&db, &VerifyScope::all()).await.unwrap().is_intact());
 
     // Another key's checkpoint, or a changed one, is refused.
     let other = SigningKey::from_bytes(&[8; 32]);

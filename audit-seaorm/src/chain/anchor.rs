@@ -153,6 +153,7 @@ async fn fold<C: ConnectionTrait>(
         subject_id: Set(chain.subject_id.clone()),
         anchor_seq: Set(anchor.seq),
         anchor_hash: Set(Some(anchor.hash.clone())),
+        anchor_run: Set(anchor.run),
         ..Default::default()
     })
     .exec(db)

@@ -243,7 +243,12 @@ async fn head_as_of<C: ConnectionTrait>(
         .map_err(Error::db("reading a chain's link"))?;
     Ok(match link {
         Some(l) => Some((l.seq, l.hash)),
-        // Pruned up to its anchor since: the anchor may be that head.
-        None => c.anchor_hash.clone().map(|h| (c.anchor_seq, h)),
+        // Pruned up to its anchor since: the anchor is that head if that run made it (a
+        // later anchor means the chain's head then is gone, or the chain began later).
+        None => c
+            .anchor_hash
+            .clone()
+            .filter(|_| c.anchor_run <= run)
+            .map(|h| (c.anchor_seq, h)),
     })
 }

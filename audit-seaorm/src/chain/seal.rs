@@ -405,6 +405,8 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
                 head_run: Set(run),
                 anchor_seq: Set(anchor_seq),
                 anchor_hash: Set(anchor_hash),
+                // Moved only by `reanchor`; a new chain has none.
+                anchor_run: Set(0),
             },
         );
     chains::Entity::insert_many(heads)

@@ -34,6 +34,8 @@ pub struct Model {
     pub anchor_seq: i64,
     /// That link's hash (`None`: nothing pruned; the chain starts from the genesis hash).
     pub anchor_hash: Option<String>,
+    /// The seal run that made that link (0: nothing pruned).
+    pub anchor_run: i64,
 }
 
 /// The columns.
@@ -48,6 +50,7 @@ pub enum Column {
     HeadRun,
     AnchorSeq,
     AnchorHash,
+    AnchorRun,
 }
 
 /// The primary key: `(kind, subject_type, subject_id)`.
@@ -77,7 +80,9 @@ impl ColumnTrait for Column {
                 ColumnType::String(StringLen::None).def()
             }
             Self::AnchorHash => ColumnType::String(StringLen::None).def().null(),
-            Self::HeadSeq | Self::HeadRun | Self::AnchorSeq => ColumnType::BigInteger.def(),
+            Self::HeadSeq | Self::HeadRun | Self::AnchorSeq | Self::AnchorRun => {
+                ColumnType::BigInteger.def()
+            }
         }
     }
 }
