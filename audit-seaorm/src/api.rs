@@ -466,6 +466,16 @@ pub(crate) fn version_from_row(row: versions::Model) -> Result<Version> {
     })
 }
 
+/// A JSON column's value: parsed when the backend hands it back as its text (MariaDB's
+/// JSON and SQLite's are text), as it is otherwise (and when the text is not JSON).
+pub(crate) fn column_json(value: &Value) -> std::borrow::Cow<'_, Value> {
+    use std::borrow::Cow;
+    match value {
+        Value::String(text) => serde_json::from_str(text).map_or(Cow::Borrowed(value), Cow::Owned),
+        other => Cow::Borrowed(other),
+    }
+}
+
 /// JSON columns come back as strings on some backends (MariaDB's JSON is text).
 fn parse_json<T: serde::de::DeserializeOwned>(
     value: Value,

@@ -7,6 +7,7 @@ use sea_orm::{
 };
 use serde_json::Value;
 
+use crate::api::column_json;
 use crate::chain::erase::erase_row;
 use crate::chain::hash::{Kind, Row};
 use crate::entity::{activity_log, versions};
@@ -78,14 +79,6 @@ where
     Ok(done)
 }
 
-/// The JSON of a column, parsed when the backend hands it back as text (MariaDB).
-fn json(value: Value) -> Value {
-    match value {
-        Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        other => other,
-    }
-}
-
 async fn scrub_versions<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
@@ -107,7 +100,7 @@ async fn scrub_versions<C: ConnectionTrait>(
         };
         after = last.id;
         for row in rows {
-            let data = json(row.data.clone());
+            let data = column_json(&row.data);
             if data.get(field).is_none() {
                 continue;
             }
@@ -134,7 +127,7 @@ async fn scrub_entries<C: ConnectionTrait>(db: &C, subject_type: &str, field: &s
         };
         after = last.id;
         for row in rows {
-            let changes = json(row.changes.clone());
+            let changes = column_json(&row.changes);
             let Some(change) = changes.get(field).and_then(Value::as_object) else {
                 continue;
             };

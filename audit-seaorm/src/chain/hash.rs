@@ -21,6 +21,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
+use crate::api::column_json;
 use crate::entity::{activity_log, versions};
 
 /// The domain-separation tag of every hash of the chains.
@@ -259,14 +260,8 @@ impl Row {
     /// The committed fields: each field's commitment, erased ones from `salts` (`None`
     /// when an erased field still holds a value, or a field has no salt).
     fn committed(&self, value: &Json, salts: &Salts) -> Option<Json> {
-        let parsed;
-        let value = match value {
-            Json::String(text) => {
-                parsed = serde_json::from_str(text).unwrap_or_else(|_| value.clone());
-                &parsed
-            }
-            other => other,
-        };
+        let value = column_json(value);
+        let value = value.as_ref();
         let Json::Object(map) = value else {
             // Not an object (never written so): hashed as it is.
             return Some(value.clone());
@@ -331,12 +326,9 @@ impl Row {
     }
 }
 
-/// A JSON column as stored: SQLite hands a JSON column back as its text.
+/// A JSON column's value, owned.
 fn stored_json(value: &Json) -> Json {
-    match value {
-        Json::String(s) => serde_json::from_str(s).unwrap_or_else(|_| value.clone()),
-        other => other.clone(),
-    }
+    column_json(value).into_owned()
 }
 
 fn time(at: DateTime<Utc>) -> Json {
