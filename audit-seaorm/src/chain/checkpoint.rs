@@ -91,7 +91,8 @@ pub async fn checkpoint<C: ConnectionTrait + TransactionTrait>(
         rows: Set(0),
         log_max_id: Set(runs.latest.log_max_id),
         versions_max_id: Set(runs.latest.versions_max_id),
-        complete: Set(runs.latest.complete),
+        // Its `seal` may not have swept.
+        complete: Set(false),
         chains: Set(Some(n as i64)),
         root: Set(Some(checkpoint.root.clone())),
         public_key: Set(Some(checkpoint.public_key.clone())),

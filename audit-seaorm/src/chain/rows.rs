@@ -1,7 +1,5 @@
 //! Reading the rows of either audit table, and the links in chain order.
 
-use std::collections::HashMap;
-
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -86,36 +84,6 @@ impl Rows<'_> {
     }
 }
 
-/// The rows of `kind` with these ids, by id.
-pub(crate) async fn by_id<C: ConnectionTrait>(
-    db: &C,
-    kind: Kind,
-    ids: Vec<i64>,
-) -> Result<HashMap<i64, Row>> {
-    const CONTEXT: &str = "reading the sealed rows";
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    Ok(match kind {
-        Kind::Log => activity_log::Entity::find()
-            .filter(activity_log::Column::Id.is_in(ids))
-            .all(db)
-            .await
-            .map_err(Error::db(CONTEXT))?
-            .into_iter()
-            .map(|r| (r.id, Row::Log(r)))
-            .collect(),
-        Kind::Versions => versions::Entity::find()
-            .filter(versions::Column::Id.is_in(ids))
-            .all(db)
-            .await
-            .map_err(Error::db(CONTEXT))?
-            .into_iter()
-            .map(|r| (r.id, Row::Versions(r)))
-            .collect(),
-    })
-}
-
 /// Rows whose `cols` come after `vals` in index order (`inclusive`: or equal): a row
 /// comparison where the backend reads it as an index range (PostgreSQL, SQLite), the
 /// equivalent OR of prefixes on MySQL/MariaDB.
@@ -127,7 +95,8 @@ pub(crate) fn after<C: ColumnTrait>(
 ) -> Condition {
     use sea_orm::sea_query::{Expr, ExprTrait};
     if backend != DbBackend::MySql {
-        let left = Expr::tuple(cols.iter().map(|c| Expr::col(*c)));
+        // Qualified: the query may join a table with the same column names.
+        let left = Expr::tuple(cols.iter().map(|c| Expr::col(c.as_column_ref())));
         let right = Expr::tuple(vals.into_iter().map(Expr::val));
         return Condition::all().add(if inclusive {
             left.gte(right)

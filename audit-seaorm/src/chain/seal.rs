@@ -19,6 +19,12 @@ use crate::{Error, Result};
 /// [`Inserted`](crate::BreakReason::Inserted).
 pub const SEAL_GRACE: Duration = Duration::minutes(10);
 
+/// How often [`seal`] looks behind the last run for rows that committed after rows with
+/// higher ids were sealed (a sweep of the last [`SEAL_GRACE`] or so of the trail); the
+/// calls in between read only the rows written since the last run. [`seal_all`] sweeps
+/// whenever it is called.
+pub const SEAL_SWEEP: Duration = Duration::minutes(1);
+
 /// Rows of each table sealed per step (one transaction).
 pub(crate) const PAGE: u64 = 1000;
 
@@ -34,6 +40,8 @@ pub struct Sealed {
     pub held_back: u64,
     /// Steps committed (one transaction each).
     pub steps: u64,
+    /// Whether the call swept: looked behind the last run too (see [`SEAL_SWEEP`]).
+    pub swept: bool,
 }
 
 /// Links every row of `activity_log` and `versions` written since the last run into its
@@ -46,6 +54,11 @@ pub struct Sealed {
 /// row could be changed without a trace), and before a [`checkpoint`](crate::checkpoint).
 /// Concurrent runs take turns. The first run on an existing trail seals all of it.
 ///
+/// Most calls read only the rows with ids above the last run's: their cost follows the
+/// rows written since. Once every [`SEAL_SWEEP`] a call also looks behind (a sweep, as
+/// [`seal_all`] does) for rows whose transaction committed after rows with higher ids
+/// were sealed.
+///
 /// ```no_run
 /// # async fn job(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
 /// let sealed = audit_seaorm::seal(db).await?;
@@ -53,22 +66,41 @@ pub struct Sealed {
 /// # Ok(()) }
 /// ```
 pub async fn seal<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<Sealed> {
+    run(db, false).await
+}
+
+/// [`seal`], and a sweep whether or not one is due: links every unsealed row that is not
+/// late, however far behind the last run it sits.
+///
+/// ```no_run
+/// # async fn job(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
+/// let sealed = audit_seaorm::seal_all(db).await?;
+/// assert!(sealed.swept);
+/// # Ok(()) }
+/// ```
+pub async fn seal_all<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<Sealed> {
+    run(db, true).await
+}
+
+async fn run<C: ConnectionTrait + TransactionTrait>(db: &C, sweep: bool) -> Result<Sealed> {
     let mut total = Sealed::default();
     // Where this call's previous step stopped reading, per table: each step reads on
-    // from there, so that sealing a long trail reads it once.
-    let mut after = (0, 0);
+    // from there, so that sealing a long trail reads it once. The first step decides
+    // where to start (behind the last run when sweeping).
+    let mut from: Option<From> = None;
     loop {
         let txn = crate::begin_write(db)
             .await
             .map_err(Error::db("starting a seal step"))?;
-        let step = step(&txn, after).await?;
-        after = step.after;
+        let step = step(&txn, from, sweep).await?;
+        from = Some(step.from);
         txn.commit()
             .await
             .map_err(Error::db("committing a seal step"))?;
         total.rows += step.rows;
         total.held_back += step.held_back;
         total.steps += u64::from(step.committed);
+        total.swept = step.from.sweep;
         if step.complete {
             if total.held_back > 0 {
                 tracing::warn!(
@@ -80,6 +112,15 @@ pub async fn seal<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<Seale
             return Ok(total);
         }
     }
+}
+
+/// Where a call's steps read from.
+#[derive(Clone, Copy, Debug)]
+struct From {
+    /// Ids above these, per table (log, versions).
+    after: (i64, i64),
+    /// Whether the call sweeps (reads from the floor rather than from the last run).
+    sweep: bool,
 }
 
 /// The run with number 0, whose row the runs lock to take turns.
@@ -119,8 +160,10 @@ fn origin() -> seal_runs::ActiveModel {
 pub(crate) struct Runs {
     pub latest: seal_runs::Model,
     /// Rows written before this and not sealed are late (held back); `None` until a run
-    /// caught up.
+    /// swept and caught up.
     pub late_before: Option<DateTime<Utc>>,
+    /// When the last run that swept and caught up committed.
+    pub swept_at: Option<DateTime<Utc>>,
     /// Rows with ids up to these were sealed by a run older than [`SEAL_GRACE`]: the
     /// rows still unsealed there are late, and runs skip them.
     pub floor: (i64, i64),
@@ -169,22 +212,36 @@ pub(crate) async fn lock_runs<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) ->
         .map_err(Error::db(CONTEXT))?;
     Ok(Runs {
         latest,
-        late_before: caught_up.map(|r| r.sealed_at - SEAL_GRACE),
+        late_before: caught_up.as_ref().map(|r| r.sealed_at - SEAL_GRACE),
+        swept_at: caught_up.map(|r| r.sealed_at),
         floor: settled.map_or((0, 0), |r| (r.log_max_id, r.versions_max_id)),
     })
 }
 
 struct Step {
-    after: (i64, i64),
+    from: From,
     rows: u64,
     held_back: u64,
     complete: bool,
     committed: bool,
 }
 
-async fn step<C: ConnectionTrait>(db: &C, mut after: (i64, i64)) -> Result<Step> {
+async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Result<Step> {
     let now = Utc::now().trunc_subsecs(6);
     let runs = lock_runs(db, now).await?;
+    let mut from = from.unwrap_or_else(|| {
+        if sweep || runs.swept_at.is_none_or(|t| t <= now - SEAL_SWEEP) {
+            From {
+                after: (0, 0),
+                sweep: true,
+            }
+        } else {
+            From {
+                after: (runs.latest.log_max_id, runs.latest.versions_max_id),
+                sweep: false,
+            }
+        }
+    });
     let run = runs.latest.run + 1;
     let mut rows = 0;
     let mut held_back = 0;
@@ -192,8 +249,8 @@ async fn step<C: ConnectionTrait>(db: &C, mut after: (i64, i64)) -> Result<Step>
     let mut max_ids = (runs.latest.log_max_id, runs.latest.versions_max_id);
     for kind in Kind::ALL {
         let read_from = match kind {
-            Kind::Log => &mut after.0,
-            Kind::Versions => &mut after.1,
+            Kind::Log => &mut from.after.0,
+            Kind::Versions => &mut from.after.1,
         };
         let found = unsealed(db, kind, Ord::max(runs.floor(kind), *read_from), PAGE).await?;
         complete &= (found.len() as u64) < PAGE;
@@ -212,11 +269,9 @@ async fn step<C: ConnectionTrait>(db: &C, mut after: (i64, i64)) -> Result<Step>
         }
         rows += link(db, kind, &fresh, run).await?;
     }
-    // An idle run is recorded only now and then: its time moves the late line on.
-    let idle = rows == 0
-        && runs.latest.complete
-        && runs.latest.sealed_at > now - SEAL_GRACE / 2
-        && complete;
+    // A run that neither sealed nor swept is not recorded; a sweep always is (its time
+    // moves the late line on and spaces the sweeps).
+    let idle = rows == 0 && !from.sweep;
     if !idle {
         seal_runs::Entity::insert(seal_runs::ActiveModel {
             run: Set(run),
@@ -224,7 +279,7 @@ async fn step<C: ConnectionTrait>(db: &C, mut after: (i64, i64)) -> Result<Step>
             rows: Set(rows as i64),
             log_max_id: Set(max_ids.0),
             versions_max_id: Set(max_ids.1),
-            complete: Set(complete),
+            complete: Set(complete && from.sweep),
             ..origin()
         })
         .exec_without_returning(db)
@@ -232,7 +287,7 @@ async fn step<C: ConnectionTrait>(db: &C, mut after: (i64, i64)) -> Result<Step>
         .map_err(Error::db("recording a seal run"))?;
     }
     Ok(Step {
-        after,
+        from,
         rows,
         held_back,
         complete,

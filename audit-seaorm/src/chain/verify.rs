@@ -4,16 +4,19 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::mpsc;
 use serde::{Deserialize, Serialize};
 
 use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
 use super::rows::{self, Rows};
 use super::seal::SEAL_GRACE;
-use crate::entity::{chains, seal_runs, seals};
+use crate::entity::{activity_log, chains, seal_runs, seals, versions};
 use crate::{Error, Result};
 
 /// Links read per query.
 const PAGE: u64 = 1000;
+/// Links hashed between two yields to the page being read meanwhile.
+const YIELD_EVERY: u64 = 128;
 
 /// What [`verify`] checks: everything, one subject type or one subject, the rows of a
 /// time range, in bounded steps.
@@ -332,22 +335,6 @@ impl Walk<'_> {
         });
     }
 
-    fn scoped<E: EntityTrait, T: ColumnTrait, I: ColumnTrait>(
-        &self,
-        query: sea_orm::Select<E>,
-        subject_type: T,
-        subject_id: I,
-    ) -> sea_orm::Select<E> {
-        let mut query = query;
-        if let Some(t) = &self.scope.subject_type {
-            query = query.filter(subject_type.eq(t.as_str()));
-        }
-        if let Some(id) = &self.scope.subject_id {
-            query = query.filter(subject_id.eq(id.as_str()));
-        }
-        query
-    }
-
     /// Follows the links of `kind` (after `after`: a link, or a whole chain when its seq
     /// is `i64::MAX`); `Some`: stopped there.
     async fn links<C: ConnectionTrait>(
@@ -356,17 +343,31 @@ impl Walk<'_> {
         kind: Kind,
         after: Option<(String, String, i64)>,
     ) -> Result<Option<Position>> {
+        // The pages of links are read by a second future of this task, one page ahead of
+        // the walk, so that the database works on the next page while this one is hashed.
+        let (tx, rx) = mpsc::channel(1);
+        let read = read_links(db, self.scope, kind, after.clone(), tx);
+        let links = Links {
+            rx,
+            buf: VecDeque::new(),
+            done: false,
+        };
+        let ((), walked) = tokio::join!(read, self.walk_links(db, kind, after, links));
+        walked
+    }
+
+    async fn walk_links<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        kind: Kind,
+        after: Option<(String, String, i64)>,
+        mut links: Links,
+    ) -> Result<Option<Position>> {
         let resumed = after.clone().filter(|a| a.2 != i64::MAX);
         let mut heads = Heads {
             last: after.as_ref().map(|(t, id, _)| (t.clone(), id.clone())),
             inclusive: resumed.is_some(),
             buf: VecDeque::new(),
-            done: false,
-        };
-        let mut links = Links {
-            last: after.clone(),
-            buf: VecDeque::new(),
-            rows: HashMap::new(),
             done: false,
         };
         loop {
@@ -375,7 +376,7 @@ impl Walk<'_> {
                 .as_ref()
                 .map(|h| (h.subject_type.clone(), h.subject_id.clone()));
             // Links whose chain has no head (before the next head, or after the last).
-            while let Some(s) = links.peek(self, db, kind).await? {
+            while let Some(s) = links.peek().await? {
                 let key = (s.subject_type.clone(), s.subject_id.clone());
                 if head_key.as_ref().is_some_and(|h| key >= *h) {
                     break;
@@ -383,7 +384,7 @@ impl Walk<'_> {
                 let (seq, row) = (s.seq, s.row_id);
                 self.flag(kind, &key, Some(seq), Some(row), BreakReason::HeadChanged);
                 while links
-                    .peek(self, db, kind)
+                    .peek()
                     .await?
                     .is_some_and(|l| (&l.subject_type, &l.subject_id) == (&key.0, &key.1))
                 {
@@ -424,7 +425,7 @@ impl Walk<'_> {
             // (predecessor, hash) of the links passed in this chain, for telling a moved
             // row from a changed one.
             let mut passed: Vec<Passed> = Vec::new();
-            while let Some(s) = links.peek(self, db, kind).await? {
+            while let Some(s) = links.peek().await? {
                 if (&s.subject_type, &s.subject_id) != (&key.0, &key.1) {
                     break;
                 }
@@ -433,6 +434,10 @@ impl Walk<'_> {
                     continue;
                 }
                 self.report.links += 1;
+                if self.report.links % YIELD_EVERY == 0 {
+                    // Lets the reading future take in the next page meanwhile.
+                    tokio::task::yield_now().await;
+                }
                 self.budget = self.budget.saturating_sub(1);
                 let Some(stored) = hash::from_hex(&s.hash).filter(|_| s.seq == expected) else {
                     let reason = if s.seq > expected {
@@ -546,6 +551,23 @@ impl Walk<'_> {
     }
 }
 
+/// `query` narrowed to the scope's subject type and subject.
+fn scoped<E: EntityTrait, T: ColumnTrait, I: ColumnTrait>(
+    scope: &VerifyScope,
+    query: sea_orm::Select<E>,
+    subject_type: T,
+    subject_id: I,
+) -> sea_orm::Select<E> {
+    let mut query = query;
+    if let Some(t) = &scope.subject_type {
+        query = query.filter(subject_type.eq(t.as_str()));
+    }
+    if let Some(id) = &scope.subject_id {
+        query = query.filter(subject_id.eq(id.as_str()));
+    }
+    query
+}
+
 /// The chain heads in key order, a page at a time.
 struct Heads {
     last: Option<Key>,
@@ -576,8 +598,7 @@ impl Heads {
                     db.get_database_backend(),
                 ));
             }
-            let page = walk
-                .scoped(q, H::SubjectType, H::SubjectId)
+            let page = scoped(walk.scope, q, H::SubjectType, H::SubjectId)
                 .all(db)
                 .await
                 .map_err(Error::db("reading the chains' heads"))?;
@@ -592,31 +613,107 @@ impl Heads {
     }
 }
 
-/// The links in (subject, seq) order with their rows, a page at a time.
+/// A page of links with their rows.
+type Page = Vec<(seals::Model, Option<Row>)>;
+
+/// Reads the links of `kind` after `last` in (subject, seq) order with their rows, a
+/// page at a time, into `tx`, until the end, an error (sent too) or the walk stops
+/// taking them.
+async fn read_links<C: ConnectionTrait>(
+    db: &C,
+    scope: &VerifyScope,
+    kind: Kind,
+    mut last: Option<(String, String, i64)>,
+    tx: mpsc::Sender<Result<Page>>,
+) {
+    loop {
+        let page = read_page(db, scope, kind, last.as_ref()).await;
+        let full = page.as_ref().is_ok_and(|p| p.len() as u64 == PAGE);
+        if let Some((l, _)) = page.as_ref().ok().and_then(|p| p.last()) {
+            last = Some((l.subject_type.clone(), l.subject_id.clone(), l.seq));
+        }
+        if tx.send(page).await.is_err() || !full {
+            return;
+        }
+    }
+}
+
+/// One page of links with their rows: one query, the rows joined to their links.
+async fn read_page<C: ConnectionTrait>(
+    db: &C,
+    scope: &VerifyScope,
+    kind: Kind,
+    last: Option<&(String, String, i64)>,
+) -> Result<Page> {
+    use sea_orm::{JoinType, RelationDef};
+    use seals::Column as S;
+    let mut q = seals::Entity::find()
+        .filter(S::Kind.eq(kind.code()))
+        .order_by_asc(S::SubjectType)
+        .order_by_asc(S::SubjectId)
+        .order_by_asc(S::Seq)
+        .limit(PAGE);
+    if let Some((t, id, seq)) = last {
+        q = q.filter(rows::links_after((t, id, *seq), db.get_database_backend()));
+    }
+    let q = scoped(scope, q, S::SubjectType, S::SubjectId);
+    const CONTEXT: &str = "reading the links";
+    Ok(match kind {
+        Kind::Log => {
+            let rel: RelationDef = seals::Entity::belongs_to(activity_log::Entity)
+                .from(S::RowId)
+                .to(activity_log::Column::Id)
+                .into();
+            q.join(JoinType::LeftJoin, rel)
+                .select_also(activity_log::Entity)
+                .all(db)
+                .await
+                .map_err(Error::db(CONTEXT))?
+                .into_iter()
+                .map(|(s, r)| (s, r.map(Row::Log)))
+                .collect()
+        }
+        Kind::Versions => {
+            let rel: RelationDef = seals::Entity::belongs_to(versions::Entity)
+                .from(S::RowId)
+                .to(versions::Column::Id)
+                .into();
+            q.join(JoinType::LeftJoin, rel)
+                .select_also(versions::Entity)
+                .all(db)
+                .await
+                .map_err(Error::db(CONTEXT))?
+                .into_iter()
+                .map(|(s, r)| (s, r.map(Row::Versions)))
+                .collect()
+        }
+    })
+}
+
+/// The links in (subject, seq) order with their rows, as [`read_links`] reads them.
 struct Links {
-    last: Option<(String, String, i64)>,
-    buf: VecDeque<seals::Model>,
-    rows: HashMap<i64, Row>,
+    rx: mpsc::Receiver<Result<Page>>,
+    buf: VecDeque<(seals::Model, Option<Row>)>,
     done: bool,
 }
 
 impl Links {
-    async fn peek<C: ConnectionTrait>(
-        &mut self,
-        walk: &Walk<'_>,
-        db: &C,
-        kind: Kind,
-    ) -> Result<Option<&seals::Model>> {
+    async fn peek(&mut self) -> Result<Option<&seals::Model>> {
         if self.buf.is_empty() && !self.done {
-            self.fill(walk, db, kind).await?;
+            match self.rx.recv().await {
+                Some(page) => {
+                    let page = page?;
+                    self.done = (page.len() as u64) < PAGE;
+                    self.buf.extend(page);
+                }
+                None => self.done = true,
+            }
         }
-        Ok(self.buf.front())
+        Ok(self.buf.front().map(|(s, _)| s))
     }
 
     fn next(&mut self) -> Option<(seals::Model, Option<Row>)> {
-        let s = self.buf.pop_front()?;
-        let row = self.rows.remove(&s.row_id);
-        Some((s, row))
+        self.buf.pop_front()
     }
 
     /// Whether `row`, after some other link's predecessor and with that link's salts,
@@ -636,7 +733,7 @@ impl Links {
             return true;
         }
         let mut prev = failed;
-        for s in self.buf.iter() {
+        for (s, _) in self.buf.iter() {
             if (&s.subject_type, &s.subject_id) != (&key.0, &key.1) {
                 break;
             }
@@ -653,36 +750,5 @@ impl Links {
             prev = h;
         }
         false
-    }
-
-    async fn fill<C: ConnectionTrait>(
-        &mut self,
-        walk: &Walk<'_>,
-        db: &C,
-        kind: Kind,
-    ) -> Result<()> {
-        use seals::Column as S;
-        let mut q = seals::Entity::find()
-            .filter(S::Kind.eq(kind.code()))
-            .order_by_asc(S::SubjectType)
-            .order_by_asc(S::SubjectId)
-            .order_by_asc(S::Seq)
-            .limit(PAGE);
-        if let Some((t, id, seq)) = &self.last {
-            q = q.filter(rows::links_after((t, id, *seq), db.get_database_backend()));
-        }
-        let page = walk
-            .scoped(q, S::SubjectType, S::SubjectId)
-            .all(db)
-            .await
-            .map_err(Error::db("reading the links"))?;
-        self.done = (page.len() as u64) < PAGE;
-        if let Some(l) = page.last() {
-            self.last = Some((l.subject_type.clone(), l.subject_id.clone(), l.seq));
-        }
-        let ids: Vec<i64> = page.iter().map(|s| s.row_id).collect();
-        self.rows = rows::by_id(db, kind, ids).await?;
-        self.buf.extend(page);
-        Ok(())
     }
 }

@@ -27,7 +27,8 @@ pub struct Model {
     pub log_max_id: i64,
     /// The highest `versions` id sealed by this run or an earlier one.
     pub versions_max_id: i64,
-    /// Whether the run found nothing more to seal (it caught up with the writers).
+    /// Whether the run swept (looked behind the last run, see [`crate::SEAL_SWEEP`]) and
+    /// found nothing more to seal: it caught up with the writers.
     pub complete: bool,
     /// A checkpoint's chain count (`None`: a plain run).
     pub chains: Option<i64>,
