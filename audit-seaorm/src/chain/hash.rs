@@ -257,73 +257,147 @@ impl Row {
         }
     }
 
-    /// The committed fields: each field's commitment, erased ones from `salts` (`None`
-    /// when an erased field still holds a value, or a field has no salt).
-    fn committed(&self, value: &Json, salts: &Salts) -> Option<Json> {
+    /// Writes the committed fields: each field's commitment, erased ones from `salts`
+    /// (`None` when an erased field still holds a value, or a field has no salt).
+    fn write_committed(&self, value: &Json, salts: &Salts, out: &mut Vec<u8>) -> Option<()> {
         let value = column_json(value);
-        let value = value.as_ref();
-        let Json::Object(map) = value else {
+        let Json::Object(map) = value.as_ref() else {
             // Not an object (never written so): hashed as it is.
-            return Some(value.clone());
+            canonical(value.as_ref(), out);
+            return Some(());
         };
         let log = matches!(self, Row::Log(_));
-        let mut out = Map::new();
+        let mut fields: Vec<(&str, Hash)> = Vec::with_capacity(map.len() + salts.erased.len());
         for (field, v) in map {
             let c = match salts.erased.get(field) {
                 Some(c) if log && scrubbed_change(v) => *c,
                 Some(_) => return None,
                 None => commitment(&salts.salt(field)?, field, v),
             };
-            out.insert(field.clone(), Json::String(to_hex(&c)));
+            fields.push((field, c));
         }
         for (field, c) in &salts.erased {
             // An erased field left the snapshot; an entry's scrubbed change may have, too.
-            out.entry(field.clone())
-                .or_insert_with(|| Json::String(to_hex(c)));
+            if !map.contains_key(field) {
+                fields.push((field, *c));
+            }
         }
-        Some(Json::Object(out))
+        fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        out.push(b'{');
+        for (i, (field, c)) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(field, out);
+            out.push(b':');
+            hex_string(c, out);
+        }
+        out.push(b'}');
+        Some(())
     }
 
     /// The canonical bytes of the row's content with `salts` (`None`: an erased field
-    /// holds a value again, or a field has no salt).
+    /// holds a value again, or a field has no salt): the canonical JSON of an object of
+    /// the row's columns, written key by key in their sorted order.
     pub(crate) fn content(&self, salts: &Salts) -> Option<Vec<u8>> {
-        let text = |s: &str| Json::String(s.to_owned());
-        let opt = |s: &Option<String>| s.as_deref().map_or(Json::Null, text);
-        let mut m = Map::new();
+        let mut w = Object::new(512);
         match self {
             Row::Log(r) => {
-                m.insert("table".into(), text(Kind::Log.table()));
-                m.insert("action".into(), text(&r.action));
-                m.insert("subject_type".into(), text(&r.subject_type));
-                m.insert("subject_id".into(), text(&r.subject_id));
-                m.insert("causer_id".into(), opt(&r.causer_id));
-                m.insert("changes".into(), self.committed(&r.changes, salts)?);
-                let props = r.properties.as_ref().map_or(Json::Null, stored_json);
-                m.insert("properties".into(), props);
-                m.insert("ip".into(), opt(&r.ip));
-                m.insert("user_agent".into(), opt(&r.user_agent));
-                m.insert("request_id".into(), opt(&r.request_id));
-                m.insert(
-                    "version_id".into(),
-                    r.version_id.map_or(Json::Null, Json::from),
-                );
-                m.insert("created_at".into(), time(r.created_at));
+                w.text("action", &r.action);
+                w.opt("causer_id", r.causer_id.as_deref());
+                self.write_committed(&r.changes, salts, w.key("changes"))?;
+                w.text("created_at", &time(r.created_at));
+                w.opt("ip", r.ip.as_deref());
+                match &r.properties {
+                    Some(p) => canonical(&column_json(p), w.key("properties")),
+                    None => w.key("properties").extend_from_slice(b"null"),
+                }
+                w.opt("request_id", r.request_id.as_deref());
+                w.text("subject_id", &r.subject_id);
+                w.text("subject_type", &r.subject_type);
+                w.text("table", Kind::Log.table());
+                w.opt("user_agent", r.user_agent.as_deref());
+                let v = w.key("version_id");
+                match r.version_id {
+                    Some(id) => v.extend_from_slice(id.to_string().as_bytes()),
+                    None => v.extend_from_slice(b"null"),
+                }
             }
             Row::Versions(r) => {
-                m.insert("table".into(), text(Kind::Versions.table()));
-                m.insert("subject_type".into(), text(&r.subject_type));
-                m.insert("subject_id".into(), text(&r.subject_id));
-                m.insert("version".into(), Json::from(r.version));
-                m.insert("event".into(), text(&r.event));
-                m.insert("data".into(), self.committed(&r.data, salts)?);
-                m.insert("causer_id".into(), opt(&r.causer_id));
-                m.insert("created_at".into(), time(r.created_at));
+                w.opt("causer_id", r.causer_id.as_deref());
+                w.text("created_at", &time(r.created_at));
+                self.write_committed(&r.data, salts, w.key("data"))?;
+                w.text("event", &r.event);
+                w.text("subject_id", &r.subject_id);
+                w.text("subject_type", &r.subject_type);
+                w.text("table", Kind::Versions.table());
+                w.key("version")
+                    .extend_from_slice(r.version.to_string().as_bytes());
             }
         }
-        let mut out = Vec::with_capacity(256);
-        canonical(&Json::Object(m), &mut out);
-        Some(out)
+        Some(w.finish())
     }
+}
+
+/// A canonical JSON object written key by key; the caller gives the keys in their
+/// sorted (byte) order.
+struct Object {
+    out: Vec<u8>,
+    #[cfg(debug_assertions)]
+    last: Option<&'static str>,
+}
+
+impl Object {
+    fn new(capacity: usize) -> Self {
+        let mut out = Vec::with_capacity(capacity);
+        out.push(b'{');
+        Self {
+            out,
+            #[cfg(debug_assertions)]
+            last: None,
+        }
+    }
+
+    /// Writes `key` and its colon; the value goes into the returned buffer.
+    fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
+        #[cfg(debug_assertions)]
+        {
+            debug_assert!(self.last.is_none_or(|l| l < key), "{key} out of order");
+            self.last = Some(key);
+        }
+        if self.out.len() > 1 {
+            self.out.push(b',');
+        }
+        string(key, &mut self.out);
+        self.out.push(b':');
+        &mut self.out
+    }
+
+    fn text(&mut self, key: &'static str, value: &str) {
+        string(value, self.key(key));
+    }
+
+    fn opt(&mut self, key: &'static str, value: Option<&str>) {
+        match value {
+            Some(v) => self.text(key, v),
+            None => self.key(key).extend_from_slice(b"null"),
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.out.push(b'}');
+        self.out
+    }
+}
+
+/// Writes a hash as a JSON string of its hex.
+fn hex_string(hash: &Hash, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 64];
+    // 64 bytes is exactly the room 32 bytes of hex take.
+    let _ = hex::encode_to_slice(hash, &mut buf);
+    out.push(b'"');
+    out.extend_from_slice(&buf);
+    out.push(b'"');
 }
 
 /// A JSON column's value, owned.
@@ -331,8 +405,44 @@ fn stored_json(value: &Json) -> Json {
     column_json(value).into_owned()
 }
 
-fn time(at: DateTime<Utc>) -> Json {
-    Json::String(at.to_rfc3339_opts(SecondsFormat::Micros, true))
+/// RFC 3339 in UTC at microseconds (`2026-01-02T03:04:05.000006Z`), as chrono's
+/// `to_rfc3339_opts(Micros, true)` writes it, without the formatting machinery for the
+/// years every database stores.
+fn time(at: DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    let year = at.year();
+    let nanos = at.nanosecond();
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        // A leap second, or a year of another width: chrono's own text.
+        return at.to_rfc3339_opts(SecondsFormat::Micros, true);
+    }
+    let mut out = [0u8; 27];
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, year as u32);
+    put(5, 2, at.month());
+    put(8, 2, at.day());
+    put(11, 2, at.hour());
+    put(14, 2, at.minute());
+    put(17, 2, at.second());
+    put(20, 6, nanos / 1000);
+    for (i, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (26, b'Z'),
+    ] {
+        out[i] = c;
+    }
+    // Only ASCII digits and separators were written.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Writes `value` as canonical JSON.
@@ -481,6 +591,163 @@ mod tests {
                 m.push(*l);
             }
             assert_eq!(m.root(), mth(&leaves), "{n} leaves");
+        }
+    }
+
+    /// The content as the canonical JSON of an object built whole: what
+    /// [`Row::content`] writes key by key.
+    fn content_of_a_map(row: &Row, salts: &Salts) -> Option<Vec<u8>> {
+        let committed = |value: &Json| -> Option<Json> {
+            let value = column_json(value);
+            let Json::Object(map) = value.as_ref() else {
+                return Some(value.into_owned());
+            };
+            let log = matches!(row, Row::Log(_));
+            let mut out = Map::new();
+            for (field, v) in map {
+                let c = match salts.erased.get(field) {
+                    Some(c) if log && scrubbed_change(v) => *c,
+                    Some(_) => return None,
+                    None => commitment(&salts.salt(field)?, field, v),
+                };
+                out.insert(field.clone(), Json::String(to_hex(&c)));
+            }
+            for (field, c) in &salts.erased {
+                out.entry(field.clone())
+                    .or_insert_with(|| Json::String(to_hex(c)));
+            }
+            Some(Json::Object(out))
+        };
+        let text = |s: &str| Json::String(s.to_owned());
+        let opt = |s: &Option<String>| s.as_deref().map_or(Json::Null, text);
+        let mut m = Map::new();
+        match row {
+            Row::Log(r) => {
+                m.insert("table".into(), text("activity_log"));
+                m.insert("action".into(), text(&r.action));
+                m.insert("subject_type".into(), text(&r.subject_type));
+                m.insert("subject_id".into(), text(&r.subject_id));
+                m.insert("causer_id".into(), opt(&r.causer_id));
+                m.insert("changes".into(), committed(&r.changes)?);
+                let props = r.properties.as_ref().map_or(Json::Null, stored_json);
+                m.insert("properties".into(), props);
+                m.insert("ip".into(), opt(&r.ip));
+                m.insert("user_agent".into(), opt(&r.user_agent));
+                m.insert("request_id".into(), opt(&r.request_id));
+                m.insert(
+                    "version_id".into(),
+                    r.version_id.map_or(Json::Null, Json::from),
+                );
+                m.insert("created_at".into(), text(&time(r.created_at)));
+            }
+            Row::Versions(r) => {
+                m.insert("table".into(), text("versions"));
+                m.insert("subject_type".into(), text(&r.subject_type));
+                m.insert("subject_id".into(), text(&r.subject_id));
+                m.insert("version".into(), Json::from(r.version));
+                m.insert("event".into(), text(&r.event));
+                m.insert("data".into(), committed(&r.data)?);
+                m.insert("causer_id".into(), opt(&r.causer_id));
+                m.insert("created_at".into(), text(&time(r.created_at)));
+            }
+        }
+        let mut out = Vec::new();
+        canonical(&Json::Object(m), &mut out);
+        Some(out)
+    }
+
+    #[test]
+    fn content_written_key_by_key_is_the_canonical_json_of_the_row() {
+        let at = DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap();
+        let log = |changes: Json, props: Option<Json>, text: Option<&str>| {
+            Row::Log(activity_log::Model {
+                id: 9,
+                action: "updated \"quoted\" é".into(),
+                subject_type: "post".into(),
+                subject_id: "42".into(),
+                causer_id: text.map(str::to_owned),
+                changes,
+                properties: props,
+                ip: text.map(str::to_owned),
+                user_agent: text.map(|t| format!("{t}\n\u{1}")),
+                request_id: None,
+                version_id: text.map(|_| 7),
+                created_at: at,
+            })
+        };
+        let version = |data: Json| {
+            Row::Versions(versions::Model {
+                id: 3,
+                subject_type: "post".into(),
+                subject_id: "42".into(),
+                version: 12,
+                event: "updated".into(),
+                data,
+                causer_id: None,
+                created_at: at,
+            })
+        };
+        let rows = [
+            log(
+                json!({"title": {"old": "a", "new": "b"}, "n": {"old": 1, "new": 2.5}}),
+                None,
+                None,
+            ),
+            log(
+                json!({}),
+                Some(json!({"z": [1, {"b": null, "a": true}]})),
+                Some("x"),
+            ),
+            log(
+                Json::String(r#"{"text": {"old": null, "new": "stored as text"}}"#.into()),
+                Some(Json::Null),
+                Some(""),
+            ),
+            log(json!([1, 2]), None, None),
+            version(json!({"id": 42, "title": "t", "body": null, "tags": ["a"], "ü": 1e300})),
+            version(json!({})),
+        ];
+        let salts = Salts::fresh([5; 32]);
+        for row in &rows {
+            let direct = row.content(&salts).unwrap();
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(content_of_a_map(row, &salts).unwrap()).unwrap()
+            );
+        }
+        // With a field erased (its value gone from the row, its commitment kept).
+        let erased = salts.erase(&rows[4], &["title"]).unwrap();
+        let Row::Versions(mut scrubbed) = rows[4].clone() else {
+            unreachable!()
+        };
+        scrubbed.data.as_object_mut().unwrap().remove("title");
+        let scrubbed = Row::Versions(scrubbed);
+        assert_eq!(
+            scrubbed.content(&erased),
+            content_of_a_map(&scrubbed, &erased)
+        );
+        assert_eq!(scrubbed.content(&erased), rows[4].content(&salts));
+    }
+
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        for (secs, nanos) in [
+            (0, 0),
+            (1_700_000_000, 123_456_789),
+            (1_700_000_000, 999),
+            (-62_135_596_800, 1000),        // 0001-01-01
+            (253_402_300_799, 999_999_000), // 9999-12-31T23:59:59.999999
+            (253_402_300_800, 0),           // 10000-01-01
+            (-62_135_596_801, 0),           // year 0
+            (-62_167_219_201, 0),           // year -1
+            (1_483_228_799, 1_500_000_000), // a leap second
+        ] {
+            let at = DateTime::from_timestamp(secs, nanos).unwrap();
+            assert_eq!(
+                time(at),
+                at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                "{secs} {nanos}"
+            );
         }
     }
 

@@ -4,8 +4,8 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tokio::sync::mpsc;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
 use super::rows::{self, Rows};
@@ -455,6 +455,7 @@ impl Walk<'_> {
                     broken = true;
                     continue;
                 };
+                let salts = Salts::stored(s.salt.as_deref(), s.erased.as_ref());
                 match row {
                     None => {
                         let reason = BreakReason::Missing;
@@ -463,7 +464,6 @@ impl Walk<'_> {
                         continue;
                     }
                     Some(row) if self.scope.in_time(row.created_at()) => {
-                        let salts = Salts::stored(s.salt.as_deref(), s.erased.as_ref());
                         let content = salts.as_ref().and_then(|salts| row.content(salts));
                         if content.is_none_or(|c| hash::link(&prev, &c) != stored) {
                             let reason = if links.seals_elsewhere(&key, stored, &passed, &row) {
@@ -478,11 +478,7 @@ impl Walk<'_> {
                     }
                     Some(_) => {}
                 }
-                passed.push((
-                    prev,
-                    stored,
-                    Salts::stored(s.salt.as_deref(), s.erased.as_ref()),
-                ));
+                passed.push((prev, stored, salts));
                 prev = stored;
                 expected += 1;
                 if self.budget == 0 && s.seq < head.head_seq {
@@ -638,55 +634,64 @@ async fn read_links<C: ConnectionTrait>(
     }
 }
 
-/// One page of links with their rows: one query, the rows joined to their links.
+/// One page of links with their rows: one query, the rows joined to the page of links.
 async fn read_page<C: ConnectionTrait>(
     db: &C,
     scope: &VerifyScope,
     kind: Kind,
     last: Option<&(String, String, i64)>,
 ) -> Result<Page> {
-    use sea_orm::{JoinType, RelationDef};
+    use sea_orm::sea_query::IntoIden;
+    use sea_orm::{JoinType, QueryTrait, RelationDef};
     use seals::Column as S;
-    let mut q = seals::Entity::find()
-        .filter(S::Kind.eq(kind.code()))
-        .order_by_asc(S::SubjectType)
-        .order_by_asc(S::SubjectId)
-        .order_by_asc(S::Seq)
-        .limit(PAGE);
+    let in_order = |q: sea_orm::Select<seals::Entity>| {
+        q.order_by_asc(S::SubjectType)
+            .order_by_asc(S::SubjectId)
+            .order_by_asc(S::Seq)
+    };
+    let mut page = in_order(seals::Entity::find().filter(S::Kind.eq(kind.code()))).limit(PAGE);
     if let Some((t, id, seq)) = last {
-        q = q.filter(rows::links_after((t, id, *seq), db.get_database_backend()));
+        page = page.filter(rows::links_after((t, id, *seq), db.get_database_backend()));
     }
-    let q = scoped(scope, q, S::SubjectType, S::SubjectId);
+    let page = scoped(scope, page, S::SubjectType, S::SubjectId).into_query();
+    // The page of links is a subquery under the links table's own name, so that its
+    // plan is the one of the links alone (an index range in order, whatever the
+    // statistics say), and each row is then found by its key.
+    let joined = |rel: RelationDef| {
+        let mut q = in_order(seals::Entity::find()).join(JoinType::LeftJoin, rel);
+        QueryTrait::query(&mut q)
+            .from_clear()
+            .from_subquery(page, seals::Entity.into_iden());
+        q
+    };
     const CONTEXT: &str = "reading the links";
     Ok(match kind {
-        Kind::Log => {
-            let rel: RelationDef = seals::Entity::belongs_to(activity_log::Entity)
+        Kind::Log => joined(
+            seals::Entity::belongs_to(activity_log::Entity)
                 .from(S::RowId)
                 .to(activity_log::Column::Id)
-                .into();
-            q.join(JoinType::LeftJoin, rel)
-                .select_also(activity_log::Entity)
-                .all(db)
-                .await
-                .map_err(Error::db(CONTEXT))?
-                .into_iter()
-                .map(|(s, r)| (s, r.map(Row::Log)))
-                .collect()
-        }
-        Kind::Versions => {
-            let rel: RelationDef = seals::Entity::belongs_to(versions::Entity)
+                .into(),
+        )
+        .select_also(activity_log::Entity)
+        .all(db)
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .into_iter()
+        .map(|(s, r)| (s, r.map(Row::Log)))
+        .collect(),
+        Kind::Versions => joined(
+            seals::Entity::belongs_to(versions::Entity)
                 .from(S::RowId)
                 .to(versions::Column::Id)
-                .into();
-            q.join(JoinType::LeftJoin, rel)
-                .select_also(versions::Entity)
-                .all(db)
-                .await
-                .map_err(Error::db(CONTEXT))?
-                .into_iter()
-                .map(|(s, r)| (s, r.map(Row::Versions)))
-                .collect()
-        }
+                .into(),
+        )
+        .select_also(versions::Entity)
+        .all(db)
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .into_iter()
+        .map(|(s, r)| (s, r.map(Row::Versions)))
+        .collect(),
     })
 }
 

@@ -57,9 +57,29 @@ where
     E::Model: IntoActiveModel<E::ActiveModel> + Clone + Send + Sync,
     E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
 {
-    let rows = E::find().limit(8).all(db).await?;
-    if rows.len() < 8 {
-        return Err(format!("the throughput run needs 8 rows, found {}", rows.len()).into());
+    throughput_of::<E>(db, seconds, 8, touch).await
+}
+
+/// Writes per second of `tasks` tasks (at most 8), each updating its own row in a
+/// transaction per write, for `seconds`.
+pub async fn throughput_of<E>(
+    db: &DatabaseConnection,
+    seconds: u64,
+    tasks: u64,
+    touch: fn(E::Model, i32) -> E::ActiveModel,
+) -> Result<f64, BoxError>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel> + Clone + Send + Sync,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+{
+    let rows = E::find().limit(tasks).all(db).await?;
+    if (rows.len() as u64) < tasks {
+        return Err(format!(
+            "the throughput run needs {tasks} rows, found {}",
+            rows.len()
+        )
+        .into());
     }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
