@@ -71,7 +71,7 @@ impl Rows<'_> {
             q = q.filter(subject_id.eq(s));
         }
         if self.unsealed {
-            q = q.filter(no_link(kind, (E::default(), id)));
+            q = q.filter(no_link(kind, (E::default(), id), db.get_database_backend()));
         }
         Ok(q.order_by_asc(id)
             .limit(self.limit)

@@ -312,18 +312,25 @@ pub(crate) async fn unsealed<C: ConnectionTrait>(
 }
 
 /// `NOT EXISTS (the row's link)`.
-pub(crate) fn no_link<T, C>(kind: Kind, id: (T, C)) -> Condition
+///
+/// On PostgreSQL with `OFFSET 0`, which keeps the planner from turning it into an anti
+/// join: a join's plan depends on the statistics of the links of `kind`, and with stale
+/// ones (a kind that had no links at the last `ANALYZE`) it materializes them all and
+/// compares every row with every link. As a subquery it is one index probe per row.
+pub(crate) fn no_link<T, C>(kind: Kind, id: (T, C), backend: DbBackend) -> Condition
 where
     T: sea_orm::sea_query::IntoIden,
     C: sea_orm::sea_query::IntoIden,
 {
-    let link = Query::select()
-        .expr(Expr::val(1))
+    let mut link = Query::select();
+    link.expr(Expr::val(1))
         .from(seals::Entity)
         .and_where(Expr::col((seals::Entity, seals::Column::Kind)).eq(kind.code()))
-        .and_where(Expr::col((seals::Entity, seals::Column::RowId)).equals(id))
-        .to_owned();
-    Condition::all().add(Expr::exists(link).not())
+        .and_where(Expr::col((seals::Entity, seals::Column::RowId)).equals(id));
+    if backend == DbBackend::Postgres {
+        link.offset(0);
+    }
+    Condition::all().add(Expr::exists(link.to_owned()).not())
 }
 
 /// The chains of `subjects` in `kind`, by subject.
@@ -347,9 +354,12 @@ pub(crate) async fn heads<C: ConnectionTrait>(
                 // (a table that grew fast since its last ANALYZE gets `subject_id = ANY`
                 // as a filter over every chain of the type instead).
                 let sql = format!(
+                    // `LIMIT 1` (the key is unique) keeps the lateral subquery a probe:
+                    // without it the planner may flatten it into a join, planned from
+                    // statistics.
                     r#"SELECT c.* FROM json_array_elements_text($1::json) AS u(id)
                        CROSS JOIN LATERAL (SELECT * FROM "{}" WHERE kind = $2
-                       AND subject_type = $3 AND subject_id = u.id) c"#,
+                       AND subject_type = $3 AND subject_id = u.id LIMIT 1) c"#,
                     crate::entity::table_names().chains
                 );
                 let ids = serde_json::to_string(chunk).unwrap_or_default();
