@@ -434,7 +434,7 @@ impl Walk<'_> {
                     continue;
                 }
                 self.report.links += 1;
-                if self.report.links % YIELD_EVERY == 0 {
+                if self.report.links.is_multiple_of(YIELD_EVERY) {
                     // Lets the reading future take in the next page meanwhile.
                     tokio::task::yield_now().await;
                 }
