@@ -31,6 +31,24 @@ async fn post_with_history(db: &DatabaseConnection, slug: &str, updates: usize) 
     p
 }
 
+/// An `approved` entry of a post, written at `at`, as raw SQL would write it.
+fn approval(post: i32, at: DateTime<Utc>) -> activity_log::ActiveModel {
+    activity_log::ActiveModel {
+        action: Set("approved".into()),
+        subject_type: Set("post".into()),
+        subject_id: Set(post.to_string()),
+        causer_id: Set(Some("admin".into())),
+        changes: Set(json!({})),
+        properties: Set(None),
+        ip: Set(None),
+        user_agent: Set(None),
+        request_id: Set(None),
+        version_id: Set(None),
+        created_at: Set(at),
+        ..Default::default()
+    }
+}
+
 /// The ids of a post's entries (or versions), oldest first.
 async fn entry_ids(db: &DatabaseConnection, id: i32) -> Vec<i64> {
     activity_log::Entity::find()
@@ -180,20 +198,7 @@ async fn each_tampering_is_reported_at_its_link(db: DatabaseConnection) {
         .await
         .unwrap();
     // 7: a forged entry inserted into the past.
-    let forged = activity_log::ActiveModel {
-        action: Set("approved".into()),
-        subject_type: Set("post".into()),
-        subject_id: Set(id(7).to_string()),
-        causer_id: Set(Some("admin".into())),
-        changes: Set(json!({})),
-        properties: Set(None),
-        ip: Set(None),
-        user_agent: Set(None),
-        request_id: Set(None),
-        version_id: Set(None),
-        created_at: Set(Utc::now() - Duration::days(1)),
-        ..Default::default()
-    };
+    let forged = approval(id(7), Utc::now() - Duration::days(1));
     activity_log::Entity::insert(forged)
         .exec(&db)
         .await
@@ -462,17 +467,7 @@ async fn a_row_behind_the_last_run_waits_for_a_sweep(db: DatabaseConnection) {
     let top = *entry_ids(&db, p.id).await.last().unwrap();
     let entry = |id: i64| activity_log::ActiveModel {
         id: Set(id),
-        action: Set("approved".into()),
-        subject_type: Set("post".into()),
-        subject_id: Set(p.id.to_string()),
-        causer_id: Set(Some("editor".into())),
-        changes: Set(json!({})),
-        properties: Set(None),
-        ip: Set(None),
-        user_agent: Set(None),
-        request_id: Set(None),
-        version_id: Set(None),
-        created_at: Set(Utc::now()),
+        ..approval(p.id, Utc::now())
     };
     // Ids as a slow transaction would leave them: the higher one commits first.
     activity_log::Entity::insert(entry(top + 100))

@@ -641,58 +641,65 @@ async fn read_page<C: ConnectionTrait>(
     kind: Kind,
     last: Option<&(String, String, i64)>,
 ) -> Result<Page> {
-    use sea_orm::sea_query::IntoIden;
-    use sea_orm::{JoinType, QueryTrait, RelationDef};
+    use sea_orm::QueryTrait;
     use seals::Column as S;
-    let in_order = |q: sea_orm::Select<seals::Entity>| {
-        q.order_by_asc(S::SubjectType)
-            .order_by_asc(S::SubjectId)
-            .order_by_asc(S::Seq)
-    };
-    let mut page = in_order(seals::Entity::find().filter(S::Kind.eq(kind.code()))).limit(PAGE);
+    let mut page = seals::Entity::find()
+        .filter(S::Kind.eq(kind.code()))
+        .order_by_asc(S::SubjectType)
+        .order_by_asc(S::SubjectId)
+        .order_by_asc(S::Seq)
+        .limit(PAGE);
     if let Some((t, id, seq)) = last {
         page = page.filter(rows::links_after((t, id, *seq), db.get_database_backend()));
     }
     let page = scoped(scope, page, S::SubjectType, S::SubjectId).into_query();
+    match kind {
+        Kind::Log => {
+            joined::<activity_log::Entity, C>(db, page, activity_log::Column::Id, Row::Log).await
+        }
+        Kind::Versions => {
+            joined::<versions::Entity, C>(db, page, versions::Column::Id, Row::Versions).await
+        }
+    }
+}
+
+/// The links of `page` (a query of links, in chain order) with their rows of `E`, found
+/// by `id`.
+async fn joined<E, C>(
+    db: &C,
+    page: sea_orm::sea_query::SelectStatement,
+    id: E::Column,
+    wrap: fn(E::Model) -> Row,
+) -> Result<Page>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    use sea_orm::sea_query::IntoIden;
+    use sea_orm::{JoinType, QueryTrait, RelationDef};
+    use seals::Column as S;
+    let rel: RelationDef = seals::Entity::belongs_to(E::default())
+        .from(S::RowId)
+        .to(id)
+        .into();
+    let mut q = seals::Entity::find()
+        .order_by_asc(S::SubjectType)
+        .order_by_asc(S::SubjectId)
+        .order_by_asc(S::Seq)
+        .join(JoinType::LeftJoin, rel);
     // The page of links is a subquery under the links table's own name, so that its
     // plan is the one of the links alone (an index range in order, whatever the
     // statistics say), and each row is then found by its key.
-    let joined = |rel: RelationDef| {
-        let mut q = in_order(seals::Entity::find()).join(JoinType::LeftJoin, rel);
-        QueryTrait::query(&mut q)
-            .from_clear()
-            .from_subquery(page, seals::Entity.into_iden());
-        q
-    };
-    const CONTEXT: &str = "reading the links";
-    Ok(match kind {
-        Kind::Log => joined(
-            seals::Entity::belongs_to(activity_log::Entity)
-                .from(S::RowId)
-                .to(activity_log::Column::Id)
-                .into(),
-        )
-        .select_also(activity_log::Entity)
+    QueryTrait::query(&mut q)
+        .from_clear()
+        .from_subquery(page, seals::Entity.into_iden());
+    Ok(q.select_also(E::default())
         .all(db)
         .await
-        .map_err(Error::db(CONTEXT))?
+        .map_err(Error::db("reading the links"))?
         .into_iter()
-        .map(|(s, r)| (s, r.map(Row::Log)))
-        .collect(),
-        Kind::Versions => joined(
-            seals::Entity::belongs_to(versions::Entity)
-                .from(S::RowId)
-                .to(versions::Column::Id)
-                .into(),
-        )
-        .select_also(versions::Entity)
-        .all(db)
-        .await
-        .map_err(Error::db(CONTEXT))?
-        .into_iter()
-        .map(|(s, r)| (s, r.map(Row::Versions)))
-        .collect(),
-    })
+        .map(|(s, r)| (s, r.map(wrap)))
+        .collect())
 }
 
 /// The links in (subject, seq) order with their rows, as [`read_links`] reads them.
