@@ -609,8 +609,11 @@ impl Heads {
     }
 }
 
+/// A link with its row (`None`: the row is gone).
+type Linked = (seals::Model, Option<Row>);
+
 /// A page of links with their rows.
-type Page = Vec<(seals::Model, Option<Row>)>;
+type Page = Vec<Linked>;
 
 /// Reads the links of `kind` after `last` in (subject, seq) order with their rows, a
 /// page at a time, into `tx`, until the end, an error (sent too) or the walk stops
@@ -643,12 +646,8 @@ async fn read_page<C: ConnectionTrait>(
 ) -> Result<Page> {
     use sea_orm::QueryTrait;
     use seals::Column as S;
-    let mut page = seals::Entity::find()
-        .filter(S::Kind.eq(kind.code()))
-        .order_by_asc(S::SubjectType)
-        .order_by_asc(S::SubjectId)
-        .order_by_asc(S::Seq)
-        .limit(PAGE);
+    let mut page =
+        in_chain_order(seals::Entity::find().filter(S::Kind.eq(kind.code()))).limit(PAGE);
     if let Some((t, id, seq)) = last {
         page = page.filter(rows::links_after((t, id, *seq), db.get_database_backend()));
     }
@@ -661,6 +660,14 @@ async fn read_page<C: ConnectionTrait>(
             joined::<versions::Entity, C>(db, page, versions::Column::Id, Row::Versions).await
         }
     }
+}
+
+/// Links in chain order: by subject, then seq.
+fn in_chain_order(q: sea_orm::Select<seals::Entity>) -> sea_orm::Select<seals::Entity> {
+    use seals::Column as S;
+    q.order_by_asc(S::SubjectType)
+        .order_by_asc(S::SubjectId)
+        .order_by_asc(S::Seq)
 }
 
 /// The links of `page` (a query of links, in chain order) with their rows of `E`, found
@@ -682,11 +689,7 @@ where
         .from(S::RowId)
         .to(id)
         .into();
-    let mut q = seals::Entity::find()
-        .order_by_asc(S::SubjectType)
-        .order_by_asc(S::SubjectId)
-        .order_by_asc(S::Seq)
-        .join(JoinType::LeftJoin, rel);
+    let mut q = in_chain_order(seals::Entity::find()).join(JoinType::LeftJoin, rel);
     // The page of links is a subquery under the links table's own name, so that its
     // plan is the one of the links alone (an index range in order, whatever the
     // statistics say), and each row is then found by its key.
@@ -705,7 +708,7 @@ where
 /// The links in (subject, seq) order with their rows, as [`read_links`] reads them.
 struct Links {
     rx: mpsc::Receiver<Result<Page>>,
-    buf: VecDeque<(seals::Model, Option<Row>)>,
+    buf: VecDeque<Linked>,
     done: bool,
 }
 
@@ -724,7 +727,7 @@ impl Links {
         Ok(self.buf.front().map(|(s, _)| s))
     }
 
-    fn next(&mut self) -> Option<(seals::Model, Option<Row>)> {
+    fn next(&mut self) -> Option<Linked> {
         self.buf.pop_front()
     }
 

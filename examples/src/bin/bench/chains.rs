@@ -13,7 +13,7 @@ use crate::big_log::fill_sql;
 use crate::entities::audited;
 use crate::report::Report;
 use crate::setup::Backend;
-use crate::throughput::throughput_of;
+use crate::throughput::throughput;
 
 /// Section 15. `rows`: the PostgreSQL trail's size (the others get a tenth).
 pub async fn section(r: &mut Report, backends: &[Backend], rows: u64) -> Result<(), BoxError> {
@@ -153,7 +153,7 @@ async fn writers(r: &mut Report, backends: &[Backend]) -> Result<(), BoxError> {
             // Each run starts with nothing left to seal: the job then seals what the
             // writers write beside it, not the backlog of the run before.
             seal(db).await?;
-            let without = throughput_of::<audited::Entity>(db, seconds, tasks, touch).await?;
+            let without = throughput::<audited::Entity>(db, seconds, tasks, touch).await?;
             seal(db).await?;
             let sealer = {
                 let db = db.clone();
@@ -167,7 +167,7 @@ async fn writers(r: &mut Report, backends: &[Backend]) -> Result<(), BoxError> {
                     Ok::<u64, BoxError>(rows)
                 })
             };
-            let with = throughput_of::<audited::Entity>(db, seconds, tasks, touch).await?;
+            let with = throughput::<audited::Entity>(db, seconds, tasks, touch).await?;
             sealed.push(sealer.await??);
             ratios.push(with / without);
             cells.push(format!("{without:.0} | {with:.0} | {:.3}", with / without));

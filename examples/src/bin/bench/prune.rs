@@ -54,7 +54,7 @@ pub async fn section(r: &mut Report, backends: &[Backend], rows: u64) -> Result<
     ] {
         // Writers' throughput before, and while a prune of the same size runs.
         fill(db, rows).await?;
-        let before_wps = throughput::<audited::Entity>(db, seconds, touch).await?;
+        let before_wps = throughput::<audited::Entity>(db, seconds, 8, touch).await?;
         let retention = month_old()
             .batch_size(batch)
             .pause_between_batches(std::time::Duration::from_millis(pause_ms));
@@ -66,7 +66,7 @@ pub async fn section(r: &mut Report, backends: &[Backend], rows: u64) -> Result<
                 Ok::<_, BoxError>((done.entries, start.elapsed()))
             })
         };
-        let during_wps = throughput::<audited::Entity>(db, seconds, touch).await?;
+        let during_wps = throughput::<audited::Entity>(db, seconds, 8, touch).await?;
         let (entries, took) = pruner.await??;
         let kept = during_wps / before_wps;
         kept_at.push((batch, pause_ms, kept));

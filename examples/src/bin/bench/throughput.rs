@@ -24,13 +24,13 @@ pub async fn section(r: &mut Report, backends: &[Backend], seconds: u64) -> Resu
         new_row!(plain, i).insert(&pg.db).await?;
         new_row!(audited, i).insert(&pg.db).await?;
     }
-    let plain_wps = throughput::<plain::Entity>(&pg.db, seconds, |m, i| {
+    let plain_wps = throughput::<plain::Entity>(&pg.db, seconds, 8, |m, i| {
         let mut am = m.into_active_model();
         am.score = Set(i);
         am
     })
     .await?;
-    let audited_wps = throughput::<audited::Entity>(&pg.db, seconds, |m, i| {
+    let audited_wps = throughput::<audited::Entity>(&pg.db, seconds, 8, |m, i| {
         let mut am = m.into_active_model();
         am.score = Set(i);
         am
@@ -45,24 +45,9 @@ pub async fn section(r: &mut Report, backends: &[Backend], seconds: u64) -> Resu
     Ok(())
 }
 
-/// Writes per second of 8 tasks, each updating its own row of `E` with `touch` in one
-/// transaction per write, for `seconds`.
-pub async fn throughput<E>(
-    db: &DatabaseConnection,
-    seconds: u64,
-    touch: fn(E::Model, i32) -> E::ActiveModel,
-) -> Result<f64, BoxError>
-where
-    E: EntityTrait,
-    E::Model: IntoActiveModel<E::ActiveModel> + Clone + Send + Sync,
-    E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
-{
-    throughput_of::<E>(db, seconds, 8, touch).await
-}
-
 /// Writes per second of `tasks` tasks (at most 8), each updating its own row in a
 /// transaction per write, for `seconds`.
-pub async fn throughput_of<E>(
+pub async fn throughput<E>(
     db: &DatabaseConnection,
     seconds: u64,
     tasks: u64,
