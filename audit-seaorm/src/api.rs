@@ -477,7 +477,7 @@ pub(crate) fn column_json(value: &Value) -> std::borrow::Cow<'_, Value> {
 }
 
 /// JSON columns come back as strings on some backends (MariaDB's JSON is text).
-fn parse_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     value: Value,
     what: &'static str,
     id: i64,

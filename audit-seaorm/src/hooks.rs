@@ -64,6 +64,7 @@ use sea_orm::{
 };
 use serde_json::Value as Json;
 
+use crate::dialect::RowKey;
 use crate::trail::pending::{self, Key, Pending};
 use crate::trail::plan::{Hooked, Kind};
 use crate::trail::restoring::Restoring;
@@ -183,31 +184,6 @@ where
     })
 }
 
-/// Whether the row an ActiveModel points at exists.
-async fn row_exists<A, C>(active: &A, db: &C) -> Result<bool, DbErr>
-where
-    A: ActiveModelTrait,
-    C: ConnectionTrait,
-{
-    let Some(query) = by_key(active) else {
-        return Ok(false);
-    };
-    // Any one column will do; JSON reads it whatever its type on each backend.
-    let found = query
-        .select_only()
-        .expr(sea_orm::sea_query::Expr::cust("1"))
-        .into_json()
-        .one(db)
-        .await
-        .map_err(|e| {
-            DbErr::from(Error::Database {
-                context: "checking that the deleted row is gone",
-                source: e,
-            })
-        })?;
-    Ok(found.is_some())
-}
-
 /// The primary key of an ActiveModel as text (`None` while it is not set).
 fn active_key<A: ActiveModelTrait>(active: &A) -> Option<String> {
     let mut key = String::new();
@@ -325,6 +301,7 @@ where
         write,
         properties,
         before_row::<M>(&pending),
+        None,
     )
     .await?;
     Ok(model)
@@ -379,7 +356,10 @@ where
 
 /// `after_delete` hook: writes "deleted" (every audited field `{old, new: null}`, from the
 /// latest version) and a final version holding the last state. Nothing when the trail
-/// already has the row deleted, or when the row read before the delete was not there.
+/// already has the row deleted, when the row read before the delete was not there, or
+/// when the row is still there (a trigger or rule cancelled the delete: PostgreSQL and
+/// SQLite check it in the statement that reads the trail; MySQL cannot cancel a delete
+/// without failing it).
 pub async fn after_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
 where
     A: ActiveModelTrait + TryIntoModel<ModelOf<A>> + Send,
@@ -400,15 +380,6 @@ where
         .is_some_and(|p| matches!(p.before, Some(None)))
     {
         return Ok(active); // read before the delete: there was no row
-    }
-    // A delete that removed nothing (a trigger or rule cancelled it) leaves the row: no
-    // `deleted` for a row that is still there.
-    if row_exists(&active, db).await? {
-        tracing::debug!(
-            subject_type = <M<A> as Audited>::SUBJECT_TYPE,
-            "audit: the row is still there after its delete: nothing logged"
-        );
-        return Ok(active);
     }
     let before = before_row::<M<A>>(&pending);
     // The subject id as the derive spells it: from the row when it was read, else from
@@ -432,7 +403,18 @@ where
         force: false,
     };
     let properties = reverting.map(|r| r.properties);
-    trail::record::<M<A>, C>(db, subject_id.as_str(), write, properties, before).await?;
+    // A delete that removed nothing (a trigger or rule cancelled it) leaves the row: the
+    // audit statement checks that it is gone.
+    let gone = RowKey::of(&active);
+    trail::record::<M<A>, C>(
+        db,
+        subject_id.as_str(),
+        write,
+        properties,
+        before,
+        gone.as_ref(),
+    )
+    .await?;
     Ok(active)
 }
 

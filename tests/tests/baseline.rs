@@ -5,7 +5,9 @@
 use audit_seaorm::hooks::forget_baselines;
 use audit_seaorm::{backfill, history, versions};
 use audit_tests::{backend_tests, legacy};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ModelTrait, Set,
+};
 use serde_json::json;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -61,6 +63,33 @@ async fn old_rows_get_a_baseline(db: DatabaseConnection) {
     );
     let trail = history(&db, "legacy_items", 2).await.unwrap();
     assert_eq!(trail[0].changes.get("name").unwrap().old, json!("old-2"));
+
+    // A delete a trigger cancels (PostgreSQL, SQLite: MySQL's triggers can only fail it)
+    // logs nothing, not even the baseline read before it.
+    let keep = match db.get_database_backend() {
+        DbBackend::Postgres => Some((
+            "CREATE FUNCTION keep_legacy() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
+             CREATE TRIGGER keep_legacy BEFORE DELETE ON legacy_items FOR EACH ROW EXECUTE FUNCTION keep_legacy()",
+            "DROP TRIGGER keep_legacy ON legacy_items; DROP FUNCTION keep_legacy()",
+        )),
+        DbBackend::Sqlite => Some((
+            "CREATE TRIGGER keep_legacy BEFORE DELETE ON legacy_items BEGIN SELECT RAISE(IGNORE); END",
+            "DROP TRIGGER keep_legacy",
+        )),
+        _ => None,
+    };
+    if let Some((create, drop)) = keep {
+        db.execute_unprepared(create).await.unwrap();
+        let row = legacy::Entity::find_by_id(3)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.delete(&db).await.unwrap().rows_affected, 0);
+        assert!(versions(&db, "legacy_items", 3).await.unwrap().is_empty());
+        assert!(history(&db, "legacy_items", 3).await.unwrap().is_empty());
+        db.execute_unprepared(drop).await.unwrap();
+    }
 
     backfill_the_rest(&db).await;
     forget_baselines();

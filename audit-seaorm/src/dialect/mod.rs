@@ -7,7 +7,8 @@
 //!   ([`plan`](crate::trail::plan)); the rows go out in one call (a create reads nothing).
 //! - MySQL/MariaDB ([`mysql`]): the same read and plan; the version, then the entries.
 //!
-//! Every backend answers with the same [`Outcome`].
+//! A delete is logged only where its row is gone ([`RowKey`]): PostgreSQL checks it in
+//! its statement, SQLite in its read. Every backend answers with the same [`Outcome`].
 
 pub(crate) mod mysql;
 pub(crate) mod postgres;
@@ -15,10 +16,12 @@ pub(crate) mod sqlite;
 
 use audit_core::{AuditContext, Changes};
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query, SimpleExpr};
+use sea_orm::sea_query::{
+    DynIden, Expr, ExprTrait, InsertStatement, IntoIden, Query, QueryBuilder, SimpleExpr, TableRef,
+};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Value,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, EntityName,
+    EntityTrait, Iterable, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 use serde_json::{Map, Value as Json};
 
@@ -70,6 +73,56 @@ pub(crate) struct HookedRow<'a> {
     pub subject_id: &'a str,
     pub write: Hooked<'a>,
     pub by: Attribution,
+    /// A delete's row, by key: the delete is logged only once this row is gone.
+    pub gone: Option<&'a RowKey>,
+}
+
+/// The entity row a hooked delete removed, by key.
+///
+/// A trigger, rule or row-level policy can cancel a delete and still report success, and
+/// `after_delete` is not told how many rows went: the delete is logged only where the row
+/// is gone. PostgreSQL checks it in its one audit statement and SQLite in its read of the
+/// latest version. MySQL/MariaDB need no check: their triggers cannot skip a row without
+/// failing the statement (which logs nothing), and there are no rules or `INSTEAD OF`
+/// triggers on tables, so a delete by key that succeeded left no row with that key.
+pub(crate) struct RowKey {
+    table: TableRef,
+    key: Vec<(DynIden, Value)>,
+}
+
+impl RowKey {
+    /// The key an ActiveModel points at (`None` while part of it is not set).
+    pub(crate) fn of<A: ActiveModelTrait>(active: &A) -> Option<Self> {
+        let mut key = Vec::new();
+        for pk in <A::Entity as EntityTrait>::PrimaryKey::iter() {
+            let col = pk.into_column();
+            match active.get(col) {
+                ActiveValue::Set(v) | ActiveValue::Unchanged(v) => key.push((col.into_iden(), v)),
+                ActiveValue::NotSet => return None,
+            }
+        }
+        Some(Self {
+            table: A::Entity::default().table_ref(),
+            key,
+        })
+    }
+
+    /// `SELECT 1 FROM <table> WHERE <key column> = <placeholder> …` in `builder`'s
+    /// quoting, with the key's values in placeholder order. `placeholder(i)` names the
+    /// i-th value (0-based): `?`, or `$n` numbered after the statement's own.
+    pub(crate) fn select(
+        &self,
+        builder: impl QueryBuilder,
+        placeholder: impl Fn(usize) -> String,
+    ) -> (String, Vec<Value>) {
+        let mut query = Query::select();
+        query.expr(Expr::cust("1")).from(self.table.clone());
+        for (i, (column, _)) in self.key.iter().enumerate() {
+            query.and_where(Expr::col(column.clone()).eq(Expr::cust(placeholder(i))));
+        }
+        let values = self.key.iter().map(|(_, v)| v.clone()).collect();
+        (query.to_string(builder), values)
+    }
 }
 
 /// What a hooked write did.
@@ -79,6 +132,8 @@ pub(crate) enum Outcome {
     Written,
     /// The subject has no version to diff against; nothing was written.
     NoBaseline,
+    /// A delete left its row (a trigger or rule cancelled it); nothing was written.
+    NotDeleted,
 }
 
 /// Writes a hooked change on the connection's backend.

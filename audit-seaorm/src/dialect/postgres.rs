@@ -2,12 +2,15 @@
 //!
 //! A data-modifying CTE reads the subject's latest version, diffs the new snapshot
 //! against it with `jsonb_each` (the rules of [`plan`](crate::trail::plan::plan), in SQL),
-//! numbers the next version and inserts the drift entry, the version and the entry. The
+//! numbers the next version and inserts the drift entry, the version and the entry; a
+//! delete's statement first checks that its row is gone (see [`RowKey`](super::RowKey)). The
 //! entity row lock taken by the UPDATE/DELETE serializes writers of one subject, and each
 //! statement of a READ COMMITTED transaction sees the latest commit.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
 
+use sea_orm::sea_query::PostgresQueryBuilder;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::Value as Json;
 
@@ -32,11 +35,16 @@ const VERSION_COLS: &str =
 // $1 subject_type, $2 subject_id, $3 data (NULL on delete), $4 the fields the write set
 // (a JSON array; NULL: unknown), $5 kind (created/updated/deleted), $6 action, $7 changes
 // the hook computed (create diff, redacted fields), $8 causer, $9 properties, $10 ip,
-// $11 user agent, $12 request id, $13 created_at, $14 force.
-fn statement() -> String {
+// $11 user agent, $12 request id, $13 created_at, $14 force; a delete's `kept` (whether
+// its row is still there: `EXISTS (SELECT 1 FROM <entity> WHERE <key> = $15 …)`) binds its
+// key from $15 on.
+fn statement(kept: &str) -> String {
     let (prev, log, versions) = (prev(), &table_names().activity_log, &table_names().versions);
     format!(
-        r#"WITH prev AS ({prev}), b AS (
+        r#"WITH prev AS ({prev}), kept AS (
+    -- A delete that a trigger or rule cancelled left its row: nothing to log.
+    SELECT {kept} AS kept
+), b AS (
     -- The state the trail holds: none when it says the row was deleted.
     SELECT p."version", p."event" <> 'deleted' AS alive,
            CASE WHEN p."event" <> 'deleted' THEN p."data" ELSE '{{}}'::jsonb END AS data
@@ -56,8 +64,8 @@ fn statement() -> String {
 ), go AS (
     SELECT b.version + 1 AS version, b.data AS base_data, c.changes, c.drift,
            (c.changes <> '{{}}'::jsonb OR $14::boolean) AS own_changed
-    FROM b CROSS JOIN c
-    WHERE (b.alive OR $5 <> 'deleted')
+    FROM b CROSS JOIN c CROSS JOIN kept k
+    WHERE NOT k.kept AND (b.alive OR $5 <> 'deleted')
       AND (c.changes <> '{{}}'::jsonb OR c.drift <> '{{}}'::jsonb OR $14::boolean)
 ), dr AS (
     INSERT INTO "{log}" ({ACTIVITY_COLS})
@@ -80,8 +88,8 @@ fn statement() -> String {
     FROM go g CROSS JOIN v WHERE g.own_changed
     RETURNING "id"
 )
-SELECT EXISTS (SELECT 1 FROM prev) AS has_prev, (SELECT "id" FROM v) AS version_id,
-       (SELECT "id" FROM a) AS activity_id"#
+SELECT EXISTS (SELECT 1 FROM prev) AS has_prev, (SELECT kept FROM kept) AS kept,
+       (SELECT "id" FROM v) AS version_id, (SELECT "id" FROM a) AS activity_id"#
     )
 }
 
@@ -110,12 +118,36 @@ fn created_statement() -> String {
     FROM v
     RETURNING "id"
 )
-SELECT TRUE AS has_prev, (SELECT "id" FROM v) AS version_id, (SELECT "id" FROM a) AS activity_id"#
+SELECT TRUE AS has_prev, FALSE AS kept, (SELECT "id" FROM v) AS version_id,
+       (SELECT "id" FROM a) AS activity_id"#
     )
 }
 
-static STATEMENT: LazyLock<String> = LazyLock::new(statement);
-static CREATED: LazyLock<String> = LazyLock::new(created_statement);
+/// The number of the statement's own parameters; a delete's key follows them.
+const PARAMS: usize = 14;
+
+static UPDATED: LazyLock<Arc<str>> = LazyLock::new(|| statement("FALSE").into());
+static CREATED: LazyLock<Arc<str>> = LazyLock::new(|| created_statement().into());
+/// The delete statement of each entity table, by its `SELECT` of the row.
+static DELETED: LazyLock<RwLock<HashMap<String, Arc<str>>>> = LazyLock::new(Default::default);
+
+/// The statement for a delete of the row `select` reads.
+fn deleted_statement(select: String) -> Arc<str> {
+    if let Some(text) = DELETED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&select)
+    {
+        return text.clone();
+    }
+    let text: Arc<str> = statement(&format!("EXISTS ({select})")).into();
+    DELETED
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(select)
+        .or_insert(text)
+        .clone()
+}
 
 pub(crate) async fn write_hooked<C: ConnectionTrait>(
     db: &C,
@@ -126,7 +158,7 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     let by = &row.by;
     let text = |s: Option<&str>| Value::String(s.map(str::to_owned));
     let json = |v: Option<Json>| Value::Json(v.map(Box::new));
-    let values = vec![
+    let mut values = vec![
         text(Some(row.subject_type)),
         text(Some(row.subject_id)),
         json(w.data.map(|d| Json::Object(d.clone()))),
@@ -142,14 +174,20 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         Value::ChronoDateTimeUtc(Some(by.created_at)),
         Value::Bool(Some(w.force)),
     ];
+    let sql = match (w.kind, row.gone) {
+        (Kind::Created, _) => CREATED.clone(),
+        (Kind::Deleted, Some(gone)) => {
+            let (select, key) =
+                gone.select(PostgresQueryBuilder, |i| format!("${}", PARAMS + 1 + i));
+            values.extend(key);
+            deleted_statement(select)
+        }
+        _ => UPDATED.clone(),
+    };
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            if w.kind == Kind::Created {
-                CREATED.as_str()
-            } else {
-                STATEMENT.as_str()
-            },
+            &*sql,
             values,
         ))
         .await
@@ -158,6 +196,12 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
             context: CONTEXT,
             source: sea_orm::DbErr::RecordNotInserted,
         })?;
+    if row
+        .try_get::<bool>("", "kept")
+        .map_err(Error::db(CONTEXT))?
+    {
+        return Ok(Outcome::NotDeleted);
+    }
     let has_prev: bool = row.try_get("", "has_prev").map_err(Error::db(CONTEXT))?;
     if !has_prev && w.kind != Kind::Created {
         return Ok(Outcome::NoBaseline);

@@ -1,21 +1,27 @@
-//! SQLite: an update or delete reads the latest version and plans in Rust; every write
-//! then sends its rows in one call (one statement per row, the entry linked to its version
-//! through `last_insert_rowid()`). A create reads nothing: its number and the drift of a
-//! row deleted outside the trail come from the statements themselves.
+//! SQLite: an update or delete reads the latest version and plans in Rust (a delete's read
+//! also says whether its row is still there); every write then sends its rows in one call
+//! (one statement per row, the entry linked to its version through `last_insert_rowid()`).
+//! A create reads nothing: its number and the drift of a row deleted outside the trail come
+//! from the statements themselves.
 
 use sea_orm::sea_query::{Expr, SqliteQueryBuilder, Values};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use super::{HookedRow, Outcome, entries_insert, latest, next_number, planned_version_insert};
+use serde_json::Value as Json;
+
+use super::{
+    HookedRow, Outcome, RowKey, entries_insert, latest, next_number, planned_version_insert,
+};
+use crate::api::parse_json;
 use crate::entity::table_names;
-use crate::trail::plan::{DRIFT, Kind, Plan, plan};
+use crate::trail::plan::{DRIFT, Kind, Latest, Plan, plan};
 use crate::{Error, Result};
 
 /// The latest version of the subject, in SQL (bound: subject type, subject id).
 fn latest_sql() -> String {
     let versions = &table_names().versions;
     format!(
-        r#"SELECT "event", "data" FROM "{versions}" WHERE "subject_type" = ? AND "subject_id" = ? ORDER BY "version" DESC LIMIT 1"#
+        r#"SELECT "id", "version", "event", "data" FROM "{versions}" WHERE "subject_type" = ? AND "subject_id" = ? ORDER BY "version" DESC LIMIT 1"#
     )
 }
 
@@ -26,7 +32,15 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     let (plan, drift_in_sql) = if row.write.kind == Kind::Created {
         (plan(&row.write, None).unwrap_or_default(), true)
     } else {
-        let prev = latest(db, row.subject_type, row.subject_id, false).await?;
+        let prev = match row.gone {
+            Some(gone) if row.write.kind == Kind::Deleted => {
+                match latest_unless_kept(db, row, gone).await? {
+                    Some(prev) => prev,
+                    None => return Ok(Outcome::NotDeleted),
+                }
+            }
+            _ => latest(db, row.subject_type, row.subject_id, false).await?,
+        };
         match plan(&row.write, prev.as_ref()) {
             Ok(plan) => (plan, false),
             Err(_) => return Ok(Outcome::NoBaseline),
@@ -82,6 +96,58 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     .await
     .map_err(Error::db("writing the activity entry and version"))?;
     Ok(Outcome::Written)
+}
+
+/// A delete's read: `None` when its row is still there (a trigger cancelled the delete),
+/// else the subject's latest version, if any.
+async fn latest_unless_kept<C: ConnectionTrait>(
+    db: &C,
+    row: &HookedRow<'_>,
+    gone: &RowKey,
+) -> Result<Option<Option<Latest>>> {
+    const CONTEXT: &str = "reading the latest version";
+    let (select, mut values) = gone.select(SqliteQueryBuilder, |_| "?".to_owned());
+    values.extend([row.subject_type.into(), row.subject_id.into()]);
+    // One row whether or not the subject has a version.
+    let sql = format!(
+        r#"SELECT EXISTS ({select}) AS "kept", p."id", p."version", p."event", p."data"
+FROM (SELECT 1) AS "one" LEFT JOIN ({latest}) AS p ON 1"#,
+        latest = latest_sql()
+    );
+    let found = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .ok_or(Error::Database {
+            context: CONTEXT,
+            source: sea_orm::DbErr::RecordNotFound("the row of the version read".to_owned()),
+        })?;
+    if found
+        .try_get::<bool>("", "kept")
+        .map_err(Error::db(CONTEXT))?
+    {
+        return Ok(None);
+    }
+    let Some(id) = found
+        .try_get::<Option<i64>>("", "id")
+        .map_err(Error::db(CONTEXT))?
+    else {
+        return Ok(Some(None));
+    };
+    let get = |column| {
+        found
+            .try_get::<String>("", column)
+            .map_err(Error::db(CONTEXT))
+    };
+    Ok(Some(Some(Latest {
+        version: found.try_get("", "version").map_err(Error::db(CONTEXT))?,
+        event: get("event")?,
+        data: parse_json(Json::String(get("data")?), "version", id)?,
+    })))
 }
 
 /// A create while the trail says the row exists: the row was deleted outside the trail.

@@ -16,20 +16,22 @@ use audit_core::{Action, Audited, Changes};
 use sea_orm::{ConnectionTrait, Value};
 use serde_json::{Map, Value as Json, json};
 
-use crate::dialect::{self, Attribution, HookedRow, Outcome};
+use crate::dialect::{self, Attribution, HookedRow, Outcome, RowKey};
 use crate::write::{ActivityRow, Record, VersionRow};
 use crate::{Error, Result};
 use plan::{BASELINE, Hooked};
 
 /// Logs one hooked write of `M`. When the subject has no version yet, `before` (the row
 /// before the write, when the hook read it) becomes its baseline version first; without
-/// it the write is still logged, flagged `"baseline": "missing"`, with a warning.
+/// it the write is still logged, flagged `"baseline": "missing"`, with a warning. A delete
+/// passes its row's key as `gone`, and is logged only if that row is gone.
 pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
     db: &C,
     subject_id: &str,
     write: Hooked<'_>,
     properties: Option<Json>,
     before: Option<&M>,
+    gone: Option<&RowKey>,
 ) -> Result<()> {
     dialect::check_subject_id(db.get_database_backend(), (M::SUBJECT_TYPE, subject_id))?;
     let row = HookedRow {
@@ -37,15 +39,28 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
         subject_id,
         write,
         by: Attribution::current(None, properties.as_ref()),
+        gone,
     };
-    if dialect::write_hooked(db, &row).await? == Outcome::Written {
-        return Ok(());
-    }
-    if let Some(before) = before {
+    let mut outcome = dialect::write_hooked(db, &row).await?;
+    if outcome == Outcome::NoBaseline
+        && let Some(before) = before
+    {
         write_baseline(db, &row, &before.snapshot()?).await?;
-        if dialect::write_hooked(db, &row).await? == Outcome::Written {
+        outcome = dialect::write_hooked(db, &row).await?;
+    }
+    match outcome {
+        Outcome::Written => return Ok(()),
+        Outcome::NotDeleted => {
+            // A trigger, rule or policy cancelled the delete: no `deleted` for a row that
+            // is still there.
+            tracing::debug!(
+                subject_type = M::SUBJECT_TYPE,
+                subject_id,
+                "audit: the row is still there after its delete: nothing logged"
+            );
             return Ok(());
         }
+        Outcome::NoBaseline => {}
     }
     if row.write.kind == plan::Kind::Deleted {
         // Every row of a baselined type has a version: with none, no row was deleted (or
