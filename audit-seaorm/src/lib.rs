@@ -48,7 +48,7 @@ pub use chain::checkpoint::{
     Checkpoint, CheckpointCheck, checkpoint, checkpoints, verify_checkpoint,
 };
 pub use chain::erase::{Erased, erase};
-pub use chain::seal::{SEAL_GRACE, SEAL_SWEEP, Sealed, seal, seal_all};
+pub use chain::seal::{SEAL_GRACE, SEAL_SWEEP, SEALED_LATE, Sealed, seal, seal_all, seal_late};
 pub use chain::verify::{Break, BreakReason, Cursor, Report, VerifyScope, verify};
 /// The Ed25519 implementation [`checkpoint`] signs with (its `SigningKey` and
 /// `VerifyingKey`).

@@ -7,7 +7,7 @@ use std::process::Command;
 use audit_seaorm::entity::{activity_log, chains, seals, versions};
 use audit_seaorm::{NewActivity, log, snapshot};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 /// A directory removed when the test ends.
@@ -153,6 +153,64 @@ async fn seal_checkpoint_and_verify_from_the_command_line() {
         "1",
     ]);
     assert_eq!(code, 0, "{out}");
+
+    // A row whose transaction committed a day after it was written: held back, reported,
+    // and sealed once someone vouches for it.
+    let late = activity_log::Entity::insert(activity_log::ActiveModel {
+        action: Set("viewed".into()),
+        subject_type: Set("invoice".into()),
+        subject_id: Set("1".into()),
+        causer_id: Set(Some("u1".into())),
+        changes: Set(json!({})),
+        created_at: Set(chrono::Utc::now() - chrono::Duration::days(1)),
+        ..Default::default()
+    })
+    .exec(&db)
+    .await
+    .unwrap()
+    .last_insert_id;
+    let (code, out) = run(&["seal", "--database-url", &url]);
+    assert_eq!((code, out.trim()), (0, "sealed 0 rows (1 held back)"));
+    let invoice_1 = [
+        "verify",
+        "--database-url",
+        &url,
+        "--subject-type",
+        "invoice",
+        "--subject-id",
+        "1",
+    ];
+    let (code, out) = run(&invoice_1);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(": Inserted"), "{out}");
+    let row = format!("activity_log:{late}");
+    let seal_late = [
+        "seal-late",
+        "--database-url",
+        &url,
+        "--row",
+        &row,
+        "--reason",
+        "checked",
+    ];
+    let (code, out) = run(&seal_late);
+    assert_eq!((code, out.trim()), (0, "sealed 1 late rows"));
+    assert_eq!(run(&invoice_1).0, 0);
+    // Twice is an error: the row is sealed.
+    let (code, out) = run(&seal_late);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("is not an unsealed row"), "{out}");
+    let (code, out) = run(&[
+        "seal-late",
+        "--database-url",
+        &url,
+        "--row",
+        "x",
+        "--reason",
+        "r",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("is not TABLE:ID"), "{out}");
 
     // Errors are exit 2 and say what failed.
     let (code, out) = run(&["verify", "--database-url", "sqlite:///nonexistent/dir/x.db"]);

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use audit_seaorm::ed25519_dalek::SigningKey;
 use audit_seaorm::entity::{activity_log, chains, seals, versions};
 use audit_seaorm::{
-    BreakReason, Cursor, Report, Retention, VerifyScope, checkpoint, checkpoints, erase, prune,
-    seal, seal_all, verify, verify_checkpoint,
+    BreakReason, Cursor, Report, Retention, SEALED_LATE, VerifyScope, checkpoint, checkpoints,
+    erase, prune, seal, seal_all, seal_late, verify, verify_checkpoint,
 };
 use audit_tests::{backend_of, backend_tests, move_entries, post};
 use chrono::{DateTime, Duration, Utc};
@@ -497,6 +497,104 @@ async fn a_row_behind_the_last_run_waits_for_a_sweep(db: DatabaseConnection) {
     assert!(!seal(&db).await.unwrap().swept);
 }
 
+/// Rows held back as late stay `inserted` until someone seals them with `seal_late`,
+/// which chains them like any row and records who did it and why.
+async fn a_late_row_is_sealed_once_checked(db: DatabaseConnection) {
+    let p = post_with_history(&db, "late", 1).await;
+    assert_eq!(seal_all(&db).await.unwrap().rows, 4);
+    // A transaction that wrote an entry and a version a day ago and committed just now.
+    let at = Utc::now() - Duration::days(1);
+    let entry = activity_log::Entity::insert(approval(p.id, at))
+        .exec(&db)
+        .await
+        .unwrap()
+        .last_insert_id;
+    let version = versions::Entity::insert(versions::ActiveModel {
+        subject_type: Set("post".into()),
+        subject_id: Set(p.id.to_string()),
+        version: Set(3),
+        event: Set("approved".into()),
+        data: Set(json!({"title": "v2"})),
+        causer_id: Set(Some("admin".into())),
+        created_at: Set(at),
+        ..Default::default()
+    })
+    .exec(&db)
+    .await
+    .unwrap()
+    .last_insert_id;
+    let held = seal_all(&db).await.unwrap();
+    assert_eq!((held.rows, held.held_back), (0, 2));
+    let late = BTreeMap::from([
+        (key("activity_log", p.id), (None, BreakReason::Inserted)),
+        (key("versions", p.id), (None, BreakReason::Inserted)),
+    ]);
+    assert_eq!(
+        breaks(&verify(&db, &VerifyScope::all()).await.unwrap()),
+        late
+    );
+
+    // A row that is not an unsealed one, or a table that is not an audit table: nothing
+    // is sealed.
+    let sealed_row = entry_ids(&db, p.id).await[0];
+    let err = seal_late(
+        &db,
+        &[("activity_log", entry), ("activity_log", sealed_row)],
+        "checked",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("row {sealed_row}")),
+        "{err}"
+    );
+    let err = seal_late(&db, &[("posts", 1)], "checked")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`posts`"), "{err}");
+    assert_eq!(
+        breaks(&verify(&db, &VerifyScope::all()).await.unwrap()),
+        late
+    );
+
+    let why = "import transaction committed after 25 minutes";
+    let accepted = seal_late(&db, &[("activity_log", entry), ("versions", version)], why)
+        .await
+        .unwrap();
+    assert_eq!(accepted.rows, 2);
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!(
+        report.pending, 1,
+        "the sealed_late entry, until the next seal"
+    );
+    let records = audit_seaorm::activity(&db, &audit_seaorm::Filter::new().action(SEALED_LATE))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(records.len(), 1);
+    let properties = records[0].properties.clone().unwrap();
+    assert_eq!(properties["reason"], json!(why));
+    assert_eq!(
+        properties["rows"],
+        json!([{"table": "activity_log", "id": entry}, {"table": "versions", "id": version}])
+    );
+    assert_eq!(seal(&db).await.unwrap().rows, 1);
+
+    // Chained like any row: a change to it is reported at its link.
+    activity_log::Entity::update_many()
+        .col_expr(activity_log::Column::CauserId, Expr::val("mallory"))
+        .filter(activity_log::Column::Id.eq(entry))
+        .exec(&db)
+        .await
+        .unwrap();
+    let found = breaks(&verify(&db, &VerifyScope::all()).await.unwrap());
+    assert_eq!(
+        found,
+        BTreeMap::from([(key("activity_log", p.id), (Some(3), BreakReason::Changed))])
+    );
+}
+
 /// Writers per backend in [`no_false_alarm_under_concurrent_writes`].
 const WRITERS: usize = 8;
 /// Updates per writer.
@@ -676,4 +774,5 @@ backend_tests!(
     a_walk_in_steps_finds_what_one_walk_finds,
     a_checkpoint_catches_a_removed_subject,
     a_row_behind_the_last_run_waits_for_a_sweep,
+    a_late_row_is_sealed_once_checked,
 );

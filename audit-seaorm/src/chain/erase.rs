@@ -73,6 +73,7 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
                 subject_id: Some(&subject_id),
                 unsealed: false,
                 limit: PAGE,
+                ids: None,
             }
             .read(&txn, kind)
             .await?;

@@ -21,6 +21,8 @@ pub(crate) struct Rows<'a> {
     pub subject_id: Option<&'a str>,
     /// Only rows that have no link.
     pub unsealed: bool,
+    /// Only the rows with these ids.
+    pub ids: Option<&'a [i64]>,
     /// At most this many.
     pub limit: u64,
 }
@@ -69,6 +71,9 @@ impl Rows<'_> {
         }
         if let Some(s) = self.subject_id {
             q = q.filter(subject_id.eq(s));
+        }
+        if let Some(ids) = self.ids {
+            q = q.filter(id.is_in(ids.iter().copied()));
         }
         if self.unsealed {
             q = q.filter(no_link(kind, (E::default(), id), db.get_database_backend()));

@@ -82,6 +82,117 @@ pub async fn seal_all<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<S
     run(db, true).await
 }
 
+/// Seals rows that [`seal`] held back as late, once someone has checked them: rows
+/// `verify` reports as [`Inserted`](crate::BreakReason::Inserted) because their
+/// transaction committed more than [`SEAL_GRACE`] after it wrote them, and that are
+/// genuine. `rows` names each by its table (`"activity_log"` or `"versions"`, as in
+/// [`Break::table`](crate::Break::table)) and id.
+///
+/// All or nothing, in one transaction: each row is linked at the end of its chain (a
+/// chain is in seal order), and a `sealed_late` entry (no subject; the causer in scope)
+/// records the rows and `reason`, so that accepting rows is on the trail itself. A row
+/// that is already sealed, or that does not exist, is an error and nothing is sealed.
+///
+/// ```no_run
+/// # async fn job(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
+/// let sealed = audit_seaorm::seal_late(
+///     db,
+///     &[("activity_log", 4711), ("versions", 2208)],
+///     "the nightly import's transaction committed after 25 minutes (ticket OPS-1234)",
+/// )
+/// .await?;
+/// assert_eq!(sealed.rows, 2);
+/// # Ok(()) }
+/// ```
+pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    rows: &[(&str, i64)],
+    reason: &str,
+) -> Result<Sealed> {
+    if let Some((table, _)) = rows
+        .iter()
+        .find(|(t, _)| Kind::ALL.iter().all(|k| k.table() != *t))
+    {
+        return Err(Error::Chain(format!(
+            "no audit table `{table}`: late rows are in `activity_log` or `versions`"
+        )));
+    }
+    let txn = crate::begin_write(db)
+        .await
+        .map_err(Error::db("starting to seal late rows"))?;
+    let now = Utc::now().trunc_subsecs(6);
+    let runs = lock_runs(&txn, now).await?;
+    let run = runs.latest.run + 1;
+    let mut sealed = 0;
+    for kind in Kind::ALL {
+        let mut ids: Vec<i64> = rows
+            .iter()
+            .filter(|(t, _)| *t == kind.table())
+            .map(|(_, id)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            continue;
+        }
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(PAGE as usize) {
+            let read = super::rows::Rows {
+                unsealed: true,
+                ids: Some(chunk),
+                limit: PAGE,
+                ..Default::default()
+            };
+            found.extend(read.read(&txn, kind).await?);
+        }
+        if let Some(id) = ids.iter().find(|id| found.iter().all(|r| r.id() != **id)) {
+            return Err(Error::Chain(format!(
+                "{} row {id} is not an unsealed row: nothing sealed",
+                kind.table()
+            )));
+        }
+        sealed += link(&txn, kind, &found, run).await?;
+    }
+    seal_runs::Entity::insert(seal_runs::ActiveModel {
+        run: Set(run),
+        sealed_at: Set(now),
+        rows: Set(sealed as i64),
+        log_max_id: Set(runs.latest.log_max_id),
+        versions_max_id: Set(runs.latest.versions_max_id),
+        // Not a sweep: the late line stays where the last sweep put it.
+        complete: Set(false),
+        ..origin()
+    })
+    .exec_without_returning(&txn)
+    .await
+    .map_err(Error::db("recording a seal run"))?;
+    let named: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(table, id)| serde_json::json!({"table": table, "id": id}))
+        .collect();
+    crate::api::log(
+        &txn,
+        crate::NewActivity::new(SEALED_LATE).properties(serde_json::json!({
+            "rows": named,
+            "reason": reason,
+            "run": run,
+        })),
+    )
+    .await?;
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the late rows' seal"))?;
+    Ok(Sealed {
+        rows: sealed,
+        held_back: 0,
+        steps: 1,
+        swept: false,
+    })
+}
+
+/// The action of the entry [`seal_late`] writes.
+pub const SEALED_LATE: &str = "sealed_late";
+
 async fn run<C: ConnectionTrait + TransactionTrait>(db: &C, sweep: bool) -> Result<Sealed> {
     let mut total = Sealed::default();
     // Where this call's previous step stopped reading, per table: each step reads on

@@ -517,6 +517,7 @@ impl Walk<'_> {
                 subject_id: self.scope.subject_id.as_deref(),
                 unsealed: true,
                 limit: PAGE,
+                ids: None,
             }
             .read(db, kind)
             .await?;

@@ -3,6 +3,8 @@
 //! ```text
 //! audit keygen --out key.hex                  # a signing key (keep it secret)
 //! audit seal --database-url URL               # link new rows into their chains
+//! audit seal-late --database-url URL --row activity_log:4711 --reason "…"
+//!                                             # seal rows held back as late, once checked
 //! audit checkpoint --database-url URL --key-file key.hex > checkpoint.json
 //! audit verify --database-url URL [--subject-type T [--subject-id ID]]
 //!              [--checkpoint checkpoint.json --public-key HEX]
@@ -41,6 +43,19 @@ enum Command {
         /// The application's database.
         #[arg(long)]
         database_url: String,
+    },
+    /// Seals rows held back as late (`verify` reports them as inserted) once you have
+    /// checked them; a `sealed_late` entry records them and the reason.
+    SealLate {
+        /// The application's database.
+        #[arg(long)]
+        database_url: String,
+        /// A row to seal, as TABLE:ID (`activity_log:4711`, `versions:2208`); repeatable.
+        #[arg(long = "row", value_name = "TABLE:ID", required = true, value_parser = parse_row)]
+        rows: Vec<(String, i64)>,
+        /// Why these rows are genuine (kept in the `sealed_late` entry).
+        #[arg(long)]
+        reason: String,
     },
     /// Seals, then signs every chain head; prints the checkpoint (JSON) to keep elsewhere.
     Checkpoint {
@@ -90,6 +105,17 @@ async fn connect(url: &str) -> Fallible<sea_orm::DatabaseConnection> {
         .map_err(|e| format!("connecting to the database: {e}").into())
 }
 
+/// `TABLE:ID`.
+fn parse_row(text: &str) -> Result<(String, i64), String> {
+    let (table, id) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{text}` is not TABLE:ID"))?;
+    let id = id
+        .parse()
+        .map_err(|_| format!("`{id}` in `{text}` is not a row id"))?;
+    Ok((table.to_owned(), id))
+}
+
 fn hex32(text: &str, what: &str) -> Fallible<[u8; 32]> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(text, &mut out).map_err(|_| format!("{what} is not 32 bytes of hex"))?;
@@ -119,6 +145,16 @@ async fn run(command: Command) -> Fallible<ExitCode> {
                 "sealed {} rows ({} held back)",
                 sealed.rows, sealed.held_back
             );
+        }
+        Command::SealLate {
+            database_url,
+            rows,
+            reason,
+        } => {
+            let db = connect(&database_url).await?;
+            let rows: Vec<(&str, i64)> = rows.iter().map(|(t, id)| (t.as_str(), *id)).collect();
+            let sealed = audit_seaorm::seal_late(&db, &rows, &reason).await?;
+            println!("sealed {} late rows", sealed.rows);
         }
         Command::Checkpoint {
             database_url,

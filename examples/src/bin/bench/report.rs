@@ -51,8 +51,13 @@ impl Report {
         self.line("");
         // The options as given, so that the run can be repeated.
         let mut args = format!(
-            "--ops {} --rows {} --seconds {} --backfill-rows {} --dashboard-rows {}",
-            opts.ops, opts.rows, opts.seconds, opts.backfill_rows, opts.dashboard_rows
+            "--ops {} --rows {} --seconds {} --backfill-rows {} --dashboard-rows {} --chain-rows {}",
+            opts.ops,
+            opts.rows,
+            opts.seconds,
+            opts.backfill_rows,
+            opts.dashboard_rows,
+            opts.chain_rows
         );
         for section in &opts.section {
             args.push_str(&format!(" --section {section}"));
