@@ -143,7 +143,7 @@ async fn seal_checkpoint_and_verify_from_the_command_line() {
     );
     assert!(out.contains(": Changed"), "{out}");
     // Another subject's scope is intact.
-    let (code, out) = run(&[
+    let invoice_1 = [
         "verify",
         "--database-url",
         &url,
@@ -151,7 +151,8 @@ async fn seal_checkpoint_and_verify_from_the_command_line() {
         "invoice",
         "--subject-id",
         "1",
-    ]);
+    ];
+    let (code, out) = run(&invoice_1);
     assert_eq!(code, 0, "{out}");
 
     // A row whose transaction committed a day after it was written: held back, reported,
@@ -171,15 +172,6 @@ async fn seal_checkpoint_and_verify_from_the_command_line() {
     .last_insert_id;
     let (code, out) = run(&["seal", "--database-url", &url]);
     assert_eq!((code, out.trim()), (0, "sealed 0 rows (1 held back)"));
-    let invoice_1 = [
-        "verify",
-        "--database-url",
-        &url,
-        "--subject-type",
-        "invoice",
-        "--subject-id",
-        "1",
-    ];
     let (code, out) = run(&invoice_1);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(": Inserted"), "{out}");
