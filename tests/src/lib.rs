@@ -233,6 +233,14 @@ pub async fn create_tables(db: &DatabaseConnection) {
     create_table(db, compat::pantry::Entity).await;
     create_table(db, compat::keyed::Entity).await;
     create_table(db, compat::flavor::Entity).await;
+    // A native enum type first, where there are such types (PostgreSQL).
+    let schema = Schema::new(db.get_database_backend());
+    if let Some(kind) = schema.create_enum_from_active_enum::<compat::mood::Mood>() {
+        db.execute(&kind)
+            .await
+            .unwrap_or_else(|e| panic!("create type: {e}"));
+    }
+    create_table(db, compat::mood::Entity).await;
     create_table(db, compat::dense::Entity).await;
     create_table(db, compat::dense_note::Entity).await;
     create_table(db, compat::expanded::Entity).await;

@@ -7,7 +7,7 @@
 use audit_seaorm::{Audited, AuditedEntity, AuditedModel, history, versions};
 use audit_tests::backend_tests;
 use audit_tests::compat::{
-    baker, bakery, cake, cakes_bakers, dense, expanded, flavor, keyed, pantry,
+    baker, bakery, cake, cakes_bakers, dense, expanded, flavor, keyed, mood, pantry,
 };
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -408,6 +408,23 @@ async fn keys(db: DatabaseConnection) {
             },
             data: json!({"flavor": "Vanilla", "stock": 3}),
             update: Some((|a| a.stock = Set(4), "stock", json!(4))),
+        },
+    )
+    .await;
+
+    // A native enum key: the delete's check that its row is gone compares the key as
+    // SeaORM's own delete does (cast to the enum type on PostgreSQL).
+    crud(
+        db,
+        Case::<mood::Entity> {
+            subject: "compat_mood",
+            id: "Busy",
+            insert: mood::ActiveModel {
+                mood: Set(mood::Mood::Busy),
+                note: Set("queue".into()),
+            },
+            data: json!({"mood": "Busy", "note": "queue"}),
+            update: Some((|a| a.note = Set("drained".into()), "note", json!("drained"))),
         },
     )
     .await;

@@ -87,7 +87,15 @@ pub(crate) struct HookedRow<'a> {
 /// triggers on tables, so a delete by key that succeeded left no row with that key.
 pub(crate) struct RowKey {
     table: TableRef,
-    key: Vec<(DynIden, Value)>,
+    key: Vec<KeyPart>,
+}
+
+/// A key column, its value, and how the column takes a value (`ColumnTrait::save_as`:
+/// a cast for a native enum, or the entity's own).
+struct KeyPart {
+    column: DynIden,
+    value: Value,
+    save_as: Box<dyn Fn(Expr) -> Expr + Send + Sync>,
 }
 
 impl RowKey {
@@ -97,7 +105,11 @@ impl RowKey {
         for pk in <A::Entity as EntityTrait>::PrimaryKey::iter() {
             let col = pk.into_column();
             match active.get(col) {
-                ActiveValue::Set(v) | ActiveValue::Unchanged(v) => key.push((col.into_iden(), v)),
+                ActiveValue::Set(value) | ActiveValue::Unchanged(value) => key.push(KeyPart {
+                    column: col.into_iden(),
+                    value,
+                    save_as: Box::new(move |e| col.save_as(e)),
+                }),
                 ActiveValue::NotSet => return None,
             }
         }
@@ -108,8 +120,9 @@ impl RowKey {
     }
 
     /// `SELECT 1 FROM <table> WHERE <key column> = <placeholder> …` in `builder`'s
-    /// quoting, with the key's values in placeholder order. `placeholder(i)` names the
-    /// i-th value (0-based): `?`, or `$n` numbered after the statement's own.
+    /// quoting, with the key's values in placeholder order: the condition SeaORM's own
+    /// delete by key has. `placeholder(i)` names the i-th value (0-based): `?`, or `$n`
+    /// numbered after the statement's own.
     pub(crate) fn select(
         &self,
         builder: impl QueryBuilder,
@@ -117,10 +130,11 @@ impl RowKey {
     ) -> (String, Vec<Value>) {
         let mut query = Query::select();
         query.expr(Expr::cust("1")).from(self.table.clone());
-        for (i, (column, _)) in self.key.iter().enumerate() {
-            query.and_where(Expr::col(column.clone()).eq(Expr::cust(placeholder(i))));
+        for (i, part) in self.key.iter().enumerate() {
+            let value = (part.save_as)(Expr::cust(placeholder(i)));
+            query.and_where(Expr::col(part.column.clone()).eq(value));
         }
-        let values = self.key.iter().map(|(_, v)| v.clone()).collect();
+        let values = self.key.iter().map(|p| p.value.clone()).collect();
         (query.to_string(builder), values)
     }
 }

@@ -13,5 +13,6 @@ pub mod dense_note;
 pub mod expanded;
 pub mod flavor;
 pub mod keyed;
+pub mod mood;
 pub mod pantry;
 pub mod sea_orm_active_enums;

@@ -23,3 +23,13 @@ pub enum Flavor {
     #[sea_orm(string_value = "chocolate")]
     Chocolate,
 }
+
+/// A primary key of a native enum type (`compat_mood_kind` on PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "Enum", enum_name = "compat_mood_kind")]
+pub enum Mood {
+    #[sea_orm(string_value = "calm")]
+    Calm,
+    #[sea_orm(string_value = "busy")]
+    Busy,
+}
