@@ -49,7 +49,13 @@ impl Drop for Driver {
 struct Browser {
     client: Client,
     _driver: Driver,
+    /// This test's turn (see [`ONE_AT_A_TIME`]), given up after the browser has gone.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
+
+/// One browser at a time: each test starts a Chromium of its own, a tree of processes,
+/// and several at once on a small CI machine only compete for it.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -74,6 +80,7 @@ async fn browser(test: &str) -> Option<Browser> {
         );
         return None;
     }
+    let turn = ONE_AT_A_TIME.lock().await;
     let program =
         std::env::var("AUDIT_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
     let port = free_port();
@@ -118,6 +125,7 @@ async fn browser(test: &str) -> Option<Browser> {
     Some(Browser {
         client,
         _driver: driver,
+        _turn: turn,
     })
 }
 
