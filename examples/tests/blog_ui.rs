@@ -18,6 +18,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use common::{Blog, call, serve};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -37,9 +39,11 @@ struct Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         // The whole group: killing chromedriver alone would leave Chromium running.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .status();
+        // Through the system call: Debian 12's `kill` (procps-ng 4.0.2) reads `-<group>`
+        // by its first digit, so `kill -KILL -13918` is `kill(-1, SIGKILL)`: every process.
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
@@ -108,7 +112,12 @@ async fn browser(test: &str) -> Option<Browser> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut options = json!({
+        // No connections of the browser's own (updates, sync, QUIC probes, field trials):
+        // the tests need only localhost, and a closed network refuses them all.
         "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-extensions",
+                 "--disable-default-apps", "--no-default-browser-check",
                  "--lang=en-US", "--window-size=1280,900",
                  format!("--user-data-dir={}", driver.profile.join("profile").display())],
     });
