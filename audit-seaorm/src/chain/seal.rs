@@ -16,7 +16,7 @@ use crate::{Error, Result};
 /// How late a row may commit after it was written (its `created_at`) and still be
 /// sealed: a row that shows up later than this after a run that caught up is held back
 /// (left unsealed), and [`verify`](crate::verify) reports it as
-/// [`Inserted`](crate::BreakReason::Inserted).
+/// [`Inserted`](crate::BreakReason::Inserted) until [`seal_late`] seals it.
 pub const SEAL_GRACE: Duration = Duration::minutes(10);
 
 /// How often [`seal`] looks behind the last run for rows that committed after rows with

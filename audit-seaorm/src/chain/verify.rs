@@ -223,7 +223,8 @@ pub enum BreakReason {
     /// The link's row, or links, are gone: a deleted row, or a chain cut short.
     Missing,
     /// A row the chains have moved past without it: inserted into the past (or written by
-    /// a transaction that committed more than [`SEAL_GRACE`] after writing it).
+    /// a transaction that committed more than [`SEAL_GRACE`] after writing it; once you
+    /// have checked such a row, [`seal_late`](crate::seal_late) seals it).
     Inserted,
     /// The row holds what another link of the chain sealed: rows swapped or moved.
     Reordered,
