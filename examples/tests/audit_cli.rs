@@ -175,6 +175,12 @@ async fn seal_checkpoint_and_verify_from_the_command_line() {
     let (code, out) = run(&invoice_1);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(": Inserted"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "audit seal-late --database-url URL --row activity_log:{late}"
+        )),
+        "{out}"
+    );
     let row = format!("activity_log:{late}");
     let seal_late = [
         "seal-late",

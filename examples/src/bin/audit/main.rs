@@ -190,6 +190,20 @@ async fn run(command: Command) -> Fallible<ExitCode> {
                     b.table, b.subject_type, b.subject_id, b.reason
                 );
             }
+            let late: Vec<String> = report
+                .breaks
+                .iter()
+                .filter(|b| b.reason == audit_seaorm::BreakReason::Inserted)
+                .filter_map(|b| Some(format!("--row {}:{}", b.table, b.row_id?)))
+                .collect();
+            if !late.is_empty() {
+                println!(
+                    "rows reported Inserted that you have checked (a transaction that committed \
+                     late, not a forgery) can be sealed: audit seal-late --database-url URL {} \
+                     --reason \"…\"",
+                    late.join(" ")
+                );
+            }
             let mut intact = report.is_intact();
             println!(
                 "{} links in {} chains, {} rows not sealed yet, {} broken chains{}",
