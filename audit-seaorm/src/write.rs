@@ -209,6 +209,21 @@ async fn insert_returning_id<C: ConnectionTrait>(
         .map_err(Error::db(CONTEXT))
 }
 
+/// Runs a query that answers with one row (`context` names it in the error).
+pub(crate) async fn one_row<C: ConnectionTrait>(
+    db: &C,
+    stmt: sea_orm::Statement,
+    context: &'static str,
+) -> Result<sea_orm::QueryResult> {
+    db.query_one_raw(stmt)
+        .await
+        .map_err(Error::db(context))?
+        .ok_or(Error::Database {
+            context,
+            source: sea_orm::DbErr::RecordNotFound("no row".to_owned()),
+        })
+}
+
 async fn query_one<C: ConnectionTrait>(
     db: &C,
     insert: &InsertStatement,

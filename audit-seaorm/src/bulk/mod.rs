@@ -603,18 +603,16 @@ async fn id_step<C: ConnectionTrait>(db: &C) -> Result<Option<u64>> {
     if db.support_returning() || db.get_database_backend() != DbBackend::MySql {
         return Ok(None);
     }
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
+    let row = crate::write::one_row(
+        db,
+        sea_orm::Statement::from_string(
             DbBackend::MySql,
             "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED) AS mode, \
              CAST(@@auto_increment_increment AS SIGNED) AS step",
-        ))
-        .await
-        .map_err(Error::db(CONTEXT))?
-        .ok_or(Error::Database {
-            context: CONTEXT,
-            source: sea_orm::DbErr::RecordNotFound("no row".to_owned()),
-        })?;
+        ),
+        CONTEXT,
+    )
+    .await?;
     let mode: i64 = row.try_get("", "mode").map_err(Error::db(CONTEXT))?;
     let step: i64 = row.try_get("", "step").map_err(Error::db(CONTEXT))?;
     Ok((mode <= 1 && step >= 1).then_some(step as u64))

@@ -145,7 +145,8 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
             };
             found.extend(read.read(&txn, kind).await?);
         }
-        if let Some(id) = ids.iter().find(|id| found.iter().all(|r| r.id() != **id)) {
+        let found_ids: std::collections::BTreeSet<i64> = found.iter().map(Row::id).collect();
+        if let Some(id) = ids.iter().find(|id| !found_ids.contains(id)) {
             return Err(Error::Chain(format!(
                 "{} row {id} is not an unsealed row: nothing sealed",
                 kind.table()

@@ -15,6 +15,7 @@ use super::{
 use crate::api::parse_json;
 use crate::entity::table_names;
 use crate::trail::plan::{DRIFT, Kind, Latest, Plan, plan};
+use crate::write::one_row;
 use crate::{Error, Result};
 
 /// The latest version of the subject, in SQL (bound: subject type, subject id).
@@ -114,18 +115,12 @@ async fn latest_unless_kept<C: ConnectionTrait>(
 FROM (SELECT 1) AS "one" LEFT JOIN ({latest}) AS p ON 1"#,
         latest = latest_sql()
     );
-    let found = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            values,
-        ))
-        .await
-        .map_err(Error::db(CONTEXT))?
-        .ok_or(Error::Database {
-            context: CONTEXT,
-            source: sea_orm::DbErr::RecordNotFound("the row of the version read".to_owned()),
-        })?;
+    let found = one_row(
+        db,
+        Statement::from_sql_and_values(DbBackend::Sqlite, sql, values),
+        CONTEXT,
+    )
+    .await?;
     if found
         .try_get::<bool>("", "kept")
         .map_err(Error::db(CONTEXT))?
