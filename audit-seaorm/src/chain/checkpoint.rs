@@ -82,8 +82,8 @@ pub async fn checkpoint<C: ConnectionTrait + TransactionTrait>(
         sealed_at,
         chains: n,
         root,
-        public_key: hex::encode(key.verifying_key().to_bytes()),
-        signature: hex::encode(signature.to_bytes()),
+        public_key: const_hex::encode(key.verifying_key().to_bytes()),
+        signature: const_hex::encode(signature.to_bytes()),
     };
     seal_runs::Entity::insert(seal_runs::ActiveModel {
         run: Set(run),
@@ -158,7 +158,7 @@ pub async fn verify_checkpoint<C: ConnectionTrait>(
     checkpoint: &Checkpoint,
     key: &VerifyingKey,
 ) -> Result<CheckpointCheck> {
-    let signature = hex::decode(&checkpoint.signature)
+    let signature = const_hex::decode(&checkpoint.signature)
         .ok()
         .and_then(|b| Signature::from_slice(&b).ok())
         .ok_or_else(|| Error::Chain("the checkpoint's signature is not a signature".into()))?;

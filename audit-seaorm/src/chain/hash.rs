@@ -77,13 +77,17 @@ pub(crate) fn link(prev: &Hash, content: &[u8]) -> Hash {
 
 /// Hex of a hash.
 pub(crate) fn to_hex(hash: &Hash) -> String {
-    hex::encode(hash)
+    const_hex::encode(hash)
 }
 
 /// A hash from its hex (`None`: not 64 hex digits).
 pub(crate) fn from_hex(text: &str) -> Option<Hash> {
+    // Exactly the 64 digits: the decoder would also take a `0x` in front.
+    if text.len() != 64 {
+        return None;
+    }
     let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).ok()?;
+    const_hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }
 
@@ -394,7 +398,7 @@ impl Object {
 fn hex_string(hash: &Hash, out: &mut Vec<u8>) {
     let mut buf = [0u8; 64];
     // 64 bytes is exactly the room 32 bytes of hex take.
-    let _ = hex::encode_to_slice(hash, &mut buf);
+    let _ = const_hex::encode_to_slice(hash, &mut buf);
     out.push(b'"');
     out.extend_from_slice(&buf);
     out.push(b'"');
@@ -701,5 +705,7 @@ mod tests {
         assert_ne!(a, link(&GENESIS, b"{ }"));
         assert_eq!(from_hex(&to_hex(&a)), Some(a));
         assert_eq!(from_hex("zz"), None);
+        assert_eq!(from_hex(&format!("0x{}", &to_hex(&a)[2..])), None);
+        assert_eq!(from_hex(&format!("0x{}", to_hex(&a))), None);
     }
 }

@@ -136,3 +136,95 @@ pub(crate) fn links_after((t, id, seq): (&str, &str, i64), backend: DbBackend) -
         backend,
     )
 }
+
+/// Decodes rows of either table from query results by column position: what `Model`'s
+/// own decoding does, without looking each column up by its name (the cost that
+/// dominates reading many small rows).
+pub(crate) mod by_index {
+    use sea_orm::sea_query::ColumnRef;
+    use sea_orm::{ColumnTrait, DbErr, QueryResult};
+
+    use super::super::hash::{Kind, Row};
+    use crate::entity::{activity_log, versions};
+
+    /// The columns [`row`] reads, in its order.
+    const LOG: [activity_log::Column; 12] = {
+        use activity_log::Column as A;
+        [
+            A::Id,
+            A::Action,
+            A::SubjectType,
+            A::SubjectId,
+            A::CauserId,
+            A::Changes,
+            A::Properties,
+            A::Ip,
+            A::UserAgent,
+            A::RequestId,
+            A::VersionId,
+            A::CreatedAt,
+        ]
+    };
+
+    /// The columns [`row`] reads, in its order.
+    const VERSIONS: [versions::Column; 8] = {
+        use versions::Column as V;
+        [
+            V::Id,
+            V::SubjectType,
+            V::SubjectId,
+            V::Version,
+            V::Event,
+            V::Data,
+            V::CauserId,
+            V::CreatedAt,
+        ]
+    };
+
+    /// The columns to select for [`row`], qualified by their table.
+    pub(crate) fn columns(kind: Kind) -> Vec<ColumnRef> {
+        match kind {
+            Kind::Log => LOG.iter().map(|c| c.as_column_ref().into()).collect(),
+            Kind::Versions => VERSIONS.iter().map(|c| c.as_column_ref().into()).collect(),
+        }
+    }
+
+    /// The row of `kind` in the columns of `res` from `at` on, as [`columns`] selects
+    /// them (`None`: its id is NULL, an outer join found no row).
+    pub(crate) fn row(kind: Kind, res: &QueryResult, at: usize) -> Result<Option<Row>, DbErr> {
+        let Some(id) = res.try_get_by_index::<Option<i64>>(at)? else {
+            return Ok(None);
+        };
+        let mut i = at;
+        let mut next = || {
+            i += 1;
+            i
+        };
+        Ok(Some(match kind {
+            Kind::Log => Row::Log(activity_log::Model {
+                id,
+                action: res.try_get_by_index(next())?,
+                subject_type: res.try_get_by_index(next())?,
+                subject_id: res.try_get_by_index(next())?,
+                causer_id: res.try_get_by_index(next())?,
+                changes: res.try_get_by_index(next())?,
+                properties: res.try_get_by_index(next())?,
+                ip: res.try_get_by_index(next())?,
+                user_agent: res.try_get_by_index(next())?,
+                request_id: res.try_get_by_index(next())?,
+                version_id: res.try_get_by_index(next())?,
+                created_at: res.try_get_by_index(next())?,
+            }),
+            Kind::Versions => Row::Versions(versions::Model {
+                id,
+                subject_type: res.try_get_by_index(next())?,
+                subject_id: res.try_get_by_index(next())?,
+                version: res.try_get_by_index(next())?,
+                event: res.try_get_by_index(next())?,
+                data: res.try_get_by_index(next())?,
+                causer_id: res.try_get_by_index(next())?,
+                created_at: res.try_get_by_index(next())?,
+            }),
+        }))
+    }
+}

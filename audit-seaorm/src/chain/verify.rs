@@ -611,8 +611,48 @@ impl Heads {
     }
 }
 
+/// A link, as [`verify`] reads it.
+#[derive(Debug)]
+struct Link {
+    subject_type: String,
+    subject_id: String,
+    seq: i64,
+    row_id: i64,
+    hash: String,
+    salt: Option<String>,
+    erased: Option<serde_json::Value>,
+}
+
+impl Link {
+    /// The columns [`Link::decode`] reads, in its order.
+    const COLUMNS: [seals::Column; 7] = {
+        use seals::Column as S;
+        [
+            S::SubjectType,
+            S::SubjectId,
+            S::Seq,
+            S::RowId,
+            S::Hash,
+            S::Salt,
+            S::Erased,
+        ]
+    };
+
+    fn decode(res: &sea_orm::QueryResult) -> std::result::Result<Self, sea_orm::DbErr> {
+        Ok(Self {
+            subject_type: res.try_get_by_index(0)?,
+            subject_id: res.try_get_by_index(1)?,
+            seq: res.try_get_by_index(2)?,
+            row_id: res.try_get_by_index(3)?,
+            hash: res.try_get_by_index(4)?,
+            salt: res.try_get_by_index(5)?,
+            erased: res.try_get_by_index(6)?,
+        })
+    }
+}
+
 /// A link with its row (`None`: the row is gone).
-type Linked = (seals::Model, Option<Row>);
+type Linked = (Link, Option<Row>);
 
 /// A page of links with their rows.
 type Page = Vec<Linked>;
@@ -654,14 +694,7 @@ async fn read_page<C: ConnectionTrait>(
         page = page.filter(rows::links_after((t, id, *seq), db.get_database_backend()));
     }
     let page = scoped(scope, page, S::SubjectType, S::SubjectId).into_query();
-    match kind {
-        Kind::Log => {
-            joined::<activity_log::Entity, C>(db, page, activity_log::Column::Id, Row::Log).await
-        }
-        Kind::Versions => {
-            joined::<versions::Entity, C>(db, page, versions::Column::Id, Row::Versions).await
-        }
-    }
+    joined(db, page, kind).await
 }
 
 /// Links in chain order: by subject, then seq.
@@ -672,39 +705,51 @@ fn in_chain_order(q: sea_orm::Select<seals::Entity>) -> sea_orm::Select<seals::E
         .order_by_asc(S::Seq)
 }
 
-/// The links of `page` (a query of links, in chain order) with their rows of `E`, found
-/// by `id`.
-async fn joined<E, C>(
+/// The links of `page` (a query of links, in chain order) with their rows of `kind`,
+/// found by id: one query, decoded by column position.
+async fn joined<C: ConnectionTrait>(
     db: &C,
     page: sea_orm::sea_query::SelectStatement,
-    id: E::Column,
-    wrap: fn(E::Model) -> Row,
-) -> Result<Page>
-where
-    E: EntityTrait,
-    C: ConnectionTrait,
-{
-    use sea_orm::sea_query::IntoIden;
-    use sea_orm::{JoinType, QueryTrait, RelationDef};
+    kind: Kind,
+) -> Result<Page> {
+    use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, JoinType, Order, Query};
     use seals::Column as S;
-    let rel: RelationDef = seals::Entity::belongs_to(E::default())
-        .from(S::RowId)
-        .to(id)
-        .into();
-    let mut q = in_chain_order(seals::Entity::find()).join(JoinType::LeftJoin, rel);
+    let links = seals::Entity.into_iden();
+    let (table, id) = match kind {
+        Kind::Log => (
+            activity_log::Entity.into_iden(),
+            activity_log::Column::Id.into_iden(),
+        ),
+        Kind::Versions => (
+            versions::Entity.into_iden(),
+            versions::Column::Id.into_iden(),
+        ),
+    };
+    let mut q = Query::select();
     // The page of links is a subquery under the links table's own name, so that its
     // plan is the one of the links alone (an index range in order, whatever the
     // statistics say), and each row is then found by its key.
-    QueryTrait::query(&mut q)
-        .from_clear()
-        .from_subquery(page, seals::Entity.into_iden());
-    Ok(q.select_also(E::default())
-        .all(db)
+    q.from_subquery(page, links.clone())
+        .columns(Link::COLUMNS.map(|c| (links.clone(), c.into_iden())))
+        .columns(rows::by_index::columns(kind))
+        .join(
+            JoinType::LeftJoin,
+            table.clone(),
+            Expr::col((links.clone(), S::RowId)).eq(Expr::col((table, id))),
+        );
+    for c in [S::SubjectType, S::SubjectId, S::Seq] {
+        q.order_by((links.clone(), c), Order::Asc);
+    }
+    let stmt = db.get_database_backend().build(&q);
+    let decode = |res: &sea_orm::QueryResult| {
+        let link = Link::decode(res)?;
+        let row = rows::by_index::row(kind, res, Link::COLUMNS.len())?;
+        Ok((link, row))
+    };
+    db.query_all_raw(stmt)
         .await
-        .map_err(Error::db("reading the links"))?
-        .into_iter()
-        .map(|(s, r)| (s, r.map(wrap)))
-        .collect())
+        .and_then(|all| all.iter().map(decode).collect())
+        .map_err(Error::db("reading the links"))
 }
 
 /// The links in (subject, seq) order with their rows, as [`read_links`] reads them.
@@ -715,7 +760,7 @@ struct Links {
 }
 
 impl Links {
-    async fn peek(&mut self) -> Result<Option<&seals::Model>> {
+    async fn peek(&mut self) -> Result<Option<&Link>> {
         if self.buf.is_empty() && !self.done {
             match self.rx.recv().await {
                 Some(page) => {

@@ -118,7 +118,8 @@ fn parse_row(text: &str) -> Result<(String, i64), String> {
 
 fn hex32(text: &str, what: &str) -> Fallible<[u8; 32]> {
     let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).map_err(|_| format!("{what} is not 32 bytes of hex"))?;
+    const_hex::decode_to_slice(text, &mut out)
+        .map_err(|_| format!("{what} is not 32 bytes of hex"))?;
     Ok(out)
 }
 
@@ -135,8 +136,8 @@ async fn run(command: Command) -> Fallible<ExitCode> {
             let mut file = file
                 .open(&out)
                 .map_err(|e| format!("writing {}: {e}", out.display()))?;
-            std::io::Write::write_all(&mut file, hex::encode(secret).as_bytes())?;
-            println!("{}", hex::encode(key.verifying_key().to_bytes()));
+            std::io::Write::write_all(&mut file, const_hex::encode(secret).as_bytes())?;
+            println!("{}", const_hex::encode(key.verifying_key().to_bytes()));
         }
         Command::Seal { database_url } => {
             let db = connect(&database_url).await?;
