@@ -766,8 +766,89 @@ async fn erasure_keeps_the_chains_verifiable(db: DatabaseConnection) {
     assert_eq!(kept[1].data["title"], json!("v2"), "nothing erased");
 }
 
+/// Every stored column of both tables is part of its link: rows with every column
+/// filled verify, and a change to any one column is reported at its link.
+async fn every_column_is_sealed(db: DatabaseConnection) {
+    use activity_log::Column as A;
+    use versions::Column as V;
+    let mut posts = Vec::new();
+    for i in 0..9 {
+        posts.push(post_with_history(&db, &format!("c{i}"), 1).await);
+    }
+    // Each post's second entry and version get a value in every column before sealing.
+    let mut entries = Vec::new();
+    let mut versions = Vec::new();
+    for p in &posts {
+        let (e, v) = (entry_ids(&db, p.id).await, version_ids(&db, p.id).await);
+        activity_log::Entity::update_many()
+            .col_expr(A::CauserId, Expr::val("admin"))
+            .col_expr(A::Properties, Expr::val(json!({"note": "every column"})))
+            .col_expr(A::Ip, Expr::val("192.0.2.7"))
+            .col_expr(A::UserAgent, Expr::val("agent/1.0"))
+            .col_expr(A::RequestId, Expr::val("req-42"))
+            .col_expr(A::VersionId, Expr::val(v[1]))
+            .filter(A::Id.eq(e[1]))
+            .exec(&db)
+            .await
+            .unwrap();
+        versions::Entity::update_many()
+            .col_expr(V::CauserId, Expr::val("admin"))
+            .filter(V::Id.eq(v[1]))
+            .exec(&db)
+            .await
+            .unwrap();
+        entries.push(e[1]);
+        versions.push((v[0], v[1]));
+    }
+    seal(&db).await.unwrap();
+    let clean = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(clean.is_intact(), "{:?}", clean.breaks);
+    assert_eq!(clean.links, 9 * 4);
+
+    let entry_changes: [(A, sea_orm::sea_query::SimpleExpr); 9] = [
+        (A::Action, Expr::val("forged").into()),
+        (A::SubjectType, Expr::val("forged").into()),
+        (A::SubjectId, Expr::val("forged").into()),
+        (A::CauserId, Expr::val("someone-else").into()),
+        (A::Properties, Expr::val(json!({"note": "forged"})).into()),
+        (A::Ip, Expr::val("192.0.2.8").into()),
+        (A::UserAgent, Expr::val("agent/2.0").into()),
+        (A::RequestId, Expr::val("req-43").into()),
+        (A::VersionId, Expr::val(versions[0].0).into()),
+    ];
+    let mut expected = BTreeMap::new();
+    for (i, (column, value)) in entry_changes.into_iter().enumerate() {
+        activity_log::Entity::update_many()
+            .col_expr(column, value)
+            .filter(A::Id.eq(entries[i]))
+            .exec(&db)
+            .await
+            .unwrap();
+        expected.insert(key("activity_log", posts[i].id), (Some(2), BreakReason::Changed));
+    }
+    let version_changes: [(V, sea_orm::sea_query::SimpleExpr); 5] = [
+        (V::SubjectType, Expr::val("forged").into()),
+        (V::SubjectId, Expr::val("forged").into()),
+        (V::Version, Expr::val(7).into()),
+        (V::Event, Expr::val("forged").into()),
+        (V::CauserId, Expr::val("someone-else").into()),
+    ];
+    for (i, (column, value)) in version_changes.into_iter().enumerate() {
+        versions::Entity::update_many()
+            .col_expr(column, value)
+            .filter(V::Id.eq(versions[i].1))
+            .exec(&db)
+            .await
+            .unwrap();
+        expected.insert(key("versions", posts[i].id), (Some(2), BreakReason::Changed));
+    }
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert_eq!(breaks(&report), expected, "{:#?}", report.breaks);
+}
+
 backend_tests!(
     erasure_keeps_the_chains_verifiable,
+    every_column_is_sealed,
     no_false_alarm_under_concurrent_writes,
     pruned_chains_start_from_their_anchors,
     each_tampering_is_reported_at_its_link,
