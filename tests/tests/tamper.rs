@@ -824,7 +824,10 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
             .exec(&db)
             .await
             .unwrap();
-        expected.insert(key("activity_log", posts[i].id), (Some(2), BreakReason::Changed));
+        expected.insert(
+            key("activity_log", posts[i].id),
+            (Some(2), BreakReason::Changed),
+        );
     }
     let version_changes: [(V, sea_orm::sea_query::SimpleExpr); 5] = [
         (V::SubjectType, Expr::val("forged").into()),
@@ -840,7 +843,10 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
             .exec(&db)
             .await
             .unwrap();
-        expected.insert(key("versions", posts[i].id), (Some(2), BreakReason::Changed));
+        expected.insert(
+            key("versions", posts[i].id),
+            (Some(2), BreakReason::Changed),
+        );
     }
     let report = verify(&db, &VerifyScope::all()).await.unwrap();
     assert_eq!(breaks(&report), expected, "{:#?}", report.breaks);

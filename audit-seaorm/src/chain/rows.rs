@@ -38,7 +38,6 @@ impl Rows<'_> {
                     db,
                     kind,
                     (A::Id, A::SubjectType, A::SubjectId),
-                    Row::Log,
                 )
                 .await
             }
@@ -47,7 +46,6 @@ impl Rows<'_> {
                     db,
                     kind,
                     (V::Id, V::SubjectType, V::SubjectId),
-                    Row::Versions,
                 )
                 .await
             }
@@ -59,12 +57,12 @@ impl Rows<'_> {
         db: &C,
         kind: Kind,
         (id, subject_type, subject_id): (E::Column, E::Column, E::Column),
-        wrap: fn(E::Model) -> Row,
     ) -> Result<Vec<Row>>
     where
         E: EntityTrait,
         C: ConnectionTrait,
     {
+        use sea_orm::QueryTrait;
         let mut q = E::find().filter(id.gt(self.after_id));
         if let Some(t) = self.subject_type {
             q = q.filter(subject_type.eq(t));
@@ -78,14 +76,17 @@ impl Rows<'_> {
         if self.unsealed {
             q = q.filter(no_link(kind, (E::default(), id), db.get_database_backend()));
         }
-        Ok(q.order_by_asc(id)
-            .limit(self.limit)
-            .all(db)
+        let mut q = q.order_by_asc(id).limit(self.limit).into_query();
+        q.clear_selects().columns(by_index::columns(kind));
+        let stmt = db.get_database_backend().build(&q);
+        let decode = |res: &sea_orm::QueryResult| {
+            by_index::row(kind, res, 0)?
+                .ok_or_else(|| sea_orm::DbErr::Type("an audit row without an id".to_owned()))
+        };
+        db.query_all_raw(stmt)
             .await
-            .map_err(Error::db("reading audit rows"))?
-            .into_iter()
-            .map(wrap)
-            .collect())
+            .and_then(|all| all.iter().map(decode).collect())
+            .map_err(Error::db("reading audit rows"))
     }
 }
 
