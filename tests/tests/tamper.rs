@@ -805,16 +805,16 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
     assert!(clean.is_intact(), "{:?}", clean.breaks);
     assert_eq!(clean.links, 9 * 4);
 
-    let entry_changes: [(A, sea_orm::sea_query::SimpleExpr); 9] = [
-        (A::Action, Expr::val("forged").into()),
-        (A::SubjectType, Expr::val("forged").into()),
-        (A::SubjectId, Expr::val("forged").into()),
-        (A::CauserId, Expr::val("someone-else").into()),
-        (A::Properties, Expr::val(json!({"note": "forged"})).into()),
-        (A::Ip, Expr::val("192.0.2.8").into()),
-        (A::UserAgent, Expr::val("agent/2.0").into()),
-        (A::RequestId, Expr::val("req-43").into()),
-        (A::VersionId, Expr::val(versions[0].0).into()),
+    let entry_changes: [(A, Expr); 9] = [
+        (A::Action, Expr::val("forged")),
+        (A::SubjectType, Expr::val("forged")),
+        (A::SubjectId, Expr::val("forged")),
+        (A::CauserId, Expr::val("someone-else")),
+        (A::Properties, Expr::val(json!({"note": "forged"}))),
+        (A::Ip, Expr::val("192.0.2.8")),
+        (A::UserAgent, Expr::val("agent/2.0")),
+        (A::RequestId, Expr::val("req-43")),
+        (A::VersionId, Expr::val(versions[0].0)),
     ];
     let mut expected = BTreeMap::new();
     for (i, (column, value)) in entry_changes.into_iter().enumerate() {
@@ -829,12 +829,12 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
             (Some(2), BreakReason::Changed),
         );
     }
-    let version_changes: [(V, sea_orm::sea_query::SimpleExpr); 5] = [
-        (V::SubjectType, Expr::val("forged").into()),
-        (V::SubjectId, Expr::val("forged").into()),
-        (V::Version, Expr::val(7).into()),
-        (V::Event, Expr::val("forged").into()),
-        (V::CauserId, Expr::val("someone-else").into()),
+    let version_changes: [(V, Expr); 5] = [
+        (V::SubjectType, Expr::val("forged")),
+        (V::SubjectId, Expr::val("forged")),
+        (V::Version, Expr::val(7)),
+        (V::Event, Expr::val("forged")),
+        (V::CauserId, Expr::val("someone-else")),
     ];
     for (i, (column, value)) in version_changes.into_iter().enumerate() {
         versions::Entity::update_many()
