@@ -1,5 +1,6 @@
 //! Reading the rows of either audit table, and the links in chain order.
 
+use sea_orm::sea_query::{DynIden, Expr, ExprTrait, IntoIden, Order, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -88,6 +89,68 @@ impl Rows<'_> {
             .and_then(|all| all.iter().map(decode).collect())
             .map_err(Error::db("reading audit rows"))
     }
+}
+
+/// The table of `kind` and its id column.
+pub(crate) fn table_and_id(kind: Kind) -> (DynIden, DynIden) {
+    match kind {
+        Kind::Log => (
+            activity_log::Entity.into_iden(),
+            activity_log::Column::Id.into_iden(),
+        ),
+        Kind::Versions => (
+            versions::Entity.into_iden(),
+            versions::Column::Id.into_iden(),
+        ),
+    }
+}
+
+/// The ids of the rows of `kind` after `after`, at most `limit`, in order.
+pub(crate) async fn ids_after<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<i64>> {
+    let (table, id) = table_and_id(kind);
+    let mut q = Query::select();
+    q.column(id.clone())
+        .from(table)
+        .and_where(Expr::col(id.clone()).gt(after))
+        .order_by(id, Order::Asc)
+        .limit(limit);
+    first_column(db, &q, "reading audit row ids").await
+}
+
+/// The row ids of the links of `kind` in `(from, to]`, at most `limit`, in order.
+pub(crate) async fn linked_ids<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    (from, to): (i64, i64),
+    limit: u64,
+) -> Result<Vec<i64>> {
+    use seals::Column as S;
+    let mut q = Query::select();
+    q.column(S::RowId)
+        .from(seals::Entity)
+        .and_where(Expr::col(S::Kind).eq(kind.code()))
+        .and_where(Expr::col(S::RowId).gt(from))
+        .and_where(Expr::col(S::RowId).lte(to))
+        .order_by(S::RowId, Order::Asc)
+        .limit(limit);
+    first_column(db, &q, "reading the links' row ids").await
+}
+
+async fn first_column<C: ConnectionTrait>(
+    db: &C,
+    q: &sea_orm::sea_query::SelectStatement,
+    context: &'static str,
+) -> Result<Vec<i64>> {
+    let stmt = db.get_database_backend().build(q);
+    db.query_all_raw(stmt)
+        .await
+        .and_then(|all| all.iter().map(|r| r.try_get_by_index(0)).collect())
+        .map_err(Error::db(context))
 }
 
 /// Rows whose `cols` come after `vals` in index order (`inclusive`: or equal): a row

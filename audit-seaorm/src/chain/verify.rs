@@ -1,6 +1,6 @@
 //! [`verify`]: walks the chains and reports the first broken link of each.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -10,11 +10,13 @@ use tokio::sync::mpsc;
 use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
 use super::rows::{self, Rows};
 use super::seal::SEAL_GRACE;
-use crate::entity::{activity_log, chains, seal_runs, seals, versions};
+use crate::entity::{chains, seal_runs, seals};
 use crate::{Error, Result};
 
 /// Links read per query.
 const PAGE: u64 = 1000;
+/// Row ids read per query when looking for rows without a link.
+const ID_PAGE: u64 = 10_000;
 /// Links hashed between two yields to the page being read meanwhile.
 const YIELD_EVERY: u64 = 128;
 
@@ -507,10 +509,88 @@ impl Walk<'_> {
         &mut self,
         db: &C,
         kind: Kind,
+        after: i64,
+        late_before: Option<DateTime<Utc>>,
+    ) -> Result<Option<Position>> {
+        if self.scope.subject_type.is_none() && self.scope.subject_id.is_none() {
+            self.unsealed_by_merge(db, kind, after, late_before).await
+        } else {
+            self.unsealed_of_subjects(db, kind, after, late_before)
+                .await
+        }
+    }
+
+    /// [`Walk::unsealed`] over the whole table: the ids of the rows and the row ids of
+    /// the links, both read in order a page at a time (two index ranges), merged here;
+    /// only the rows without a link are read whole.
+    async fn unsealed_by_merge<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        kind: Kind,
         mut after: i64,
         late_before: Option<DateTime<Utc>>,
     ) -> Result<Option<Position>> {
-        let mut flagged: HashMap<Key, ()> = HashMap::new();
+        let mut flagged = HashSet::new();
+        loop {
+            let limit = ID_PAGE.min(self.budget.max(1));
+            let mut ids = rows::ids_after(db, kind, after, limit).await?;
+            let Some(&last) = ids.last() else {
+                return Ok(None);
+            };
+            // Links of rows that are gone can make the links' range longer than the
+            // rows': then this step goes as far as the links read.
+            let links = rows::linked_ids(db, kind, (after, last), 2 * limit).await?;
+            let upto = match links.last() {
+                Some(&l) if links.len() as u64 == 2 * limit => l,
+                _ => last,
+            };
+            ids.retain(|&id| id <= upto);
+            let mut linked = links.iter().peekable();
+            let unlinked: Vec<i64> = ids
+                .iter()
+                .copied()
+                .filter(|&id| {
+                    while linked.next_if(|&&l| l < id).is_some() {}
+                    linked.next_if_eq(&&id).is_none()
+                })
+                .collect();
+            for chunk in unlinked.chunks(PAGE as usize) {
+                // Read again with the link check: a `seal` may have linked them meanwhile.
+                let rows = Rows {
+                    after_id: after,
+                    unsealed: true,
+                    ids: Some(chunk),
+                    limit: chunk.len() as u64,
+                    ..Rows::default()
+                }
+                .read(db, kind)
+                .await?;
+                for row in &rows {
+                    self.unsealed_row(kind, row, late_before, &mut flagged);
+                }
+            }
+            let read = ids.len().max(links.len()) as u64;
+            self.budget = self.budget.saturating_sub(read);
+            after = upto;
+            if upto == last && (ids.len() as u64) < limit {
+                return Ok(None);
+            }
+            if self.budget == 0 {
+                return Ok(Some(Position::Unsealed(kind, after)));
+            }
+        }
+    }
+
+    /// [`Walk::unsealed`] for a subject type or subject: its rows that have no link,
+    /// each checked by the link's key.
+    async fn unsealed_of_subjects<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        kind: Kind,
+        mut after: i64,
+        late_before: Option<DateTime<Utc>>,
+    ) -> Result<Option<Position>> {
+        let mut flagged = HashSet::new();
         loop {
             let rows = Rows {
                 after_id: after,
@@ -525,18 +605,7 @@ impl Walk<'_> {
             let full = rows.len() as u64 == PAGE;
             for row in &rows {
                 after = row.id();
-                if !self.scope.in_time(row.created_at()) {
-                    continue;
-                }
-                if late_before.is_some_and(|t| row.created_at() < t) {
-                    let (t, id) = row.subject();
-                    let key = (t.to_owned(), id.to_owned());
-                    if flagged.insert(key.clone(), ()).is_none() {
-                        self.flag(kind, &key, None, Some(row.id()), BreakReason::Inserted);
-                    }
-                } else {
-                    self.report.pending += 1;
-                }
+                self.unsealed_row(kind, row, late_before, &mut flagged);
             }
             self.budget = self.budget.saturating_sub(rows.len() as u64);
             if !full {
@@ -545,6 +614,30 @@ impl Walk<'_> {
             if self.budget == 0 {
                 return Ok(Some(Position::Unsealed(kind, after)));
             }
+        }
+    }
+
+    /// Counts or reports a row without a link: late, as inserted (once per chain in
+    /// `flagged`); otherwise as pending.
+    fn unsealed_row(
+        &mut self,
+        kind: Kind,
+        row: &Row,
+        late_before: Option<DateTime<Utc>>,
+        flagged: &mut HashSet<Key>,
+    ) {
+        if !self.scope.in_time(row.created_at()) {
+            return;
+        }
+        if late_before.is_some_and(|t| row.created_at() < t) {
+            let (t, id) = row.subject();
+            let key = (t.to_owned(), id.to_owned());
+            if !flagged.contains(&key) {
+                self.flag(kind, &key, None, Some(row.id()), BreakReason::Inserted);
+                flagged.insert(key);
+            }
+        } else {
+            self.report.pending += 1;
         }
     }
 }
@@ -715,16 +808,7 @@ async fn joined<C: ConnectionTrait>(
     use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, JoinType, Order, Query};
     use seals::Column as S;
     let links = seals::Entity.into_iden();
-    let (table, id) = match kind {
-        Kind::Log => (
-            activity_log::Entity.into_iden(),
-            activity_log::Column::Id.into_iden(),
-        ),
-        Kind::Versions => (
-            versions::Entity.into_iden(),
-            versions::Column::Id.into_iden(),
-        ),
-    };
+    let (table, id) = rows::table_and_id(kind);
     let mut q = Query::select();
     // The page of links is a subquery under the links table's own name, so that its
     // plan is the one of the links alone (an index range in order, whatever the
