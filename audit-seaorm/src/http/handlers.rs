@@ -638,7 +638,8 @@ struct VerifyQuery {
 const MAX_VERIFY_LINKS: u64 = 100_000;
 
 /// Verifies the hash chains: the first broken link of each chain, with the reason. One
-/// call reads at most `limit` links; `next` says where the next call goes on.
+/// call reads about `limit` links and rows at most; `next` says where the next call goes
+/// on.
 #[utoipa::path(
     get,
     path = "/verify",
