@@ -72,14 +72,7 @@ where
     if let Some(known) = cached(subject_type) {
         return Ok(known);
     }
-    const CONTEXT: &str = "reading the audit baselines";
-    let marked = baselines::Entity::find()
-        .filter(baselines::Column::SubjectType.eq(subject_type))
-        .count(db)
-        .await
-        .map_err(Error::db(CONTEXT))?
-        > 0;
-    if marked {
+    if is_marked(db, subject_type).await? {
         remember(subject_type, true);
         return Ok(true);
     }
@@ -98,9 +91,27 @@ where
             mark(db, subject_type).await?;
             return Ok(true);
         }
+        // Under READ COMMITTED each statement sees the latest commits: the row found may
+        // be another first insert's, committed with its mark after the count above. Ask
+        // again, or a busy start would take "no baseline" for that row's sake (and read
+        // every row before writing it until RECHECK).
+        if is_marked(db, subject_type).await? {
+            remember(subject_type, true);
+            return Ok(true);
+        }
     }
     remember(subject_type, false);
     Ok(false)
+}
+
+/// Whether `subject_type` has its baseline mark.
+async fn is_marked<C: ConnectionTrait>(db: &C, subject_type: &str) -> Result<bool> {
+    Ok(baselines::Entity::find()
+        .filter(baselines::Column::SubjectType.eq(subject_type))
+        .count(db)
+        .await
+        .map_err(Error::db("reading the audit baselines"))?
+        > 0)
 }
 
 /// Records that every row of `subject_type` has a version.
