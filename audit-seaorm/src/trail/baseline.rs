@@ -44,8 +44,13 @@ fn cached(subject_type: &str) -> Option<bool> {
     }
 }
 
+/// Keeps what was found. "Yes" stays for good: a "no" found meanwhile by a check that
+/// began before the baseline was marked does not undo it.
 fn remember(subject_type: &str, yes: bool) {
     let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if !yes && matches!(known.get(subject_type), Some(Known::Yes)) {
+        return;
+    }
     known.insert(
         subject_type.to_owned(),
         if yes {
@@ -136,4 +141,21 @@ pub(crate) async fn mark<C: ConnectionTrait>(db: &C, subject_type: &str) -> Resu
         .map_err(Error::db("marking the audit baseline"))?;
     remember(subject_type, true);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_no_does_not_undo_a_yes() {
+        let t = "baseline-unit-test-type";
+        remember(t, false);
+        assert_eq!(cached(t), Some(false));
+        remember(t, true);
+        assert_eq!(cached(t), Some(true));
+        // A check that began before the mark and saw a row but no mark ends later.
+        remember(t, false);
+        assert_eq!(cached(t), Some(true));
+    }
 }
