@@ -1,9 +1,9 @@
 //! Reading the rows of either audit table, and the links in chain order.
 
-use sea_orm::sea_query::{DynIden, Expr, ExprTrait, IntoIden, Order, Query};
+use sea_orm::sea_query::{DynIden, Expr, ExprTrait, IntoIden, Order, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QueryResult, QuerySelect,
 };
 
 use super::hash::{Kind, Row};
@@ -79,15 +79,11 @@ impl Rows<'_> {
         }
         let mut q = q.order_by_asc(id).limit(self.limit).into_query();
         q.clear_selects().columns(by_index::columns(kind));
-        let stmt = db.get_database_backend().build(&q);
-        let decode = |res: &sea_orm::QueryResult| {
+        let decode = |res: &QueryResult| {
             by_index::row(kind, res, 0)?
-                .ok_or_else(|| sea_orm::DbErr::Type("an audit row without an id".to_owned()))
+                .ok_or_else(|| DbErr::Type("an audit row without an id".to_owned()))
         };
-        db.query_all_raw(stmt)
-            .await
-            .and_then(|all| all.iter().map(decode).collect())
-            .map_err(Error::db("reading audit rows"))
+        decoded(db, &q, "reading audit rows", decode).await
     }
 }
 
@@ -119,7 +115,7 @@ pub(crate) async fn ids_after<C: ConnectionTrait>(
         .and_where(Expr::col(id.clone()).gt(after))
         .order_by(id, Order::Asc)
         .limit(limit);
-    first_column(db, &q, "reading audit row ids").await
+    decoded(db, &q, "reading audit row ids", |r| r.try_get_by_index(0)).await
 }
 
 /// The row ids of the links of `kind` in `(from, to]`, at most `limit`, in order.
@@ -138,18 +134,26 @@ pub(crate) async fn linked_ids<C: ConnectionTrait>(
         .and_where(Expr::col(S::RowId).lte(to))
         .order_by(S::RowId, Order::Asc)
         .limit(limit);
-    first_column(db, &q, "reading the links' row ids").await
+    decoded(db, &q, "reading the links' row ids", |r| {
+        r.try_get_by_index(0)
+    })
+    .await
 }
 
-async fn first_column<C: ConnectionTrait>(
+/// Runs `q` and decodes each row it returns with `decode`; an error names `context`.
+pub(crate) async fn decoded<C, T>(
     db: &C,
-    q: &sea_orm::sea_query::SelectStatement,
+    q: &SelectStatement,
     context: &'static str,
-) -> Result<Vec<i64>> {
+    decode: impl FnMut(&QueryResult) -> std::result::Result<T, DbErr>,
+) -> Result<Vec<T>>
+where
+    C: ConnectionTrait,
+{
     let stmt = db.get_database_backend().build(q);
     db.query_all_raw(stmt)
         .await
-        .and_then(|all| all.iter().map(|r| r.try_get_by_index(0)).collect())
+        .and_then(|all| all.iter().map(decode).collect())
         .map_err(Error::db(context))
 }
 

@@ -824,16 +824,12 @@ async fn joined<C: ConnectionTrait>(
     for c in [S::SubjectType, S::SubjectId, S::Seq] {
         q.order_by((links.clone(), c), Order::Asc);
     }
-    let stmt = db.get_database_backend().build(&q);
     let decode = |res: &sea_orm::QueryResult| {
         let link = Link::decode(res)?;
         let row = rows::by_index::row(kind, res, Link::COLUMNS.len())?;
         Ok((link, row))
     };
-    db.query_all_raw(stmt)
-        .await
-        .and_then(|all| all.iter().map(decode).collect())
-        .map_err(Error::db("reading the links"))
+    rows::decoded(db, &q, "reading the links", decode).await
 }
 
 /// The links in (subject, seq) order with their rows, as [`read_links`] reads them.
