@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -315,6 +315,74 @@ async fn a_walk_in_steps_finds_what_one_walk_finds(db: DatabaseConnection) {
     assert_eq!(found, whole.breaks);
     assert_eq!(links, whole.links);
     assert!("x1.2".parse::<Cursor>().is_err());
+}
+
+/// A walk split into ranges of chains walked at once reports what one range reports, in
+/// the same order, whatever the number of ranges (one chain each, at the most), with
+/// breaks on both sides of each cut and rows without a link.
+async fn a_split_walk_finds_what_one_range_finds(db: DatabaseConnection) {
+    let mut posts = Vec::new();
+    for i in 0..9 {
+        posts.push(post_with_history(&db, &format!("r{i}"), 2).await);
+    }
+    seal(&db).await.unwrap();
+    for (n, p) in posts.iter().enumerate() {
+        let e = entry_ids(&db, p.id).await;
+        match n % 3 {
+            0 => {
+                activity_log::Entity::update_many()
+                    .col_expr(activity_log::Column::CauserId, Expr::val("mallory"))
+                    .filter(activity_log::Column::Id.eq(e[1]))
+                    .exec(&db)
+                    .await
+                    .unwrap();
+            }
+            1 => {
+                let v = version_ids(&db, p.id).await;
+                versions::Entity::delete_by_id(v[2])
+                    .exec(&db)
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+    // A chain whose head is gone, and a row from the past that no chain has.
+    chains::Entity::delete_many()
+        .filter(chains::Column::SubjectId.eq(posts[4].id.to_string()))
+        .exec(&db)
+        .await
+        .unwrap();
+    let late = approval(posts[8].id, Utc::now() - Duration::days(2));
+    late.insert(&db).await.unwrap();
+
+    let one = verify(&db, &VerifyScope::all().parallel(1)).await.unwrap();
+    // Entries: three changed, one chain without its head, one row from the past;
+    // versions: two missing, one chain without its head.
+    assert_eq!(one.breaks.len(), 5 + 3, "{:#?}", one.breaks);
+    assert_eq!(one.chains, 2 * 9 - 2, "two heads are gone");
+    for n in [2, 3, 4, 7, 18, 50] {
+        let split = verify(&db, &VerifyScope::all().parallel(n)).await.unwrap();
+        assert_eq!(split, one, "{n} ranges");
+    }
+    // On one connection (a transaction), the ranges take turns.
+    let txn = db.begin().await.unwrap();
+    let split = verify(&txn, &VerifyScope::all().parallel(3)).await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(split, one, "in a transaction");
+    // Breaks beyond the most asked for are left out in the same way.
+    let few = |n| VerifyScope::all().max_breaks(4).parallel(n);
+    let one = verify(&db, &few(1)).await.unwrap();
+    assert!(one.more_breaks);
+    assert_eq!(one.breaks.len(), 4);
+    for n in [2, 5] {
+        assert_eq!(verify(&db, &few(n)).await.unwrap(), one, "{n} ranges");
+    }
+    // A walk of one subject type is split too.
+    let posts_only = VerifyScope::all().subject_type("post").parallel(4);
+    let whole = VerifyScope::all().parallel(1);
+    let (posts_only, whole) = (verify(&db, &posts_only), verify(&db, &whole));
+    assert_eq!(posts_only.await.unwrap(), whole.await.unwrap());
 }
 
 /// A checkpoint signed outside the database catches a subject removed with its links
@@ -859,6 +927,7 @@ backend_tests!(
     pruned_chains_start_from_their_anchors,
     each_tampering_is_reported_at_its_link,
     a_walk_in_steps_finds_what_one_walk_finds,
+    a_split_walk_finds_what_one_range_finds,
     a_checkpoint_catches_a_removed_subject,
     a_row_behind_the_last_run_waits_for_a_sweep,
     a_late_row_is_sealed_once_checked,

@@ -166,15 +166,45 @@ pub(crate) fn after<C: ColumnTrait>(
     inclusive: bool,
     backend: DbBackend,
 ) -> Condition {
+    let bound = if inclusive {
+        Bound::AtOrAfter
+    } else {
+        Bound::After
+    };
+    compare(cols, vals, bound, backend)
+}
+
+/// Rows whose `cols` come at or before `vals` in index order, read as [`after`] is.
+pub(crate) fn upto<C: ColumnTrait>(
+    cols: &[C],
+    vals: Vec<sea_orm::Value>,
+    backend: DbBackend,
+) -> Condition {
+    compare(cols, vals, Bound::AtOrBefore, backend)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    After,
+    AtOrAfter,
+    AtOrBefore,
+}
+
+fn compare<C: ColumnTrait>(
+    cols: &[C],
+    vals: Vec<sea_orm::Value>,
+    bound: Bound,
+    backend: DbBackend,
+) -> Condition {
     use sea_orm::sea_query::{Expr, ExprTrait};
     if backend != DbBackend::MySql {
         // Qualified: the query may join a table with the same column names.
         let left = Expr::tuple(cols.iter().map(|c| Expr::col(c.as_column_ref())));
         let right = Expr::tuple(vals.into_iter().map(Expr::val));
-        return Condition::all().add(if inclusive {
-            left.gte(right)
-        } else {
-            left.gt(right)
+        return Condition::all().add(match bound {
+            Bound::After => left.gt(right),
+            Bound::AtOrAfter => left.gte(right),
+            Bound::AtOrBefore => left.lte(right),
         });
     }
     let mut any = Condition::any();
@@ -183,11 +213,13 @@ pub(crate) fn after<C: ColumnTrait>(
         for j in 0..i {
             all = all.add(cols[j].eq(vals[j].clone()));
         }
+        let (c, v) = (cols[i], vals[i].clone());
         let last = i + 1 == cols.len();
-        all = all.add(if last && inclusive {
-            cols[i].gte(vals[i].clone())
-        } else {
-            cols[i].gt(vals[i].clone())
+        all = all.add(match bound {
+            Bound::AtOrAfter if last => c.gte(v),
+            Bound::After | Bound::AtOrAfter => c.gt(v),
+            Bound::AtOrBefore if last => c.lte(v),
+            Bound::AtOrBefore => c.lt(v),
         });
         any = any.add(all);
     }

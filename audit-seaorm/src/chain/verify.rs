@@ -37,6 +37,7 @@ pub struct VerifyScope {
     max_links: u64,
     max_breaks: usize,
     after: Option<Cursor>,
+    parallel: usize,
 }
 
 impl Default for VerifyScope {
@@ -49,6 +50,7 @@ impl Default for VerifyScope {
             max_links: u64::MAX,
             max_breaks: 1000,
             after: None,
+            parallel: 2,
         }
     }
 }
@@ -107,6 +109,24 @@ impl VerifyScope {
     pub fn after(mut self, cursor: Cursor) -> Self {
         self.after = Some(cursor);
         self
+    }
+
+    /// Walks up to `n` ranges of chains at once (default 2, at least 1), each reading on
+    /// a connection of its own when `db` is a pool: the database's work on the links
+    /// and rows, most of a walk's time, then runs on as many of its cores. Only a walk
+    /// of everything or of a subject type, without [`max_links`](Self::max_links) or a
+    /// cursor, is split; a stepped walk goes one range at a time.
+    pub fn parallel(mut self, n: usize) -> Self {
+        self.parallel = n.max(1);
+        self
+    }
+
+    /// Whether this walk is split into ranges of chains walked at once.
+    fn splits(&self) -> bool {
+        self.parallel > 1
+            && self.max_links == u64::MAX
+            && self.after.is_none()
+            && self.subject_id.is_none()
     }
 
     fn in_time(&self, at: DateTime<Utc>) -> bool {
@@ -190,6 +210,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds what a walk of a later part found, keeping at most `max_breaks` breaks.
+    fn absorb(&mut self, part: Report, max_breaks: usize) {
+        self.links += part.links;
+        self.chains += part.chains;
+        self.pending += part.pending;
+        let room = max_breaks.saturating_sub(self.breaks.len());
+        self.more_breaks |= part.more_breaks || part.breaks.len() > room;
+        self.breaks.extend(part.breaks.into_iter().take(room));
+    }
+
     /// No break found (in what was walked: see [`Report::next`]).
     pub fn is_intact(&self) -> bool {
         self.breaks.is_empty()
@@ -256,11 +286,10 @@ pub enum BreakReason {
 /// ```
 pub async fn verify<C: ConnectionTrait>(db: &C, scope: &VerifyScope) -> Result<Report> {
     let late_before = late_before(db).await?;
-    let mut walk = Walk {
-        scope,
-        report: Report::default(),
-        budget: scope.max_links,
-    };
+    if scope.splits() {
+        return verify_split(db, scope, late_before).await;
+    }
+    let mut walk = Walk::new(scope);
     let start = scope.after.as_ref().map(|c| c.0.clone());
     let kinds = Kind::ALL;
     let first = match &start {
@@ -278,7 +307,7 @@ pub async fn verify<C: ConnectionTrait>(db: &C, scope: &VerifyScope) -> Result<R
                     Some(Position::Link(_, t, id, seq)) => Some((t, id, seq)),
                     _ => None,
                 };
-                if let Some(stop) = walk.links(db, kind, after).await? {
+                if let Some(stop) = walk.links(db, kind, after, None).await? {
                     walk.report.next = Some(Cursor(stop).to_string());
                     return Ok(walk.report);
                 }
@@ -291,6 +320,82 @@ pub async fn verify<C: ConnectionTrait>(db: &C, scope: &VerifyScope) -> Result<R
         }
     }
     Ok(walk.report)
+}
+
+/// [`verify`] of everything (or of a subject type), each table's chains split into
+/// [`VerifyScope::parallel`] ranges walked at once, beside the search for its unsealed
+/// rows. Reports what the walk in one range would, in the same order.
+async fn verify_split<C: ConnectionTrait>(
+    db: &C,
+    scope: &VerifyScope,
+    late_before: Option<DateTime<Utc>>,
+) -> Result<Report> {
+    let mut report = Report::default();
+    for kind in Kind::ALL {
+        let ranges = ranges(db, scope, kind).await?;
+        let links = ranges.into_iter().map(|(from, upto)| async move {
+            let mut walk = Walk::new(scope);
+            let after = from.map(|(t, id)| (t, id, i64::MAX));
+            walk.links(db, kind, after, upto.as_ref()).await?;
+            Ok::<_, Error>(walk.report)
+        });
+        let unsealed = async {
+            let mut walk = Walk::new(scope);
+            walk.unsealed(db, kind, 0, late_before).await?;
+            Ok::<_, Error>(walk.report)
+        };
+        let (parts, rest) = tokio::join!(futures::future::try_join_all(links), unsealed);
+        for part in parts?.into_iter().chain([rest?]) {
+            report.absorb(part, scope.max_breaks);
+        }
+    }
+    Ok(report)
+}
+
+/// The chains of `kind` in scope, cut into [`VerifyScope::parallel`] ranges of about as
+/// many chains: (after this chain, up to and with this one).
+async fn ranges<C: ConnectionTrait>(
+    db: &C,
+    scope: &VerifyScope,
+    kind: Kind,
+) -> Result<Vec<(Option<Key>, Option<Key>)>> {
+    use chains::Column as H;
+    use sea_orm::PaginatorTrait;
+    let heads = || {
+        let q = chains::Entity::find().filter(H::Kind.eq(kind.code()));
+        scoped(scope, q, H::SubjectType, H::SubjectId)
+    };
+    let count = heads()
+        .count(db)
+        .await
+        .map_err(Error::db("counting the chains"))?;
+    let parts = (scope.parallel as u64).min(count).max(1);
+    let mut cuts = Vec::new();
+    for i in 1..parts {
+        let cut: Option<(String, String)> = heads()
+            .select_only()
+            .columns([H::SubjectType, H::SubjectId])
+            .order_by_asc(H::SubjectType)
+            .order_by_asc(H::SubjectId)
+            .offset(count * i / parts - 1)
+            .limit(1)
+            .into_tuple()
+            .one(db)
+            .await
+            .map_err(Error::db("reading the chains' heads"))?;
+        // Heads written meanwhile can only make the ranges uneven, never overlap them.
+        if let Some(cut) = cut.filter(|c| cuts.last().is_none_or(|l| c > l)) {
+            cuts.push(cut);
+        }
+    }
+    let mut ranges = Vec::with_capacity(cuts.len() + 1);
+    let mut from = None;
+    for cut in cuts {
+        ranges.push((from, Some(cut.clone())));
+        from = Some(cut);
+    }
+    ranges.push((from, None));
+    Ok(ranges)
 }
 
 /// Rows written before this and still unsealed are late: `None` until a run caught up.
@@ -315,7 +420,15 @@ type Key = (String, String);
 /// A link passed in a chain: its predecessor's hash, its hash, its salts.
 type Passed = (Hash, Hash, Option<Salts>);
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    fn new(scope: &'a VerifyScope) -> Self {
+        Self {
+            scope,
+            report: Report::default(),
+            budget: scope.max_links,
+        }
+    }
+
     fn flag(
         &mut self,
         kind: Kind,
@@ -339,23 +452,25 @@ impl Walk<'_> {
     }
 
     /// Follows the links of `kind` (after `after`: a link, or a whole chain when its seq
-    /// is `i64::MAX`); `Some`: stopped there.
+    /// is `i64::MAX`; up to the chain `upto` and with it); `Some`: stopped there.
     async fn links<C: ConnectionTrait>(
         &mut self,
         db: &C,
         kind: Kind,
         after: Option<(String, String, i64)>,
+        upto: Option<&Key>,
     ) -> Result<Option<Position>> {
         // The pages of links are read by a second future of this task, one page ahead of
         // the walk, so that the database works on the next page while this one is hashed.
         let (tx, rx) = mpsc::channel(1);
-        let read = read_links(db, self.scope, kind, after.clone(), tx);
+        let read = read_links(db, self.scope, kind, after.clone(), upto, tx);
         let links = Links {
             rx,
             buf: VecDeque::new(),
             done: false,
         };
-        let ((), walked) = tokio::join!(read, self.walk_links(db, kind, after, links));
+        let walk = self.walk_links(db, kind, after, upto, links);
+        let ((), walked) = tokio::join!(read, walk);
         walked
     }
 
@@ -364,11 +479,13 @@ impl Walk<'_> {
         db: &C,
         kind: Kind,
         after: Option<(String, String, i64)>,
+        upto: Option<&Key>,
         mut links: Links,
     ) -> Result<Option<Position>> {
         let resumed = after.clone().filter(|a| a.2 != i64::MAX);
         let mut heads = Heads {
             last: after.as_ref().map(|(t, id, _)| (t.clone(), id.clone())),
+            upto: upto.cloned(),
             inclusive: resumed.is_some(),
             buf: VecDeque::new(),
             done: false,
@@ -467,8 +584,7 @@ impl Walk<'_> {
                         continue;
                     }
                     Some(row) if self.scope.in_time(row.created_at()) => {
-                        let content = salts.as_ref().and_then(|salts| row.content(salts));
-                        if content.is_none_or(|c| hash::link(&prev, &c) != stored) {
+                        if !fits(&row, salts.as_ref(), &prev, &stored) {
                             let reason = if links.seals_elsewhere(&key, stored, &passed, &row) {
                                 BreakReason::Reordered
                             } else {
@@ -662,6 +778,7 @@ fn scoped<E: EntityTrait, T: ColumnTrait, I: ColumnTrait>(
 /// The chain heads in key order, a page at a time.
 struct Heads {
     last: Option<Key>,
+    upto: Option<Key>,
     inclusive: bool,
     buf: VecDeque<chains::Model>,
     done: bool,
@@ -686,6 +803,13 @@ impl Heads {
                     &[H::SubjectType, H::SubjectId],
                     vec![t.as_str().into(), id.as_str().into()],
                     self.inclusive,
+                    db.get_database_backend(),
+                ));
+            }
+            if let Some((t, id)) = &self.upto {
+                q = q.filter(rows::upto(
+                    &[H::SubjectType, H::SubjectId],
+                    vec![t.as_str().into(), id.as_str().into()],
                     db.get_database_backend(),
                 ));
             }
@@ -714,6 +838,13 @@ struct Link {
     hash: String,
     salt: Option<String>,
     erased: Option<serde_json::Value>,
+}
+
+/// Whether `row`, with `salts`, after `prev`, gives the hash `stored`.
+fn fits(row: &Row, salts: Option<&Salts>, prev: &Hash, stored: &Hash) -> bool {
+    salts
+        .and_then(|salts| row.content(salts))
+        .is_some_and(|c| hash::link(prev, &c) == *stored)
 }
 
 impl Link {
@@ -750,18 +881,19 @@ type Linked = (Link, Option<Row>);
 /// A page of links with their rows.
 type Page = Vec<Linked>;
 
-/// Reads the links of `kind` after `last` in (subject, seq) order with their rows, a
-/// page at a time, into `tx`, until the end, an error (sent too) or the walk stops
-/// taking them.
+/// Reads the links of `kind` after `last` (up to the chain `upto`) in (subject, seq)
+/// order with their rows, a page at a time, into `tx`, until the end, an error (sent
+/// too) or the walk stops taking them.
 async fn read_links<C: ConnectionTrait>(
     db: &C,
     scope: &VerifyScope,
     kind: Kind,
     mut last: Option<(String, String, i64)>,
+    upto: Option<&Key>,
     tx: mpsc::Sender<Result<Page>>,
 ) {
     loop {
-        let page = read_page(db, scope, kind, last.as_ref()).await;
+        let page = read_page(db, scope, kind, last.as_ref(), upto).await;
         let full = page.as_ref().is_ok_and(|p| p.len() as u64 == PAGE);
         if let Some((l, _)) = page.as_ref().ok().and_then(|p| p.last()) {
             last = Some((l.subject_type.clone(), l.subject_id.clone(), l.seq));
@@ -778,13 +910,19 @@ async fn read_page<C: ConnectionTrait>(
     scope: &VerifyScope,
     kind: Kind,
     last: Option<&(String, String, i64)>,
+    upto: Option<&Key>,
 ) -> Result<Page> {
     use sea_orm::QueryTrait;
     use seals::Column as S;
+    let backend = db.get_database_backend();
     let mut page =
         in_chain_order(seals::Entity::find().filter(S::Kind.eq(kind.code()))).limit(PAGE);
     if let Some((t, id, seq)) = last {
-        page = page.filter(rows::links_after((t, id, *seq), db.get_database_backend()));
+        page = page.filter(rows::links_after((t, id, *seq), backend));
+    }
+    if let Some((t, id)) = upto {
+        let cols = [S::SubjectType, S::SubjectId];
+        page = page.filter(rows::upto(&cols, vec![t.into(), id.into()], backend));
     }
     let page = scoped(scope, page, S::SubjectType, S::SubjectId).into_query();
     joined(db, page, kind).await
@@ -863,14 +1001,9 @@ impl Links {
     /// passed and those of the page at hand after the one that failed (whose stored
     /// hash is `failed`).
     fn seals_elsewhere(&self, key: &Key, failed: Hash, passed: &[Passed], row: &Row) -> bool {
-        let fits = |prev: &Hash, hash: &Hash, salts: Option<&Salts>| {
-            salts
-                .and_then(|salts| row.content(salts))
-                .is_some_and(|c| hash::link(prev, &c) == *hash)
-        };
         if passed
             .iter()
-            .any(|(p, h, salts)| fits(p, h, salts.as_ref()))
+            .any(|(p, h, salts)| fits(row, salts.as_ref(), p, h))
         {
             return true;
         }
@@ -882,11 +1015,8 @@ impl Links {
             let Some(h) = hash::from_hex(&s.hash) else {
                 break;
             };
-            if fits(
-                &prev,
-                &h,
-                Salts::stored(s.salt.as_deref(), s.erased.as_ref()).as_ref(),
-            ) {
+            let salts = Salts::stored(s.salt.as_deref(), s.erased.as_ref());
+            if fits(row, salts.as_ref(), &prev, &h) {
                 return true;
             }
             prev = h;

@@ -83,6 +83,9 @@ enum Command {
         /// The public key (hex) the checkpoint must be signed with.
         #[arg(long, requires = "checkpoint")]
         public_key: Option<String>,
+        /// Ranges of chains walked at once, each on a connection of its own.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallel: u16,
     },
 }
 
@@ -174,9 +177,10 @@ async fn run(command: Command) -> Fallible<ExitCode> {
             subject_id,
             checkpoint,
             public_key,
+            parallel,
         } => {
             let db = connect(&database_url).await?;
-            let mut scope = VerifyScope::all();
+            let mut scope = VerifyScope::all().parallel(parallel.into());
             match (subject_type, subject_id) {
                 (Some(t), Some(id)) => scope = scope.subject(t, id),
                 (Some(t), None) => scope = scope.subject_type(t),
