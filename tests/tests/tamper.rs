@@ -96,6 +96,16 @@ fn key(table: &str, id: i32) -> (String, String) {
     (table.to_owned(), id.to_string())
 }
 
+/// Rewrites who caused an entry, as raw SQL would.
+async fn set_causer(db: &DatabaseConnection, entry: i64, causer: &str) {
+    activity_log::Entity::update_many()
+        .col_expr(activity_log::Column::CauserId, Expr::val(causer))
+        .filter(activity_log::Column::Id.eq(entry))
+        .exec(db)
+        .await
+        .unwrap();
+}
+
 /// Swaps the ids of two entries: each row now sits where the other was.
 async fn swap_entries(db: &DatabaseConnection, a: i64, b: i64) {
     let set = |from: i64, to: i64| {
@@ -150,12 +160,7 @@ async fn each_tampering_is_reported_at_its_link(db: DatabaseConnection) {
     row.update(&db).await.unwrap();
     // 2: who did it.
     let e = entry_ids(&db, id(2)).await;
-    activity_log::Entity::update_many()
-        .col_expr(activity_log::Column::CauserId, Expr::val("someone-else"))
-        .filter(activity_log::Column::Id.eq(e[0]))
-        .exec(&db)
-        .await
-        .unwrap();
+    set_causer(&db, e[0], "someone-else").await;
     // 3: when (one microsecond).
     let v = version_ids(&db, id(3)).await;
     let at = versions::Entity::find_by_id(v[1])
@@ -329,14 +334,7 @@ async fn a_split_walk_finds_what_one_range_finds(db: DatabaseConnection) {
     for (n, p) in posts.iter().enumerate() {
         let e = entry_ids(&db, p.id).await;
         match n % 3 {
-            0 => {
-                activity_log::Entity::update_many()
-                    .col_expr(activity_log::Column::CauserId, Expr::val("mallory"))
-                    .filter(activity_log::Column::Id.eq(e[1]))
-                    .exec(&db)
-                    .await
-                    .unwrap();
-            }
+            0 => set_causer(&db, e[1], "mallory").await,
             1 => {
                 let v = version_ids(&db, p.id).await;
                 versions::Entity::delete_by_id(v[2])
