@@ -115,6 +115,10 @@ async fn install_locked<C: ConnectionTrait>(db: &C, options: &Install) -> Result
     let backend = db.get_database_backend();
     take_install_lock(db).await?;
     let created = match create_missing(db, backend, options).await {
+        Ok(()) if backend == DbBackend::Postgres => match byte_ordered_keys(db).await {
+            Ok(()) => crate::chain::ensure_origin(db).await,
+            Err(e) => Err(e),
+        },
         Ok(()) => crate::chain::ensure_origin(db).await,
         Err(e) => Err(e),
     };
@@ -125,6 +129,38 @@ async fn install_locked<C: ConnectionTrait>(db: &C, options: &Install) -> Result
             .map_err(Error::db("releasing the install lock"))?;
     }
     created
+}
+
+/// PostgreSQL: gives the chains' keys (links and heads) the byte order they are created
+/// with now (`COLLATE "C"`) where tables created before lack it: once, rebuilding the
+/// two tables' indexes on those columns.
+async fn byte_ordered_keys<C: ConnectionTrait>(db: &C) -> Result<()> {
+    const CONTEXT: &str = "giving the chains' keys their byte order";
+    let names = crate::entity::table_names();
+    let sql = r#"SELECT DISTINCT c.relname FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid
+        WHERE a.attrelid IN (to_regclass(quote_ident($1)), to_regclass(quote_ident($2)))
+          AND a.attname IN ('subject_type', 'subject_id')
+          AND a.attcollation <> 'pg_catalog."C"'::regcollation"#;
+    let stmt = sea_orm::Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [names.seals.as_str().into(), names.chains.as_str().into()],
+    );
+    let tables = db.query_all_raw(stmt).await.map_err(Error::db(CONTEXT))?;
+    for row in tables {
+        let table: String = row.try_get_by_index(0).map_err(Error::db(CONTEXT))?;
+        let alter = format!(
+            r#"ALTER TABLE "{}" ALTER COLUMN subject_type TYPE varchar(100) COLLATE "C",
+               ALTER COLUMN subject_id TYPE text COLLATE "C""#,
+            table.replace('"', "\"\"")
+        );
+        db.execute_unprepared(&alter)
+            .await
+            .map_err(Error::db(CONTEXT))?;
+        tracing::info!(table, "the chains' keys now compare by their bytes");
+    }
+    Ok(())
 }
 
 /// Takes the lock concurrent installs (and partition maintenance) take turns on: for the
@@ -500,13 +536,23 @@ fn chain_tables(
     fn hash(col: impl IntoIden) -> ColumnDef {
         ColumnDef::new(col).string_len(64).not_null().to_owned()
     }
+    // A chain's key orders the links and heads, and `verify` merges the two in that order
+    // and compares keys as bytes: on PostgreSQL the key is compared by its bytes too
+    // (`COLLATE "C"`), whatever the database's collation (a language's orders "a" before
+    // "B"; bytes, after). MySQL's `utf8mb4_bin` and SQLite's `BINARY` already do.
+    let key = |col: &mut ColumnDef| {
+        if backend == DbBackend::Postgres {
+            col.extra(r#"COLLATE "C""#);
+        }
+        col.not_null().to_owned()
+    };
 
     use seals::Column as S;
     let mut links = new(seals::Entity.into_table_ref());
     links
         .col(ColumnDef::new(S::Kind).small_integer().not_null())
-        .col(ColumnDef::new(S::SubjectType).string_len(100).not_null())
-        .col(subject_id(&mut ColumnDef::new(S::SubjectId), backend).not_null())
+        .col(key(ColumnDef::new(S::SubjectType).string_len(100)))
+        .col(key(subject_id(&mut ColumnDef::new(S::SubjectId), backend)))
         .col(ColumnDef::new(S::Seq).big_integer().not_null())
         .col(ColumnDef::new(S::RowId).big_integer().not_null())
         .col(hash(S::Hash))
@@ -525,8 +571,8 @@ fn chain_tables(
     let mut heads = new(chains::Entity.into_table_ref());
     heads
         .col(ColumnDef::new(C::Kind).small_integer().not_null())
-        .col(ColumnDef::new(C::SubjectType).string_len(100).not_null())
-        .col(subject_id(&mut ColumnDef::new(C::SubjectId), backend).not_null())
+        .col(key(ColumnDef::new(C::SubjectType).string_len(100)))
+        .col(key(subject_id(&mut ColumnDef::new(C::SubjectId), backend)))
         .col(ColumnDef::new(C::HeadSeq).big_integer().not_null())
         .col(hash(C::HeadHash))
         .col(ColumnDef::new(C::HeadRun).big_integer().not_null())

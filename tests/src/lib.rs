@@ -169,9 +169,14 @@ pub async fn fresh_db(backend: Backend, test: &str) -> Option<TestDb> {
                 .await
                 .unwrap_or_else(|e| panic!("{var}={url} is set but unreachable: {e}"));
             let (drop, create) = match other {
+                // The usual default of a production server: a language's collation
+                // (ICU's en-US here, which needs no OS locale), which orders text
+                // unlike its bytes ("a" < "B").
                 Backend::Postgres => (
                     format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
-                    format!(r#"CREATE DATABASE "{name}""#),
+                    format!(
+                        r#"CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"#
+                    ),
                 ),
                 _ => (
                     format!("DROP DATABASE IF EXISTS `{name}`"),

@@ -154,6 +154,44 @@ backend_tests!(
     migration_creates_tables
 );
 
+/// The chains' key columns (links and heads) whose collation is not `C`, on PostgreSQL.
+async fn unordered_chain_keys(db: &DatabaseConnection) -> i64 {
+    let sql = r#"SELECT count(*) FROM pg_attribute
+        WHERE attrelid IN ('activity_log_seals'::regclass, 'activity_log_chains'::regclass)
+          AND attname IN ('subject_type', 'subject_id')
+          AND attcollation <> 'pg_catalog."C"'::regcollation"#;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
+/// An install from before the chains' keys compared by their bytes gets that order at
+/// its next install (a language's collation would make `verify` see false breaks).
+async fn chain_keys_get_byte_order(db: DatabaseConnection) {
+    assert_eq!(unordered_chain_keys(&db).await, 0, "a new install has it");
+    for table in ["activity_log_seals", "activity_log_chains"] {
+        db.execute_unprepared(&format!(
+            r#"ALTER TABLE {table} ALTER COLUMN subject_type TYPE varchar(100) COLLATE "default",
+               ALTER COLUMN subject_id TYPE text COLLATE "default""#
+        ))
+        .await
+        .unwrap();
+    }
+    assert_eq!(unordered_chain_keys(&db).await, 4);
+    install(&db).await.unwrap();
+    assert_eq!(unordered_chain_keys(&db).await, 0);
+    install(&db).await.unwrap();
+    assert_eq!(unordered_chain_keys(&db).await, 0);
+}
+
+audit_tests::postgres_tests!(chain_keys_get_byte_order);
+
 #[test]
 fn install_sql_is_reviewable() {
     let sql = audit_seaorm::install_sql(sea_orm::DbBackend::MySql).join(";\n");
@@ -161,4 +199,6 @@ fn install_sql_is_reviewable() {
     assert!(sql.contains("uq_versions_subject_version"), "{sql}");
     let pg = audit_seaorm::install_sql(sea_orm::DbBackend::Postgres).join(";\n");
     assert!(pg.contains("CREATE UNIQUE INDEX IF NOT EXISTS"), "{pg}");
+    // The chains' keys, links and heads, compare by their bytes.
+    assert_eq!(pg.matches(r#"NOT NULL COLLATE "C""#).count(), 4, "{pg}");
 }

@@ -383,6 +383,47 @@ async fn a_split_walk_finds_what_one_range_finds(db: DatabaseConnection) {
     assert_eq!(posts_only.await.unwrap(), whole.await.unwrap());
 }
 
+/// Chains whose keys the database's collation orders unlike their bytes ("a" before "B"
+/// in a language's collation, after it in bytes), one of them pruned to its anchor (a
+/// head without links): the walk, in one range or split, finds nothing wrong.
+async fn chains_are_walked_in_byte_order(db: DatabaseConnection) {
+    use audit_seaorm::{NewActivity, log};
+    for id in ["a", "B", "c", "D"] {
+        for action in ["opened", "closed"] {
+            log(&db, NewActivity::new(action).subject("ticket", id))
+                .await
+                .unwrap();
+        }
+    }
+    seal(&db).await.unwrap();
+    let old: Vec<i64> = activity_log::Entity::find()
+        .filter(activity_log::Column::SubjectId.is_in(["a", "c"]))
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    move_entries(&db, old, Utc::now() - Duration::days(2)).await;
+    let pruned = prune(&db, &Retention::new().entries_older_than(Duration::days(1)))
+        .await
+        .unwrap();
+    assert_eq!(pruned.entries, 4);
+    seal(&db).await.unwrap();
+    // The four entries left, and the one that records the pruning.
+    let rows = activity_log::Entity::find().all(&db).await.unwrap().len();
+    assert_eq!(rows, 5);
+    for n in [1, 2, 4] {
+        let report = verify(&db, &VerifyScope::all().parallel(n)).await.unwrap();
+        assert!(report.is_intact(), "{n} ranges: {:?}", report.breaks);
+        assert_eq!(report.links, 5, "{n} ranges");
+    }
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let cp = checkpoint(&db, &key).await.unwrap();
+    let check = verify_checkpoint(&db, &cp, &key.verifying_key()).await;
+    assert!(check.unwrap().matches);
+}
+
 /// A checkpoint signed outside the database catches a subject removed with its links
 /// and chain heads, which the chains alone cannot see.
 async fn a_checkpoint_catches_a_removed_subject(db: DatabaseConnection) {
@@ -926,6 +967,7 @@ backend_tests!(
     each_tampering_is_reported_at_its_link,
     a_walk_in_steps_finds_what_one_walk_finds,
     a_split_walk_finds_what_one_range_finds,
+    chains_are_walked_in_byte_order,
     a_checkpoint_catches_a_removed_subject,
     a_row_behind_the_last_run_waits_for_a_sweep,
     a_late_row_is_sealed_once_checked,
