@@ -424,6 +424,24 @@ async fn chains_are_walked_in_byte_order(db: DatabaseConnection) {
     assert!(check.unwrap().matches);
 }
 
+/// A row moved to a place of its chain past the page of links at hand (pages of 1,000)
+/// is reported as reordered, as it is within a page: the reason does not depend on where
+/// the pages fall.
+async fn a_row_moved_past_the_page_is_reordered(db: DatabaseConnection) {
+    use audit_seaorm::{NewActivity, log};
+    let mut ids = Vec::new();
+    for i in 0..1005 {
+        let entry = NewActivity::new(format!("step-{i}")).subject("ticket", "long");
+        ids.push(log(&db, entry).await.unwrap().id);
+    }
+    assert_eq!(seal(&db).await.unwrap().rows, 1005);
+    // Links 990 and 1003 now find each other's row.
+    swap_entries(&db, ids[989], ids[1002]).await;
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    let found: Vec<_> = report.breaks.iter().map(|b| (b.seq, b.reason)).collect();
+    assert_eq!(found, [(Some(990), BreakReason::Reordered)]);
+}
+
 /// A checkpoint signed outside the database catches a subject removed with its links
 /// and chain heads, which the chains alone cannot see.
 async fn a_checkpoint_catches_a_removed_subject(db: DatabaseConnection) {
@@ -968,6 +986,7 @@ backend_tests!(
     a_walk_in_steps_finds_what_one_walk_finds,
     a_split_walk_finds_what_one_range_finds,
     chains_are_walked_in_byte_order,
+    a_row_moved_past_the_page_is_reordered,
     a_checkpoint_catches_a_removed_subject,
     a_row_behind_the_last_run_waits_for_a_sweep,
     a_late_row_is_sealed_once_checked,

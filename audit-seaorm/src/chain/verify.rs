@@ -17,6 +17,8 @@ use crate::{Error, Result};
 const PAGE: u64 = 1000;
 /// Row ids read per query when looking for rows without a link.
 const ID_PAGE: u64 = 10_000;
+/// Links of a chain past the page at hand read to tell a moved row from a changed one.
+const LOOKAHEAD: u64 = 10_000;
 /// Links hashed between two yields to the page being read meanwhile.
 const YIELD_EVERY: u64 = 128;
 
@@ -258,7 +260,9 @@ pub enum BreakReason {
     /// a transaction that committed more than [`SEAL_GRACE`] after writing it; once you
     /// have checked such a row, [`seal_late`](crate::seal_late) seals it).
     Inserted,
-    /// The row holds what another link of the chain sealed: rows swapped or moved.
+    /// The row holds what another link of the chain sealed: rows swapped or moved (to
+    /// any link before it, or up to 10,000 links past the page of links at hand; one
+    /// moved farther ahead is reported as [`Changed`](Self::Changed)).
     Reordered,
     /// The chain's recorded head does not match its last link.
     HeadChanged,
@@ -585,7 +589,12 @@ impl<'a> Walk<'a> {
                     }
                     Some(row) if self.scope.in_time(row.created_at()) => {
                         if !fits(&row, salts.as_ref(), &prev, &stored) {
-                            let reason = if links.seals_elsewhere(&key, stored, &passed, &row) {
+                            let failed = (s.seq, stored);
+                            let (elsewhere, read) = links
+                                .seals_elsewhere(db, kind, &key, failed, &passed, &row)
+                                .await?;
+                            self.budget = self.budget.saturating_sub(read);
+                            let reason = if elsewhere {
                                 BreakReason::Reordered
                             } else {
                                 BreakReason::Changed
@@ -998,29 +1007,64 @@ impl Links {
 
     /// Whether `row`, after some other link's predecessor and with that link's salts,
     /// gives that link's hash: the row belongs elsewhere in the chain. Tries the links
-    /// passed and those of the page at hand after the one that failed (whose stored
-    /// hash is `failed`).
-    fn seals_elsewhere(&self, key: &Key, failed: Hash, passed: &[Passed], row: &Row) -> bool {
+    /// passed, those of the page at hand after the one that failed (`failed`: its seq and
+    /// stored hash) and, when the chain goes on past the page, up to [`LOOKAHEAD`] more
+    /// read for this, so that the answer does not depend on where the pages fall. Also
+    /// returns how many links it read.
+    async fn seals_elsewhere<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        kind: Kind,
+        key: &Key,
+        failed: (i64, Hash),
+        passed: &[Passed],
+        row: &Row,
+    ) -> Result<(bool, u64)> {
         if passed
             .iter()
             .any(|(p, h, salts)| fits(row, salts.as_ref(), p, h))
         {
-            return true;
+            return Ok((true, 0));
         }
-        let mut prev = failed;
+        let (mut seq, mut prev) = failed;
+        let mut fits_next = |hash: &str, salt: Option<&str>, erased: Option<&serde_json::Value>| {
+            let h = hash::from_hex(hash)?;
+            let fit = fits(row, Salts::stored(salt, erased).as_ref(), &prev, &h);
+            prev = h;
+            Some(fit)
+        };
         for (s, _) in self.buf.iter() {
             if (&s.subject_type, &s.subject_id) != (&key.0, &key.1) {
-                break;
+                return Ok((false, 0));
             }
-            let Some(h) = hash::from_hex(&s.hash) else {
-                break;
-            };
-            let salts = Salts::stored(s.salt.as_deref(), s.erased.as_ref());
-            if fits(row, salts.as_ref(), &prev, &h) {
-                return true;
+            match fits_next(&s.hash, s.salt.as_deref(), s.erased.as_ref()) {
+                Some(true) => return Ok((true, 0)),
+                Some(false) => seq = s.seq,
+                None => return Ok((false, 0)),
             }
-            prev = h;
         }
-        false
+        use seals::Column as S;
+        let next: Vec<(String, Option<String>, Option<serde_json::Value>)> = seals::Entity::find()
+            .select_only()
+            .columns([S::Hash, S::Salt, S::Erased])
+            .filter(S::Kind.eq(kind.code()))
+            .filter(S::SubjectType.eq(key.0.as_str()))
+            .filter(S::SubjectId.eq(key.1.as_str()))
+            .filter(S::Seq.gt(seq))
+            .order_by_asc(S::Seq)
+            .limit(LOOKAHEAD)
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(Error::db("reading a chain's next links"))?;
+        let read = next.len() as u64;
+        for (hash, salt, erased) in &next {
+            match fits_next(hash, salt.as_deref(), erased.as_ref()) {
+                Some(true) => return Ok((true, read)),
+                Some(false) => {}
+                None => break,
+            }
+        }
+        Ok((false, read))
     }
 }
