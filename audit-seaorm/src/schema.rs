@@ -114,14 +114,14 @@ const INSTALL_LOCK: &str = "audit_seaorm_install";
 async fn install_locked<C: ConnectionTrait>(db: &C, options: &Install) -> Result<()> {
     let backend = db.get_database_backend();
     take_install_lock(db).await?;
-    let created = match create_missing(db, backend, options).await {
-        Ok(()) if backend == DbBackend::Postgres => match byte_ordered_keys(db).await {
-            Ok(()) => crate::chain::ensure_origin(db).await,
-            Err(e) => Err(e),
-        },
-        Ok(()) => crate::chain::ensure_origin(db).await,
-        Err(e) => Err(e),
-    };
+    let created = async {
+        create_missing(db, backend, options).await?;
+        if backend == DbBackend::Postgres {
+            byte_ordered_keys(db).await?;
+        }
+        crate::chain::ensure_origin(db).await
+    }
+    .await;
     if backend == DbBackend::MySql {
         let release = format!("SELECT RELEASE_LOCK('{INSTALL_LOCK}')");
         db.execute_unprepared(&release)
