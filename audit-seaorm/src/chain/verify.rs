@@ -3,7 +3,10 @@
 use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -465,7 +468,10 @@ impl<'a> Walk<'a> {
         upto: Option<&Key>,
     ) -> Result<Option<Position>> {
         // The pages of links are read by a second future of this task, one page ahead of
-        // the walk, so that the database works on the next page while this one is hashed.
+        // the walk, and decoded and checked on tokio's blocking pool (see `Pending`):
+        // the database works on the next page, and another core on this one, while the
+        // walk follows the chains. The walk's own thread is then free for the reading
+        // of several ranges at once.
         let (tx, rx) = mpsc::channel(1);
         let read = read_links(db, self.scope, kind, after.clone(), upto, tx);
         let links = Links {
@@ -553,7 +559,7 @@ impl<'a> Walk<'a> {
                 if (&s.subject_type, &s.subject_id) != (&key.0, &key.1) {
                     break;
                 }
-                let (s, row) = links.next().expect("peeked");
+                let Linked { link: s, row } = links.next().expect("peeked");
                 if broken {
                     continue;
                 }
@@ -563,7 +569,7 @@ impl<'a> Walk<'a> {
                     tokio::task::yield_now().await;
                 }
                 self.budget = self.budget.saturating_sub(1);
-                let Some(stored) = hash::from_hex(&s.hash).filter(|_| s.seq == expected) else {
+                let Some(stored) = s.stored.filter(|_| s.seq == expected) else {
                     let reason = if s.seq > expected {
                         BreakReason::Missing
                     } else {
@@ -579,15 +585,29 @@ impl<'a> Walk<'a> {
                     broken = true;
                     continue;
                 };
-                let salts = Salts::stored(s.salt.as_deref(), s.erased.as_ref());
+                let salts = s.salts;
                 match row {
-                    None => {
+                    Found::Gone => {
                         let reason = BreakReason::Missing;
                         self.flag(kind, &key, Some(s.seq), Some(s.row_id), reason);
                         broken = true;
                         continue;
                     }
-                    Some(row) if self.scope.in_time(row.created_at()) => {
+                    // Checked with its page after the link before it there, the one just
+                    // passed (any other predecessor would give another hash).
+                    Found::Fits(after, at) if self.scope.in_time(at) && after != prev => {
+                        self.flag(
+                            kind,
+                            &key,
+                            Some(s.seq),
+                            Some(s.row_id),
+                            BreakReason::Changed,
+                        );
+                        broken = true;
+                        continue;
+                    }
+                    Found::Fits(..) => {}
+                    Found::Row(row) if self.scope.in_time(row.created_at()) => {
                         if !fits(&row, salts.as_ref(), &prev, &stored) {
                             let failed = (s.seq, stored);
                             let (elsewhere, read) = links
@@ -604,7 +624,7 @@ impl<'a> Walk<'a> {
                             continue;
                         }
                     }
-                    Some(_) => {}
+                    Found::Row(_) => {}
                 }
                 passed.push((prev, stored, salts));
                 prev = stored;
@@ -844,9 +864,10 @@ struct Link {
     subject_id: String,
     seq: i64,
     row_id: i64,
-    hash: String,
-    salt: Option<String>,
-    erased: Option<serde_json::Value>,
+    /// The stored hash (`None`: not 64 hex digits).
+    stored: Option<Hash>,
+    /// The link's salts (`None`: malformed).
+    salts: Option<Salts>,
 }
 
 /// Whether `row`, with `salts`, after `prev`, gives the hash `stored`.
@@ -871,43 +892,118 @@ impl Link {
         ]
     };
 
-    fn decode(res: &sea_orm::QueryResult) -> std::result::Result<Self, sea_orm::DbErr> {
+    /// The chain key and seq of a link as [`Link::decode`] reads it.
+    fn key(res: &QueryResult) -> std::result::Result<(String, String, i64), sea_orm::DbErr> {
+        Ok((
+            res.try_get_by_index(0)?,
+            res.try_get_by_index(1)?,
+            res.try_get_by_index(2)?,
+        ))
+    }
+
+    /// Whether this link is the one just before `next` in its chain.
+    fn follows(&self, next: &Link) -> bool {
+        self.seq + 1 == next.seq
+            && self.subject_id == next.subject_id
+            && self.subject_type == next.subject_type
+    }
+
+    fn decode(res: &QueryResult) -> std::result::Result<Self, sea_orm::DbErr> {
+        let hash: String = res.try_get_by_index(4)?;
+        let salt: Option<String> = res.try_get_by_index(5)?;
+        let erased: Option<serde_json::Value> = res.try_get_by_index(6)?;
         Ok(Self {
             subject_type: res.try_get_by_index(0)?,
             subject_id: res.try_get_by_index(1)?,
             seq: res.try_get_by_index(2)?,
             row_id: res.try_get_by_index(3)?,
-            hash: res.try_get_by_index(4)?,
-            salt: res.try_get_by_index(5)?,
-            erased: res.try_get_by_index(6)?,
+            stored: hash::from_hex(&hash),
+            salts: Salts::stored(salt.as_deref(), erased.as_ref()),
         })
     }
 }
 
-/// A link with its row (`None`: the row is gone).
-type Linked = (Link, Option<Row>);
+/// A link with its row, decoded (and mostly checked) off the walk's thread.
+struct Linked {
+    link: Link,
+    row: Found,
+}
+
+/// A link's row, as its page found it.
+enum Found {
+    /// No row has the link's row id.
+    Gone,
+    /// The row fits after the link before it in the page (that link's hash), which is
+    /// its predecessor (or after [`GENESIS`], for a first link); it was written then.
+    Fits(Hash, DateTime<Utc>),
+    /// The row, for the walk to check (boxed: few links need it).
+    Row(Box<Row>),
+}
 
 /// A page of links with their rows.
 type Page = Vec<Linked>;
 
+/// A page being decoded and checked: on a thread of tokio's blocking pool, so that the
+/// walks of several ranges, and the reading of the next page, are not held up by it.
+enum Pending {
+    Decoding(tokio::task::JoinHandle<Result<Page>>),
+    Ready(Result<Page>),
+}
+
+impl Pending {
+    /// Decodes `rows` on the blocking pool when a tokio runtime is at hand and the rows
+    /// came from a server, else here: SQLite's rows already come from a thread of their
+    /// own (sqlx's worker), and a third thread's hand-offs cost its walk more than they
+    /// free (BENCHMARKS.md section 19).
+    fn start(kind: Kind, rows: Vec<QueryResult>, backend: DbBackend) -> Self {
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if backend != DbBackend::Sqlite => {
+                Pending::Decoding(rt.spawn_blocking(move || decode_page(kind, &rows)))
+            }
+            _ => Pending::Ready(decode_page(kind, &rows)),
+        }
+    }
+
+    async fn page(self) -> Result<Page> {
+        match self {
+            Pending::Ready(page) => page,
+            Pending::Decoding(task) => match task.await {
+                Ok(page) => page,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(Error::Chain(format!("decoding a page of links: {e}"))),
+            },
+        }
+    }
+}
+
 /// Reads the links of `kind` after `last` (up to the chain `upto`) in (subject, seq)
 /// order with their rows, a page at a time, into `tx`, until the end, an error (sent
-/// too) or the walk stops taking them.
+/// too) or the walk stops taking them. Each page is sent as soon as it is read, its
+/// decoding started, and the next one asked for.
 async fn read_links<C: ConnectionTrait>(
     db: &C,
     scope: &VerifyScope,
     kind: Kind,
     mut last: Option<(String, String, i64)>,
     upto: Option<&Key>,
-    tx: mpsc::Sender<Result<Page>>,
+    tx: mpsc::Sender<Result<Pending>>,
 ) {
+    let backend = db.get_database_backend();
     loop {
         let page = read_page(db, scope, kind, last.as_ref(), upto).await;
         let full = page.as_ref().is_ok_and(|p| p.len() as u64 == PAGE);
-        if let Some((l, _)) = page.as_ref().ok().and_then(|p| p.last()) {
-            last = Some((l.subject_type.clone(), l.subject_id.clone(), l.seq));
-        }
-        if tx.send(page).await.is_err() || !full {
+        let page = match (page, full) {
+            (Ok(rows), true) => match rows.last().map(Link::key).transpose() {
+                Ok(key) => {
+                    last = key;
+                    Ok(Pending::start(kind, rows, backend))
+                }
+                Err(e) => Err(Error::db("reading the links")(e)),
+            },
+            (page, _) => page.map(|rows| Pending::start(kind, rows, backend)),
+        };
+        let stop = page.is_err() || !full;
+        if tx.send(page).await.is_err() || stop {
             return;
         }
     }
@@ -920,7 +1016,7 @@ async fn read_page<C: ConnectionTrait>(
     kind: Kind,
     last: Option<&(String, String, i64)>,
     upto: Option<&Key>,
-) -> Result<Page> {
+) -> Result<Vec<QueryResult>> {
     use sea_orm::QueryTrait;
     use seals::Column as S;
     let backend = db.get_database_backend();
@@ -946,12 +1042,12 @@ fn in_chain_order(q: sea_orm::Select<seals::Entity>) -> sea_orm::Select<seals::E
 }
 
 /// The links of `page` (a query of links, in chain order) with their rows of `kind`,
-/// found by id: one query, decoded by column position.
+/// found by id: one query, for [`decode_page`].
 async fn joined<C: ConnectionTrait>(
     db: &C,
     page: sea_orm::sea_query::SelectStatement,
     kind: Kind,
-) -> Result<Page> {
+) -> Result<Vec<QueryResult>> {
     use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, JoinType, Order, Query};
     use seals::Column as S;
     let links = seals::Entity.into_iden();
@@ -971,17 +1067,46 @@ async fn joined<C: ConnectionTrait>(
     for c in [S::SubjectType, S::SubjectId, S::Seq] {
         q.order_by((links.clone(), c), Order::Asc);
     }
-    let decode = |res: &sea_orm::QueryResult| {
-        let link = Link::decode(res)?;
-        let row = rows::by_index::row(kind, res, Link::COLUMNS.len())?;
-        Ok((link, row))
-    };
-    rows::decoded(db, &q, "reading the links", decode).await
+    let stmt = db.get_database_backend().build(&q);
+    db.query_all_raw(stmt)
+        .await
+        .map_err(Error::db("reading the links"))
+}
+
+/// Decodes a page of links with their rows by column position, and checks each row
+/// against the link before it in the page where that is its predecessor (the walk
+/// checks the rest). What is checked here is also dropped here: the walk's thread
+/// frees less of what this one allocated.
+fn decode_page(kind: Kind, rows: &[QueryResult]) -> Result<Page> {
+    let mut page: Page = Vec::with_capacity(rows.len());
+    for res in rows {
+        let decoded = Link::decode(res).and_then(|link| {
+            let row = rows::by_index::row(kind, res, Link::COLUMNS.len())?;
+            Ok((link, row))
+        });
+        let (link, row) = decoded.map_err(Error::db("reading the links"))?;
+        let prev = match page.last() {
+            Some(p) if p.link.follows(&link) => p.link.stored,
+            _ if link.seq == 1 => Some(GENESIS),
+            _ => None,
+        };
+        let row = match (row, prev, link.stored) {
+            (None, ..) => Found::Gone,
+            (Some(row), Some(prev), Some(stored))
+                if fits(&row, link.salts.as_ref(), &prev, &stored) =>
+            {
+                Found::Fits(prev, row.created_at())
+            }
+            (Some(row), ..) => Found::Row(Box::new(row)),
+        };
+        page.push(Linked { link, row });
+    }
+    Ok(page)
 }
 
 /// The links in (subject, seq) order with their rows, as [`read_links`] reads them.
 struct Links {
-    rx: mpsc::Receiver<Result<Page>>,
+    rx: mpsc::Receiver<Result<Pending>>,
     buf: VecDeque<Linked>,
     done: bool,
 }
@@ -991,14 +1116,14 @@ impl Links {
         if self.buf.is_empty() && !self.done {
             match self.rx.recv().await {
                 Some(page) => {
-                    let page = page?;
+                    let page = page?.page().await?;
                     self.done = (page.len() as u64) < PAGE;
                     self.buf.extend(page);
                 }
                 None => self.done = true,
             }
         }
-        Ok(self.buf.front().map(|(s, _)| s))
+        Ok(self.buf.front().map(|l| &l.link))
     }
 
     fn next(&mut self) -> Option<Linked> {
@@ -1027,17 +1152,17 @@ impl Links {
             return Ok((true, 0));
         }
         let (mut seq, mut prev) = failed;
-        let mut fits_next = |hash: &str, salt: Option<&str>, erased: Option<&serde_json::Value>| {
-            let h = hash::from_hex(hash)?;
-            let fit = fits(row, Salts::stored(salt, erased).as_ref(), &prev, &h);
+        let mut fits_next = |stored: Option<Hash>, salts: Option<&Salts>| {
+            let h = stored?;
+            let fit = fits(row, salts, &prev, &h);
             prev = h;
             Some(fit)
         };
-        for (s, _) in self.buf.iter() {
+        for s in self.buf.iter().map(|l| &l.link) {
             if (&s.subject_type, &s.subject_id) != (&key.0, &key.1) {
                 return Ok((false, 0));
             }
-            match fits_next(&s.hash, s.salt.as_deref(), s.erased.as_ref()) {
+            match fits_next(s.stored, s.salts.as_ref()) {
                 Some(true) => return Ok((true, 0)),
                 Some(false) => seq = s.seq,
                 None => return Ok((false, 0)),
@@ -1059,12 +1184,37 @@ impl Links {
             .map_err(Error::db("reading a chain's next links"))?;
         let read = next.len() as u64;
         for (hash, salt, erased) in &next {
-            match fits_next(hash, salt.as_deref(), erased.as_ref()) {
+            let salts = Salts::stored(salt.as_deref(), erased.as_ref());
+            match fits_next(hash::from_hex(hash), salts.as_ref()) {
                 Some(true) => return Ok((true, read)),
                 Some(false) => {}
                 None => break,
             }
         }
         Ok((false, read))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_decoded_in_place_outside_a_tokio_runtime() {
+        assert!(matches!(
+            Pending::start(Kind::Log, Vec::new(), DbBackend::Postgres),
+            Pending::Ready(Ok(page)) if page.is_empty()
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_servers_pages_are_decoded_on_the_blocking_pool() {
+        for backend in [DbBackend::Postgres, DbBackend::MySql] {
+            let pending = Pending::start(Kind::Versions, Vec::new(), backend);
+            assert!(matches!(pending, Pending::Decoding(_)));
+            assert!(pending.page().await.unwrap().is_empty());
+        }
+        let pending = Pending::start(Kind::Versions, Vec::new(), DbBackend::Sqlite);
+        assert!(matches!(pending, Pending::Ready(_)));
     }
 }
