@@ -943,30 +943,32 @@ enum Found {
 /// A page of links with their rows.
 type Page = Vec<Linked>;
 
-/// A page being decoded and checked: on a thread of tokio's blocking pool, so that the
-/// walks of several ranges, and the reading of the next page, are not held up by it.
+/// A page read: being decoded and checked on a thread of tokio's blocking pool, so that
+/// the walks of several ranges, and the reading of the next page, are not held up by it;
+/// or decoded already, left to the walk to check.
 enum Pending {
     Decoding(tokio::task::JoinHandle<Result<Page>>),
-    Ready(Result<Page>),
+    Decoded(Result<Page>),
 }
 
 impl Pending {
-    /// Decodes `rows` on the blocking pool when a tokio runtime is at hand and the rows
-    /// came from a server, else here: SQLite's rows already come from a thread of their
-    /// own (sqlx's worker), and a third thread's hand-offs cost its walk more than they
-    /// free (BENCHMARKS.md section 19).
+    /// Starts decoding and checking `rows` on the blocking pool when a tokio runtime is
+    /// at hand and the rows came from a server; else decodes them here and leaves the
+    /// checks to the walk, as the walk in one thread is fastest. SQLite's rows already
+    /// come from a thread of their own (sqlx's worker, a few rows at a time): a third
+    /// thread's hand-offs cost its walk more than they free (BENCHMARKS.md section 19).
     fn start(kind: Kind, rows: Vec<QueryResult>, backend: DbBackend) -> Self {
         match tokio::runtime::Handle::try_current() {
             Ok(rt) if backend != DbBackend::Sqlite => {
-                Pending::Decoding(rt.spawn_blocking(move || decode_page(kind, &rows)))
+                Pending::Decoding(rt.spawn_blocking(move || decode_page(kind, &rows, true)))
             }
-            _ => Pending::Ready(decode_page(kind, &rows)),
+            _ => Pending::Decoded(decode_page(kind, &rows, false)),
         }
     }
 
     async fn page(self) -> Result<Page> {
         match self {
-            Pending::Ready(page) => page,
+            Pending::Decoded(page) => page,
             Pending::Decoding(task) => match task.await {
                 Ok(page) => page,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -1073,11 +1075,11 @@ async fn joined<C: ConnectionTrait>(
         .map_err(Error::db("reading the links"))
 }
 
-/// Decodes a page of links with their rows by column position, and checks each row
-/// against the link before it in the page where that is its predecessor (the walk
-/// checks the rest). What is checked here is also dropped here: the walk's thread
+/// Decodes a page of links with their rows by column position and, with `check`, checks
+/// each row against the link before it in the page where that is its predecessor (the
+/// walk checks the rest). A row checked here is also dropped here: the walk's thread
 /// frees less of what this one allocated.
-fn decode_page(kind: Kind, rows: &[QueryResult]) -> Result<Page> {
+fn decode_page(kind: Kind, rows: &[QueryResult], check: bool) -> Result<Page> {
     let mut page: Page = Vec::with_capacity(rows.len());
     for res in rows {
         let decoded = Link::decode(res).and_then(|link| {
@@ -1086,6 +1088,7 @@ fn decode_page(kind: Kind, rows: &[QueryResult]) -> Result<Page> {
         });
         let (link, row) = decoded.map_err(Error::db("reading the links"))?;
         let prev = match page.last() {
+            _ if !check => None,
             Some(p) if p.link.follows(&link) => p.link.stored,
             _ if link.seq == 1 => Some(GENESIS),
             _ => None,
@@ -1203,7 +1206,7 @@ mod tests {
     fn pages_are_decoded_in_place_outside_a_tokio_runtime() {
         assert!(matches!(
             Pending::start(Kind::Log, Vec::new(), DbBackend::Postgres),
-            Pending::Ready(Ok(page)) if page.is_empty()
+            Pending::Decoded(Ok(page)) if page.is_empty()
         ));
     }
 
@@ -1215,6 +1218,7 @@ mod tests {
             assert!(pending.page().await.unwrap().is_empty());
         }
         let pending = Pending::start(Kind::Versions, Vec::new(), DbBackend::Sqlite);
-        assert!(matches!(pending, Pending::Ready(_)));
+        assert!(matches!(pending, Pending::Decoded(..)));
+        assert!(pending.page().await.unwrap().is_empty());
     }
 }
