@@ -51,10 +51,6 @@ use report::Report;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Counts the heap, for section 7's memory figures.
-#[global_allocator]
-static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let opts = Options::parse();

@@ -21,6 +21,11 @@ impl Backend {
     pub fn is_postgres(&self) -> bool {
         self.db.get_database_backend() == DbBackend::Postgres
     }
+
+    /// Whether the database lives in the bench's own memory (SQLite in memory).
+    pub fn in_process(&self) -> bool {
+        self.name == "SQLite (memory)"
+    }
 }
 
 async fn setup_tables(db: &DatabaseConnection) -> Result<(), BoxError> {
