@@ -65,11 +65,8 @@ pub async fn section(r: &mut Report, backends: &[Backend]) -> Result<(), BoxErro
             ms(f.insert_audited),
             insert_ratio,
             match (f.memory_small, f.memory_big) {
-                (Some(small), Some(big)) => format!(
-                    "+{:.1} / +{:.1} MB",
-                    mb(small.growth()),
-                    mb(big.growth())
-                ),
+                (Some(small), Some(big)) =>
+                    format!("+{:.1} / +{:.1} MB", mb(small.growth()), mb(big.growth())),
                 _ => "not measured (no /proc/self)".to_owned(),
             },
         ));
