@@ -150,11 +150,21 @@ pub(crate) async fn decoded<C, T>(
 where
     C: ConnectionTrait,
 {
-    let stmt = db.get_database_backend().build(q);
-    db.query_all_raw(stmt)
-        .await
-        .and_then(|all| all.iter().map(decode).collect())
+    let all = fetched(db, q, context).await?;
+    all.iter()
+        .map(decode)
+        .collect::<std::result::Result<_, _>>()
         .map_err(Error::db(context))
+}
+
+/// Runs `q` and returns its rows as they came; an error names `context`.
+pub(crate) async fn fetched<C: ConnectionTrait>(
+    db: &C,
+    q: &SelectStatement,
+    context: &'static str,
+) -> Result<Vec<QueryResult>> {
+    let stmt = db.get_database_backend().build(q);
+    db.query_all_raw(stmt).await.map_err(Error::db(context))
 }
 
 /// Rows whose `cols` come after `vals` in index order (`inclusive`: or equal): a row

@@ -909,13 +909,14 @@ impl Link {
     }
 
     fn decode(res: &QueryResult) -> std::result::Result<Self, sea_orm::DbErr> {
+        let (subject_type, subject_id, seq) = Self::key(res)?;
         let hash: String = res.try_get_by_index(4)?;
         let salt: Option<String> = res.try_get_by_index(5)?;
         let erased: Option<serde_json::Value> = res.try_get_by_index(6)?;
         Ok(Self {
-            subject_type: res.try_get_by_index(0)?,
-            subject_id: res.try_get_by_index(1)?,
-            seq: res.try_get_by_index(2)?,
+            subject_type,
+            subject_id,
+            seq,
             row_id: res.try_get_by_index(3)?,
             stored: hash::from_hex(&hash),
             salts: Salts::stored(salt.as_deref(), erased.as_ref()),
@@ -994,16 +995,13 @@ async fn read_links<C: ConnectionTrait>(
     loop {
         let page = read_page(db, scope, kind, last.as_ref(), upto).await;
         let full = page.as_ref().is_ok_and(|p| p.len() as u64 == PAGE);
-        let page = match (page, full) {
-            (Ok(rows), true) => match rows.last().map(Link::key).transpose() {
-                Ok(key) => {
-                    last = key;
-                    Ok(Pending::start(kind, rows, backend))
-                }
-                Err(e) => Err(Error::db("reading the links")(e)),
-            },
-            (page, _) => page.map(|rows| Pending::start(kind, rows, backend)),
-        };
+        let page = page.and_then(|rows| {
+            if full {
+                let key = rows.last().map(Link::key).transpose();
+                last = key.map_err(Error::db("reading the links"))?;
+            }
+            Ok(Pending::start(kind, rows, backend))
+        });
         let stop = page.is_err() || !full;
         if tx.send(page).await.is_err() || stop {
             return;
@@ -1069,10 +1067,7 @@ async fn joined<C: ConnectionTrait>(
     for c in [S::SubjectType, S::SubjectId, S::Seq] {
         q.order_by((links.clone(), c), Order::Asc);
     }
-    let stmt = db.get_database_backend().build(&q);
-    db.query_all_raw(stmt)
-        .await
-        .map_err(Error::db("reading the links"))
+    rows::fetched(db, &q, "reading the links").await
 }
 
 /// Decodes a page of links with their rows by column position and, with `check`, checks
