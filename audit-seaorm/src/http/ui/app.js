@@ -177,14 +177,22 @@ function pagedList(list, fetchPage, render) {
     } finally {
       loading = false;
       more.disabled = false;
+      // Watch the button afresh after every page: observing reports its current place, so
+      // a page that leaves it in view loads the next one, and so does a scroll that brought
+      // it into view while this page was being drawn (the observer reports changes only,
+      // and would otherwise see none). Until the first page is in, nothing is watched.
+      if (!done && observer === watcher) {
+        watcher.unobserve(more);
+        watcher.observe(more);
+      }
     }
   }
   more.addEventListener("click", load);
-  if (observer) observer.disconnect();
-  observer = new IntersectionObserver((seen) => {
+  const watcher = new IntersectionObserver((seen) => {
     if (seen.some((s) => s.isIntersecting)) load();
   });
-  observer.observe(more);
+  if (observer) observer.disconnect();
+  observer = watcher;
   return { elements: [list, status, more], load };
 }
 
