@@ -1,6 +1,8 @@
 //! Reading the rows of either audit table, and the links in chain order.
 
-use sea_orm::sea_query::{DynIden, Expr, ExprTrait, IntoIden, Order, Query, SelectStatement};
+use sea_orm::sea_query::{
+    Alias, DynIden, Expr, ExprTrait, IntoIden, Order, Query, SelectStatement,
+};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QueryResult, QuerySelect,
@@ -102,7 +104,7 @@ pub(crate) fn table_and_id(kind: Kind) -> (DynIden, DynIden) {
 }
 
 /// The ids of the rows of `kind` after `after`, at most `limit`, in order.
-pub(crate) async fn ids_after<C: ConnectionTrait>(
+async fn ids_after<C: ConnectionTrait>(
     db: &C,
     kind: Kind,
     after: i64,
@@ -118,8 +120,120 @@ pub(crate) async fn ids_after<C: ConnectionTrait>(
     decoded(db, &q, "reading audit row ids", |r| r.try_get_by_index(0)).await
 }
 
+/// A step of the search for rows without a link: the rows of a range of ids that have
+/// none.
+#[derive(Debug)]
+pub(crate) struct Unlinked {
+    /// The ids, in order.
+    pub ids: Vec<i64>,
+    /// The range ends here (with this id).
+    pub upto: i64,
+    /// Rows or links the step went through.
+    pub read: u64,
+    /// No rows after the range (when the step looked).
+    pub last: bool,
+}
+
+/// The rows of `kind` without a link among the next `limit` after `after` (`None`: there
+/// are none left). On PostgreSQL and SQLite the server compares the range's ids with its
+/// links' row ids (an `EXCEPT`: two index ranges, whatever the statistics say) and sends
+/// only what differs; MySQL before 8.0.31 has no `EXCEPT`, so there both lists are read
+/// and merged here.
+pub(crate) async fn unlinked_after<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    after: i64,
+    limit: u64,
+) -> Result<Option<Unlinked>> {
+    if db.get_database_backend() == DbBackend::MySql {
+        return unlinked_by_merge(db, kind, after, limit).await;
+    }
+    use sea_orm::sea_query::{Func, UnionType};
+    use seals::Column as S;
+    let (table, id) = table_and_id(kind);
+    let mut next = Query::select();
+    next.column(id.clone())
+        .from(table.clone())
+        .and_where(Expr::col(id.clone()).gt(after))
+        .order_by(id.clone(), Order::Asc)
+        .limit(limit);
+    let mut span = Query::select();
+    span.expr(Func::count(Expr::col(id.clone())))
+        .expr(Func::max(Expr::col(id.clone())))
+        .from_subquery(next, Alias::new("next_ids"));
+    let span = decoded(db, &span, "reading audit row ids", |r| {
+        Ok((r.try_get_by_index::<i64>(0)?, r.try_get_by_index(1)?))
+    })
+    .await?;
+    let Some((read, Some(upto))) = span.into_iter().next() else {
+        return Ok(None);
+    };
+    let mut rows = Query::select();
+    rows.column(id.clone())
+        .from(table)
+        .and_where(Expr::col(id.clone()).gt(after))
+        .and_where(Expr::col(id).lte(upto));
+    let mut links = Query::select();
+    links
+        .column(S::RowId)
+        .from(seals::Entity)
+        .and_where(Expr::col(S::Kind).eq(kind.code()))
+        .and_where(Expr::col(S::RowId).gt(after))
+        .and_where(Expr::col(S::RowId).lte(upto));
+    rows.union(UnionType::Except, links);
+    let mut ids: Vec<i64> = decoded(db, &rows, "reading audit row ids without a link", |r| {
+        r.try_get_by_index(0)
+    })
+    .await?;
+    ids.sort_unstable();
+    let read = read as u64;
+    Ok(Some(Unlinked {
+        ids,
+        upto,
+        read,
+        last: read < limit,
+    }))
+}
+
+/// [`unlinked_after`] with both lists read and merged here.
+async fn unlinked_by_merge<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    after: i64,
+    limit: u64,
+) -> Result<Option<Unlinked>> {
+    let mut ids = ids_after(db, kind, after, limit).await?;
+    let Some(&last) = ids.last() else {
+        return Ok(None);
+    };
+    // Links of rows that are gone can make the links' range longer than the rows': then
+    // this step goes as far as the links read.
+    let links = linked_ids(db, kind, (after, last), 2 * limit).await?;
+    let upto = match links.last() {
+        Some(&l) if links.len() as u64 == 2 * limit => l,
+        _ => last,
+    };
+    ids.retain(|&id| id <= upto);
+    let mut linked = links.iter().peekable();
+    let read = ids.len().max(links.len()) as u64;
+    let last = upto == last && (ids.len() as u64) < limit;
+    let ids = ids
+        .into_iter()
+        .filter(|&id| {
+            while linked.next_if(|&&l| l < id).is_some() {}
+            linked.next_if_eq(&&id).is_none()
+        })
+        .collect();
+    Ok(Some(Unlinked {
+        ids,
+        upto,
+        read,
+        last,
+    }))
+}
+
 /// The row ids of the links of `kind` in `(from, to]`, at most `limit`, in order.
-pub(crate) async fn linked_ids<C: ConnectionTrait>(
+async fn linked_ids<C: ConnectionTrait>(
     db: &C,
     kind: Kind,
     (from, to): (i64, i64),

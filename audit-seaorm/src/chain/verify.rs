@@ -658,17 +658,16 @@ impl<'a> Walk<'a> {
         late_before: Option<DateTime<Utc>>,
     ) -> Result<Option<Position>> {
         if self.scope.subject_type.is_none() && self.scope.subject_id.is_none() {
-            self.unsealed_by_merge(db, kind, after, late_before).await
+            self.unsealed_by_range(db, kind, after, late_before).await
         } else {
             self.unsealed_of_subjects(db, kind, after, late_before)
                 .await
         }
     }
 
-    /// [`Walk::unsealed`] over the whole table: the ids of the rows and the row ids of
-    /// the links, both read in order a page at a time (two index ranges), merged here;
-    /// only the rows without a link are read whole.
-    async fn unsealed_by_merge<C: ConnectionTrait>(
+    /// [`Walk::unsealed`] over the whole table, a range of ids at a time: only the rows
+    /// without a link are read whole.
+    async fn unsealed_by_range<C: ConnectionTrait>(
         &mut self,
         db: &C,
         kind: Kind,
@@ -678,28 +677,10 @@ impl<'a> Walk<'a> {
         let mut flagged = HashSet::new();
         loop {
             let limit = ID_PAGE.min(self.budget.max(1));
-            let mut ids = rows::ids_after(db, kind, after, limit).await?;
-            let Some(&last) = ids.last() else {
+            let Some(step) = rows::unlinked_after(db, kind, after, limit).await? else {
                 return Ok(None);
             };
-            // Links of rows that are gone can make the links' range longer than the
-            // rows': then this step goes as far as the links read.
-            let links = rows::linked_ids(db, kind, (after, last), 2 * limit).await?;
-            let upto = match links.last() {
-                Some(&l) if links.len() as u64 == 2 * limit => l,
-                _ => last,
-            };
-            ids.retain(|&id| id <= upto);
-            let mut linked = links.iter().peekable();
-            let unlinked: Vec<i64> = ids
-                .iter()
-                .copied()
-                .filter(|&id| {
-                    while linked.next_if(|&&l| l < id).is_some() {}
-                    linked.next_if_eq(&&id).is_none()
-                })
-                .collect();
-            for chunk in unlinked.chunks(PAGE as usize) {
+            for chunk in step.ids.chunks(PAGE as usize) {
                 // Read again with the link check: a `seal` may have linked them meanwhile.
                 let rows = Rows {
                     after_id: after,
@@ -714,10 +695,9 @@ impl<'a> Walk<'a> {
                     self.unsealed_row(kind, row, late_before, &mut flagged);
                 }
             }
-            let read = ids.len().max(links.len()) as u64;
-            self.budget = self.budget.saturating_sub(read);
-            after = upto;
-            if upto == last && (ids.len() as u64) < limit {
+            self.budget = self.budget.saturating_sub(step.read);
+            after = step.upto;
+            if step.last {
                 return Ok(None);
             }
             if self.budget == 0 {
