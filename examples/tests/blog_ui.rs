@@ -689,5 +689,32 @@ async fn timeline_and_history_page_as_they_scroll() {
     assert_eq!(b.text(&format!("{last} del")).await, "edit 53");
     assert_eq!(b.text(&format!("{last} ins")).await, "edit 54");
     b.wait_count("#versions tbody tr", 58).await;
+
+    // A page that fails is asked for once, not again and again while its button stays
+    // in view; the button retries it.
+    b.js("location.hash = '#/'", vec![]).await;
+    b.wait_count("#entries li.entry", 50).await;
+    b.js(
+        "window.failedPages = 0;
+         window.realFetch = window.fetch;
+         window.fetch = (input, init) => {
+           if (String(input).includes('after_id')) {
+             window.failedPages += 1;
+             return Promise.reject(new TypeError('the network is down'));
+           }
+           return window.realFetch(input, init);
+         };
+         document.querySelector('button.more').scrollIntoView()",
+        vec![],
+    )
+    .await;
+    b.wait("a failed page", "return window.failedPages > 0")
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let failed = b.js("return window.failedPages", vec![]).await;
+    assert_eq!(failed, json!(1), "the failing page was asked for again");
+    b.js("window.fetch = window.realFetch", vec![]).await;
+    b.click("button.more").await;
+    b.wait_count("#entries li.entry", 60).await;
     b.client.clone().close().await.unwrap();
 }

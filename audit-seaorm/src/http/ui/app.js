@@ -164,6 +164,7 @@ function pagedList(list, fetchPage, render) {
     if (loading || done) return;
     loading = true;
     more.disabled = true;
+    let loaded = false;
     try {
       const page = await fetchPage(cursor);
       for (const item of page.items) list.append(render(item));
@@ -172,19 +173,22 @@ function pagedList(list, fetchPage, render) {
       status.textContent = list.children.length === 0 ? "Nothing here."
         : done ? `${list.children.length} shown: the end.` : `${list.children.length} shown.`;
       more.hidden = done;
+      loaded = true;
     } catch (e) {
       status.replaceChildren(errorBox(e));
     } finally {
       loading = false;
       more.disabled = false;
-      // Watch the button afresh after every page: observing reports its current place, so
-      // a page that leaves it in view loads the next one, and so does a scroll that brought
-      // it into view while this page was being drawn (the observer reports changes only,
-      // and would otherwise see none). Until the first page is in, nothing is watched.
-      if (!done && observer === watcher) {
-        watcher.unobserve(more);
-        watcher.observe(more);
-      }
+    }
+    // Watch the button afresh after every page: observing reports its current place, so a
+    // page that leaves it in view loads the next one, and so does a scroll that brought it
+    // into view while this page was being drawn (the observer reports changes only, and
+    // would otherwise see none). Until the first page is in, nothing is watched; after a
+    // failed page, nothing either (the button retries: scrolling must not repeat a
+    // failing request over and over).
+    if (loaded && !done && observer === watcher) {
+      watcher.unobserve(more);
+      watcher.observe(more);
     }
   }
   more.addEventListener("click", load);
