@@ -302,7 +302,46 @@ async fn recreated_row_shows_the_unseen_delete(db: DatabaseConnection) {
     assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
 }
 
+/// A field the trail's versions do not hold yet (added to the model after they were
+/// written) that is still null: no change, on every backend (it is not a change from
+/// "missing" to `null`, nor drift).
+async fn a_new_null_field_is_no_change(db: DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    let sql = match audit_tests::backend_of(&db) {
+        DbBackend::Postgres => {
+            r#"UPDATE "versions" SET "data" = "data" - 'published_at' WHERE "subject_type" = 'post'"#
+        }
+        DbBackend::MySql => {
+            "UPDATE `versions` SET `data` = JSON_REMOVE(`data`, '$.published_at') WHERE `subject_type` = 'post'"
+        }
+        _ => {
+            r#"UPDATE "versions" SET "data" = json_remove("data", '$.published_at') WHERE "subject_type" = 'post'"#
+        }
+    };
+    assert_eq!(db.execute_unprepared(sql).await.unwrap().rows_affected(), 1);
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert!(vs[0].data.get("published_at").is_none(), "{:?}", vs[0].data);
+
+    let am = post::ActiveModel {
+        id: Set(p.id),
+        title: Set("Hello".into()),
+        ..Default::default()
+    };
+    ctx().scope(am.update(&db)).await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "updated"]);
+    assert_eq!(
+        serde_json::to_value(&trail[1].changes).unwrap(),
+        json!({"title": {"old": "Hi", "new": "Hello"}})
+    );
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs[1].data["published_at"], json!(null));
+}
+
 backend_tests!(
+    a_new_null_field_is_no_change,
     recreated_row_shows_the_unseen_delete,
     outside_change_is_drift,
     drift_only_write,
