@@ -67,6 +67,23 @@ pub enum Error {
     /// Later changes touched fields the request changed: reverting would undo them too.
     #[error("later changes touched what the request changed: {}", .0.iter().map(|c| format!("{} {} `{}` (entry {})", c.subject.subject_type, c.subject.subject_id, c.field, c.later_entry_id)).collect::<Vec<_>>().join(", "))]
     RevertConflicts(Vec<crate::Conflict>),
+    /// `revert_request` met a record whose state before the request the trail does not
+    /// hold: the version before the request's first change of it was pruned, or the record
+    /// predates its trail (its first version is the request's update or delete). Reverting
+    /// it would have to guess (deleting it would lose a record the request only changed),
+    /// so nothing is reverted.
+    #[error(
+        "the trail holds no state of `{subject_type}` {subject_id} from before the request (version {version} was pruned, or the record predates its trail): nothing reverted"
+    )]
+    NoStateBefore {
+        /// The subject type.
+        subject_type: String,
+        /// The subject id.
+        subject_id: String,
+        /// The number of the version that would hold it (0: the request's change is the
+        /// record's first version).
+        version: i64,
+    },
     /// A subject has no version with this number.
     #[error("`{subject_type}` {subject_id} has no version {version}")]
     VersionNumberNotFound {

@@ -116,7 +116,11 @@ impl Reverter {
     /// When a later change touched a field the request changed, it refuses with
     /// [`Error::RevertConflicts`] listing them, and writes nothing, unless `force`. A
     /// request with a record of a type not registered with [`entity`](Self::entity) is
-    /// [`Error::NotRevertible`]; an unknown request id, [`Error::RequestNotFound`].
+    /// [`Error::NotRevertible`]; an unknown request id, [`Error::RequestNotFound`]; a record
+    /// whose state before the request the trail no longer holds (pruned by
+    /// [`keep_versions`](crate::Retention::keep_versions), or older than its trail),
+    /// [`Error::NoStateBefore`]: nothing is reverted rather than deleting a record the
+    /// request did not create.
     pub async fn revert_request(
         &self,
         db: &DatabaseConnection,
@@ -232,6 +236,16 @@ async fn plan(db: &DatabaseConnection, entries: &[ActivityEntry]) -> Result<Vec<
     for (subject, entries) in by_subject {
         let first = entries[0].version_id.unwrap_or_default();
         let number = *numbers.get(&first).ok_or(Error::VersionNotFound(first))?;
+        // The request's change is the record's first version: before it, the record did
+        // not exist only if that change created it.
+        let created = matches!(entries[0].action, Action::Created | Action::Restored);
+        if number == 1 && !created {
+            return Err(Error::NoStateBefore {
+                subject_type: subject.subject_type,
+                subject_id: subject.subject_id,
+                version: 0,
+            });
+        }
         steps.push((
             number,
             Step {
@@ -270,15 +284,24 @@ async fn plan(db: &DatabaseConnection, entries: &[ActivityEntry]) -> Result<Vec<
     }
     let mut steps: Vec<Step> = steps
         .into_iter()
-        .map(|(_, mut step)| {
+        .map(|(number, mut step)| {
             let key = (
                 step.subject.subject_type.clone(),
                 step.subject.subject_id.clone(),
             );
-            step.target = targets.remove(&key).filter(|v| v.event != Action::Deleted);
-            step
+            if number > 1 {
+                // The version before the request: a pruned one leaves nothing to go back
+                // to (a record it held is not one the request created).
+                let before = targets.remove(&key).ok_or_else(|| Error::NoStateBefore {
+                    subject_type: key.0,
+                    subject_id: key.1,
+                    version: number - 1,
+                })?;
+                step.target = Some(before).filter(|v| v.event != Action::Deleted);
+            }
+            Ok(step)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     steps.sort_by_key(|s| std::cmp::Reverse(s.last_entry));
     Ok(steps)
 }

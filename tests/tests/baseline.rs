@@ -3,7 +3,7 @@
 //! baseline is known per process.
 
 use audit_seaorm::hooks::forget_baselines;
-use audit_seaorm::{backfill, history, versions};
+use audit_seaorm::{AuditContext, Error, Reverter, backfill, history, versions};
 use audit_tests::{backend_tests, legacy};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ModelTrait, Set,
@@ -173,14 +173,17 @@ async fn empty_table_is_baselined(db: DatabaseConnection) {
     // is logged all the same, flagged, with no invented old values; its delete then has
     // a version to close.
     insert_around_the_hooks(&db, 8, 8).await;
-    legacy::ActiveModel {
+    let update = legacy::ActiveModel {
         id: Set(8),
         qty: Set(80),
         ..Default::default()
     }
-    .update(&db)
-    .await
-    .unwrap();
+    .update(&db);
+    AuditContext::new()
+        .request_id("legacy-8")
+        .scope(update)
+        .await
+        .unwrap();
     let trail = history(&db, "legacy_items", 8).await.unwrap();
     assert_eq!(trail.len(), 1);
     assert_eq!(trail[0].action.as_str(), "updated");
@@ -192,6 +195,15 @@ async fn empty_table_is_baselined(db: DatabaseConnection) {
     let vs = versions(&db, "legacy_items", 8).await.unwrap();
     assert_eq!(vs.len(), 1);
     assert_eq!(vs[0].data["qty"], json!(80));
+    // Its trail starts with that update: a revert of the request cannot tell what the row
+    // was before, and leaves it (rather than deleting it as if the request created it).
+    let reverter = Reverter::new().entity::<legacy::Entity>();
+    assert!(matches!(
+        reverter.revert_request(&db, "legacy-8", true).await,
+        Err(Error::NoStateBefore { version: 0, .. })
+    ));
+    let row = legacy::Entity::find_by_id(8).one(&db).await.unwrap();
+    assert_eq!(row.map(|r| r.qty), Some(80));
     forget_baselines();
 }
 

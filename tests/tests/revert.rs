@@ -1,7 +1,7 @@
 //! Reverting a request: every change it made undone, newest first, in one transaction;
 //! refused (nothing written) when a later change touched the same field, unless forced.
 
-use audit_seaorm::{AuditContext, Error, Reverter, activity, history, versions};
+use audit_seaorm::{AuditContext, Error, Retention, Reverter, activity, history, prune, versions};
 use audit_tests::{backend_tests, post};
 use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection, EntityTrait, ModelTrait, Set};
 
@@ -109,7 +109,36 @@ async fn unknown_requests_and_types_are_errors(db: DatabaseConnection) {
     ));
 }
 
+/// A request whose record's earlier versions were pruned: the trail no longer says what
+/// the record was before it, so the revert is refused and the record stays (it is not
+/// taken for one the request created and deleted).
+async fn pruned_state_before_is_refused(db: DatabaseConnection) {
+    let b = post::new("b", "b").insert(&db).await.unwrap(); // version 1
+    request("req-5").scope(retitle(&db, b.id, "by req-5")).await; // version 2
+    let pruned = prune(&db, &Retention::new().keep_versions(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned.versions, 1);
+    let before = entry_count(&db).await;
+    let reverter = Reverter::new().entity::<post::Entity>();
+    match reverter.revert_request(&db, "req-5", true).await {
+        Err(Error::NoStateBefore {
+            subject_type,
+            subject_id,
+            version,
+        }) => {
+            assert_eq!(subject_type, "post");
+            assert_eq!(subject_id, b.id.to_string());
+            assert_eq!(version, 1);
+        }
+        other => panic!("expected NoStateBefore, got {other:?}"),
+    }
+    assert_eq!(entry_count(&db).await, before, "nothing written");
+    assert_eq!(post::reload(&db, b.id).await.title, "by req-5");
+}
+
 backend_tests!(
+    pruned_state_before_is_refused,
     a_request_is_undone,
     conflicts_are_refused_unless_forced,
     unknown_requests_and_types_are_errors,

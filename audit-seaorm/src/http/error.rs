@@ -141,7 +141,7 @@ impl From<Error> for ApiError {
                 error.conflicts = Some(conflicts);
                 error
             }
-            Error::NotRevertible(_) => {
+            Error::NotRevertible(_) | Error::NoStateBefore { .. } => {
                 Self::new(StatusCode::CONFLICT, ErrorCode::CannotRevert, e.to_string())
             }
             Error::SubjectIdTooLong { .. } => Self::bad(e.to_string()),
