@@ -340,6 +340,59 @@ async fn a_new_null_field_is_no_change(db: DatabaseConnection) {
     assert_eq!(vs[1].data["published_at"], json!(null));
 }
 
+/// A transaction whose snapshot predates a row's creation (MySQL's REPEATABLE READ
+/// snapshot is taken at its first read) updates and deletes that row: both are logged
+/// with the row's real old state, not taken for writes of a row without a version.
+async fn writes_after_an_older_snapshot(db: DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, Statement};
+    post::new("older", "older").insert(&db).await.unwrap(); // the type has its baseline
+    async fn snapshot(txn: &DatabaseTransaction) {
+        let sql = Statement::from_string(txn.get_database_backend(), "SELECT COUNT(*) FROM posts");
+        txn.query_one_raw(sql).await.unwrap();
+    }
+
+    let txn = db.begin().await.unwrap();
+    snapshot(&txn).await;
+    let p = post::new("new", "new").insert(&db).await.unwrap(); // another connection
+    let am = post::ActiveModel {
+        id: Set(p.id),
+        title: Set("renamed".into()),
+        ..Default::default()
+    };
+    ctx().scope(am.update(&txn)).await.unwrap();
+    txn.commit().await.unwrap();
+
+    let txn = db.begin().await.unwrap();
+    snapshot(&txn).await;
+    let q = post::new("doomed", "doomed").insert(&db).await.unwrap();
+    let am = post::ActiveModel {
+        id: Set(q.id),
+        ..Default::default()
+    };
+    ctx().scope(am.delete(&txn)).await.unwrap();
+    txn.commit().await.unwrap();
+
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "updated"]);
+    assert_eq!(
+        serde_json::to_value(&trail[1].changes).unwrap(),
+        json!({"title": {"old": "new", "new": "renamed"}})
+    );
+    assert_eq!(trail[1].properties, None);
+    let trail = history(&db, "post", q.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "deleted"]);
+    assert_eq!(trail[1].changes.get("title").unwrap().old, json!("doomed"));
+    let numbers: Vec<i64> = versions(&db, "post", q.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(numbers, [1, 2]);
+}
+
 backend_tests!(
     a_new_null_field_is_no_change,
     recreated_row_shows_the_unseen_delete,
@@ -350,4 +403,8 @@ backend_tests!(
     tasks_move_threads,
 );
 
-server_backend_tests!(cancelled_write, long_lock_wait);
+server_backend_tests!(
+    cancelled_write,
+    long_lock_wait,
+    writes_after_an_older_snapshot
+);

@@ -8,7 +8,8 @@
 //! already serializes writers of one subject) and the number is inserted as planned. A
 //! duplicate number (the transaction's snapshot predates the latest version; InnoDB rolls
 //! back only that statement) is read again with a locking read, which sees the latest
-//! commit, and planned again.
+//! commit, and planned again; so is a subject with no version at all in the snapshot
+//! before its update or delete is taken for a row older than its trail.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ConnectionTrait, DbBackend, SqlErr, Value};
@@ -31,6 +32,14 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
             latest(db, row.subject_type, row.subject_id, locking).await?
         };
         let Ok(plan) = plan(&row.write, prev.as_ref()) else {
+            // No version in the transaction's snapshot, which may predate the row's
+            // first version: only the latest commit, read with a locking read, can say
+            // that there is none.
+            if !locking {
+                locking = true;
+                first = false;
+                continue;
+            }
             return Ok(Outcome::NoBaseline);
         };
         let Some((number, event, data)) = &plan.version else {
