@@ -313,3 +313,62 @@ mod delete_cancelled_by_a_trigger {
     audit_tests::__backend_test!(delete_cancelled_by_a_trigger, sqlite, Sqlite, "_s");
     audit_tests::__backend_test!(delete_cancelled_by_a_trigger, postgres, Postgres, "_p");
 }
+
+/// A bulk delete of which a trigger keeps some rows logs only the rows it removed.
+async fn bulk_delete_partly_cancelled_by_a_trigger(db: DatabaseConnection) {
+    use audit_seaorm::AuditedBulk;
+    use sea_orm::{ColumnTrait, EntityTrait};
+    let kept = post::new("kept", "keep-1").insert(&db).await.unwrap();
+    let gone = post::new("gone", "gone-1").insert(&db).await.unwrap();
+    let trigger = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            "CREATE FUNCTION keep_some() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF OLD.slug LIKE 'keep%' THEN RETURN NULL; END IF; RETURN OLD; END $$; \
+             CREATE TRIGGER keep_some BEFORE DELETE ON posts FOR EACH ROW EXECUTE FUNCTION keep_some()"
+        }
+        _ => {
+            "CREATE TRIGGER keep_some BEFORE DELETE ON posts WHEN OLD.slug LIKE 'keep%' \
+             BEGIN SELECT RAISE(IGNORE); END"
+        }
+    };
+    db.execute_unprepared(trigger).await.unwrap();
+    let done = post::Entity::delete_many_audited()
+        .filter(post::Column::Id.is_in([kept.id, gone.id]))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries, done.versions), (1, 1, 1));
+    assert_eq!(post::reload(&db, kept.id).await, kept);
+    assert!(
+        post::Entity::find_by_id(gone.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let actions = |trail: Vec<audit_seaorm::ActivityEntry>| {
+        trail
+            .iter()
+            .map(|e| e.action.to_string())
+            .collect::<Vec<_>>()
+    };
+    let kept_trail = history(&db, "post", kept.id).await.unwrap();
+    assert_eq!(actions(kept_trail), ["created"]);
+    let gone_trail = history(&db, "post", gone.id).await.unwrap();
+    assert_eq!(actions(gone_trail), ["created", "deleted"]);
+}
+
+mod bulk_delete_partly_cancelled_by_a_trigger {
+    audit_tests::__backend_test!(
+        bulk_delete_partly_cancelled_by_a_trigger,
+        sqlite,
+        Sqlite,
+        "_s"
+    );
+    audit_tests::__backend_test!(
+        bulk_delete_partly_cancelled_by_a_trigger,
+        postgres,
+        Postgres,
+        "_p"
+    );
+}

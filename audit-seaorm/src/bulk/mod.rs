@@ -381,18 +381,32 @@ where
                 .exec(&txn)
                 .await
                 .map_err(Error::db("running the bulk delete"))?;
-            let rows = old
-                .iter()
-                .map(|m| {
-                    Ok(Row {
-                        id: m.subject_id()?.into_string(),
-                        kind: Kind::Deleted,
-                        data: None,
-                        extra: extra.clone(),
-                        before: Some(m),
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
+            // Fewer rows than were locked: a trigger or rule kept some (a PostgreSQL
+            // `BEFORE DELETE` trigger returning NULL, SQLite's `RAISE(IGNORE)`), and those
+            // are still there, so they are not logged.
+            let kept = if result.rows_affected < old.len() as u64 {
+                let still = find_by_keys::<E, _>(&txn, &keys).await?;
+                still
+                    .iter()
+                    .map(|m| Ok(m.subject_id()?.into_string()))
+                    .collect::<Result<std::collections::HashSet<_>>>()?
+            } else {
+                Default::default()
+            };
+            let mut rows = Vec::with_capacity(old.len());
+            for m in &old {
+                let id = m.subject_id()?.into_string();
+                if kept.contains(&id) {
+                    continue;
+                }
+                rows.push(Row {
+                    id,
+                    kind: Kind::Deleted,
+                    data: None,
+                    extra: extra.clone(),
+                    before: Some(m),
+                });
+            }
             let logged = record::write(&txn, subject_type, &rows, None, &by, step).await?;
             done.add(result.rows_affected, logged);
         }
