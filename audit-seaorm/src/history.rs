@@ -398,22 +398,6 @@ impl Blame {
     }
 }
 
-/// For each field of `history` (oldest first), the last entry that changed it.
-#[cfg(feature = "axum")]
-pub(crate) fn blame(history: &[ActivityEntry]) -> BTreeMap<String, Blame> {
-    let mut out = BTreeMap::new();
-    for entry in history.iter().rev() {
-        for field in entry.changes.fields() {
-            if !out.contains_key(field)
-                && let Some(b) = Blame::of(entry, field)
-            {
-                out.insert(field.to_owned(), b);
-            }
-        }
-    }
-    out
-}
-
 /// [`AuditedEntity::blame`](crate::AuditedEntity::blame): the record's entries newest
 /// first, a page at a time, until every audited field of `M` but the key has its last
 /// change (or the history ends). A record whose fields all changed lately is answered from its latest
@@ -425,7 +409,6 @@ pub(crate) async fn blame_of<M: Audited, C: ConnectionTrait>(
     subject_id: &str,
 ) -> Result<BTreeMap<String, Blame>> {
     use audit_core::FieldMode;
-    const PAGE: u64 = 100;
     // The key never changes (it is only in the creating entry): it has no blame, so the
     // read need not reach the creation for it.
     let key: Vec<&str> = M::FIELDS
@@ -439,6 +422,20 @@ pub(crate) async fn blame_of<M: Audited, C: ConnectionTrait>(
         .filter(|f| !f.primary_key)
         .map(|f| f.name)
         .collect();
+    blame_paged(db, subject_type, subject_id, &key, Some(&wanted)).await
+}
+
+/// For each field of a record, the last entry that changed it: its entries newest first,
+/// a page at a time (memory bounded by the fields, not the entries), leaving out the
+/// `key` fields, until each `wanted` field has its change (`None`: to the first entry).
+pub(crate) async fn blame_paged<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+    key: &[&str],
+    wanted: Option<&[&str]>,
+) -> Result<BTreeMap<String, Blame>> {
+    const PAGE: u64 = 100;
     let mut out = BTreeMap::new();
     let mut filter = audit_core::Filter::new()
         .subject(subject_type, subject_id)
@@ -456,7 +453,7 @@ pub(crate) async fn blame_of<M: Audited, C: ConnectionTrait>(
                 }
             }
         }
-        if wanted.iter().all(|f| out.contains_key(*f)) {
+        if wanted.is_some_and(|w| w.iter().all(|f| out.contains_key(*f))) {
             return Ok(out);
         }
         match page.next_cursor {

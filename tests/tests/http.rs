@@ -463,6 +463,28 @@ async fn time_travel_over_http(db: DatabaseConnection) {
     assert_eq!(status, StatusCode::OK, "{blame}");
     assert_eq!(blame["fields"]["title"]["causer_id"], "alice");
     assert_eq!(blame["fields"]["title"]["new"], "first!");
+    // A history longer than a page: the blame of a field changed only at the start still
+    // comes from there.
+    let bob = audit_seaorm::AuditContext::new().causer("bob");
+    for i in 0..120 {
+        let am = post::ActiveModel {
+            id: Set(id),
+            title: Set(format!("take {i}")),
+            ..Default::default()
+        };
+        bob.clone().scope(am.update(&db)).await.unwrap();
+    }
+    let (status, blame) = get(
+        &base,
+        "reader",
+        &format!("/api/audit/subjects/post/{id}/blame"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{blame}");
+    assert_eq!(blame["fields"]["title"]["causer_id"], "bob");
+    assert_eq!(blame["fields"]["title"]["new"], "take 119");
+    assert_eq!(blame["fields"]["slug"]["causer_id"], "alice");
+    assert_eq!(blame["fields"]["slug"]["action"], "created");
 
     let (status, page) = get(&base, "reader", &format!("/api/audit/requests/{request}")).await;
     assert_eq!(status, StatusCode::OK, "{page}");

@@ -343,9 +343,17 @@ async fn subject_blame(
     ApiPath(subject): ApiPath<SubjectPath>,
 ) -> Result<Json<SubjectBlame>, ApiError> {
     subject.check(&state, &parts)?;
-    let history = crate::history(&state.db, &subject.subject_type, &subject.subject_id).await?;
+    // Newest first, a page at a time: a long history is read through, never held.
+    let fields = crate::history::blame_paged(
+        &state.db,
+        &subject.subject_type,
+        &subject.subject_id,
+        &[],
+        None,
+    )
+    .await?;
     Ok(Json(SubjectBlame {
-        fields: crate::history::blame(&history),
+        fields,
         subject_type: subject.subject_type,
         subject_id: subject.subject_id,
     }))
