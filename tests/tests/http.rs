@@ -649,6 +649,13 @@ async fn access_control(db: DatabaseConnection) {
         get(&base, "admin", "/api/audit/verify").await.0,
         StatusCode::OK
     );
+    // A record whose id is `verify` is read with Read alone.
+    assert_eq!(
+        get(&base, "reader", "/api/audit/subjects/post/verify")
+            .await
+            .0,
+        StatusCode::OK
+    );
     assert_eq!(
         post_json(
             &base,

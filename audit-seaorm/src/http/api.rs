@@ -318,11 +318,11 @@ async fn access(State(state): State<Arc<ApiState>>, request: Request, next: Next
         )
         .into_response();
     };
-    // Restoring answers with the version's data too: it needs both permissions.
+    // Restoring answers with the version's data too: it needs both permissions. (`GET
+    // /verify` checks its own permission: a path's last segment cannot tell it from a
+    // subject or request whose id is `verify`.)
     let get = matches!(*request.method(), Method::GET | Method::HEAD);
-    let needed: &[Permission] = if get && request.uri().path().ends_with("/verify") {
-        &[Permission::Read, Permission::Verify]
-    } else if get {
+    let needed: &[Permission] = if get {
         &[Permission::Read]
     } else if request.uri().path().ends_with("/revert") {
         &[Permission::Read, Permission::Revert]

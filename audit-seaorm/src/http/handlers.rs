@@ -659,6 +659,11 @@ async fn verify(
     parts: Parts,
     ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<crate::Report>, ApiError> {
+    state.check(
+        &parts,
+        Access::to(Permission::Verify),
+        &[Permission::Verify],
+    )?;
     let limit = q.limit.unwrap_or(10_000);
     if !(1..=MAX_VERIFY_LINKS).contains(&limit) {
         return Err(ApiError::bad(format!(
