@@ -68,7 +68,7 @@ where
     let txn = crate::begin_write(db)
         .await
         .map_err(Error::db("starting to redact the history"))?;
-    crate::chain::seal::lock_runs(&txn, chrono::Utc::now()).await?;
+    crate::chain::seal::lock_runs(&txn).await?;
     let done = Redacted {
         versions: scrub_versions(&txn, subject_type, field).await?,
         entries: scrub_entries(&txn, subject_type, field).await?,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use audit_seaorm::ed25519_dalek::SigningKey;
-use audit_seaorm::entity::{activity_log, chains, seals, versions};
+use audit_seaorm::entity::{activity_log, chains, seal_runs, seals, versions};
 use audit_seaorm::{
     BreakReason, Cursor, Report, Retention, SEALED_LATE, VerifyScope, checkpoint, checkpoints,
     erase, prune, seal, seal_all, seal_late, verify, verify_checkpoint,
@@ -633,6 +633,45 @@ async fn a_row_behind_the_last_run_waits_for_a_sweep(db: DatabaseConnection) {
     assert!(!seal(&db).await.unwrap().swept);
 }
 
+/// Runs further apart than SEAL_GRACE: a row written just before a run, with an id below
+/// the rows it sealed, that committed just after it, is sealed by the next run's sweep
+/// (it was not late for that run), not left behind for good.
+async fn a_row_behind_an_old_run_is_swept(db: DatabaseConnection) {
+    let p = post_with_history(&db, "p", 2).await;
+    let top = *entry_ids(&db, p.id).await.last().unwrap();
+    let entry = |id: i64, at: DateTime<Utc>| activity_log::ActiveModel {
+        id: Set(id),
+        ..approval(p.id, at)
+    };
+    activity_log::Entity::insert(entry(top + 100, Utc::now()))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(seal_all(&db).await.unwrap().rows, 7);
+    // That run, the only one, took place 15 minutes ago …
+    let then = Utc::now() - Duration::minutes(15);
+    seal_runs::Entity::update_many()
+        .col_expr(
+            seal_runs::Column::SealedAt,
+            Expr::val(time_value(&db, then)),
+        )
+        .filter(seal_runs::Column::Run.gt(0))
+        .exec(&db)
+        .await
+        .unwrap();
+    // … and a row written just before it committed just after it.
+    activity_log::Entity::insert(entry(top + 50, then))
+        .exec(&db)
+        .await
+        .unwrap();
+    let next = seal(&db).await.unwrap();
+    assert!(next.swept);
+    assert_eq!((next.rows, next.held_back), (1, 0));
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!((report.pending, report.links), (0, 8));
+}
+
 /// Rows held back as late stay `inserted` until someone seals them with `seal_late`,
 /// which chains them like any row and records who did it and why.
 async fn a_late_row_is_sealed_once_checked(db: DatabaseConnection) {
@@ -989,6 +1028,7 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    a_row_behind_an_old_run_is_swept,
     erasure_keeps_the_chains_verifiable,
     every_column_is_sealed,
     no_false_alarm_under_concurrent_writes,

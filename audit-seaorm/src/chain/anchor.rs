@@ -33,7 +33,7 @@ pub(crate) async fn reanchor<C: ConnectionTrait + TransactionTrait>(db: &C) -> R
 }
 
 async fn reanchor_locked<C: ConnectionTrait>(db: &C) -> Result<u64> {
-    super::seal::lock_runs(db, chrono::Utc::now()).await?;
+    super::seal::lock_runs(db).await?;
     let mut folded = 0;
     for kind in Kind::ALL {
         let mut last: Option<(String, String, i64)> = None;

@@ -72,7 +72,7 @@ pub async fn checkpoint<C: ConnectionTrait + TransactionTrait>(
         .await
         .map_err(Error::db("starting the checkpoint"))?;
     let sealed_at = Utc::now().trunc_subsecs(6);
-    let runs = lock_runs(&txn, sealed_at).await?;
+    let runs = lock_runs(&txn).await?;
     let run = runs.latest.run + 1;
     let (root, n) = heads_root(&txn, None).await?;
     let root = hash::to_hex(&root);

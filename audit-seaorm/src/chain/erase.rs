@@ -1,7 +1,6 @@
 //! [`erase`]: removes field values from a subject's trail for a data-protection request,
 //! keeping the chains verifiable.
 
-use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession,
@@ -62,7 +61,7 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     let txn = crate::begin_write(db)
         .await
         .map_err(Error::db("starting the erasure"))?;
-    lock_runs(&txn, Utc::now()).await?;
+    lock_runs(&txn).await?;
     let mut done = Erased::default();
     for kind in Kind::ALL {
         let mut after = 0;

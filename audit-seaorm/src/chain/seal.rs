@@ -121,7 +121,7 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
         .await
         .map_err(Error::db("starting to seal late rows"))?;
     let now = Utc::now().trunc_subsecs(6);
-    let runs = lock_runs(&txn, now).await?;
+    let runs = lock_runs(&txn).await?;
     let run = runs.latest.run + 1;
     let mut sealed = 0;
     for kind in Kind::ALL {
@@ -276,8 +276,9 @@ pub(crate) struct Runs {
     pub late_before: Option<DateTime<Utc>>,
     /// When the last run that swept and caught up committed.
     pub swept_at: Option<DateTime<Utc>>,
-    /// Rows with ids up to these were sealed by a run older than [`SEAL_GRACE`]: the
-    /// rows still unsealed there are late, and runs skip them.
+    /// Rows with ids up to these were sealed by a run at least [`SEAL_GRACE`] older than
+    /// the last run that swept and caught up: the rows still unsealed there are late, and
+    /// runs skip them.
     pub floor: (i64, i64),
 }
 
@@ -292,7 +293,7 @@ impl Runs {
 
 /// Takes the runs' lock (the origin row, `FOR UPDATE`; on SQLite the write lock the
 /// transaction began with) and reads where the runs stand.
-pub(crate) async fn lock_runs<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Runs> {
+pub(crate) async fn lock_runs<C: ConnectionTrait>(db: &C) -> Result<Runs> {
     const CONTEXT: &str = "reading the seal runs";
     seal_runs::Entity::find_by_id(0)
         .lock_exclusive()
@@ -317,11 +318,19 @@ pub(crate) async fn lock_runs<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) ->
             .order_by_desc(seal_runs::Column::Run)
     };
     let caught_up = complete().one(db).await.map_err(Error::db(CONTEXT))?;
-    let settled = complete()
-        .filter(seal_runs::Column::SealedAt.lt(now - SEAL_GRACE))
-        .one(db)
-        .await
-        .map_err(Error::db(CONTEXT))?;
+    // The floor is measured from the last sweep that caught up, not from now: a row
+    // behind a run that is still unsealed after a sweep at least SEAL_GRACE later
+    // committed more than SEAL_GRACE after it was written. (From now, a row that
+    // committed just after the only run of the last half hour would be skipped, though
+    // it was not late for the sweep that meets it first.)
+    let settled = match &caught_up {
+        Some(swept) => complete()
+            .filter(seal_runs::Column::SealedAt.lte(swept.sealed_at - SEAL_GRACE))
+            .one(db)
+            .await
+            .map_err(Error::db(CONTEXT))?,
+        None => None,
+    };
     Ok(Runs {
         latest,
         late_before: caught_up.as_ref().map(|r| r.sealed_at - SEAL_GRACE),
@@ -340,7 +349,7 @@ struct Step {
 
 async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Result<Step> {
     let now = Utc::now().trunc_subsecs(6);
-    let runs = lock_runs(db, now).await?;
+    let runs = lock_runs(db).await?;
     let mut from = from.unwrap_or_else(|| {
         if sweep || runs.swept_at.is_none_or(|t| t <= now - SEAL_SWEEP) {
             From {
