@@ -298,6 +298,12 @@ pub(crate) async fn drop_expired<C: ConnectionTrait>(
             .unwrap_or(0);
         rows += count as u64;
         if !dry_run {
+            // Retention's doing: the links of its rows are marked (see `prune`).
+            let ids = sea_orm::sea_query::Query::select()
+                .column(crate::entity::activity_log::Column::Id)
+                .from(sea_orm::sea_query::Alias::new(name.as_str()))
+                .to_owned();
+            crate::chain::mark_pruned(db, crate::chain::hash::Kind::Log, ids).await?;
             exec(
                 db,
                 &format!(r#"ALTER TABLE "{table}" DETACH PARTITION "{name}""#),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use audit_core::Action;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
@@ -355,7 +355,7 @@ fn at(t: DateTime<Utc>, backend: DbBackend) -> sea_orm::Value {
 }
 
 /// Deletes the entries of `scope` written before `before`, a batch at a time.
-async fn prune_entries<C: ConnectionTrait>(
+async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     scope: &Scope,
     before: DateTime<Utc>,
@@ -397,14 +397,30 @@ async fn prune_entries<C: ConnectionTrait>(
         let times = rows.iter().map(|r| r.1);
         let hours = (times.clone().min(), times.max());
         let ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();
-        removed += activity_log::Entity::delete_many()
-            .filter(A::Id.is_in(ids))
+        let backend = db.get_database_backend();
+        let batch = Condition::all()
+            .add(A::Id.is_in(ids))
             // The time bound lets the partitioned layout read only the old months.
-            .filter(Expr::col(A::CreatedAt).lt(at(before, db.get_database_backend())))
-            .exec(db)
+            .add(Expr::col(A::CreatedAt).lt(at(before, backend)));
+        // The rows go with the marks on their links, together.
+        let txn = crate::begin_write(db)
+            .await
+            .map_err(Error::db("starting to prune a batch of entries"))?;
+        let doomed = Query::select()
+            .column(A::Id)
+            .from(activity_log::Entity)
+            .cond_where(batch.clone())
+            .to_owned();
+        crate::chain::mark_pruned(&txn, crate::chain::hash::Kind::Log, doomed).await?;
+        removed += activity_log::Entity::delete_many()
+            .filter(batch)
+            .exec(&txn)
             .await
             .map_err(Error::db("pruning entries"))?
             .rows_affected;
+        txn.commit()
+            .await
+            .map_err(Error::db("committing a batch of pruned entries"))?;
         // The hours that lost entries are counted again when the dashboard next reads them.
         if let (Some(first), Some(latest)) = hours {
             crate::rollup::forget(db, first, latest).await?;
@@ -421,7 +437,7 @@ async fn prune_entries<C: ConnectionTrait>(
 
 /// Deletes the versions beyond the last N of each record, reading the records' version
 /// ranges a batch of subjects at a time in key order.
-async fn prune_versions<C: ConnectionTrait>(
+async fn prune_versions<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     retention: &Retention,
     so_far: &Pruned,
@@ -470,12 +486,24 @@ async fn prune_versions<C: ConnectionTrait>(
             removed += count;
             continue;
         }
+        let txn = crate::begin_write(db)
+            .await
+            .map_err(Error::db("starting to prune a batch of versions"))?;
+        let ids = Query::select()
+            .column(V::Id)
+            .from(versions::Entity)
+            .cond_where(doomed.clone())
+            .to_owned();
+        crate::chain::mark_pruned(&txn, crate::chain::hash::Kind::Versions, ids).await?;
         removed += versions::Entity::delete_many()
             .filter(doomed)
-            .exec(db)
+            .exec(&txn)
             .await
             .map_err(Error::db("pruning versions"))?
             .rows_affected;
+        txn.commit()
+            .await
+            .map_err(Error::db("committing a batch of pruned versions"))?;
         tracing::info!(
             target: "audit_seaorm::prune",
             entries = so_far.entries,

@@ -590,6 +590,38 @@ async fn pruned_chains_start_from_their_anchors(db: DatabaseConnection) {
         found,
         BTreeMap::from([(key("activity_log", a.id), (Some(5), BreakReason::Missing))])
     );
+
+    // Every row of a subject removed, then a routine prune that removes something else:
+    // the subject's links were not retention's to fold, so the removal stays reported.
+    let c = post_with_history(&db, "c", 1).await;
+    move_entries(
+        &db,
+        vec![entry_ids(&db, c.id).await[0]],
+        Utc::now() - Duration::days(2),
+    )
+    .await;
+    seal(&db).await.unwrap();
+    activity_log::Entity::delete_many()
+        .filter(activity_log::Column::SubjectId.eq(b.id.to_string()))
+        .exec(&db)
+        .await
+        .unwrap();
+    versions::Entity::delete_many()
+        .filter(versions::Column::SubjectId.eq(b.id.to_string()))
+        .exec(&db)
+        .await
+        .unwrap();
+    let routine = prune(&db, &retention).await.unwrap();
+    assert_eq!(routine.entries, 1, "c's old entry");
+    let found = breaks(&verify(&db, &VerifyScope::all()).await.unwrap());
+    assert_eq!(
+        found,
+        BTreeMap::from([
+            (key("activity_log", a.id), (Some(5), BreakReason::Missing)),
+            (key("activity_log", b.id), (Some(2), BreakReason::Missing)),
+            (key("versions", b.id), (Some(1), BreakReason::Missing)),
+        ])
+    );
 }
 
 /// A row that commits after a row with a higher id was sealed (a slow transaction) is

@@ -1,25 +1,52 @@
-//! Chains after retention: [`reanchor`] moves each chain's anchor past the links whose
-//! rows [`prune`](crate::prune) removed.
+//! Chains after retention: [`prune`](crate::prune) marks the links of the rows it removes
+//! ([`mark_pruned`], in the transaction that removes them), and [`reanchor`] moves each
+//! chain's anchor past its marked links. A row removed any other way leaves its link
+//! unmarked, and `verify` reports it whatever retention runs later.
 
 use std::collections::VecDeque;
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionSession, TransactionTrait,
 };
 
 use super::hash::Kind;
-use crate::entity::{activity_log, chains, seals, versions};
+use crate::entity::{chains, seals};
 use crate::{Error, Result};
 
 const PAGE: u64 = 1000;
 
-/// For every chain whose oldest links lost their rows (to retention), makes the last of
-/// those links the chain's anchor and deletes them: the chain then starts from the anchor
-/// and verifies as before. A link whose row is gone while an older link's row is still
-/// there is not retention's doing: it stays, and `verify` reports it. Returns how many
-/// links were folded into anchors.
+/// Marks the links of `kind` of the rows `ids` selects (their `row_id` negated: ids are
+/// positive) as links of rows retention removes. Run it in the transaction that removes
+/// the rows, so that a row is never gone without its mark, nor marked and kept.
+pub(crate) async fn mark_pruned<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    ids: SelectStatement,
+) -> Result<u64> {
+    use seals::Column as S;
+    // A seal step writing links meanwhile would deadlock with the marks on MySQL.
+    super::seal::take_runs_lock(db).await?;
+    let mark = Query::update()
+        .table(seals::Entity)
+        .value(S::RowId, Expr::col(S::RowId).mul(-1))
+        .and_where(Expr::col(S::Kind).eq(kind.code()))
+        .and_where(Expr::col(S::RowId).in_subquery(ids))
+        .to_owned();
+    Ok(db
+        .execute(&mark)
+        .await
+        .map_err(Error::db("marking the links of pruned rows"))?
+        .rows_affected())
+}
+
+/// For every chain whose oldest links were marked by retention ([`mark_pruned`]), makes
+/// the last of those links the chain's anchor and deletes them: the chain then starts
+/// from the anchor and verifies as before. A link whose row is gone without a mark is not
+/// retention's doing, nor is a marked link behind a link whose row is still there (until
+/// that row is pruned too): they stay, and `verify` reports them. Returns how many links
+/// were folded into anchors.
 pub(crate) async fn reanchor<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64> {
     // One transaction holding the seal runs' lock: no seal step moves a head meanwhile.
     let txn = crate::begin_write(db)
@@ -65,34 +92,16 @@ async fn reanchor_locked<C: ConnectionTrait>(db: &C) -> Result<u64> {
     Ok(folded)
 }
 
-/// Links of `kind` whose row is gone, in chain order, after `after`.
+/// Links of `kind` marked by retention, in chain order, after `after`.
 async fn orphans<C: ConnectionTrait>(
     db: &C,
     kind: Kind,
     after: Option<&(String, String, i64)>,
 ) -> Result<Vec<seals::Model>> {
     use seals::Column as S;
-    let row = match kind {
-        Kind::Log => Query::select()
-            .expr(Expr::val(1))
-            .from(activity_log::Entity)
-            .and_where(
-                Expr::col((activity_log::Entity, activity_log::Column::Id))
-                    .equals((seals::Entity, S::RowId)),
-            )
-            .to_owned(),
-        Kind::Versions => Query::select()
-            .expr(Expr::val(1))
-            .from(versions::Entity)
-            .and_where(
-                Expr::col((versions::Entity, versions::Column::Id))
-                    .equals((seals::Entity, S::RowId)),
-            )
-            .to_owned(),
-    };
     let mut q = seals::Entity::find()
         .filter(S::Kind.eq(kind.code()))
-        .filter(Condition::all().add(Expr::exists(row).not()))
+        .filter(S::RowId.lt(0))
         .order_by_asc(S::SubjectType)
         .order_by_asc(S::SubjectId)
         .order_by_asc(S::Seq)

@@ -292,9 +292,8 @@ impl Runs {
 }
 
 /// Takes the runs' lock (the origin row, `FOR UPDATE`; on SQLite the write lock the
-/// transaction began with) and reads where the runs stand.
-pub(crate) async fn lock_runs<C: ConnectionTrait>(db: &C) -> Result<Runs> {
-    const CONTEXT: &str = "reading the seal runs";
+/// transaction began with): seal steps, re-anchoring and retention's marks take turns.
+pub(crate) async fn take_runs_lock<C: ConnectionTrait>(db: &C) -> Result<()> {
     seal_runs::Entity::find_by_id(0)
         .lock_exclusive()
         .one(db)
@@ -306,6 +305,13 @@ pub(crate) async fn lock_runs<C: ConnectionTrait>(db: &C) -> Result<Runs> {
                     .to_owned(),
             )
         })?;
+    Ok(())
+}
+
+/// Takes the runs' lock ([`take_runs_lock`]) and reads where the runs stand.
+pub(crate) async fn lock_runs<C: ConnectionTrait>(db: &C) -> Result<Runs> {
+    const CONTEXT: &str = "reading the seal runs";
+    take_runs_lock(db).await?;
     let latest = seal_runs::Entity::find()
         .order_by_desc(seal_runs::Column::Run)
         .one(db)
