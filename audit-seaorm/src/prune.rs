@@ -210,8 +210,9 @@ pub struct Pruned {
 /// Entries go by age (`created_at` before now minus the policy's duration), versions
 /// beyond the last N of each record; the latest version of every record always stays.
 /// The work goes in batches of [`Retention::batch_size`] rows per `DELETE` (by id, or by
-/// subject and version), each its own statement on a plain connection, so no lock is held
-/// across batches and memory stays bounded; progress is logged through `tracing` (target
+/// subject and version), each in a transaction of its own with the marks on the rows'
+/// links (the hash chains fold marked links only), so no lock is held across batches and
+/// memory stays bounded; progress is logged through `tracing` (target
 /// `audit_seaorm::prune`). After a crash, run it again: it continues where it stopped
 /// (the `pruned` entry is written when a run completes). Run inside a transaction, it all
 /// commits or rolls back together (and holds its locks until then).
