@@ -802,6 +802,49 @@ async fn a_late_row_is_sealed_once_checked(db: DatabaseConnection) {
     );
 }
 
+/// `verify` while writes and seals go on: a chain whose head a seal moves between the
+/// walk's read of the head and of its links is no break (each walk below must be intact).
+async fn verify_beside_a_sealing_job(db: DatabaseConnection) {
+    let mut posts = Vec::new();
+    for i in 0..40 {
+        posts.push(post::new("v1", &format!("s{i}")).insert(&db).await.unwrap());
+    }
+    seal_all(&db).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let job = {
+        let (db, stop, posts) = (db.clone(), stop.clone(), posts.clone());
+        tokio::spawn(async move {
+            let mut round = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                round += 1;
+                for p in posts.iter().step_by(3) {
+                    let mut am: post::ActiveModel = p.clone().into();
+                    am.title = Set(format!("round {round}"));
+                    am.update(&db).await.unwrap();
+                }
+                seal(&db).await.unwrap();
+            }
+            round
+        })
+    };
+    let mut walks = 0;
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(4) {
+        for scope in [VerifyScope::all().parallel(1), VerifyScope::all()] {
+            let report = verify(&db, &scope).await.unwrap();
+            assert!(report.is_intact(), "walk {walks}: {:#?}", report.breaks);
+            walks += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = job.await.unwrap();
+    assert!(rounds > 1 && walks > 1, "{rounds} rounds, {walks} walks");
+    seal_all(&db).await.unwrap();
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!(report.pending, 0);
+}
+
 /// Writers per backend in [`no_false_alarm_under_concurrent_writes`].
 const WRITERS: usize = 8;
 /// Updates per writer.
@@ -1060,6 +1103,7 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    verify_beside_a_sealing_job,
     a_row_behind_an_old_run_is_swept,
     erasure_keeps_the_chains_verifiable,
     every_column_is_sealed,
