@@ -508,6 +508,10 @@ struct Walk<'a> {
 
 type Key = (String, String);
 
+/// How many of the links passed in a chain the walk keeps for telling a row moved back
+/// in its chain (reordered) from a changed one.
+const PASSED_KEPT: usize = 4096;
+
 /// A link passed in a chain: its predecessor's hash, its hash, its salts.
 type Passed = (Hash, Hash, Option<Salts>);
 
@@ -636,9 +640,10 @@ impl<'a> Walk<'a> {
                     (0, GENESIS, true)
                 }
             };
-            // (predecessor, hash) of the links passed in this chain, for telling a moved
-            // row from a changed one.
-            let mut passed: Vec<Passed> = Vec::new();
+            // (predecessor, hash) of the last links passed in this chain, for telling a
+            // moved row from a changed one (a row moved back further than these is
+            // reported changed): a long chain does not grow the walk's memory.
+            let mut passed: VecDeque<Passed> = VecDeque::new();
             while let Some(s) = links.peek().await? {
                 if (&s.subject_type, &s.subject_id) != (&key.0, &key.1) {
                     break;
@@ -710,7 +715,10 @@ impl<'a> Walk<'a> {
                     }
                     Found::Row(_) => {}
                 }
-                passed.push((prev, stored, salts));
+                if passed.len() == PASSED_KEPT {
+                    passed.pop_front();
+                }
+                passed.push_back((prev, stored, salts));
                 prev = stored;
                 expected += 1;
                 if self.budget == 0 && s.seq < head.head_seq {
@@ -1204,7 +1212,7 @@ impl Links {
         kind: Kind,
         key: &Key,
         failed: (i64, Hash),
-        passed: &[Passed],
+        passed: &VecDeque<Passed>,
         row: &Row,
     ) -> Result<(bool, u64)> {
         if passed
