@@ -624,6 +624,38 @@ async fn pruned_chains_start_from_their_anchors(db: DatabaseConnection) {
     );
 }
 
+/// A prune that removes more links of one chain than a page folds them all, a page at a
+/// time.
+async fn a_long_pruned_chain_folds_in_pages(db: DatabaseConnection) {
+    let old = Utc::now() - Duration::days(2);
+    for _ in 0..5 {
+        let rows = (0..500).map(|_| approval(999, old));
+        activity_log::Entity::insert_many(rows)
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    assert_eq!(seal_all(&db).await.unwrap().rows, 2500);
+    let pruned = prune(&db, &Retention::new().entries_older_than(Duration::days(1)))
+        .await
+        .unwrap();
+    assert_eq!(pruned.entries, 2500);
+    let head = chains::Entity::find_by_id((1i16, "post".to_owned(), "999".to_owned()))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((head.anchor_seq, head.head_seq), (2500, 2500));
+    assert_eq!(
+        sea_orm::PaginatorTrait::count(seals::Entity::find(), &db)
+            .await
+            .unwrap(),
+        0
+    );
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+}
+
 /// A row that commits after a row with a higher id was sealed (a slow transaction) is
 /// left to the next sweep by the calls in between, which read only the rows above the
 /// last run's; until then `verify` counts it as pending, not as a break.
@@ -1103,6 +1135,7 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    a_long_pruned_chain_folds_in_pages,
     verify_beside_a_sealing_job,
     a_row_behind_an_old_run_is_swept,
     erasure_keeps_the_chains_verifiable,

@@ -64,7 +64,7 @@ async fn reanchor_locked<C: ConnectionTrait>(db: &C) -> Result<u64> {
     let mut folded = 0;
     for kind in Kind::ALL {
         let mut last: Option<(String, String, i64)> = None;
-        // Orphan links of one chain, gathered across pages.
+        // Marked links of one chain, gathered across pages (up to a page of them).
         let mut run: VecDeque<seals::Model> = VecDeque::new();
         loop {
             let page = orphans(db, kind, last.as_ref()).await?;
@@ -76,7 +76,9 @@ async fn reanchor_locked<C: ConnectionTrait>(db: &C) -> Result<u64> {
                 let same = run.front().is_some_and(|f| {
                     (&f.subject_type, &f.subject_id) == (&link.subject_type, &link.subject_id)
                 });
-                if !same && !run.is_empty() {
+                // A chain's marked links are folded a page at a time: memory stays
+                // bounded however many of them one prune marked.
+                if (!same && !run.is_empty()) || run.len() as u64 >= PAGE {
                     folded += fold(db, kind, std::mem::take(&mut run)).await?;
                 }
                 run.push_back(link);
