@@ -36,7 +36,8 @@ pub enum ErrorCode {
     StrictMode,
     /// 409: later changes touched what the request changed (`conflicts` lists them).
     RevertConflicts,
-    /// 409: the request changed records of a type the API cannot revert.
+    /// 409: the request changed records of a type the API cannot revert, or records whose
+    /// state before it the trail no longer holds.
     CannotRevert,
     /// 413: the body is larger than [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES).
     PayloadTooLarge,
