@@ -310,8 +310,8 @@ const CONFIRM_TRIES: usize = 3;
 /// moments, and a seal that extended the chain in between looks like either. Each chain
 /// is walked between two reads of its head; when the head did not move (a seal writes a
 /// chain's links and its head in one transaction), that walk's findings replace the
-/// first ones. When it kept moving, or the walk ran out of `max_links`, the first
-/// findings stand.
+/// first ones. When it kept moving, or the walks ran out of the call's `max_links`
+/// (shared by them all), the first findings stand.
 async fn confirm<C: ConnectionTrait>(
     db: &C,
     scope: &VerifyScope,
@@ -330,18 +330,27 @@ async fn confirm<C: ConnectionTrait>(
             suspects.push(suspect);
         }
     }
+    // The walks again share the call's `max_links`: a trail with many breaks cannot make
+    // one call walk more than that again.
+    let mut budget = scope.max_links;
     for (kind, key) in suspects {
-        let one = VerifyScope {
-            subject_type: Some(key.0.clone()),
-            subject_id: Some(key.1.clone()),
-            after: None,
-            parallel: 1,
-            ..scope.clone()
-        };
         for _ in 0..CONFIRM_TRIES {
+            if budget == 0 {
+                return Ok(());
+            }
+            let one = VerifyScope {
+                subject_type: Some(key.0.clone()),
+                subject_id: Some(key.1.clone()),
+                after: None,
+                parallel: 1,
+                max_links: budget,
+                ..scope.clone()
+            };
             let before = head_of(db, kind, &key).await?;
             let mut walk = Walk::new(&one);
-            if walk.links(db, kind, None, None).await?.is_some() {
+            let stopped = walk.links(db, kind, None, None).await?;
+            budget = budget.saturating_sub(walk.report.links.max(1));
+            if stopped.is_some() {
                 break;
             }
             if head_of(db, kind, &key).await? != before {
