@@ -12,6 +12,7 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::api::NewActivity;
+use crate::chain::hash::Kind;
 use crate::entity::{activity_log, versions};
 use crate::{Error, Result};
 
@@ -403,25 +404,14 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
             .add(A::Id.is_in(ids))
             // The time bound lets the partitioned layout read only the old months.
             .add(Expr::col(A::CreatedAt).lt(at(before, backend)));
-        // The rows go with the marks on their links, together.
-        let txn = crate::begin_write(db)
-            .await
-            .map_err(Error::db("starting to prune a batch of entries"))?;
-        let doomed = Query::select()
-            .column(A::Id)
-            .from(activity_log::Entity)
-            .cond_where(batch.clone())
-            .to_owned();
-        crate::chain::mark_pruned(&txn, crate::chain::hash::Kind::Log, doomed).await?;
-        removed += activity_log::Entity::delete_many()
-            .filter(batch)
-            .exec(&txn)
-            .await
-            .map_err(Error::db("pruning entries"))?
-            .rows_affected;
-        txn.commit()
-            .await
-            .map_err(Error::db("committing a batch of pruned entries"))?;
+        removed += remove_marked::<activity_log::Entity, _>(
+            db,
+            Kind::Log,
+            A::Id,
+            batch,
+            "pruning entries",
+        )
+        .await?;
         // The hours that lost entries are counted again when the dashboard next reads them.
         if let (Some(first), Some(latest)) = hours {
             crate::rollup::forget(db, first, latest).await?;
@@ -434,6 +424,41 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
         );
         pause(retention).await;
     }
+}
+
+/// Deletes the rows of `E` that `batch` selects together with the marks on their links
+/// (`kind`, see [`crate::chain::mark_pruned`]), in one transaction: the chains then fold
+/// what retention removed, and only that. `context` names the delete in an error.
+async fn remove_marked<E, C>(
+    db: &C,
+    kind: Kind,
+    id: E::Column,
+    batch: Condition,
+    context: &'static str,
+) -> Result<u64>
+where
+    E: EntityTrait,
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = crate::begin_write(db)
+        .await
+        .map_err(Error::db("starting to prune a batch"))?;
+    let ids = Query::select()
+        .column(id)
+        .from(E::default())
+        .cond_where(batch.clone())
+        .to_owned();
+    crate::chain::mark_pruned(&txn, kind, ids).await?;
+    let removed = E::delete_many()
+        .filter(batch)
+        .exec(&txn)
+        .await
+        .map_err(Error::db(context))?
+        .rows_affected;
+    txn.commit()
+        .await
+        .map_err(Error::db("committing a pruned batch"))?;
+    Ok(removed)
 }
 
 /// Deletes the versions beyond the last N of each record, reading the records' version
@@ -487,24 +512,14 @@ async fn prune_versions<C: ConnectionTrait + TransactionTrait>(
             removed += count;
             continue;
         }
-        let txn = crate::begin_write(db)
-            .await
-            .map_err(Error::db("starting to prune a batch of versions"))?;
-        let ids = Query::select()
-            .column(V::Id)
-            .from(versions::Entity)
-            .cond_where(doomed.clone())
-            .to_owned();
-        crate::chain::mark_pruned(&txn, crate::chain::hash::Kind::Versions, ids).await?;
-        removed += versions::Entity::delete_many()
-            .filter(doomed)
-            .exec(&txn)
-            .await
-            .map_err(Error::db("pruning versions"))?
-            .rows_affected;
-        txn.commit()
-            .await
-            .map_err(Error::db("committing a batch of pruned versions"))?;
+        removed += remove_marked::<versions::Entity, _>(
+            db,
+            Kind::Versions,
+            V::Id,
+            doomed,
+            "pruning versions",
+        )
+        .await?;
         tracing::info!(
             target: "audit_seaorm::prune",
             entries = so_far.entries,
