@@ -14,7 +14,7 @@ fn sample_model(n: i64) -> sample::Model {
         id: Uuid::from_u128(n as u128 + 1),
         small: -7 * n as i32,
         big: i64::MAX - n,
-        text: format!("héllo \"quoted\" 🚀 {n}"),
+        text: format!("héllo \"quoted\" it's a back\\slash 🚀 {n}"),
         flag: n % 2 == 0,
         ratio: 1.0 / 3.0 + n as f64,
         maybe: if n % 2 == 0 { Some("x".into()) } else { None },

@@ -60,6 +60,11 @@ async fn outside_change_is_drift(db: DatabaseConnection) {
     assert_eq!(vs.len(), 2);
     assert_eq!(vs[1].data["slug"], json!("changed-outside"));
     assert_eq!(vs[1].data["title"], json!("Hello"));
+    // The write's own entry points at its version; the drift, written in the same
+    // statement before it, at none.
+    assert_eq!(drift.version_id, None);
+    assert_eq!(own.version_id, Some(vs[1].id));
+    assert_eq!(trail[0].version_id, Some(vs[0].id));
 }
 
 /// A write that sets only a field that drifted records the drift alone, with a version of
@@ -391,9 +396,105 @@ async fn writes_after_an_older_snapshot(db: DatabaseConnection) {
         .map(|v| v.version)
         .collect();
     assert_eq!(numbers, [1, 2]);
+
+    // The older snapshot holds a version that the write happens to match: a rename back
+    // (`v2` → `v1`, while the snapshot still says `v1`) is a change all the same.
+    let r = post::new("v1", "back").insert(&db).await.unwrap();
+    let txn = db.begin().await.unwrap();
+    snapshot(&txn).await;
+    let v1_seen = versions(&txn, "post", r.id).await.unwrap();
+    assert_eq!(v1_seen.len(), 1);
+    let rename = |title: &str| post::ActiveModel {
+        id: Set(r.id),
+        title: Set(title.into()),
+        ..Default::default()
+    };
+    rename("v2").update(&db).await.unwrap(); // another connection, committed
+    ctx().scope(rename("v1").update(&txn)).await.unwrap();
+    txn.commit().await.unwrap();
+    let trail = history(&db, "post", r.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "updated", "updated"]);
+    assert_eq!(
+        serde_json::to_value(&trail[2].changes).unwrap(),
+        json!({"title": {"old": "v2", "new": "v1"}})
+    );
+    assert_eq!(trail[2].causer_id.as_deref(), Some("42"));
+    let vs = versions(&db, "post", r.id).await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(vs[2].data["title"], json!("v1"));
+}
+
+/// Values that would end or escape a quoted literal are stored as they are, in the
+/// version, the diff and the context, whatever the MySQL/MariaDB session's `sql_mode` says
+/// about backslashes (there the audit rows go out as text with the values written in).
+async fn quotes_and_backslashes_stay_what_they_are(db: DatabaseConnection) {
+    let nasty = [
+        r"it's",
+        r"back\slash",
+        r"\'); DELETE FROM versions; -- ",
+        "\\",
+        "'",
+        "\"double\" and 🚀 and \u{1a}",
+        "",
+    ];
+    let txn = db.begin().await.unwrap();
+    if audit_tests::backend_of(&db) == sea_orm::DbBackend::MySql {
+        use sea_orm::ConnectionTrait;
+        txn.execute_unprepared(
+            "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES')",
+        )
+        .await
+        .unwrap();
+    }
+    let agent = "agent 'quoted' \\ ";
+    let ctx = AuditContext::new()
+        .causer(r"o'neil\")
+        .request_id(r"req\'1")
+        .user_agent(agent);
+    let first = ctx
+        .clone()
+        .scope(post::new(nasty[0], nasty[1]).insert(&txn))
+        .await
+        .unwrap();
+    let mut previous = (nasty[0], nasty[1]);
+    for pair in nasty.windows(2) {
+        let am = post::ActiveModel {
+            id: Set(first.id),
+            title: Set(pair[1].to_owned()),
+            slug: Set(pair[0].to_owned()),
+            ..Default::default()
+        };
+        ctx.clone().scope(am.update(&txn)).await.unwrap();
+        let trail = history(&txn, "post", first.id).await.unwrap();
+        let last = trail.last().unwrap();
+        assert_eq!(last.causer_id.as_deref(), Some(r"o'neil\"));
+        assert_eq!(last.request_id.as_deref(), Some(r"req\'1"));
+        assert_eq!(last.user_agent.as_deref(), Some(agent));
+        let changes = serde_json::to_value(&last.changes).unwrap();
+        assert_eq!(changes["title"], json!({"old": previous.0, "new": pair[1]}));
+        if previous.1 != pair[0] {
+            assert_eq!(changes["slug"], json!({"old": previous.1, "new": pair[0]}));
+        }
+        let vs = versions(&txn, "post", first.id).await.unwrap();
+        let latest = vs.last().unwrap();
+        assert_eq!(latest.data["title"], json!(pair[1]));
+        assert_eq!(latest.data["slug"], json!(pair[0]));
+        assert_eq!(last.version_id, Some(latest.id));
+        previous = (pair[1], pair[0]);
+    }
+    txn.commit().await.unwrap();
+    let numbers: Vec<i64> = versions(&db, "post", first.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(numbers, (1..=nasty.len() as i64).collect::<Vec<_>>());
 }
 
 backend_tests!(
+    quotes_and_backslashes_stay_what_they_are,
     a_new_null_field_is_no_change,
     recreated_row_shows_the_unseen_delete,
     outside_change_is_drift,
