@@ -583,6 +583,80 @@ async fn stale_snapshot_numbers_correctly(db: DatabaseConnection) {
     assert_eq!(trail[2].changes.get("title").unwrap().old, "v2");
 }
 
+/// A transaction whose snapshot predates a commit writes a row back to what its snapshot
+/// says: the change is logged all the same (MySQL reads the snapshot's latest version,
+/// then confirms "nothing to write" with a locking read); and a row the update matched but
+/// left as it was is diffed as it is now, not as the snapshot has it.
+async fn stale_snapshot_writes_back(db: DatabaseConnection) {
+    let rows = posts(&db, 2).await;
+    let (back, same) = (rows[0].clone(), rows[1].clone());
+    let txn_b = db.begin().await.unwrap();
+    // B reads first: its snapshot is taken now.
+    assert_eq!(versions(&txn_b, "post", back.id).await.unwrap().len(), 1);
+    for p in [&back, &same] {
+        post::ActiveModel {
+            id: Set(p.id),
+            title: Set(format!("{}-v2", p.title)),
+            ..Default::default()
+        }
+        .update(&db)
+        .await
+        .unwrap();
+    }
+    // Back to the title B's snapshot holds.
+    ctx()
+        .scope(
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::Title, Expr::value(back.title.clone()))
+                .filter(post::Column::Id.eq(back.id))
+                .exec(&txn_b),
+        )
+        .await
+        .unwrap();
+    // The redacted token set to the value it has: MySQL leaves the row as it was.
+    ctx()
+        .scope(
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::ApiToken, Expr::value(same.api_token.clone()))
+                .filter(post::Column::Id.eq(same.id))
+                .exec(&txn_b),
+        )
+        .await
+        .unwrap();
+    txn_b.commit().await.unwrap();
+
+    let trail = history(&db, "post", back.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "updated", "updated"]);
+    assert_eq!(
+        serde_json::to_value(&trail[2].changes).unwrap(),
+        json!({"title": {"old": format!("{}-v2", back.title), "new": back.title}})
+    );
+    let vs = versions(&db, "post", back.id).await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(vs[2].data["title"], json!(back.title));
+
+    // Created, renamed, then the token write (reported whenever it is set): no title
+    // goes back to the snapshot's.
+    let vs = versions(&db, "post", same.id).await.unwrap();
+    assert_eq!(vs.len(), 3, "{vs:?}");
+    for v in &vs[1..] {
+        assert_eq!(
+            v.data["title"],
+            json!(format!("{}-v2", same.title)),
+            "{vs:?}"
+        );
+    }
+    let trail = history(&db, "post", same.id).await.unwrap();
+    let last = trail.last().unwrap();
+    assert!(last.changes.get("title").is_none(), "{:?}", last.changes);
+    assert!(
+        last.changes.get("api_token").is_some(),
+        "{:?}",
+        last.changes
+    );
+}
+
 const ROWS: i32 = 10;
 const BULK_ROUNDS: usize = 6;
 const SINGLE_WRITERS: usize = 4;
@@ -706,5 +780,6 @@ backend_tests!(
 
 server_backend_tests!(
     bulk_and_single_writers_chain,
-    stale_snapshot_numbers_correctly
+    stale_snapshot_numbers_correctly,
+    stale_snapshot_writes_back
 );

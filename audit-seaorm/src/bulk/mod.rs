@@ -500,6 +500,13 @@ fn by_subject_id<M: AuditedModel>(rows: &[M]) -> Result<HashMap<String, &M>> {
         .collect()
 }
 
+/// Whether the bulk statements may use `RETURNING`: where the backend has it for every
+/// statement they run (MariaDB with SeaORM's `mariadb-use-returning` has it for `INSERT`
+/// and `DELETE` only, and takes MySQL's path).
+pub(super) fn returning<C: ConnectionTrait>(db: &C) -> bool {
+    db.support_returning() && db.get_database_backend() != DbBackend::MySql
+}
+
 /// The rows with these keys, as stored.
 async fn find_by_keys<E, C>(db: &C, keys: &[Vec<Value>]) -> Result<Vec<E::Model>>
 where
@@ -528,7 +535,7 @@ where
     C: ConnectionTrait,
 {
     const CONTEXT: &str = "running the bulk update";
-    if db.support_returning() {
+    if returning(db) {
         let new = statement
             .exec_with_returning(db)
             .await
@@ -536,7 +543,16 @@ where
         return Ok((new.len() as u64, new));
     }
     let result = statement.exec(db).await.map_err(Error::db(CONTEXT))?;
-    Ok((result.rows_affected, find_by_keys::<E, _>(db, keys).await?))
+    // A locking read: MySQL leaves a row the update matched but did not change as it was,
+    // and a plain read would give it as the transaction's snapshot has it, which may
+    // predate a commit that the batch's own locking read saw.
+    let now = E::find()
+        .filter(key_in::<E>(keys))
+        .lock_exclusive()
+        .all(db)
+        .await
+        .map_err(Error::db("reading the rows of a bulk write"))?;
+    Ok((result.rows_affected, now))
 }
 
 /// Inserts one batch and returns the rows as stored.
@@ -551,7 +567,7 @@ where
     C: ConnectionTrait,
 {
     const CONTEXT: &str = "running the bulk insert";
-    if db.support_returning() {
+    if returning(db) {
         return E::insert_many(models)
             .exec_with_returning(db)
             .await
@@ -614,7 +630,7 @@ where
 /// Read once per call.
 async fn id_step<C: ConnectionTrait>(db: &C) -> Result<Option<u64>> {
     const CONTEXT: &str = "reading the server's auto-increment settings";
-    if db.support_returning() || db.get_database_backend() != DbBackend::MySql {
+    if returning(db) || db.get_database_backend() != DbBackend::MySql {
         return Ok(None);
     }
     let row = crate::write::one_row(

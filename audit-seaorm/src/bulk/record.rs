@@ -60,7 +60,23 @@ pub(super) async fn write<M: Audited, C: ConnectionTrait>(
     // read, which sees the latest commit, plans again.
     let mut lock = false;
     loop {
-        let latest = latest(db, subject_type, &ids, lock).await?;
+        let mut latest = latest(db, subject_type, &ids, lock).await?;
+        if backend == DbBackend::MySql && !lock {
+            // A row the snapshot's latest version says the write leaves as it was may
+            // have a newer version that the write changes back: only a locking read,
+            // which sees the latest commit, can say it changed nothing.
+            let unchanged: Vec<&str> = plan_rows(rows, &latest, set)?
+                .into_iter()
+                .filter(|p| p.baseline.is_none() && p.plan.version.is_none())
+                .map(|p| p.id)
+                .collect();
+            for id in unchanged {
+                match dialect::latest(db, subject_type, id, true).await? {
+                    Some(found) => latest.insert(id.to_owned(), found),
+                    None => latest.remove(id),
+                };
+            }
+        }
         let mut planned = plan_rows(rows, &latest, set)?;
         match insert_versions(db, subject_type, &mut planned, by, step).await {
             Ok(ids) => {
@@ -258,7 +274,7 @@ async fn insert_versions<C: ConnectionTrait>(
     }
     let mut ids = VersionIds::with_capacity(rows.len());
     let table = &table_names().versions;
-    let returning = db.support_returning();
+    let returning = super::returning(db);
     // Without `RETURNING` (MySQL): a multi-row insert's ids are consecutive from the first
     // when the server says so (`step`, see `id_step`); else they are read back.
     let mut keys = keys.into_iter();
