@@ -959,7 +959,8 @@ async fn openapi_matches_routes(db: DatabaseConnection) {
 }
 
 /// Access per subject type: `staff` read everything but notes and restore nothing,
-/// `editor` read everything and restore and revert posts only, `admin` everything.
+/// `editor` read everything and restore and revert posts only, `clerk` read and restore
+/// posts only, `admin` everything.
 fn per_subject_api(db: &DatabaseConnection) -> AuditApi {
     AuditApi::new(db.clone())
         .authorize_access(|parts, access: &Access<'_>| {
@@ -969,6 +970,9 @@ fn per_subject_api(db: &DatabaseConnection) -> AuditApi {
                 (Some("staff"), Permission::Read, Some("notes")) => false,
                 (Some("staff" | "editor"), Permission::Read, _) => true,
                 (Some("editor"), _, None | Some("post")) => true,
+                (Some("clerk"), Permission::Read | Permission::Restore, None | Some("post")) => {
+                    true
+                }
                 _ => false,
             }
         })
@@ -1089,6 +1093,24 @@ async fn access_per_subject(db: DatabaseConnection) {
         restore("staff", post_version).await.0,
         StatusCode::FORBIDDEN
     );
+    // A version of a type the caller may not read is not there for them: the same 404 as
+    // an id that does not exist, so ids cannot be probed for what they hold.
+    let (status, hidden) = restore("clerk", note_version).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{hidden}");
+    let missing = note_version + 1_000_000;
+    let (status, absent) = restore("clerk", missing).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{absent}");
+    assert_eq!(
+        hidden["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace(&note_version.to_string(), "N"),
+        absent["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace(&missing.to_string(), "N"),
+    );
+    assert_eq!(hidden["error"]["code"], absent["error"]["code"]);
     assert_eq!(restore("editor", post_version).await.0, StatusCode::OK);
     let revert = |user: &'static str, request: &'static str| {
         let base = base.clone();

@@ -457,7 +457,8 @@ struct VersionPath {
 /// Restore a version (registered types) or get the data to re-apply.
 ///
 /// Needs the Read and Restore permissions and `Content-Type: application/json` (the body
-/// may be empty); 415 otherwise.
+/// may be empty); 415 otherwise. A version the caller may not read answers 404, as one
+/// that does not exist.
 #[utoipa::path(
     post,
     path = "/versions/{version_id}/restore",
@@ -476,10 +477,15 @@ async fn restore(
     let version = crate::version(&state.db, version_id)
         .await?
         .ok_or(Error::VersionNotFound(version_id))?;
-    let mut access = Access::to(Permission::Restore)
+    let mut access = Access::to(Permission::Read)
         .subject(&version.subject_type, Some(version.subject_id.as_str()));
     access.version_id = Some(version_id);
-    state.check(&parts, access, &[Permission::Read, Permission::Restore])?;
+    // The id names nothing the caller knows: a version they may not read is one that does
+    // not exist for them (the same 404), so ids cannot be probed for what they hold.
+    if !state.allows(&parts, &access) {
+        return Err(Error::VersionNotFound(version_id).into());
+    }
+    state.check(&parts, access, &[Permission::Restore])?;
     let Some(restorer) = state.restorers.get(version.subject_type.as_str()) else {
         let data = Some(version.data.clone());
         return Ok(Json(Restored {
