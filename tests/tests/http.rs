@@ -960,7 +960,8 @@ async fn openapi_matches_routes(db: DatabaseConnection) {
 
 /// Access per subject type: `staff` read everything but notes and restore nothing,
 /// `editor` read everything and restore and revert posts only, `clerk` read and restore
-/// posts only, `admin` everything.
+/// posts only, `reviser` read and revert posts only, `picky` read everything and revert
+/// posts as a type but no post by its id, `admin` everything.
 fn per_subject_api(db: &DatabaseConnection) -> AuditApi {
     AuditApi::new(db.clone())
         .authorize_access(|parts, access: &Access<'_>| {
@@ -972,6 +973,14 @@ fn per_subject_api(db: &DatabaseConnection) -> AuditApi {
                 (Some("editor"), _, None | Some("post")) => true,
                 (Some("clerk"), Permission::Read | Permission::Restore, None | Some("post")) => {
                     true
+                }
+                (Some("reviser"), Permission::Read | Permission::Revert, None | Some("post")) => {
+                    true
+                }
+                // Reverts posts by type, but no post in particular.
+                (Some("picky"), Permission::Read, _) => true,
+                (Some("picky"), Permission::Revert, None | Some("post")) => {
+                    access.subject_id.is_none()
                 }
                 _ => false,
             }
@@ -1120,6 +1129,40 @@ async fn access_per_subject(db: DatabaseConnection) {
             post_json(&base, user, &path, Some(r#"{"force":true}"#.into())).await
         }
     };
+    // Reverting is asked per record: a policy that refuses every post by its id refuses.
+    let (status, body) = revert("picky", "req-post").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        post::Entity::find_by_id(post_id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A request that changed only what the caller may not read is not there for them; one
+    // that changed some of it is refused without naming it.
+    audit_seaorm::AuditContext::new()
+        .request_id("req-note")
+        .scope(
+            note::ActiveModel {
+                body: Set("another secret".into()),
+                ..Default::default()
+            }
+            .insert(&db),
+        )
+        .await
+        .unwrap();
+    let (status, hidden) = revert("reviser", "req-note").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{hidden}");
+    let (_, absent) = revert("reviser", "req-none-such").await;
+    assert_eq!(hidden["error"]["code"], absent["error"]["code"]);
+    assert_eq!(
+        hidden["error"]["message"].as_str().unwrap().replace("req-note", "R"),
+        absent["error"]["message"].as_str().unwrap().replace("req-none-such", "R"),
+    );
+    let (status, body) = revert("reviser", "req-mixed").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(!body.to_string().contains("note"), "{body}");
     // The mixed request changed a note too: the editor may not revert it, and nothing moves.
     let (status, body) = revert("editor", "req-mixed").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");

@@ -396,9 +396,11 @@ async fn request_activity(
 
 /// Revert a request: every record it changed goes back to its version before it.
 ///
-/// Needs the Read and Revert permissions and `Content-Type: application/json`; the body
-/// `{"force": true}` reverts over later changes of the same fields (else 409 with the
-/// conflicts). Only types registered with `AuditApi::restorer` are reverted.
+/// Needs the Read and Revert permissions on every record the request changed (asked per
+/// record) and `Content-Type: application/json`; the body `{"force": true}` reverts over
+/// later changes of the same fields (else 409 with the conflicts). Only types registered
+/// with `AuditApi::restorer` are reverted. A request that changed only records the caller
+/// may not read answers 404, as an unknown one.
 #[utoipa::path(
     post,
     path = "/requests/{request_id}/revert",
@@ -414,11 +416,30 @@ async fn revert_request(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<crate::Reverted>, ApiError> {
     let body: RevertRequest = json_body(&headers, body)?;
-    // Every type the request changed must be the caller's to revert.
-    for subject_type in request_subject_types(&state, &request_id).await? {
-        let mut access = Access::to(Permission::Revert).subject(&subject_type, None);
+    // Every record the request changed must be the caller's to revert, each asked about
+    // by its id. Records the caller may not read are not named: a request that changed
+    // only such records is one that does not exist for them (the same 404).
+    let subjects = request_subjects(&state, &request_id).await?;
+    let readable = |(subject_type, subject_id): &(String, String)| {
+        let mut access = Access::to(Permission::Read).subject(subject_type, Some(subject_id));
         access.request_id = Some(&request_id);
-        state.check(&parts, access, &[Permission::Read, Permission::Revert])?;
+        state.allows(&parts, &access)
+    };
+    let hidden = subjects.iter().filter(|s| !readable(s)).count();
+    if hidden > 0 {
+        if hidden == subjects.len() {
+            return Err(Error::RequestNotFound(request_id).into());
+        }
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "not allowed to read every record this request changed",
+        ));
+    }
+    for (subject_type, subject_id) in &subjects {
+        let mut access = Access::to(Permission::Revert).subject(subject_type, Some(subject_id));
+        access.request_id = Some(&request_id);
+        state.check(&parts, access, &[Permission::Revert])?;
     }
     let done = state
         .reverter
@@ -427,23 +448,24 @@ async fn revert_request(
     Ok(Json(done))
 }
 
-/// The subject types of the entries written under `request_id`.
-async fn request_subject_types(
+/// The subjects (type, id) of the entries written under `request_id`.
+async fn request_subjects(
     state: &ApiState,
     request_id: &str,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<(String, String)>, ApiError> {
     use activity_log::Column as A;
-    let types: Vec<String> = activity_log::Entity::find()
+    let subjects: Vec<(String, String)> = activity_log::Entity::find()
         .select_only()
         .column(A::SubjectType)
+        .column(A::SubjectId)
         .distinct()
         .filter(A::RequestId.eq(request_id))
         .filter(A::SubjectType.ne(""))
         .into_tuple()
         .all(&state.db)
         .await
-        .map_err(Error::db("reading the subject types of a request"))?;
-    Ok(types)
+        .map_err(Error::db("reading the records of a request"))?;
+    Ok(subjects)
 }
 
 /// The version to restore.
