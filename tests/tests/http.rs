@@ -813,19 +813,33 @@ async fn bad_inputs_are_4xx(db: DatabaseConnection) {
             "{method} {path}: {json}"
         );
     }
-    // An offset past what the database can bind is clamped, not a crash.
-    let (status, page) = get(
+    // An offset past what the database can bind is a 400 (below), not a crash.
+    let (status, _) = get(
         &base,
         "admin",
         "/api/audit/activity?offset=18446744073709551615",
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(page["items"], json!([]));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     // A huge but well-formed limit is capped, not refused.
     let (status, page) = get(&base, "admin", "/api/audit/activity?limit=1000000").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["limit"], json!(audit_seaorm::MAX_LIMIT));
+    // An offset is walked by the database: a large one is refused, pointing to the cursor.
+    let max = audit_seaorm::http::MAX_OFFSET;
+    let (status, _) = get(&base, "admin", &format!("/api/audit/activity?offset={max}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let path = format!("/api/audit/activity?offset={}", max + 1);
+    let (status, body) = get(&base, "admin", &path).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_parameter");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("after_id"),
+        "{body}"
+    );
 }
 
 /// The API's operations, as (method, path).
@@ -1157,8 +1171,14 @@ async fn access_per_subject(db: DatabaseConnection) {
     let (_, absent) = revert("reviser", "req-none-such").await;
     assert_eq!(hidden["error"]["code"], absent["error"]["code"]);
     assert_eq!(
-        hidden["error"]["message"].as_str().unwrap().replace("req-note", "R"),
-        absent["error"]["message"].as_str().unwrap().replace("req-none-such", "R"),
+        hidden["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("req-note", "R"),
+        absent["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("req-none-such", "R"),
     );
     let (status, body) = revert("reviser", "req-mixed").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");

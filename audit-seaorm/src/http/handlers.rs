@@ -95,7 +95,7 @@ struct ActivityQuery {
     until: Option<DateTime<Utc>>,
     /// Page size (default 50, capped at 500).
     limit: Option<u64>,
-    /// Entries to skip.
+    /// Entries to skip (at most 10,000: page further with `after_id`).
     offset: Option<u64>,
     /// Keyset cursor: the previous page's `next_cursor` (400 when a time-bounded listing's
     /// cursor entry has been pruned since).
@@ -105,6 +105,9 @@ struct ActivityQuery {
     #[param(inline)]
     order: Option<Order>,
 }
+
+/// The largest `offset` `GET /activity` takes.
+pub const MAX_OFFSET: u64 = 10_000;
 
 /// Filtered, paginated activity (newest first unless asked otherwise).
 #[utoipa::path(
@@ -118,6 +121,17 @@ async fn activity(
     parts: Parts,
     ApiQuery(q): ApiQuery<ActivityQuery>,
 ) -> Result<Json<ActivityPage>, ApiError> {
+    // The database walks what an offset skips: a large one is a scan per call.
+    if q.offset.is_some_and(|o| o > MAX_OFFSET) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidParameter,
+            format!(
+                "`offset` is at most {MAX_OFFSET}: page further with `after_id` (the previous \
+                 page's `next_cursor`)"
+            ),
+        ));
+    }
     // A filter on one type asks for it; without one, unreadable types are left out.
     let excluded = match &q.subject_type {
         Some(t) => {
