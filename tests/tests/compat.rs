@@ -549,4 +549,56 @@ async fn hooks(db: DatabaseConnection) {
     assert_trail(db, "compat_baker", "1", &entries, &snapshots).await;
 }
 
-backend_tests!(chain, typed, keys, formats, renamed, hooks);
+/// Bulk writes of a table keyed by a native enum: their key lists and keyset steps compare
+/// the key as SeaORM does (cast to the enum type on PostgreSQL).
+async fn bulk_with_an_enum_key(db: DatabaseConnection) {
+    use audit_seaorm::AuditedBulk;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let moods = [mood::Mood::Calm, mood::Mood::Busy].map(|m| mood::ActiveModel {
+        mood: Set(m),
+        note: Set("fresh".into()),
+    });
+    let done = mood::Entity::insert_many_audited(moods)
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (2, 2));
+    let done = mood::Entity::update_many_audited()
+        .col_expr(mood::Column::Note, Expr::value("bulk"))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (2, 2));
+    let done = mood::Entity::delete_many_audited()
+        .filter(mood::Column::Mood.eq(mood::Mood::Busy))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (1, 1));
+    let done = mood::Entity::delete_by_id_audited(mood::Mood::Calm)
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (1, 1));
+    for id in ["Calm", "Busy"] {
+        let trail = history(&db, "compat_mood", id).await.unwrap();
+        let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["created", "updated", "deleted"], "{id}");
+        assert_eq!(
+            serde_json::to_value(&trail[1].changes).unwrap(),
+            json!({"note": {"old": "fresh", "new": "bulk"}})
+        );
+    }
+    assert!(mood::Entity::find().all(&db).await.unwrap().is_empty());
+}
+
+backend_tests!(
+    chain,
+    typed,
+    keys,
+    formats,
+    renamed,
+    hooks,
+    bulk_with_an_enum_key
+);

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use audit_core::{Audited, REDACTED};
-use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, SimpleExpr, ValueTuple};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
     IdenStatic, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, PrimaryKeyTrait,
@@ -444,14 +444,38 @@ fn key_of<E: EntityTrait>(model: &E::Model) -> Vec<Value> {
         .collect()
 }
 
+/// A key value as its column takes one (`ColumnTrait::save_as`: cast to a native enum
+/// type on PostgreSQL, as SeaORM's own statements do).
+fn key_value<C: ColumnTrait>(col: C, value: &Value) -> SimpleExpr {
+    col.save_as(Expr::val(value.clone()))
+}
+
 /// `key IN (…)` of these keys.
 fn key_in<E: EntityTrait>(keys: &[Vec<Value>]) -> SimpleExpr {
     let cols = key_columns::<E>();
     if let [col] = cols.as_slice() {
-        return Expr::col((E::default(), *col)).is_in(keys.iter().map(|k| k[0].clone()));
+        return Expr::col((E::default(), *col)).is_in(keys.iter().map(|k| key_value(*col, &k[0])));
     }
-    Expr::tuple(cols.iter().map(|c| Expr::col((E::default(), *c))))
-        .in_tuples(keys.iter().map(|k| ValueTuple::Many(k.clone())))
+    Expr::tuple(cols.iter().map(|c| Expr::col((E::default(), *c)))).is_in(
+        keys.iter()
+            .map(|k| Expr::tuple(cols.iter().zip(k).map(|(c, v)| key_value(*c, v)))),
+    )
+}
+
+/// A key column as the batches order and compare it. MySQL orders an `ENUM` by its
+/// members' declared positions but compares it with a string as text, so a keyset step
+/// would read rows again: there both sides are its text.
+fn key_order<E: EntityTrait>(col: E::Column, backend: DbBackend) -> SimpleExpr {
+    let expr = Expr::col((E::default(), col));
+    let is_enum = matches!(
+        col.def().get_column_type(),
+        sea_orm::ColumnType::Enum { .. }
+    );
+    if backend == DbBackend::MySql && is_enum {
+        expr.cast_as(sea_orm::sea_query::Alias::new("CHAR"))
+    } else {
+        expr.into()
+    }
 }
 
 /// Rows per insert statement: a batch, or fewer for wide tables.
@@ -472,13 +496,22 @@ where
     C: ConnectionTrait,
 {
     let cols = key_columns::<E>();
+    let backend = db.get_database_backend();
     let mut query = E::find().filter(condition.clone());
     for col in &cols {
-        query = query.order_by_asc(*col);
+        query = query.order_by_asc(key_order::<E>(*col, backend));
     }
     if let Some(last) = after.as_ref() {
-        let key = Expr::tuple(cols.iter().map(|c| Expr::col((E::default(), *c))));
-        query = query.filter(key.gt(Expr::tuple(last.iter().cloned().map(Expr::val))));
+        let key = Expr::tuple(cols.iter().map(|c| key_order::<E>(*c, backend)));
+        let last = cols.iter().zip(last).map(|(c, v)| {
+            if backend == DbBackend::MySql {
+                // Compared with the column's text (`key_order`), or its own value.
+                Expr::val(v.clone())
+            } else {
+                key_value(*c, v)
+            }
+        });
+        query = query.filter(key.gt(Expr::tuple(last)));
     }
     let rows = query
         .limit(BulkWrite::BATCH)
