@@ -209,15 +209,55 @@ fn insert_statement(
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-/// `rows` split into statements of at most [`MAX_PARAMS`] parameters.
+/// The bytes of values one statement carries at most (about: see [`value_len`]), besides
+/// [`MAX_PARAMS`]: MySQL refuses a packet over `max_allowed_packet` (16 MiB by default on
+/// MariaDB), and a bulk update of wide rows writes far more than its own small `UPDATE`.
+const MAX_STATEMENT_BYTES: usize = 4 << 20;
+
+/// `rows` split into statements of at most [`MAX_PARAMS`] parameters and about
+/// [`MAX_STATEMENT_BYTES`] of values (a row larger than that goes alone).
 fn chunks(rows: Vec<Vec<Value>>, per_row: usize) -> Vec<Vec<Vec<Value>>> {
     let per_statement = (MAX_PARAMS / per_row).max(1);
-    let mut out = Vec::new();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        out.push(rows.by_ref().take(per_statement).collect());
+    let mut out: Vec<Vec<Vec<Value>>> = Vec::new();
+    let mut bytes = 0;
+    for row in rows {
+        let len: usize = row.iter().map(value_len).sum();
+        match out.last_mut() {
+            Some(chunk) if chunk.len() < per_statement && bytes + len <= MAX_STATEMENT_BYTES => {
+                bytes += len;
+                chunk.push(row);
+            }
+            _ => {
+                bytes = len;
+                out.push(vec![row]);
+            }
+        }
     }
     out
+}
+
+/// About how many bytes a value takes on the wire (JSON as its compact text, escapes
+/// aside).
+fn value_len(value: &Value) -> usize {
+    fn json_len(j: &Json) -> usize {
+        match j {
+            Json::Null | Json::Bool(_) => 5,
+            Json::Number(_) => 24,
+            Json::String(s) => s.len() + 2,
+            Json::Array(items) => 2 + items.iter().map(|v| json_len(v) + 1).sum::<usize>(),
+            Json::Object(map) => {
+                2 + map
+                    .iter()
+                    .map(|(k, v)| k.len() + 4 + json_len(v))
+                    .sum::<usize>()
+            }
+        }
+    }
+    match value {
+        Value::String(Some(s)) => s.len(),
+        Value::Json(Some(j)) => json_len(j),
+        _ => 8,
+    }
 }
 
 fn text(s: Option<&str>) -> Value {
@@ -401,6 +441,29 @@ mod tests {
         assert_eq!(split.len(), 3);
         assert!(split.iter().all(|c| c.len() * 11 <= MAX_PARAMS));
         assert_eq!(split.iter().map(Vec::len).sum::<usize>(), 7_000);
+    }
+
+    #[test]
+    fn statements_stay_under_the_byte_budget() {
+        let doc = |n: usize| Value::Json(Some(Box::new(Json::String("x".repeat(n)))));
+        // 100 rows of ~100 KiB: a few per statement, none over the budget.
+        let rows = vec![vec![Value::Int(Some(1)), doc(100 << 10)]; 100];
+        let split = chunks(rows, 2);
+        assert!(split.len() >= 3, "{}", split.len());
+        for chunk in &split {
+            let bytes: usize = chunk.iter().flatten().map(value_len).sum();
+            assert!(bytes <= MAX_STATEMENT_BYTES, "{bytes}");
+        }
+        assert_eq!(split.iter().map(Vec::len).sum::<usize>(), 100);
+        // A row over the budget goes alone, between the others.
+        let rows = vec![
+            vec![doc(10)],
+            vec![doc(MAX_STATEMENT_BYTES + 1)],
+            vec![doc(10)],
+            vec![doc(10)],
+        ];
+        let sizes: Vec<usize> = chunks(rows, 1).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [1, 1, 2]);
     }
 
     #[test]
