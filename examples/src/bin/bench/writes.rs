@@ -312,7 +312,9 @@ fn floors_table(r: &mut Report, floors: &[Floor]) {
     r.line(
         "Why the ratios are what they are: an audited write is the plain write plus whole extra",
     );
-    r.line("calls, and each costs at least one round trip (`SELECT 1`, measured on the same pool):");
+    r.line(
+        "calls, and each costs at least one round trip (`SELECT 1`, measured on the same pool):",
+    );
     r.line("");
     r.line("| backend | op (in transaction) | extra calls | one round trip | plain + extra round trips ÷ plain | measured audited ÷ plain |");
     r.line("|---|---|---|---|---|---|");
