@@ -474,7 +474,7 @@ fn key_order<E: EntityTrait>(col: E::Column, backend: DbBackend) -> SimpleExpr {
     if backend == DbBackend::MySql && is_enum {
         expr.cast_as(sea_orm::sea_query::Alias::new("CHAR"))
     } else {
-        expr.into()
+        expr
     }
 }
 
