@@ -554,7 +554,7 @@ async fn hooks(db: DatabaseConnection) {
 async fn bulk_with_an_enum_key(db: DatabaseConnection) {
     use audit_seaorm::AuditedBulk;
     use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, QueryFilter};
+    use sea_orm::ColumnTrait;
     let moods = [mood::Mood::Calm, mood::Mood::Busy].map(|m| mood::ActiveModel {
         mood: Set(m),
         note: Set("fresh".into()),
