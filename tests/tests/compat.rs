@@ -553,8 +553,8 @@ async fn hooks(db: DatabaseConnection) {
 /// the key as SeaORM does (cast to the enum type on PostgreSQL).
 async fn bulk_with_an_enum_key(db: DatabaseConnection) {
     use audit_seaorm::AuditedBulk;
-    use sea_orm::sea_query::Expr;
     use sea_orm::ColumnTrait;
+    use sea_orm::sea_query::Expr;
     let moods = [mood::Mood::Calm, mood::Mood::Busy].map(|m| mood::ActiveModel {
         mood: Set(m),
         note: Set("fresh".into()),
