@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use audit_core::{Action, ActivityEntry, AuditContext, Audited, Filter, Order, Version};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, IntoActiveModel, ModelTrait, QueryFilter, QueryOrder,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, ModelTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -21,14 +22,21 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Puts one record back as `target` says (a version to restore, or `None`: the record did
 /// not exist, delete it), logged as `reverted` with `properties`.
-type ApplyFn = dyn for<'a> Fn(
-        &'a DatabaseTransaction,
-        &'a Subject,
-        Option<&'a Version>,
-        Value,
-    ) -> BoxFuture<'a, Result<()>>
+/// Locks a record's row (by the key its latest version names) for the revert's
+/// transaction.
+type LockFn =
+    dyn for<'a> Fn(&'a DatabaseTransaction, &'a Subject) -> BoxFuture<'a, Result<()>> + Send + Sync;
+
+/// Puts one record back (its step, the `reverted` entry's properties).
+type ApplyFn = dyn for<'a> Fn(&'a DatabaseTransaction, &'a Step, Value) -> BoxFuture<'a, Result<()>>
     + Send
     + Sync;
+
+/// What the reverter does with the records of one entity type.
+struct Ops {
+    lock: Box<LockFn>,
+    apply: Box<ApplyFn>,
+}
 
 /// A record, by subject type and id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -83,7 +91,7 @@ pub struct Reverted {
 /// ```
 #[derive(Clone, Default)]
 pub struct Reverter {
-    types: HashMap<&'static str, Arc<ApplyFn>>,
+    types: HashMap<&'static str, Arc<Ops>>,
 }
 
 impl Reverter {
@@ -99,21 +107,26 @@ impl Reverter {
         E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
         E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
     {
-        let apply: Arc<ApplyFn> = Arc::new(|txn, subject, target, properties| {
-            Box::pin(put_back::<E>(txn, subject, target, properties))
-        });
+        let ops = Ops {
+            lock: Box::new(|txn, subject| Box::pin(lock_row::<E>(txn, subject))),
+            apply: Box::new(|txn, step, properties| Box::pin(put_back::<E>(txn, step, properties))),
+        };
         self.types
-            .insert(<E::Model as Audited>::SUBJECT_TYPE, apply);
+            .insert(<E::Model as Audited>::SUBJECT_TYPE, Arc::new(ops));
         self
     }
 
-    /// Undoes every hooked change made under `request_id`, newest first, in one
-    /// transaction, each logged as `reverted` (properties: the reverted entries' ids and
-    /// request id) under a new request id. Each record touched goes back to its version
-    /// before the request: updated ones are rolled back, created ones deleted, deleted ones
-    /// re-inserted.
+    /// Undoes every hooked change made under `request_id`, in one transaction, each logged
+    /// as `reverted` (properties: the reverted entries' ids and request id) under a new
+    /// request id. Each record touched goes back to its state before the request: the
+    /// fields the request changed get their values from the version before it (later
+    /// changes of other fields stay), created records are deleted, deleted ones
+    /// re-inserted. Records go back in the reverse order of the request's first change of
+    /// each, so that a row is deleted before the row it refers to, and re-inserted after.
     ///
-    /// When a later change touched a field the request changed, it refuses with
+    /// Every record's row is locked before the check for conflicts, in the same
+    /// transaction: when another change touched a field the request changed (a later one,
+    /// or one of a request that interleaved with it), it refuses with
     /// [`Error::RevertConflicts`] listing them, and writes nothing, unless `force`. A
     /// request with a record of a type not registered with [`entity`](Self::entity) is
     /// [`Error::NotRevertible`]; an unknown request id, [`Error::RequestNotFound`]; a record
@@ -127,17 +140,27 @@ impl Reverter {
         request_id: &str,
         force: bool,
     ) -> Result<Reverted> {
-        let entries = request_entries(db, request_id).await?;
+        let txn = crate::begin_write(db)
+            .await
+            .map_err(Error::db("starting the revert transaction"))?;
+        let entries = request_entries(&txn, request_id).await?;
         if entries.is_empty() {
             return Err(Error::RequestNotFound(request_id.to_owned()));
         }
-        let plan = plan(db, &entries).await?;
+        let plan = plan(&txn, &entries).await?;
+        let mut ops = Vec::with_capacity(plan.len());
         for step in &plan {
-            if !self.types.contains_key(step.subject.subject_type.as_str()) {
-                return Err(Error::NotRevertible(step.subject.subject_type.clone()));
+            match self.types.get(step.subject.subject_type.as_str()) {
+                Some(op) => ops.push(op),
+                None => return Err(Error::NotRevertible(step.subject.subject_type.clone())),
             }
         }
-        let conflicts = conflicts(db, &plan).await?;
+        // The rows first: a write of one of them now waits for the revert, so what the
+        // check below finds is what the revert puts back over.
+        for (step, op) in plan.iter().zip(&ops) {
+            (op.lock)(&txn, &step.subject).await?;
+        }
+        let conflicts = conflicts(&txn, &plan).await?;
         if !conflicts.is_empty() && !force {
             return Err(Error::RevertConflicts(conflicts));
         }
@@ -149,46 +172,43 @@ impl Reverter {
             .map(|c| (*c).clone())
             .unwrap_or_default()
             .request_id(new_request.clone());
-        ctx.scope(self.apply(db, request_id, &plan)).await?;
+        ctx.scope(async {
+            for (step, op) in plan.iter().zip(&ops) {
+                let properties = json!({
+                    "reverted_request_id": request_id,
+                    "reverted_entry_ids": step.entry_ids,
+                });
+                (op.apply)(&txn, step, properties).await?;
+            }
+            Ok::<_, Error>(())
+        })
+        .await?;
+        txn.commit()
+            .await
+            .map_err(Error::db("committing the revert"))?;
         Ok(Reverted {
             request_id: new_request,
             subjects: plan.into_iter().map(|s| s.subject).collect(),
         })
-    }
-
-    async fn apply(&self, db: &DatabaseConnection, request_id: &str, plan: &[Step]) -> Result<()> {
-        let txn = crate::begin_write(db)
-            .await
-            .map_err(Error::db("starting the revert transaction"))?;
-        for step in plan {
-            let properties = json!({
-                "reverted_request_id": request_id,
-                "reverted_entry_ids": step.entry_ids,
-            });
-            let apply = &self.types[step.subject.subject_type.as_str()];
-            apply(&txn, &step.subject, step.target.as_ref(), properties).await?;
-        }
-        txn.commit()
-            .await
-            .map_err(Error::db("committing the revert"))
     }
 }
 
 /// One record to put back.
 struct Step {
     subject: Subject,
-    /// The request's entries of it.
+    /// The request's entries of it, oldest first.
     entry_ids: Vec<i64>,
     /// The fields the request changed.
     fields: BTreeSet<String>,
-    /// The id of the request's last entry of it.
-    last_entry: i64,
     /// Its version before the request (`None`: it did not exist).
     target: Option<Version>,
 }
 
 /// The hooked changes of a request, oldest first.
-async fn request_entries(db: &DatabaseConnection, request_id: &str) -> Result<Vec<ActivityEntry>> {
+async fn request_entries<C: ConnectionTrait>(
+    db: &C,
+    request_id: &str,
+) -> Result<Vec<ActivityEntry>> {
     let mut all = Vec::new();
     let mut filter = Filter::new()
         .request_id(request_id)
@@ -209,8 +229,9 @@ async fn request_entries(db: &DatabaseConnection, request_id: &str) -> Result<Ve
     }
 }
 
-/// The records the request touched, newest change first, each with its version before.
-async fn plan(db: &DatabaseConnection, entries: &[ActivityEntry]) -> Result<Vec<Step>> {
+/// The records the request touched, in the reverse order of its first change of each,
+/// each with its version before.
+async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<Vec<Step>> {
     let mut by_subject: BTreeMap<Subject, Vec<&ActivityEntry>> = BTreeMap::new();
     for e in entries {
         let subject = Subject {
@@ -254,7 +275,6 @@ async fn plan(db: &DatabaseConnection, entries: &[ActivityEntry]) -> Result<Vec<
                     .iter()
                     .flat_map(|e| e.changes.fields().map(str::to_owned))
                     .collect(),
-                last_entry: entries.last().map_or(0, |e| e.id),
                 subject,
                 target: None,
             },
@@ -302,13 +322,18 @@ async fn plan(db: &DatabaseConnection, entries: &[ActivityEntry]) -> Result<Vec<
             Ok(step)
         })
         .collect::<Result<_>>()?;
-    steps.sort_by_key(|s| std::cmp::Reverse(s.last_entry));
+    // Undone in the reverse order of the request's first change of each record: a row it
+    // created after the row it refers to goes first, a row it deleted after the row that
+    // referred to it comes back first.
+    steps.sort_by_key(|s| std::cmp::Reverse(s.entry_ids[0]));
     Ok(steps)
 }
 
 /// Other entries of the request's records, since its first change of each, that changed a
-/// field the request changed: reverting would undo them too. One query for all records.
-async fn conflicts(db: &DatabaseConnection, plan: &[Step]) -> Result<Vec<Conflict>> {
+/// field the request changed: reverting would undo them too. One query for all records;
+/// on MySQL/MariaDB a locking read, which sees the latest commits where the transaction's
+/// snapshot (taken at its first read) would not.
+async fn conflicts<C: ConnectionTrait>(db: &C, plan: &[Step]) -> Result<Vec<Conflict>> {
     use activity_log::Column as A;
     let mut since = Condition::any();
     for step in plan {
@@ -321,9 +346,13 @@ async fn conflicts(db: &DatabaseConnection, plan: &[Step]) -> Result<Vec<Conflic
                 .add(A::Id.gt(step.entry_ids[0])),
         );
     }
-    let rows = activity_log::Entity::find()
+    let mut query = activity_log::Entity::find()
         .filter(since)
-        .order_by_asc(A::Id)
+        .order_by_asc(A::Id);
+    if db.get_database_backend() == sea_orm::DbBackend::MySql {
+        query = query.lock_shared();
+    }
+    let rows = query
         .all(db)
         .await
         .map_err(Error::db("reading the changes after the request"))?;
@@ -348,24 +377,13 @@ async fn conflicts(db: &DatabaseConnection, plan: &[Step]) -> Result<Vec<Conflic
     Ok(out)
 }
 
-/// Restores `target` into the record of `E`, or deletes the record when there is none.
-async fn put_back<E>(
-    txn: &DatabaseTransaction,
-    subject: &Subject,
-    target: Option<&Version>,
-    properties: Value,
-) -> Result<()>
+/// The row of a record (by the key its latest version names), locked; `None` when it is
+/// not there.
+async fn locked_row<E>(txn: &DatabaseTransaction, subject: &Subject) -> Result<Option<E::Model>>
 where
     E: EntityTrait,
-    E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
-    E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+    E::Model: AuditedModel,
 {
-    if let Some(version) = target {
-        let how = Some((Action::Reverted, properties));
-        crate::restore::restore_version::<E, _>(txn, version.clone(), how).await?;
-        return Ok(());
-    }
-    // Created by the request: delete it (the latest version names its key).
     let Some(latest) = crate::history::version_at(
         txn,
         &subject.subject_type,
@@ -374,18 +392,57 @@ where
     )
     .await?
     else {
-        return Ok(());
+        return Ok(None);
     };
-    let Some(row) = crate::restore::by_snapshot_key::<E>(&latest.data)?
+    crate::restore::by_snapshot_key::<E>(&latest.data)?
+        .lock_exclusive()
         .one(txn)
         .await
-        .map_err(Error::db("reading the record to delete"))?
-    else {
+        .map_err(Error::db("reading the record to revert"))
+}
+
+async fn lock_row<E>(txn: &DatabaseTransaction, subject: &Subject) -> Result<()>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+{
+    locked_row::<E>(txn, subject).await.map(drop)
+}
+
+/// Puts the record of `E` back: the fields the request changed from the version before
+/// it, over the row as it is (re-inserted from that version when the row is gone), or
+/// deletes the record when the request created it.
+async fn put_back<E>(txn: &DatabaseTransaction, step: &Step, properties: Value) -> Result<()>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel + IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+{
+    let current = locked_row::<E>(txn, &step.subject).await?;
+    if let Some(before) = &step.target {
+        let mut version = before.clone();
+        if let Some(row) = &current {
+            // Later changes of other fields stay; a field the version before does not hold
+            // (redacted, or added since) keeps its value.
+            let mut data = row.snapshot()?;
+            for field in &step.fields {
+                if let Some(value) = before.data.get(field) {
+                    data.insert(field.clone(), value.clone());
+                }
+            }
+            version.data = data;
+        }
+        let how = Some((Action::Reverted, properties));
+        crate::restore::restore_version::<E, _>(txn, version, how).await?;
+        return Ok(());
+    }
+    // Created by the request: delete it.
+    let Some(row) = current else {
         return Ok(()); // deleted since, and that is what the revert wants
     };
     let marker = Restoring {
         subject_type: <E::Model as Audited>::SUBJECT_TYPE,
-        subject_id: subject.subject_id.clone(),
+        subject_id: step.subject.subject_id.clone(),
         action: Action::Reverted,
         properties,
     };

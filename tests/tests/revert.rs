@@ -1,7 +1,9 @@
 //! Reverting a request: every change it made undone, newest first, in one transaction;
 //! refused (nothing written) when a later change touched the same field, unless forced.
 
-use audit_seaorm::{AuditContext, Error, Retention, Reverter, activity, history, prune, versions};
+use audit_seaorm::{
+    AuditContext, AuditedEntity, Error, Retention, Reverter, activity, history, prune, versions,
+};
 use audit_tests::{backend_tests, post};
 use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection, EntityTrait, ModelTrait, Set};
 
@@ -137,7 +139,171 @@ async fn pruned_state_before_is_refused(db: DatabaseConnection) {
     assert_eq!(post::reload(&db, b.id).await.title, "by req-5");
 }
 
+/// A record the revert deletes is gone for time travel too: its version is `deleted`
+/// (the entry says `reverted`), and inserting its key again is a plain create, not a drift
+/// over a record the trail took for alive.
+async fn a_reverted_create_is_deleted_in_the_trail(db: DatabaseConnection) {
+    let a = request("req-6")
+        .scope(post::new("a", "a").insert(&db))
+        .await
+        .unwrap();
+    let reverter = Reverter::new().entity::<post::Entity>();
+    reverter.revert_request(&db, "req-6", false).await.unwrap();
+    let vs = versions(&db, "post", a.id).await.unwrap();
+    assert_eq!(vs.last().unwrap().event.as_str(), "deleted", "{vs:?}");
+    let last = history(&db, "post", a.id).await.unwrap().pop().unwrap();
+    assert_eq!(last.action.as_str(), "reverted");
+    assert!(
+        post::Entity::as_of(&db, a.id, chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut again = post::new("a again", "a-again");
+    again.id = Set(a.id);
+    again.insert(&db).await.unwrap();
+    let actions: Vec<String> = history(&db, "post", a.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.action.as_str().to_owned())
+        .collect();
+    assert_eq!(actions, ["created", "reverted", "created"]);
+}
+
+/// A revert puts back the fields the request changed and leaves the others as later
+/// writes left them (a later change of another field is no conflict, and stays).
+async fn later_changes_of_other_fields_stay(db: DatabaseConnection) {
+    let b = post::new("b", "b").insert(&db).await.unwrap();
+    request("req-7").scope(retitle(&db, b.id, "by req-7")).await;
+    request("req-8")
+        .scope(
+            post::ActiveModel {
+                id: ActiveValue::Unchanged(b.id),
+                slug: Set("slug-by-req-8".into()),
+                ..Default::default()
+            }
+            .update(&db),
+        )
+        .await
+        .unwrap();
+    let reverter = Reverter::new().entity::<post::Entity>();
+    reverter.revert_request(&db, "req-7", false).await.unwrap();
+    let now = post::reload(&db, b.id).await;
+    assert_eq!(now.title, "b");
+    assert_eq!(now.slug, "slug-by-req-8");
+    let last = history(&db, "post", b.id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        serde_json::to_value(&last.changes).unwrap(),
+        serde_json::json!({"title": {"old": "by req-7", "new": "b"}})
+    );
+}
+
+/// Records are put back in the reverse order of the request's first change of each: a
+/// junction row created after the cake it points at is deleted before the cake (which
+/// would otherwise take it along through `ON DELETE CASCADE`, unlogged).
+async fn records_go_back_in_reverse_order(db: DatabaseConnection) {
+    use audit_tests::compat::{baker, cake, cakes_bakers};
+    let baker = baker::ActiveModel {
+        name: Set("Ann".into()),
+        slug: Set("ann".into()),
+        contact_details: Set(serde_json::json!({})),
+        bakery_id: Set(None),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let (cake, link) = request("req-9")
+        .scope(async {
+            let cake = cake::ActiveModel {
+                name: Set("Sponge".into()),
+                price: Set(rust_decimal::Decimal::new(350, 2)),
+                bakery_id: Set(None),
+                gluten_free: Set(false),
+                serial: Set(uuid::Uuid::from_u128(9)),
+                ..Default::default()
+            }
+            .insert(&db)
+            .await
+            .unwrap();
+            let link = cakes_bakers::ActiveModel {
+                cake_id: Set(cake.id),
+                baker_id: Set(baker.id),
+            }
+            .insert(&db)
+            .await
+            .unwrap();
+            // The cake's last change comes after the junction row's.
+            let mut renamed: cake::ActiveModel = cake.clone().into();
+            renamed.name = Set("Victoria sponge".into());
+            renamed.update(&db).await.unwrap();
+            (cake, link)
+        })
+        .await;
+    let reverter = Reverter::new()
+        .entity::<cake::Entity>()
+        .entity::<cakes_bakers::Entity>();
+    reverter.revert_request(&db, "req-9", false).await.unwrap();
+    assert!(
+        cake::Entity::find_by_id(cake.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let link_id = serde_json::json!([link.cake_id, link.baker_id]).to_string();
+    let trail = history(&db, "compat_cakes_bakers", link_id.as_str())
+        .await
+        .unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "reverted"], "{trail:?}");
+}
+
+/// A write of a record in flight when the revert starts (its transaction holds the row):
+/// the revert waits for it, and its change of a field the request changed is a conflict,
+/// not something the revert writes over.
+async fn a_write_in_flight_is_a_conflict(db: DatabaseConnection) {
+    use sea_orm::TransactionTrait;
+    let b = post::new("b", "b").insert(&db).await.unwrap();
+    request("req-10")
+        .scope(retitle(&db, b.id, "by req-10"))
+        .await;
+    let txn = db.begin().await.unwrap();
+    request("req-11")
+        .scope(
+            post::ActiveModel {
+                id: ActiveValue::Unchanged(b.id),
+                title: Set("by req-11".into()),
+                ..Default::default()
+            }
+            .update(&txn),
+        )
+        .await
+        .unwrap();
+    let reverter = Reverter::new().entity::<post::Entity>();
+    let revert = {
+        let db = db.clone();
+        tokio::spawn(async move { reverter.revert_request(&db, "req-10", false).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!revert.is_finished(), "the revert waits for the row");
+    txn.commit().await.unwrap();
+    match revert.await.unwrap() {
+        Err(Error::RevertConflicts(conflicts)) => {
+            assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+            assert_eq!(conflicts[0].field, "title");
+        }
+        other => panic!("expected RevertConflicts, got {other:?}"),
+    }
+    assert_eq!(post::reload(&db, b.id).await.title, "by req-11");
+}
+
 backend_tests!(
+    a_write_in_flight_is_a_conflict,
+    records_go_back_in_reverse_order,
+    a_reverted_create_is_deleted_in_the_trail,
+    later_changes_of_other_fields_stay,
     pruned_state_before_is_refused,
     a_request_is_undone,
     conflicts_are_refused_unless_forced,

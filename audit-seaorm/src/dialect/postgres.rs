@@ -76,7 +76,7 @@ fn statement(kept: &str) -> String {
 ), v AS (
     INSERT INTO "{versions}" ({VERSION_COLS})
     SELECT $1, $2, g.version,
-           CASE WHEN g.own_changed THEN $6 ELSE '{DRIFT}' END,
+           CASE WHEN NOT g.own_changed THEN '{DRIFT}' WHEN $5 = 'deleted' THEN 'deleted' ELSE $6 END,
            CASE WHEN $5 = 'deleted' THEN g.base_data ELSE $3::jsonb END,
            CASE WHEN g.own_changed THEN $8 END, $13
     -- Referencing `dr` runs it first: the drift entry precedes the write's own.

@@ -135,7 +135,13 @@ pub(crate) fn plan(write: &Hooked<'_>, latest: Option<&Latest>) -> Result<Plan, 
     if !own_changed && drift.is_empty() {
         return Ok(Plan::default());
     }
-    let event = if own_changed { write.action } else { DRIFT };
+    // A delete's version says `deleted` whatever its entry's action (a revert logs
+    // `reverted`): the trail reads a record's existence from its versions' events.
+    let event = match (own_changed, write.kind) {
+        (false, _) => DRIFT,
+        (true, Kind::Deleted) => Kind::Deleted.as_str(),
+        (true, _) => write.action,
+    };
     Ok(Plan {
         drift: (!drift.is_empty()).then_some(drift),
         entry: own_changed.then_some(own),
