@@ -68,7 +68,7 @@ pub struct Conflict {
 pub struct Reverted {
     /// The request id the reverting writes were made under (a new one).
     pub request_id: String,
-    /// The records put back, newest change first.
+    /// The records put back, in the order they were put back.
     pub subjects: Vec<Subject>,
 }
 
