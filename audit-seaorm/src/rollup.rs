@@ -25,8 +25,9 @@ pub const GRACE: Duration = Duration::hours(1);
 /// The subject type of an hour's marker row, which no subject type is.
 pub(crate) const MARKER: &str = "\u{1}";
 
-/// The most hours one statement writes the counts of.
-const HOURS_PER_INSERT: usize = 100;
+/// The most rows one statement writes (4 parameters each: well under every backend's
+/// limit, however many subject types and actions an hour holds).
+const ROWS_PER_INSERT: usize = 5_000;
 
 /// How many entries a time window holds: [`activity_counts`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -252,37 +253,54 @@ pub(crate) async fn count_hours<C: ConnectionTrait>(
         next_entry: None,
         dense: false,
     };
-    for chunk in missing.chunks(HOURS_PER_INSERT) {
-        let mut insert = Query::insert()
-            .into_table(hourly::Entity)
-            .columns([H::Hour, H::SubjectType, H::Action, H::N])
-            .on_conflict(
-                OnConflict::columns([H::Hour, H::SubjectType, H::Action])
-                    .do_nothing_on([H::N])
-                    .to_owned(),
-            )
-            .to_owned();
-        for &hour in chunk {
-            let mut total = 0;
-            let mut push = |subject_type: String, action: String, n: i64| {
-                insert.values_panic([
-                    at(hour, backend).into(),
-                    subject_type.into(),
-                    action.into(),
-                    n.into(),
-                ]);
-            };
-            for (subject_type, action, n) in reader.hour(db, hour).await? {
-                total += n;
-                push(subject_type, action, n);
+    let mut rows: Vec<[sea_orm::Value; 4]> = Vec::new();
+    for &hour in &missing {
+        let mut total = 0;
+        for (subject_type, action, n) in reader.hour(db, hour).await? {
+            total += n;
+            rows.push([
+                at(hour, backend),
+                subject_type.into(),
+                action.into(),
+                n.into(),
+            ]);
+            if rows.len() >= ROWS_PER_INSERT {
+                write_counts(db, std::mem::take(&mut rows)).await?;
             }
-            push(MARKER.to_owned(), String::new(), total);
         }
-        db.execute(&insert)
-            .await
-            .map_err(Error::db("writing the hourly counts"))?;
+        // The marker after the hour's counts: an hour whose marker is missing is counted
+        // again, and the counts it has already are kept.
+        rows.push([at(hour, backend), MARKER.into(), "".into(), total.into()]);
+        if rows.len() >= ROWS_PER_INSERT {
+            write_counts(db, std::mem::take(&mut rows)).await?;
+        }
     }
+    write_counts(db, rows).await?;
     Ok(missing.len() as u64)
+}
+
+/// Inserts counts rows (hour, subject type, action, n), keeping those already there.
+async fn write_counts<C: ConnectionTrait>(db: &C, rows: Vec<[sea_orm::Value; 4]>) -> Result<()> {
+    use hourly::Column as H;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert = Query::insert()
+        .into_table(hourly::Entity)
+        .columns([H::Hour, H::SubjectType, H::Action, H::N])
+        .on_conflict(
+            OnConflict::columns([H::Hour, H::SubjectType, H::Action])
+                .do_nothing_on([H::N])
+                .to_owned(),
+        )
+        .to_owned();
+    for row in rows {
+        insert.values_panic(row.map(Into::into));
+    }
+    db.execute(&insert)
+        .await
+        .map_err(Error::db("writing the hourly counts"))?;
+    Ok(())
 }
 
 /// Reads the hours to count in order, skipping empty stretches: after an hour with entries

@@ -126,8 +126,50 @@ async fn counts_equal_the_log_for_any_window(db: DatabaseConnection) {
 
 backend_tests!(
     counts_equal_the_log_for_any_window,
-    counts_entries_written_by_plain_sql
+    counts_entries_written_by_plain_sql,
+    an_hour_with_many_kinds_of_entries
 );
+
+/// An hour with more (subject type, action) pairs than one statement can bind counts all
+/// the same: the counts go out in statements of bounded size (17,000 pairs here, 68,000
+/// values: over every backend's parameter limit in one statement).
+async fn an_hour_with_many_kinds_of_entries(db: DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let hour = (Utc::now() - Duration::days(2))
+        .format("%Y-%m-%d %H:00:00")
+        .to_string();
+    let at = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => format!("timestamptz '{hour}+00'"),
+        sea_orm::DbBackend::MySql => format!("'{hour}'"),
+        _ => format!("'{}+00:00'", hour.replace(' ', "T")),
+    };
+    const PAIRS: usize = 17_000;
+    for chunk in (0..PAIRS).collect::<Vec<_>>().chunks(1_000) {
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("('act-{i}', 'kind-{}', '{i}', '{{}}', {at})", i % 2))
+            .collect();
+        db.execute_unprepared(&format!(
+            "INSERT INTO activity_log (action, subject_type, subject_id, changes, created_at) \
+             VALUES {}",
+            rows.join(", ")
+        ))
+        .await
+        .unwrap();
+    }
+    let now = Utc::now();
+    let counts = activity_counts(&db, now - Duration::days(3), now)
+        .await
+        .unwrap();
+    assert_eq!(counts.total, PAIRS as i64);
+    assert_eq!(counts.by_action.len(), PAIRS);
+    assert_eq!(counts.by_subject_type["kind-1"], PAIRS as i64 / 2);
+    // Counted once: the second call reads the counts.
+    let again = activity_counts(&db, now - Duration::days(3), now)
+        .await
+        .unwrap();
+    assert_eq!(again, counts);
+}
 
 /// Entries written by SQL of their own (a bulk load, another program) count the same. On
 /// SQLite they hold the time as the library writes it, RFC 3339 text (time filters compare
