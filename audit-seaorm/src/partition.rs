@@ -271,7 +271,10 @@ pub(crate) async fn months<C: ConnectionTrait>(db: &C) -> Result<Vec<Partition>>
 
 /// Detaches and drops the month partitions that end at or before `before`: the entries
 /// they hold (counted first) are all older than every policy keeps. In a dry run, only
-/// counts. The partitions' rows and names.
+/// counts. The partitions' rows and names. Run it in a transaction: entries that no
+/// longer match their hash-chain links (changed since they were sealed, their time too)
+/// go back into `activity_log` (its default partition) before the drop, so that `verify`
+/// reports them (and `prune`'s deletes by row, which meet them there, count them kept).
 pub(crate) async fn drop_expired<C: ConnectionTrait>(
     db: &C,
     before: DateTime<Utc>,
@@ -296,8 +299,12 @@ pub(crate) async fn drop_expired<C: ConnectionTrait>(
             .transpose()
             .map_err(Error::db("counting the rows of a partition to drop"))?
             .unwrap_or(0);
-        rows += count as u64;
+        if dry_run {
+            rows += count as u64;
+        }
         if !dry_run {
+            let changed = changed_in(db, name).await?;
+            rows += count as u64 - changed.len() as u64;
             // Retention's doing: the links of its rows are marked (see `prune`).
             let ids = sea_orm::sea_query::Query::select()
                 .column(crate::entity::activity_log::Column::Id)
@@ -310,6 +317,36 @@ pub(crate) async fn drop_expired<C: ConnectionTrait>(
                 "detaching an expired partition of activity_log",
             )
             .await?;
+            for chunk in changed.chunks(1000) {
+                let list = chunk
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                exec(
+                    db,
+                    &format!(
+                        r#"INSERT INTO "{table}" SELECT * FROM "{name}" WHERE "id" IN ({list})"#
+                    ),
+                    "keeping the changed entries of an expired partition",
+                )
+                .await?;
+                let seals = &crate::entity::table_names().seals;
+                let negated = chunk
+                    .iter()
+                    .map(|id| (-id).to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                exec(
+                    db,
+                    &format!(
+                        r#"UPDATE "{seals}" SET "row_id" = -"row_id" WHERE "kind" = {} AND "row_id" IN ({negated})"#,
+                        crate::chain::hash::Kind::Log.code()
+                    ),
+                    "unmarking the links of the changed entries kept",
+                )
+                .await?;
+            }
             exec(
                 db,
                 &format!(r#"DROP TABLE "{name}""#),
@@ -355,6 +392,43 @@ pub async fn maintain_partitions<C: ConnectionTrait + TransactionTrait>(
         .await
         .map_err(Error::db("committing the partition maintenance"))?;
     Ok(created)
+}
+
+/// The entries of partition `name` that no longer match their links, a page of ids at a
+/// time (see `crate::chain::changed_rows`).
+async fn changed_in<C: ConnectionTrait>(db: &C, name: &str) -> Result<Vec<i64>> {
+    use crate::entity::activity_log::Column as A;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+    let mut changed = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let page = Query::select()
+            .column(A::Id)
+            .from(Alias::new(name))
+            .and_where(Expr::col(A::Id).gt(after))
+            .order_by(A::Id, Order::Asc)
+            .limit(1000)
+            .to_owned();
+        let ids: Vec<i64> = db
+            .query_all(&page)
+            .await
+            .map_err(Error::db("reading the entries of a partition to drop"))?
+            .iter()
+            .map(|r| r.try_get_by_index(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::db("reading the entries of a partition to drop"))?;
+        let Some(&last) = ids.last() else {
+            return Ok(changed);
+        };
+        after = last;
+        let select = Query::select()
+            .column(A::Id)
+            .from(Alias::new(name))
+            .and_where(Expr::col(A::Id).is_in(ids))
+            .to_owned();
+        changed
+            .extend(crate::chain::changed_rows(db, crate::chain::hash::Kind::Log, select).await?);
+    }
 }
 
 #[cfg(test)]

@@ -203,6 +203,10 @@ pub struct Pruned {
     pub partitions: Vec<String>,
     /// The `pruned` entry that records the run (`None` in a dry run).
     pub entry_id: Option<i64>,
+    /// Rows old enough to go that were left in place because they no longer match their
+    /// links (changed since they were sealed: `verify` reports them). Removing them would
+    /// remove the evidence with them.
+    pub kept_changed: u64,
 }
 
 /// Removes what `retention` does not keep, then records one `pruned` entry (no subject)
@@ -234,6 +238,7 @@ pub async fn prune<C: ConnectionTrait + TransactionTrait>(
     };
     let mut bounds = serde_json::Map::new();
     let scopes = entry_scopes(retention);
+    let mut kept = 0;
     if crate::partition::is_partitioned(db).await? {
         let (rows, dropped) = prune_partitions(db, retention, &scopes, now).await?;
         // A dry run counts those rows again below, with the others of their age.
@@ -245,11 +250,21 @@ pub async fn prune<C: ConnectionTrait + TransactionTrait>(
     for (scope, age) in scopes {
         let before = now - age;
         bounds.insert(scope.label(), json!(before));
-        done.entries += prune_entries(db, &scope, before, retention, &done).await?;
+        done.entries += prune_entries(db, &scope, before, retention, &done, &mut kept).await?;
     }
-    done.versions = prune_versions(db, retention, &done).await?;
-    if !retention.dry_run && done.entries + done.versions > 0 {
-        // The chains start after the removed rows, from anchors.
+    done.versions = prune_versions(db, retention, &done, &mut kept).await?;
+    done.kept_changed = kept;
+    if kept > 0 {
+        tracing::warn!(
+            target: "audit_seaorm::prune",
+            rows = kept,
+            "audit: rows old enough to prune no longer match their hash-chain links \
+             (changed since they were sealed); they are kept: run `verify`"
+        );
+    }
+    if !retention.dry_run {
+        // Each batch folded its own marks; a mark left behind a row that was still there
+        // then (a chain whose rows went out of order) folds once that row went too.
         crate::chain::reanchor(db).await?;
     }
     if !retention.dry_run {
@@ -267,6 +282,7 @@ pub async fn prune<C: ConnectionTrait + TransactionTrait>(
                 "keep_versions": retention.default.keep_versions,
                 "keep_versions_by_type": keep,
                 "partitions_dropped": done.partitions,
+                "kept_changed": done.kept_changed,
             })),
         )
         .await?;
@@ -290,6 +306,9 @@ async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
         .map_err(Error::db("starting the partition maintenance"))?;
     crate::schema::take_install_lock(&txn).await?;
     if !retention.dry_run {
+        // The seal runs' lock before the partitions' DDL (which locks `activity_log`): a
+        // seal step holds the first while it reads the second.
+        crate::chain::seal::take_runs_lock(&txn).await?;
         crate::partition::ensure(&txn, crate::partition::MONTHS_AHEAD).await?;
     }
     let earliest = scopes.iter().map(|(_, age)| now - *age).min();
@@ -297,6 +316,9 @@ async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
     if let (Some(_), Some(before)) = (retention.default.entries_older_than, earliest) {
         let (rows, dropped) =
             crate::partition::drop_expired(&txn, before, retention.dry_run).await?;
+        if !dropped.is_empty() {
+            crate::chain::anchor::reanchor_locked(&txn).await?;
+        }
         out = (rows, dropped.into_iter().map(|p| p.name).collect());
     }
     txn.commit()
@@ -363,6 +385,7 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
     before: DateTime<Utc>,
     retention: &Retention,
     so_far: &Pruned,
+    kept: &mut u64,
 ) -> Result<u64> {
     use activity_log::Column as A;
     let old = Condition::all()
@@ -410,6 +433,7 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
             A::Id,
             batch,
             "pruning entries",
+            kept,
         )
         .await?;
         // The hours that lost entries are counted again when the dashboard next reads them.
@@ -428,13 +452,16 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
 
 /// Deletes the rows of `E` that `batch` selects together with the marks on their links
 /// (`kind`, see [`crate::chain::mark_pruned`]), in one transaction: the chains then fold
-/// what retention removed, and only that. `context` names the delete in an error.
+/// what retention removed, and only that. Rows that no longer match their links stay
+/// (counted in `kept`: see [`crate::chain::changed_rows`]). `context` names the delete in
+/// an error.
 async fn remove_marked<E, C>(
     db: &C,
     kind: Kind,
     id: E::Column,
     batch: Condition,
     context: &'static str,
+    kept: &mut u64,
 ) -> Result<u64>
 where
     E: EntityTrait,
@@ -443,18 +470,38 @@ where
     let txn = crate::begin_write(db)
         .await
         .map_err(Error::db("starting to prune a batch"))?;
-    let ids = Query::select()
-        .column(id)
-        .from(E::default())
-        .cond_where(batch.clone())
-        .to_owned();
-    crate::chain::mark_pruned(&txn, kind, ids).await?;
+    let ids = |batch: &Condition| {
+        Query::select()
+            .column(id)
+            .from(E::default())
+            .cond_where(batch.clone())
+            .to_owned()
+    };
+    // No seal step links a row between the check and the mark.
+    crate::chain::seal::take_runs_lock(&txn).await?;
+    let changed = crate::chain::changed_rows(&txn, kind, ids(&batch)).await?;
+    let batch = if changed.is_empty() {
+        batch
+    } else {
+        *kept += changed.len() as u64;
+        tracing::warn!(
+            target: "audit_seaorm::prune",
+            table = kind.table(),
+            ids = ?changed,
+            "audit: rows to prune no longer match their hash-chain links; kept"
+        );
+        batch.add(id.is_not_in(changed))
+    };
+    crate::chain::mark_pruned(&txn, kind, ids(&batch)).await?;
     let removed = E::delete_many()
         .filter(batch)
         .exec(&txn)
         .await
         .map_err(Error::db(context))?
         .rows_affected;
+    // The chains fold the batch's marks before it commits: a `verify` meanwhile, or after
+    // a crash, finds no marked link at a chain's start.
+    crate::chain::anchor::reanchor_locked(&txn).await?;
     txn.commit()
         .await
         .map_err(Error::db("committing a pruned batch"))?;
@@ -467,6 +514,7 @@ async fn prune_versions<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     retention: &Retention,
     so_far: &Pruned,
+    kept: &mut u64,
 ) -> Result<u64> {
     use versions::Column as V;
     let any_keep = retention.default.keep_versions.is_some()
@@ -518,6 +566,7 @@ async fn prune_versions<C: ConnectionTrait + TransactionTrait>(
             V::Id,
             doomed,
             "pruning versions",
+            kept,
         )
         .await?;
         tracing::info!(

@@ -306,7 +306,68 @@ async fn partitioning_is_postgres_only(db: DatabaseConnection) {
     }
 }
 
+/// Entries moved into an expired month after they were sealed (their time changed, so
+/// that the month's drop would take them) are kept: before the drop they go back into
+/// `activity_log` (its default partition), where `verify` reports them. The month's
+/// honest entries go with it.
+async fn a_month_drop_keeps_changed_rows(db: DatabaseConnection) {
+    use audit_seaorm::{BreakReason, VerifyScope, seal, verify};
+    partitioned(&db).await;
+    let sql = format!(
+        "CREATE TABLE \"{}\" PARTITION OF activity_log FOR VALUES FROM ('{}') TO ('{}')",
+        name(-6),
+        month(-6).format("%Y-%m-%d"),
+        month(-5).format("%Y-%m-%d")
+    );
+    db.execute_unprepared(&sql).await.unwrap();
+    entries_at(&db, 3, month(-6) + Duration::days(3)).await;
+    let p = post::new("kept", "kept").insert(&db).await.unwrap();
+    let mut am: post::ActiveModel = p.clone().into();
+    am.title = sea_orm::Set("renamed".into());
+    am.update(&db).await.unwrap();
+    seal(&db).await.unwrap();
+    let aged: Vec<i64> = activity_log::Entity::find()
+        .filter(activity_log::Column::SubjectType.eq("post"))
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(aged.len(), 2);
+    move_entries(&db, aged.iter().copied(), month(-6) + Duration::days(4)).await;
+    assert_eq!(rows_in(&db, &name(-6)).await, 5);
+
+    let done = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::days(100)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.partitions, [name(-6)]);
+    assert_eq!((done.entries, done.kept_changed), (3, 2), "{done:?}");
+    assert!(!partitions(&db).await.contains(&name(-6)));
+    let left: Vec<i64> = activity_log::Entity::find()
+        .filter(activity_log::Column::SubjectType.eq("post"))
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(left, aged);
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    let found: Vec<(&str, &str, BreakReason)> = report
+        .breaks
+        .iter()
+        .map(|b| (b.table.as_str(), b.subject_id.as_str(), b.reason))
+        .collect();
+    let id = p.id.to_string();
+    assert_eq!(found, [("activity_log", id.as_str(), BreakReason::Changed)]);
+}
+
 postgres_tests!(
+    a_month_drop_keeps_changed_rows,
     pg_partman_takes_over,
     install_makes_months_ahead_and_keeps_them,
     prune_drops_whole_expired_months,

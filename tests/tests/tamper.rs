@@ -406,7 +406,6 @@ async fn chains_are_walked_in_byte_order(db: DatabaseConnection) {
                 .unwrap();
         }
     }
-    seal(&db).await.unwrap();
     let old: Vec<i64> = activity_log::Entity::find()
         .filter(activity_log::Column::SubjectId.is_in(["a", "c"]))
         .all(&db)
@@ -415,7 +414,9 @@ async fn chains_are_walked_in_byte_order(db: DatabaseConnection) {
         .into_iter()
         .map(|e| e.id)
         .collect();
+    // Old before they are sealed (aged after, they would no longer match their links).
     move_entries(&db, old, Utc::now() - Duration::days(2)).await;
+    seal(&db).await.unwrap();
     let pruned = prune(&db, &Retention::new().entries_older_than(Duration::days(1)))
         .await
         .unwrap();
@@ -472,18 +473,20 @@ async fn a_checkpoint_catches_a_removed_subject(db: DatabaseConnection) {
     am.title = Set("later".into());
     am.update(&db).await.unwrap();
     let c = post_with_history(&db, "c", 0).await;
-    seal(&db).await.unwrap();
+    // c's entry is old (written two days ago, it commits only now: held back as late by
+    // the seal, then accepted).
+    let c_entries = entry_ids(&db, c.id).await;
+    move_entries(&db, c_entries.clone(), Utc::now() - Duration::days(2)).await;
+    let sealed = seal(&db).await.unwrap();
+    assert_eq!(sealed.held_back, 1);
+    audit_seaorm::seal_late(&db, &[("activity_log", c_entries[0])], "imported")
+        .await
+        .unwrap();
     let check = verify_checkpoint(&db, &cp, &key.verifying_key())
         .await
         .unwrap();
     assert!(check.matches, "{check:?}");
     // Nor does a chain that began after it and was pruned since (its anchor is later).
-    move_entries(
-        &db,
-        entry_ids(&db, c.id).await,
-        Utc::now() - Duration::days(2),
-    )
-    .await;
     let pruned = prune(&db, &Retention::new().entries_older_than(Duration::days(1)))
         .await
         .unwrap();
@@ -622,6 +625,44 @@ async fn pruned_chains_start_from_their_anchors(db: DatabaseConnection) {
             (key("versions", b.id), (Some(1), BreakReason::Missing)),
         ])
     );
+}
+
+/// Rows aged by hand after they were sealed (their `created_at` moved into the past, so
+/// that retention would take them) are not pruned away: they no longer match their links,
+/// so prune keeps them and `verify` reports them. Rows that match go as usual, in the same
+/// run.
+async fn aged_rows_are_not_pruned_away(db: DatabaseConnection) {
+    let honest = post_with_history(&db, "honest", 1).await;
+    let aged = post_with_history(&db, "aged", 2).await;
+    move_entries(
+        &db,
+        vec![entry_ids(&db, honest.id).await[0]],
+        Utc::now() - Duration::days(2),
+    )
+    .await;
+    seal(&db).await.unwrap();
+    // After the seal: someone ages every entry of `aged`.
+    move_entries(
+        &db,
+        entry_ids(&db, aged.id).await,
+        Utc::now() - Duration::days(400),
+    )
+    .await;
+    let retention = Retention::new().entries_older_than(Duration::days(1));
+    let pruned = prune(&db, &retention).await.unwrap();
+    assert_eq!((pruned.entries, pruned.kept_changed), (1, 3), "{pruned:?}");
+    assert_eq!(entry_ids(&db, aged.id).await.len(), 3);
+    let found = breaks(&verify(&db, &VerifyScope::all()).await.unwrap());
+    assert_eq!(
+        found,
+        BTreeMap::from([(
+            key("activity_log", aged.id),
+            (Some(1), BreakReason::Changed)
+        )])
+    );
+    // Kept by every later run, which reports them again.
+    let again = prune(&db, &retention).await.unwrap();
+    assert_eq!((again.entries, again.kept_changed), (0, 3));
 }
 
 /// A prune that removes more links of one chain than a page folds them all, a page at a
@@ -1135,6 +1176,7 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    aged_rows_are_not_pruned_away,
     a_long_pruned_chain_folds_in_pages,
     verify_beside_a_sealing_job,
     a_row_behind_an_old_run_is_swept,

@@ -3,17 +3,138 @@
 //! chain's anchor past its marked links. A row removed any other way leaves its link
 //! unmarked, and `verify` reports it whatever retention runs later.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, ValueTuple};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionSession, TransactionTrait,
 };
 
-use super::hash::Kind;
+use super::hash::{self, GENESIS, Hash, Kind, Salts};
 use crate::entity::{chains, seals};
 use crate::{Error, Result};
+
+/// The rows of `kind` among those `ids` selects whose content no longer gives their link's
+/// hash after the link before it: rows changed since they were sealed (their `created_at`
+/// too, which is what decides what retention removes). Retention leaves them in place, so
+/// that `verify` reports them, instead of removing the evidence with its mark. Rows without
+/// a link have nothing to be checked against; a link whose predecessor cannot be found
+/// (a break `verify` reports) counts as changed. Run it holding the seal runs' lock, so
+/// that no row is sealed between the check and the mark.
+pub(crate) async fn changed_rows<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    ids: SelectStatement,
+) -> Result<Vec<i64>> {
+    use seals::Column as S;
+    const CONTEXT: &str = "reading the links of rows to prune";
+    let links = seals::Entity::find()
+        .filter(S::Kind.eq(kind.code()))
+        .filter(S::RowId.in_subquery(ids))
+        .all(db)
+        .await
+        .map_err(Error::db(CONTEXT))?;
+    if links.is_empty() {
+        return Ok(Vec::new());
+    }
+    type Key = (String, String);
+    // The links before them, by chain and seq …
+    let mut before: HashMap<(Key, i64), String> = HashMap::new();
+    let wanted: Vec<&seals::Model> = links.iter().filter(|l| l.seq > 1).collect();
+    for chunk in wanted.chunks(1000) {
+        let keys = chunk.iter().map(|l| {
+            ValueTuple::Three(
+                l.subject_type.as_str().into(),
+                l.subject_id.as_str().into(),
+                (l.seq - 1).into(),
+            )
+        });
+        let found = seals::Entity::find()
+            .filter(S::Kind.eq(kind.code()))
+            .filter(
+                Expr::tuple([
+                    Expr::col(S::SubjectType),
+                    Expr::col(S::SubjectId),
+                    Expr::col(S::Seq),
+                ])
+                .in_tuples(keys),
+            )
+            .all(db)
+            .await
+            .map_err(Error::db(CONTEXT))?;
+        for l in found {
+            before.insert(((l.subject_type, l.subject_id), l.seq), l.hash);
+        }
+    }
+    // … or the anchors of their chains, where retention folded the link before.
+    let mut anchors: HashMap<Key, (i64, Option<String>)> = HashMap::new();
+    let folded: Vec<&seals::Model> = wanted
+        .iter()
+        .filter(|l| {
+            !before.contains_key(&((l.subject_type.clone(), l.subject_id.clone()), l.seq - 1))
+        })
+        .copied()
+        .collect();
+    for chunk in folded.chunks(1000) {
+        let keys = chunk
+            .iter()
+            .map(|l| ValueTuple::Two(l.subject_type.as_str().into(), l.subject_id.as_str().into()));
+        let found = chains::Entity::find()
+            .filter(chains::Column::Kind.eq(kind.code()))
+            .filter(
+                Expr::tuple([
+                    Expr::col(chains::Column::SubjectType),
+                    Expr::col(chains::Column::SubjectId),
+                ])
+                .in_tuples(keys),
+            )
+            .all(db)
+            .await
+            .map_err(Error::db("reading the chains of rows to prune"))?;
+        for c in found {
+            anchors.insert(
+                (c.subject_type, c.subject_id),
+                (c.anchor_seq, c.anchor_hash),
+            );
+        }
+    }
+    let row_ids: Vec<i64> = links.iter().map(|l| l.row_id).collect();
+    let rows = super::rows::Rows {
+        ids: Some(&row_ids),
+        limit: row_ids.len() as u64,
+        ..Default::default()
+    }
+    .read(db, kind)
+    .await?;
+    let rows: HashMap<i64, hash::Row> = rows.into_iter().map(|r| (r.id(), r)).collect();
+    let mut changed = Vec::new();
+    for l in &links {
+        let Some(row) = rows.get(&l.row_id) else {
+            continue; // gone already: nothing left to keep
+        };
+        let key = (l.subject_type.clone(), l.subject_id.clone());
+        let prev: Option<Hash> = if l.seq == 1 {
+            Some(GENESIS)
+        } else if let Some(h) = before.get(&(key.clone(), l.seq - 1)) {
+            hash::from_hex(h)
+        } else {
+            match anchors.get(&key) {
+                Some((seq, Some(h))) if *seq == l.seq - 1 => hash::from_hex(h),
+                _ => None,
+            }
+        };
+        let salts = Salts::stored(l.salt.as_deref(), l.erased.as_ref());
+        let fits = match (prev, hash::from_hex(&l.hash)) {
+            (Some(prev), Some(stored)) => super::verify::fits(row, salts.as_ref(), &prev, &stored),
+            _ => false,
+        };
+        if !fits {
+            changed.push(l.row_id);
+        }
+    }
+    Ok(changed)
+}
 
 const PAGE: u64 = 1000;
 
@@ -59,7 +180,8 @@ pub(crate) async fn reanchor<C: ConnectionTrait + TransactionTrait>(db: &C) -> R
     Ok(folded)
 }
 
-async fn reanchor_locked<C: ConnectionTrait>(db: &C) -> Result<u64> {
+/// [`reanchor`] in the caller's transaction (which then holds the seal runs' lock).
+pub(crate) async fn reanchor_locked<C: ConnectionTrait>(db: &C) -> Result<u64> {
     super::seal::lock_runs(db).await?;
     let mut folded = 0;
     for kind in Kind::ALL {

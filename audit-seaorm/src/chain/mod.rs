@@ -13,5 +13,5 @@ pub(crate) mod rows;
 pub(crate) mod seal;
 pub(crate) mod verify;
 
-pub(crate) use anchor::{mark_pruned, reanchor};
+pub(crate) use anchor::{changed_rows, mark_pruned, reanchor};
 pub(crate) use seal::ensure_origin;

@@ -952,7 +952,7 @@ struct Link {
 }
 
 /// Whether `row`, with `salts`, after `prev`, gives the hash `stored`.
-fn fits(row: &Row, salts: Option<&Salts>, prev: &Hash, stored: &Hash) -> bool {
+pub(super) fn fits(row: &Row, salts: Option<&Salts>, prev: &Hash, stored: &Hash) -> bool {
     salts
         .and_then(|salts| row.content(salts))
         .is_some_and(|c| hash::link(prev, &c) == *stored)
