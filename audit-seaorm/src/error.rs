@@ -84,6 +84,23 @@ pub enum Error {
         /// record's first version).
         version: i64,
     },
+    /// The state of a record at a time is no longer in the trail: it has versions, but
+    /// none at or before that time, and its first ones were pruned (by
+    /// [`keep_versions`](crate::Retention::keep_versions)), so whether it existed then,
+    /// and as what, cannot be told.
+    #[error(
+        "the trail no longer holds the state of `{subject_type}` {subject_id} at {at}: its versions before version {earliest} were pruned"
+    )]
+    StatePruned {
+        /// The subject type.
+        subject_type: String,
+        /// The subject id.
+        subject_id: String,
+        /// The time asked about.
+        at: chrono::DateTime<chrono::Utc>,
+        /// The number of its earliest version left.
+        earliest: i64,
+    },
     /// A subject has no version with this number.
     #[error("`{subject_type}` {subject_id} has no version {version}")]
     VersionNumberNotFound {

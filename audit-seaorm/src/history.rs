@@ -63,6 +63,42 @@ pub(crate) async fn version_at<C: ConnectionTrait>(
         .transpose()
 }
 
+/// [`version_at`], or [`Error::StatePruned`] when the subject has no version at or before
+/// `t` but its first versions were pruned: the trail cannot tell what it was then (nor
+/// whether it existed).
+pub(crate) async fn state_at<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+    t: DateTime<Utc>,
+) -> Result<Option<Version>> {
+    use versions::Column as V;
+    let found = version_at(db, subject_type, subject_id, t).await?;
+    if found.is_some() {
+        return Ok(found);
+    }
+    let earliest: Option<i64> = versions::Entity::find()
+        .select_only()
+        .column(V::Version)
+        .filter(V::SubjectType.eq(subject_type))
+        .filter(V::SubjectId.eq(subject_id))
+        .order_by_asc(V::Version)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(Error::db("reading a record's earliest version"))?;
+    match earliest {
+        Some(earliest) if earliest > 1 => Err(Error::StatePruned {
+            subject_type: subject_type.to_owned(),
+            subject_id: subject_id.to_owned(),
+            at: t,
+            earliest,
+        }),
+        _ => Ok(None),
+    }
+}
+
 /// The record a version holds, or `None` when the version says it was deleted. Fields the
 /// snapshot does not hold (redacted, skipped) take their type's default.
 fn model_of<M: Audited>(version: Option<Version>) -> Result<Option<M>> {
@@ -87,7 +123,7 @@ where
 {
     let id = subject_id_of::<E>(key)?;
     let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
-    model_of(version_at(db, subject_type, id.as_str(), t).await?)
+    model_of(state_at(db, subject_type, id.as_str(), t).await?)
 }
 
 /// [`AuditedEntity::as_of_many`](crate::AuditedEntity::as_of_many): one query for all keys.
@@ -111,6 +147,14 @@ where
         .map(|k| subject_id_of::<E>(k).map(SubjectId::into_string))
         .collect::<Result<Vec<_>>>()?;
     let rows = latest_versions(db, subject_type, &ids, Some(t)).await?;
+    if rows.len() < ids.len() {
+        // A record with no version then: not there yet, or its versions up to `t` pruned.
+        let found: std::collections::HashSet<&str> =
+            rows.iter().map(|r| r.subject_id.as_str()).collect();
+        for id in ids.iter().filter(|id| !found.contains(id.as_str())) {
+            state_at(db, subject_type, id, t).await?;
+        }
+    }
     let mut models = Vec::with_capacity(rows.len());
     for row in rows {
         if let Some(m) = model_of(Some(crate::api::version_from_row(row)?))? {

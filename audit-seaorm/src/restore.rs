@@ -63,6 +63,9 @@ pub trait AuditedEntity: EntityTrait {
 
     /// The record as it stood at `t`; `None` when it did not exist then (not yet created,
     /// or deleted). Fields no snapshot holds (redacted, skipped) take their type's default.
+    /// [`Error::StatePruned`](crate::Error::StatePruned) when the record's versions up to
+    /// `t` were pruned ([`keep_versions`](crate::Retention::keep_versions)): the trail
+    /// cannot tell what it was then, nor whether it existed.
     ///
     /// ```standalone_crate
     /// # mod post {
@@ -95,7 +98,9 @@ pub trait AuditedEntity: EntityTrait {
     where
         KeyOf<Self>: Serialize + Send + Sync;
 
-    /// [`as_of`](Self::as_of) of many records in one query: those that existed at `t`.
+    /// [`as_of`](Self::as_of) of many records in one query: those that existed at `t`
+    /// ([`Error::StatePruned`](crate::Error::StatePruned) when one's state then was
+    /// pruned).
     fn as_of_many<C: ConnectionTrait>(
         db: &C,
         keys: &[KeyOf<Self>],
@@ -107,7 +112,9 @@ pub trait AuditedEntity: EntityTrait {
     /// Every record of the entity as it stood at `t`, a page of at most `limit` (capped
     /// like every page) at a time, in subject id order, one query per page: pass the
     /// page's `next_after` as `after` for the next. Records deleted at `t` are left out, so
-    /// a page may hold fewer.
+    /// a page may hold fewer; so are records whose versions up to `t` were pruned
+    /// ([`keep_versions`](crate::Retention::keep_versions)), which [`as_of`](Self::as_of)
+    /// reports as [`Error::StatePruned`](crate::Error::StatePruned).
     fn all_as_of<C: ConnectionTrait>(
         db: &C,
         t: DateTime<Utc>,
@@ -127,7 +134,9 @@ pub trait AuditedEntity: EntityTrait {
         KeyOf<Self>: Serialize + Send + Sync;
 
     /// The changes from the record's state at `t` to its latest version (every field new
-    /// when it did not exist at `t`).
+    /// when it did not exist at `t`, every field to `null` when it is deleted now;
+    /// [`Error::StatePruned`](crate::Error::StatePruned) when its state at `t` was
+    /// pruned).
     fn changes_since<C: ConnectionTrait>(
         db: &C,
         key: KeyOf<Self>,
@@ -250,8 +259,12 @@ where
         KeyOf<Self>: Serialize + Send + Sync,
     {
         let id = history::subject_id_of::<E>(&key)?;
-        let data = |v: Option<Version>| v.map_or(Value::Null, |v| Value::Object(v.data));
-        let then = history::version_at(db, subject_type::<E>(), id.as_str(), t).await?;
+        // A record deleted then (or now) has no fields then (or now).
+        let data = |v: Option<Version>| match v {
+            Some(v) if v.event != Action::Deleted => Value::Object(v.data),
+            _ => Value::Null,
+        };
+        let then = history::state_at(db, subject_type::<E>(), id.as_str(), t).await?;
         let now = history::version_at(db, subject_type::<E>(), id.as_str(), Utc::now()).await?;
         Ok(Changes::between(&data(then), &data(now)))
     }

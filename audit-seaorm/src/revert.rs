@@ -219,7 +219,11 @@ async fn request_entries<C: ConnectionTrait>(
             e.version_id.is_some()
                 && matches!(
                     e.action,
-                    Action::Created | Action::Updated | Action::Deleted | Action::Restored
+                    Action::Created
+                        | Action::Updated
+                        | Action::Deleted
+                        | Action::Restored
+                        | Action::Reverted
                 )
         }));
         match page.next_cursor {
@@ -260,6 +264,8 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
         // The request's change is the record's first version: before it, the record did
         // not exist only if that change created it.
         let created = matches!(entries[0].action, Action::Created | Action::Restored);
+        // (A revert's first change of a record is never its first version: it puts back
+        // a state the trail held.)
         if number == 1 && !created {
             return Err(Error::NoStateBefore {
                 subject_type: subject.subject_type,

@@ -282,7 +282,62 @@ async fn all_as_of_in_pages(db: DatabaseConnection) {
     assert_eq!(titles, ["p0", "p1", "p2", "p3", "p4"]);
 }
 
+/// Versions pruned by `keep_versions`: a time before the earliest version left is a state
+/// the trail cannot tell (an error, not "did not exist"); later times answer as before.
+async fn a_pruned_state_is_an_error(db: DatabaseConnection) {
+    use audit_seaorm::{Retention, prune};
+    let p = post::new("v1", "pruned").insert(&db).await.unwrap();
+    for title in ["v2", "v3", "v4"] {
+        retitle(&db, p.id, title).await;
+    }
+    let before = times(&db, p.id).await;
+    prune(&db, &Retention::new().keep_versions(2))
+        .await
+        .unwrap();
+    let left: Vec<i64> = post::Entity::versions(&db, p.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(left, [3, 4]);
+    for t in [before[0] - MICRO, before[1], before[2] - MICRO] {
+        match post::Entity::as_of(&db, p.id, t).await {
+            Err(Error::StatePruned { earliest, .. }) => assert_eq!(earliest, 3),
+            other => panic!("at {t}: expected StatePruned, got {other:?}"),
+        }
+        assert!(matches!(
+            post::Entity::as_of_many(&db, &[p.id], t).await,
+            Err(Error::StatePruned { .. })
+        ));
+        assert!(matches!(
+            post::Entity::changes_since(&db, p.id, t).await,
+            Err(Error::StatePruned { .. })
+        ));
+    }
+    assert_eq!(title_at(&db, p.id, before[2]).await.as_deref(), Some("v3"));
+    assert_eq!(title_at(&db, p.id, Utc::now()).await.as_deref(), Some("v4"));
+}
+
+/// A record deleted since a time: every field it had then goes to `null`.
+async fn changes_since_a_delete(db: DatabaseConnection) {
+    let p = post::new("kept", "gone").insert(&db).await.unwrap();
+    let t = Utc::now();
+    p.clone().delete(&db).await.unwrap();
+    let changes = post::Entity::changes_since(&db, p.id, t).await.unwrap();
+    assert_eq!(changes.get("title").unwrap().old, json!("kept"));
+    assert_eq!(changes.get("title").unwrap().new, json!(null));
+    // And one that did not exist then but does now: every field new.
+    let born = Utc::now();
+    let q = post::new("new", "born").insert(&db).await.unwrap();
+    let changes = post::Entity::changes_since(&db, q.id, born).await.unwrap();
+    assert_eq!(changes.get("title").unwrap().old, json!(null));
+    assert_eq!(changes.get("title").unwrap().new, json!("new"));
+}
+
 backend_tests!(
+    a_pruned_state_is_an_error,
+    changes_since_a_delete,
     all_as_of_in_pages,
     as_of_at_the_boundaries,
     as_of_orders_by_number_within_a_timestamp,

@@ -495,6 +495,30 @@ async fn time_travel_over_http(db: DatabaseConnection) {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["created", "updated"]);
+    // Its first version pruned: the state at version 1's time is gone, not "absent".
+    let other = post::new("pruned", "pruned").insert(&db).await.unwrap();
+    let pruned_at = versions(&db, "post", other.id).await.unwrap()[0].created_at;
+    post::ActiveModel {
+        id: Set(other.id),
+        title: Set("renamed".into()),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    let keep_one = audit_seaorm::Retention::new()
+        .subject_type("post", audit_seaorm::Policy::new().keep_versions(1));
+    audit_seaorm::prune(&db, &keep_one).await.unwrap();
+    let path = format!(
+        "/api/audit/subjects/post/{}/at?time={}",
+        other.id,
+        pruned_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .replace('+', "%2B")
+    );
+    let (status, gone) = get(&base, "reader", &path).await;
+    assert_eq!(status, StatusCode::GONE, "{gone}");
+    assert_eq!(gone["error"]["code"], "state_pruned");
 }
 
 /// `POST /requests/{id}/revert`: Revert permission, 409 with the conflicts, forced revert.

@@ -299,7 +299,35 @@ async fn a_write_in_flight_is_a_conflict(db: DatabaseConnection) {
     assert_eq!(post::reload(&db, b.id).await.title, "by req-11");
 }
 
+/// A revert is a request too: reverting it puts back what the first revert undid.
+async fn a_revert_can_be_reverted(db: DatabaseConnection) {
+    let b = post::new("b", "b").insert(&db).await.unwrap();
+    let a = request("req-12")
+        .scope(async {
+            retitle(&db, b.id, "by req-12").await;
+            post::new("a", "a").insert(&db).await.unwrap()
+        })
+        .await;
+    let reverter = Reverter::new().entity::<post::Entity>();
+    let undo = reverter.revert_request(&db, "req-12", false).await.unwrap();
+    assert_eq!(post::reload(&db, b.id).await.title, "b");
+    assert!(
+        post::Entity::find_by_id(a.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    reverter
+        .revert_request(&db, &undo.request_id, false)
+        .await
+        .unwrap();
+    assert_eq!(post::reload(&db, b.id).await.title, "by req-12");
+    assert_eq!(post::reload(&db, a.id).await.title, "a");
+}
+
 backend_tests!(
+    a_revert_can_be_reverted,
     a_write_in_flight_is_a_conflict,
     records_go_back_in_reverse_order,
     a_reverted_create_is_deleted_in_the_trail,

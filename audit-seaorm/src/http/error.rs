@@ -39,6 +39,8 @@ pub enum ErrorCode {
     /// 409: the request changed records of a type the API cannot revert, or records whose
     /// state before it the trail no longer holds.
     CannotRevert,
+    /// 410: the record's state at that time was pruned from the trail.
+    StatePruned,
     /// 413: the body is larger than [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES).
     PayloadTooLarge,
     /// 415: restore without `Content-Type: application/json`.
@@ -145,6 +147,9 @@ impl From<Error> for ApiError {
             Error::NotRevertible(_) | Error::NoStateBefore { .. } => {
                 Self::new(StatusCode::CONFLICT, ErrorCode::CannotRevert, e.to_string())
             }
+            Error::StatePruned { .. } => {
+                Self::new(StatusCode::GONE, ErrorCode::StatePruned, e.to_string())
+            }
             Error::SubjectIdTooLong { .. } => Self::bad(e.to_string()),
             Error::CursorNotFound(_) => Self::new(
                 StatusCode::BAD_REQUEST,
@@ -202,6 +207,26 @@ impl IntoResponses for ReadErrors {
                 "`invalid_parameter`: an unknown or malformed parameter",
             ),
             FORBIDDEN,
+            INTERNAL,
+        ])
+    }
+}
+
+/// The errors of the endpoints that read a record at a time.
+pub(super) struct AtErrors;
+
+impl IntoResponses for AtErrors {
+    fn responses() -> BTreeMap<String, RefOr<Doc>> {
+        error_responses(&[
+            (
+                400,
+                "`invalid_parameter`: an unknown or malformed parameter",
+            ),
+            FORBIDDEN,
+            (
+                410,
+                "`state_pruned`: the record's versions up to that time were pruned",
+            ),
             INTERNAL,
         ])
     }

@@ -24,7 +24,9 @@ use super::body::{
     RestoreRequest, Restored, RevertRequest, SubjectBlame, SubjectHistory, SubjectPage,
     SubjectVersions, TypePermissions, VersionDiff,
 };
-use super::error::{ApiError, DocErrors, ErrorCode, ReadErrors, RestoreErrors, RevertErrors};
+use super::error::{
+    ApiError, AtErrors, DocErrors, ErrorCode, ReadErrors, RestoreErrors, RevertErrors,
+};
 use crate::Error;
 use crate::entity::activity_log;
 
@@ -269,7 +271,7 @@ struct AtQuery {
     get,
     path = "/subjects/{subject_type}/{subject_id}/at",
     params(SubjectPath, AtQuery),
-    responses((status = 200, description = "the record at that time", body = RecordAt), ReadErrors)
+    responses((status = 200, description = "the record at that time", body = RecordAt), AtErrors)
 )]
 async fn subject_at(
     State(state): State<Arc<ApiState>>,
@@ -280,7 +282,7 @@ async fn subject_at(
     subject.check(&state, &parts)?;
     let time = q.time.unwrap_or_else(Utc::now);
     let version =
-        crate::history::version_at(&state.db, &subject.subject_type, &subject.subject_id, time)
+        crate::history::state_at(&state.db, &subject.subject_type, &subject.subject_id, time)
             .await?;
     let exists = version.as_ref().is_some_and(|v| v.event != Action::Deleted);
     let data = version.as_ref().filter(|_| exists).map(|v| v.data.clone());
