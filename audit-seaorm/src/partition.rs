@@ -209,8 +209,11 @@ pub(crate) async fn create_month<C: ConnectionTrait>(
         return Ok(true);
     }
     // The default partition holds rows of this month: the new month takes them, then is
-    // attached (which checks that the default partition holds none of them any more).
+    // attached (which checks that the default partition holds none of them any more). The
+    // default partition is locked against writes first: a row of the month inserted
+    // between the move and the attach would make the attach fail.
     for sql in [
+        format!(r#"LOCK TABLE "{default}" IN SHARE ROW EXCLUSIVE MODE"#),
         format!(
             r#"CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"#
         ),
