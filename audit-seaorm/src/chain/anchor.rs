@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, ValueTuple};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, Query, SelectStatement};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionSession, TransactionTrait,
@@ -27,77 +27,88 @@ pub(crate) async fn changed_rows<C: ConnectionTrait>(
     kind: Kind,
     ids: SelectStatement,
 ) -> Result<Vec<i64>> {
+    use sea_orm::sea_query::{Alias, Condition, JoinType};
     use seals::Column as S;
     const CONTEXT: &str = "reading the links of rows to prune";
-    let links = seals::Entity::find()
-        .filter(S::Kind.eq(kind.code()))
-        .filter(S::RowId.in_subquery(ids))
-        .all(db)
+    // Each link with the hash of the link before it and its chain's anchor, in one query:
+    // three key lookups per row (a list of keys in a row-value `IN` is planned as a scan
+    // of the links on PostgreSQL).
+    let (l, p, c) = (Alias::new("l"), Alias::new("p"), Alias::new("c"));
+    let same_chain = |other: &Alias, kind_col, type_col, id_col| {
+        Condition::all()
+            .add(Expr::col((other.clone(), kind_col)).equals((l.clone(), S::Kind)))
+            .add(Expr::col((other.clone(), type_col)).equals((l.clone(), S::SubjectType)))
+            .add(Expr::col((other.clone(), id_col)).equals((l.clone(), S::SubjectId)))
+    };
+    let query = Query::select()
+        .columns([
+            (l.clone(), S::SubjectType),
+            (l.clone(), S::SubjectId),
+            (l.clone(), S::Seq),
+            (l.clone(), S::RowId),
+            (l.clone(), S::Hash),
+            (l.clone(), S::Salt),
+            (l.clone(), S::Erased),
+            (p.clone(), S::Hash),
+        ])
+        .column((c.clone(), chains::Column::AnchorSeq))
+        .column((c.clone(), chains::Column::AnchorHash))
+        .from_as(seals::Entity, l.clone())
+        .join_as(
+            JoinType::LeftJoin,
+            seals::Entity,
+            p.clone(),
+            same_chain(
+                &p,
+                S::Kind.into_iden(),
+                S::SubjectType.into_iden(),
+                S::SubjectId.into_iden(),
+            )
+            .add(Expr::col((p.clone(), S::Seq)).eq(Expr::col((l.clone(), S::Seq)).sub(1))),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            chains::Entity,
+            c.clone(),
+            same_chain(
+                &c,
+                chains::Column::Kind.into_iden(),
+                chains::Column::SubjectType.into_iden(),
+                chains::Column::SubjectId.into_iden(),
+            ),
+        )
+        .and_where(Expr::col((l.clone(), S::Kind)).eq(kind.code()))
+        .and_where(Expr::col((l.clone(), S::RowId)).in_subquery(ids))
+        .to_owned();
+    struct Found {
+        seq: i64,
+        row_id: i64,
+        hash: String,
+        salts: Option<Salts>,
+        prev: Option<String>,
+        anchor: (Option<i64>, Option<String>),
+    }
+    let links: Vec<Found> = db
+        .query_all(&query)
         .await
+        .map_err(Error::db(CONTEXT))?
+        .iter()
+        .map(|r| {
+            let salt: Option<String> = r.try_get_by_index(5)?;
+            let erased: Option<serde_json::Value> = r.try_get_by_index(6)?;
+            Ok(Found {
+                seq: r.try_get_by_index(2)?,
+                row_id: r.try_get_by_index(3)?,
+                hash: r.try_get_by_index(4)?,
+                salts: Salts::stored(salt.as_deref(), erased.as_ref()),
+                prev: r.try_get_by_index(7)?,
+                anchor: (r.try_get_by_index(8)?, r.try_get_by_index(9)?),
+            })
+        })
+        .collect::<std::result::Result<_, sea_orm::DbErr>>()
         .map_err(Error::db(CONTEXT))?;
     if links.is_empty() {
         return Ok(Vec::new());
-    }
-    type Key = (String, String);
-    // The links before them, by chain and seq …
-    let mut before: HashMap<(Key, i64), String> = HashMap::new();
-    let wanted: Vec<&seals::Model> = links.iter().filter(|l| l.seq > 1).collect();
-    for chunk in wanted.chunks(1000) {
-        let keys = chunk.iter().map(|l| {
-            ValueTuple::Three(
-                l.subject_type.as_str().into(),
-                l.subject_id.as_str().into(),
-                (l.seq - 1).into(),
-            )
-        });
-        let found = seals::Entity::find()
-            .filter(S::Kind.eq(kind.code()))
-            .filter(
-                Expr::tuple([
-                    Expr::col(S::SubjectType),
-                    Expr::col(S::SubjectId),
-                    Expr::col(S::Seq),
-                ])
-                .in_tuples(keys),
-            )
-            .all(db)
-            .await
-            .map_err(Error::db(CONTEXT))?;
-        for l in found {
-            before.insert(((l.subject_type, l.subject_id), l.seq), l.hash);
-        }
-    }
-    // … or the anchors of their chains, where retention folded the link before.
-    let mut anchors: HashMap<Key, (i64, Option<String>)> = HashMap::new();
-    let folded: Vec<&seals::Model> = wanted
-        .iter()
-        .filter(|l| {
-            !before.contains_key(&((l.subject_type.clone(), l.subject_id.clone()), l.seq - 1))
-        })
-        .copied()
-        .collect();
-    for chunk in folded.chunks(1000) {
-        let keys = chunk
-            .iter()
-            .map(|l| ValueTuple::Two(l.subject_type.as_str().into(), l.subject_id.as_str().into()));
-        let found = chains::Entity::find()
-            .filter(chains::Column::Kind.eq(kind.code()))
-            .filter(
-                Expr::tuple([
-                    Expr::col(chains::Column::SubjectType),
-                    Expr::col(chains::Column::SubjectId),
-                ])
-                .in_tuples(keys),
-            )
-            .all(db)
-            .await
-            .map_err(Error::db("reading the chains of rows to prune"))?;
-        for c in found {
-            anchors.insert(
-                (c.subject_type, c.subject_id),
-                (c.anchor_seq, c.anchor_hash),
-            );
-        }
     }
     let row_ids: Vec<i64> = links.iter().map(|l| l.row_id).collect();
     let rows = super::rows::Rows {
@@ -113,20 +124,17 @@ pub(crate) async fn changed_rows<C: ConnectionTrait>(
         let Some(row) = rows.get(&l.row_id) else {
             continue; // gone already: nothing left to keep
         };
-        let key = (l.subject_type.clone(), l.subject_id.clone());
-        let prev: Option<Hash> = if l.seq == 1 {
-            Some(GENESIS)
-        } else if let Some(h) = before.get(&(key.clone(), l.seq - 1)) {
-            hash::from_hex(h)
-        } else {
-            match anchors.get(&key) {
-                Some((seq, Some(h))) if *seq == l.seq - 1 => hash::from_hex(h),
-                _ => None,
-            }
+        let prev: Option<Hash> = match (&l.prev, &l.anchor) {
+            _ if l.seq == 1 => Some(GENESIS),
+            (Some(h), _) => hash::from_hex(h),
+            // The link before was folded into the chain's anchor.
+            (None, (Some(seq), Some(h))) if *seq == l.seq - 1 => hash::from_hex(h),
+            _ => None,
         };
-        let salts = Salts::stored(l.salt.as_deref(), l.erased.as_ref());
         let fits = match (prev, hash::from_hex(&l.hash)) {
-            (Some(prev), Some(stored)) => super::verify::fits(row, salts.as_ref(), &prev, &stored),
+            (Some(prev), Some(stored)) => {
+                super::verify::fits(row, l.salts.as_ref(), &prev, &stored)
+            }
             _ => false,
         };
         if !fits {
