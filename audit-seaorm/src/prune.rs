@@ -263,8 +263,8 @@ pub async fn prune<C: ConnectionTrait + TransactionTrait>(
         );
     }
     if !retention.dry_run {
-        // Each batch folded its own marks; a mark left behind a row that was still there
-        // then (a chain whose rows went out of order) folds once that row went too.
+        // The chains start after the removed rows, from anchors. Also when this run
+        // removed nothing: the marks of a run that stopped before this point fold now.
         crate::chain::reanchor(db).await?;
     }
     if !retention.dry_run {
@@ -499,9 +499,6 @@ where
         .await
         .map_err(Error::db(context))?
         .rows_affected;
-    // The chains fold the batch's marks before it commits: a `verify` meanwhile, or after
-    // a crash, finds no marked link at a chain's start.
-    crate::chain::anchor::reanchor_locked(&txn).await?;
     txn.commit()
         .await
         .map_err(Error::db("committing a pruned batch"))?;
