@@ -304,15 +304,26 @@ pub(crate) async fn drop_expired<C: ConnectionTrait>(
             .unwrap_or(0);
         if dry_run {
             rows += count as u64;
-        }
-        if !dry_run {
+        } else {
             let changed = changed_in(db, name).await?;
             rows += count as u64 - changed.len() as u64;
-            // Retention's doing: the links of its rows are marked (see `prune`).
-            let ids = sea_orm::sea_query::Query::select()
+            // Retention's doing: the links of its rows are marked (see `prune`), but for
+            // the changed ones, which stay.
+            let mut ids = sea_orm::sea_query::Query::select()
                 .column(crate::entity::activity_log::Column::Id)
                 .from(sea_orm::sea_query::Alias::new(name.as_str()))
                 .to_owned();
+            if !changed.is_empty() {
+                // Integers, written in: no limit on how many parameters.
+                let list = changed
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                ids.and_where(sea_orm::sea_query::Expr::cust(format!(
+                    r#""id" NOT IN ({list})"#
+                )));
+            }
             crate::chain::mark_pruned(db, crate::chain::hash::Kind::Log, ids).await?;
             exec(
                 db,
@@ -332,21 +343,6 @@ pub(crate) async fn drop_expired<C: ConnectionTrait>(
                         r#"INSERT INTO "{table}" SELECT * FROM "{name}" WHERE "id" IN ({list})"#
                     ),
                     "keeping the changed entries of an expired partition",
-                )
-                .await?;
-                let seals = &crate::entity::table_names().seals;
-                let negated = chunk
-                    .iter()
-                    .map(|id| (-id).to_string())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                exec(
-                    db,
-                    &format!(
-                        r#"UPDATE "{seals}" SET "row_id" = -"row_id" WHERE "kind" = {} AND "row_id" IN ({negated})"#,
-                        crate::chain::hash::Kind::Log.code()
-                    ),
-                    "unmarking the links of the changed entries kept",
                 )
                 .await?;
             }
