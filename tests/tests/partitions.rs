@@ -65,6 +65,18 @@ async fn partitioned(db: &DatabaseConnection) {
         .unwrap();
 }
 
+/// A partition of its own for the month `m` months after the current one (as an operator
+/// or pg_partman makes them).
+async fn month_partition(db: &DatabaseConnection, m: i32) {
+    let sql = format!(
+        "CREATE TABLE \"{}\" PARTITION OF activity_log FOR VALUES FROM ('{}') TO ('{}')",
+        name(m),
+        month(m).format("%Y-%m-%d"),
+        month(m + 1).format("%Y-%m-%d")
+    );
+    db.execute_unprepared(&sql).await.unwrap();
+}
+
 async fn entries_at(db: &DatabaseConnection, n: usize, at: DateTime<Utc>) -> Vec<i64> {
     let mut ids = Vec::new();
     for i in 0..n {
@@ -118,13 +130,7 @@ async fn prune_drops_whole_expired_months(db: DatabaseConnection) {
     partitioned(&db).await;
     // Two past months as partitions of their own (as an operator or pg_partman makes them).
     for m in [-6, -5] {
-        let sql = format!(
-            "CREATE TABLE \"{}\" PARTITION OF activity_log FOR VALUES FROM ('{}') TO ('{}')",
-            name(m),
-            month(m).format("%Y-%m-%d"),
-            month(m + 1).format("%Y-%m-%d")
-        );
-        db.execute_unprepared(&sql).await.unwrap();
+        month_partition(&db, m).await;
     }
     entries_at(&db, 5, month(-6) + Duration::days(3)).await;
     entries_at(&db, 4, month(-5) + Duration::days(3)).await;
@@ -186,13 +192,7 @@ async fn prune_drops_whole_expired_months(db: DatabaseConnection) {
     );
     // An override that keeps a type longer keeps the months whole.
     partitioned(&db).await;
-    let sql = format!(
-        "CREATE TABLE \"{}\" PARTITION OF activity_log FOR VALUES FROM ('{}') TO ('{}')",
-        name(-6),
-        month(-6).format("%Y-%m-%d"),
-        month(-5).format("%Y-%m-%d")
-    );
-    db.execute_unprepared(&sql).await.unwrap();
+    month_partition(&db, -6).await;
     entries_at(&db, 2, month(-6) + Duration::days(3)).await;
     let keep_items = retention.subject_type(
         "item",
@@ -313,13 +313,7 @@ async fn partitioning_is_postgres_only(db: DatabaseConnection) {
 async fn a_month_drop_keeps_changed_rows(db: DatabaseConnection) {
     use audit_seaorm::{BreakReason, VerifyScope, seal, verify};
     partitioned(&db).await;
-    let sql = format!(
-        "CREATE TABLE \"{}\" PARTITION OF activity_log FOR VALUES FROM ('{}') TO ('{}')",
-        name(-6),
-        month(-6).format("%Y-%m-%d"),
-        month(-5).format("%Y-%m-%d")
-    );
-    db.execute_unprepared(&sql).await.unwrap();
+    month_partition(&db, -6).await;
     entries_at(&db, 3, month(-6) + Duration::days(3)).await;
     let p = post::new("kept", "kept").insert(&db).await.unwrap();
     let mut am: post::ActiveModel = p.clone().into();

@@ -7,7 +7,7 @@ use audit_seaorm::{
 use audit_tests::{backend_tests, post};
 use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection, EntityTrait, ModelTrait, Set};
 
-async fn retitle(db: &DatabaseConnection, id: i32, title: &str) {
+async fn retitle<C: sea_orm::ConnectionTrait>(db: &C, id: i32, title: &str) {
     post::ActiveModel {
         id: ActiveValue::Unchanged(id),
         title: Set(title.into()),
@@ -271,16 +271,8 @@ async fn a_write_in_flight_is_a_conflict(db: DatabaseConnection) {
         .await;
     let txn = db.begin().await.unwrap();
     request("req-11")
-        .scope(
-            post::ActiveModel {
-                id: ActiveValue::Unchanged(b.id),
-                title: Set("by req-11".into()),
-                ..Default::default()
-            }
-            .update(&txn),
-        )
-        .await
-        .unwrap();
+        .scope(retitle(&txn, b.id, "by req-11"))
+        .await;
     let reverter = Reverter::new().entity::<post::Entity>();
     let revert = {
         let db = db.clone();
