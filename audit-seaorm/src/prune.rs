@@ -585,7 +585,7 @@ fn doomed_versions(
     subjects: &[(String, String, i64, i64)],
 ) -> (Condition, u64) {
     use versions::Column as V;
-    let mut doomed = Condition::any();
+    let mut doomed = Vec::new();
     let mut count = 0;
     for (subject_type, subject_id, max, n) in subjects {
         let Some(keep) = retention.policy(subject_type).keep_versions else {
@@ -596,14 +596,14 @@ fn doomed_versions(
             continue;
         }
         count += (*n - keep) as u64;
-        doomed = doomed.add(
+        doomed.push(
             Condition::all()
                 .add(V::SubjectType.eq(subject_type.as_str()))
                 .add(V::SubjectId.eq(subject_id.as_str()))
                 .add(V::Version.lte(max - keep)),
         );
     }
-    (doomed, count)
+    (crate::dialect::any_of(doomed), count)
 }
 
 #[cfg(test)]

@@ -18,6 +18,10 @@ use crate::entity::{activity_log, versions};
 use crate::trail::restoring::Restoring;
 use crate::{AuditedModel, Error, Result};
 
+/// Records per query of a revert's reads: three parameters each, far below every
+/// backend's limit (SQLite 32,766) whatever the request's size.
+const RECORDS_PER_QUERY: usize = 1000;
+
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Puts one record back as `target` says (a version to restore, or `None`: the record did
@@ -249,14 +253,18 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
         .values()
         .filter_map(|entries| entries[0].version_id)
         .collect();
-    let numbers: HashMap<i64, i64> = versions::Entity::find()
-        .filter(versions::Column::Id.is_in(first_ids))
-        .all(db)
-        .await
-        .map_err(Error::db("reading the request's versions"))?
-        .into_iter()
-        .map(|v| (v.id, v.version))
-        .collect();
+    let mut numbers: HashMap<i64, i64> = HashMap::new();
+    for ids in first_ids.chunks(RECORDS_PER_QUERY) {
+        numbers.extend(
+            versions::Entity::find()
+                .filter(versions::Column::Id.is_in(ids.iter().copied()))
+                .all(db)
+                .await
+                .map_err(Error::db("reading the request's versions"))?
+                .into_iter()
+                .map(|v| (v.id, v.version)),
+        );
+    }
     let mut steps = Vec::new();
     for (subject, entries) in by_subject {
         let first = entries[0].version_id.unwrap_or_default();
@@ -287,17 +295,20 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
         ));
     }
     // … and the versions before them, in another.
-    let mut before = Condition::any();
-    for (number, step) in steps.iter().filter(|(n, _)| *n > 1) {
-        before = before.add(
-            Condition::all()
-                .add(versions::Column::SubjectType.eq(step.subject.subject_type.as_str()))
-                .add(versions::Column::SubjectId.eq(step.subject.subject_id.as_str()))
-                .add(versions::Column::Version.eq(number - 1)),
-        );
-    }
+    let later: Vec<_> = steps.iter().filter(|(n, _)| *n > 1).collect();
     let mut targets: HashMap<(String, String), Version> = HashMap::new();
-    if steps.iter().any(|(n, _)| *n > 1) {
+    for chunk in later.chunks(RECORDS_PER_QUERY) {
+        let before = crate::dialect::any_of(
+            chunk
+                .iter()
+                .map(|(number, step)| {
+                    Condition::all()
+                        .add(versions::Column::SubjectType.eq(step.subject.subject_type.as_str()))
+                        .add(versions::Column::SubjectId.eq(step.subject.subject_id.as_str()))
+                        .add(versions::Column::Version.eq(number - 1))
+                })
+                .collect(),
+        );
         for row in versions::Entity::find()
             .filter(before)
             .all(db)
@@ -341,45 +352,62 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
 /// snapshot (taken at its first read) would not.
 async fn conflicts<C: ConnectionTrait>(db: &C, plan: &[Step]) -> Result<Vec<Conflict>> {
     use activity_log::Column as A;
-    let mut since = Condition::any();
-    for step in plan {
+    let mut out = Vec::new();
+    for chunk in plan.chunks(RECORDS_PER_QUERY) {
         // Any other entry since the request's first change of the record: later ones,
         // and those of requests that interleaved with it.
-        since = since.add(
-            Condition::all()
-                .add(A::SubjectType.eq(step.subject.subject_type.as_str()))
-                .add(A::SubjectId.eq(step.subject.subject_id.as_str()))
-                .add(A::Id.gt(step.entry_ids[0])),
+        let since = crate::dialect::any_of(
+            chunk
+                .iter()
+                .map(|step| {
+                    Condition::all()
+                        .add(A::SubjectType.eq(step.subject.subject_type.as_str()))
+                        .add(A::SubjectId.eq(step.subject.subject_id.as_str()))
+                        .add(A::Id.gt(step.entry_ids[0]))
+                })
+                .collect(),
         );
-    }
-    let mut query = activity_log::Entity::find()
-        .filter(since)
-        .order_by_asc(A::Id);
-    if db.get_database_backend() == sea_orm::DbBackend::MySql {
-        query = query.lock_shared();
-    }
-    let rows = query
-        .all(db)
-        .await
-        .map_err(Error::db("reading the changes after the request"))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let Some(step) = plan.iter().find(|s| {
-            s.subject.subject_type == row.subject_type
-                && s.subject.subject_id == row.subject_id
-                && !s.entry_ids.contains(&row.id)
-        }) else {
-            continue;
-        };
-        let entry = crate::api::entry_from_row(row)?;
-        for field in entry.changes.fields().filter(|f| step.fields.contains(*f)) {
-            out.push(Conflict {
-                subject: step.subject.clone(),
-                field: field.to_owned(),
-                later_entry_id: entry.id,
-            });
+        let by_subject: HashMap<(&str, &str), &Step> = chunk
+            .iter()
+            .map(|s| {
+                let key = (
+                    s.subject.subject_type.as_str(),
+                    s.subject.subject_id.as_str(),
+                );
+                (key, s)
+            })
+            .collect();
+        let mut query = activity_log::Entity::find()
+            .filter(since)
+            .order_by_asc(A::Id);
+        if db.get_database_backend() == sea_orm::DbBackend::MySql {
+            query = query.lock_shared();
+        }
+        let rows = query
+            .all(db)
+            .await
+            .map_err(Error::db("reading the changes after the request"))?;
+        for row in rows {
+            let key = (row.subject_type.as_str(), row.subject_id.as_str());
+            let Some(step) = by_subject
+                .get(&key)
+                .copied()
+                .filter(|s| !s.entry_ids.contains(&row.id))
+            else {
+                continue;
+            };
+            let entry = crate::api::entry_from_row(row)?;
+            for field in entry.changes.fields().filter(|f| step.fields.contains(*f)) {
+                out.push(Conflict {
+                    subject: step.subject.clone(),
+                    field: field.to_owned(),
+                    later_entry_id: entry.id,
+                });
+            }
         }
     }
+    // In the trail's order, whichever chunk found them.
+    out.sort_by_key(|c| c.later_entry_id);
     Ok(out)
 }
 

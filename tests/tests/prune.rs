@@ -212,7 +212,43 @@ async fn bad_policies(db: DatabaseConnection) {
     assert_eq!(entry_count(&db).await, 3);
 }
 
+/// A batch of thousands of records to trim: their condition is one statement that every
+/// backend takes (a chain of thousands of `OR`s overflowed the stack while the statement
+/// was written, and SQLite refuses an expression over 1,000 deep).
+async fn many_records_in_one_batch(db: DatabaseConnection) {
+    use audit_seaorm::AuditedBulk;
+    const N: usize = 3_000;
+    post::Entity::insert_many_audited((0..N).map(|i| post::new("v1", &format!("s{i}"))))
+        .exec(&db)
+        .await
+        .unwrap();
+    post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::value("v2"))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        versions_table::Entity::find().count(&db).await.unwrap(),
+        2 * N as u64
+    );
+    let done = prune(&db, &Retention::new().keep_versions(1))
+        .await
+        .unwrap();
+    assert_eq!(done.versions, N as u64);
+    let left = versions_table::Entity::find()
+        .filter(versions_table::Column::Version.eq(2))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(left, N as u64);
+    assert_eq!(
+        versions_table::Entity::find().count(&db).await.unwrap(),
+        N as u64
+    );
+}
+
 backend_tests!(
+    many_records_in_one_batch,
     entries_older_than,
     keep_last_versions,
     deleted_records_keep_their_last_version,

@@ -5,7 +5,9 @@ use audit_seaorm::{
     AuditContext, AuditedEntity, Error, Retention, Reverter, activity, history, prune, versions,
 };
 use audit_tests::{backend_tests, post};
-use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection, EntityTrait, ModelTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, Set,
+};
 
 async fn retitle<C: sea_orm::ConnectionTrait>(db: &C, id: i32, title: &str) {
     post::ActiveModel {
@@ -316,6 +318,50 @@ async fn a_revert_can_be_reverted(db: DatabaseConnection) {
         .unwrap();
     assert_eq!(post::reload(&db, b.id).await.title, "by req-12");
     assert_eq!(post::reload(&db, a.id).await.title, "a");
+}
+
+/// A request that changed more records than one statement of the revert's reads could
+/// name (three parameters each, SQLite's limit is 32,766): its reads go in parts, and every
+/// record goes back.
+async fn a_request_of_many_records_is_undone(db: DatabaseConnection) {
+    use audit_seaorm::AuditedBulk;
+    use sea_orm::{PaginatorTrait, QueryFilter, sea_query::Expr};
+    const N: usize = 11_000;
+    post::Entity::insert_many_audited(
+        (0..N).map(|i| post::new(&format!("t{i}"), &format!("s{i}"))),
+    )
+    .exec(&db)
+    .await
+    .unwrap();
+    let done = request("req-many")
+        .scope(
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::Title, Expr::value("by req-many"))
+                .exec(&db),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.entries, N as u64);
+    let undone = Reverter::new()
+        .entity::<post::Entity>()
+        .revert_request(&db, "req-many", false)
+        .await
+        .unwrap();
+    assert_eq!(undone.subjects.len(), N);
+    let left = post::Entity::find()
+        .filter(post::Column::Title.eq("by req-many"))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let last = post::Entity::find().all(&db).await.unwrap().pop().unwrap();
+    assert_eq!(last.title, format!("t{}", N - 1));
+}
+
+/// SQLite only: its parameter limit is the lowest, and the test writes 11,000 records
+/// one by one on the way back.
+mod a_request_of_many_records_is_undone {
+    audit_tests::__backend_test!(a_request_of_many_records_is_undone, sqlite, Sqlite, "_s");
 }
 
 backend_tests!(

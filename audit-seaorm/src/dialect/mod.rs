@@ -405,6 +405,20 @@ pub(crate) fn next_number(subject_type: &str, subject_id: &str) -> SimpleExpr {
     SimpleExpr::SubQuery(None, Box::new(select.into()))
 }
 
+/// `conds` joined by `OR`, nested as a balanced tree. sea-query folds a
+/// [`Condition::any`](sea_orm::Condition::any) of N parts into a chain N deep, which its
+/// SQL writer walks recursively (a stack overflow at a few thousand parts) and SQLite's
+/// parser refuses beyond a depth of 1,000; balanced, the depth is log₂ N.
+pub(crate) fn any_of(mut conds: Vec<sea_orm::Condition>) -> sea_orm::Condition {
+    use sea_orm::Condition;
+    const FLAT: usize = 8;
+    if conds.len() <= FLAT {
+        return conds.into_iter().fold(Condition::any(), Condition::add);
+    }
+    let right = conds.split_off(conds.len() / 2);
+    Condition::any().add(any_of(conds)).add(any_of(right))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,5 +431,33 @@ mod tests {
         assert_eq!(mysql, Value::ChronoDateTime(Some(late.naive_utc())).into());
         let pg = time(late, DbBackend::Postgres);
         assert_eq!(pg, Value::ChronoDateTimeUtc(Some(late)).into());
+    }
+
+    /// Thousands of parts build (no deep recursion) into SQL that names each of them once.
+    #[test]
+    fn any_of_many_parts_stays_shallow() {
+        use sea_orm::sea_query::SqliteQueryBuilder;
+        let n: i32 = 50_000;
+        let parts = (0..n)
+            .map(|i| sea_orm::Condition::all().add(Expr::col("a").eq(i)))
+            .collect();
+        let sql = Query::select()
+            .column("a")
+            .from("t")
+            .cond_where(super::any_of(parts))
+            .to_string(SqliteQueryBuilder);
+        assert_eq!(sql.matches(r#""a" = "#).count(), n as usize);
+        assert!(sql.contains(r#""a" = 49999"#));
+        // Parentheses nest about log2(n) deep, not n.
+        let (mut depth, mut deepest) = (0i32, 0);
+        for c in sql.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            deepest = std::cmp::Ord::max(deepest, depth);
+        }
+        assert!(deepest < 40, "nested {deepest} deep");
     }
 }
