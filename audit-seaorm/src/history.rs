@@ -181,19 +181,31 @@ pub(crate) async fn latest_versions<C: ConnectionTrait>(
         return latest_versions_postgres(db, subject_type, ids, until).await;
     }
     // The highest version (at or before `until`) of each subject, joined to those versions
-    // (a derived table: MariaDB runs `(a, b) IN (SELECT …)` once per row of the table).
+    // (a derived table: MariaDB runs `(a, b) IN (SELECT …)` once per row of the table);
+    // a query per `IDS_PER_QUERY` subjects, under every backend's parameter limit.
     let max = Alias::new("max_version");
-    let latest = Query::select()
-        .column(V::SubjectId)
-        .expr_as(Expr::col(V::Version).max(), max.clone())
-        .from(versions::Entity)
-        .and_where(Expr::col(V::SubjectType).eq(subject_type))
-        .and_where(Expr::col(V::SubjectId).is_in(ids.iter().map(String::as_str)))
-        .and_where_option(until.map(|t| Expr::col(V::CreatedAt).lte(at(t, backend))))
-        .group_by_col(V::SubjectId)
-        .to_owned();
-    joined_versions(db, latest, subject_type).await
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let latest = Query::select()
+            .column(V::SubjectId)
+            .expr_as(Expr::col(V::Version).max(), max.clone())
+            .from(versions::Entity)
+            .and_where(Expr::col(V::SubjectType).eq(subject_type))
+            .and_where(Expr::col(V::SubjectId).is_in(chunk.iter().map(String::as_str)))
+            .and_where_option(until.map(|t| Expr::col(V::CreatedAt).lte(at(t, backend))))
+            .group_by_col(V::SubjectId)
+            .to_owned();
+        rows.extend(joined_versions(db, latest, subject_type).await?);
+    }
+    if ids.len() > IDS_PER_QUERY {
+        rows.sort_by(|a, b| a.subject_id.cmp(&b.subject_id));
+    }
+    Ok(rows)
 }
+
+/// Subject ids per query of [`latest_versions`] on SQLite and MySQL/MariaDB (PostgreSQL
+/// takes them as one JSON array).
+const IDS_PER_QUERY: usize = 10_000;
 
 /// [`latest_versions`] on PostgreSQL: one index probe per subject (`LATERAL … LIMIT 1`),
 /// a plan that stays right whatever the statistics say (a grouped `IN (…)` scanned every

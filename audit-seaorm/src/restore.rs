@@ -98,7 +98,8 @@ pub trait AuditedEntity: EntityTrait {
     where
         KeyOf<Self>: Serialize + Send + Sync;
 
-    /// [`as_of`](Self::as_of) of many records in one query: those that existed at `t`
+    /// [`as_of`](Self::as_of) of many records in one query (on SQLite and MySQL/MariaDB,
+    /// one per 10,000 keys): those that existed at `t`
     /// ([`Error::StatePruned`](crate::Error::StatePruned) when one's state then was
     /// pruned).
     fn as_of_many<C: ConnectionTrait>(

@@ -335,6 +335,46 @@ async fn changes_since_a_delete(db: DatabaseConnection) {
     assert_eq!(changes.get("title").unwrap().new, json!("new"));
 }
 
+/// More keys than SQLite takes parameters in one statement (32,766): the read goes in
+/// parts, and every record comes back.
+async fn as_of_many_of_more_keys_than_one_statement_takes(db: DatabaseConnection) {
+    use audit_seaorm::AuditedBulk;
+    use sea_orm::EntityTrait;
+    const N: usize = 40_000;
+    post::Entity::insert_many_audited(
+        (0..N).map(|i| post::new(&format!("p{i}"), &format!("s{i}"))),
+    )
+    .exec(&db)
+    .await
+    .unwrap();
+    let ids: Vec<i32> = post::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids.len(), N);
+    let all = post::Entity::as_of_many(&db, &ids, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), N);
+    let mut titles: Vec<String> = all.into_iter().map(|p| p.title).collect();
+    titles.sort();
+    titles.dedup();
+    assert_eq!(titles.len(), N, "each record once");
+}
+
+/// SQLite only: its parameter limit is the lowest.
+mod as_of_many_of_more_keys_than_one_statement_takes {
+    audit_tests::__backend_test!(
+        as_of_many_of_more_keys_than_one_statement_takes,
+        sqlite,
+        Sqlite,
+        "_s"
+    );
+}
+
 backend_tests!(
     a_pruned_state_is_an_error,
     changes_since_a_delete,
