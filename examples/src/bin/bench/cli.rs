@@ -15,6 +15,10 @@ pub struct Options {
     #[arg(long, value_name = "N", default_value_t = 300,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub ops: usize,
+    /// How plain, audited and trigger writes take turns in section 1: `write` (each write
+    /// of one kind followed by one of the next) or `round` (sixty-odd of one kind in a row).
+    #[arg(long, value_enum, default_value_t = crate::writes::Interleave::Write)]
+    pub interleave: crate::writes::Interleave,
     /// Size of the big log (activity rows).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub rows: u64,

@@ -61,25 +61,6 @@ pub fn row(i: i32) -> (String, String) {
     )
 }
 
-/// Times `n` calls of `op`, after `n / 10` warm-up calls; per-call durations.
-pub async fn time_each<F, Fut>(n: usize, mut op: F) -> Result<Vec<Duration>, BoxError>
-where
-    F: FnMut(usize) -> Fut,
-    Fut: Future<Output = Result<(), BoxError>>,
-{
-    let warm = (n / 10).max(5);
-    for i in 0..warm {
-        op(i).await?;
-    }
-    let mut out = Vec::with_capacity(n);
-    for i in warm..warm + n {
-        let start = Instant::now();
-        op(i).await?;
-        out.push(start.elapsed());
-    }
-    Ok(out)
-}
-
 /// Median of `runs` calls of `f`, after 3 warm-up calls.
 pub async fn timed<F, Fut, T>(runs: usize, mut f: F) -> Result<Duration, BoxError>
 where

@@ -59,7 +59,7 @@ async fn main() -> Result<(), BoxError> {
     r.header(&backends, &opts).await;
     let run = |name: &str| opts.section.is_empty() || opts.section.iter().any(|s| s == name);
     if run("writes") {
-        writes::section(&mut r, &backends, opts.ops).await?;
+        writes::section(&mut r, &backends, opts.ops, opts.interleave).await?;
         r.micro_pointer();
     }
     if run("big-log") && !opts.skip_big_log {

@@ -10,13 +10,24 @@ use sea_orm::{
 };
 
 use crate::BoxError;
-use crate::common::{median, ratio, time_each, timed, us};
+use crate::common::{median, ratio, timed, us};
 use crate::entities::{audited, plain, triggered};
 use crate::report::Report;
 use crate::setup::Backend;
 
-/// Rounds per measurement: plain, audited (and trigger) take turns, so that drift on the
-/// machine hits each of them alike.
+/// How the kinds of write take turns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Interleave {
+    /// Plain, audited (and trigger) take turns write by write, the order rotating, so that
+    /// each write of one kind runs in the conditions of the others (the default).
+    Write,
+    /// Rounds of sixty-odd writes of one kind in a row, then the next kind (the method of
+    /// sections 1–24): a tight loop of plain writes runs faster than the same writes among
+    /// others, which raises the ratios.
+    Round,
+}
+
+/// Rounds of [`Interleave::Round`].
 const ROUNDS: usize = 5;
 
 /// A benchmark entity: how to make its row number `i`, and how to edit one field of it.
@@ -52,7 +63,7 @@ struct WriteTimes {
     delete: Duration,
 }
 
-/// Per-operation durations of several rounds of [`writes`].
+/// Per-operation durations of one kind of write.
 #[derive(Default)]
 struct WriteSamples {
     insert: Vec<Duration>,
@@ -61,11 +72,6 @@ struct WriteSamples {
 }
 
 impl WriteSamples {
-    fn add(&mut self, more: WriteSamples) {
-        self.insert.extend(more.insert);
-        self.update.extend(more.update);
-        self.delete.extend(more.delete);
-    }
     fn medians(self) -> WriteTimes {
         WriteTimes {
             insert: median(self.insert),
@@ -102,104 +108,140 @@ fn extra_statements(op: &str, backend: DbBackend) -> u32 {
     }
 }
 
-/// Inserts `total` rows of `E`, timing each; the rows written and the last `n` times.
-async fn inserts<E>(
-    db: &DatabaseConnection,
-    total: usize,
-    n: usize,
-    in_tx: bool,
-) -> Result<(Vec<E::Model>, Vec<Duration>), BoxError>
-where
-    E: BenchRow,
-    E::Model: IntoActiveModel<E::ActiveModel> + Clone + Send + Sync,
-    E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
-{
-    let mut models = Vec::with_capacity(total);
-    let mut times = Vec::with_capacity(total);
-    for i in 0..total {
-        let am = E::make(i as i32);
+/// `$body` (a future of `$c`, the connection) timed: in autocommit, or in a transaction of
+/// its own; its output and the time.
+macro_rules! timed_write {
+    ($db:expr, $in_tx:expr, |$c:ident| $body:expr) => {{
         let start = Instant::now();
-        let m = if in_tx {
-            let txn = db.begin().await?;
-            let m = am.insert(&txn).await?;
+        let out = if $in_tx {
+            let txn = $db.begin().await?;
+            let out = {
+                let $c = &txn;
+                $body.await?
+            };
             txn.commit().await?;
-            m
+            out
         } else {
-            am.insert(db).await?
+            let $c = $db;
+            $body.await?
         };
-        times.push(start.elapsed());
-        models.push(m);
-    }
-    Ok((models, times.split_off(total - n)))
+        (out, start.elapsed())
+    }};
 }
 
-/// Insert, update one field, delete of `E`: `n` each (after a warm-up), autocommit or one
-/// transaction per write.
-async fn writes<E>(db: &DatabaseConnection, n: usize, in_tx: bool) -> Result<WriteSamples, BoxError>
+/// The models of one kind written so far, and its samples.
+struct Lane<E: EntityTrait> {
+    models: Vec<E::Model>,
+    samples: WriteSamples,
+}
+
+impl<E> Lane<E>
 where
     E: BenchRow,
     E::Model: IntoActiveModel<E::ActiveModel> + Clone + Send + Sync,
     E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
 {
-    let total = n + (n / 10).max(5);
-    let (models, insert) = inserts::<E>(db, total, n, in_tx).await?;
-    let update = time_each(n, |i| {
-        let am = E::touch(models[i].clone(), i as i32);
-        async move {
-            if in_tx {
-                let txn = db.begin().await?;
-                am.update(&txn).await?;
-                txn.commit().await?;
-            } else {
-                am.update(db).await?;
-            }
-            Ok(())
+    fn new() -> Self {
+        Self {
+            models: Vec::new(),
+            samples: WriteSamples::default(),
         }
-    })
-    .await?;
-    let delete = time_each(n, |i| {
-        let am = models[i].clone().into_active_model();
-        async move {
-            if in_tx {
-                let txn = db.begin().await?;
-                am.delete(&txn).await?;
-                txn.commit().await?;
-            } else {
-                am.delete(db).await?;
+    }
+
+    /// Write number `i` of `phase` (0 insert, 1 update, 2 delete); its time kept when
+    /// `keep`.
+    async fn step(
+        &mut self,
+        db: &DatabaseConnection,
+        in_tx: bool,
+        phase: usize,
+        i: usize,
+        keep: bool,
+    ) -> Result<(), BoxError> {
+        let d = match phase {
+            0 => {
+                let am = E::make(i as i32);
+                let (m, d) = timed_write!(db, in_tx, |c| am.insert(c));
+                self.models.push(m);
+                d
             }
-            Ok(())
+            1 => {
+                let am = E::touch(self.models[i].clone(), i as i32);
+                timed_write!(db, in_tx, |c| am.update(c)).1
+            }
+            _ => {
+                let am = self.models[i].clone().into_active_model();
+                timed_write!(db, in_tx, |c| am.delete(c)).1
+            }
+        };
+        if keep {
+            [
+                &mut self.samples.insert,
+                &mut self.samples.update,
+                &mut self.samples.delete,
+            ][phase.min(2)]
+            .push(d);
         }
-    })
-    .await?;
-    Ok(WriteSamples {
-        insert,
-        update,
-        delete,
-    })
+        Ok(())
+    }
 }
 
-/// Medians for plain, audited and (PostgreSQL only) trigger writes, taking turns for
-/// [`ROUNDS`] rounds of `ops / ROUNDS` writes each.
+/// Medians for plain, audited and (PostgreSQL only) trigger writes: `ops` of each (after
+/// a tenth more as warm-up), every insert, then every update, then every delete, the kinds
+/// taking turns as `interleave` says.
 async fn measure(
     b: &Backend,
     ops: usize,
     in_tx: bool,
+    interleave: Interleave,
 ) -> Result<(WriteTimes, WriteTimes, Option<WriteTimes>), BoxError> {
-    let per_round = ops.div_ceil(ROUNDS);
+    let kinds = if b.is_postgres() { 3 } else { 2 };
     let (mut p, mut a, mut t) = (
-        WriteSamples::default(),
-        WriteSamples::default(),
-        WriteSamples::default(),
+        Lane::<plain::Entity>::new(),
+        Lane::<audited::Entity>::new(),
+        Lane::<triggered::Entity>::new(),
     );
-    for _ in 0..ROUNDS {
-        p.add(writes::<plain::Entity>(&b.db, per_round, in_tx).await?);
-        a.add(writes::<audited::Entity>(&b.db, per_round, in_tx).await?);
-        if b.is_postgres() {
-            t.add(writes::<triggered::Entity>(&b.db, per_round, in_tx).await?);
+    let db = &b.db;
+    match interleave {
+        Interleave::Write => {
+            let warm = (ops / 10).max(5);
+            for phase in 0..3 {
+                for i in 0..warm + ops {
+                    for k in 0..kinds {
+                        let keep = i >= warm;
+                        match (i + k) % kinds {
+                            0 => p.step(db, in_tx, phase, i, keep).await?,
+                            1 => a.step(db, in_tx, phase, i, keep).await?,
+                            _ => t.step(db, in_tx, phase, i, keep).await?,
+                        }
+                    }
+                }
+            }
+        }
+        Interleave::Round => {
+            // Each round: one kind's inserts, updates and deletes, then the next kind's.
+            let per_round = ops.div_ceil(ROUNDS);
+            let warm = (per_round / 10).max(5);
+            let mut offset = 0;
+            for _ in 0..ROUNDS {
+                for k in 0..kinds {
+                    for phase in 0..3 {
+                        for i in offset..offset + warm + per_round {
+                            let keep = i >= offset + warm;
+                            match k {
+                                0 => p.step(db, in_tx, phase, i, keep).await?,
+                                1 => a.step(db, in_tx, phase, i, keep).await?,
+                                _ => t.step(db, in_tx, phase, i, keep).await?,
+                            }
+                        }
+                    }
+                }
+                offset += warm + per_round;
+            }
         }
     }
-    let t = b.is_postgres().then(|| t.medians());
-    Ok((p.medians(), a.medians(), t))
+    let t = b.is_postgres().then(|| t.samples.medians());
+    Ok((p.samples.medians(), a.samples.medians(), t))
 }
 
 /// What the extra statements of an audited write alone would cost, next to what it did.
@@ -213,7 +255,12 @@ struct Floor {
 }
 
 /// Section 1: the write-overhead table for every backend, then the round-trip table.
-pub async fn section(r: &mut Report, backends: &[Backend], ops: usize) -> Result<(), BoxError> {
+pub async fn section(
+    r: &mut Report,
+    backends: &[Backend],
+    ops: usize,
+    interleave: Interleave,
+) -> Result<(), BoxError> {
     r.line("");
     r.line("## 1. Write overhead: plain SeaORM vs audited (10-column entity)");
     r.line("");
@@ -229,7 +276,7 @@ pub async fn section(r: &mut Report, backends: &[Backend], ops: usize) -> Result
         })
         .await?;
         for in_tx in [false, true] {
-            let times = measure(b, ops, in_tx).await?;
+            let times = measure(b, ops, in_tx, interleave).await?;
             report_mode(r, b, in_tx, times, rtt, &mut floors);
         }
     }
