@@ -4,11 +4,12 @@
 //!   latest version, diffs it against the new snapshot in SQL (`jsonb_each`), numbers the
 //!   next version and inserts the drift entry, the version and the entry.
 //! - SQLite ([`sqlite`]): the latest version is read and the write planned in Rust
-//!   ([`plan`](crate::trail::plan)); the rows go out in one call (a create reads nothing).
+//!   ([`plan`](crate::trail::plan)); the rows go out in one call (a create reads nothing;
+//!   a delete, which compares nothing, is one call in all).
 //! - MySQL/MariaDB ([`mysql`]): the same read and plan; the version, then the entries.
 //!
 //! A delete is logged only where its row is gone ([`RowKey`]): PostgreSQL checks it in
-//! its statement, SQLite in its read. Every backend answers with the same [`Outcome`].
+//! its statement, SQLite in its call. Every backend answers with the same [`Outcome`].
 
 pub(crate) mod mysql;
 pub(crate) mod postgres;
@@ -81,8 +82,8 @@ pub(crate) struct HookedRow<'a> {
 ///
 /// A trigger, rule or row-level policy can cancel a delete and still report success, and
 /// `after_delete` is not told how many rows went: the delete is logged only where the row
-/// is gone. PostgreSQL checks it in its one audit statement and SQLite in its read of the
-/// latest version. MySQL/MariaDB need no check: their triggers cannot skip a row without
+/// is gone. PostgreSQL checks it in its one audit statement and SQLite in its one call.
+/// MySQL/MariaDB need no check: their triggers cannot skip a row without
 /// failing the statement (which logs nothing), and there are no rules or `INSTEAD OF`
 /// triggers on tables, so a delete by key that succeeded left no row with that key.
 pub(crate) struct RowKey {

@@ -1,21 +1,15 @@
-//! SQLite: an update or delete reads the latest version and plans in Rust (a delete's read
-//! also says whether its row is still there); every write then sends its rows in one call
-//! (one statement per row, the entry linked to its version through `last_insert_rowid()`).
-//! A create reads nothing: its number and the drift of a row deleted outside the trail come
-//! from the statements themselves.
+//! SQLite: an update reads the latest version and plans in Rust, then sends its rows in one
+//! call (one statement per row, the entry linked to its version through
+//! `last_insert_rowid()`). A create reads nothing: its number and the drift of a row
+//! deleted outside the trail come from the statements themselves. A delete compares
+//! nothing, so it is one call in all: the database copies the latest version's values.
 
 use sea_orm::sea_query::{Expr, SqliteQueryBuilder, Values};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use serde_json::Value as Json;
-
-use super::{
-    HookedRow, Outcome, RowKey, entries_insert, latest, next_number, planned_version_insert,
-};
-use crate::api::parse_json;
+use super::{HookedRow, Outcome, entries_insert, latest, next_number, planned_version_insert};
 use crate::entity::table_names;
-use crate::trail::plan::{DRIFT, Kind, Latest, Plan, plan};
-use crate::write::one_row;
+use crate::trail::plan::{DRIFT, Kind, Plan, plan};
 use crate::{Error, Result};
 
 /// The latest version of the subject, in SQL (bound: subject type, subject id).
@@ -30,18 +24,13 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     db: &C,
     row: &HookedRow<'_>,
 ) -> Result<Outcome> {
+    if row.write.kind == Kind::Deleted {
+        return write_deleted(db, row).await;
+    }
     let (plan, drift_in_sql) = if row.write.kind == Kind::Created {
         (plan(&row.write, None).unwrap_or_default(), true)
     } else {
-        let prev = match row.gone {
-            Some(gone) if row.write.kind == Kind::Deleted => {
-                match latest_unless_kept(db, row, gone).await? {
-                    Some(prev) => prev,
-                    None => return Ok(Outcome::NotDeleted),
-                }
-            }
-            _ => latest(db, row.subject_type, row.subject_id, false).await?,
-        };
+        let prev = latest(db, row.subject_type, row.subject_id, false).await?;
         match plan(&row.write, prev.as_ref()) {
             Ok(plan) => (plan, false),
             Err(_) => return Ok(Outcome::NoBaseline),
@@ -99,50 +88,90 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     Ok(Outcome::Written)
 }
 
-/// A delete's read: `None` when its row is still there (a trigger cancelled the delete),
-/// else the subject's latest version, if any.
-async fn latest_unless_kept<C: ConnectionTrait>(
-    db: &C,
-    row: &HookedRow<'_>,
-    gone: &RowKey,
-) -> Result<Option<Option<Latest>>> {
-    const CONTEXT: &str = "reading the latest version";
-    let (select, mut values) = gone.select(SqliteQueryBuilder, |_| "?".to_owned());
-    values.extend([row.subject_type.into(), row.subject_id.into()]);
-    // One row whether or not the subject has a version.
+/// A delete, in one call: it compares nothing, so the database can take the old state
+/// from the latest version itself. The version (the latest data, event `deleted`) is
+/// written only where the trail says the row was alive and the row is gone; the entry,
+/// only where the version was (`changes()`), linked by `last_insert_rowid()`, its changes
+/// every field of that data going to null (each value copied as the version holds it)
+/// and the redacted fields; then one row says whether there was a version and whether the
+/// row is still there.
+///
+/// Parameters: `?1` subject type, `?2` subject id, the row's key, then causer, time, the
+/// redacted fields' changes, action, properties, ip, user agent, request id. Each statement
+/// uses a run of them from `?1` without a gap: sqlx binds a gap's slots in order from the
+/// arguments and stops at the end of them, leaving any numbered parameter after it unbound.
+async fn write_deleted<C: ConnectionTrait>(db: &C, row: &HookedRow<'_>) -> Result<Outcome> {
+    const CONTEXT: &str = "writing the activity entry and version";
+    let (versions, log) = (&table_names().versions, &table_names().activity_log);
+    let by = &row.by;
+    let text = |s: Option<&str>| sea_orm::Value::String(s.map(str::to_owned));
+    let mut values = vec![text(Some(row.subject_type)), text(Some(row.subject_id))];
+    let kept = match row.gone {
+        Some(gone) => {
+            let (select, key) = gone.select(SqliteQueryBuilder, |i| format!("?{}", 3 + i));
+            values.extend(key);
+            format!("EXISTS ({select})")
+        }
+        None => "0".to_owned(),
+    };
+    let p = |i: usize| format!("?{}", values.len() + i);
+    let (causer, at, redacted, action, properties, ip, user_agent, request_id) =
+        (p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8));
+    values.extend([
+        text(by.causer_id.as_deref()),
+        sea_orm::Value::ChronoDateTimeUtc(Some(by.created_at)),
+        sea_orm::Value::Json(Some(Box::new(super::changes_json(row.write.extra)))),
+        text(Some(row.write.action)),
+        sea_orm::Value::Json(by.properties.clone().map(Box::new)),
+        text(by.ip.as_deref()),
+        text(by.user_agent.as_deref()),
+        text(by.request_id.as_deref()),
+    ]);
     let sql = format!(
-        r#"SELECT EXISTS ({select}) AS "kept", p."id", p."version", p."event", p."data"
-FROM (SELECT 1) AS "one" LEFT JOIN ({latest}) AS p ON 1"#,
-        latest = latest_sql()
+        r#"WITH p AS (SELECT "version", "event", "data" FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2 ORDER BY "version" DESC LIMIT 1)
+INSERT INTO "{versions}" ("subject_type", "subject_id", "version", "event", "data", "causer_id", "created_at")
+SELECT ?1, ?2, p."version" + 1, 'deleted', p."data", {causer}, {at}
+FROM p
+WHERE p."event" <> 'deleted' AND NOT {kept}
+  AND (EXISTS (SELECT 1 FROM json_each(p."data")) OR EXISTS (SELECT 1 FROM json_each({redacted})));
+INSERT INTO "{log}" ("action", "subject_type", "subject_id", "causer_id", "changes", "properties", "ip", "user_agent", "request_id", "version_id", "created_at")
+SELECT {action}, ?1, ?2, {causer},
+       (SELECT json_group_object(c.field, json(c.change)) FROM (
+            SELECT j.key AS field, json_object('old', json(v."data" -> ('$."' || j.key || '"')), 'new', NULL) AS change
+            FROM json_each(v."data") j
+            UNION ALL
+            SELECT e.key, e.value FROM json_each({redacted}) e) c),
+       {properties}, {ip}, {user_agent}, {request_id}, v."id", {at}
+FROM "{versions}" v
+WHERE changes() > 0 AND v."id" = last_insert_rowid() AND v."subject_type" = ?1 AND v."subject_id" = ?2
+  AND NOT {kept};
+SELECT EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2) AS "has_prev", {kept} AS "kept""#
     );
-    let found = one_row(
-        db,
-        Statement::from_sql_and_values(DbBackend::Sqlite, sql, values),
-        CONTEXT,
-    )
-    .await?;
+    let found = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .ok_or(Error::Database {
+            context: CONTEXT,
+            source: sea_orm::DbErr::RecordNotInserted,
+        })?;
     if found
         .try_get::<bool>("", "kept")
         .map_err(Error::db(CONTEXT))?
     {
-        return Ok(None);
+        return Ok(Outcome::NotDeleted);
     }
-    let Some(id) = found
-        .try_get::<Option<i64>>("", "id")
+    if !found
+        .try_get::<bool>("", "has_prev")
         .map_err(Error::db(CONTEXT))?
-    else {
-        return Ok(Some(None));
-    };
-    let get = |column| {
-        found
-            .try_get::<String>("", column)
-            .map_err(Error::db(CONTEXT))
-    };
-    Ok(Some(Some(Latest {
-        version: found.try_get("", "version").map_err(Error::db(CONTEXT))?,
-        event: get("event")?,
-        data: parse_json(Json::String(get("data")?), "version", id)?,
-    })))
+    {
+        return Ok(Outcome::NoBaseline);
+    }
+    Ok(Outcome::Written)
 }
 
 /// A create while the trail says the row exists: the row was deleted outside the trail.
