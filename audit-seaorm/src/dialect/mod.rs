@@ -3,10 +3,10 @@
 //! - PostgreSQL ([`postgres`]): one statement. A data-modifying CTE reads the subject's
 //!   latest version, diffs it against the new snapshot in SQL (`jsonb_each`), numbers the
 //!   next version and inserts the drift entry, the version and the entry.
-//! - SQLite ([`sqlite`]): the latest version is read and the write planned in Rust
-//!   ([`plan`](crate::trail::plan)); the rows go out in one call (a create reads nothing;
-//!   a delete, which compares nothing, is one call in all).
-//! - MySQL/MariaDB ([`mysql`]): the same read and plan; the version, then the entries.
+//! - SQLite ([`sqlite`]): one call. Its statements diff in SQL (`json_each`, `->`) as
+//!   PostgreSQL's does, comparing serde_json's text of each field.
+//! - MySQL/MariaDB ([`mysql`]): the latest version is read and the write planned in Rust
+//!   ([`plan`](crate::trail::plan)); the version, then the entries, in one call.
 //!
 //! A delete is logged only where its row is gone ([`RowKey`]): PostgreSQL checks it in
 //! its statement, SQLite in its call. Every backend answers with the same [`Outcome`].

@@ -1,13 +1,13 @@
-//! SQLite: an update reads the latest version and plans in Rust, then sends its rows in one
-//! call (one statement per row, the entry linked to its version through
-//! `last_insert_rowid()`). A create reads nothing: its number and the drift of a row
-//! deleted outside the trail come from the statements themselves. A delete compares
-//! nothing, so it is one call in all: the database copies the latest version's values.
+//! SQLite: every hooked write is one call of a few statements. An update's and a delete's
+//! statements decide in SQL what to write from the latest version (as PostgreSQL's one
+//! statement does: the rules of [`plan`](crate::trail::plan::plan)); a create reads
+//! nothing, its number and the drift of a row deleted outside the trail coming from the
+//! statements themselves. An entry is linked to its version through `last_insert_rowid()`.
 
 use sea_orm::sea_query::{Expr, SqliteQueryBuilder, Values};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use super::{HookedRow, Outcome, entries_insert, latest, next_number, planned_version_insert};
+use super::{HookedRow, Outcome, entries_insert, next_number, planned_version_insert};
 use crate::entity::table_names;
 use crate::trail::plan::{DRIFT, Kind, Plan, plan};
 use crate::{Error, Result};
@@ -24,18 +24,12 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     db: &C,
     row: &HookedRow<'_>,
 ) -> Result<Outcome> {
-    if row.write.kind == Kind::Deleted {
-        return write_deleted(db, row).await;
+    match row.write.kind {
+        Kind::Deleted => return write_deleted(db, row).await,
+        Kind::Updated => return write_updated(db, row).await,
+        Kind::Created => {}
     }
-    let (plan, drift_in_sql) = if row.write.kind == Kind::Created {
-        (plan(&row.write, None).unwrap_or_default(), true)
-    } else {
-        let prev = latest(db, row.subject_type, row.subject_id, false).await?;
-        match plan(&row.write, prev.as_ref()) {
-            Ok(plan) => (plan, false),
-            Err(_) => return Ok(Outcome::NoBaseline),
-        }
-    };
+    let plan = plan(&row.write, None).unwrap_or_default();
     let Some((_, event, data)) = &plan.version else {
         return Ok(Outcome::Written);
     };
@@ -49,17 +43,7 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         params.extend(v.0);
     };
     // The drift entry first, so that it precedes the write's own entry.
-    if drift_in_sql {
-        push(created_over_live_trail(row));
-    } else {
-        let drift = Plan {
-            drift: plan.drift.clone(),
-            ..Plan::default()
-        };
-        if let Some(insert) = entries_insert(row, &drift, Expr::cust("NULL"), DbBackend::Sqlite) {
-            push(insert.build(SqliteQueryBuilder));
-        }
-    }
+    push(created_over_live_trail(row));
     // The number is taken in the statement itself, so that two writers outside a
     // transaction (each statement on its own) cannot take the same one.
     let next = next_number(row.subject_type, row.subject_id);
@@ -85,6 +69,127 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     ))
     .await
     .map_err(Error::db("writing the activity entry and version"))?;
+    Ok(Outcome::Written)
+}
+
+/// The statements' common part for an update: the subject's state as `prev` says the
+/// trail holds it, the fields whose JSON differs from the new snapshot's (`?3`; the fields
+/// the write set, `?4`, are its own, the rest drift), the write's changes (with the
+/// redacted fields', `?6`) and the drift as JSON objects, and the next number, in one
+/// row `go` when anything is to be written (or `?7`, force). The rules of
+/// [`plan`](crate::trail::plan::plan), in SQL.
+fn update_ctes(prev: &str) -> String {
+    format!(
+        r#"WITH prev AS ({prev}),
+b AS (SELECT p."version" AS "version",
+             CASE WHEN p."event" <> 'deleted' THEN p."data" ELSE '{{}}' END AS "data"
+      FROM prev p),
+a AS MATERIALIZED (
+      SELECT n.key AS field,
+             COALESCE(b."data" -> ('$."' || n.key || '"'), 'null') AS old,
+             (?3 -> ('$."' || n.key || '"')) AS new,
+             (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) s WHERE s.value = n.key)) AS own
+      FROM b, json_each(?3) n),
+d AS (SELECT field, old, new, own FROM a WHERE old IS NOT new),
+c AS (SELECT (SELECT json_group_object(x.field, json(x.change)) FROM (
+                  SELECT field, json_object('old', json(old), 'new', json(new)) AS change FROM d WHERE own
+                  UNION ALL
+                  SELECT e.key, e.value FROM json_each(?6) e) x) AS changes,
+             (SELECT json_group_object(field, json_object('old', json(old), 'new', json(new)))
+              FROM d WHERE NOT own) AS drift),
+go AS (SELECT b."version" + 1 AS "version", c.changes, c.drift,
+              (c.changes <> '{{}}' OR ?7) AS own_changed
+       FROM b, c
+       WHERE c.changes <> '{{}}' OR c.drift <> '{{}}' OR ?7)"#
+    )
+}
+
+/// An update, in one call: the version, decided by the database from the latest version;
+/// then the drift entry and the write's own entry (linked by `last_insert_rowid()`),
+/// decided the same way from the version before the one just written, where one was
+/// (`changes()`); then one row that says whether the subject had a version at all.
+///
+/// Fields are compared as JSON text, each side as serde_json wrote it: the same values
+/// give the same text, except a JSON object whose keys come in another order (possible
+/// only when a crate in the build turns on serde_json's `preserve_order`).
+///
+/// Parameters, each statement using a run of them from `?1` without a gap (see
+/// [`write_deleted`]): subject type, subject id, the new snapshot, the fields the write set
+/// (a JSON array; NULL: unknown), time, the redacted fields' changes, force, causer,
+/// action, properties, ip, user agent, request id.
+async fn write_updated<C: ConnectionTrait>(db: &C, row: &HookedRow<'_>) -> Result<Outcome> {
+    const CONTEXT: &str = "writing the activity entry and version";
+    let (versions, log) = (&table_names().versions, &table_names().activity_log);
+    let w = &row.write;
+    let by = &row.by;
+    let text = |s: Option<&str>| sea_orm::Value::String(s.map(str::to_owned));
+    let json = |v: Option<serde_json::Value>| sea_orm::Value::Json(v.map(Box::new));
+    let values = vec![
+        text(Some(row.subject_type)),
+        text(Some(row.subject_id)),
+        json(w.data.map(|d| serde_json::Value::Object(d.clone()))),
+        json(w.set.map(|s| serde_json::Value::from(s.to_vec()))),
+        sea_orm::Value::ChronoDateTimeUtc(Some(by.created_at)),
+        json(Some(super::changes_json(w.extra))),
+        sea_orm::Value::Bool(Some(w.force)),
+        text(by.causer_id.as_deref()),
+        text(Some(w.action)),
+        json(by.properties.clone()),
+        text(by.ip.as_deref()),
+        text(by.user_agent.as_deref()),
+        text(by.request_id.as_deref()),
+    ];
+    let latest = format!(
+        r#"SELECT "version", "event", "data" FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2 ORDER BY "version" DESC LIMIT 1"#
+    );
+    // After the version's insert: the one before it.
+    let before_last = format!(
+        r#"SELECT "version", "event", "data" FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2
+    AND "version" < (SELECT "version" FROM "{versions}" WHERE "id" = last_insert_rowid())
+    ORDER BY "version" DESC LIMIT 1"#
+    );
+    const ENTRY: &str = r#""action", "subject_type", "subject_id", "causer_id", "changes", "properties", "ip", "user_agent", "request_id", "version_id", "created_at""#;
+    // The entries are sorted before they are inserted, so that every value (the link
+    // included) is read before the first of them is written, and the drift entry goes first.
+    let sql = format!(
+        r#"{first}
+INSERT INTO "{versions}" ("subject_type", "subject_id", "version", "event", "data", "causer_id", "created_at")
+SELECT ?1, ?2, g."version", CASE WHEN g.own_changed THEN ?9 ELSE '{DRIFT}' END, ?3,
+       CASE WHEN g.own_changed THEN ?8 END, ?5
+FROM go g;
+{then}
+INSERT INTO "{log}" ({ENTRY})
+SELECT "action", "subject_type", "subject_id", "causer_id", "changes", "properties", "ip", "user_agent", "request_id", "version_id", "created_at"
+FROM (SELECT 0 AS ord, '{DRIFT}' AS "action", ?1 AS "subject_type", ?2 AS "subject_id", NULL AS "causer_id",
+             g.drift AS "changes", NULL AS "properties", NULL AS "ip", NULL AS "user_agent", NULL AS "request_id",
+             NULL AS "version_id", ?5 AS "created_at"
+      FROM go g WHERE changes() > 0 AND g.drift <> '{{}}'
+      UNION ALL
+      SELECT 1, ?9, ?1, ?2, ?8, g.changes, ?10, ?11, ?12, ?13, last_insert_rowid(), ?5
+      FROM go g WHERE changes() > 0 AND g.own_changed)
+ORDER BY ord;
+SELECT EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2) AS "has_prev""#,
+        first = update_ctes(&latest),
+        then = update_ctes(&before_last),
+    );
+    let found = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .ok_or(Error::Database {
+            context: CONTEXT,
+            source: sea_orm::DbErr::RecordNotInserted,
+        })?;
+    if !found
+        .try_get::<bool>("", "has_prev")
+        .map_err(Error::db(CONTEXT))?
+    {
+        return Ok(Outcome::NoBaseline);
+    }
     Ok(Outcome::Written)
 }
 

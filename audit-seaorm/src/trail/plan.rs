@@ -3,8 +3,8 @@
 //! The latest version is the old state: a write's diff is the new snapshot against it.
 //! Fields that differ but were not `Set` by the write changed outside the trail (drift):
 //! they go to a separate `drift` entry with no causer, never into the writer's entry.
-//! SQLite and MySQL run this planner; PostgreSQL decides the same in SQL
-//! (`dialect::postgres`). The tests run every rule on every backend.
+//! MySQL/MariaDB run this planner (and SQLite, for a create); PostgreSQL and SQLite decide
+//! the same in SQL (`dialect::postgres`, `dialect::sqlite`). The tests run every rule on every backend.
 
 use audit_core::Changes;
 use serde_json::{Map, Value as Json};

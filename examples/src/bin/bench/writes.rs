@@ -97,13 +97,12 @@ fn write_target(backend: &str, op: &str) -> Option<f64> {
     })
 }
 
-/// The calls an audited write adds to the plain one: the audit rows are one statement on
-/// PostgreSQL; on SQLite and MySQL one call, after a read of the latest version for an
-/// update or a delete.
+/// The calls an audited write adds to the plain one: one statement on PostgreSQL, one call
+/// on SQLite; on MySQL one call, after a read of the latest version for an update or a
+/// delete.
 fn extra_statements(op: &str, backend: DbBackend) -> u32 {
     match (op, backend) {
-        ("insert", _) => 1,
-        (_, DbBackend::Postgres) => 1,
+        ("insert", _) | (_, DbBackend::Postgres | DbBackend::Sqlite) => 1,
         _ => 2,
     }
 }
