@@ -56,6 +56,49 @@ async fn keys_differing_in_case_are_two_subjects(db: DatabaseConnection) {
     assert_eq!(numbers(r#"[7,"EN"]"#).await, [1]);
 }
 
+/// A version written in clear before a field became `#[audit(redact)]` (and before
+/// `redact_history` ran): a delete logs the field as redacted, its old value nowhere in the
+/// entry, on every backend.
+async fn a_delete_never_copies_a_value_now_redacted(db: DatabaseConnection) {
+    use audit_seaorm::snapshot;
+    use sea_orm::{ConnectionTrait, DbBackend, ModelTrait};
+    use serde_json::json;
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    let clear = json!({"id": p.id, "title": "Hi", "slug": "hi", "api_token": "secret-0", "published_at": null});
+    snapshot(&db, "post", p.id, &clear).await.unwrap();
+    p.clone().delete(&db).await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let deleted = trail.last().unwrap();
+    assert_eq!(deleted.action.as_str(), "deleted");
+    let token = deleted.changes.get("api_token").unwrap();
+    assert_eq!(token.old, json!("[redacted]"));
+    assert!(token.new.is_null());
+    assert_eq!(deleted.changes.get("title").unwrap().old, json!("Hi"));
+    // The stored text, not its parse (which keeps one of two equal keys).
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => r#"SELECT "changes"::text AS t FROM "activity_log" WHERE "id" = $1"#,
+        DbBackend::MySql => {
+            "SELECT CAST(`changes` AS CHAR) AS t FROM `activity_log` WHERE `id` = ?"
+        }
+        _ => r#"SELECT CAST("changes" AS TEXT) AS t FROM "activity_log" WHERE "id" = ?"#,
+    };
+    let stored: String = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [deleted.id.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "t")
+        .unwrap();
+    assert!(!stored.contains("secret-0"), "{stored}");
+}
+
+backend_tests!(a_delete_never_copies_a_value_now_redacted);
+
 backend_tests!(keys_differing_in_case_are_two_subjects);
 
 /// `since` and `until` far from today (before 1970, after 2038) compare as the dates they

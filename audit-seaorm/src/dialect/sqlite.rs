@@ -7,7 +7,7 @@
 use sea_orm::sea_query::{Expr, SqliteQueryBuilder, Values};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use super::{HookedRow, Outcome, entries_insert, next_number, planned_version_insert};
+use super::{HookedRow, Outcome, entries_insert, latest, next_number, planned_version_insert};
 use crate::entity::table_names;
 use crate::trail::plan::{DRIFT, Kind, Plan, plan};
 use crate::{Error, Result};
@@ -24,12 +24,24 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     db: &C,
     row: &HookedRow<'_>,
 ) -> Result<Outcome> {
-    match row.write.kind {
-        Kind::Deleted => return write_deleted(db, row).await,
-        Kind::Updated => return write_updated(db, row).await,
-        Kind::Created => {}
+    let done = match row.write.kind {
+        Kind::Deleted => write_deleted(db, row).await?,
+        Kind::Updated => write_updated(db, row).await?,
+        Kind::Created => None,
+    };
+    if let Some(outcome) = done {
+        return Ok(outcome);
     }
-    let plan = plan(&row.write, None).unwrap_or_default();
+    let plan = match row.write.kind {
+        Kind::Created => plan(&row.write, None).unwrap_or_default(),
+        _ => {
+            let prev = latest(db, row.subject_type, row.subject_id, false).await?;
+            match plan(&row.write, prev.as_ref()) {
+                Ok(plan) => plan,
+                Err(_) => return Ok(Outcome::NoBaseline),
+            }
+        }
+    };
     let Some((_, event, data)) = &plan.version else {
         return Ok(Outcome::Written);
     };
@@ -43,7 +55,17 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         params.extend(v.0);
     };
     // The drift entry first, so that it precedes the write's own entry.
-    push(created_over_live_trail(row));
+    if row.write.kind == Kind::Created {
+        push(created_over_live_trail(row));
+    } else {
+        let drift = Plan {
+            drift: plan.drift.clone(),
+            ..Plan::default()
+        };
+        if let Some(insert) = entries_insert(row, &drift, Expr::cust("NULL"), DbBackend::Sqlite) {
+            push(insert.build(SqliteQueryBuilder));
+        }
+    }
     // The number is taken in the statement itself, so that two writers outside a
     // transaction (each statement on its own) cannot take the same one.
     let next = next_number(row.subject_type, row.subject_id);
@@ -72,6 +94,35 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     Ok(Outcome::Written)
 }
 
+/// What an update's or delete's one call answered: `None` when it wrote nothing outside a
+/// transaction, where its statements may each have seen another commit (a first version
+/// written by another connection between the one that found none and the one that says
+/// whether there is one): the write is then planned again from a read, in Rust.
+fn answer<C: ?Sized>(
+    found: &sea_orm::QueryResult,
+    context: &'static str,
+) -> Result<Option<Outcome>> {
+    let get = |column| {
+        found
+            .try_get::<bool>("", column)
+            .map_err(Error::db(context))
+    };
+    if get("wrote")? {
+        return Ok(Some(Outcome::Written));
+    }
+    if get("kept")? {
+        return Ok(Some(Outcome::NotDeleted));
+    }
+    if crate::hooks::is_plain_connection::<C>() {
+        return Ok(None);
+    }
+    Ok(Some(if get("has_prev")? {
+        Outcome::Written
+    } else {
+        Outcome::NoBaseline
+    }))
+}
+
 /// The statements' common part for an update: the subject's state as `prev` says the
 /// trail holds it, the fields whose JSON differs from the new snapshot's (`?3`; the fields
 /// the write set, `?4`, are its own, the rest drift), the write's changes (with the
@@ -92,7 +143,8 @@ a AS MATERIALIZED (
       FROM b, json_each(?3) n),
 d AS (SELECT field, old, new, own FROM a WHERE old IS NOT new),
 c AS (SELECT (SELECT json_group_object(x.field, json(x.change)) FROM (
-                  SELECT field, json_object('old', json(old), 'new', json(new)) AS change FROM d WHERE own
+                  SELECT field, json_object('old', json(old), 'new', json(new)) AS change FROM d
+                  WHERE own AND NOT EXISTS (SELECT 1 FROM json_each(?6) r WHERE r.key = field)
                   UNION ALL
                   SELECT e.key, e.value FROM json_each(?6) e) x) AS changes,
              (SELECT json_group_object(field, json_object('old', json(old), 'new', json(new)))
@@ -117,7 +169,7 @@ go AS (SELECT b."version" + 1 AS "version", c.changes, c.drift,
 /// [`write_deleted`]): subject type, subject id, the new snapshot, the fields the write set
 /// (a JSON array; NULL: unknown), time, the redacted fields' changes, force, causer,
 /// action, properties, ip, user agent, request id.
-async fn write_updated<C: ConnectionTrait>(db: &C, row: &HookedRow<'_>) -> Result<Outcome> {
+async fn write_updated<C: ConnectionTrait>(db: &C, row: &HookedRow<'_>) -> Result<Option<Outcome>> {
     const CONTEXT: &str = "writing the activity entry and version";
     let (versions, log) = (&table_names().versions, &table_names().activity_log);
     let w = &row.write;
@@ -168,7 +220,8 @@ FROM (SELECT 0 AS ord, '{DRIFT}' AS "action", ?1 AS "subject_type", ?2 AS "subje
       SELECT 1, ?9, ?1, ?2, ?8, g.changes, ?10, ?11, ?12, ?13, last_insert_rowid(), ?5
       FROM go g WHERE changes() > 0 AND g.own_changed)
 ORDER BY ord;
-SELECT EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2) AS "has_prev""#,
+SELECT changes() > 0 AS "wrote", 0 AS "kept",
+       EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2) AS "has_prev""#,
         first = update_ctes(&latest),
         then = update_ctes(&before_last),
     );
@@ -184,13 +237,7 @@ SELECT EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject
             context: CONTEXT,
             source: sea_orm::DbErr::RecordNotInserted,
         })?;
-    if !found
-        .try_get::<bool>("", "has_prev")
-        .map_err(Error::db(CONTEXT))?
-    {
-        return Ok(Outcome::NoBaseline);
-    }
-    Ok(Outcome::Written)
+    answer::<C>(&found, CONTEXT)
 }
 
 /// A delete, in one call: it compares nothing, so the database can take the old state
@@ -205,7 +252,7 @@ SELECT EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject
 /// redacted fields' changes, action, properties, ip, user agent, request id. Each statement
 /// uses a run of them from `?1` without a gap: sqlx binds a gap's slots in order from the
 /// arguments and stops at the end of them, leaving any numbered parameter after it unbound.
-async fn write_deleted<C: ConnectionTrait>(db: &C, row: &HookedRow<'_>) -> Result<Outcome> {
+async fn write_deleted<C: ConnectionTrait>(db: &C, row: &HookedRow<'_>) -> Result<Option<Outcome>> {
     const CONTEXT: &str = "writing the activity entry and version";
     let (versions, log) = (&table_names().versions, &table_names().activity_log);
     let by = &row.by;
@@ -244,13 +291,16 @@ SELECT {action}, ?1, ?2, {causer},
        (SELECT json_group_object(c.field, json(c.change)) FROM (
             SELECT j.key AS field, json_object('old', json(v."data" -> ('$."' || j.key || '"')), 'new', NULL) AS change
             FROM json_each(v."data") j
+            -- (a field redacted since that version was written: its value stays out)
+            WHERE NOT EXISTS (SELECT 1 FROM json_each({redacted}) r WHERE r.key = j.key)
             UNION ALL
             SELECT e.key, e.value FROM json_each({redacted}) e) c),
        {properties}, {ip}, {user_agent}, {request_id}, v."id", {at}
 FROM "{versions}" v
 WHERE changes() > 0 AND v."id" = last_insert_rowid() AND v."subject_type" = ?1 AND v."subject_id" = ?2
   AND NOT {kept};
-SELECT EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2) AS "has_prev", {kept} AS "kept""#
+SELECT changes() > 0 AS "wrote", {kept} AS "kept",
+       EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2) AS "has_prev""#
     );
     let found = db
         .query_one_raw(Statement::from_sql_and_values(
@@ -264,19 +314,7 @@ SELECT EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject
             context: CONTEXT,
             source: sea_orm::DbErr::RecordNotInserted,
         })?;
-    if found
-        .try_get::<bool>("", "kept")
-        .map_err(Error::db(CONTEXT))?
-    {
-        return Ok(Outcome::NotDeleted);
-    }
-    if !found
-        .try_get::<bool>("", "has_prev")
-        .map_err(Error::db(CONTEXT))?
-    {
-        return Ok(Outcome::NoBaseline);
-    }
-    Ok(Outcome::Written)
+    answer::<C>(&found, CONTEXT)
 }
 
 /// A create while the trail says the row exists: the row was deleted outside the trail.
