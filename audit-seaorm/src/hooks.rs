@@ -45,7 +45,8 @@
 //!
 //! How a write is logged: `after_save` / `after_delete` diff the row against the
 //! subject's latest version (the trail is the old state) and write
-//! the entry and the version in one statement on PostgreSQL. `before_save` reads nothing:
+//! the entry and the version in one statement on PostgreSQL, in one call on SQLite, in a
+//! read and one call on MySQL/MariaDB. `before_save` reads nothing:
 //! it notes which fields the write `Set`, so that a field changed outside the trail
 //! (raw SQL, `update_many`, another program) is logged as `drift` with no causer rather
 //! than blamed on this writer. That note is never needed for the write to be logged.
@@ -358,7 +359,7 @@ where
 /// latest version) and a final version holding the last state. Nothing when the trail
 /// already has the row deleted, when the row read before the delete was not there, or
 /// when the row is still there (a trigger or rule cancelled the delete: PostgreSQL and
-/// SQLite check it in the statement that reads the trail; MySQL cannot cancel a delete
+/// SQLite check it in the statements that write the trail; MySQL cannot cancel a delete
 /// without failing it).
 pub async fn after_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
 where
