@@ -165,7 +165,8 @@ where
 }
 
 /// The latest version of each of `ids` (of `subject_type`), or the one in force at
-/// `until` when given, in subject id order; one query.
+/// `until` when given, in subject id order, each subject once however often `ids` names
+/// it; one query (on SQLite and MySQL/MariaDB, one per [`IDS_PER_QUERY`]).
 pub(crate) async fn latest_versions<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
@@ -176,6 +177,10 @@ pub(crate) async fn latest_versions<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let mut unique = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let ids = unique.as_slice();
     let backend = db.get_database_backend();
     if backend == DbBackend::Postgres {
         return latest_versions_postgres(db, subject_type, ids, until).await;

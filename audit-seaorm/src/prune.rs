@@ -490,7 +490,9 @@ where
             ids = ?changed,
             "audit: rows to prune no longer match their hash-chain links; kept"
         );
-        batch.add(id.is_not_in(changed))
+        // `batch` may be an OR (the versions' per-subject ranges): the exclusion is an AND
+        // around it, never one more alternative.
+        Condition::all().add(batch).add(id.is_not_in(changed))
     };
     crate::chain::mark_pruned(&txn, kind, ids(&batch)).await?;
     let removed = E::delete_many()

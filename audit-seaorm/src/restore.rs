@@ -99,7 +99,7 @@ pub trait AuditedEntity: EntityTrait {
         KeyOf<Self>: Serialize + Send + Sync;
 
     /// [`as_of`](Self::as_of) of many records in one query (on SQLite and MySQL/MariaDB,
-    /// one per 10,000 keys): those that existed at `t`
+    /// one per 10,000 keys): those that existed at `t`, each once
     /// ([`Error::StatePruned`](crate::Error::StatePruned) when one's state then was
     /// pruned).
     fn as_of_many<C: ConnectionTrait>(

@@ -128,6 +128,10 @@ async fn as_of_many_in_one_query(db: DatabaseConnection) {
     let mut titles: Vec<String> = now.into_iter().map(|p| p.title).collect();
     titles.sort();
     assert_eq!(titles, ["changed", "p2"], "the deleted one is gone");
+    let twice = post::Entity::as_of_many(&db, &[ids[2], ids[2]], Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(twice.len(), 1, "a key named twice, one record");
     assert!(
         post::Entity::as_of_many(&db, &[], before)
             .await

@@ -627,6 +627,42 @@ async fn pruned_chains_start_from_their_anchors(db: DatabaseConnection) {
     );
 }
 
+/// A version changed after it was sealed, among versions that `keep_versions` removes: it
+/// stays (with the records' latest versions), and only the other old versions go.
+async fn a_changed_version_is_kept_and_only_old_versions_go(db: DatabaseConnection) {
+    let a = post_with_history(&db, "a", 2).await;
+    let b = post_with_history(&db, "b", 2).await;
+    seal(&db).await.unwrap();
+    let tampered = version_ids(&db, a.id).await[0];
+    versions::Entity::update_many()
+        .col_expr(versions::Column::CauserId, Expr::value("someone else"))
+        .filter(versions::Column::Id.eq(tampered))
+        .exec(&db)
+        .await
+        .unwrap();
+    let pruned = prune(&db, &Retention::new().keep_versions(1))
+        .await
+        .unwrap();
+    assert_eq!((pruned.versions, pruned.kept_changed), (3, 1), "{pruned:?}");
+    let (va, vb) = (version_ids(&db, a.id).await, version_ids(&db, b.id).await);
+    assert_eq!(
+        va.len(),
+        2,
+        "the changed version and the latest stay: {va:?}"
+    );
+    assert!(va.contains(&tampered));
+    assert_eq!(vb.len(), 1, "b keeps its latest: {vb:?}");
+    let numbers: Vec<i64> = versions::Entity::find()
+        .filter(versions::Column::SubjectId.eq(b.id.to_string()))
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(numbers, [3]);
+}
+
 /// Rows aged by hand after they were sealed (their `created_at` moved into the past, so
 /// that retention would take them) are not pruned away: they no longer match their links,
 /// so prune keeps them and `verify` reports them. Rows that match go as usual, in the same
@@ -1176,6 +1212,7 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    a_changed_version_is_kept_and_only_old_versions_go,
     aged_rows_are_not_pruned_away,
     a_long_pruned_chain_folds_in_pages,
     verify_beside_a_sealing_job,

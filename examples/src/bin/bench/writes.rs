@@ -21,9 +21,10 @@ pub enum Interleave {
     /// Plain, audited (and trigger) take turns write by write, the order rotating, so that
     /// each write of one kind runs in the conditions of the others (the default).
     Write,
-    /// Rounds of sixty-odd writes of one kind in a row, then the next kind (the method of
-    /// sections 1–24): a tight loop of plain writes runs faster than the same writes among
-    /// others, which raises the ratios.
+    /// Rounds of sixty-odd writes of one kind in a row, then the next kind (as sections
+    /// 1–24 measured, except that these also leave out a warm-up of updates and deletes): a
+    /// tight loop of plain writes runs faster than the same writes among others, which
+    /// raises the ratios.
     Round,
 }
 
