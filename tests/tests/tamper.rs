@@ -629,7 +629,7 @@ async fn pruned_chains_start_from_their_anchors(db: DatabaseConnection) {
 
 /// A version changed after it was sealed, among versions that `keep_versions` removes: it
 /// stays (with the records' latest versions), and only the other old versions go.
-async fn a_changed_version_is_kept_and_only_old_versions_go(db: DatabaseConnection) {
+async fn changed_version_survives_prune(db: DatabaseConnection) {
     let a = post_with_history(&db, "a", 2).await;
     let b = post_with_history(&db, "b", 2).await;
     seal(&db).await.unwrap();
@@ -1212,7 +1212,7 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
 }
 
 backend_tests!(
-    a_changed_version_is_kept_and_only_old_versions_go,
+    changed_version_survives_prune,
     aged_rows_are_not_pruned_away,
     a_long_pruned_chain_folds_in_pages,
     verify_beside_a_sealing_job,
