@@ -90,9 +90,33 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         params,
     ))
     .await
-    .map_err(Error::db("writing the activity entry and version"))?;
+    .map_err(Error::db(CONTEXT))?;
     Ok(Outcome::Written)
 }
+
+/// Sends an update's or delete's statements as one call and reads its answer row.
+async fn one_call<C: ConnectionTrait>(
+    db: &C,
+    sql: String,
+    values: Vec<sea_orm::Value>,
+) -> Result<Option<Outcome>> {
+    let found = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .ok_or(Error::Database {
+            context: CONTEXT,
+            source: sea_orm::DbErr::RecordNotInserted,
+        })?;
+    answer::<C>(&found, CONTEXT)
+}
+
+/// What failed, when the statements of a hooked write fail.
+const CONTEXT: &str = "writing the activity entry and version";
 
 /// What an update's or delete's one call answered: `None` when it wrote nothing outside a
 /// transaction, where its statements may each have seen another commit (a first version
@@ -170,7 +194,6 @@ go AS (SELECT b."version" + 1 AS "version", c.changes, c.drift,
 /// (a JSON array; NULL: unknown), time, the redacted fields' changes, force, causer,
 /// action, properties, ip, user agent, request id.
 async fn write_updated<C: ConnectionTrait>(db: &C, row: &HookedRow<'_>) -> Result<Option<Outcome>> {
-    const CONTEXT: &str = "writing the activity entry and version";
     let (versions, log) = (&table_names().versions, &table_names().activity_log);
     let w = &row.write;
     let by = &row.by;
@@ -225,19 +248,7 @@ SELECT changes() > 0 AS "wrote", 0 AS "kept",
         first = update_ctes(&latest),
         then = update_ctes(&before_last),
     );
-    let found = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            values,
-        ))
-        .await
-        .map_err(Error::db(CONTEXT))?
-        .ok_or(Error::Database {
-            context: CONTEXT,
-            source: sea_orm::DbErr::RecordNotInserted,
-        })?;
-    answer::<C>(&found, CONTEXT)
+    one_call(db, sql, values).await
 }
 
 /// A delete, in one call: it compares nothing, so the database can take the old state
@@ -253,7 +264,6 @@ SELECT changes() > 0 AS "wrote", 0 AS "kept",
 /// uses a run of them from `?1` without a gap: sqlx binds a gap's slots in order from the
 /// arguments and stops at the end of them, leaving any numbered parameter after it unbound.
 async fn write_deleted<C: ConnectionTrait>(db: &C, row: &HookedRow<'_>) -> Result<Option<Outcome>> {
-    const CONTEXT: &str = "writing the activity entry and version";
     let (versions, log) = (&table_names().versions, &table_names().activity_log);
     let by = &row.by;
     let text = |s: Option<&str>| sea_orm::Value::String(s.map(str::to_owned));
@@ -302,19 +312,7 @@ WHERE changes() > 0 AND v."id" = last_insert_rowid() AND v."subject_type" = ?1 A
 SELECT changes() > 0 AS "wrote", {kept} AS "kept",
        EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2) AS "has_prev""#
     );
-    let found = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            values,
-        ))
-        .await
-        .map_err(Error::db(CONTEXT))?
-        .ok_or(Error::Database {
-            context: CONTEXT,
-            source: sea_orm::DbErr::RecordNotInserted,
-        })?;
-    answer::<C>(&found, CONTEXT)
+    one_call(db, sql, values).await
 }
 
 /// A create while the trail says the row exists: the row was deleted outside the trail.
