@@ -319,6 +319,37 @@ async fn more_rows_than_a_batch(db: DatabaseConnection) {
     assert_eq!((done.rows, done.entries), (n as u64, n as u64));
 }
 
+/// A filter with many parameters of its own: each batch's statement carries the filter
+/// and the batch's keys, so the batches shrink to stay under the backend's limit wherever
+/// the plain call fits.
+async fn a_long_filter_fits_the_parameter_limit(db: DatabaseConnection) {
+    let n = 1_500;
+    posts(&db, n).await;
+    // Just under the limit with the update's one value (SQLite 32,766; PostgreSQL and
+    // MySQL 65,535), so that a batch of 1,000 keys on top would go over.
+    let listed = match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => 32_500,
+        _ => 65_000,
+    };
+    let ids = (1..=listed).collect::<Vec<i32>>();
+    let done = post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::value("listed"))
+        .filter(post::Column::Id.is_in(ids.clone()))
+        .exec(&db)
+        .await
+        .unwrap();
+    let n = n as u64;
+    assert_eq!((done.rows, done.entries, done.versions), (n, n, n));
+    let done = post::Entity::delete_many_audited()
+        .filter(post::Column::Id.is_in(ids))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries, done.versions), (n, n, n));
+    assert_eq!(post::Entity::find().count(&db).await.unwrap(), 0);
+    assert_eq!(audit_rows(&db).await, (3 * n, 3 * n));
+}
+
 /// A bulk write inside a transaction that rolls back leaves neither rows nor trail.
 async fn rollback_takes_the_trail_with_it(db: DatabaseConnection) {
     let rows = posts(&db, 3).await;
@@ -818,6 +849,7 @@ backend_tests!(
     delete_many_and_by_id,
     composite_keys,
     more_rows_than_a_batch,
+    a_long_filter_fits_the_parameter_limit,
     rollback_takes_the_trail_with_it,
     a_failure_writes_nothing,
     strict_mode,

@@ -2,7 +2,8 @@
 //! never reach `ActiveModelBehavior`, so these do what they do and log every affected row
 //! as a hooked write would.
 //!
-//! Each call works in batches of [`BulkWrite::BATCH`] rows, in one transaction (a savepoint
+//! Each call works in batches of [`BulkWrite::BATCH`] rows (fewer when its filter's own
+//! parameters leave less room under the backend's limit), in one transaction (a savepoint
 //! when it runs inside yours): a batch locks and reads its rows in primary key order, writes
 //! them, reads their latest versions in one query and sends the audit rows in multi-row
 //! statements that stay under every backend's parameter limit. Memory is bounded by the
@@ -295,7 +296,9 @@ where
         let by = Attribution::current(None, None);
         let mut done = BulkWrite::default();
         let mut after = None;
-        while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after).await? {
+        let backend = txn.get_database_backend();
+        let limit = batch_rows::<E>(&self.statement(self.condition.clone()), backend);
+        while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after, limit).await? {
             let before = by_subject_id(&old)?;
             let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
             let statement = self.statement(self.condition.clone().add(key_in::<E>(&keys)));
@@ -374,7 +377,9 @@ where
         let by = Attribution::current(None, None);
         let mut done = BulkWrite::default();
         let mut after = None;
-        while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after).await? {
+        let backend = txn.get_database_backend();
+        let limit = batch_rows::<E>(&E::delete_many().filter(self.condition.clone()), backend);
+        while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after, limit).await? {
             let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
             let result = E::delete_many()
                 .filter(self.condition.clone().add(key_in::<E>(&keys)))
@@ -478,18 +483,39 @@ fn key_order<E: EntityTrait>(col: E::Column, backend: DbBackend) -> SimpleExpr {
     }
 }
 
+/// The most parameters one statement may carry: SQLite's default
+/// `SQLITE_MAX_VARIABLE_NUMBER`, and the 16-bit count of PostgreSQL's and MySQL's protocols.
+fn param_limit(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Sqlite => 32_766,
+        _ => 65_535,
+    }
+}
+
+/// Rows per batch of a bulk update or delete: [`BulkWrite::BATCH`], or fewer when the
+/// call's own statement (`plain`: its filter and values) leaves less room than a batch's
+/// keys take, since each batch's statement carries both. A call whose own statement is
+/// already over the limit fails as the plain call would.
+fn batch_rows<E: EntityTrait>(plain: &impl QueryTrait, backend: DbBackend) -> u64 {
+    let own = plain.build(backend).values.map_or(0, |v| v.0.len());
+    let per_row = key_columns::<E>().len().max(1);
+    let room = param_limit(backend).saturating_sub(own) / per_row;
+    (room as u64).clamp(1, BulkWrite::BATCH)
+}
+
 /// Rows per insert statement: a batch, or fewer for wide tables.
 fn insert_rows<E: EntityTrait>() -> usize {
     let columns = E::Column::iter().count().max(1);
     (MAX_PARAMS / columns).clamp(1, BulkWrite::BATCH as usize)
 }
 
-/// The next batch of rows matching `condition` after the key `after`, in key order, locked
-/// for update (`None` when there are no more).
+/// The next batch of at most `limit` rows matching `condition` after the key `after`, in
+/// key order, locked for update (`None` when there are no more).
 async fn next_batch<E, C>(
     db: &C,
     condition: &Condition,
     after: &mut Option<Vec<Value>>,
+    limit: u64,
 ) -> Result<Option<Vec<E::Model>>>
 where
     E: EntityTrait,
@@ -514,7 +540,7 @@ where
         query = query.filter(key.gt(Expr::tuple(last)));
     }
     let rows = query
-        .limit(BulkWrite::BATCH)
+        .limit(limit)
         .lock_exclusive()
         .all(db)
         .await
