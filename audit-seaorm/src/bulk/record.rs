@@ -312,13 +312,41 @@ async fn insert_versions<C: ConnectionTrait>(
             push(p.id, *number, event, std::mem::take(data));
         }
     }
-    let mut ids = VersionIds::with_capacity(rows.len());
+    let chunks = chunks(rows, VERSION_COLUMNS.len());
+    // MySQL rolls back only the statement that fails on a number taken meanwhile, and
+    // the batch is then planned again: the statements before it must go too.
+    let savepoint = backend == DbBackend::MySql && chunks.len() > 1;
+    if savepoint {
+        db.execute_unprepared("SAVEPOINT audit_bulk_versions")
+            .await?;
+    }
+    let written = version_statements(db, subject_type, chunks, keys, step).await;
+    if savepoint {
+        let end = match written {
+            Ok(_) => "RELEASE SAVEPOINT audit_bulk_versions",
+            Err(_) => "ROLLBACK TO SAVEPOINT audit_bulk_versions",
+        };
+        db.execute_unprepared(end).await?;
+    }
+    written
+}
+
+/// Sends the versions' inserts, `keys` naming their rows in order; their ids.
+async fn version_statements<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    chunks: Vec<Vec<Vec<Value>>>,
+    keys: Vec<(String, i64)>,
+    step: Option<u64>,
+) -> std::result::Result<VersionIds, DbErr> {
+    let backend = db.get_database_backend();
+    let mut ids = VersionIds::with_capacity(keys.len());
     let table = &table_names().versions;
     let returning = super::returning(db);
     // Without `RETURNING` (MySQL): a multi-row insert's ids are consecutive from the first
     // when the server says so (`step`, see `id_step`); else they are read back.
     let mut keys = keys.into_iter();
-    for chunk in chunks(rows, VERSION_COLUMNS.len()) {
+    for chunk in chunks {
         let chunk_keys: Vec<(String, i64)> = keys.by_ref().take(chunk.len()).collect();
         let returns = returning.then_some(r#""id", "subject_id", "version""#);
         let insert = insert_statement(backend, table, &VERSION_COLUMNS, chunk, returns);
