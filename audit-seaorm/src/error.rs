@@ -171,6 +171,21 @@ pub enum Error {
         /// The key column the update sets.
         column: String,
     },
+    /// A bulk insert on MySQL/MariaDB (which has no `RETURNING`) did not find the rows it
+    /// inserted by the keys the models gave: the database stored other keys (one it
+    /// generated, or a value it rounded), so the rows cannot be logged. The call's
+    /// transaction rolled back: nothing was written. Leave generated keys `NotSet`.
+    #[error(
+        "bulk insert of `{subject_type}`: {inserted} rows inserted but {found} found again by the keys the models gave (the database stored other keys); nothing was written"
+    )]
+    BulkKeysChanged {
+        /// The subject type written.
+        subject_type: &'static str,
+        /// Rows the insert wrote.
+        inserted: usize,
+        /// Rows found again by the models' keys.
+        found: usize,
+    },
     /// A retention policy [`prune`](crate::prune) cannot apply: a duration of zero or
     /// less, keeping 0 versions, a batch of 0, no policy at all.
     #[error("invalid retention: {0}")]

@@ -343,6 +343,19 @@ macro_rules! postgres_tests {
     };
 }
 
+/// [`backend_tests!`] for what only MySQL/MariaDB does (a key of 0 generated, keys a
+/// trigger rewrites): `name::mysql`.
+#[macro_export]
+macro_rules! mysql_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                $crate::__backend_test!($name, mysql, MySql, "_m");
+            }
+        )*
+    };
+}
+
 /// One test function of [`backend_tests!`]: `$name` on `$backend`, in a database of its
 /// own. A server backend whose URL is not set is skipped (loudly, by [`fresh_db`]).
 #[doc(hidden)]

@@ -6,11 +6,11 @@ use audit_seaorm::{
     AuditContext, AuditedBulk, AuditedEntity, BulkWrite, Error, REDACTED, activity, history,
     versions, without_auditing,
 };
-use audit_tests::{backend_tests, post, server_backend_tests, translation};
+use audit_tests::{backend_tests, mysql_tests, post, server_backend_tests, translation};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 use serde_json::{Value, json};
 
@@ -797,6 +797,56 @@ async fn a_stale_batch_of_wide_rows_is_logged_whole(db: DatabaseConnection) {
     assert_eq!(vs[2].data["small"], json!(7));
 }
 
+/// MySQL has no `RETURNING`: the bulk insert finds its rows again by their keys. A key of
+/// 0 is generated as if not given, and rows stored under other keys than the models gave
+/// (here a trigger rewrites them) fail the call, which then writes nothing, instead of
+/// going unlogged.
+async fn inserted_rows_are_found_by_their_stored_keys(db: DatabaseConnection) {
+    let zero = (0..3).map(|i| {
+        let mut am = post::new(&format!("z{i}"), &format!("z{i}"));
+        am.id = Set(0);
+        am
+    });
+    let done = post::Entity::insert_many_audited(zero)
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries, done.versions), (3, 3, 3));
+    for row in post::Entity::find().all(&db).await.unwrap() {
+        assert_ne!(row.id, 0);
+        let trail = history(&db, "post", row.id).await.unwrap();
+        assert_eq!(trail.len(), 1);
+        assert_eq!(trail[0].action, "created");
+    }
+    db.execute_unprepared(
+        "CREATE TRIGGER posts_moved BEFORE INSERT ON posts FOR EACH ROW SET NEW.id = NEW.id + 1000",
+    )
+    .await
+    .unwrap();
+    let given = (0..2).map(|i| {
+        let mut am = post::new(&format!("g{i}"), &format!("g{i}"));
+        am.id = Set(50 + i);
+        am
+    });
+    let err = post::Entity::insert_many_audited(given)
+        .exec(&db)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BulkKeysChanged {
+                inserted: 2,
+                found: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(post::Entity::find().count(&db).await.unwrap(), 3);
+    assert_eq!(audit_rows(&db).await, (3, 3));
+}
+
 const ROWS: i32 = 10;
 const BULK_ROUNDS: usize = 6;
 const SINGLE_WRITERS: usize = 4;
@@ -926,3 +976,5 @@ server_backend_tests!(
     stale_snapshot_numbers_correctly,
     stale_snapshot_writes_back
 );
+
+mysql_tests!(inserted_rows_are_found_by_their_stored_keys);

@@ -622,7 +622,7 @@ async fn insert_batch<E, C>(
 ) -> Result<Vec<E::Model>>
 where
     E: EntityTrait,
-    E::Model: IntoActiveModel<E::ActiveModel>,
+    E::Model: IntoActiveModel<E::ActiveModel> + Audited,
     C: ConnectionTrait,
 {
     const CONTEXT: &str = "running the bulk insert";
@@ -635,13 +635,33 @@ where
     // No `RETURNING` (MySQL). Keys the models set are known; generated ones are numbered
     // from the first id when the server hands out consecutive ids to a multi-row insert.
     let cols = key_columns::<E>();
+    let auto_increment = cols.len() == 1 && <E::PrimaryKey as PrimaryKeyTrait>::auto_increment();
     let set_key = |am: &E::ActiveModel| -> Option<Vec<Value>> {
         cols.iter()
             .map(|c| match am.get(*c) {
+                // MySQL generates the key for a 0 as for no value (unless `sql_mode` has
+                // NO_AUTO_VALUE_ON_ZERO, which the count check below catches).
+                ActiveValue::Set(v) | ActiveValue::Unchanged(v)
+                    if auto_increment && is_zero(&v) =>
+                {
+                    None
+                }
                 ActiveValue::Set(v) | ActiveValue::Unchanged(v) => Some(v),
                 ActiveValue::NotSet => None,
             })
             .collect()
+    };
+    let inserted = models.len();
+    // Every row inserted must be found again by its key, or it would go unlogged.
+    let found = |rows: Vec<E::Model>| {
+        if rows.len() == inserted {
+            return Ok(rows);
+        }
+        Err(Error::BulkKeysChanged {
+            subject_type: <E::Model as Audited>::SUBJECT_TYPE,
+            inserted,
+            found: rows.len(),
+        })
     };
     let given: Option<Vec<Vec<Value>>> = models.iter().map(set_key).collect();
     if let Some(keys) = given {
@@ -649,11 +669,10 @@ where
             .exec_without_returning(db)
             .await
             .map_err(Error::db(CONTEXT))?;
-        return find_by_keys::<E, _>(db, &keys).await;
+        return found(find_by_keys::<E, _>(db, &keys).await?);
     }
     let generated = db.get_database_backend() == DbBackend::MySql
-        && cols.len() == 1
-        && <E::PrimaryKey as PrimaryKeyTrait>::auto_increment()
+        && auto_increment
         && models.iter().all(|am| set_key(am).is_none());
     if generated && let Some(step) = step {
         let n = models.len() as u64;
@@ -664,7 +683,7 @@ where
             .map_err(Error::db(CONTEXT))?
             .last_insert_id();
         let keys: Vec<Vec<Value>> = (0..n).map(|i| vec![(first + i * step).into()]).collect();
-        return find_by_keys::<E, _>(db, &keys).await;
+        return found(find_by_keys::<E, _>(db, &keys).await?);
     }
     // Otherwise one statement per row, each telling its key.
     let mut keys = Vec::with_capacity(models.len());
@@ -680,7 +699,22 @@ where
                 .collect(),
         );
     }
-    find_by_keys::<E, _>(db, &keys).await
+    found(find_by_keys::<E, _>(db, &keys).await?)
+}
+
+/// Whether a key value is an integer zero.
+fn is_zero(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::TinyInt(Some(0))
+            | Value::SmallInt(Some(0))
+            | Value::Int(Some(0))
+            | Value::BigInt(Some(0))
+            | Value::TinyUnsigned(Some(0))
+            | Value::SmallUnsigned(Some(0))
+            | Value::Unsigned(Some(0))
+            | Value::BigUnsigned(Some(0))
+    )
 }
 
 /// MySQL: the step between the ids of one multi-row insert, when the server guarantees
