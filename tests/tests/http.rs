@@ -1027,6 +1027,37 @@ fn per_subject_api(db: &DatabaseConnection) -> AuditApi {
         .restorer::<note::Entity>()
 }
 
+/// The request listings ask with the request's id: a rule about requests decides
+/// `/requests/{id}` and `/activity?request_id=` as it decides a revert.
+async fn access_per_request(db: DatabaseConnection) {
+    let api = AuditApi::new(db.clone()).authorize_access(|parts, access: &Access<'_>| {
+        let user = parts.extensions.get::<User>().map(|u| u.0.as_str());
+        user == Some("admin") || access.request_id != Some("req-secret")
+    });
+    let base = serve_app(&db, api, layer()).await;
+    create(&base, "admin", &[("x-request-id", "req-secret")], "hidden").await;
+    create(&base, "admin", &[("x-request-id", "req-open")], "shown").await;
+    for path in [
+        "/api/audit/requests/req-secret",
+        "/api/audit/activity?request_id=req-secret",
+        "/api/audit/activity?request_id=req-secret&subject_type=post",
+    ] {
+        let (status, body) = get(&base, "staff", path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        let (status, page) = get(&base, "admin", path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!page["items"].as_array().unwrap().is_empty(), "{path}");
+    }
+    for path in [
+        "/api/audit/requests/req-open",
+        "/api/audit/activity?request_id=req-open",
+    ] {
+        let (status, page) = get(&base, "staff", path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!page["items"].as_array().unwrap().is_empty(), "{path}");
+    }
+}
+
 async fn access_per_subject(db: DatabaseConnection) {
     let base = serve_app(&db, per_subject_api(&db), layer()).await;
     let (post_id, _) = create(&base, "admin", &[("x-request-id", "req-post")], "p").await;
@@ -1394,4 +1425,5 @@ backend_tests!(
     bad_inputs_are_4xx,
     openapi_matches_routes,
     access_per_subject,
+    access_per_request,
 );

@@ -53,7 +53,8 @@ pub struct Access<'a> {
     pub subject_id: Option<&'a str>,
     /// The version to restore.
     pub version_id: Option<i64>,
-    /// The request to list or revert.
+    /// The request to list or revert: set for `/requests/{id}`, `/activity?request_id=`
+    /// and a revert, so that a rule about requests decides all three.
     pub request_id: Option<&'a str>,
 }
 

@@ -134,14 +134,23 @@ async fn activity(
             ),
         ));
     }
-    // A filter on one type asks for it; without one, unreadable types are left out.
+    // A filter on one type asks for it; without one, unreadable types are left out. A
+    // filter on a request asks with its id.
     let excluded = match &q.subject_type {
         Some(t) => {
-            let access = Access::to(Permission::Read).subject(t, q.subject_id.as_deref());
+            let mut access = Access::to(Permission::Read).subject(t, q.subject_id.as_deref());
+            access.request_id = q.request_id.as_deref();
             state.check(&parts, access, &[Permission::Read])?;
             Vec::new()
         }
-        None => state.unreadable_types(&parts),
+        None => {
+            if let Some(request_id) = q.request_id.as_deref() {
+                let mut access = Access::to(Permission::Read);
+                access.request_id = Some(request_id);
+                state.check(&parts, access, &[Permission::Read])?;
+            }
+            state.unreadable_types(&parts)
+        }
     };
     let mut filter = Filter::new();
     if let Some(action) = q.action {
@@ -396,6 +405,9 @@ async fn request_activity(
     ApiPath(RequestPath { request_id }): ApiPath<RequestPath>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<ActivityPage>, ApiError> {
+    let mut access = Access::to(Permission::Read);
+    access.request_id = Some(&request_id);
+    state.check(&parts, access, &[Permission::Read])?;
     let excluded = state.unreadable_types(&parts);
     let mut filter = Filter::new()
         .request_id(request_id)
