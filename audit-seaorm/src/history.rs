@@ -483,27 +483,39 @@ pub(crate) async fn blame_of<M: Audited, C: ConnectionTrait>(
         .filter(|f| !f.primary_key)
         .map(|f| f.name)
         .collect();
-    blame_paged(db, subject_type, subject_id, &key, Some(&wanted)).await
+    let (fields, _) = blame_paged(db, subject_type, subject_id, &key, Some(&wanted), None).await?;
+    Ok(fields)
 }
 
 /// For each field of a record, the last entry that changed it: its entries newest first,
 /// a page at a time (memory bounded by the fields, not the entries), leaving out the
-/// `key` fields, until each `wanted` field has its change (`None`: to the first entry).
+/// `key` fields, until each `wanted` field has its change (`None`: to the first entry),
+/// reading at most `max_entries` entries (`None`: no bound). With it, whether the walk
+/// reached its end (every wanted field found, or the first entry).
 pub(crate) async fn blame_paged<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
     subject_id: &str,
     key: &[&str],
     wanted: Option<&[&str]>,
-) -> Result<BTreeMap<String, Blame>> {
+    max_entries: Option<u64>,
+) -> Result<(BTreeMap<String, Blame>, bool)> {
     const PAGE: u64 = 100;
+    let mut read = 0;
     let mut out = BTreeMap::new();
     let mut filter = audit_core::Filter::new()
         .subject(subject_type, subject_id)
         .order(audit_core::Order::NewestFirst)
         .limit(PAGE);
     loop {
+        if let Some(max) = max_entries {
+            if read >= max {
+                return Ok((out, false));
+            }
+            filter.limit = Some(Ord::min(PAGE, max - read));
+        }
         let page = crate::activity(db, &filter).await?;
+        read += page.items.len() as u64;
         for entry in &page.items {
             for field in entry.changes.fields() {
                 if !out.contains_key(field)
@@ -515,11 +527,11 @@ pub(crate) async fn blame_paged<C: ConnectionTrait>(
             }
         }
         if wanted.is_some_and(|w| w.iter().all(|f| out.contains_key(*f))) {
-            return Ok(out);
+            return Ok((out, true));
         }
         match page.next_cursor {
             Some(cursor) => filter.after_id = Some(cursor),
-            None => return Ok(out),
+            None => return Ok((out, true)),
         }
     }
 }

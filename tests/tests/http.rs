@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::post as post_route;
 use axum::{Json, Router};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -481,6 +481,7 @@ async fn time_travel_over_http(db: DatabaseConnection) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{blame}");
+    assert_eq!(blame["complete"], true);
     assert_eq!(blame["fields"]["title"]["causer_id"], "bob");
     assert_eq!(blame["fields"]["title"]["new"], "take 119");
     assert_eq!(blame["fields"]["slug"]["causer_id"], "alice");
@@ -1027,6 +1028,62 @@ fn per_subject_api(db: &DatabaseConnection) -> AuditApi {
         .restorer::<note::Entity>()
 }
 
+/// A record with more entries than one blame call reads (`MAX_BLAME_ENTRIES`): the call
+/// reads that many, newest first, and says that it did not reach the first.
+async fn blame_reads_a_bounded_history(db: DatabaseConnection) {
+    use audit_seaorm::entity::activity_log;
+    use audit_seaorm::http::MAX_BLAME_ENTRIES;
+    let entry = |field: &str, i: u64| activity_log::ActiveModel {
+        action: Set("updated".into()),
+        subject_type: Set("post".into()),
+        subject_id: Set("77".into()),
+        changes: Set(json!({ field: {"old": i, "new": i + 1} })),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    };
+    // The oldest entry is the only one that changes `slug`.
+    let rows: Vec<_> = std::iter::once(entry("slug", 0))
+        .chain((1..=MAX_BLAME_ENTRIES).map(|i| entry("title", i)))
+        .collect();
+    for chunk in rows.chunks(1_000) {
+        activity_log::Entity::insert_many(chunk.to_vec())
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    let base = serve(&db).await;
+    let (status, blame) = get(&base, "reader", "/api/audit/subjects/post/77/blame").await;
+    assert_eq!(status, StatusCode::OK, "{blame}");
+    assert_eq!(blame["complete"], false);
+    assert_eq!(
+        blame["fields"]["title"]["new"],
+        json!(MAX_BLAME_ENTRIES + 1)
+    );
+    assert!(blame["fields"].get("slug").is_none(), "{}", blame["fields"]);
+    // One entry fewer, and the walk reaches the first.
+    activity_log::Entity::delete_many()
+        .filter(activity_log::Column::Id.eq(rows_last_id(&db).await))
+        .exec(&db)
+        .await
+        .unwrap();
+    let (_, blame) = get(&base, "reader", "/api/audit/subjects/post/77/blame").await;
+    assert_eq!(blame["complete"], true);
+    assert_eq!(blame["fields"]["slug"]["new"], json!(1));
+}
+
+/// The id of the newest entry.
+async fn rows_last_id(db: &DatabaseConnection) -> i64 {
+    use audit_seaorm::entity::activity_log;
+    use sea_orm::QueryOrder;
+    activity_log::Entity::find()
+        .order_by_desc(activity_log::Column::Id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
 /// The request listings ask with the request's id: a rule about requests decides
 /// `/requests/{id}` and `/activity?request_id=` as it decides a revert.
 async fn access_per_request(db: DatabaseConnection) {
@@ -1426,4 +1483,5 @@ backend_tests!(
     openapi_matches_routes,
     access_per_subject,
     access_per_request,
+    blame_reads_a_bounded_history,
 );

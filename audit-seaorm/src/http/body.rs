@@ -93,6 +93,10 @@ pub struct SubjectBlame {
     pub subject_id: String,
     /// For each field the trail has seen change, the last entry that changed it.
     pub fields: BTreeMap<String, crate::Blame>,
+    /// Whether every entry was read: `false` when the record has more than
+    /// [`MAX_BLAME_ENTRIES`](super::MAX_BLAME_ENTRIES) entries, in which case a field whose
+    /// last change is older than those is missing from `fields`.
+    pub complete: bool,
 }
 
 /// `POST /versions/{version_id}/restore`: the restored record (types registered with

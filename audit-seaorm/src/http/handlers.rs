@@ -111,6 +111,10 @@ struct ActivityQuery {
 /// The largest `offset` `GET /activity` takes.
 pub const MAX_OFFSET: u64 = 10_000;
 
+/// The most entries `GET /subjects/{type}/{id}/blame` reads, newest first: a field whose
+/// last change is older than that is left out, and the answer says `complete: false`.
+pub const MAX_BLAME_ENTRIES: u64 = 10_000;
+
 /// Filtered, paginated activity (newest first unless asked otherwise).
 #[utoipa::path(
     get,
@@ -368,17 +372,20 @@ async fn subject_blame(
     ApiPath(subject): ApiPath<SubjectPath>,
 ) -> Result<Json<SubjectBlame>, ApiError> {
     subject.check(&state, &parts)?;
-    // Newest first, a page at a time: a long history is read through, never held.
-    let fields = crate::history::blame_paged(
+    // Newest first, a page at a time: a long history is read through, never held, and at
+    // most MAX_BLAME_ENTRIES of it per call.
+    let (fields, complete) = crate::history::blame_paged(
         &state.db,
         &subject.subject_type,
         &subject.subject_id,
         &[],
         None,
+        Some(MAX_BLAME_ENTRIES),
     )
     .await?;
     Ok(Json(SubjectBlame {
         fields,
+        complete,
         subject_type: subject.subject_type,
         subject_id: subject.subject_id,
     }))

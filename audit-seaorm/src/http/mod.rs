@@ -47,7 +47,7 @@ pub use body::{
     VersionDiff,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
-pub use handlers::MAX_OFFSET;
+pub use handlers::{MAX_BLAME_ENTRIES, MAX_OFFSET};
 pub use middleware::{
     AuditLayer, AuditService, DEFAULT_MAX_USER_AGENT, ForwardedHeader, MAX_USER_ID_HEADER,
     REQUEST_ID_HEADER, USER_ID_HEADER, valid_request_id,
