@@ -11,12 +11,12 @@ use audit_seaorm::{
     BreakReason, Cursor, Report, Retention, SEALED_LATE, VerifyScope, checkpoint, checkpoints,
     erase, prune, seal, seal_all, seal_late, verify, verify_checkpoint,
 };
-use audit_tests::{backend_of, backend_tests, move_entries, post};
+use audit_tests::{backend_of, backend_tests, move_entries, post, server_backend_tests};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, ModelTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -1210,6 +1210,48 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
     let report = verify(&db, &VerifyScope::all()).await.unwrap();
     assert_eq!(breaks(&report), expected, "{:#?}", report.breaks);
 }
+
+/// The README's order for an erasure beside writes in flight: the record's own write
+/// first, in the erasing transaction, waits for a write that has not committed yet, so
+/// that `erase` sees that write's rows too and no value is left behind.
+async fn erasure_waits_for_writes_in_flight(db: DatabaseConnection) {
+    let p = post_with_history(&db, "erase-in-flight", 0).await;
+    let mut am: post::ActiveModel = p.clone().into();
+    am.title = Set("alice@example.com".into());
+    let p = am.update(&db).await.unwrap();
+    // A delete in flight: its version copies the title from the latest version.
+    let in_flight = db.begin().await.unwrap();
+    p.clone().delete(&in_flight).await.unwrap();
+    let erasing = {
+        let (db, p) = (db.clone(), p.clone());
+        tokio::spawn(async move {
+            let txn = db.begin().await.unwrap();
+            // Waits on the row lock of the delete in flight, then finds the row gone.
+            p.clone().delete(&txn).await.unwrap();
+            let done = erase(&txn, "post", p.id, &["title"]).await.unwrap();
+            txn.commit().await.unwrap();
+            done
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !erasing.is_finished(),
+        "the erasure waits for the write in flight"
+    );
+    in_flight.commit().await.unwrap();
+    let done = erasing.await.unwrap();
+    // Created, renamed, deleted: three versions and three entries held the title.
+    assert_eq!((done.versions, done.entries), (3, 3));
+    for v in audit_seaorm::versions(&db, "post", p.id).await.unwrap() {
+        assert!(!v.data.contains_key("title"), "{:?}", v.data);
+    }
+    for e in audit_seaorm::history(&db, "post", p.id).await.unwrap() {
+        let text = serde_json::to_string(&e.changes).unwrap();
+        assert!(!text.contains("alice@"), "{} {text}", e.action);
+    }
+}
+
+server_backend_tests!(erasure_waits_for_writes_in_flight);
 
 backend_tests!(
     changed_version_survives_prune,

@@ -40,7 +40,12 @@ const PAGE: u64 = 500;
 /// entered its link's hash as a salted commitment, which stays in the link while the
 /// salt that could confirm a guess is destroyed. A sealed row that no longer matches its
 /// link is refused ([`Error::Chain`]) rather than erased, so an erasure cannot hide a
-/// change. It runs in one transaction, holding the seal runs' lock.
+/// change. It runs in one transaction (a savepoint in yours), holding the seal runs' lock.
+///
+/// A write of the subject still in flight (not committed) when `erase` reads the trail
+/// is not seen, and its version copies the values it read: call `erase` in the
+/// transaction that anonymizes or deletes the record, after that write, whose row lock
+/// waits for writes in flight to commit and holds later ones back until yours commits.
 ///
 /// ```no_run
 /// # async fn demo(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
