@@ -367,6 +367,10 @@ where
         .one(db)
         .await
         .map_err(Error::db("reading the row to restore"))?;
+    if let Some(row) = &current {
+        // Every field is written back: what changed outside the trail is logged first.
+        log_drift(db, subject_type, version.subject_id.as_ref(), row).await?;
+    }
     let target = <E::Model as Audited>::from_snapshot(current.as_ref(), &version.data)?;
     // The key comes from the snapshot's data: it must name the subject the version is of.
     let subject_id = target.subject_id()?;
@@ -408,4 +412,63 @@ where
             }
         })
         .await
+}
+
+/// When the locked `row` differs from its record's latest version (changed outside the
+/// trail: raw SQL, `update_many`, another program), logs the difference as a `drift`
+/// entry and version with no causer, as the record's next hooked write would: that
+/// entry's id. A restore and a revert write every field back, so without it the outside
+/// values would be lost from the trail, and the change attributed to their causer.
+pub(crate) async fn log_drift<M: AuditedModel, C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+    row: &M,
+) -> Result<Option<i64>> {
+    use crate::trail::plan::{DRIFT, Hooked, Kind, Plan, plan};
+    // On MySQL/MariaDB a locking read: the transaction's snapshot (taken at its first
+    // read) may predate the latest version, which the row lock has waited for.
+    let mysql = db.get_database_backend() == sea_orm::DbBackend::MySql;
+    let Some(latest) = crate::dialect::latest(db, subject_type, subject_id, mysql).await? else {
+        return Ok(None);
+    };
+    let data = row.snapshot()?;
+    let none = audit_core::Changes::new();
+    // An update that set nothing: every difference is drift.
+    let write = Hooked {
+        kind: Kind::Updated,
+        action: DRIFT,
+        data: Some(&data),
+        set: Some(&[]),
+        extra: &none,
+        force: false,
+    };
+    let Ok(Plan {
+        drift: Some(changes),
+        ..
+    }) = plan(&write, Some(&latest))
+    else {
+        return Ok(None);
+    };
+    // No causer, address or request: nobody in the trail made the change.
+    let (entry, _) = audit_core::AuditContext::new()
+        .scope(crate::write::write(
+            db,
+            crate::write::Record {
+                subject_type,
+                subject_id,
+                causer_id: None,
+                activity: Some(crate::write::ActivityRow {
+                    action: DRIFT,
+                    changes: &changes,
+                    properties: None,
+                }),
+                version: Some(crate::write::VersionRow {
+                    event: DRIFT,
+                    data: &data,
+                }),
+            },
+        ))
+        .await?;
+    Ok(entry.map(|e| e.id))
 }

@@ -24,12 +24,12 @@ const RECORDS_PER_QUERY: usize = 1000;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Puts one record back as `target` says (a version to restore, or `None`: the record did
-/// not exist, delete it), logged as `reverted` with `properties`.
 /// Locks a record's row (by the key its latest version names) for the revert's
-/// transaction.
-type LockFn =
-    dyn for<'a> Fn(&'a DatabaseTransaction, &'a Subject) -> BoxFuture<'a, Result<()>> + Send + Sync;
+/// transaction, and logs as `drift` what changed in it outside the trail: the id of that
+/// entry, if any.
+type LockFn = dyn for<'a> Fn(&'a DatabaseTransaction, &'a Subject) -> BoxFuture<'a, Result<Option<i64>>>
+    + Send
+    + Sync;
 
 /// Puts one record back (its step, the `reverted` entry's properties).
 type ApplyFn = dyn for<'a> Fn(&'a DatabaseTransaction, &'a Step, Value) -> BoxFuture<'a, Result<()>>
@@ -63,6 +63,12 @@ pub struct Conflict {
     pub field: String,
     /// The later entry that changed it.
     pub later_entry_id: i64,
+    /// Whether the change was made outside the trail (raw SQL, `update_many`, another
+    /// program): the revert found the row differing from the record's latest version.
+    /// `later_entry_id` is then the `drift` entry the revert wrote to record it, which is
+    /// kept only when the revert goes ahead (`force`); refused, it rolls back with the rest,
+    /// and the record's next write logs the drift.
+    pub outside_trail: bool,
 }
 
 /// What [`Reverter::revert_request`] did.
@@ -160,11 +166,17 @@ impl Reverter {
             }
         }
         // The rows first: a write of one of them now waits for the revert, so what the
-        // check below finds is what the revert puts back over.
+        // check below finds is what the revert puts back over. What changed in a row
+        // outside the trail is logged as `drift` first, so that the check sees it and the
+        // revert's own entries hold only what the revert changes.
+        let mut drift = BTreeSet::new();
         for (step, op) in plan.iter().zip(&ops) {
-            (op.lock)(&txn, &step.subject).await?;
+            drift.extend((op.lock)(&txn, &step.subject).await?);
         }
-        let conflicts = conflicts(&txn, &plan).await?;
+        let mut conflicts = conflicts(&txn, &plan).await?;
+        for c in &mut conflicts {
+            c.outside_trail = drift.contains(&c.later_entry_id);
+        }
         if !conflicts.is_empty() && !force {
             return Err(Error::RevertConflicts(conflicts));
         }
@@ -402,6 +414,7 @@ async fn conflicts<C: ConnectionTrait>(db: &C, plan: &[Step]) -> Result<Vec<Conf
                     subject: step.subject.clone(),
                     field: field.to_owned(),
                     later_entry_id: entry.id,
+                    outside_trail: false,
                 });
             }
         }
@@ -435,12 +448,18 @@ where
         .map_err(Error::db("reading the record to revert"))
 }
 
-async fn lock_row<E>(txn: &DatabaseTransaction, subject: &Subject) -> Result<()>
+/// Locks the record's row; when it differs from the record's latest version (changed
+/// outside the trail), logs the difference as a `drift` entry and version, with no causer,
+/// as the record's next hooked write would: that entry's id.
+async fn lock_row<E>(txn: &DatabaseTransaction, subject: &Subject) -> Result<Option<i64>>
 where
     E: EntityTrait,
     E::Model: AuditedModel,
 {
-    locked_row::<E>(txn, subject).await.map(drop)
+    let Some(row) = locked_row::<E>(txn, subject).await? else {
+        return Ok(None);
+    };
+    crate::restore::log_drift(txn, &subject.subject_type, &subject.subject_id, &row).await
 }
 
 /// Puts the record of `E` back: the fields the request changed from the version before

@@ -232,7 +232,52 @@ async fn reinsert_needs_defaults(db: DatabaseConnection) {
     );
 }
 
+/// A restore writes every field back: what changed outside the trail since the latest
+/// version (here a plain `update_many`) is logged first as `drift`, with no causer, and
+/// the `restored` entry's old values are the row's, not the latest version's.
+async fn restore_logs_outside_changes_first(db: DatabaseConnection) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let p = post::new("a", "a").insert(&db).await.unwrap();
+    let mut am: post::ActiveModel = p.clone().into();
+    am.title = Set("c".into());
+    am.update(&db).await.unwrap();
+    post::Entity::update_many()
+        .col_expr(post::Column::Title, Expr::value("b"))
+        .col_expr(post::Column::Slug, Expr::value("outside"))
+        .filter(post::Column::Id.eq(p.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let v1 = versions(&db, "post", p.id).await.unwrap()[0].clone();
+    AuditContext::new()
+        .causer("restorer")
+        .scope(post::Entity::restore(&db, v1.id))
+        .await
+        .unwrap();
+    let row = post::reload(&db, p.id).await;
+    assert_eq!((row.title.as_str(), row.slug.as_str()), ("a", "a"));
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "updated", "drift", "restored"]);
+    assert_eq!(trail[2].causer_id, None);
+    assert_eq!(
+        serde_json::to_value(&trail[2].changes).unwrap(),
+        json!({"title": {"old": "c", "new": "b"}, "slug": {"old": "a", "new": "outside"}})
+    );
+    assert_eq!(trail[3].causer_id.as_deref(), Some("restorer"));
+    assert_eq!(
+        serde_json::to_value(&trail[3].changes).unwrap(),
+        json!({"title": {"old": "b", "new": "a"}, "slug": {"old": "outside", "new": "a"}})
+    );
+    // Restoring again changes nothing outside the trail: no second drift.
+    post::Entity::restore(&db, v1.id).await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    assert_eq!(trail.iter().filter(|e| e.action == "drift").count(), 1);
+}
+
 backend_tests!(
+    restore_logs_outside_changes_first,
     reinsert_needs_defaults,
     restore_existing_row,
     restore_deleted_row,

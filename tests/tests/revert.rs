@@ -6,7 +6,8 @@ use audit_seaorm::{
 };
 use audit_tests::{backend_tests, post};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, Set,
+    ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait,
+    QueryFilter, Set,
 };
 
 async fn retitle<C: sea_orm::ConnectionTrait>(db: &C, id: i32, title: &str) {
@@ -364,7 +365,69 @@ mod a_request_of_many_records_is_undone {
     audit_tests::__backend_test!(a_request_of_many_records_is_undone, sqlite, Sqlite, "_s");
 }
 
+/// A change made outside the trail since the request (here a plain `update_many`) is
+/// seen by the revert: on a field the request changed it is a conflict, marked as made
+/// outside the trail; forced, the revert logs it as `drift` (no causer) before its own
+/// entry, which then holds only what the revert changes.
+async fn changes_outside_the_trail_are_seen(db: DatabaseConnection) {
+    let p = post::new("a", "a").insert(&db).await.unwrap();
+    request("req-out").scope(retitle(&db, p.id, "c")).await;
+    post::Entity::update_many()
+        .col_expr(post::Column::Title, sea_orm::sea_query::Expr::value("b"))
+        .col_expr(
+            post::Column::Slug,
+            sea_orm::sea_query::Expr::value("outside"),
+        )
+        .filter(post::Column::Id.eq(p.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let before = entry_count(&db).await;
+    let reverter = Reverter::new().entity::<post::Entity>();
+    match reverter.revert_request(&db, "req-out", false).await {
+        Err(Error::RevertConflicts(conflicts)) => {
+            assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+            assert_eq!(conflicts[0].field, "title");
+            assert!(conflicts[0].outside_trail, "{conflicts:?}");
+        }
+        other => panic!("expected RevertConflicts, got {other:?}"),
+    }
+    assert_eq!(entry_count(&db).await, before, "nothing written");
+    assert_eq!(post::reload(&db, p.id).await.title, "b");
+
+    reverter.revert_request(&db, "req-out", true).await.unwrap();
+    let row = post::reload(&db, p.id).await;
+    assert_eq!((row.title.as_str(), row.slug.as_str()), ("a", "outside"));
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "updated", "drift", "reverted"]);
+    let drift = &trail[2];
+    assert_eq!(drift.causer_id, None);
+    assert_eq!(drift.request_id, None);
+    assert_eq!(
+        serde_json::to_value(&drift.changes).unwrap(),
+        serde_json::json!({
+            "title": {"old": "c", "new": "b"},
+            "slug": {"old": "a", "new": "outside"},
+        })
+    );
+    let reverted = &trail[3];
+    assert_eq!(reverted.causer_id, None);
+    assert_eq!(
+        serde_json::to_value(&reverted.changes).unwrap(),
+        serde_json::json!({"title": {"old": "b", "new": "a"}})
+    );
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(vs[2].event, "drift");
+    assert_eq!(vs[3].data["slug"], serde_json::json!("outside"));
+}
+
 backend_tests!(
+    changes_outside_the_trail_are_seen,
     a_revert_can_be_reverted,
     a_write_in_flight_is_a_conflict,
     records_go_back_in_reverse_order,
