@@ -105,7 +105,7 @@ where
             break;
         }
     }
-    baseline::mark(db, subject_type).await?;
+    baseline::mark(db, subject_type, crate::hooks::is_plain_connection::<C>()).await?;
     Ok(done)
 }
 

@@ -143,7 +143,7 @@ pub fn pending_writes() -> usize {
 }
 
 #[doc(hidden)]
-pub use crate::trail::baseline::forget_baselines;
+pub use crate::trail::baseline::{expire_tentative_baselines, forget_baselines};
 
 // ---- hooks ----------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 //! `backfill`. Its own binary, the tests one after another: whether a subject type has a
 //! baseline is known per process.
 
-use audit_seaorm::hooks::forget_baselines;
+use audit_seaorm::hooks::{expire_tentative_baselines, forget_baselines};
 use audit_seaorm::{AuditContext, Error, Reverter, backfill, history, versions};
 use audit_tests::{backend_tests, legacy};
 use sea_orm::{
@@ -207,4 +207,53 @@ async fn empty_table_is_baselined(db: DatabaseConnection) {
     forget_baselines();
 }
 
-backend_tests!(old_rows_get_a_baseline, empty_table_is_baselined,);
+/// A first insert into an empty table that rolls back takes its baseline mark with it:
+/// once the process's tentative answer expires (`RECHECK`, or here at once), a row
+/// inserted around the hooks gets its truthful baseline on its first audited update.
+async fn a_mark_rolled_back_is_not_believed(db: DatabaseConnection) {
+    let _serial = SERIAL.lock().await;
+    forget_baselines();
+    let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    legacy::ActiveModel {
+        id: Set(1),
+        name: Set("rolled back".into()),
+        qty: Set(1),
+    }
+    .insert(&txn)
+    .await
+    .unwrap();
+    txn.rollback().await.unwrap();
+    let marked = audit_seaorm::entity::baselines::Entity::find_by_id("legacy_items")
+        .one(&db)
+        .await
+        .unwrap();
+    assert!(marked.is_none());
+
+    insert_around_the_hooks(&db, 5, 5).await;
+    expire_tentative_baselines();
+    legacy::ActiveModel {
+        id: Set(5),
+        qty: Set(50),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    let vs = versions(&db, "legacy_items", 5).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+        ["baseline", "updated"]
+    );
+    let trail = history(&db, "legacy_items", 5).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&trail[0].changes).unwrap(),
+        json!({"qty": {"old": 5, "new": 50}})
+    );
+    forget_baselines();
+}
+
+backend_tests!(
+    old_rows_get_a_baseline,
+    empty_table_is_baselined,
+    a_mark_rolled_back_is_not_believed,
+);

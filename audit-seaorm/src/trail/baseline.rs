@@ -6,9 +6,11 @@
 //! updates and deletes read the row first (one `SELECT`, locked in a transaction), so a
 //! row older than auditing gets a truthful baseline version the first time it is written.
 //!
-//! The answer is kept per subject type for the life of the process ("yes" for good, "no"
-//! for [`RECHECK`]): a program that audits one type in several databases runs `backfill`
-//! on each.
+//! The answer is kept per subject type: "yes" for the life of the process when it was read
+//! outside a transaction, else for [`RECHECK`] (inside a transaction the mark seen may be
+//! the transaction's own, not committed yet, and gone if it rolls back); "no" for
+//! [`RECHECK`]. A program that audits one type in several databases runs `backfill` on
+//! each.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -28,7 +30,10 @@ pub(crate) const RECHECK: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy)]
 enum Known {
+    /// Seen committed.
     Yes,
+    /// Seen inside a transaction at this time, maybe its own mark: trusted for [`RECHECK`].
+    Tentative(Instant),
     No(Instant),
 }
 
@@ -39,26 +44,34 @@ fn cached(subject_type: &str) -> Option<bool> {
     let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
     match known.get(subject_type)? {
         Known::Yes => Some(true),
+        Known::Tentative(at) if at.elapsed() < RECHECK => Some(true),
         Known::No(at) if at.elapsed() < RECHECK => Some(false),
-        Known::No(_) => None,
+        Known::Tentative(_) | Known::No(_) => None,
     }
 }
 
-/// Keeps what was found. "Yes" stays for good: a "no" found meanwhile by a check that
-/// began before the baseline was marked does not undo it.
-fn remember(subject_type: &str, yes: bool) {
+/// Keeps what was found: `yes` (`committed`: read outside a transaction, or marked by a
+/// call that committed it), or no. A "yes" is not undone by a "no" found meanwhile by a
+/// check that began before the baseline was marked (until a tentative one expires).
+fn remember(subject_type: &str, yes: bool, committed: bool) {
     let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    if !yes && matches!(known.get(subject_type), Some(Known::Yes)) {
-        return;
-    }
-    known.insert(
-        subject_type.to_owned(),
-        if yes {
-            Known::Yes
-        } else {
-            Known::No(Instant::now())
-        },
-    );
+    let now = Instant::now();
+    let current = known.get(subject_type).copied();
+    let new = match (yes, committed, current) {
+        (true, true, _) | (_, _, Some(Known::Yes)) => Known::Yes,
+        (true, false, _) => Known::Tentative(now),
+        (false, _, Some(Known::Tentative(at))) if at.elapsed() < RECHECK => Known::Tentative(at),
+        (false, _, _) => Known::No(now),
+    };
+    known.insert(subject_type.to_owned(), new);
+}
+
+/// Lets this process's tentative "yes" answers (read inside transactions) expire now, as
+/// they do after [`RECHECK`] (tests of a mark rolled back).
+#[doc(hidden)]
+pub fn expire_tentative_baselines() {
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    known.retain(|_, k| !matches!(k, Known::Tentative(_)));
 }
 
 /// Forgets what this process knows about baselines (tests that recreate databases).
@@ -77,8 +90,9 @@ where
     if let Some(known) = cached(subject_type) {
         return Ok(known);
     }
+    let committed = crate::hooks::is_plain_connection::<C>();
     if is_marked(db, subject_type).await? {
-        remember(subject_type, true);
+        remember(subject_type, true, committed);
         return Ok(true);
     }
     if inserting {
@@ -93,7 +107,7 @@ where
             .map_err(Error::db("checking whether the audited table is empty"))?
             .is_none();
         if empty {
-            mark(db, subject_type).await?;
+            mark(db, subject_type, committed).await?;
             return Ok(true);
         }
         // Under READ COMMITTED each statement sees the latest commits: the row found may
@@ -101,11 +115,11 @@ where
         // again, or a busy start would take "no baseline" for that row's sake (and read
         // every row before writing it until RECHECK).
         if is_marked(db, subject_type).await? {
-            remember(subject_type, true);
+            remember(subject_type, true, committed);
             return Ok(true);
         }
     }
-    remember(subject_type, false);
+    remember(subject_type, false, committed);
     Ok(false)
 }
 
@@ -119,8 +133,13 @@ async fn is_marked<C: ConnectionTrait>(db: &C, subject_type: &str) -> Result<boo
         > 0)
 }
 
-/// Records that every row of `subject_type` has a version.
-pub(crate) async fn mark<C: ConnectionTrait>(db: &C, subject_type: &str) -> Result<()> {
+/// Records that every row of `subject_type` has a version (`committed`: `db` commits it
+/// as it runs, not a transaction that may still roll it back).
+pub(crate) async fn mark<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    committed: bool,
+) -> Result<()> {
     let backend = db.get_database_backend();
     let now = crate::dialect::time(Utc::now().trunc_subsecs(6), backend);
     let stmt = Query::insert()
@@ -139,7 +158,7 @@ pub(crate) async fn mark<C: ConnectionTrait>(db: &C, subject_type: &str) -> Resu
     db.execute_raw(StatementBuilder::build(&stmt, &backend))
         .await
         .map_err(Error::db("marking the audit baseline"))?;
-    remember(subject_type, true);
+    remember(subject_type, true, committed);
     Ok(())
 }
 
@@ -150,12 +169,31 @@ mod tests {
     #[test]
     fn a_late_no_does_not_undo_a_yes() {
         let t = "baseline-unit-test-type";
-        remember(t, false);
+        remember(t, false, true);
         assert_eq!(cached(t), Some(false));
-        remember(t, true);
+        remember(t, true, true);
         assert_eq!(cached(t), Some(true));
         // A check that began before the mark and saw a row but no mark ends later.
-        remember(t, false);
+        remember(t, false, true);
         assert_eq!(cached(t), Some(true));
+    }
+
+    #[test]
+    fn a_yes_seen_in_a_transaction_expires() {
+        let t = "baseline-unit-test-tentative";
+        remember(t, true, false);
+        assert_eq!(cached(t), Some(true));
+        remember(t, false, false);
+        assert_eq!(
+            cached(t),
+            Some(true),
+            "a late no does not undo it before it expires"
+        );
+        expire_tentative_baselines();
+        assert_eq!(cached(t), None, "asked again");
+        remember(t, true, false);
+        remember(t, true, true);
+        expire_tentative_baselines();
+        assert_eq!(cached(t), Some(true), "confirmed outside a transaction");
     }
 }
