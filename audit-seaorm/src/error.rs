@@ -101,6 +101,23 @@ pub enum Error {
         /// The number of its earliest version left.
         earliest: i64,
     },
+    /// The state of a record at a time is not in the trail because its trail starts later:
+    /// its first version is a `baseline` (the row as auditing first saw it, from
+    /// [`backfill`](crate::backfill) or its first audited write), written after that
+    /// time. The record existed before its baseline, as what the trail cannot tell.
+    #[error(
+        "the trail of `{subject_type}` {subject_id} starts at {since} with the row as auditing first saw it: its state at {at}, before that, is not known"
+    )]
+    StateBeforeTrail {
+        /// The subject type.
+        subject_type: String,
+        /// The subject id.
+        subject_id: String,
+        /// The time asked about.
+        at: chrono::DateTime<chrono::Utc>,
+        /// When its baseline was written.
+        since: chrono::DateTime<chrono::Utc>,
+    },
     /// A subject has no version with this number.
     #[error("`{subject_type}` {subject_id} has no version {version}")]
     VersionNumberNotFound {

@@ -65,7 +65,8 @@ pub(crate) async fn version_at<C: ConnectionTrait>(
 
 /// [`version_at`], or [`Error::StatePruned`] when the subject has no version at or before
 /// `t` but its first versions were pruned: the trail cannot tell what it was then (nor
-/// whether it existed).
+/// whether it existed); [`Error::StateBeforeTrail`] when its first version is a baseline
+/// written after `t`: it existed then, as what the trail cannot tell.
 pub(crate) async fn state_at<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
@@ -77,9 +78,9 @@ pub(crate) async fn state_at<C: ConnectionTrait>(
     if found.is_some() {
         return Ok(found);
     }
-    let earliest: Option<i64> = versions::Entity::find()
+    let earliest: Option<(i64, String, DateTime<Utc>)> = versions::Entity::find()
         .select_only()
-        .column(V::Version)
+        .columns([V::Version, V::Event, V::CreatedAt])
         .filter(V::SubjectType.eq(subject_type))
         .filter(V::SubjectId.eq(subject_id))
         .order_by_asc(V::Version)
@@ -89,12 +90,21 @@ pub(crate) async fn state_at<C: ConnectionTrait>(
         .await
         .map_err(Error::db("reading a record's earliest version"))?;
     match earliest {
-        Some(earliest) if earliest > 1 => Err(Error::StatePruned {
+        Some((earliest, _, _)) if earliest > 1 => Err(Error::StatePruned {
             subject_type: subject_type.to_owned(),
             subject_id: subject_id.to_owned(),
             at: t,
             earliest,
         }),
+        // The row existed before auditing saw it: not "not created yet".
+        Some((_, event, since)) if event == crate::trail::plan::BASELINE => {
+            Err(Error::StateBeforeTrail {
+                subject_type: subject_type.to_owned(),
+                subject_id: subject_id.to_owned(),
+                at: t,
+                since,
+            })
+        }
         _ => Ok(None),
     }
 }

@@ -101,7 +101,8 @@ pub trait AuditedEntity: EntityTrait {
     /// [`as_of`](Self::as_of) of many records in one query (on SQLite and MySQL/MariaDB,
     /// one per 10,000 keys): those that existed at `t`, each once
     /// ([`Error::StatePruned`](crate::Error::StatePruned) when one's state then was
-    /// pruned).
+    /// pruned, [`Error::StateBeforeTrail`](crate::Error::StateBeforeTrail) when one's
+    /// trail starts after `t` with its baseline).
     fn as_of_many<C: ConnectionTrait>(
         db: &C,
         keys: &[KeyOf<Self>],
@@ -114,8 +115,10 @@ pub trait AuditedEntity: EntityTrait {
     /// like every page) at a time, in subject id order, one query per page: pass the
     /// page's `next_after` as `after` for the next. Records deleted at `t` are left out, so
     /// a page may hold fewer; so are records whose versions up to `t` were pruned
-    /// ([`keep_versions`](crate::Retention::keep_versions)), which [`as_of`](Self::as_of)
-    /// reports as [`Error::StatePruned`](crate::Error::StatePruned).
+    /// ([`keep_versions`](crate::Retention::keep_versions)) or whose trail starts after `t`
+    /// with their baseline (rows older than auditing), which [`as_of`](Self::as_of)
+    /// reports as [`Error::StatePruned`](crate::Error::StatePruned) and
+    /// [`Error::StateBeforeTrail`](crate::Error::StateBeforeTrail).
     fn all_as_of<C: ConnectionTrait>(
         db: &C,
         t: DateTime<Utc>,
@@ -137,7 +140,8 @@ pub trait AuditedEntity: EntityTrait {
     /// The changes from the record's state at `t` to its latest version (every field new
     /// when it did not exist at `t`, every field to `null` when it is deleted now;
     /// [`Error::StatePruned`](crate::Error::StatePruned) when its state at `t` was
-    /// pruned).
+    /// pruned, [`Error::StateBeforeTrail`](crate::Error::StateBeforeTrail) when its trail
+    /// starts after `t` with its baseline).
     fn changes_since<C: ConnectionTrait>(
         db: &C,
         key: KeyOf<Self>,

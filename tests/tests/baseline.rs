@@ -96,11 +96,31 @@ async fn old_rows_get_a_baseline(db: DatabaseConnection) {
 }
 
 /// `backfill` gives the remaining rows their baseline and skips the versioned one; once
-/// baselined, an update reads no row and still diffs against the baseline.
+/// baselined, an update reads no row and still diffs against the baseline. Before its
+/// baseline a row's state is not known (it existed, as what the trail cannot tell).
 async fn backfill_the_rest(db: &DatabaseConnection) {
+    use audit_seaorm::AuditedEntity;
     let db = db.clone();
     insert_around_the_hooks(&db, 4, 2500).await;
+    let before = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let done = backfill::<legacy::Entity, _>(&db).await.unwrap();
+    assert!(matches!(
+        legacy::Entity::as_of(&db, 4, before).await,
+        Err(Error::StateBeforeTrail { .. })
+    ));
+    assert!(matches!(
+        legacy::Entity::as_of_many(&db, &[3, 4], before).await,
+        Err(Error::StateBeforeTrail { .. })
+    ));
+    assert!(matches!(
+        legacy::Entity::changes_since(&db, 4, before).await,
+        Err(Error::StateBeforeTrail { .. })
+    ));
+    let now = legacy::Entity::as_of(&db, 4, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(now.map(|r| r.name), Some("old-4".to_owned()));
     assert_eq!(done.rows, 2499, "rows 1, 3 and 4..=2500");
     assert_eq!(done.written, 2498, "all but row 1");
     let again = backfill::<legacy::Entity, _>(&db).await.unwrap();

@@ -41,6 +41,9 @@ pub enum ErrorCode {
     CannotRevert,
     /// 410: the record's state at that time was pruned from the trail.
     StatePruned,
+    /// 410: the record's trail starts after that time, with its baseline (the row as
+    /// auditing first saw it).
+    StateBeforeTrail,
     /// 413: the body is larger than [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES).
     PayloadTooLarge,
     /// 415: restore without `Content-Type: application/json`.
@@ -150,6 +153,9 @@ impl From<Error> for ApiError {
             Error::StatePruned { .. } => {
                 Self::new(StatusCode::GONE, ErrorCode::StatePruned, e.to_string())
             }
+            Error::StateBeforeTrail { .. } => {
+                Self::new(StatusCode::GONE, ErrorCode::StateBeforeTrail, e.to_string())
+            }
             Error::SubjectIdTooLong { .. } => Self::bad(e.to_string()),
             Error::CursorNotFound(_) => Self::new(
                 StatusCode::BAD_REQUEST,
@@ -225,7 +231,8 @@ impl IntoResponses for AtErrors {
             FORBIDDEN,
             (
                 410,
-                "`state_pruned`: the record's versions up to that time were pruned",
+                "`state_pruned`: the record's versions up to that time were pruned; \
+                 `state_before_trail`: its trail starts later, with its baseline",
             ),
             INTERNAL,
         ])
