@@ -10,7 +10,7 @@ use audit_tests::{backend_tests, mysql_tests, post, server_backend_tests, transl
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::{Value, json};
 
@@ -847,6 +847,49 @@ async fn inserted_rows_are_found_by_their_stored_keys(db: DatabaseConnection) {
     assert_eq!(audit_rows(&db).await, (3, 3));
 }
 
+/// A bulk update that waits for a row's lock comes after the version that lock's writer
+/// commits meanwhile: its version's time too, so that time travel finds each version
+/// (versions of one record rise in time as in number).
+async fn a_batch_is_timed_after_the_rows_it_waited_for(db: DatabaseConnection) {
+    let rows = posts(&db, 1).await;
+    let id = rows[0].id;
+    let holder = db.begin().await.unwrap();
+    post::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&holder)
+        .await
+        .unwrap();
+    let bulk = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::Title, Expr::value("by bulk"))
+                .exec(&db)
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    post::ActiveModel {
+        id: Set(id),
+        title: Set("by single".into()),
+        ..Default::default()
+    }
+    .update(&holder)
+    .await
+    .unwrap();
+    holder.commit().await.unwrap();
+    assert_eq!(bulk.await.unwrap().versions, 1);
+    let vs = versions(&db, "post", id).await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(vs[2].data["title"], json!("by bulk"));
+    assert!(
+        vs.windows(2).all(|w| w[0].created_at <= w[1].created_at),
+        "{:?}",
+        vs.iter().map(|v| v.created_at).collect::<Vec<_>>()
+    );
+}
+
 const ROWS: i32 = 10;
 const BULK_ROUNDS: usize = 6;
 const SINGLE_WRITERS: usize = 4;
@@ -970,6 +1013,7 @@ backend_tests!(
 );
 
 server_backend_tests!(
+    a_batch_is_timed_after_the_rows_it_waited_for,
     wide_rows_fit_the_packet,
     a_stale_batch_of_wide_rows_is_logged_whole,
     bulk_and_single_writers_chain,

@@ -204,12 +204,12 @@ where
         let step = id_step(&txn).await?;
         // An empty table has nothing older than auditing: its inserts give it a baseline.
         baseline::has_baseline::<E, _>(&txn, subject_type, true).await?;
-        let by = Attribution::current(None, None);
         let mut done = BulkWrite::default();
         let mut models = self.models.peekable();
         while models.peek().is_some() {
             let chunk: Vec<_> = models.by_ref().take(insert_rows::<E>()).collect();
             let inserted = insert_batch::<E, _>(&txn, chunk, step).await?;
+            let by = Attribution::current(None, None);
             let rows = inserted
                 .iter()
                 .map(|m| {
@@ -293,12 +293,13 @@ where
         );
         let txn = begin(db).await?;
         let step = id_step(&txn).await?;
-        let by = Attribution::current(None, None);
         let mut done = BulkWrite::default();
         let mut after = None;
         let backend = txn.get_database_backend();
         let limit = batch_rows::<E>(&self.statement(self.condition.clone()), backend);
         while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after, limit).await? {
+            // Timed once the batch holds its rows: after the versions it comes after.
+            let by = Attribution::current(None, None);
             let before = by_subject_id(&old)?;
             let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
             let statement = self.statement(self.condition.clone().add(key_in::<E>(&keys)));
@@ -374,12 +375,13 @@ where
         let extra = redacted(<E::Model as Audited>::FIELDS, None, Json::Null);
         let txn = begin(db).await?;
         let step = id_step(&txn).await?;
-        let by = Attribution::current(None, None);
         let mut done = BulkWrite::default();
         let mut after = None;
         let backend = txn.get_database_backend();
         let limit = batch_rows::<E>(&E::delete_many().filter(self.condition.clone()), backend);
         while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after, limit).await? {
+            // Timed once the batch holds its rows: after the versions it comes after.
+            let by = Attribution::current(None, None);
             let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
             let result = E::delete_many()
                 .filter(self.condition.clone().add(key_in::<E>(&keys)))
