@@ -4,7 +4,7 @@
 
 use audit_seaorm::hooks::{expire_tentative_baselines, forget_baselines};
 use audit_seaorm::{AuditContext, Error, Reverter, backfill, history, versions};
-use audit_tests::{backend_tests, legacy};
+use audit_tests::{backend_tests, legacy, server_backend_tests};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ModelTrait, Set,
 };
@@ -271,6 +271,46 @@ async fn a_mark_rolled_back_is_not_believed(db: DatabaseConnection) {
     );
     forget_baselines();
 }
+
+/// A first audited update of a row older than auditing while a `backfill` that has
+/// written that row's baseline is still open: the update's own baseline waits for it and
+/// keeps it, and the update is diffed against it.
+async fn a_baseline_beside_a_backfill(db: DatabaseConnection) {
+    let _serial = SERIAL.lock().await;
+    forget_baselines();
+    insert_around_the_hooks(&db, 9, 9).await;
+    let backfilling = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    backfill::<legacy::Entity, _>(&backfilling).await.unwrap();
+    forget_baselines();
+    let update = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            legacy::ActiveModel {
+                id: Set(9),
+                qty: Set(90),
+                ..Default::default()
+            }
+            .update(&db)
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    backfilling.commit().await.unwrap();
+    update.await.unwrap().unwrap();
+    let vs = versions(&db, "legacy_items", 9).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+        ["baseline", "updated"]
+    );
+    let trail = history(&db, "legacy_items", 9).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&trail[0].changes).unwrap(),
+        json!({"qty": {"old": 9, "new": 90}})
+    );
+    forget_baselines();
+}
+
+server_backend_tests!(a_baseline_beside_a_backfill);
 
 backend_tests!(
     old_rows_get_a_baseline,

@@ -17,6 +17,7 @@ use sea_orm::{ConnectionTrait, Value};
 use serde_json::{Map, Value as Json, json};
 
 use crate::dialect::{self, Attribution, HookedRow, Outcome, RowKey};
+use crate::entity::versions;
 use crate::write::{ActivityRow, Record, VersionRow};
 use crate::{Error, Result};
 use plan::{BASELINE, Hooked};
@@ -105,13 +106,16 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
     Ok(())
 }
 
-/// Writes version 1 of a subject with the state it had before auditing saw it.
+/// Writes version 1 of a subject with the state it had before auditing saw it, unless a
+/// version 1 is there already (a `backfill` that committed it since the write's read: the
+/// insert waits for it, then leaves it).
 async fn write_baseline<C: ConnectionTrait>(
     db: &C,
     row: &HookedRow<'_>,
     data: &Map<String, Json>,
 ) -> Result<()> {
-    let insert = dialect::version_insert(
+    use sea_orm::sea_query::OnConflict;
+    let mut insert = dialect::version_insert(
         (row.subject_type, row.subject_id),
         BASELINE,
         data,
@@ -119,6 +123,15 @@ async fn write_baseline<C: ConnectionTrait>(
         row.by.created_at,
         Value::BigInt(Some(1)).into(),
         db.get_database_backend(),
+    );
+    insert.on_conflict(
+        OnConflict::columns([
+            versions::Column::SubjectType,
+            versions::Column::SubjectId,
+            versions::Column::Version,
+        ])
+        .do_nothing_on([versions::Column::SubjectType])
+        .to_owned(),
     );
     db.execute(&insert)
         .await
