@@ -1,9 +1,9 @@
 //! [`backfill`]: a baseline version for every row that has none.
 
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, ModelTrait, PrimaryKeyToColumn,
-    QueryFilter, QueryOrder, QuerySelect, Value,
+    QueryFilter, QuerySelect, Value,
 };
 
 use crate::entity::versions;
@@ -76,15 +76,9 @@ where
     let mut done = Backfill::default();
     let mut after: Option<Vec<Value>> = None;
     loop {
-        let mut query = E::find();
-        for col in &pks {
-            query = query.order_by_asc(*col);
-        }
-        if let Some(last) = &after {
-            let cols = pks.iter().map(|c| Expr::col((E::default(), *c)));
-            let vals = last.iter().cloned().map(Expr::val);
-            query = query.filter(Expr::tuple(cols).gt(Expr::tuple(vals)));
-        }
+        // The bulk writes' keyset pages: MySQL `ENUM` and PostgreSQL enum keys included.
+        let query =
+            crate::bulk::in_key_order(E::find(), after.as_deref(), db.get_database_backend());
         let rows = query
             .limit(Backfill::BATCH)
             .all(db)

@@ -511,6 +511,33 @@ fn insert_rows<E: EntityTrait>() -> usize {
     (MAX_PARAMS / columns).clamp(1, BulkWrite::BATCH as usize)
 }
 
+/// `query` in primary key order, from after the key `after` (a keyset page): the order
+/// and the comparison agree on every backend (see [`key_order`]), and a native enum key
+/// is compared as its type.
+pub(crate) fn in_key_order<E: EntityTrait>(
+    mut query: sea_orm::Select<E>,
+    after: Option<&[Value]>,
+    backend: DbBackend,
+) -> sea_orm::Select<E> {
+    let cols = key_columns::<E>();
+    for col in &cols {
+        query = query.order_by_asc(key_order::<E>(*col, backend));
+    }
+    if let Some(last) = after {
+        let key = Expr::tuple(cols.iter().map(|c| key_order::<E>(*c, backend)));
+        let last = cols.iter().zip(last).map(|(c, v)| {
+            if backend == DbBackend::MySql {
+                // Compared with the column's text (`key_order`), or its own value.
+                Expr::val(v.clone())
+            } else {
+                key_value(*c, v)
+            }
+        });
+        query = query.filter(key.gt(Expr::tuple(last)));
+    }
+    query
+}
+
 /// The next batch of at most `limit` rows matching `condition` after the key `after`, in
 /// key order, locked for update (`None` when there are no more).
 async fn next_batch<E, C>(
@@ -523,25 +550,8 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    let cols = key_columns::<E>();
-    let backend = db.get_database_backend();
-    let mut query = E::find().filter(condition.clone());
-    for col in &cols {
-        query = query.order_by_asc(key_order::<E>(*col, backend));
-    }
-    if let Some(last) = after.as_ref() {
-        let key = Expr::tuple(cols.iter().map(|c| key_order::<E>(*c, backend)));
-        let last = cols.iter().zip(last).map(|(c, v)| {
-            if backend == DbBackend::MySql {
-                // Compared with the column's text (`key_order`), or its own value.
-                Expr::val(v.clone())
-            } else {
-                key_value(*c, v)
-            }
-        });
-        query = query.filter(key.gt(Expr::tuple(last)));
-    }
-    let rows = query
+    let query = E::find().filter(condition.clone());
+    let rows = in_key_order(query, after.as_deref(), db.get_database_backend())
         .limit(limit)
         .lock_exclusive()
         .all(db)
