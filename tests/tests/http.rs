@@ -1113,6 +1113,21 @@ async fn access_per_request(db: DatabaseConnection) {
         assert_eq!(status, StatusCode::OK, "{path}");
         assert!(!page["items"].as_array().unwrap().is_empty(), "{path}");
     }
+    // Answers and refusals alike are kept out of caches.
+    for (request, status) in [
+        ("req-open", StatusCode::OK),
+        ("req-secret", StatusCode::FORBIDDEN),
+    ] {
+        let res = client()
+            .get(format!("{base}/api/audit/requests/{request}"))
+            .header("authorization", "Bearer staff")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status);
+        assert_eq!(res.headers()["cache-control"], "no-store", "{request}");
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    }
 }
 
 async fn access_per_subject(db: DatabaseConnection) {

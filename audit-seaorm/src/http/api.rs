@@ -300,6 +300,7 @@ impl AuditApi {
             .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::middleware::from_fn_with_state(state.clone(), access))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn(no_store))
             .with_state(state);
         #[cfg(feature = "ui")]
         if self.ui {
@@ -308,6 +309,20 @@ impl AuditApi {
         }
         api
     }
+}
+
+/// Every answer of the API, errors included, kept out of caches (the browser's disk, a
+/// proxy's): they hold the trail's values, causers, addresses.
+async fn no_store(request: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 async fn access(State(state): State<Arc<ApiState>>, request: Request, next: Next) -> Response {

@@ -116,9 +116,11 @@ impl AuditLayer {
     }
 
     /// Reads the causer from the `X-User-Id` header. Off by default: only for apps behind a
-    /// gateway that sets the header. Ignored when [`causer_from`](Self::causer_from) is
-    /// set: a request that function finds anonymous stays anonymous, so a client cannot
-    /// name its causer by sending the header.
+    /// gateway that sets the header. With [`trusted_proxies`](Self::trusted_proxies) (or
+    /// ranges) configured, only a request that comes from one of them is believed; without,
+    /// every request is, so the app must be reachable through the gateway only. Ignored when
+    /// [`causer_from`](Self::causer_from) is set: a request that function finds anonymous
+    /// stays anonymous, so a client cannot name its causer by sending the header.
     pub fn trust_user_id_header(mut self, trust: bool) -> Self {
         self.config_mut().trust_user_id_header = trust;
         self
@@ -221,11 +223,13 @@ fn context_for(config: &Config, parts: &Parts) -> AuditContext {
     // anonymous, whatever `X-User-Id` it sends.
     ctx.causer_id = match &config.causer {
         Some(causer_from) => causer_from(parts),
-        None if config.trust_user_id_header => header(parts, USER_ID_HEADER.as_str())
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && s.len() <= MAX_USER_ID_HEADER)
-            .map(str::to_owned),
-        None => None,
+        None if config.trust_user_id_header && from_gateway(config, parts) => {
+            header(parts, USER_ID_HEADER.as_str())
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.len() <= MAX_USER_ID_HEADER)
+                .map(str::to_owned)
+        }
+        _ => None,
     };
     ctx.ip = client_ip(config, parts);
     ctx.strict = config.strict;
@@ -265,6 +269,19 @@ pub fn valid_request_id(id: &str) -> bool {
 
 fn trusted(config: &Config, ip: IpAddr) -> bool {
     config.trusted_proxies.iter().any(|net| net.contains(&ip))
+}
+
+/// Whether `X-User-Id` may be believed: from any peer when no proxy is configured (the
+/// gateway is the only way in), else only from a trusted proxy (a client that reaches the
+/// app around the gateway cannot name its causer).
+fn from_gateway(config: &Config, parts: &Parts) -> bool {
+    if config.trusted_proxies.is_empty() {
+        return true;
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|c| trusted(config, c.0.ip().to_canonical()))
 }
 
 fn client_ip(config: &Config, parts: &Parts) -> Option<IpAddr> {
@@ -345,6 +362,26 @@ mod tests {
             .extensions
             .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
         parts
+    }
+
+    #[test]
+    fn the_user_id_header_counts_only_from_the_gateway() {
+        let layer = AuditLayer::new()
+            .trust_user_id_header(true)
+            .trusted_proxies(["10.0.0.1".parse().unwrap()]);
+        let around = parts(&[("x-user-id", "admin")], "198.51.100.7:5000");
+        assert_eq!(context_for(&layer.config, &around).causer_id, None);
+        let through = parts(&[("x-user-id", "alice")], "10.0.0.1:5000");
+        assert_eq!(
+            context_for(&layer.config, &through).causer_id.as_deref(),
+            Some("alice")
+        );
+        // No proxy configured: the gateway is the only way in, every request is believed.
+        let open = AuditLayer::new().trust_user_id_header(true);
+        assert_eq!(
+            context_for(&open.config, &around).causer_id.as_deref(),
+            Some("admin")
+        );
     }
 
     #[test]
