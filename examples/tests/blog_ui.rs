@@ -595,6 +595,14 @@ async fn authors_see_no_restore_and_forged_restores_are_refused() {
         "{:?}",
         b.texts("p.error").await
     );
+    // A link of dot segments cannot send the page's requests out of the API's paths.
+    b.goto(&format!("{}/api/audit/ui#/subject/../..", blog.base))
+        .await;
+    b.wait(
+        "the dot segments refused",
+        "return [...document.querySelectorAll('p.error')].some(p => p.textContent.includes('cannot be opened by its path'))",
+    )
+    .await;
     // Without the button, a hand-made request from the page is refused too.
     let version_id = post_versions(&blog).await[0]["id"].as_i64().unwrap();
     let restore_url = format!("{}/api/audit/versions/{version_id}/restore", blog.base);

@@ -70,6 +70,16 @@ function seg(s) {
   return encodeURIComponent(s);
 }
 
+// A segment of an API path. "." and ".." are dot segments to the URL parser however they
+// are encoded ("%2e" too): a record whose type or id is one cannot be asked for by path,
+// and a link made of them would send the page's requests elsewhere.
+function apiSeg(s) {
+  if (s === "." || s === "..") {
+    throw new Error(`the record "${s}" cannot be opened by its path: find it in the timeline`);
+  }
+  return encodeURIComponent(s);
+}
+
 function timeEl(iso) {
   const d = new Date(iso);
   return h("time", { datetime: iso, title: "UTC: " + d.toISOString() }, d.toLocaleString());
@@ -352,7 +362,7 @@ async function allVersions(type, id) {
   const items = [];
   let cursor = null;
   do {
-    const page = await api(`versions/${seg(type)}/${seg(id)}` + query({ limit: 500, after_id: cursor }));
+    const page = await api(`versions/${apiSeg(type)}/${apiSeg(id)}` + query({ limit: 500, after_id: cursor }));
     items.push(...page.items);
     cursor = page.next_cursor;
   } while (cursor !== null && cursor !== undefined && items.length < 5000);
@@ -410,7 +420,7 @@ async function recordView(main, type, id, notice) {
     notice ? h("p", { class: "notice" }, notice) : null);
   const history = h("ol", { class: "timeline", id: "history", "aria-label": "History, oldest first" });
   const paged = pagedList(history,
-    (cursor) => api(`subjects/${seg(type)}/${seg(id)}` + query({ limit: PAGE, after_id: cursor })),
+    (cursor) => api(`subjects/${apiSeg(type)}/${apiSeg(id)}` + query({ limit: PAGE, after_id: cursor })),
     (entry) => entryItem(entry, false));
   const versionsBox = h("div", { id: "versions" }, h("p", { class: "muted" }, "Loading versions…"));
   const compareBox = h("div", { id: "compare-box" });
