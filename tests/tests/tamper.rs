@@ -1211,6 +1211,53 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
     assert_eq!(breaks(&report), expected, "{:#?}", report.breaks);
 }
 
+/// An erased field's change in an entry holds nothing but `old` and `new`, each null or
+/// the marker: a key added beside them, or the change removed, is caught.
+async fn an_erased_change_holds_nothing_else(db: DatabaseConnection) {
+    let p = post_with_history(&db, "erase-entries", 1).await;
+    seal(&db).await.unwrap();
+    erase(&db, "post", p.id, &["title"]).await.unwrap();
+    seal(&db).await.unwrap();
+    assert!(verify(&db, &VerifyScope::all()).await.unwrap().is_intact());
+    let e = entry_ids(&db, p.id).await;
+    let renamed = activity_log::Entity::find_by_id(e[1])
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        renamed.changes["title"],
+        json!({"old": "[erased]", "new": "[erased]"})
+    );
+    let id = e[1];
+    let set_changes = |changes: serde_json::Value| {
+        let db = db.clone();
+        async move {
+            activity_log::Entity::update_many()
+                .col_expr(activity_log::Column::Changes, Expr::val(changes))
+                .filter(activity_log::Column::Id.eq(id))
+                .exec(&db)
+                .await
+                .unwrap();
+        }
+    };
+    let mut forged = renamed.changes.clone();
+    forged["title"]["note"] = json!("anything at all");
+    let mut removed = renamed.changes.clone();
+    removed.as_object_mut().unwrap().remove("title");
+    for tampered in [forged, removed] {
+        set_changes(tampered.clone()).await;
+        let found = breaks(&verify(&db, &VerifyScope::all()).await.unwrap());
+        assert_eq!(
+            found,
+            BTreeMap::from([(key("activity_log", p.id), (Some(2), BreakReason::Changed))]),
+            "{tampered}"
+        );
+        set_changes(renamed.changes.clone()).await;
+        assert!(verify(&db, &VerifyScope::all()).await.unwrap().is_intact());
+    }
+}
+
 /// The README's order for an erasure beside writes in flight: the record's own write
 /// first, in the erasing transaction, waits for a write that has not committed yet, so
 /// that `erase` sees that write's rows too and no value is left behind.
@@ -1254,6 +1301,7 @@ async fn erasure_waits_for_writes_in_flight(db: DatabaseConnection) {
 server_backend_tests!(erasure_waits_for_writes_in_flight);
 
 backend_tests!(
+    an_erased_change_holds_nothing_else,
     changed_version_survives_prune,
     aged_rows_are_not_pruned_away,
     a_long_pruned_chain_folds_in_pages,

@@ -207,16 +207,18 @@ fn commitment(salt: &Hash, field: &str, value: &Json) -> Hash {
 /// What an erased value reads in an entry's `changes`.
 pub(crate) const ERASED: &str = "[erased]";
 
-/// Whether an entry's change of an erased field holds no value any more.
+/// Whether an entry's change of an erased field holds no value any more: only `old` and
+/// `new`, each null or a marker (nothing else may ride on an erased field's commitment).
 fn scrubbed_change(change: &Json) -> bool {
-    let blank = |v: Option<&Json>| match v {
-        None | Some(Json::Null) => true,
-        Some(Json::String(s)) => s == ERASED || s == audit_core::REDACTED,
+    let blank = |v: &Json| match v {
+        Json::Null => true,
+        Json::String(s) => s == ERASED || s == audit_core::REDACTED,
         _ => false,
     };
-    change
-        .as_object()
-        .is_some_and(|c| c.len() <= 2 && blank(c.get("old")) && blank(c.get("new")))
+    change.as_object().is_some_and(|c| {
+        c.iter()
+            .all(|(k, v)| (k == "old" || k == "new") && blank(v))
+    })
 }
 
 /// A row of either table, as read back for sealing and verifying.
@@ -281,8 +283,12 @@ impl Row {
             fields.push((field, c));
         }
         for (field, c) in &salts.erased {
-            // An erased field left the snapshot; an entry's scrubbed change may have, too.
+            // An erased field left the snapshot. An entry keeps its scrubbed change (an
+            // erasure only touches the fields a row holds): one gone was removed since.
             if !map.contains_key(field) {
+                if log {
+                    return None;
+                }
                 fields.push((field, *c));
             }
         }
@@ -582,6 +588,9 @@ mod tests {
                 out.insert(field.clone(), Json::String(to_hex(&c)));
             }
             for (field, c) in &salts.erased {
+                if log && !map.contains_key(field) {
+                    return None;
+                }
                 out.entry(field.clone())
                     .or_insert_with(|| Json::String(to_hex(c)));
             }
