@@ -1211,6 +1211,33 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
     assert_eq!(breaks(&report), expected, "{:#?}", report.breaks);
 }
 
+/// A walk limited in time still checks every row it walks: a row changed and moved out
+/// of the window by its `created_at` is caught.
+async fn a_row_moved_out_of_the_window_is_checked(db: DatabaseConnection) {
+    let since = Utc::now() - Duration::seconds(5);
+    let p = post_with_history(&db, "moved-out", 1).await;
+    seal(&db).await.unwrap();
+    let e = entry_ids(&db, p.id).await;
+    let long_ago = DateTime::parse_from_rfc3339("2000-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    activity_log::Entity::update_many()
+        .col_expr(
+            activity_log::Column::Changes,
+            Expr::val(json!({"title": {"old": "v1", "new": "forged"}})),
+        )
+        .col_expr(activity_log::Column::CreatedAt, Expr::val(long_ago))
+        .filter(activity_log::Column::Id.eq(e[1]))
+        .exec(&db)
+        .await
+        .unwrap();
+    let found = breaks(&verify(&db, &VerifyScope::all().since(since)).await.unwrap());
+    assert_eq!(
+        found,
+        BTreeMap::from([(key("activity_log", p.id), (Some(2), BreakReason::Changed))])
+    );
+}
+
 /// An erased field's change in an entry holds nothing but `old` and `new`, each null or
 /// the marker: a key added beside them, or the change removed, is caught.
 async fn an_erased_change_holds_nothing_else(db: DatabaseConnection) {
@@ -1301,6 +1328,7 @@ async fn erasure_waits_for_writes_in_flight(db: DatabaseConnection) {
 server_backend_tests!(erasure_waits_for_writes_in_flight);
 
 backend_tests!(
+    a_row_moved_out_of_the_window_is_checked,
     an_erased_change_holds_nothing_else,
     changed_version_survives_prune,
     aged_rows_are_not_pruned_away,

@@ -83,14 +83,17 @@ impl VerifyScope {
         self
     }
 
-    /// Checks the content of rows written at or after `since` only (the links of the
-    /// others are still followed, by their stored hashes).
+    /// Reports the rows without a link (pending, or inserted) written at or after `since`
+    /// only. Every linked row of the chains walked is checked whatever its time: a row's
+    /// `created_at` is one of the things a tampering can change, so it cannot decide
+    /// whether the row is looked at.
     pub fn since(mut self, since: DateTime<Utc>) -> Self {
         self.since = Some(since);
         self
     }
 
-    /// Checks the content of rows written before `until` only.
+    /// Reports the rows without a link written before `until` only (see
+    /// [`since`](Self::since)).
     pub fn until(mut self, until: DateTime<Utc>) -> Self {
         self.until = Some(until);
         self
@@ -693,7 +696,9 @@ impl<'a> Walk<'a> {
                     }
                     // Checked with its page after the link before it there, the one just
                     // passed (any other predecessor would give another hash).
-                    Found::Fits(after, at) if self.scope.in_time(at) && after != prev => {
+                    // Every row walked is checked, whatever its time: its `created_at` is
+                    // one of the things a tampering can change.
+                    Found::Fits(after) if after != prev => {
                         self.flag(
                             kind,
                             &key,
@@ -704,8 +709,8 @@ impl<'a> Walk<'a> {
                         broken = true;
                         continue;
                     }
-                    Found::Fits(..) => {}
-                    Found::Row(row) if self.scope.in_time(row.created_at()) => {
+                    Found::Fits(_) => {}
+                    Found::Row(row) => {
                         if !fits(&row, salts.as_ref(), &prev, &stored) {
                             let failed = (s.seq, stored);
                             let (elsewhere, read) = links
@@ -722,7 +727,6 @@ impl<'a> Walk<'a> {
                             continue;
                         }
                     }
-                    Found::Row(_) => {}
                 }
                 if passed.len() == PASSED_KEPT {
                     passed.pop_front();
@@ -1016,8 +1020,8 @@ enum Found {
     /// No row has the link's row id.
     Gone,
     /// The row fits after the link before it in the page (that link's hash), which is
-    /// its predecessor (or after [`GENESIS`], for a first link); it was written then.
-    Fits(Hash, DateTime<Utc>),
+    /// its predecessor (or after [`GENESIS`], for a first link).
+    Fits(Hash),
     /// The row, for the walk to check (boxed: few links need it).
     Row(Box<Row>),
 }
@@ -1174,7 +1178,7 @@ fn decode_page(kind: Kind, rows: &[QueryResult], check: bool) -> Result<Page> {
             (Some(row), Some(prev), Some(stored))
                 if fits(&row, link.salts.as_ref(), &prev, &stored) =>
             {
-                Found::Fits(prev, row.created_at())
+                Found::Fits(prev)
             }
             (Some(row), ..) => Found::Row(Box::new(row)),
         };
