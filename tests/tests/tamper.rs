@@ -1211,6 +1211,53 @@ async fn every_column_is_sealed(db: DatabaseConnection) {
     assert_eq!(breaks(&report), expected, "{:#?}", report.breaks);
 }
 
+/// A stepped walk stops after about `max_links` links even in broken chains: the links
+/// read past a break count as the links of an intact chain do, so that a trail with many
+/// broken chains cannot make one call read them all.
+async fn a_stepped_walk_stops_in_broken_chains(db: DatabaseConnection) {
+    async fn stepped(
+        db: &DatabaseConnection,
+    ) -> (
+        usize,
+        BTreeMap<(String, String), (Option<i64>, BreakReason)>,
+    ) {
+        let mut found = BTreeMap::new();
+        let mut scope = VerifyScope::all().max_links(10);
+        let mut calls = 0;
+        loop {
+            let report = verify(db, &scope).await.unwrap();
+            calls += 1;
+            for (k, v) in breaks(&report) {
+                found.entry(k).or_insert(v);
+            }
+            let Some(next) = report.next else {
+                return (calls, found);
+            };
+            scope = VerifyScope::all()
+                .max_links(10)
+                .after(next.parse::<Cursor>().unwrap());
+        }
+    }
+    let mut posts = Vec::new();
+    for i in 0..3 {
+        posts.push(post_with_history(&db, &format!("broken-{i}"), 30).await);
+    }
+    seal(&db).await.unwrap();
+    let (intact, found) = stepped(&db).await;
+    assert!(found.is_empty());
+    for p in &posts {
+        set_causer(&db, entry_ids(&db, p.id).await[0], "mallory").await;
+    }
+    let (broken, found) = stepped(&db).await;
+    // Each chain is broken at its first link, the 30 links after it read all the same.
+    assert!(broken + 1 >= intact, "{broken} calls, {intact} when intact");
+    let expected: BTreeMap<_, _> = posts
+        .iter()
+        .map(|p| (key("activity_log", p.id), (Some(1), BreakReason::Changed)))
+        .collect();
+    assert_eq!(found, expected);
+}
+
 /// A walk limited in time still checks every row it walks: a row changed and moved out
 /// of the window by its `created_at` is caught.
 async fn a_row_moved_out_of_the_window_is_checked(db: DatabaseConnection) {
@@ -1328,6 +1375,7 @@ async fn erasure_waits_for_writes_in_flight(db: DatabaseConnection) {
 server_backend_tests!(erasure_waits_for_writes_in_flight);
 
 backend_tests!(
+    a_stepped_walk_stops_in_broken_chains,
     a_row_moved_out_of_the_window_is_checked,
     an_erased_change_holds_nothing_else,
     changed_version_survives_prune,

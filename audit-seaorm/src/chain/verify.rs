@@ -352,7 +352,8 @@ async fn confirm<C: ConnectionTrait>(
             let before = head_of(db, kind, &key).await?;
             let mut walk = Walk::new(&one);
             let stopped = walk.links(db, kind, None, None).await?;
-            budget = budget.saturating_sub(walk.report.links.max(1));
+            // What the walk read, links past a break included.
+            budget = walk.budget.min(budget.saturating_sub(1));
             if stopped.is_some() {
                 break;
             }
@@ -662,6 +663,11 @@ impl<'a> Walk<'a> {
                 }
                 let Linked { link: s, row } = links.next().expect("peeked");
                 if broken {
+                    // Read all the same: charged to the budget, which may stop here.
+                    self.budget = self.budget.saturating_sub(1);
+                    if self.budget == 0 && s.seq < head.head_seq {
+                        return Ok(Some(Position::Link(kind, key.0, key.1, s.seq)));
+                    }
                     continue;
                 }
                 self.report.links += 1;
