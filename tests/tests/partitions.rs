@@ -360,7 +360,60 @@ async fn a_month_drop_keeps_changed_rows(db: DatabaseConnection) {
     assert_eq!(found, [("activity_log", id.as_str(), BreakReason::Changed)]);
 }
 
+/// On the partitioned layout an id is not unique (the key holds the time): a row inserted
+/// under a sealed row's id with an old time is not taken for that row by retention, which
+/// would delete both by their id and fold the sealed row's link away. Both are kept.
+async fn a_copy_under_a_sealed_rows_id_is_kept(db: DatabaseConnection) {
+    use audit_seaorm::entity::seals;
+    use audit_seaorm::seal;
+    partitioned(&db).await;
+    let p = post::new("real", "real").insert(&db).await.unwrap();
+    let mut am: post::ActiveModel = p.clone().into();
+    am.title = sea_orm::Set("renamed".into());
+    am.update(&db).await.unwrap();
+    seal(&db).await.unwrap();
+    let first = activity_log::Entity::find()
+        .filter(activity_log::Column::SubjectType.eq("post"))
+        .all(&db)
+        .await
+        .unwrap()[0]
+        .id;
+    db.execute_unprepared(&format!(
+        "INSERT INTO activity_log (id, action, subject_type, subject_id, causer_id, changes, \
+         properties, ip, user_agent, request_id, version_id, created_at) \
+         SELECT id, action, subject_type, subject_id, causer_id, changes, properties, ip, \
+         user_agent, request_id, version_id, TIMESTAMPTZ '1990-01-01 00:00:00+00' \
+         FROM activity_log WHERE id = {first}"
+    ))
+    .await
+    .unwrap();
+    let done = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::days(100)),
+    )
+    .await
+    .unwrap();
+    assert_eq!((done.entries, done.kept_changed), (0, 1), "{done:?}");
+    let under_id = activity_log::Entity::find()
+        .filter(activity_log::Column::Id.eq(first))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(under_id, 2, "the sealed row and the copy are both there");
+    let link = seals::Entity::find()
+        .filter(seals::Column::Kind.eq(1i16)) // activity_log's links
+        .filter(seals::Column::RowId.eq(first))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        link, 1,
+        "the sealed row's link is neither marked nor folded"
+    );
+}
+
 postgres_tests!(
+    a_copy_under_a_sealed_rows_id_is_kept,
     a_month_drop_keeps_changed_rows,
     pg_partman_takes_over,
     install_makes_months_ahead_and_keeps_them,
