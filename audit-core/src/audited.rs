@@ -24,7 +24,10 @@ pub enum FieldMode {
 pub struct Field {
     /// The Rust field name: the key in diffs and snapshots.
     pub name: &'static str,
-    /// The database column name.
+    /// The database column name as the field's own `#[sea_orm(column_name)]` gives it (else
+    /// the field name). A column renamed for the whole struct (`rename_all`) or in an
+    /// expanded entity's `Column` is not seen here: look it up with the entity's
+    /// `Column::from_str(name)`, as the library does.
     pub column: &'static str,
     /// How the field is audited.
     pub mode: FieldMode,

@@ -7,7 +7,7 @@
 use audit_seaorm::{Audited, AuditedEntity, AuditedModel, history, versions};
 use audit_tests::backend_tests;
 use audit_tests::compat::{
-    baker, bakery, cake, cakes_bakers, dense, expanded, flavor, keyed, mood, pantry,
+    baker, bakery, cake, cakes_bakers, camel, dense, expanded, flavor, keyed, mood, pantry,
 };
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -593,6 +593,42 @@ async fn bulk_with_an_enum_key(db: DatabaseConnection) {
     assert!(mood::Entity::find().all(&db).await.unwrap().is_empty());
 }
 
+/// Columns renamed for the whole struct (`rename_all`): a hooked write and a bulk update
+/// both log the fields by their Rust names, and the bulk update's own change is its own
+/// (with its causer), not `drift`.
+async fn columns_renamed_for_the_struct(db: DatabaseConnection) {
+    use audit_seaorm::{AuditContext, AuditedBulk};
+    use sea_orm::sea_query::Expr;
+    let row = camel::ActiveModel {
+        view_count: Set(0),
+        display_name: Set("first".into()),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let done = AuditContext::new()
+        .causer("7")
+        .scope(
+            camel::Entity::update_many_audited()
+                .col_expr(camel::Column::ViewCount, Expr::value(5))
+                .exec(&db),
+        )
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (1, 1));
+    let trail = history(&db, "compat_camel", row.id).await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(last.action, "updated");
+    assert_eq!(last.causer_id.as_deref(), Some("7"));
+    assert_eq!(
+        serde_json::to_value(&last.changes).unwrap(),
+        json!({"view_count": {"old": 0, "new": 5}})
+    );
+    let vs = versions(&db, "compat_camel", row.id).await.unwrap();
+    assert_eq!(vs.last().unwrap().data["display_name"], json!("first"));
+}
+
 backend_tests!(
     chain,
     typed,
@@ -600,5 +636,6 @@ backend_tests!(
     formats,
     renamed,
     hooks,
-    bulk_with_an_enum_key
+    bulk_with_an_enum_key,
+    columns_renamed_for_the_struct
 );

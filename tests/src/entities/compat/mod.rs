@@ -8,6 +8,7 @@ pub mod baker;
 pub mod bakery;
 pub mod cake;
 pub mod cakes_bakers;
+pub mod camel;
 pub mod dense;
 pub mod dense_note;
 pub mod expanded;
