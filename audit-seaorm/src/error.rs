@@ -42,10 +42,10 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
     },
-    /// A table name given to `set_table_names` that is not 1–48 characters of
-    /// `[A-Za-z0-9_]`.
+    /// A table name given to `set_table_names` that is not 1–44 characters of
+    /// `[A-Za-z0-9_]` (the derived names may be longer: see `set_table_names`).
     #[error(
-        "`{0}` is not a table name the audit tables can take: use 1 to 48 characters of [A-Za-z0-9_]"
+        "`{0}` is not a table name the audit tables can take: use 1 to 44 characters of [A-Za-z0-9_]"
     )]
     InvalidTableName(String),
     /// `set_table_names` came after the tables' names were in use, with other names.

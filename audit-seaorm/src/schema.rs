@@ -166,15 +166,38 @@ async fn byte_ordered_keys<C: ConnectionTrait>(db: &C) -> Result<()> {
 /// Takes the lock concurrent installs (and partition maintenance) take turns on: for the
 /// transaction on PostgreSQL, until released on MySQL, none on SQLite (one writer).
 pub(crate) async fn take_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> {
-    let lock = match db.get_database_backend() {
-        DbBackend::Postgres => format!("SELECT pg_advisory_xact_lock(hashtext('{INSTALL_LOCK}'))"),
-        DbBackend::MySql => format!("SELECT GET_LOCK('{INSTALL_LOCK}', 60)"),
-        _ => return Ok(()),
-    };
-    db.execute_unprepared(&lock)
-        .await
-        .map(|_| ())
-        .map_err(Error::db("taking the install lock"))
+    const CONTEXT: &str = "taking the install lock";
+    match db.get_database_backend() {
+        DbBackend::Postgres => db
+            .execute_unprepared(&format!(
+                "SELECT pg_advisory_xact_lock(hashtext('{INSTALL_LOCK}'))"
+            ))
+            .await
+            .map(|_| ())
+            .map_err(Error::db(CONTEXT)),
+        DbBackend::MySql => {
+            // GET_LOCK answers 0 when it timed out (and NULL on an error) rather than
+            // failing: going on without the lock would race the install that holds it.
+            let got: Option<i64> = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    DbBackend::MySql,
+                    format!("SELECT GET_LOCK('{INSTALL_LOCK}', 60) AS got"),
+                ))
+                .await
+                .map_err(Error::db(CONTEXT))?
+                .and_then(|row| row.try_get("", "got").ok());
+            if got == Some(1) {
+                return Ok(());
+            }
+            Err(Error::Database {
+                context: CONTEXT,
+                source: sea_orm::DbErr::Custom(format!(
+                    "another session held `{INSTALL_LOCK}` for 60 s (GET_LOCK answered {got:?})"
+                )),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn create_missing<C: ConnectionTrait>(

@@ -74,8 +74,10 @@ static NAMES: OnceLock<TableNames> = OnceLock::new();
 
 /// Chooses the audit tables' names for this program: call it once, before `install` and
 /// before the first audited write (the names are fixed at their first use). Fails when
-/// other names are in use already, or when a name is not 1–48 characters of
-/// `[A-Za-z0-9_]` (the index names add up to 21 characters to it).
+/// other names are in use already, or when a name is not 1–44 characters of
+/// `[A-Za-z0-9_]` (the index names add up to 19 characters to it, and PostgreSQL keeps
+/// 63 of an identifier, MySQL 64); the derived names (`hourly`, `seals`, `chains`,
+/// `seal_runs`) are held to the same characters and to what their own indexes leave.
 ///
 /// ```
 /// use audit_seaorm::entity::{TableNames, set_table_names, table_names};
@@ -86,9 +88,20 @@ static NAMES: OnceLock<TableNames> = OnceLock::new();
 /// assert!(set_table_names(TableNames::default()).is_err());
 /// ```
 pub fn set_table_names(names: TableNames) -> Result<()> {
-    for name in [&names.activity_log, &names.versions, &names.baselines] {
+    // Each name with the longest it may be: 63 less its longest index name's additions
+    // (`idx_{name}_request_prefix`, `uq_{name}_subject_version`, `idx_{name}_marker`,
+    // `uq_{name}_row`).
+    for (name, longest) in [
+        (&names.activity_log, 44),
+        (&names.versions, 44),
+        (&names.baselines, 63),
+        (&names.hourly, 52),
+        (&names.seals, 56),
+        (&names.chains, 63),
+        (&names.seal_runs, 63),
+    ] {
         let plain = !name.is_empty()
-            && name.len() <= 48
+            && name.len() <= longest
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !plain {
             return Err(Error::InvalidTableName(name.clone()));
@@ -107,4 +120,33 @@ pub fn set_table_names(names: TableNames) -> Result<()> {
 /// The audit tables' names in use (the default ones unless [`set_table_names`] came first).
 pub fn table_names() -> &'static TableNames {
     NAMES.get_or_init(TableNames::default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only refusals: a name accepted here would fix this test process's names.
+    #[test]
+    fn every_name_is_checked_and_no_index_name_passes_63() {
+        let quoted = TableNames {
+            chains: "x\"y".into(),
+            ..TableNames::default()
+        };
+        assert!(matches!(
+            set_table_names(quoted),
+            Err(Error::InvalidTableName(_))
+        ));
+        let long = "a".repeat(45);
+        assert!(set_table_names(TableNames::new(long.clone(), "v", "b")).is_err());
+        assert!(set_table_names(TableNames::new("l", long, "b")).is_err());
+        // 44 is the most: `uq_{44}_subject_version` is 63 characters.
+        assert_eq!(format!("uq_{}_subject_version", "a".repeat(44)).len(), 63);
+        assert_eq!(format!("idx_{}_request_prefix", "a".repeat(44)).len(), 63);
+        let derived = TableNames {
+            hourly: "h".repeat(53),
+            ..TableNames::default()
+        };
+        assert!(set_table_names(derived).is_err());
+    }
 }
