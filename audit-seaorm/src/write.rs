@@ -3,7 +3,7 @@
 
 use audit_core::Changes;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, InsertStatement, Query};
+use sea_orm::sea_query::{Expr, InsertStatement, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbBackend, SqlErr, StatementBuilder, Value};
 use serde_json::{Map, Value as Json};
 
@@ -183,13 +183,47 @@ async fn insert_version<C: ConnectionTrait>(
         dialect::next_number(subject.0, subject.1),
         db.get_database_backend(),
     );
+    // An explicit write holds no lock of its subject: a writer of the same subject may
+    // take the number between the read of `max` and the insert. The insert then leaves it
+    // (a failed statement would end a PostgreSQL transaction) and tries the next number,
+    // which each new statement reads from the latest commit under READ COMMITTED.
+    insert.on_conflict(
+        OnConflict::columns([
+            versions::Column::SubjectType,
+            versions::Column::SubjectId,
+            versions::Column::Version,
+        ])
+        .do_nothing()
+        .to_owned(),
+    );
     insert.returning(Query::returning().columns([versions::Column::Id, versions::Column::Version]));
-    let row = query_one(db, &insert, CONTEXT).await?;
-    Ok(written(
-        row.try_get("", "id").map_err(Error::db(CONTEXT))?,
-        row.try_get("", "version").map_err(Error::db(CONTEXT))?,
-    ))
+    let stmt = StatementBuilder::build(&insert, &db.get_database_backend());
+    for _ in 0..NUMBER_TRIES {
+        let Some(row) = db
+            .query_one_raw(stmt.clone())
+            .await
+            .map_err(Error::db(CONTEXT))?
+        else {
+            continue; // the number was taken meanwhile
+        };
+        return Ok(written(
+            row.try_get("", "id").map_err(Error::db(CONTEXT))?,
+            row.try_get("", "version").map_err(Error::db(CONTEXT))?,
+        ));
+    }
+    Err(Error::Database {
+        context: CONTEXT,
+        source: sea_orm::DbErr::Custom(format!(
+            "{NUMBER_TRIES} version numbers in a row were taken by other writers of `{}` {} \
+             (a transaction whose snapshot is fixed, REPEATABLE READ or SERIALIZABLE, sees \
+             no newer number)",
+            subject.0, subject.1
+        )),
+    })
 }
+
+/// How many numbers an explicit version write tries before it gives up.
+const NUMBER_TRIES: usize = 8;
 
 /// Inserts one row; its id (`RETURNING`, or MySQL's last insert id).
 async fn insert_returning_id<C: ConnectionTrait>(

@@ -137,6 +137,35 @@ async fn stale_snapshot_numbers_correctly(db: DatabaseConnection) {
     assert_eq!(trail[2].changes.get("title").unwrap().old, "v2");
 }
 
+/// Explicit snapshots of one subject from two transactions at once: the second waits for
+/// the first's number, then takes the next one instead of failing on it.
+async fn explicit_snapshots_take_turns(db: DatabaseConnection) {
+    use audit_seaorm::snapshot;
+    let data = serde_json::json!({"n": 0});
+    snapshot(&db, "ledger", "x", &data).await.unwrap();
+    let first = db.begin().await.unwrap();
+    assert_eq!(
+        snapshot(&first, "ledger", "x", &data)
+            .await
+            .unwrap()
+            .version,
+        2
+    );
+    let second = {
+        let db = db.clone();
+        tokio::spawn(
+            async move { snapshot(&db, "ledger", "x", &serde_json::json!({"n": 1})).await },
+        )
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    first.commit().await.unwrap();
+    assert_eq!(second.await.unwrap().unwrap().version, 3);
+    let vs = versions(&db, "ledger", "x").await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2, 3]);
+}
+
+audit_tests::server_backend_tests!(explicit_snapshots_take_turns);
+
 backend_tests!(
     concurrent_updates_chain,
     concurrent_inserts_of_new_rows,
