@@ -56,7 +56,10 @@ impl ActivityCounts {
 /// 8,760 hours of rows, whatever the log holds), counting first the hours no read has
 /// counted yet: the first call over a long window of an existing log reads that window's
 /// entries once, hour by hour, and the calls after it only the hours since. The
-/// window's ragged ends and the last hour (see [`GRACE`]) are read from the log.
+/// window's ragged ends and the last hour (see [`GRACE`]) are read from the log. A window
+/// that starts before the first entry in it is counted from that entry's hour, so an "all
+/// time" window (`DateTime::MIN_UTC`) costs nothing for the empty years; times are read
+/// within the years 1000 to 9999, which every backend stores.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -80,6 +83,19 @@ pub async fn activity_counts<C: ConnectionTrait>(
     until: DateTime<Utc>,
 ) -> Result<ActivityCounts> {
     counts(db, since, until, &[]).await
+}
+
+/// The earliest and latest times a window is read for (1000-01-01 and 9999-12-31).
+const EARLIEST: i64 = -30_610_224_000;
+const LATEST: i64 = 253_402_300_799;
+
+fn clamp_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp().clamp(EARLIEST, LATEST);
+    if secs == t.timestamp() {
+        t
+    } else {
+        DateTime::from_timestamp(secs, 0).unwrap_or(t)
+    }
 }
 
 fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -109,6 +125,17 @@ pub(crate) async fn counts<C: ConnectionTrait>(
     excluded: &[&str],
 ) -> Result<ActivityCounts> {
     let mut counts = ActivityCounts::default();
+    // Within what every backend's times hold (MySQL's DATETIME: years 1000 to 9999).
+    let (since, until) = (clamp_time(since), clamp_time(until));
+    if since >= until {
+        return Ok(counts);
+    }
+    // The hours before the first entry hold nothing: counting starts at its hour, so a
+    // window reaching far back ("all time") costs nothing for the empty years.
+    let Some(first_at) = first_entry(db, since, until).await? else {
+        return Ok(counts);
+    };
+    let since = since.max(floor_hour(first_at));
     let first = ceil_hour(since);
     let end = floor_hour(until.min(Utc::now() - GRACE));
     if first >= end {

@@ -81,17 +81,25 @@ async fn counts_equal_the_log_for_any_window(db: DatabaseConnection) {
         .all(&db)
         .await
         .unwrap();
-    let first = (now - Duration::days(365))
+    // From the first entry's hour: the hours before it hold nothing to count.
+    let earliest = seeded
+        .iter()
+        .map(|s| s.2)
+        .filter(|t| *t >= now - Duration::days(365))
+        .min()
+        .unwrap();
+    let first = ((now - Duration::days(365))
         .duration_trunc(Duration::hours(1))
         .unwrap()
-        + Duration::hours(1);
+        + Duration::hours(1))
+    .max(earliest.duration_trunc(Duration::hours(1)).unwrap());
     let end = (now - Duration::hours(1))
         .duration_trunc(Duration::hours(1))
         .unwrap();
     assert_eq!(
         markers.len() as i64,
         (end - first).num_hours(),
-        "every hour of the year over by an hour"
+        "every hour over by an hour, from the first entry's"
     );
     let marked: i64 = markers.iter().map(|m| m.n).sum();
     assert_eq!(marked, expected(&seeded, first, end).0);
@@ -124,7 +132,30 @@ async fn counts_equal_the_log_for_any_window(db: DatabaseConnection) {
     assert_eq!(after.total - 1, 60 - old);
 }
 
+/// An "all time" window (the earliest and latest times there are) counts from the first
+/// entry's hour: the empty years before it cost nothing, and no time past what a backend
+/// stores is sent.
+async fn all_time_counts_start_at_the_first_entry(db: DatabaseConnection) {
+    entry_at(&db, "viewed", "post", Utc::now() - Duration::hours(30)).await;
+    let counts = activity_counts(&db, DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+        .await
+        .unwrap();
+    assert_eq!(counts.total, 1);
+    assert_eq!(counts.by_action.get("viewed"), Some(&1));
+    let rows = hourly_rows(&db).await;
+    assert!(rows <= 40, "{rows} hourly rows for one entry 30 hours ago");
+    let none = activity_counts(
+        &db,
+        DateTime::<Utc>::MIN_UTC,
+        Utc::now() - Duration::days(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(none.total, 0);
+}
+
 backend_tests!(
+    all_time_counts_start_at_the_first_entry,
     counts_equal_the_log_for_any_window,
     counts_entries_written_by_plain_sql,
     an_hour_with_many_kinds_of_entries
