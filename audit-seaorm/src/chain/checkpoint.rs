@@ -153,7 +153,11 @@ pub struct CheckpointCheck {
 ///
 /// Chains whose links before the checkpoint were all [`prune`](crate::prune)d since
 /// cannot be checked against it: check against a checkpoint taken after the prune.
-pub async fn verify_checkpoint<C: ConnectionTrait>(
+///
+/// The heads are read in one transaction holding the seal runs' lock, as `checkpoint`
+/// reads them: a seal or a prune that moves a head or an anchor meanwhile would otherwise
+/// make the heads and their links disagree (a false "does not match").
+pub async fn verify_checkpoint<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     checkpoint: &Checkpoint,
     key: &VerifyingKey,
@@ -169,7 +173,14 @@ pub async fn verify_checkpoint<C: ConnectionTrait>(
                 checkpoint.run
             ))
         })?;
-    let (root, n) = heads_root(db, Some(checkpoint.run)).await?;
+    let txn = crate::begin_write(db)
+        .await
+        .map_err(Error::db("starting the checkpoint's check"))?;
+    super::seal::take_runs_lock(&txn).await?;
+    let (root, n) = heads_root(&txn, Some(checkpoint.run)).await?;
+    txn.commit()
+        .await
+        .map_err(Error::db("ending the checkpoint's check"))?;
     let root_now = hash::to_hex(&root);
     Ok(CheckpointCheck {
         run: checkpoint.run,
