@@ -342,14 +342,16 @@ where
     let version = crate::api::version(db, version_id)
         .await?
         .ok_or(Error::VersionNotFound(version_id))?;
-    restore_version::<E, C>(db, version, logged_as).await
+    restore_version::<E, C>(db, version, logged_as, false).await
 }
 
-/// [`restore_model`] of a version already read (a revert has them all).
+/// [`restore_model`] of a version already read (a revert has them all; it logged the
+/// row's outside changes when it locked it: `drift_logged`).
 pub(crate) async fn restore_version<E, C>(
     db: &C,
     version: audit_core::Version,
     logged_as: Option<(Action, Value)>,
+    drift_logged: bool,
 ) -> Result<E::Model>
 where
     E: EntityTrait,
@@ -371,7 +373,7 @@ where
         .one(db)
         .await
         .map_err(Error::db("reading the row to restore"))?;
-    if let Some(row) = &current {
+    if let Some(row) = current.as_ref().filter(|_| !drift_logged) {
         // Every field is written back: what changed outside the trail is logged first.
         log_drift(db, subject_type, version.subject_id.as_ref(), row).await?;
     }

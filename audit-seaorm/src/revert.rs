@@ -486,7 +486,8 @@ where
             version.data = data;
         }
         let how = Some((Action::Reverted, properties));
-        crate::restore::restore_version::<E, _>(txn, version, how).await?;
+        // `lock_row` logged the row's outside changes, under the same lock.
+        crate::restore::restore_version::<E, _>(txn, version, how, true).await?;
         return Ok(());
     }
     // Created by the request: delete it.
