@@ -366,19 +366,17 @@ pub(crate) async fn activity_excluding<C: ConnectionTrait>(
     excluded: &[&str],
 ) -> Result<Page<ActivityEntry>> {
     let limit = filter.effective_limit();
-    let mut select = activity_select(filter, db.get_database_backend());
-    if !excluded.is_empty() {
-        select =
-            select.filter(activity_log::Column::SubjectType.is_not_in(excluded.iter().copied()));
-    }
-    let rows = select
+    let backend = db.get_database_backend();
+    let rows = activity_query(filter, backend, excluded)
         .limit(limit + 1)
         .all(db)
         .await
         .map_err(Error::db("reading the activity log"))?;
     if let (true, Some(cursor), true) = (rows.is_empty(), filter.after_id, filter.time_ordered()) {
-        // Nothing after the cursor, or no cursor entry to start from: tell them apart.
-        let exists = activity_log::Entity::find_by_id(cursor)
+        // Nothing after the cursor, or no cursor entry of this listing to start from:
+        // tell them apart.
+        let exists = activity_query(&without_cursor(filter), backend, excluded)
+            .filter(activity_log::Column::Id.eq(cursor))
             .count(db)
             .await
             .map_err(Error::db("reading the cursor's entry"))?;
@@ -495,7 +493,11 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
 
 /// `column = value` for a column of any length whose PostgreSQL index holds a prefix of
 /// it (see `schema::LONG_TEXT`): the prefix condition lets that index find the rows.
-fn long_text_eq(column: activity_log::Column, value: &str, backend: DbBackend) -> Condition {
+pub(crate) fn long_text_eq(
+    column: activity_log::Column,
+    value: &str,
+    backend: DbBackend,
+) -> Condition {
     use sea_orm::sea_query::{Expr, ExprTrait, Func};
     let cond = Condition::all().add(column.eq(value));
     if backend != DbBackend::Postgres {
@@ -509,18 +511,27 @@ fn long_text_eq(column: activity_log::Column, value: &str, backend: DbBackend) -
 
 /// The entries after the cursor entry `id` in `(created_at, id)` order: `created_at` on the
 /// cursor's side of its time (a bound the time indexes range over), and at its very time,
-/// `id` past it. A cursor whose entry is gone selects nothing.
-fn after_in_time(order: Order, id: i64) -> Condition {
+/// `id` past it. A cursor whose entry is gone selects nothing. The entry's time is read under
+/// the listing's own criteria (`of`, without its cursor): an entry that the listing does
+/// not hold (another subject type, one the caller may not read) gives no time, so no page,
+/// and [`activity_excluding`] answers [`Error::CursorNotFound`] instead of a page that
+/// would start at a hidden entry's time.
+fn after_in_time(
+    of: &Filter,
+    backend: DbBackend,
+    excluded: &[&str],
+    order: Order,
+    id: i64,
+) -> Condition {
     use activity_log::Column as A;
-    use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
-    let at = || {
-        let select = Query::select()
-            .column(A::CreatedAt)
-            .from(activity_log::Entity)
-            .and_where(Expr::col(A::Id).eq(id))
-            .to_owned();
-        SimpleExpr::SubQuery(None, Box::new(select.into()))
-    };
+    use sea_orm::QueryTrait;
+    use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+    let cursor = activity_query(&without_cursor(of), backend, excluded)
+        .select_only()
+        .column(A::CreatedAt)
+        .filter(A::Id.eq(id))
+        .into_query();
+    let at = || SimpleExpr::SubQuery(None, Box::new(cursor.clone().into()));
     let col = || Expr::col((activity_log::Entity, A::CreatedAt));
     let id_col = || Expr::col((activity_log::Entity, A::Id));
     match order {
@@ -542,8 +553,28 @@ pub fn activity_select(
     filter: &Filter,
     backend: DbBackend,
 ) -> sea_orm::Select<activity_log::Entity> {
+    activity_query(filter, backend, &[])
+}
+
+/// `filter` without its page position (cursor, offset): the listing it pages through.
+fn without_cursor(filter: &Filter) -> Filter {
+    let mut listing = filter.clone();
+    listing.after_id = None;
+    listing.offset = None;
+    listing
+}
+
+/// [`activity_select`] without the entries of the `excluded` subject types.
+fn activity_query(
+    filter: &Filter,
+    backend: DbBackend,
+    excluded: &[&str],
+) -> sea_orm::Select<activity_log::Entity> {
     use activity_log::Column as A;
     let mut query = activity_log::Entity::find();
+    if !excluded.is_empty() {
+        query = query.filter(A::SubjectType.is_not_in(excluded.iter().copied()));
+    }
     if let Some(v) = &filter.subject_type {
         query = query.filter(A::SubjectType.eq(v.as_str()));
     }
@@ -559,12 +590,7 @@ pub fn activity_select(
     if let Some(v) = &filter.request_id {
         query = query.filter(long_text_eq(A::RequestId, v, backend));
     }
-    let time = |t: chrono::DateTime<chrono::Utc>| -> sea_orm::Value {
-        match backend {
-            DbBackend::MySql => t.naive_utc().into(),
-            _ => t.into(),
-        }
-    };
+    let time = |t: chrono::DateTime<chrono::Utc>| crate::dialect::bound(t, backend);
     if let Some(v) = filter.since {
         query = query.filter(A::CreatedAt.gte(time(v)));
     }
@@ -573,7 +599,9 @@ pub fn activity_select(
     }
     let by_time = filter.time_ordered();
     query = match (filter.order, filter.after_id) {
-        (order, Some(id)) if by_time => query.filter(after_in_time(order, id)),
+        (order, Some(id)) if by_time => {
+            query.filter(after_in_time(filter, backend, excluded, order, id))
+        }
         (Order::NewestFirst, Some(id)) => query.filter(A::Id.lt(id)),
         (Order::OldestFirst, Some(id)) => query.filter(A::Id.gt(id)),
         (_, None) => query,

@@ -1,14 +1,16 @@
 //! [`backfill`]: a baseline version for every row that has none.
 
+use std::collections::HashSet;
+
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, ModelTrait, PrimaryKeyToColumn,
-    QueryFilter, QuerySelect, Value,
+    QueryFilter, QuerySelect, TransactionSession, TransactionTrait, Value,
 };
 
 use crate::entity::versions;
 use crate::trail::baseline;
-use crate::trail::plan::BASELINE;
+use crate::trail::plan::{BASELINE, Kind};
 use crate::{AuditedModel, Error, Result, SubjectId};
 
 /// What [`backfill`] did.
@@ -19,6 +21,10 @@ pub struct Backfill {
     pub rows: u64,
     /// Baseline versions written (rows that had no version).
     pub written: u64,
+    /// Rows found inserted again outside the trail after their `deleted` version, each
+    /// logged as `drift` (an entry with no causer, every field from `null`, and a version
+    /// holding the row), so that the trail says the row exists again.
+    pub drift: u64,
 }
 
 impl Backfill {
@@ -38,6 +44,12 @@ impl Backfill {
 /// `audit_seaorm::backfill`). It is safe to interrupt and run again: rows that have a
 /// version (a version 1) are skipped. Writes running meanwhile are logged as usual (a row they create
 /// gets its own version 1 and is skipped).
+///
+/// A row whose latest version says it was deleted was inserted again outside the trail:
+/// `backfill` logs it as `drift` ([`Backfill::drift`]), checked again with the row locked
+/// in a transaction of its batch's (on SQLite one that takes the write lock), so that a
+/// write running meanwhile is not taken for such a change. Other changes made outside the
+/// trail are not looked for: the next audited write of the row logs them as drift.
 ///
 /// ```standalone_crate
 /// # mod post {
@@ -61,7 +73,7 @@ impl Backfill {
 /// # db.execute_unprepared("INSERT INTO posts VALUES (1, 'older than auditing')").await?;
 /// audit_seaorm::install(&db).await?;
 /// let done = audit_seaorm::backfill::<post::Entity, _>(&db).await?;
-/// assert_eq!((done.rows, done.written), (1, 1));
+/// assert_eq!((done.rows, done.written, done.drift), (1, 1, 0));
 /// # Ok(())
 /// # }
 /// ```
@@ -69,7 +81,7 @@ pub async fn backfill<E, C>(db: &C) -> Result<Backfill>
 where
     E: EntityTrait,
     E::Model: AuditedModel,
-    C: ConnectionTrait,
+    C: ConnectionTrait + TransactionTrait,
 {
     let subject_type = <E::Model as audit_core::Audited>::SUBJECT_TYPE;
     let pks: Vec<E::Column> = E::PrimaryKey::iter().map(|pk| pk.into_column()).collect();
@@ -87,12 +99,15 @@ where
         let Some(last) = rows.last() else { break };
         after = Some(pks.iter().map(|c| last.get(*c)).collect());
         done.rows += rows.len() as u64;
-        done.written += write_batch(db, subject_type, &rows).await?;
+        let batch = write_batch(db, subject_type, &rows).await?;
+        done.written += batch.written;
+        done.drift += log_reinserted::<E, C>(db, subject_type, &rows, &batch.versioned).await?;
         tracing::info!(
             target: "audit_seaorm::backfill",
             subject_type,
             rows = done.rows,
             written = done.written,
+            drift = done.drift,
             "backfill progress"
         );
         if (rows.len() as u64) < Backfill::BATCH {
@@ -103,6 +118,75 @@ where
     Ok(done)
 }
 
+/// What one batch's baselines did.
+struct Batch {
+    /// Baseline versions written.
+    written: u64,
+    /// The ids of the batch's rows that had a version already.
+    versioned: Vec<String>,
+}
+
+/// Logs as drift the rows of a batch that were inserted again outside the trail: those
+/// among `versioned` whose latest version says `deleted`. Each is checked again with its
+/// row locked, in one write transaction for the batch; the number logged.
+async fn log_reinserted<E, C>(
+    db: &C,
+    subject_type: &str,
+    rows: &[E::Model],
+    versioned: &[String],
+) -> Result<u64>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+    C: ConnectionTrait + TransactionTrait,
+{
+    if versioned.is_empty() {
+        return Ok(0);
+    }
+    let latest = crate::history::latest_versions(db, subject_type, versioned, None).await?;
+    let gone: HashSet<&str> = latest
+        .iter()
+        .filter(|v| v.event == Kind::Deleted.as_str())
+        .map(|v| v.subject_id.as_str())
+        .collect();
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    let pks: Vec<E::Column> = E::PrimaryKey::iter().map(|pk| pk.into_column()).collect();
+    let txn = crate::transaction::begin_write(db)
+        .await
+        .map_err(Error::db("beginning the backfill's drift transaction"))?;
+    let mut logged = 0;
+    for row in rows {
+        let id = audit_core::Audited::subject_id(row)?.into_string();
+        if !gone.contains(id.as_str()) {
+            continue;
+        }
+        let mut find = E::find();
+        for column in &pks {
+            find = find.filter(column.eq(row.get(*column)));
+        }
+        let Some(locked) = find
+            .lock_exclusive()
+            .one(&txn)
+            .await
+            .map_err(Error::db("locking a row inserted again outside the trail"))?
+        else {
+            continue; // deleted meanwhile
+        };
+        if crate::restore::log_drift(&txn, subject_type, &id, &locked)
+            .await?
+            .is_some()
+        {
+            logged += 1;
+        }
+    }
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the backfill's drift entries"))?;
+    Ok(logged)
+}
+
 /// Writes baseline versions for the rows of one batch that have none: each is inserted as
 /// version 1, and the unique index skips the rows that have one. (Asking first which rows
 /// have versions costs a query whose plan goes wrong while the table grows faster than
@@ -111,7 +195,7 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
     rows: &[M],
-) -> Result<u64> {
+) -> Result<Batch> {
     use versions::Column as V;
     let mysql = db.get_database_backend() == DbBackend::MySql;
     let ids = rows
@@ -144,15 +228,15 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
         V::CreatedAt,
     ]);
     let mut n = 0;
-    for (row, id) in rows.iter().zip(ids) {
-        crate::dialect::check_subject_id(db.get_database_backend(), (subject_type, &id))?;
-        if versioned.contains(&id) {
+    for (row, id) in rows.iter().zip(&ids) {
+        crate::dialect::check_subject_id(db.get_database_backend(), (subject_type, id))?;
+        if versioned.contains(id) {
             continue;
         }
         n += 1;
         insert.values_panic([
             subject_type.into(),
-            id.into(),
+            id.as_str().into(),
             1i64.into(),
             BASELINE.into(),
             serde_json::Value::Object(row.snapshot()?).into(),
@@ -165,11 +249,32 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
             .to_owned(),
     );
     if n == 0 {
-        return Ok(0);
+        return Ok(Batch {
+            written: 0,
+            versioned,
+        });
     }
-    let res = db
-        .execute(&insert)
+    if mysql {
+        db.execute(&insert)
+            .await
+            .map_err(Error::db("writing baseline versions"))?;
+        return Ok(Batch {
+            written: n,
+            versioned,
+        });
+    }
+    // The ids written: the batch's others had a version already.
+    insert.returning_col(V::SubjectId);
+    let written: HashSet<String> = db
+        .query_all(&insert)
         .await
+        .map_err(Error::db("writing baseline versions"))?
+        .iter()
+        .map(|r| r.try_get::<String>("", "subject_id"))
+        .collect::<std::result::Result<_, _>>()
         .map_err(Error::db("writing baseline versions"))?;
-    Ok(if mysql { n } else { res.rows_affected() })
+    Ok(Batch {
+        written: written.len() as u64,
+        versioned: ids.into_iter().filter(|id| !written.contains(id)).collect(),
+    })
 }

@@ -207,9 +207,13 @@ pub enum Error {
     /// less, keeping 0 versions, a batch of 0, no policy at all.
     #[error("invalid retention: {0}")]
     InvalidRetention(String),
-    /// A time-ordered listing's cursor names an entry that no longer exists (pruned since
-    /// the page that gave it): start again without the cursor, or from a later page.
-    #[error("the cursor's entry {0} no longer exists (pruned?): list again without `after_id`")]
+    /// A time-ordered listing's cursor names an entry the listing does not hold: pruned
+    /// since the page that gave it, or not one of this listing's entries. Start again
+    /// without the cursor, or from a later page.
+    #[error(
+        "the cursor's entry {0} is not in this listing (pruned since, or a cursor of another \
+         listing): list again without `after_id`"
+    )]
     CursorNotFound(i64),
     /// The partitioned layout cannot be installed or kept: asked of a backend other than
     /// PostgreSQL, or of an `activity_log` that exists as a plain table (converting it is

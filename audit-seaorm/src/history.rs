@@ -33,12 +33,9 @@ where
 }
 
 /// The time a bound means on `backend`: MySQL's `DATETIME(6)` compares with a `DATETIME`
-/// parameter (a `TIMESTAMP` one stops at 2038).
+/// parameter (a `TIMESTAMP` one stops at 2038); clamped to years 1000–9999.
 fn at(t: DateTime<Utc>, backend: DbBackend) -> sea_orm::Value {
-    match backend {
-        DbBackend::MySql => t.naive_utc().into(),
-        _ => t.into(),
-    }
+    crate::dialect::bound(t, backend)
 }
 
 /// The version of a subject in force at `t`: the highest-numbered one written at or before

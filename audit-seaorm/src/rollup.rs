@@ -85,19 +85,6 @@ pub async fn activity_counts<C: ConnectionTrait>(
     counts(db, since, until, &[]).await
 }
 
-/// The earliest and latest times a window is read for (1000-01-01 and 9999-12-31).
-const EARLIEST: i64 = -30_610_224_000;
-const LATEST: i64 = 253_402_300_799;
-
-fn clamp_time(t: DateTime<Utc>) -> DateTime<Utc> {
-    let secs = t.timestamp().clamp(EARLIEST, LATEST);
-    if secs == t.timestamp() {
-        t
-    } else {
-        DateTime::from_timestamp(secs, 0).unwrap_or(t)
-    }
-}
-
 fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(Duration::hours(1)).unwrap_or(t)
 }
@@ -126,7 +113,10 @@ pub(crate) async fn counts<C: ConnectionTrait>(
 ) -> Result<ActivityCounts> {
     let mut counts = ActivityCounts::default();
     // Within what every backend's times hold (MySQL's DATETIME: years 1000 to 9999).
-    let (since, until) = (clamp_time(since), clamp_time(until));
+    let (since, until) = (
+        crate::dialect::clamp_time(since),
+        crate::dialect::clamp_time(until),
+    );
     if since >= until {
         return Ok(counts);
     }

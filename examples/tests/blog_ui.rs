@@ -603,6 +603,14 @@ async fn authors_see_no_restore_and_forged_restores_are_refused() {
         "return [...document.querySelectorAll('p.error')].some(p => p.textContent.includes('cannot be opened by its path'))",
     )
     .await;
+    // A malformed escape in the address is an error on the page, not a page stuck loading.
+    b.goto(&format!("{}/api/audit/ui#/subject/%E0/1", blog.base))
+        .await;
+    b.wait(
+        "the malformed address refused",
+        "return [...document.querySelectorAll('p.error')].some(p => p.textContent.includes('URI'))",
+    )
+    .await;
     // Without the button, a hand-made request from the page is refused too.
     let version_id = post_versions(&blog).await[0]["id"].as_i64().unwrap();
     let restore_url = format!("{}/api/audit/versions/{version_id}/restore", blog.base);

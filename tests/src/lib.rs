@@ -374,3 +374,32 @@ macro_rules! __backend_test {
         }
     };
 }
+
+/// Runs `fut` with a subscriber that keeps what it logs at `WARN` and above, and returns
+/// its output with that text (for tests of what the library warns of).
+pub async fn warnings_of<F: std::future::Future>(fut: F) -> (F::Output, String) {
+    use std::sync::{Arc, Mutex};
+    use tracing::instrument::WithSubscriber;
+
+    #[derive(Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Kept {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let kept = Kept::default();
+    let writer = kept.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let out = fut.with_subscriber(subscriber).await;
+    let text = String::from_utf8_lossy(&kept.0.lock().unwrap()).into_owned();
+    (out, text)
+}

@@ -431,6 +431,22 @@ async fn time_travel_over_http(db: DatabaseConnection) {
         (before["exists"].clone(), before["data"].clone()),
         (json!(false), Value::Null)
     );
+    // Times past what the backends store mean the same as their earliest and latest.
+    let (status, ancient) = at("-5000-01-01T00:00:00Z".into()).await;
+    assert_eq!(status, StatusCode::OK, "{ancient}");
+    assert_eq!(ancient["exists"], json!(false));
+    let (status, far) = at("+20000-01-01T00:00:00Z".into()).await;
+    assert_eq!(status, StatusCode::OK, "{far}");
+    assert_eq!(far["data"]["title"], json!("first!"));
+    for window in [
+        "since=-0001-01-01T00:00:00Z",
+        "since=-5000-01-01T00:00:00Z&until=%2B20000-01-01T00:00:00Z",
+    ] {
+        let path = format!("/api/audit/activity?subject_type=post&subject_id={id}&{window}");
+        let (status, page) = get(&base, "reader", &path).await;
+        assert_eq!(status, StatusCode::OK, "{window}: {page}");
+        assert_eq!(page["items"].as_array().unwrap().len(), 2, "{window}");
+    }
 
     let (status, diff) = get(
         &base,
@@ -520,6 +536,22 @@ async fn time_travel_over_http(db: DatabaseConnection) {
     let (status, gone) = get(&base, "reader", &path).await;
     assert_eq!(status, StatusCode::GONE, "{gone}");
     assert_eq!(gone["error"]["code"], "state_pruned");
+}
+
+/// A database failure is a 500 that names what failed, without the driver's text.
+async fn database_failure_is_named(db: DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let base = serve(&db).await;
+    db.execute_unprepared("DROP TABLE activity_log")
+        .await
+        .unwrap();
+    let (status, body) = get(&base, "reader", "/api/audit/activity").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"]["code"], "internal");
+    assert_eq!(
+        body["error"]["message"],
+        "database failure while reading the activity log; see the server logs"
+    );
 }
 
 /// `POST /requests/{id}/revert`: Revert permission, 409 with the conflicts, forced revert.
@@ -627,7 +659,7 @@ async fn pagination_over_http(db: DatabaseConnection) {
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("no longer exists"),
+            .contains("not in this listing"),
         "{body}"
     );
 }
@@ -663,6 +695,26 @@ async fn access_control(db: DatabaseConnection) {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"]["code"], "forbidden");
+    // A method a read route does not take is that route's 405, not a refused restore;
+    // a POST to a reading route is no restore either.
+    for (method, path) in [
+        (reqwest::Method::DELETE, "/api/audit/activity"),
+        (reqwest::Method::POST, "/api/audit/dashboard"),
+    ] {
+        let res = client()
+            .request(method.clone(), format!("{base}{path}"))
+            .header("authorization", "Bearer reader")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed");
+    }
     // Verifying walks the tables: a permission of its own.
     let (status, body) = get(&base, "reader", "/api/audit/verify").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -1105,6 +1157,14 @@ async fn access_per_request(db: DatabaseConnection) {
         assert_eq!(status, StatusCode::OK, "{path}");
         assert!(!page["items"].as_array().unwrap().is_empty(), "{path}");
     }
+    // Trailing spaces name the same request on MySQL/MariaDB (`PAD SPACE`): refused alike.
+    for path in [
+        "/api/audit/requests/req-secret%20",
+        "/api/audit/activity?request_id=req-secret%20",
+    ] {
+        let (status, body) = get(&base, "staff", path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
     for path in [
         "/api/audit/requests/req-open",
         "/api/audit/activity?request_id=req-open",
@@ -1185,11 +1245,16 @@ async fn access_per_subject(db: DatabaseConnection) {
     assert_eq!(types(&page), HashSet::from(["post".to_owned()]));
     let (_, page) = get(&base, "admin", "/api/audit/activity").await;
     assert!(types(&page).contains("notes"));
+    // Trailing spaces name the same type on MySQL/MariaDB (`PAD SPACE`): refused alike.
     let forbidden = [
         "/api/audit/activity?subject_type=notes".to_owned(),
         format!("/api/audit/subjects/notes/{}", note.id),
         format!("/api/audit/versions/notes/{}", note.id),
         format!("/api/audit/subjects/notes/{}/blame", note.id),
+        "/api/audit/activity?subject_type=notes%20".to_owned(),
+        format!("/api/audit/subjects/notes%20/{}", note.id),
+        format!("/api/audit/versions/notes%20%20/{}", note.id),
+        format!("/api/audit/subjects/notes%20/{}/at", note.id),
     ];
     for path in &forbidden {
         let (status, body) = get(&base, "staff", path).await;
@@ -1198,6 +1263,16 @@ async fn access_per_subject(db: DatabaseConnection) {
         let (status, _) = get(&base, "admin", path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
+    // A time-ordered page does not start after an entry the caller may not read: that
+    // would tell when it was written.
+    let note_entry = history(&db, "notes", note.id).await.unwrap()[0].id;
+    let after_note = format!(
+        "/api/audit/activity?since=2000-01-01T00:00:00Z&order=oldest_first&after_id={note_entry}"
+    );
+    let (status, body) = get(&base, "staff", &after_note).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = get(&base, "admin", &after_note).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, _) = get(
         &base,
         "staff",
@@ -1498,5 +1573,6 @@ backend_tests!(
     openapi_matches_routes,
     access_per_subject,
     access_per_request,
+    database_failure_is_named,
     blame_reads_a_bounded_history,
 );

@@ -263,6 +263,35 @@ async fn time_bounded_listings_page_in_time_order(db: DatabaseConnection) {
         .await
         .unwrap();
     assert!(last.items.is_empty() && last.next_cursor.is_none());
+    // A cursor that is not an entry of the listing (here another type's) does not start
+    // a page at its time: the listing would tell where that entry lies.
+    let other = log(&db, NewActivity::new("viewed").subject("note", 1))
+        .await
+        .unwrap();
+    audit_tests::move_entries(&db, [other.id], t0 + Duration::seconds(1)).await;
+    let foreign = activity(
+        &db,
+        &Filter::new()
+            .subject_type("post")
+            .since(t0)
+            .order(Order::OldestFirst)
+            .after_id(other.id),
+    )
+    .await;
+    assert!(
+        matches!(foreign, Err(audit_seaorm::Error::CursorNotFound(id)) if id == other.id),
+        "{foreign:?}"
+    );
+    let own = activity(
+        &db,
+        &Filter::new()
+            .subject_type("note")
+            .since(t0)
+            .after_id(other.id),
+    )
+    .await
+    .unwrap();
+    assert!(own.items.is_empty(), "the note's own listing pages on");
 }
 
 backend_tests!(

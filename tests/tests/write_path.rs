@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use audit_seaorm::{AuditContext, Filter, activity, history, versions};
-use audit_tests::{backend_tests, post, server_backend_tests};
+use audit_tests::{backend_tests, post, server_backend_tests, warnings_of};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    ModelTrait, QueryFilter, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -307,6 +307,73 @@ async fn recreated_row_shows_the_unseen_delete(db: DatabaseConnection) {
     assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
 }
 
+/// A row inserted again around the hooks after its `deleted` version: a hooked delete
+/// cannot tell it from a delete that removed nothing (SeaORM does not say how many rows
+/// went) and logs nothing, with a warning; `backfill` finds it and logs it as drift, after
+/// which the trail says it exists and its delete is logged.
+async fn reinserted_row_is_found_by_backfill(db: DatabaseConnection) {
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    let id = p.id;
+    ctx().scope(p.delete(&db)).await.unwrap();
+    let reinsert = |title: &str| {
+        let mut again = post::new(title, "back");
+        again.id = Set(id);
+        post::Entity::insert(again).exec(&db)
+    };
+    reinsert("Back").await.unwrap();
+    let logged = audit_seaorm::backfill::<post::Entity, _>(&db)
+        .await
+        .unwrap();
+    assert_eq!((logged.rows, logged.written, logged.drift), (1, 0, 1));
+    let trail = history(&db, "post", id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "deleted", "drift"]);
+    assert_eq!(trail[2].causer_id, None);
+    assert_eq!(
+        trail[2].changes.get("title").map(|c| (&c.old, &c.new)),
+        Some((&json!(null), &json!("Back")))
+    );
+    assert!(trail[2].changes.get("api_token").is_none(), "redacted");
+    let vs = versions(&db, "post", id).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+        ["created", "deleted", "drift"]
+    );
+    assert_eq!(vs[2].data["title"], json!("Back"));
+    assert!(vs[2].data.get("api_token").is_none(), "redacted");
+    let again = audit_seaorm::backfill::<post::Entity, _>(&db)
+        .await
+        .unwrap();
+    assert_eq!((again.written, again.drift), (0, 0), "found once");
+
+    // Now the trail knows the row: its delete is logged, from what backfill saw.
+    let row = post::reload(&db, id).await;
+    ctx().scope(row.delete(&db)).await.unwrap();
+    let trail = history(&db, "post", id).await.unwrap();
+    assert_eq!(trail.len(), 4);
+    assert_eq!(trail[3].action.as_str(), "deleted");
+    assert_eq!(trail[3].changes.get("title").unwrap().old, json!("Back"));
+
+    // Inserted again and deleted through the hooks before any backfill: nothing to tell
+    // it from a second delete of a deleted row.
+    reinsert("Twice").await.unwrap();
+    let row = post::reload(&db, id).await;
+    let (deleted, warned) = warnings_of(ctx().scope(row.delete(&db))).await;
+    deleted.unwrap();
+    assert!(
+        warned.contains("says it was deleted already"),
+        "a warning, not silence: {warned:?}"
+    );
+    assert_eq!(history(&db, "post", id).await.unwrap().len(), 4);
+    assert!(
+        post::Entity::find_by_id(id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 /// A field the trail's versions do not hold yet (added to the model after they were
 /// written) that is still null: no change, on every backend (it is not a change from
 /// "missing" to `null`, nor drift).
@@ -497,6 +564,7 @@ backend_tests!(
     quotes_and_backslashes_stay_what_they_are,
     a_new_null_field_is_no_change,
     recreated_row_shows_the_unseen_delete,
+    reinserted_row_is_found_by_backfill,
     outside_change_is_drift,
     drift_only_write,
     update_without_returning,

@@ -27,7 +27,7 @@ use sea_orm::{
 use serde_json::{Map, Value as Json};
 
 use crate::entity::{activity_log, versions};
-use crate::trail::plan::{DRIFT, Hooked, Latest, Plan};
+use crate::trail::plan::{DRIFT, Hooked, Kind, Latest, Plan};
 use crate::{Error, Result};
 
 /// Who and where a write comes from, taken once from the context in scope.
@@ -149,6 +149,19 @@ pub(crate) enum Outcome {
     NoBaseline,
     /// A delete left its row (a trigger or rule cancelled it); nothing was written.
     NotDeleted,
+    /// A delete of a row whose latest version says it was deleted already; nothing was
+    /// written (the delete removed nothing, or a row inserted again outside the trail).
+    AlreadyDeleted,
+}
+
+/// What a hooked write that the plan gave nothing to write did: a delete of a row the
+/// trail says was deleted already is told apart (the hook warns of it).
+pub(crate) fn nothing_written(row: &HookedRow<'_>, prev: Option<&Latest>) -> Outcome {
+    if row.write.kind == Kind::Deleted && prev.is_some_and(|p| !p.alive()) {
+        Outcome::AlreadyDeleted
+    } else {
+        Outcome::Written
+    }
 }
 
 /// Writes a hooked change on the connection's backend.
@@ -242,6 +255,27 @@ pub(crate) fn entry_insert() -> InsertStatement {
 /// value (a `TIMESTAMP` parameter past 2038 would become NULL), the others as it is.
 pub(crate) fn time(created_at: DateTime<Utc>, backend: DbBackend) -> SimpleExpr {
     time_value(created_at, backend).into()
+}
+
+/// The earliest and latest times sent as bounds (1000-01-01 and 9999-12-31): every
+/// backend takes them, and no trail holds a row outside them.
+const EARLIEST: i64 = -30_610_224_000;
+const LATEST: i64 = 253_402_300_799;
+
+/// `t` within [`EARLIEST`] and [`LATEST`] (PostgreSQL refuses years before 4713 BC, the
+/// MySQL driver any before year 0): a bound past them means the same as one at them.
+pub(crate) fn clamp_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp().clamp(EARLIEST, LATEST);
+    if secs == t.timestamp() {
+        t
+    } else {
+        DateTime::from_timestamp(secs, 0).unwrap_or(t)
+    }
+}
+
+/// A time to compare stored times with, clamped ([`clamp_time`]), as [`time_value`].
+pub(crate) fn bound(t: DateTime<Utc>, backend: DbBackend) -> Value {
+    time_value(clamp_time(t), backend)
 }
 
 /// [`time`] as a value.

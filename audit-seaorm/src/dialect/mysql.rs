@@ -59,7 +59,7 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
                 locking = true;
                 continue;
             }
-            return Ok(Outcome::Written);
+            return Ok(super::nothing_written(row, prev.as_ref()));
         };
         let insert = planned_version_insert(
             row,

@@ -90,6 +90,7 @@ fn statement(kept: &str) -> String {
     RETURNING "id"
 )
 SELECT EXISTS (SELECT 1 FROM prev) AS has_prev, (SELECT kept FROM kept) AS kept,
+       COALESCE((SELECT NOT alive FROM b), FALSE) AS trail_gone,
        (SELECT "id" FROM v) AS version_id, (SELECT "id" FROM a) AS activity_id"#
     )
 }
@@ -119,7 +120,7 @@ fn created_statement() -> String {
     FROM v
     RETURNING "id"
 )
-SELECT TRUE AS has_prev, FALSE AS kept, (SELECT "id" FROM v) AS version_id,
+SELECT TRUE AS has_prev, FALSE AS kept, FALSE AS trail_gone, (SELECT "id" FROM v) AS version_id,
        (SELECT "id" FROM a) AS activity_id"#
     )
 }
@@ -206,6 +207,10 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     let has_prev: bool = row.try_get("", "has_prev").map_err(Error::db(CONTEXT))?;
     if !has_prev && w.kind != Kind::Created {
         return Ok(Outcome::NoBaseline);
+    }
+    let trail_gone: bool = row.try_get("", "trail_gone").map_err(Error::db(CONTEXT))?;
+    if trail_gone && w.kind == Kind::Deleted {
+        return Ok(Outcome::AlreadyDeleted);
     }
     Ok(Outcome::Written)
 }

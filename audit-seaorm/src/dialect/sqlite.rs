@@ -32,18 +32,19 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     if let Some(outcome) = done {
         return Ok(outcome);
     }
+    let prev = match row.write.kind {
+        Kind::Created => None,
+        _ => latest(db, row.subject_type, row.subject_id, false).await?,
+    };
     let plan = match row.write.kind {
         Kind::Created => plan(&row.write, None).unwrap_or_default(),
-        _ => {
-            let prev = latest(db, row.subject_type, row.subject_id, false).await?;
-            match plan(&row.write, prev.as_ref()) {
-                Ok(plan) => plan,
-                Err(_) => return Ok(Outcome::NoBaseline),
-            }
-        }
+        _ => match plan(&row.write, prev.as_ref()) {
+            Ok(plan) => plan,
+            Err(_) => return Ok(Outcome::NoBaseline),
+        },
     };
     let Some((_, event, data)) = &plan.version else {
-        return Ok(Outcome::Written);
+        return Ok(super::nothing_written(row, prev.as_ref()));
     };
     let mut sql = String::new();
     let mut params = Vec::new();
@@ -140,10 +141,12 @@ fn answer<C: ?Sized>(
     if crate::hooks::is_plain_connection::<C>() {
         return Ok(None);
     }
-    Ok(Some(if get("has_prev")? {
-        Outcome::Written
-    } else {
+    Ok(Some(if !get("has_prev")? {
         Outcome::NoBaseline
+    } else if get("trail_gone")? {
+        Outcome::AlreadyDeleted
+    } else {
+        Outcome::Written
     }))
 }
 
@@ -243,7 +246,7 @@ FROM (SELECT 0 AS ord, '{DRIFT}' AS "action", ?1 AS "subject_type", ?2 AS "subje
       SELECT 1, ?9, ?1, ?2, ?8, g.changes, ?10, ?11, ?12, ?13, last_insert_rowid(), ?5
       FROM go g WHERE changes() > 0 AND g.own_changed)
 ORDER BY ord;
-SELECT changes() > 0 AS "wrote", 0 AS "kept",
+SELECT changes() > 0 AS "wrote", 0 AS "kept", 0 AS "trail_gone",
        EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2) AS "has_prev""#,
         first = update_ctes(&latest),
         then = update_ctes(&before_last),
@@ -310,6 +313,8 @@ FROM "{versions}" v
 WHERE changes() > 0 AND v."id" = last_insert_rowid() AND v."subject_type" = ?1 AND v."subject_id" = ?2
   AND NOT {kept};
 SELECT changes() > 0 AS "wrote", {kept} AS "kept",
+       COALESCE((SELECT "event" = 'deleted' FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2
+                 ORDER BY "version" DESC LIMIT 1), 0) AS "trail_gone",
        EXISTS (SELECT 1 FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2) AS "has_prev""#
     );
     one_call(db, sql, values).await

@@ -100,7 +100,34 @@ impl ApiState {
     }
 
     /// 403 unless the caller may do each of `permissions` on what `access` names.
+    ///
+    /// A type, id or request id that ends in spaces is asked about as sent and without
+    /// them: MySQL/MariaDB compare text with trailing spaces ignored (`PAD SPACE`), so
+    /// `users ` reads the trail of `users`, and a rule about `users` must decide it.
     pub(super) fn check(
+        &self,
+        parts: &Parts,
+        access: Access<'_>,
+        permissions: &[Permission],
+    ) -> Result<(), ApiError> {
+        self.check_as_named(parts, access, permissions)?;
+        let padded = |v: Option<&str>| v.is_some_and(|v| v.ends_with(' '));
+        if padded(access.subject_type) || padded(access.subject_id) || padded(access.request_id) {
+            fn trimmed(v: Option<&str>) -> Option<&str> {
+                v.map(|v| v.trim_end_matches(' '))
+            }
+            let unpadded = Access {
+                subject_type: trimmed(access.subject_type),
+                subject_id: trimmed(access.subject_id),
+                request_id: trimmed(access.request_id),
+                ..access
+            };
+            self.check_as_named(parts, unpadded, permissions)?;
+        }
+        Ok(())
+    }
+
+    fn check_as_named(
         &self,
         parts: &Parts,
         access: Access<'_>,
@@ -337,13 +364,15 @@ async fn access(State(state): State<Arc<ApiState>>, request: Request, next: Next
     // Restoring answers with the version's data too: it needs both permissions. (`GET
     // /verify` checks its own permission: a path's last segment cannot tell it from a
     // subject or request whose id is `verify`.)
-    let get = matches!(*request.method(), Method::GET | Method::HEAD);
-    let needed: &[Permission] = if get {
-        &[Permission::Read]
-    } else if request.uri().path().ends_with("/revert") {
+    // Other methods on the read routes are theirs to refuse (405), after Read.
+    let post = *request.method() == Method::POST;
+    let path = request.uri().path();
+    let needed: &[Permission] = if post && path.ends_with("/revert") {
         &[Permission::Read, Permission::Revert]
-    } else {
+    } else if post && path.ends_with("/restore") {
         &[Permission::Read, Permission::Restore]
+    } else {
+        &[Permission::Read]
     };
     let (parts, body) = request.into_parts();
     if let Some(&denied) = needed.iter().find(|p| !authorize(&parts, &Access::to(**p))) {

@@ -172,10 +172,18 @@ impl From<Error> for ApiError {
             }
             other => {
                 tracing::error!(error = %other, "audit API: database failure");
+                // What failed is named; the driver's text (which may quote data or name
+                // hosts) stays in the server's log.
+                let message = match &other {
+                    Error::Database { context, .. } => {
+                        format!("database failure while {context}; see the server logs")
+                    }
+                    _ => "internal error, see the server logs".to_owned(),
+                };
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     ErrorCode::Internal,
-                    "internal error, see the server logs",
+                    message,
                 )
             }
         }

@@ -494,7 +494,12 @@ async fn request_subjects(
         .column(A::SubjectType)
         .column(A::SubjectId)
         .distinct()
-        .filter(A::RequestId.eq(request_id))
+        // (Through the request index on PostgreSQL, as the listings do.)
+        .filter(crate::api::long_text_eq(
+            A::RequestId,
+            request_id,
+            state.db.get_database_backend(),
+        ))
         .filter(A::SubjectType.ne(""))
         .into_tuple()
         .all(&state.db)

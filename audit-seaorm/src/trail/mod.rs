@@ -61,15 +61,31 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
             );
             return Ok(());
         }
+        Outcome::AlreadyDeleted => {
+            // The hook cannot tell a delete that removed nothing from one that removed a
+            // row inserted again outside the trail (SeaORM does not pass it the count).
+            tracing::warn!(
+                subject_type = M::SUBJECT_TYPE,
+                subject_id,
+                "audit: delete of a row whose latest version says it was deleted already: \
+                 nothing logged; if the row had been inserted again outside the trail, its \
+                 delete is not in the trail (`audit_seaorm::backfill` logs such rows as drift \
+                 while they exist)"
+            );
+            return Ok(());
+        }
         Outcome::NoBaseline => {}
     }
     if row.write.kind == plan::Kind::Deleted {
-        // Every row of a baselined type has a version: with none, no row was deleted (or
-        // it was inserted outside the trail, where its insert went unlogged too).
-        tracing::debug!(
+        // Every row of a baselined type has a version (a type without one had its row read
+        // before the delete, and a row found got its baseline above): with none, no row
+        // was deleted, or one inserted outside the trail, whose insert went unlogged too.
+        tracing::warn!(
             subject_type = M::SUBJECT_TYPE,
             subject_id,
-            "audit: delete of a row without a version: nothing logged"
+            "audit: delete of a row that has no version: nothing logged; if the row had been \
+             inserted outside the trail, its delete is not in the trail (`audit_seaorm::backfill` \
+             gives such rows a baseline while they exist)"
         );
         return Ok(());
     }

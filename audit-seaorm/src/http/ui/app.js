@@ -80,6 +80,13 @@ function apiSeg(s) {
   return encodeURIComponent(s);
 }
 
+// The class of an action's label: its own colour for the built-in actions only (a custom
+// action's name may hold spaces, which would add classes of the page's own).
+const ACTIONS_STYLED = ["created", "updated", "deleted", "restored", "reverted", "drift", "baseline"];
+function actionClass(action) {
+  return ACTIONS_STYLED.includes(action) ? `action action-${action}` : "action";
+}
+
 function timeEl(iso) {
   const d = new Date(iso);
   return h("time", { datetime: iso, title: "UTC: " + d.toISOString() }, d.toLocaleString());
@@ -143,7 +150,7 @@ function diffTable(changes) {
 
 function entryItem(entry, withSubject) {
   const head = h("div", { class: "entry-head" },
-    h("span", { class: `action action-${entry.action}` }, entry.action),
+    h("span", { class: actionClass(entry.action) }, entry.action),
     withSubject && entry.subject_type
       ? h("a", { class: "subject", href: subjectHref(entry.subject_type, entry.subject_id) },
         subjectLabel(entry.subject_type, entry.subject_id))
@@ -318,7 +325,7 @@ function versionsTable(type, versions, canRestore, onCompare, onRestore) {
     h("td", {}, radios("a", v, i === Math.max(0, n - 2))),
     h("td", {}, radios("b", v, i === n - 1)),
     h("td", {}, String(v.version)),
-    h("td", {}, h("span", { class: `action action-${v.event}` }, v.event)),
+    h("td", {}, h("span", { class: actionClass(v.event) }, v.event)),
     h("td", {}, v.causer_id === null ? h("em", {}, "unknown") : v.causer_id),
     h("td", {}, timeEl(v.created_at)),
     canRestore
@@ -458,9 +465,10 @@ async function route() {
   const main = document.getElementById("main");
   const hash = location.hash.replace(/^#/, "") || "/";
   const [path, search] = hash.split("?");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   let heading;
   try {
+    // (A malformed escape in the address is an error shown like any other.)
+    const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
     if (!permissions) {
       permissions = await api("permissions");
       const may = ["read", "restore", "revert"].filter((p) => permissions.any[p]);
