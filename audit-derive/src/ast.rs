@@ -61,8 +61,13 @@ impl<'a> Model<'a> {
             Data::Struct(data) => match &data.fields {
                 Fields::Named(named) => named,
                 other => {
+                    // A unit struct's fields have no tokens: point at the struct's name.
+                    let span = match other {
+                        Fields::Unit => input.ident.span(),
+                        _ => other.span(),
+                    };
                     errors.error(
-                        other.span(),
+                        span,
                         "`#[derive(Audited)]` needs a struct with named fields (a SeaORM `Model`)",
                     );
                     return None;

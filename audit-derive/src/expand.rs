@@ -68,6 +68,21 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let subject_id = quote! {
         ::std::result::Result::Ok(#p::SubjectId::from_key_values([#(#key_parts),*]))
     };
+    // The same id from an ActiveModel's key fields (a delete by key), through the same codecs.
+    let active_key_parts = pks.iter().map(|f| {
+        let codec = codec(f);
+        let name = f.name();
+        let f = f.ident;
+        quote! {
+            match active.#f.try_as_ref() {
+                ::std::option::Option::Some(v) => match #p::key_value(&#codec, <Self as #p::Audited>::SUBJECT_TYPE, #name, v) {
+                    ::std::result::Result::Ok(json) => json,
+                    ::std::result::Result::Err(e) => return ::std::option::Option::Some(::std::result::Result::Err(e)),
+                },
+                ::std::option::Option::None => return ::std::option::Option::None,
+            }
+        }
+    });
 
     let diffs = fields.iter().map(|f| {
         let id = f.ident;
@@ -247,6 +262,14 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                     let mut set = ::std::vec::Vec::new();
                     #(#set_checks)*
                     set
+                }
+
+                fn subject_id_of_active(
+                    active: &ActiveModel,
+                ) -> ::std::option::Option<#p::CoreResult<#p::SubjectId>> {
+                    ::std::option::Option::Some(::std::result::Result::Ok(
+                        #p::SubjectId::from_key_values([#(#active_key_parts),*]),
+                    ))
                 }
 
                 fn key_from_snapshot(

@@ -3,7 +3,29 @@
 use crate::ast::Model;
 use crate::attr::Errors;
 
+/// The width of the audit tables' `subject_type` columns (`varchar(100)`).
+const MAX_SUBJECT_TYPE: usize = 100;
+
 pub fn check(model: &Model<'_>, errors: &mut Errors) {
+    // A longer type fails every audited write (or, on MySQL outside strict mode, is cut
+    // short and may share a trail with another type).
+    if let Some(subject) = model.attrs.subject.get().or(model.table_name.as_ref()) {
+        let length = subject.value().chars().count();
+        if length > MAX_SUBJECT_TYPE {
+            let what = if model.attrs.subject.get().is_some() {
+                "audit attribute `subject`"
+            } else {
+                "the subject type (the table name, with its schema)"
+            };
+            errors.error(
+                subject.span(),
+                format!(
+                    "{what} is {length} characters long; the audit tables hold at most \
+                     {MAX_SUBJECT_TYPE}: set a shorter `#[audit(subject = \"...\")]`"
+                ),
+            );
+        }
+    }
     if model.attrs.subject.get().is_none() && model.table_name.is_none() {
         errors.error(
             model.ident.span(),

@@ -424,10 +424,16 @@ where
 fn subject_id_of<A>(active: &A) -> Result<SubjectId, DbErr>
 where
     A: ActiveModelTrait + TryIntoModel<ModelOf<A>> + Clone,
+    A::Entity: EntityTrait<ActiveModel = A>,
     ModelOf<A>: AuditedModel,
 {
     if let Ok(model) = active.clone().try_into_model() {
         return Ok(model.subject_id().map_err(Error::from)?);
+    }
+    // The key fields through the derive's codecs, as every other write of the row spells
+    // its id (an enum key's serde name, a date's text).
+    if let Some(id) = <ModelOf<A> as AuditedModel>::subject_id_of_active(active) {
+        return Ok(id.map_err(Error::from)?);
     }
     let mut parts = Vec::new();
     for pk in <A::Entity as EntityTrait>::PrimaryKey::iter() {

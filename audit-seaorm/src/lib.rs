@@ -75,6 +75,16 @@ pub trait AuditedModel: Audited + ModelTrait {
     /// update writes (matched by field, so a column renamed only on `enum Column` counts).
     fn set_fields(active: &ActiveModelOf<Self>) -> Vec<&'static str>;
 
+    /// The subject id of the row `active` points at, from its key fields as
+    /// [`Audited::subject_id`] spells it for the row's model; `None` when a key field is
+    /// not set. (The default, for implementations not written by the derive: `None`.)
+    fn subject_id_of_active(
+        active: &ActiveModelOf<Self>,
+    ) -> Option<audit_core::Result<audit_core::SubjectId>> {
+        let _ = active;
+        None
+    }
+
     /// The primary key values stored in a snapshot, in primary key order.
     fn key_from_snapshot(data: &Map<String, Value>) -> audit_core::Result<Vec<sea_orm::Value>>;
 

@@ -7,7 +7,7 @@
 use audit_seaorm::{Audited, AuditedEntity, AuditedModel, history, versions};
 use audit_tests::backend_tests;
 use audit_tests::compat::{
-    baker, bakery, cake, cakes_bakers, camel, dense, expanded, flavor, keyed, mood, pantry,
+    baker, bakery, cake, cakes_bakers, camel, dense, expanded, flavor, keyed, mood, pantry, reading,
 };
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -363,6 +363,35 @@ async fn typed(db: DatabaseConnection) {
     }
 }
 
+/// A row deleted by its key alone (an ActiveModel holding only the key fields) is logged
+/// under the subject id its other writes have: an enum key by its serde name (not its
+/// stored value), a date by its text.
+async fn deleted_by_key(db: DatabaseConnection) {
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+    let row = reading::ActiveModel {
+        gauge: Set(reading::Gauge::Humidity),
+        day: Set(day),
+        value: Set(40),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let id = row.subject_id().unwrap();
+    assert_eq!(id.as_str(), r#"["Humidity","2026-12-05"]"#);
+    reading::ActiveModel {
+        gauge: Set(reading::Gauge::Humidity),
+        day: Set(day),
+        ..Default::default()
+    }
+    .delete(&db)
+    .await
+    .unwrap();
+    let trail = history(&db, "compat_readings", id.as_str()).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "deleted"]);
+    assert_eq!(trail[1].changes.get("value").unwrap().old, json!(40));
+}
+
 /// A `String` key with a raw-identifier field, an ignored field and a renamed column (the
 /// update goes through each), and an active enum as the key.
 async fn keys(db: DatabaseConnection) {
@@ -637,5 +666,6 @@ backend_tests!(
     renamed,
     hooks,
     bulk_with_an_enum_key,
-    columns_renamed_for_the_struct
+    columns_renamed_for_the_struct,
+    deleted_by_key
 );

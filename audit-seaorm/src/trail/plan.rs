@@ -105,7 +105,7 @@ pub(crate) fn plan(write: &Hooked<'_>, latest: Option<&Latest>) -> Result<Plan, 
             let new = write.data.cloned().unwrap_or_default();
             for (field, value) in &new {
                 let old = base.get(field).unwrap_or(&Json::Null);
-                if old == value {
+                if same(old, value) {
                     continue;
                 }
                 let set_here = write.set.is_none_or(|s| s.contains(&field.as_str()));
@@ -149,6 +149,22 @@ pub(crate) fn plan(write: &Hooked<'_>, latest: Option<&Latest>) -> Result<Plan, 
     })
 }
 
+/// Whether a stored value and a new one are the same JSON, numbers compared by value: a
+/// float that PostgreSQL's `jsonb` gives back without its exponent (`1e+17` read as the
+/// integer `100000000000000000`) or without its sign (`-0.0` as `0.0`) is no change.
+fn same(stored: &Json, new: &Json) -> bool {
+    match (stored, new) {
+        (Json::Number(a), Json::Number(b)) if a.is_f64() || b.is_f64() => a.as_f64() == b.as_f64(),
+        (Json::Array(a), Json::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
+        }
+        (Json::Object(a), Json::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => stored == new,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +172,21 @@ mod tests {
 
     fn map(v: Json) -> Map<String, Json> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn numbers_are_compared_by_value() {
+        let read: Json = serde_json::from_str("100000000000000000").unwrap();
+        assert!(same(&read, &json!(1e17)));
+        assert!(same(&json!(0.0), &json!(-0.0)));
+        assert!(same(&json!({"a": [1.5, 2]}), &json!({"a": [1.5, 2]})));
+        assert!(!same(&json!(1e17), &json!(1.0000000000000002e17)));
+        assert!(
+            !same(&json!(u64::MAX), &json!(u64::MAX - 1)),
+            "integers exactly"
+        );
+        assert!(!same(&json!("1"), &json!(1)));
+        assert!(!same(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
     }
 
     fn latest(version: i64, event: &str, data: Json) -> Latest {

@@ -16,4 +16,5 @@ pub mod flavor;
 pub mod keyed;
 pub mod mood;
 pub mod pantry;
+pub mod reading;
 pub mod sea_orm_active_enums;

@@ -1,0 +1,6 @@
+use audit_seaorm::Audited;
+
+#[derive(Audited)]
+pub struct Model;
+
+fn main() {}
