@@ -374,6 +374,54 @@ async fn reinserted_row_is_found_by_backfill(db: DatabaseConnection) {
     );
 }
 
+/// A key used again after its record's first versions were pruned: the create is numbered
+/// after the versions kept (not 1 again), so the trail goes on saying what the row is.
+async fn a_key_used_again_after_a_prune(db: DatabaseConnection) {
+    use audit_tests::label;
+    let label = |color: &str| label::ActiveModel {
+        name: Set("x".into()),
+        color: Set(color.into()),
+    };
+    label("a").insert(&db).await.unwrap();
+    label("b").update(&db).await.unwrap();
+    label("c").update(&db).await.unwrap();
+    let row = label::Entity::find_by_id("x")
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    ctx().scope(row.delete(&db)).await.unwrap();
+    let keep = audit_seaorm::Retention::new().keep_versions(2);
+    audit_seaorm::prune(&db, &keep).await.unwrap();
+    let numbers = |db: DatabaseConnection| async move {
+        versions(&db, "labels", "x")
+            .await
+            .unwrap()
+            .iter()
+            .map(|v| (v.version, v.event.as_str().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        numbers(db.clone()).await,
+        [(3, "updated".to_owned()), (4, "deleted".to_owned())]
+    );
+    ctx().scope(label("d").insert(&db)).await.unwrap();
+    assert_eq!(
+        numbers(db.clone()).await.last(),
+        Some(&(5, "created".to_owned()))
+    );
+    let row = label::Entity::find_by_id("x")
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    ctx().scope(row.delete(&db)).await.unwrap();
+    let trail = history(&db, "labels", "x").await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(last.action.as_str(), "deleted");
+    assert_eq!(last.changes.get("color").unwrap().old, json!("d"));
+}
+
 /// A field the trail's versions do not hold yet (added to the model after they were
 /// written) that is still null: no change, on every backend (it is not a change from
 /// "missing" to `null`, nor drift).
@@ -565,6 +613,7 @@ backend_tests!(
     a_new_null_field_is_no_change,
     recreated_row_shows_the_unseen_delete,
     reinserted_row_is_found_by_backfill,
+    a_key_used_again_after_a_prune,
     outside_change_is_drift,
     drift_only_write,
     update_without_returning,

@@ -1,6 +1,7 @@
 //! MySQL/MariaDB: read the latest version, plan in Rust, then insert the version and the
 //! entries (drift first, in one multi-row statement) in one call. A create skips the read:
-//! it inserts version 1, and reads only when that number is taken (a re-used id).
+//! its call numbers the version from the latest one itself ([`numbering`]), and it reads
+//! only when that number is taken (a trail that says the row exists).
 //!
 //! MySQL prepares one statement at a time, so the call sends the two inserts as text, the
 //! entry linked to its version through `LAST_INSERT_ID()`, with every value written in as
@@ -61,16 +62,26 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
             }
             return Ok(super::nothing_written(row, prev.as_ref()));
         };
-        let insert = planned_version_insert(
-            row,
-            event,
-            data,
-            Value::BigInt(Some(*number)).into(),
-            DbBackend::MySql,
-        );
+        // A create read nothing: its call numbers the version from the latest one itself.
+        let number = if first {
+            Expr::cust(NUMBER)
+        } else {
+            Value::BigInt(Some(*number)).into()
+        };
+        let insert = planned_version_insert(row, event, data, number, DbBackend::MySql);
         let entries = entries_insert(row, &plan, Expr::cust("LAST_INSERT_ID()"), DbBackend::MySql);
-        let written = match entries.as_ref().and_then(|e| one_call(&insert, e)) {
+        let call = entries.as_ref().and_then(|e| one_call(&insert, e));
+        let written = match call {
+            Some(sql) if first => {
+                let sql = format!("{};\n{sql}", numbering(row));
+                db.execute_unprepared(&sql).await.map(|_| None)
+            }
             Some(sql) => db.execute_unprepared(&sql).await.map(|_| None),
+            None if first => {
+                // Too large for one call: read, then write as planned.
+                first = false;
+                continue;
+            }
             None => db.execute(&insert).await.map(|r| Some(r.last_insert_id())),
         };
         let version_id = match written {
@@ -96,6 +107,31 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         }
         return Ok(Outcome::Written);
     }
+}
+
+/// The session variable a create's call numbers its version with ([`numbering`]).
+const NUMBER: &str = "@audit_version";
+
+/// The statements that begin a create's call: [`NUMBER`] becomes 1 for a subject without a
+/// version, the next number after a `deleted` one (a re-used key: version 1 may have been
+/// pruned, so it cannot be taken for free), and the latest number itself when the trail
+/// says the row exists, so that the insert fails as a duplicate and the write is planned
+/// again from a read (the row was deleted outside the trail: drift). A plain `SELECT … INTO`
+/// is a consistent read, which takes no lock (an `INSERT … SELECT` would).
+fn numbering(row: &HookedRow<'_>) -> String {
+    let versions = &crate::entity::table_names().versions;
+    let text = |s: &str| {
+        let mut out = String::new();
+        hex(s.as_bytes(), &mut out);
+        out
+    };
+    let (subject_type, subject_id) = (text(row.subject_type), text(row.subject_id));
+    format!(
+        "SET {NUMBER} := 1;\n\
+         SELECT IF(`event` = 'deleted', `version` + 1, `version`) INTO {NUMBER} FROM `{versions}` \
+         WHERE `subject_type` = {subject_type} AND `subject_id` = {subject_id} \
+         ORDER BY `version` DESC LIMIT 1"
+    )
 }
 
 /// What failed: the version, or the version and its entries sent together.
