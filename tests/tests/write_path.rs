@@ -422,6 +422,41 @@ async fn a_key_used_again_after_a_prune(db: DatabaseConnection) {
     assert_eq!(last.changes.get("color").unwrap().old, json!("d"));
 }
 
+/// An update that changes no value, in a transaction whose snapshot is older than the
+/// latest version (MySQL's REPEATABLE READ): SeaORM reads the row back from that snapshot,
+/// so the model holds values a newer version changed. They are not drift, and the trail
+/// keeps the newer values.
+async fn an_unchanging_update_in_an_older_snapshot(db: DatabaseConnection) {
+    let p = post::new("t", "s").insert(&db).await.unwrap();
+    let older = db.begin().await.unwrap();
+    let seen = post::Entity::find_by_id(p.id)
+        .one(&older)
+        .await
+        .unwrap()
+        .unwrap();
+    post::ActiveModel {
+        id: Set(p.id),
+        title: Set("t2".into()),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    post::ActiveModel {
+        id: Set(p.id),
+        slug: Set(seen.slug.clone()),
+        ..Default::default()
+    }
+    .update(&older)
+    .await
+    .unwrap();
+    older.commit().await.unwrap();
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.last().unwrap().data["title"], json!("t2"), "{vs:?}");
+    let drift = activity(&db, &Filter::new().action("drift")).await.unwrap();
+    assert!(drift.items.is_empty(), "{:?}", drift.items);
+}
+
 /// A field the trail's versions do not hold yet (added to the model after they were
 /// written) that is still null: no change, on every backend (it is not a change from
 /// "missing" to `null`, nor drift).
@@ -622,6 +657,7 @@ backend_tests!(
 );
 
 server_backend_tests!(
+    an_unchanging_update_in_an_older_snapshot,
     cancelled_write,
     long_lock_wait,
     writes_after_an_older_snapshot
