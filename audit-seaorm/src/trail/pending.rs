@@ -11,7 +11,7 @@
 //! warning; the table is capped, the oldest entries going first.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{LazyLock, Mutex};
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -63,12 +63,24 @@ const CAP: usize = 4096;
 
 struct Table {
     entries: HashMap<Key, (u64, Pending)>,
+    /// The entries' keys by age, oldest first: the one to drop at the cap, found at once
+    /// however many entries failed writes left behind.
+    order: BTreeMap<u64, Key>,
     next: u64,
+}
+
+impl Table {
+    fn remove(&mut self, key: &Key) -> Option<Pending> {
+        let (n, pending) = self.entries.remove(key)?;
+        self.order.remove(&n);
+        Some(pending)
+    }
 }
 
 static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(|| {
     Mutex::new(Table {
         entries: HashMap::new(),
+        order: BTreeMap::new(),
         next: 0,
     })
 });
@@ -80,19 +92,17 @@ fn table() -> std::sync::MutexGuard<'static, Table> {
 /// Leaves `pending` for the `after_*` hook of the same write.
 pub(crate) fn put(key: Key, pending: Pending, subject_type: &str) {
     let mut t = table();
-    if t.entries.len() >= CAP {
-        let oldest = t
-            .entries
-            .iter()
-            .min_by_key(|(_, (n, _))| *n)
-            .map(|(k, _)| k.clone());
-        if let Some(k) = oldest {
-            t.entries.remove(&k);
-        }
+    let replaced = t.remove(&key).is_some();
+    if t.entries.len() >= CAP
+        && let Some((_, oldest)) = t.order.pop_first()
+    {
+        t.entries.remove(&oldest);
     }
     let n = t.next;
     t.next += 1;
-    if t.entries.insert(key.clone(), (n, pending)).is_some() {
+    t.order.insert(n, key.clone());
+    t.entries.insert(key.clone(), (n, pending));
+    if replaced {
         tracing::warn!(
             subject_type,
             subject_id = %key.primary_key,
@@ -106,13 +116,13 @@ pub(crate) fn put(key: Key, pending: Pending, subject_type: &str) {
 
 /// Takes what `before_*` left for this write, if anything.
 pub(crate) fn take(key: &Key) -> Option<Pending> {
-    table().entries.remove(key).map(|(_, p)| p)
+    table().remove(key)
 }
 
 /// Drops what `before_*` left for this key.
 #[cfg(test)]
 fn forget(key: &Key) {
-    table().entries.remove(key);
+    table().remove(key);
 }
 
 /// How many entries wait for their `after_*` hook (for tests and diagnostics).
@@ -161,6 +171,10 @@ mod tests {
             );
         }
         assert!(pending_len() <= CAP);
+        {
+            let t = table();
+            assert_eq!(t.order.len(), t.entries.len(), "one age per entry");
+        }
         assert!(take(&Key::new::<u64, _>(format!("cap{}", CAP + 9), &conn)).is_some());
         assert!(take(&Key::new::<u64, _>("cap0".into(), &conn)).is_none());
         for i in 0..CAP + 10 {
