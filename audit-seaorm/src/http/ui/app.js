@@ -365,6 +365,9 @@ function sideBySide(versions, a, b) {
       }))));
 }
 
+// The most versions the record page lists (oldest first).
+const MAX_VERSIONS_LISTED = 5000;
+
 async function allVersions(type, id) {
   const items = [];
   let cursor = null;
@@ -372,8 +375,8 @@ async function allVersions(type, id) {
     const page = await api(`versions/${apiSeg(type)}/${apiSeg(id)}` + query({ limit: 500, after_id: cursor }));
     items.push(...page.items);
     cursor = page.next_cursor;
-  } while (cursor !== null && cursor !== undefined && items.length < 5000);
-  return items;
+  } while (cursor !== null && cursor !== undefined && items.length < MAX_VERSIONS_LISTED);
+  return { items, more: cursor !== null && cursor !== undefined };
 }
 
 function askRestore(version) {
@@ -437,7 +440,7 @@ async function recordView(main, type, id, notice) {
     h("h2", {}, "Versions"), versionsBox, compareBox);
   const canRestore = Boolean(permissions.subject_types[type] && permissions.subject_types[type].restore);
   try {
-    const versions = await allVersions(type, id);
+    const { items: versions, more } = await allVersions(type, id);
     const compare = (a, b) => compareBox.replaceChildren(sideBySide(versions, a, b));
     const restore = async (version) => {
       const restored = await askRestore(version);
@@ -447,9 +450,12 @@ async function recordView(main, type, id, notice) {
         document.getElementById("record-status").focus();
       }
     };
-    versionsBox.replaceChildren(versions.length
-      ? versionsTable(type, versions, canRestore, compare, restore)
-      : h("p", { class: "muted" }, "No versions."));
+    versionsBox.replaceChildren(
+      more ? h("p", { class: "notice" },
+        `The first ${MAX_VERSIONS_LISTED} versions are listed; later ones are not.`) : "",
+      versions.length
+        ? versionsTable(type, versions, canRestore, compare, restore)
+        : h("p", { class: "muted" }, "No versions."));
     if (versions.length >= 2) compare(versions[versions.length - 2].version, versions[versions.length - 1].version);
   } catch (e) {
     versionsBox.replaceChildren(errorBox(e));
