@@ -427,6 +427,12 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
             .add(A::Id.is_in(ids))
             // The time bound lets the partitioned layout read only the old months.
             .add(Expr::col(A::CreatedAt).lt(at(before, backend)));
+        // The hours that lost entries are counted again when the dashboard next reads them
+        // (forgotten in the batch's own transaction: a crash cannot keep their counts).
+        let hours = match hours {
+            (Some(first), Some(latest)) => Some((first, latest)),
+            _ => None,
+        };
         removed += remove_marked::<activity_log::Entity, _>(
             db,
             Kind::Log,
@@ -434,12 +440,9 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
             batch,
             "pruning entries",
             kept,
+            hours,
         )
         .await?;
-        // The hours that lost entries are counted again when the dashboard next reads them.
-        if let (Some(first), Some(latest)) = hours {
-            crate::rollup::forget(db, first, latest).await?;
-        }
         tracing::info!(
             target: "audit_seaorm::prune",
             scope = scope.label(),
@@ -454,7 +457,8 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
 /// (`kind`, see [`crate::chain::mark_pruned`]), in one transaction: the chains then fold
 /// what retention removed, and only that. Rows that no longer match their links stay
 /// (counted in `kept`: see [`crate::chain::changed_rows`]). `context` names the delete in
-/// an error.
+/// an error. `hours`: the dashboard's hourly counts to forget with the rows, in the same
+/// transaction.
 async fn remove_marked<E, C>(
     db: &C,
     kind: Kind,
@@ -462,6 +466,7 @@ async fn remove_marked<E, C>(
     batch: Condition,
     context: &'static str,
     kept: &mut u64,
+    hours: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<u64>
 where
     E: EntityTrait,
@@ -501,6 +506,9 @@ where
         .await
         .map_err(Error::db(context))?
         .rows_affected;
+    if let Some((first, latest)) = hours {
+        crate::rollup::forget(&txn, first, latest).await?;
+    }
     txn.commit()
         .await
         .map_err(Error::db("committing a pruned batch"))?;
@@ -566,6 +574,7 @@ async fn prune_versions<C: ConnectionTrait + TransactionTrait>(
             doomed,
             "pruning versions",
             kept,
+            None,
         )
         .await?;
         tracing::info!(

@@ -993,7 +993,91 @@ async fn audit_rows_go_out_in_few_statements(db: DatabaseConnection) {
     assert!(seen.len() <= 16, "{} statements for {n} rows", seen.len());
 }
 
+/// A row inserted again outside the trail after its `deleted` version: a bulk update or
+/// delete, which reads the row, logs its return as drift (every field from `null`, no
+/// causer) before its own entry, diffed against the row as read.
+async fn bulk_writes_log_a_returned_row(db: DatabaseConnection) {
+    let rows = posts(&db, 2).await;
+    post::Entity::delete_many_audited().exec(&db).await.unwrap();
+    for row in &rows {
+        let mut back = post::new("back", &format!("back-{}", row.id));
+        back.id = Set(row.id);
+        post::Entity::insert(back).exec(&db).await.unwrap();
+    }
+    let done = ctx()
+        .scope(
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::Title, Expr::value("again"))
+                .filter(post::Column::Id.eq(rows[0].id))
+                .exec(&db),
+        )
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries, done.versions), (1, 2, 1));
+    let trail = history(&db, "post", rows[0].id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "deleted", "drift", "updated"]);
+    assert_eq!(trail[2].causer_id, None);
+    assert_eq!(
+        trail[2].changes.get("title").map(|c| (&c.old, &c.new)),
+        Some((&json!(null), &json!("back")))
+    );
+    assert_eq!(
+        changes(&trail[3]),
+        json!({"title": {"old": "back", "new": "again"}})
+    );
+    let done = ctx()
+        .scope(post::Entity::delete_by_id_audited(rows[1].id).exec(&db))
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries, done.versions), (1, 2, 1));
+    let trail = history(&db, "post", rows[1].id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "deleted", "drift", "deleted"]);
+    assert_eq!(trail[3].changes.get("title").unwrap().old, json!("back"));
+    let vs = versions(&db, "post", rows[1].id).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+        ["created", "deleted", "deleted"]
+    );
+    assert_eq!(vs[2].data["title"], json!("back"));
+}
+
+/// A bulk update that writes no audited field (only skipped ones) logs nothing, as a
+/// hooked update that sets none: not even the drift it would find (the next audited write
+/// logs that).
+async fn an_update_of_skipped_fields_logs_nothing(db: DatabaseConnection) {
+    let rows = posts(&db, 2).await;
+    post::Entity::update_many()
+        .col_expr(post::Column::Slug, Expr::value("outside"))
+        .filter(post::Column::Id.eq(rows[0].id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let before = audit_rows(&db).await;
+    let done = post::Entity::update_many_audited()
+        .col_expr(
+            post::Column::ViewCount,
+            Expr::col(post::Column::ViewCount).add(1),
+        )
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries, done.versions), (2, 0, 0));
+    assert_eq!(audit_rows(&db).await, before);
+    let counts: Vec<i32> = post::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.view_count)
+        .collect();
+    assert_eq!(counts, [1, 1]);
+}
+
 backend_tests!(
+    an_update_of_skipped_fields_logs_nothing,
+    bulk_writes_log_a_returned_row,
     insert_many_logs_each_row,
     update_many_logs_exact_diffs,
     update_many_redacts_and_skips,

@@ -72,6 +72,31 @@ async fn entries_older_than(db: DatabaseConnection) {
     assert!(props["entries_before"]["*"].is_string(), "{props}");
 }
 
+/// A batch whose hours' dashboard counts cannot be forgotten removes nothing: the entries
+/// and their counts go in one transaction, so a failure (or a crash) between the two
+/// cannot leave counts of entries that are gone.
+async fn entries_and_their_counts_go_together(db: DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let b = post_with_versions(&db, "b", 1).await;
+    let old: Vec<i64> = history(&db, "post", b.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    age_entries(&db, old, 400).await;
+    db.execute_unprepared("DROP TABLE activity_log_hourly")
+        .await
+        .unwrap();
+    let failed = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::days(365)),
+    )
+    .await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(history(&db, "post", b.id).await.unwrap().len(), 2);
+}
+
 /// Versions beyond the last N of each record go; the record's next write still diffs
 /// against its latest version and numbers after it, and what is left restores.
 async fn keep_last_versions(db: DatabaseConnection) {
@@ -248,6 +273,7 @@ async fn many_records_in_one_batch(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    entries_and_their_counts_go_together,
     many_records_in_one_batch,
     entries_older_than,
     keep_last_versions,

@@ -543,6 +543,52 @@ async fn a_checkpoint_catches_a_removed_subject(db: DatabaseConnection) {
     assert_eq!((check.chains_then, check.chains_now), (4, 2));
 }
 
+/// A subject removed with its chains' anchors moved up to their heads, as if retention had
+/// folded them: retention keeps every record's latest version, so `verify` and the
+/// checkpoint both see the versions chain's rows gone.
+async fn a_subject_folded_away_is_found(db: DatabaseConnection) {
+    use sea_orm::sea_query::Expr;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let _a = post_with_history(&db, "a", 2).await;
+    let b = post_with_history(&db, "b", 2).await;
+    let cp = checkpoint(&db, &key).await.unwrap();
+    let b_id = b.id.to_string();
+    activity_log::Entity::delete_many()
+        .filter(activity_log::Column::SubjectId.eq(b_id.as_str()))
+        .exec(&db)
+        .await
+        .unwrap();
+    versions::Entity::delete_many()
+        .filter(versions::Column::SubjectId.eq(b_id.as_str()))
+        .exec(&db)
+        .await
+        .unwrap();
+    seals::Entity::delete_many()
+        .filter(seals::Column::SubjectId.eq(b_id.as_str()))
+        .exec(&db)
+        .await
+        .unwrap();
+    chains::Entity::update_many()
+        .col_expr(
+            chains::Column::AnchorSeq,
+            Expr::col(chains::Column::HeadSeq),
+        )
+        .col_expr(
+            chains::Column::AnchorHash,
+            Expr::col(chains::Column::HeadHash),
+        )
+        .filter(chains::Column::SubjectId.eq(b_id.as_str()))
+        .exec(&db)
+        .await
+        .unwrap();
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(!report.is_intact(), "{report:?}");
+    let check = verify_checkpoint(&db, &cp, &key.verifying_key())
+        .await
+        .unwrap();
+    assert!(!check.matches, "{check:?}");
+}
+
 /// Retention removes the oldest links of chains: they start from anchors afterwards and
 /// verify clean, before and after more writes; a row removed from the middle is still
 /// reported.
@@ -1393,6 +1439,7 @@ backend_tests!(
     chains_are_walked_in_byte_order,
     a_row_moved_past_the_page_is_reordered,
     a_checkpoint_catches_a_removed_subject,
+    a_subject_folded_away_is_found,
     a_row_behind_the_last_run_waits_for_a_sweep,
     a_late_row_is_sealed_once_checked,
 );

@@ -14,7 +14,7 @@ mod record;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
-use audit_core::{Audited, REDACTED};
+use audit_core::{Audited, FieldMode, REDACTED};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
@@ -264,13 +264,6 @@ where
         C: ConnectionTrait + TransactionTrait,
     {
         let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
-        let keys: Vec<&str> = key_columns::<E>().iter().map(|c| c.as_str()).collect();
-        if let Some((col, _)) = self.values.iter().find(|(c, _)| keys.contains(&c.as_str())) {
-            return Err(Error::BulkKeyUpdate {
-                subject_type,
-                column: col.as_str().to_owned(),
-            });
-        }
         if !auditing_on::<E::Model, C>()? {
             let result = self
                 .statement(self.condition.clone())
@@ -282,10 +275,35 @@ where
                 ..BulkWrite::default()
             });
         }
+        let keys: Vec<&str> = key_columns::<E>().iter().map(|c| c.as_str()).collect();
+        if let Some((col, _)) = self.values.iter().find(|(c, _)| keys.contains(&c.as_str())) {
+            return Err(Error::BulkKeyUpdate {
+                subject_type,
+                column: col.as_str().to_owned(),
+            });
+        }
         if self.values.is_empty() {
             return Ok(BulkWrite::default());
         }
         let set = self.set_fields();
+        let logged = |name: &&str| {
+            <E::Model as Audited>::FIELDS.iter().any(|f| {
+                f.name == *name && matches!(f.mode, FieldMode::Audited | FieldMode::Redacted)
+            })
+        };
+        if !set.iter().any(logged) {
+            // No audited field written (only skipped ones): nothing of its own to log, as a
+            // hooked update that sets none logs nothing.
+            let result = self
+                .statement(self.condition.clone())
+                .exec(db)
+                .await
+                .map_err(Error::db("running the bulk update"))?;
+            return Ok(BulkWrite {
+                rows: result.rows_affected,
+                ..BulkWrite::default()
+            });
+        }
         let extra = redacted(
             <E::Model as Audited>::FIELDS,
             Some(&set),
@@ -398,7 +416,8 @@ where
             // `BEFORE DELETE` trigger returning NULL, SQLite's `RAISE(IGNORE)`), and those
             // are still there, so they are not logged.
             let kept = if result.rows_affected < old.len() as u64 {
-                let still = find_by_keys::<E, _>(&txn, &keys).await?;
+                // A locking read: on MySQL a plain one reads the transaction's snapshot.
+                let still = find_by_keys::<E, _>(&txn, &keys, true).await?;
                 still
                     .iter()
                     .map(|m| Ok(m.subject_id()?.into_string()))
@@ -507,7 +526,8 @@ fn param_limit(backend: DbBackend) -> usize {
 fn batch_rows<E: EntityTrait>(plain: &impl QueryTrait, backend: DbBackend) -> u64 {
     let own = plain.build(backend).values.map_or(0, |v| v.0.len());
     let per_row = key_columns::<E>().len().max(1);
-    let room = param_limit(backend).saturating_sub(own) / per_row;
+    // The batch's read carries the filter too, with the last key read and its limit.
+    let room = param_limit(backend).saturating_sub(own + per_row + 1) / per_row;
     (room as u64).clamp(1, BulkWrite::BATCH)
 }
 
@@ -585,7 +605,7 @@ pub(super) fn returning<C: ConnectionTrait>(db: &C) -> bool {
 }
 
 /// The rows with these keys, as stored.
-async fn find_by_keys<E, C>(db: &C, keys: &[Vec<Value>]) -> Result<Vec<E::Model>>
+async fn find_by_keys<E, C>(db: &C, keys: &[Vec<Value>], lock: bool) -> Result<Vec<E::Model>>
 where
     E: EntityTrait,
     C: ConnectionTrait,
@@ -593,9 +613,11 @@ where
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    E::find()
-        .filter(key_in::<E>(keys))
-        .all(db)
+    let mut find = E::find().filter(key_in::<E>(keys));
+    if lock {
+        find = find.lock_exclusive();
+    }
+    find.all(db)
         .await
         .map_err(Error::db("reading the rows of a bulk write"))
 }
@@ -687,7 +709,7 @@ where
             .exec_without_returning(db)
             .await
             .map_err(Error::db(CONTEXT))?;
-        return found(find_by_keys::<E, _>(db, &keys).await?);
+        return found(find_by_keys::<E, _>(db, &keys, false).await?);
     }
     let generated = db.get_database_backend() == DbBackend::MySql
         && auto_increment
@@ -701,7 +723,7 @@ where
             .map_err(Error::db(CONTEXT))?
             .last_insert_id();
         let keys: Vec<Vec<Value>> = (0..n).map(|i| vec![(first + i * step).into()]).collect();
-        return found(find_by_keys::<E, _>(db, &keys).await?);
+        return found(find_by_keys::<E, _>(db, &keys, false).await?);
     }
     // Otherwise one statement per row, each telling its key.
     let mut keys = Vec::with_capacity(models.len());
@@ -717,7 +739,7 @@ where
                 .collect(),
         );
     }
-    found(find_by_keys::<E, _>(db, &keys).await?)
+    found(find_by_keys::<E, _>(db, &keys, false).await?)
 }
 
 /// Whether a key value is an integer zero.

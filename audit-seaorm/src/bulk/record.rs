@@ -152,9 +152,24 @@ fn plan_rows<'a, M: Audited>(
             extra: &row.extra,
             force: false,
         };
+        // A row the trail says was deleted, found in the table: inserted again outside the
+        // trail. Its return is drift (every field from `null`, no causer), and the write is
+        // planned against the row as read.
+        let returned = match (found, row.kind, row.before) {
+            (Some(l), Kind::Updated | Kind::Deleted, Some(before)) if !l.alive() => Some(Latest {
+                version: l.version,
+                event: DRIFT.to_owned(),
+                data: before.snapshot()?,
+            }),
+            _ => None,
+        };
         // Every update and delete carries the row read before it, so a plan always has
         // its old state.
-        let plan = plan(&write, found.or(from_baseline.as_ref())).unwrap_or_default();
+        let base = returned.as_ref().or(found).or(from_baseline.as_ref());
+        let mut plan = plan(&write, base).unwrap_or_default();
+        if let Some(returned) = returned {
+            plan = with_return(plan, returned);
+        }
         planned.push(Planned {
             id: &row.id,
             kind: row.kind,
@@ -163,6 +178,31 @@ fn plan_rows<'a, M: Audited>(
         });
     }
     Ok(planned)
+}
+
+/// `plan` of a write to a row that came back outside the trail (`returned`: the row as
+/// read, numbered as the trail's `deleted` version): the return first, as drift, then the
+/// write's own changes; a version that says the row exists even when the write changes
+/// nothing.
+fn with_return(mut plan: Plan, returned: Latest) -> Plan {
+    let mut drift = Changes::new();
+    for (field, value) in &returned.data {
+        if !value.is_null() {
+            drift.insert(field.clone(), Json::Null, value.clone());
+        }
+    }
+    if let Some(later) = plan.drift.take() {
+        for (field, change) in later.iter() {
+            drift.insert(field, Json::Null, change.new.clone());
+        }
+    }
+    if !drift.is_empty() {
+        plan.drift = Some(drift);
+    }
+    if plan.version.is_none() {
+        plan.version = Some((returned.version + 1, DRIFT.to_owned(), returned.data));
+    }
+    plan
 }
 
 /// A multi-row `INSERT` of `rows` into `table`, `returning` these columns if given.
@@ -322,11 +362,20 @@ async fn insert_versions<C: ConnectionTrait>(
     }
     let written = version_statements(db, subject_type, chunks, keys, step).await;
     if savepoint {
-        let end = match written {
-            Ok(_) => "RELEASE SAVEPOINT audit_bulk_versions",
-            Err(_) => "ROLLBACK TO SAVEPOINT audit_bulk_versions",
-        };
-        db.execute_unprepared(end).await?;
+        match &written {
+            Ok(_) => {
+                db.execute_unprepared("RELEASE SAVEPOINT audit_bulk_versions")
+                    .await?;
+            }
+            // The statement's own error is the one to return: after a deadlock InnoDB has
+            // rolled back the whole transaction, savepoint included, and a caller that
+            // retries deadlocks must see it as one.
+            Err(_) => {
+                let _ = db
+                    .execute_unprepared("ROLLBACK TO SAVEPOINT audit_bulk_versions")
+                    .await;
+            }
+        }
     }
     written
 }

@@ -22,6 +22,10 @@ use crate::{Error, Result};
 /// a link have nothing to be checked against; a link whose predecessor cannot be found
 /// (a break `verify` reports) counts as changed. Run it holding the seal runs' lock, so
 /// that no row is sealed between the check and the mark.
+/// How many row ids one read of [`changed_rows`] names (under every backend's parameter
+/// limit, SQLite's 32,766 the lowest).
+const IDS_PER_READ: usize = 10_000;
+
 pub(crate) async fn changed_rows<C: ConnectionTrait>(
     db: &C,
     kind: Kind,
@@ -113,13 +117,17 @@ pub(crate) async fn changed_rows<C: ConnectionTrait>(
     let row_ids: Vec<i64> = links.iter().map(|l| l.row_id).collect();
     // Every row with these ids: on the partitioned layout an id is not unique (the key
     // holds the time too), and a row inserted under a sealed row's id must not pass for it.
-    let rows = super::rows::Rows {
-        ids: Some(&row_ids),
-        limit: i64::MAX as u64,
-        ..Default::default()
+    // (In pieces: a record may have more sealed versions to prune than a statement takes
+    // parameters.)
+    let mut rows = Vec::with_capacity(row_ids.len());
+    for ids in row_ids.chunks(IDS_PER_READ) {
+        let read = super::rows::Rows {
+            ids: Some(ids),
+            limit: i64::MAX as u64,
+            ..Default::default()
+        };
+        rows.extend(read.read(db, kind).await?);
     }
-    .read(db, kind)
-    .await?;
     let mut by_id: HashMap<i64, Vec<hash::Row>> = HashMap::new();
     for r in rows {
         by_id.entry(r.id()).or_default().push(r);

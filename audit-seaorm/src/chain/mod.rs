@@ -15,3 +15,32 @@ pub(crate) mod verify;
 
 pub(crate) use anchor::{changed_rows, mark_pruned, reanchor};
 pub(crate) use seal::ensure_origin;
+
+/// Whether `chain` is a versions chain folded up to its head whose record has no version
+/// left: retention keeps every record's latest version (sealed, or written since the last
+/// seal), so no prune leaves that; rows removed with an anchor moved over them do.
+pub(crate) async fn folded_away<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    kind: hash::Kind,
+    chain: &crate::entity::chains::Model,
+) -> crate::Result<bool> {
+    use crate::entity::versions::{Column as V, Entity as Versions};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    if kind != hash::Kind::Versions
+        || chain.anchor_hash.is_none()
+        || chain.anchor_seq < chain.head_seq
+    {
+        return Ok(false);
+    }
+    let left = Versions::find()
+        .select_only()
+        .column(V::Id)
+        .filter(V::SubjectType.eq(chain.subject_type.as_str()))
+        .filter(V::SubjectId.eq(chain.subject_id.as_str()))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await
+        .map_err(crate::Error::db("reading a record's versions"))?;
+    Ok(left.is_none())
+}

@@ -653,6 +653,12 @@ impl<'a> Walk<'a> {
                     (0, GENESIS, true)
                 }
             };
+            // Retention keeps every record's latest version: a versions chain folded up to
+            // its head lost a row no prune removes (an anchor moved over a subject's rows).
+            if !broken && super::folded_away(db, kind, &head).await? {
+                self.flag(kind, &key, Some(head.head_seq), None, BreakReason::Missing);
+                broken = true;
+            }
             // (predecessor, hash) of the last links passed in this chain, for telling a
             // moved row from a changed one (a row moved back further than these is
             // reported changed): a long chain does not grow the walk's memory.

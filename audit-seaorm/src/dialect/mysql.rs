@@ -170,10 +170,9 @@ fn numbering(row: &HookedRow<'_>) -> String {
     };
     let (subject_type, subject_id) = (text(row.subject_type), text(row.subject_id));
     format!(
-        "SET {NUMBER} := 1;\n\
-         SELECT IF(`event` = 'deleted', `version` + 1, `version`) INTO {NUMBER} FROM `{versions}` \
-         WHERE `subject_type` = {subject_type} AND `subject_id` = {subject_id} \
-         ORDER BY `version` DESC LIMIT 1"
+        "SELECT IFNULL((SELECT IF(`event` = 'deleted', `version` + 1, `version`) \
+         FROM `{versions}` WHERE `subject_type` = {subject_type} AND `subject_id` = {subject_id} \
+         ORDER BY `version` DESC LIMIT 1), 1) INTO {NUMBER}"
     )
 }
 
