@@ -230,6 +230,16 @@ where
     };
     let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
     if insert {
+        // A key the caller gives may be in the trail already (a key used again): the
+        // create then numbers its version from the latest one. A generated key is new.
+        if let Some(key) = active_key(&active) {
+            let pending = Pending {
+                set: Vec::new(),
+                before: None,
+                insert: true,
+            };
+            pending::put(Key::new::<ModelOf<A>, C>(key, db), pending, subject_type);
+        }
         return Ok(active);
     }
     let Some(key) = active_key(&active) else {
@@ -246,7 +256,12 @@ where
                 .map(|m| Box::new(m) as Box<dyn Any + Send>),
         )
     };
-    pending::put(key, Pending { set, before }, subject_type);
+    let pending = Pending {
+        set,
+        before,
+        insert: false,
+    };
+    pending::put(key, pending, subject_type);
     Ok(active)
 }
 
@@ -263,7 +278,9 @@ where
     }
     let subject_id = model.subject_id().map_err(Error::from)?;
     let restoring = Restoring::current(M::SUBJECT_TYPE, subject_id.as_str());
+    let mut key_given = false;
     let (kind, pending) = if insert {
+        key_given = pending::take(&Key::new::<M, C>(model_key(&model), db)).is_some();
         (Kind::Created, None)
     } else {
         let pending = pending::take(&Key::new::<M, C>(model_key(&model), db));
@@ -303,6 +320,7 @@ where
         properties,
         before_row::<M>(&pending),
         None,
+        insert && !key_given,
     )
     .await?;
     Ok(model)
@@ -349,6 +367,7 @@ where
         Pending {
             set: Vec::new(),
             before: Some(before),
+            insert: false,
         },
         subject_type,
     );
@@ -414,6 +433,7 @@ where
         properties,
         before,
         gone.as_ref(),
+        false,
     )
     .await?;
     Ok(active)

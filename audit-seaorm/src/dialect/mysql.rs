@@ -1,7 +1,8 @@
 //! MySQL/MariaDB: read the latest version, plan in Rust, then insert the version and the
 //! entries (drift first, in one multi-row statement) in one call. A create skips the read:
-//! its call numbers the version from the latest one itself ([`numbering`]), and it reads
-//! only when that number is taken (a trail that says the row exists).
+//! a generated key is version 1, a key the caller gave is numbered from the latest version
+//! by the call itself ([`numbering`]), and it reads only when that number is taken (a trail
+//! that says the row exists).
 //!
 //! MySQL prepares one statement at a time, so the call sends the two inserts as text, the
 //! entry linked to its version through `LAST_INSERT_ID()`, with every value written in as
@@ -75,8 +76,11 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
             }
             return Ok(super::nothing_written(row, prev.as_ref()));
         };
-        // A create read nothing: its call numbers the version from the latest one itself.
-        let number = if first {
+        // A create read nothing: a generated key is version 1 (a number taken is read
+        // again below); a key the caller gave, which a trail may hold (its first versions
+        // pruned), is numbered from the latest version by the call itself.
+        let numbered = first && !row.new_key;
+        let number = if numbered {
             Expr::cust(NUMBER)
         } else {
             Value::BigInt(Some(*number)).into()
@@ -85,12 +89,12 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         let entries = entries_insert(row, &plan, Expr::cust("LAST_INSERT_ID()"), DbBackend::MySql);
         let call = entries.as_ref().and_then(|e| one_call(&insert, e));
         let written = match call {
-            Some(sql) if first => {
+            Some(sql) if numbered => {
                 let sql = format!("{};\n{sql}", numbering(row));
                 db.execute_unprepared(&sql).await.map(|_| None)
             }
             Some(sql) => db.execute_unprepared(&sql).await.map(|_| None),
-            None if first => {
+            None if numbered => {
                 // Too large for one call: read, then write as planned.
                 first = false;
                 continue;

@@ -55,6 +55,9 @@ pub(crate) struct Pending {
     /// The row before the write, read only when the subject type has no baseline yet:
     /// `Some(None)` when it was read and not found.
     pub before: Option<Option<Box<dyn Any + Send>>>,
+    /// An insert whose key the caller gave (not one the database generates), which a
+    /// trail may hold already.
+    pub insert: bool,
 }
 
 /// Most entries live between two hooks of one write: the cap only matters when writes
@@ -92,7 +95,8 @@ fn table() -> std::sync::MutexGuard<'static, Table> {
 /// Leaves `pending` for the `after_*` hook of the same write.
 pub(crate) fn put(key: Key, pending: Pending, subject_type: &str) {
     let mut t = table();
-    let replaced = t.remove(&key).is_some();
+    // (An insert that failed, say on a duplicate key, changed nothing: no warning.)
+    let replaced = t.remove(&key).is_some_and(|p| !p.insert);
     if t.entries.len() >= CAP
         && let Some((_, oldest)) = t.order.pop_first()
     {
@@ -148,6 +152,7 @@ mod tests {
             Pending {
                 set: vec!["x"],
                 before: None,
+                insert: false,
             },
             "t",
         );
@@ -166,6 +171,7 @@ mod tests {
                 Pending {
                     set: vec![],
                     before: None,
+                    insert: false,
                 },
                 "t",
             );
