@@ -515,21 +515,7 @@ async fn a_checkpoint_catches_a_removed_subject(db: DatabaseConnection) {
 
     // b removed entirely: rows, links, heads. The chains walk clean; the checkpoint not.
     let b_id = b.id.to_string();
-    activity_log::Entity::delete_many()
-        .filter(activity_log::Column::SubjectId.eq(b_id.as_str()))
-        .exec(&db)
-        .await
-        .unwrap();
-    versions::Entity::delete_many()
-        .filter(versions::Column::SubjectId.eq(b_id.as_str()))
-        .exec(&db)
-        .await
-        .unwrap();
-    seals::Entity::delete_many()
-        .filter(seals::Column::SubjectId.eq(b_id.as_str()))
-        .exec(&db)
-        .await
-        .unwrap();
+    remove_rows_and_links(&db, &b_id).await;
     chains::Entity::delete_many()
         .filter(chains::Column::SubjectId.eq(b_id.as_str()))
         .exec(&db)
@@ -543,6 +529,25 @@ async fn a_checkpoint_catches_a_removed_subject(db: DatabaseConnection) {
     assert_eq!((check.chains_then, check.chains_now), (4, 2));
 }
 
+/// Removes subject `id`'s entries, versions and links (not its chains' heads).
+async fn remove_rows_and_links(db: &DatabaseConnection, id: &str) {
+    activity_log::Entity::delete_many()
+        .filter(activity_log::Column::SubjectId.eq(id))
+        .exec(db)
+        .await
+        .unwrap();
+    versions::Entity::delete_many()
+        .filter(versions::Column::SubjectId.eq(id))
+        .exec(db)
+        .await
+        .unwrap();
+    seals::Entity::delete_many()
+        .filter(seals::Column::SubjectId.eq(id))
+        .exec(db)
+        .await
+        .unwrap();
+}
+
 /// A subject removed with its chains' anchors moved up to their heads, as if retention had
 /// folded them: retention keeps every record's latest version, so `verify` and the
 /// checkpoint both see the versions chain's rows gone.
@@ -553,21 +558,7 @@ async fn a_subject_folded_away_is_found(db: DatabaseConnection) {
     let b = post_with_history(&db, "b", 2).await;
     let cp = checkpoint(&db, &key).await.unwrap();
     let b_id = b.id.to_string();
-    activity_log::Entity::delete_many()
-        .filter(activity_log::Column::SubjectId.eq(b_id.as_str()))
-        .exec(&db)
-        .await
-        .unwrap();
-    versions::Entity::delete_many()
-        .filter(versions::Column::SubjectId.eq(b_id.as_str()))
-        .exec(&db)
-        .await
-        .unwrap();
-    seals::Entity::delete_many()
-        .filter(seals::Column::SubjectId.eq(b_id.as_str()))
-        .exec(&db)
-        .await
-        .unwrap();
+    remove_rows_and_links(&db, &b_id).await;
     chains::Entity::update_many()
         .col_expr(
             chains::Column::AnchorSeq,

@@ -265,15 +265,7 @@ where
     {
         let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
         if !auditing_on::<E::Model, C>()? {
-            let result = self
-                .statement(self.condition.clone())
-                .exec(db)
-                .await
-                .map_err(Error::db("running the bulk update"))?;
-            return Ok(BulkWrite {
-                rows: result.rows_affected,
-                ..BulkWrite::default()
-            });
+            return self.plain(db).await;
         }
         let keys: Vec<&str> = key_columns::<E>().iter().map(|c| c.as_str()).collect();
         if let Some((col, _)) = self.values.iter().find(|(c, _)| keys.contains(&c.as_str())) {
@@ -294,15 +286,7 @@ where
         if !set.iter().any(logged) {
             // No audited field written (only skipped ones): nothing of its own to log, as a
             // hooked update that sets none logs nothing.
-            let result = self
-                .statement(self.condition.clone())
-                .exec(db)
-                .await
-                .map_err(Error::db("running the bulk update"))?;
-            return Ok(BulkWrite {
-                rows: result.rows_affected,
-                ..BulkWrite::default()
-            });
+            return self.plain(db).await;
         }
         let extra = redacted(
             <E::Model as Audited>::FIELDS,
@@ -341,6 +325,19 @@ where
         }
         commit(txn).await?;
         Ok(done)
+    }
+
+    /// The plain `update_many`, logging nothing: the rows it wrote.
+    async fn plain<C: ConnectionTrait>(&self, db: &C) -> Result<BulkWrite> {
+        let result = self
+            .statement(self.condition.clone())
+            .exec(db)
+            .await
+            .map_err(Error::db("running the bulk update"))?;
+        Ok(BulkWrite {
+            rows: result.rows_affected,
+            ..BulkWrite::default()
+        })
     }
 
     /// The plain `update_many` of these values under `condition`.
