@@ -168,7 +168,9 @@ pub async fn log_change<C: ConnectionTrait>(
 /// `Entity::insert(..).exec`, raw SQL, …) exactly as the hooks would have: `created` when
 /// only `new` is given, `deleted` when only `old` is, `updated` with the changed audited
 /// fields otherwise — each with a new version. Returns `false`, writing nothing, when no
-/// audited field changed (or neither state is given).
+/// audited field changed (or neither state is given). A field changes when its values
+/// differ, or when they are equal by `==` but stored differently (a `Decimal` with another
+/// scale, a `DateTime<FixedOffset>` with another offset).
 ///
 /// ```standalone_crate
 /// # mod post {
@@ -214,11 +216,22 @@ pub async fn record_change<M: Audited, C: ConnectionTrait>(
         (None, None) => return Ok(false),
     };
     crate::registry::check(M::SUBJECT_TYPE)?;
-    let changes = M::changes(old, new)?;
+    let mut changes = M::changes(old, new)?;
+    let data = state.snapshot()?;
+    if let (Some(o), Some(_)) = (old, new) {
+        // `==` can be coarser than what the trail stores (a `Decimal`'s scale, the offset
+        // of a `DateTime<FixedOffset>`): values stored differently are a change too.
+        let before = o.snapshot()?;
+        for (field, value) in &data {
+            let was = before.get(field).unwrap_or(&serde_json::Value::Null);
+            if was != value && changes.get(field).is_none() {
+                changes.insert(field.clone(), was.clone(), value.clone());
+            }
+        }
+    }
     if changes.is_empty() {
         return Ok(false);
     }
-    let data = state.snapshot()?;
     write(
         db,
         Record {

@@ -177,7 +177,37 @@ async fn floats_read_back_as_integers_are_no_change(db: DatabaseConnection) {
     assert_eq!(actions, ["created", "updated", "restored"], "{trail:?}");
 }
 
+/// `record_change` logs a change that `==` does not see but the trail stores: a decimal
+/// written with another scale.
+async fn record_change_sees_a_new_scale(db: DatabaseConnection) {
+    let old = sample_model(5);
+    let mut new = old.clone();
+    new.amount = Decimal::from_i128_with_scale(old.amount.mantissa() * 10, old.amount.scale() + 1);
+    assert_eq!(old.amount, new.amount, "equal by ==");
+    assert!(
+        audit_seaorm::record_change(&db, Some(&old), Some(&new))
+            .await
+            .unwrap()
+    );
+    let trail = audit_seaorm::history(&db, "samples", old.id).await.unwrap();
+    let change = trail[0].changes.get("amount").unwrap();
+    assert_eq!(
+        (&change.old, &change.new),
+        (
+            &json!(old.amount.to_string()),
+            &json!(new.amount.to_string())
+        )
+    );
+    assert_eq!(trail[0].changes.len(), 1, "{:?}", trail[0].changes);
+    assert!(
+        !audit_seaorm::record_change(&db, Some(&new), Some(&new))
+            .await
+            .unwrap()
+    );
+}
+
 backend_tests!(
+    record_change_sees_a_new_scale,
     values_round_trip,
     large_values_round_trip,
     a_delete_logs_each_value_as_stored,
