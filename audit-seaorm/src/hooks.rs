@@ -106,9 +106,48 @@ where
     if !hooks_active::<ModelOf<A>, C>()? {
         return Ok(None);
     }
+    check_key_order::<A::Entity>()?;
     let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
     let baselined = baseline::has_baseline::<A::Entity, C>(db, subject_type, insert).await?;
     Ok(Some(baselined))
+}
+
+/// An error when the model's `#[sea_orm(primary_key)]` fields and the entity's `enum
+/// PrimaryKey` name the key's columns in different orders (the expanded format writes the
+/// enum by hand): the subject id follows the fields, a restore's and a typed query's key
+/// the enum, so they would name different records. Checked once per entity.
+fn check_key_order<E: EntityTrait>() -> Result<(), DbErr>
+where
+    E::Model: AuditedModel,
+{
+    use sea_orm::IdenStatic;
+    use std::any::TypeId;
+    use std::collections::HashSet;
+    use std::str::FromStr;
+    use std::sync::{LazyLock, Mutex};
+    static CHECKED: LazyLock<Mutex<HashSet<TypeId>>> = LazyLock::new(Default::default);
+    let checked = || CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    if checked().contains(&TypeId::of::<E>()) {
+        return Ok(());
+    }
+    let fields: Vec<&str> = <E::Model as Audited>::FIELDS
+        .iter()
+        .filter(|f| f.primary_key)
+        .map(|f| E::Column::from_str(f.name).map_or(f.name, |c| c.as_str()))
+        .collect();
+    let keys: Vec<&str> = E::PrimaryKey::iter()
+        .map(|k| k.into_column().as_str())
+        .collect();
+    if fields != keys {
+        return Err(DbErr::Custom(format!(
+            "audit: `{}`: the model's key fields name the columns {fields:?} and its `enum \
+             PrimaryKey` {keys:?}: declare them in the same order (the subject id follows \
+             the fields, a restore's key the enum)",
+            <E::Model as Audited>::SUBJECT_TYPE
+        )));
+    }
+    checked().insert(TypeId::of::<E>());
+    Ok(())
 }
 
 /// Whether the `before_*` hooks act: auditing is on in scope, and strict mode (if on) does

@@ -239,6 +239,7 @@ pub async fn create_tables(db: &DatabaseConnection) {
     create_table(db, compat::keyed::Entity).await;
     create_table(db, compat::flavor::Entity).await;
     create_table(db, compat::reading::Entity).await;
+    create_table(db, compat::misordered::Entity).await;
     // A native enum type first, where there are such types (PostgreSQL).
     let schema = Schema::new(db.get_database_backend());
     if let Some(kind) = schema.create_enum_from_active_enum::<compat::mood::Mood>() {

@@ -7,7 +7,8 @@
 use audit_seaorm::{Audited, AuditedEntity, AuditedModel, history, versions};
 use audit_tests::backend_tests;
 use audit_tests::compat::{
-    baker, bakery, cake, cakes_bakers, camel, dense, expanded, flavor, keyed, mood, pantry, reading,
+    baker, bakery, cake, cakes_bakers, camel, dense, expanded, flavor, keyed, misordered, mood,
+    pantry, reading,
 };
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -363,6 +364,34 @@ async fn typed(db: DatabaseConnection) {
     }
 }
 
+/// Key fields declared in another order than `enum PrimaryKey` (the expanded format):
+/// the write is refused, naming both orders, before anything is written.
+async fn key_fields_out_of_order_are_refused(db: DatabaseConnection) {
+    let refused = misordered::ActiveModel {
+        lang: Set("en".into()),
+        id: Set(1),
+        body: Set("hello".into()),
+    }
+    .insert(&db)
+    .await;
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("enum PrimaryKey"), "{message}");
+    assert!(
+        misordered::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing written"
+    );
+    assert!(
+        history(&db, "compat_misordered", r#"["en",1]"#)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// A row deleted by its key alone (an ActiveModel holding only the key fields) is logged
 /// under the subject id its other writes have: an enum key by its serde name (not its
 /// stored value), a date by its text.
@@ -667,5 +696,6 @@ backend_tests!(
     hooks,
     bulk_with_an_enum_key,
     columns_renamed_for_the_struct,
-    deleted_by_key
+    deleted_by_key,
+    key_fields_out_of_order_are_refused
 );

@@ -14,6 +14,7 @@ pub mod dense_note;
 pub mod expanded;
 pub mod flavor;
 pub mod keyed;
+pub mod misordered;
 pub mod mood;
 pub mod pantry;
 pub mod reading;
