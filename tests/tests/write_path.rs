@@ -457,6 +457,35 @@ async fn an_unchanging_update_in_an_older_snapshot(db: DatabaseConnection) {
     assert!(drift.items.is_empty(), "{:?}", drift.items);
 }
 
+/// A field redacted after versions were written with its value (until `redact_history`
+/// scrubs them): a delete's version, which copies the latest state, leaves it out.
+async fn a_delete_leaves_out_a_field_redacted_since(db: DatabaseConnection) {
+    use audit_seaorm::entity::versions as versions_table;
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    // As if written before `api_token` was marked `redact`.
+    let mut data = versions(&db, "post", p.id).await.unwrap()[0].data.clone();
+    data.insert("api_token".into(), json!("secret-then"));
+    versions_table::Entity::update_many()
+        .col_expr(
+            versions_table::Column::Data,
+            Expr::value(serde_json::Value::Object(data)),
+        )
+        .filter(versions_table::Column::SubjectId.eq(p.id.to_string()))
+        .exec(&db)
+        .await
+        .unwrap();
+    let id = p.id;
+    ctx().scope(p.delete(&db)).await.unwrap();
+    let vs = versions(&db, "post", id).await.unwrap();
+    assert_eq!(vs.len(), 2);
+    assert_eq!(vs[1].event.as_str(), "deleted");
+    assert!(vs[1].data.get("api_token").is_none(), "{:?}", vs[1].data);
+    assert_eq!(vs[1].data["title"], json!("Hi"));
+    let trail = history(&db, "post", id).await.unwrap();
+    let token = trail[1].changes.get("api_token").unwrap();
+    assert_eq!(token.old, json!(audit_seaorm::REDACTED));
+}
+
 /// A field the trail's versions do not hold yet (added to the model after they were
 /// written) that is still null: no change, on every backend (it is not a change from
 /// "missing" to `null`, nor drift).
@@ -648,6 +677,7 @@ backend_tests!(
     a_new_null_field_is_no_change,
     recreated_row_shows_the_unseen_delete,
     reinserted_row_is_found_by_backfill,
+    a_delete_leaves_out_a_field_redacted_since,
     a_key_used_again_after_a_prune,
     outside_change_is_drift,
     drift_only_write,

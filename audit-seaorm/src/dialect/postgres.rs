@@ -77,7 +77,8 @@ fn statement(kept: &str) -> String {
     INSERT INTO "{versions}" ({VERSION_COLS})
     SELECT $1, $2, g.version,
            CASE WHEN NOT g.own_changed THEN '{DRIFT}' WHEN $5 = 'deleted' THEN 'deleted' ELSE $6 END,
-           CASE WHEN $5 = 'deleted' THEN g.base_data ELSE $3::jsonb END,
+           -- (a delete's state without the fields redacted since: their values stay out)
+           CASE WHEN $5 = 'deleted' THEN g.base_data - ARRAY(SELECT jsonb_object_keys($7::jsonb)) ELSE $3::jsonb END,
            CASE WHEN g.own_changed THEN $8 END, $13
     -- Referencing `dr` runs it first: the drift entry precedes the write's own.
     FROM go g CROSS JOIN (SELECT count(*) AS n FROM dr) drift_first

@@ -295,7 +295,13 @@ async fn write_deleted<C: ConnectionTrait>(db: &C, row: &HookedRow<'_>) -> Resul
     let sql = format!(
         r#"WITH p AS (SELECT "version", "event", "data" FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2 ORDER BY "version" DESC LIMIT 1)
 INSERT INTO "{versions}" ("subject_type", "subject_id", "version", "event", "data", "causer_id", "created_at")
-SELECT ?1, ?2, p."version" + 1, 'deleted', p."data", {causer}, {at}
+SELECT ?1, ?2, p."version" + 1, 'deleted',
+       -- (without the fields redacted since that version was written: their values stay out)
+       CASE WHEN {redacted} = '{{}}' THEN p."data" ELSE (
+           SELECT json_group_object(j.key, json(p."data" -> ('$."' || j.key || '"')))
+           FROM json_each(p."data") j
+           WHERE NOT EXISTS (SELECT 1 FROM json_each({redacted}) r WHERE r.key = j.key)) END,
+       {causer}, {at}
 FROM p
 WHERE p."event" <> 'deleted' AND NOT {kept}
   AND (EXISTS (SELECT 1 FROM json_each(p."data")) OR EXISTS (SELECT 1 FROM json_each({redacted})));

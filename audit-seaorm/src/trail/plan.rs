@@ -125,7 +125,13 @@ pub(crate) fn plan(write: &Hooked<'_>, latest: Option<&Latest>) -> Result<Plan, 
             for (field, old) in base {
                 own.insert(field.clone(), old.clone(), Json::Null);
             }
-            base.clone()
+            // The redacted fields' changes come from the hook: a value a version took
+            // before its field was redacted stays out of the new one.
+            let mut data = base.clone();
+            for (field, _) in write.extra.iter() {
+                data.remove(field);
+            }
+            data
         }
     };
     for (field, change) in write.extra.iter() {
