@@ -30,7 +30,13 @@ fn run(args: &[&str]) -> (i32, String) {
 }
 
 async fn trail(url: &str) -> DatabaseConnection {
-    let db = Database::connect(url).await.unwrap();
+    // (No idle timeout or lifetime: sqlx 0.9.0's pool maintenance task can spin forever,
+    // transact-rs/sqlx#3645, and hang the test's runtime when it shuts down.)
+    let mut options = sea_orm::ConnectOptions::new(url);
+    options
+        .idle_timeout(None::<std::time::Duration>)
+        .max_lifetime(None::<std::time::Duration>);
+    let db = Database::connect(options).await.unwrap();
     audit_seaorm::install(&db).await.unwrap();
     for (kind, id) in [("invoice", "1"), ("invoice", "2"), ("contract", "7")] {
         for n in 0..3 {

@@ -113,7 +113,7 @@ impl Drop for TestDb {
                 .build()
                 .expect("a runtime to drop the test database");
             rt.block_on(async {
-                let admin = Database::connect(url.as_str())
+                let admin = Database::connect(connect_options(&url))
                     .await
                     .map_err(|e| e.to_string())?;
                 let done = tokio::time::timeout(
@@ -148,7 +148,7 @@ pub fn partitioned_layout() -> bool {
 pub async fn fresh_db(backend: Backend, test: &str) -> Option<TestDb> {
     let mut drop_later = None;
     let db = match backend {
-        Backend::Sqlite => Database::connect("sqlite::memory:")
+        Backend::Sqlite => Database::connect(connect_options("sqlite::memory:"))
             .await
             .expect("open SQLite in memory"),
         other => {
@@ -165,7 +165,7 @@ pub async fn fresh_db(backend: Backend, test: &str) -> Option<TestDb> {
             };
             let name = format!("audit_t_{}", test.replace("::", "_"));
             assert!(name.len() <= 63, "database name too long: {name}");
-            let admin = Database::connect(url.as_str())
+            let admin = Database::connect(connect_options(&url))
                 .await
                 .unwrap_or_else(|e| panic!("{var}={url} is set but unreachable: {e}"));
             let (drop, create) = match other {
@@ -193,8 +193,8 @@ pub async fn fresh_db(backend: Backend, test: &str) -> Option<TestDb> {
                 .unwrap_or_else(|e| panic!("{create}: {e}"));
             admin.close().await.ok();
             drop_later = Some((url.clone(), drop));
-            let mut opts = ConnectOptions::new(with_database(&url, &name));
-            opts.max_connections(10).sqlx_logging(false);
+            let mut opts = connect_options(&with_database(&url, &name));
+            opts.max_connections(10);
             Database::connect(opts)
                 .await
                 .unwrap_or_else(|e| panic!("connect to {name}: {e}"))
@@ -404,4 +404,16 @@ pub async fn warnings_of<F: std::future::Future>(fut: F) -> (F::Output, String) 
     let out = fut.with_subscriber(subscriber).await;
     let text = String::from_utf8_lossy(&kept.0.lock().unwrap()).into_owned();
     (out, text)
+}
+
+/// SeaORM's connection options for a test database, without sqlx's pool maintenance task
+/// (no idle timeout, no lifetime): in sqlx 0.9.0 that task can spin forever on a
+/// miscounted idle queue (transact-rs/sqlx#3645, fixed upstream after 0.9.0 by #4289),
+/// which hangs a test's runtime when it shuts down.
+pub fn connect_options(url: &str) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url);
+    opts.idle_timeout(None::<std::time::Duration>)
+        .max_lifetime(None::<std::time::Duration>)
+        .sqlx_logging(false);
+    opts
 }

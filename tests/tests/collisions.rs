@@ -43,7 +43,9 @@ fn the_schema_qualifies_the_default_subject_type() {
 }
 
 async fn sqlite_with_things() -> DatabaseConnection {
-    let db = Database::connect("sqlite::memory:").await.unwrap();
+    let db = Database::connect(audit_tests::connect_options("sqlite::memory:"))
+        .await
+        .unwrap();
     let schema = Schema::new(db.get_database_backend());
     db.execute(&schema.create_table_from_entity(first::Entity))
         .await

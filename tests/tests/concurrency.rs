@@ -180,8 +180,8 @@ async fn pooled_sqlite_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("pool.db");
     let _ = std::fs::remove_file(&path);
-    let mut opts = sea_orm::ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
-    opts.max_connections(8).sqlx_logging(false);
+    let mut opts = audit_tests::connect_options(&format!("sqlite://{}?mode=rwc", path.display()));
+    opts.max_connections(8);
     let db = sea_orm::Database::connect(opts).await.unwrap();
     audit_seaorm::install(&db).await.unwrap();
     audit_tests::create_tables(&db).await;

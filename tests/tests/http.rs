@@ -1414,7 +1414,9 @@ async fn access_per_subject(db: DatabaseConnection) {
 /// a strict Content-Security-Policy, while the API behind it still refuses.
 #[tokio::test]
 async fn ui_page_is_served_with_a_strict_policy() {
-    let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+    let db = sea_orm::Database::connect(audit_tests::connect_options("sqlite::memory:"))
+        .await
+        .unwrap();
     audit_seaorm::install(&db).await.unwrap();
     let plain = serve(&db).await;
     let (status, body) = get(&plain, "admin", "/api/audit/ui").await;

@@ -18,7 +18,7 @@ pub struct Blog {
 impl Blog {
     /// A connection of the test's own to the blog's database.
     pub async fn connect(&self) -> sea_orm::DatabaseConnection {
-        sea_orm::Database::connect(format!("sqlite://{}", self.file.display()))
+        sea_orm::Database::connect(options(&format!("sqlite://{}", self.file.display())))
             .await
             .unwrap()
     }
@@ -39,7 +39,7 @@ pub async fn serve() -> Blog {
         std::process::id(),
         chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
     ));
-    let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+    let db = sea_orm::Database::connect(options(&format!("sqlite://{}?mode=rwc", file.display())))
         .await
         .unwrap();
     create_tables(&db).await.unwrap();
@@ -83,4 +83,15 @@ pub async fn call(
     let res = req.send().await.unwrap();
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Connection options without sqlx's pool maintenance task (no idle timeout, no
+/// lifetime): in sqlx 0.9.0 that task can spin forever on a miscounted idle queue
+/// (transact-rs/sqlx#3645), which hangs a test's runtime when it shuts down.
+pub fn options(url: &str) -> sea_orm::ConnectOptions {
+    let mut opts = sea_orm::ConnectOptions::new(url);
+    opts.idle_timeout(None::<std::time::Duration>)
+        .max_lifetime(None::<std::time::Duration>)
+        .sqlx_logging(false);
+    opts
 }

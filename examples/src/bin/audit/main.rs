@@ -103,7 +103,13 @@ async fn main() -> ExitCode {
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
 async fn connect(url: &str) -> Fallible<sea_orm::DatabaseConnection> {
-    sea_orm::Database::connect(url)
+    // No idle timeout or lifetime: sqlx 0.9.0's pool maintenance task can spin forever on a
+    // miscounted idle queue (transact-rs/sqlx#3645), and a command must be able to exit.
+    let mut options = sea_orm::ConnectOptions::new(url);
+    options
+        .idle_timeout(None::<std::time::Duration>)
+        .max_lifetime(None::<std::time::Duration>);
+    sea_orm::Database::connect(options)
         .await
         .map_err(|e| format!("connecting to the database: {e}").into())
 }

@@ -71,7 +71,13 @@ async fn connect(demo: bool) -> Result<DatabaseConnection, BoxError> {
         }
     };
     let mut options = ConnectOptions::new(url);
-    options.sqlx_logging(false);
+    // No idle timeout or lifetime: sqlx 0.9.0's pool maintenance task can spin forever on a
+    // miscounted idle queue (transact-rs/sqlx#3645), which also keeps a runtime from
+    // shutting down.
+    options
+        .sqlx_logging(false)
+        .idle_timeout(None::<std::time::Duration>)
+        .max_lifetime(None::<std::time::Duration>);
     let db = Database::connect(options).await?;
     blog::create_tables(&db).await?;
     Ok(db)
