@@ -72,6 +72,12 @@ use crate::trail::restoring::Restoring;
 use crate::trail::{self, baseline};
 use crate::{AuditedModel, Error};
 
+/// Whether a create needs to know if its key was given or generated: only MySQL/MariaDB
+/// number a create's version without reading the trail (see `dialect::mysql`).
+fn numbers_creates<C: ConnectionTrait>(db: &C) -> bool {
+    db.get_database_backend() == sea_orm::DbBackend::MySql
+}
+
 /// Whether `C` is known to run each statement on its own (a pool, not a transaction).
 /// `ConnectionTrait` does not say, so this reads the type: `DatabaseConnection` and
 /// `RestrictedConnection` are not transactions; every other type (`DatabaseTransaction`,
@@ -115,30 +121,23 @@ where
 /// An error when the model's `#[sea_orm(primary_key)]` fields and the entity's `enum
 /// PrimaryKey` name the key's columns in different orders (the expanded format writes the
 /// enum by hand): the subject id follows the fields, a restore's and a typed query's key
-/// the enum, so they would name different records. Checked once per entity.
+/// the enum, so they would name different records. A few string comparisons, no lock or
+/// allocation: checked on every write rather than remembered.
 fn check_key_order<E: EntityTrait>() -> Result<(), DbErr>
 where
     E::Model: AuditedModel,
 {
     use sea_orm::IdenStatic;
-    use std::any::TypeId;
-    use std::collections::HashSet;
     use std::str::FromStr;
-    use std::sync::{LazyLock, Mutex};
-    static CHECKED: LazyLock<Mutex<HashSet<TypeId>>> = LazyLock::new(Default::default);
-    let checked = || CHECKED.lock().unwrap_or_else(|e| e.into_inner());
-    if checked().contains(&TypeId::of::<E>()) {
-        return Ok(());
-    }
-    let fields: Vec<&str> = <E::Model as Audited>::FIELDS
-        .iter()
-        .filter(|f| f.primary_key)
-        .map(|f| E::Column::from_str(f.name).map_or(f.name, |c| c.as_str()))
-        .collect();
-    let keys: Vec<&str> = E::PrimaryKey::iter()
-        .map(|k| k.into_column().as_str())
-        .collect();
-    if fields != keys {
+    let fields = || {
+        <E::Model as Audited>::FIELDS
+            .iter()
+            .filter(|f| f.primary_key)
+            .map(|f| E::Column::from_str(f.name).map_or(f.name, |c| c.as_str()))
+    };
+    let keys = || E::PrimaryKey::iter().map(|k| k.into_column().as_str());
+    if !fields().eq(keys()) {
+        let (fields, keys): (Vec<_>, Vec<_>) = (fields().collect(), keys().collect());
         return Err(DbErr::Custom(format!(
             "audit: `{}`: the model's key fields name the columns {fields:?} and its `enum \
              PrimaryKey` {keys:?}: declare them in the same order (the subject id follows \
@@ -146,7 +145,6 @@ where
             <E::Model as Audited>::SUBJECT_TYPE
         )));
     }
-    checked().insert(TypeId::of::<E>());
     Ok(())
 }
 
@@ -269,9 +267,12 @@ where
     };
     let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
     if insert {
-        // A key the caller gives may be in the trail already (a key used again): the
-        // create then numbers its version from the latest one. A generated key is new.
-        if let Some(key) = active_key(&active) {
+        // A key the caller gives may be in the trail already (a key used again): on
+        // MySQL/MariaDB, which number a create without reading, the create then numbers
+        // its version from the latest one. A generated key is new.
+        if numbers_creates(db)
+            && let Some(key) = active_key(&active)
+        {
             let pending = Pending {
                 set: Vec::new(),
                 before: None,
@@ -319,7 +320,8 @@ where
     let restoring = Restoring::current(M::SUBJECT_TYPE, subject_id.as_str());
     let mut key_given = false;
     let (kind, pending) = if insert {
-        key_given = pending::take(&Key::new::<M, C>(model_key(&model), db)).is_some();
+        key_given = numbers_creates(db)
+            && pending::take(&Key::new::<M, C>(model_key(&model), db)).is_some();
         (Kind::Created, None)
     } else {
         let pending = pending::take(&Key::new::<M, C>(model_key(&model), db));

@@ -35,6 +35,17 @@ async fn post_with_versions(db: &DatabaseConnection, slug: &str, updates: usize)
     p
 }
 
+/// Moves every entry of post `id` `days` into the past.
+async fn age_history(db: &DatabaseConnection, id: i32, days: i64) {
+    let ids = history(db, "post", id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    age_entries(db, ids, days).await;
+}
+
 async fn entry_count(db: &DatabaseConnection) -> u64 {
     activity_log::Entity::find().count(db).await.unwrap()
 }
@@ -44,13 +55,7 @@ async fn entry_count(db: &DatabaseConnection) -> u64 {
 async fn entries_older_than(db: DatabaseConnection) {
     let a = post_with_versions(&db, "a", 0).await;
     let b = post_with_versions(&db, "b", 1).await;
-    let old: Vec<i64> = history(&db, "post", b.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
-    age_entries(&db, old, 400).await;
+    age_history(&db, b.id, 400).await;
     let done = prune(
         &db,
         &Retention::new().entries_older_than(Duration::days(365)),
@@ -78,13 +83,7 @@ async fn entries_older_than(db: DatabaseConnection) {
 async fn entries_and_their_counts_go_together(db: DatabaseConnection) {
     use sea_orm::ConnectionTrait;
     let b = post_with_versions(&db, "b", 1).await;
-    let old: Vec<i64> = history(&db, "post", b.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
-    age_entries(&db, old, 400).await;
+    age_history(&db, b.id, 400).await;
     db.execute_unprepared("DROP TABLE activity_log_hourly")
         .await
         .unwrap();
