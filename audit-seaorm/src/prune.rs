@@ -207,6 +207,9 @@ pub struct Pruned {
     /// links (changed since they were sealed: `verify` reports them). Removing them would
     /// remove the evidence with them.
     pub kept_changed: u64,
+    /// The batches of rows deleted, each in a transaction of its own and none over
+    /// [`Retention::batch_size`] rows (0 in a dry run).
+    pub batches: u64,
 }
 
 /// Removes what `retention` does not keep, then records one `pruned` entry (no subject)
@@ -214,8 +217,9 @@ pub struct Pruned {
 ///
 /// Entries go by age (`created_at` before now minus the policy's duration), versions
 /// beyond the last N of each record; the latest version of every record always stays.
-/// The work goes in batches of [`Retention::batch_size`] rows per `DELETE` (by id, or by
-/// subject and version), each in a transaction of its own with the marks on the rows'
+/// The work goes in batches of at most [`Retention::batch_size`] rows per `DELETE` (by id,
+/// or by subject and version: a record with more versions to go is trimmed over several
+/// batches, oldest first), each in a transaction of its own with the marks on the rows'
 /// links (the hash chains fold marked links only), so no lock is held across batches and
 /// memory stays bounded; progress is logged through `tracing` (target
 /// `audit_seaorm::prune`). After a crash, run it again: it continues where it stopped
@@ -239,6 +243,7 @@ pub async fn prune<C: ConnectionTrait + TransactionTrait>(
     let mut bounds = serde_json::Map::new();
     let scopes = entry_scopes(retention);
     let mut kept = 0;
+    let mut batches = 0;
     if crate::partition::is_partitioned(db).await? {
         let (rows, dropped) = prune_partitions(db, retention, &scopes, now).await?;
         // A dry run counts those rows again below, with the others of their age.
@@ -250,9 +255,19 @@ pub async fn prune<C: ConnectionTrait + TransactionTrait>(
     for (scope, age) in scopes {
         let before = now - age;
         bounds.insert(scope.label(), json!(before));
-        done.entries += prune_entries(db, &scope, before, retention, &done, &mut kept).await?;
+        done.entries += prune_entries(
+            db,
+            &scope,
+            before,
+            retention,
+            &done,
+            &mut kept,
+            &mut batches,
+        )
+        .await?;
     }
-    done.versions = prune_versions(db, retention, &done, &mut kept).await?;
+    done.batches = batches;
+    prune_versions(db, retention, &mut done, &mut kept).await?;
     done.kept_changed = kept;
     if kept > 0 {
         tracing::warn!(
@@ -386,6 +401,7 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
     retention: &Retention,
     so_far: &Pruned,
     kept: &mut u64,
+    batches: &mut u64,
 ) -> Result<u64> {
     use activity_log::Column as A;
     let old = Condition::all()
@@ -443,6 +459,7 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
             hours,
         )
         .await?;
+        *batches += 1;
         tracing::info!(
             target: "audit_seaorm::prune",
             scope = scope.label(),
@@ -516,13 +533,15 @@ where
 }
 
 /// Deletes the versions beyond the last N of each record, reading the records' version
-/// ranges a batch of subjects at a time in key order.
+/// ranges a batch of subjects at a time in key order, and deleting at most
+/// [`Retention::batch_size`] versions per transaction: a record with more versions to go
+/// than that is trimmed over several, oldest first.
 async fn prune_versions<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     retention: &Retention,
-    so_far: &Pruned,
+    done: &mut Pruned,
     kept: &mut u64,
-) -> Result<u64> {
+) -> Result<()> {
     use versions::Column as V;
     let any_keep = retention.default.keep_versions.is_some()
         || retention
@@ -530,10 +549,10 @@ async fn prune_versions<C: ConnectionTrait + TransactionTrait>(
             .values()
             .any(|p| p.keep_versions.is_some());
     if !any_keep {
-        return Ok(0);
+        return Ok(());
     }
-    let mut removed = 0;
     let mut after: Option<(String, String)> = None;
+    let mut batch = VersionBatch::default();
     loop {
         let mut query = versions::Entity::find()
             .select_only()
@@ -556,48 +575,150 @@ async fn prune_versions<C: ConnectionTrait + TransactionTrait>(
             .await
             .map_err(Error::db("reading the versions to prune"))?;
         let Some((t, id, _, _)) = subjects.last() else {
-            return Ok(removed);
+            return batch.flush(db, retention, done, kept).await;
         };
         after = Some((t.clone(), id.clone()));
-        let (doomed, count) = doomed_versions(retention, &subjects);
-        if count == 0 {
-            continue;
+        for doomed in doomed_versions(retention, &subjects) {
+            if retention.dry_run {
+                done.versions += doomed.count;
+                continue;
+            }
+            let Doomed {
+                subject_type,
+                subject_id,
+                upto,
+                mut count,
+            } = doomed;
+            // Versions above this one are the next range of the record's.
+            let mut from = None;
+            while count > 0 {
+                let room = retention.batch - batch.rows;
+                if count <= room {
+                    batch.add(&subject_type, &subject_id, from, upto, count);
+                    count = 0;
+                } else {
+                    // The record's oldest `room` versions now, the rest in the next batch.
+                    let cut = nth_version(db, (&subject_type, &subject_id), from, upto, room)
+                        .await?
+                        .unwrap_or(upto);
+                    batch.add(&subject_type, &subject_id, from, cut, room);
+                    count = if cut == upto { 0 } else { count - room };
+                    from = Some(cut);
+                }
+                if batch.rows >= retention.batch {
+                    batch.flush(db, retention, done, kept).await?;
+                }
+            }
         }
-        if retention.dry_run {
-            removed += count;
-            continue;
+    }
+}
+
+/// Versions of some records to delete in one transaction.
+#[derive(Default)]
+struct VersionBatch {
+    ranges: Vec<Condition>,
+    rows: u64,
+}
+
+impl VersionBatch {
+    /// The record's versions above `from` (when given) up to `upto`, `count` of them.
+    fn add(
+        &mut self,
+        subject_type: &str,
+        subject_id: &str,
+        from: Option<i64>,
+        upto: i64,
+        count: u64,
+    ) {
+        use versions::Column as V;
+        let mut range = Condition::all()
+            .add(V::SubjectType.eq(subject_type))
+            .add(V::SubjectId.eq(subject_id))
+            .add(V::Version.lte(upto));
+        if let Some(from) = from {
+            range = range.add(V::Version.gt(from));
         }
-        removed += remove_marked::<versions::Entity, _>(
+        self.ranges.push(range);
+        self.rows += count;
+    }
+
+    /// Deletes the batch's versions (in a transaction of their own) and starts a new one.
+    async fn flush<C: ConnectionTrait + TransactionTrait>(
+        &mut self,
+        db: &C,
+        retention: &Retention,
+        done: &mut Pruned,
+        kept: &mut u64,
+    ) -> Result<()> {
+        if self.ranges.is_empty() {
+            return Ok(());
+        }
+        let ranges = std::mem::take(&mut self.ranges);
+        self.rows = 0;
+        done.versions += remove_marked::<versions::Entity, _>(
             db,
             Kind::Versions,
-            V::Id,
-            doomed,
+            versions::Column::Id,
+            crate::dialect::any_of(ranges),
             "pruning versions",
             kept,
             None,
         )
         .await?;
+        done.batches += 1;
         tracing::info!(
             target: "audit_seaorm::prune",
-            entries = so_far.entries,
-            versions = removed,
+            entries = done.entries,
+            versions = done.versions,
             "prune progress"
         );
         pause(retention).await;
+        Ok(())
     }
 }
 
-/// Of these subjects (type, id, highest version, number of versions), the versions their
-/// policy does not keep, as a condition and a count: those numbered at or below
-/// `max - N` (the top N are contiguous: only pruning removes versions, and from the
-/// bottom).
-fn doomed_versions(
-    retention: &Retention,
-    subjects: &[(String, String, i64, i64)],
-) -> (Condition, u64) {
+/// The version number `n` places into the record's versions above `from` (when given) up
+/// to `upto`, oldest first (`None`: it has fewer).
+async fn nth_version<C: ConnectionTrait>(
+    db: &C,
+    (subject_type, subject_id): (&str, &str),
+    from: Option<i64>,
+    upto: i64,
+    n: u64,
+) -> Result<Option<i64>> {
     use versions::Column as V;
-    let mut doomed = Vec::new();
-    let mut count = 0;
+    let mut query = versions::Entity::find()
+        .select_only()
+        .column(V::Version)
+        .filter(V::SubjectType.eq(subject_type))
+        .filter(V::SubjectId.eq(subject_id))
+        .filter(V::Version.lte(upto));
+    if let Some(from) = from {
+        query = query.filter(V::Version.gt(from));
+    }
+    query
+        .order_by_asc(V::Version)
+        .offset(n.saturating_sub(1))
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(Error::db("reading the versions to prune"))
+}
+
+/// A record's versions that its policy does not keep: those numbered at or below `upto`.
+struct Doomed {
+    subject_type: String,
+    subject_id: String,
+    upto: i64,
+    count: u64,
+}
+
+/// Of these subjects (type, id, highest version, number of versions), the versions their
+/// policy does not keep: those numbered at or below `max - N` (the top N are contiguous:
+/// only pruning removes versions, and from the bottom).
+fn doomed_versions(retention: &Retention, subjects: &[(String, String, i64, i64)]) -> Vec<Doomed> {
+    let mut out = Vec::new();
     for (subject_type, subject_id, max, n) in subjects {
         let Some(keep) = retention.policy(subject_type).keep_versions else {
             continue;
@@ -606,15 +727,14 @@ fn doomed_versions(
         if *n <= keep {
             continue;
         }
-        count += (*n - keep) as u64;
-        doomed.push(
-            Condition::all()
-                .add(V::SubjectType.eq(subject_type.as_str()))
-                .add(V::SubjectId.eq(subject_id.as_str()))
-                .add(V::Version.lte(max - keep)),
-        );
+        out.push(Doomed {
+            subject_type: subject_type.clone(),
+            subject_id: subject_id.clone(),
+            upto: max - keep,
+            count: (*n - keep) as u64,
+        });
     }
-    (crate::dialect::any_of(doomed), count)
+    out
 }
 
 #[cfg(test)]

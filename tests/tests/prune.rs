@@ -221,6 +221,39 @@ async fn batches_and_resume(db: DatabaseConnection) {
     assert_eq!((again.entries, again.versions), (0, 0));
 }
 
+/// A record with more versions to go than a batch holds is trimmed over several batches,
+/// oldest first, none over the batch size; the chains fold what each batch removed.
+async fn a_long_record_is_trimmed_over_batches(db: DatabaseConnection) {
+    let big = post_with_versions(&db, "big", 11).await;
+    let small = [
+        post_with_versions(&db, "s1", 2).await,
+        post_with_versions(&db, "s2", 2).await,
+    ];
+    audit_seaorm::seal_all(&db).await.unwrap();
+    // 10 versions of the big record go and 1 of each small one: batches of 4, 4 and 4.
+    let retention = Retention::new().keep_versions(2).batch_size(4);
+    let counted = prune(&db, &retention.clone().dry_run(true)).await.unwrap();
+    assert_eq!((counted.versions, counted.batches), (12, 0));
+    let done = prune(&db, &retention).await.unwrap();
+    assert_eq!((done.versions, done.batches), (12, 3));
+    let numbers = |versions: Vec<audit_seaorm::Version>| {
+        versions.iter().map(|v| v.version).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        numbers(versions(&db, "post", big.id).await.unwrap()),
+        [11, 12]
+    );
+    for p in &small {
+        assert_eq!(numbers(versions(&db, "post", p.id).await.unwrap()), [2, 3]);
+    }
+    let report = audit_seaorm::verify(&db, &audit_seaorm::VerifyScope::all())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    let again = prune(&db, &retention).await.unwrap();
+    assert_eq!((again.versions, again.batches), (0, 0));
+}
+
 /// Bad policies are errors before anything is touched.
 async fn bad_policies(db: DatabaseConnection) {
     post_with_versions(&db, "p", 2).await;
@@ -280,5 +313,6 @@ backend_tests!(
     per_type_overrides,
     dry_run_only_counts,
     batches_and_resume,
+    a_long_record_is_trimmed_over_batches,
     bad_policies,
 );
