@@ -850,6 +850,55 @@ async fn a_row_behind_an_old_run_is_swept(db: DatabaseConnection) {
     assert_eq!((report.pending, report.links), (0, 8));
 }
 
+/// A row dated ahead of the clock (no write is stamped in the future) is held back and
+/// reported as inserted, and stays so once its time has come: runs have moved past it.
+async fn a_row_dated_ahead_is_held_back(db: DatabaseConnection) {
+    let p = post_with_history(&db, "ahead", 1).await;
+    assert_eq!(seal_all(&db).await.unwrap().rows, 4);
+    let entry = activity_log::Entity::insert(approval(p.id, Utc::now() + Duration::hours(2)))
+        .exec(&db)
+        .await
+        .unwrap()
+        .last_insert_id;
+    let held = seal_all(&db).await.unwrap();
+    assert_eq!((held.rows, held.held_back), (0, 1));
+    let inserted = BTreeMap::from([(key("activity_log", p.id), (None, BreakReason::Inserted))]);
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert_eq!(breaks(&report), inserted);
+    assert_eq!(report.breaks[0].row_id, Some(entry));
+    // Those runs took place 15 minutes ago, a sweep now; then the row's time comes.
+    let then = Utc::now() - Duration::minutes(15);
+    seal_runs::Entity::update_many()
+        .col_expr(
+            seal_runs::Column::SealedAt,
+            Expr::val(time_value(&db, then)),
+        )
+        .filter(seal_runs::Column::Run.gt(0))
+        .exec(&db)
+        .await
+        .unwrap();
+    seal_all(&db).await.unwrap();
+    activity_log::Entity::update_many()
+        .col_expr(
+            activity_log::Column::CreatedAt,
+            Expr::val(time_value(&db, Utc::now())),
+        )
+        .filter(activity_log::Column::Id.eq(entry))
+        .exec(&db)
+        .await
+        .unwrap();
+    let later = seal_all(&db).await.unwrap();
+    assert_eq!(later.rows, 0, "runs moved past it");
+    assert_eq!(
+        breaks(&verify(&db, &VerifyScope::all()).await.unwrap()),
+        inserted
+    );
+    let one = verify(&db, &VerifyScope::all().subject("post", p.id.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(breaks(&one), inserted);
+}
+
 /// Rows held back as late stay `inserted` until someone seals them with `seal_late`,
 /// which chains them like any row and records who did it and why.
 async fn a_late_row_is_sealed_once_checked(db: DatabaseConnection) {
@@ -1420,6 +1469,7 @@ backend_tests!(
     a_long_pruned_chain_folds_in_pages,
     verify_beside_a_sealing_job,
     a_row_behind_an_old_run_is_swept,
+    a_row_dated_ahead_is_held_back,
     erasure_keeps_the_chains_verifiable,
     every_column_is_sealed,
     no_false_alarm_under_concurrent_writes,

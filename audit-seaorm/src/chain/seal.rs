@@ -35,8 +35,9 @@ pub struct Sealed {
     /// Rows linked into their chains.
     pub rows: u64,
     /// Rows left unsealed because they appeared more than [`SEAL_GRACE`] after their
-    /// `created_at`, behind a run that had caught up: rows inserted into the past, or
-    /// written by a transaction that took that long to commit.
+    /// `created_at`, behind a run that had caught up (rows inserted into the past, or
+    /// written by a transaction that took that long to commit), or because their
+    /// `created_at` is more than [`SEAL_GRACE`] ahead of the clock.
     pub held_back: u64,
     /// Steps committed (one transaction each).
     pub steps: u64,
@@ -217,8 +218,9 @@ async fn run<C: ConnectionTrait + TransactionTrait>(db: &C, sweep: bool) -> Resu
             if total.held_back > 0 {
                 tracing::warn!(
                     held_back = total.held_back,
-                    "audit: rows appeared more than SEAL_GRACE after they were written; \
-                     they are left unsealed and `verify` reports them"
+                    "audit: rows appeared more than SEAL_GRACE after they were written (or \
+                     are dated more than SEAL_GRACE ahead); they are left unsealed and \
+                     `verify` reports them"
                 );
             }
             return Ok(total);
@@ -271,23 +273,74 @@ fn origin() -> seal_runs::ActiveModel {
 /// Where the runs stand, read holding the runs' lock.
 pub(crate) struct Runs {
     pub latest: seal_runs::Model,
-    /// Rows written before this and not sealed are late (held back); `None` until a run
-    /// swept and caught up.
-    pub late_before: Option<DateTime<Utc>>,
     /// When the last run that swept and caught up committed.
     pub swept_at: Option<DateTime<Utc>>,
+    /// Which unsealed rows are late.
+    pub late: Late,
+}
+
+/// Which unsealed rows are late: [`seal`] holds them back and [`verify`](crate::verify)
+/// reports them as [`Inserted`](crate::BreakReason::Inserted), where the others are
+/// pending (waiting for the next run).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Late {
+    /// Rows written before this are late; `None` until a run swept and caught up.
+    pub before: Option<DateTime<Utc>>,
+    /// Rows dated after this are late: more than [`SEAL_GRACE`] ahead of the clock of
+    /// whoever looks (no write is stamped in the future; a row that is was put there).
+    pub after: DateTime<Utc>,
     /// Rows with ids up to these were sealed by a run at least [`SEAL_GRACE`] older than
     /// the last run that swept and caught up: the rows still unsealed there are late, and
     /// runs skip them.
     pub floor: (i64, i64),
 }
 
-impl Runs {
-    fn floor(&self, kind: Kind) -> i64 {
+impl Late {
+    /// Reads where the runs stand (`now`: the reader's clock). [`lock_runs`] reads it
+    /// holding the runs' lock; [`verify`](crate::verify) reads it as it stands.
+    pub(crate) async fn read<C: ConnectionTrait>(
+        db: &C,
+        now: DateTime<Utc>,
+    ) -> Result<(Late, Option<seal_runs::Model>)> {
+        const CONTEXT: &str = "reading the seal runs";
+        let complete = || {
+            seal_runs::Entity::find()
+                .filter(seal_runs::Column::Complete.eq(true))
+                .order_by_desc(seal_runs::Column::Run)
+        };
+        let caught_up = complete().one(db).await.map_err(Error::db(CONTEXT))?;
+        // The floor is measured from the last sweep that caught up, not from now: a row
+        // behind a run that is still unsealed after a sweep at least SEAL_GRACE later
+        // committed more than SEAL_GRACE after it was written. (From now, a row that
+        // committed just after the only run of the last half hour would be skipped,
+        // though it was not late for the sweep that meets it first.)
+        let settled = match &caught_up {
+            Some(swept) => complete()
+                .filter(seal_runs::Column::SealedAt.lte(swept.sealed_at - SEAL_GRACE))
+                .one(db)
+                .await
+                .map_err(Error::db(CONTEXT))?,
+            None => None,
+        };
+        let late = Late {
+            before: caught_up.as_ref().map(|r| r.sealed_at - SEAL_GRACE),
+            after: now + SEAL_GRACE,
+            floor: settled.map_or((0, 0), |r| (r.log_max_id, r.versions_max_id)),
+        };
+        Ok((late, caught_up))
+    }
+
+    pub(crate) fn floor(&self, kind: Kind) -> i64 {
         match kind {
             Kind::Log => self.floor.0,
             Kind::Versions => self.floor.1,
         }
+    }
+
+    /// Whether `row`, of `kind` and without a link, is late.
+    pub(crate) fn is_late(&self, kind: Kind, row: &Row) -> bool {
+        let at = row.created_at();
+        row.id() <= self.floor(kind) || self.before.is_some_and(|t| at < t) || at > self.after
     }
 }
 
@@ -310,38 +363,18 @@ pub(crate) async fn take_runs_lock<C: ConnectionTrait>(db: &C) -> Result<()> {
 
 /// Takes the runs' lock ([`take_runs_lock`]) and reads where the runs stand.
 pub(crate) async fn lock_runs<C: ConnectionTrait>(db: &C) -> Result<Runs> {
-    const CONTEXT: &str = "reading the seal runs";
     take_runs_lock(db).await?;
     let latest = seal_runs::Entity::find()
         .order_by_desc(seal_runs::Column::Run)
         .one(db)
         .await
-        .map_err(Error::db(CONTEXT))?
+        .map_err(Error::db("reading the seal runs"))?
         .ok_or_else(|| Error::Chain("the seal runs' table is empty".to_owned()))?;
-    let complete = || {
-        seal_runs::Entity::find()
-            .filter(seal_runs::Column::Complete.eq(true))
-            .order_by_desc(seal_runs::Column::Run)
-    };
-    let caught_up = complete().one(db).await.map_err(Error::db(CONTEXT))?;
-    // The floor is measured from the last sweep that caught up, not from now: a row
-    // behind a run that is still unsealed after a sweep at least SEAL_GRACE later
-    // committed more than SEAL_GRACE after it was written. (From now, a row that
-    // committed just after the only run of the last half hour would be skipped, though
-    // it was not late for the sweep that meets it first.)
-    let settled = match &caught_up {
-        Some(swept) => complete()
-            .filter(seal_runs::Column::SealedAt.lte(swept.sealed_at - SEAL_GRACE))
-            .one(db)
-            .await
-            .map_err(Error::db(CONTEXT))?,
-        None => None,
-    };
+    let (late, caught_up) = Late::read(db, Utc::now()).await?;
     Ok(Runs {
         latest,
-        late_before: caught_up.as_ref().map(|r| r.sealed_at - SEAL_GRACE),
         swept_at: caught_up.map(|r| r.sealed_at),
-        floor: settled.map_or((0, 0), |r| (r.log_max_id, r.versions_max_id)),
+        late,
     })
 }
 
@@ -379,16 +412,18 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Re
             Kind::Log => &mut from.after.0,
             Kind::Versions => &mut from.after.1,
         };
-        let found = unsealed(db, kind, Ord::max(runs.floor(kind), *read_from), PAGE).await?;
+        let found = unsealed(db, kind, Ord::max(runs.late.floor(kind), *read_from), PAGE).await?;
         complete &= (found.len() as u64) < PAGE;
         if let Some(last) = found.last() {
             *read_from = last.id();
         }
-        let (late, fresh): (Vec<Row>, Vec<Row>) = found
-            .into_iter()
-            .partition(|r| runs.late_before.is_some_and(|t| r.created_at() < t));
+        let (late, fresh): (Vec<Row>, Vec<Row>) =
+            found.into_iter().partition(|r| runs.late.is_late(kind, r));
         held_back += late.len() as u64;
-        if let Some(max) = fresh.iter().map(Row::id).max() {
+        // A row dated ahead is behind the runs from now on (as one that is sealed): once
+        // the floor passes it, no run reads it again, even after its time has come.
+        let ahead = late.iter().filter(|r| r.created_at() > runs.late.after);
+        if let Some(max) = fresh.iter().chain(ahead).map(Row::id).max() {
             match kind {
                 Kind::Log => max_ids.0 = Ord::max(max_ids.0, max),
                 Kind::Versions => max_ids.1 = Ord::max(max_ids.1, max),

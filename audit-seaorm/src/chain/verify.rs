@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 
 use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
 use super::rows::{self, Rows};
-use super::seal::SEAL_GRACE;
-use crate::entity::{chains, seal_runs, seals};
+use super::seal::Late;
+use crate::entity::{chains, seals};
 use crate::{Error, Result};
 
 /// Links read per query.
@@ -206,7 +206,7 @@ pub struct Report {
     pub links: u64,
     /// Chains walked.
     pub chains: u64,
-    /// Rows not sealed yet, written within [`SEAL_GRACE`] of the last run that caught
+    /// Rows not sealed yet, written within [`SEAL_GRACE`](crate::SEAL_GRACE) of the last run that caught
     /// up (or before any run did): the next [`seal`](crate::seal) links them.
     pub pending: u64,
     /// The first break of each broken chain.
@@ -262,9 +262,10 @@ pub enum BreakReason {
     Changed,
     /// The link's row, or links, are gone: a deleted row, or a chain cut short.
     Missing,
-    /// A row the chains have moved past without it: inserted into the past (or written by
-    /// a transaction that committed more than [`SEAL_GRACE`] after writing it; once you
-    /// have checked such a row, [`seal_late`](crate::seal_late) seals it).
+    /// A row the chains have moved past without it: inserted into the past, or dated more
+    /// than [`SEAL_GRACE`](crate::SEAL_GRACE) ahead of the clock (or written by a
+    /// transaction that committed more than `SEAL_GRACE` after writing it; once you have
+    /// checked such a row, [`seal_late`](crate::seal_late) seals it).
     Inserted,
     /// The row holds what another link of the chain sealed: rows swapped or moved (to
     /// any link before it, or up to 10,000 links past the page of links at hand; one
@@ -295,11 +296,11 @@ pub enum BreakReason {
 /// # Ok(()) }
 /// ```
 pub async fn verify<C: ConnectionTrait>(db: &C, scope: &VerifyScope) -> Result<Report> {
-    let late_before = late_before(db).await?;
+    let (late, _) = Late::read(db, Utc::now()).await?;
     let mut report = if scope.splits() {
-        verify_split(db, scope, late_before).await?
+        verify_split(db, scope, late).await?
     } else {
-        verify_walk(db, scope, late_before).await?
+        verify_walk(db, scope, late).await?
     };
     confirm(db, scope, &mut report).await?;
     Ok(report)
@@ -391,7 +392,7 @@ async fn head_of<C: ConnectionTrait>(
 async fn verify_walk<C: ConnectionTrait>(
     db: &C,
     scope: &VerifyScope,
-    late_before: Option<DateTime<Utc>>,
+    late: Late,
 ) -> Result<Report> {
     let mut walk = Walk::new(scope);
     let start = scope.after.as_ref().map(|c| c.0.clone());
@@ -418,7 +419,7 @@ async fn verify_walk<C: ConnectionTrait>(
                 0
             }
         };
-        if let Some(stop) = walk.unsealed(db, kind, unsealed_from, late_before).await? {
+        if let Some(stop) = walk.unsealed(db, kind, unsealed_from, late).await? {
             walk.report.next = Some(Cursor(stop).to_string());
             return Ok(walk.report);
         }
@@ -432,7 +433,7 @@ async fn verify_walk<C: ConnectionTrait>(
 async fn verify_split<C: ConnectionTrait>(
     db: &C,
     scope: &VerifyScope,
-    late_before: Option<DateTime<Utc>>,
+    late: Late,
 ) -> Result<Report> {
     let mut report = Report::default();
     for kind in Kind::ALL {
@@ -445,7 +446,7 @@ async fn verify_split<C: ConnectionTrait>(
         });
         let unsealed = async {
             let mut walk = Walk::new(scope);
-            walk.unsealed(db, kind, 0, late_before).await?;
+            walk.unsealed(db, kind, 0, late).await?;
             Ok::<_, Error>(walk.report)
         };
         let (parts, rest) = tokio::join!(futures::future::try_join_all(links), unsealed);
@@ -500,17 +501,6 @@ async fn ranges<C: ConnectionTrait>(
     }
     ranges.push((from, None));
     Ok(ranges)
-}
-
-/// Rows written before this and still unsealed are late: `None` until a run caught up.
-async fn late_before<C: ConnectionTrait>(db: &C) -> Result<Option<DateTime<Utc>>> {
-    Ok(seal_runs::Entity::find()
-        .filter(seal_runs::Column::Complete.eq(true))
-        .order_by_desc(seal_runs::Column::Run)
-        .one(db)
-        .await
-        .map_err(Error::db("reading the seal runs"))?
-        .map(|r| r.sealed_at - SEAL_GRACE))
 }
 
 struct Walk<'a> {
@@ -772,13 +762,12 @@ impl<'a> Walk<'a> {
         db: &C,
         kind: Kind,
         after: i64,
-        late_before: Option<DateTime<Utc>>,
+        late: Late,
     ) -> Result<Option<Position>> {
         if self.scope.subject_type.is_none() && self.scope.subject_id.is_none() {
-            self.unsealed_by_range(db, kind, after, late_before).await
+            self.unsealed_by_range(db, kind, after, late).await
         } else {
-            self.unsealed_of_subjects(db, kind, after, late_before)
-                .await
+            self.unsealed_of_subjects(db, kind, after, late).await
         }
     }
 
@@ -789,7 +778,7 @@ impl<'a> Walk<'a> {
         db: &C,
         kind: Kind,
         mut after: i64,
-        late_before: Option<DateTime<Utc>>,
+        late: Late,
     ) -> Result<Option<Position>> {
         let mut flagged = HashSet::new();
         loop {
@@ -809,7 +798,7 @@ impl<'a> Walk<'a> {
                 .read(db, kind)
                 .await?;
                 for row in &rows {
-                    self.unsealed_row(kind, row, late_before, &mut flagged);
+                    self.unsealed_row(kind, row, late, &mut flagged);
                 }
             }
             self.budget = self.budget.saturating_sub(step.read);
@@ -830,7 +819,7 @@ impl<'a> Walk<'a> {
         db: &C,
         kind: Kind,
         mut after: i64,
-        late_before: Option<DateTime<Utc>>,
+        late: Late,
     ) -> Result<Option<Position>> {
         let mut flagged = HashSet::new();
         loop {
@@ -847,7 +836,7 @@ impl<'a> Walk<'a> {
             let full = rows.len() as u64 == PAGE;
             for row in &rows {
                 after = row.id();
-                self.unsealed_row(kind, row, late_before, &mut flagged);
+                self.unsealed_row(kind, row, late, &mut flagged);
             }
             self.budget = self.budget.saturating_sub(rows.len() as u64);
             if !full {
@@ -861,17 +850,11 @@ impl<'a> Walk<'a> {
 
     /// Counts or reports a row without a link: late, as inserted (once per chain in
     /// `flagged`); otherwise as pending.
-    fn unsealed_row(
-        &mut self,
-        kind: Kind,
-        row: &Row,
-        late_before: Option<DateTime<Utc>>,
-        flagged: &mut HashSet<Key>,
-    ) {
+    fn unsealed_row(&mut self, kind: Kind, row: &Row, late: Late, flagged: &mut HashSet<Key>) {
         if !self.scope.in_time(row.created_at()) {
             return;
         }
-        if late_before.is_some_and(|t| row.created_at() < t) {
+        if late.is_late(kind, row) {
             let (t, id) = row.subject();
             let key = (t.to_owned(), id.to_owned());
             if !flagged.contains(&key) {
