@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{
     ColumnDef, Index, IndexCreateStatement, IntoIden, IntoTableRef, Table, TableCreateStatement,
 };
-use sea_orm::{ConnectionTrait, DbBackend, TransactionSession, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionSession, TransactionTrait};
 
 use crate::entity::{activity_log, baselines, hourly, versions};
 use crate::{Error, Result};
@@ -123,12 +123,38 @@ async fn install_locked<C: ConnectionTrait>(db: &C, options: &Install) -> Result
     }
     .await;
     if backend == DbBackend::MySql {
-        let release = format!("SELECT RELEASE_LOCK('{INSTALL_LOCK}')");
-        db.execute_unprepared(&release)
-            .await
-            .map_err(Error::db("releasing the install lock"))?;
+        let released = release_install_lock(db).await;
+        // The install's own error first.
+        created?;
+        return released;
     }
     created
+}
+
+/// MySQL/MariaDB: releases the install lock, an error when this connection did not hold it.
+async fn release_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> {
+    const CONTEXT: &str = "releasing the install lock";
+    let release = format!("SELECT RELEASE_LOCK('{INSTALL_LOCK}') AS released");
+    let released: Option<i64> = db
+        .query_one_raw(Statement::from_string(DbBackend::MySql, release))
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .map(|row| row.try_get("", "released"))
+        .transpose()
+        .map_err(Error::db(CONTEXT))?
+        .flatten();
+    // 0 or NULL: this connection did not hold it (a pool, not one connection, was passed
+    // in: the lock stays with another of its connections until that one closes).
+    if released == Some(1) {
+        return Ok(());
+    }
+    Err(Error::Database {
+        context: CONTEXT,
+        source: sea_orm::DbErr::Custom(format!(
+            "`{INSTALL_LOCK}` was not held by the connection releasing it: install on a \
+             `DatabaseConnection` or in a transaction, not on a pooled executor"
+        )),
+    })
 }
 
 /// PostgreSQL: gives the chains' keys (links and heads) the byte order they are created
@@ -673,9 +699,7 @@ pub mod migration {
     #[async_trait::async_trait]
     impl MigrationTrait for Migration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            crate::install(manager.get_connection())
-                .await
-                .map_err(Into::into)
+            install_on(manager, &crate::Install::new()).await
         }
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -697,15 +721,27 @@ pub mod migration {
     #[async_trait::async_trait]
     impl MigrationTrait for PartitionedMigration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            let options = crate::Install::new().partitioned(true);
-            crate::install_with(manager.get_connection(), &options)
-                .await
-                .map_err(Into::into)
+            install_on(manager, &crate::Install::new().partitioned(true)).await
         }
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             drop_tables(manager).await
         }
+    }
+
+    /// Installs on the migration's connection: the pool itself when the migration runs
+    /// without a transaction (as on MySQL/MariaDB), so that the install takes one of its
+    /// connections for the lock and the statements (on the pool, the install lock could be
+    /// taken on one pooled connection and released on another).
+    async fn install_on(
+        manager: &SchemaManager<'_>,
+        options: &crate::Install,
+    ) -> Result<(), DbErr> {
+        match manager.get_connection() {
+            sea_orm::DatabaseExecutor::Connection(db) => crate::install_with(*db, options).await,
+            other => crate::install_with(other, options).await,
+        }
+        .map_err(Into::into)
     }
 
     /// Drops the audit tables (a partitioned `activity_log` with its partitions).
