@@ -46,11 +46,34 @@ pub(crate) async fn version_at<C: ConnectionTrait>(
     subject_id: &str,
     t: DateTime<Utc>,
 ) -> Result<Option<Version>> {
+    newest(db, subject_type, subject_id, Some(t)).await
+}
+
+/// The latest version of a subject, by its number (not by the reader's clock: a version
+/// stamped by a clock ahead of this one is the latest all the same).
+pub(crate) async fn latest_version<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+) -> Result<Option<Version>> {
+    newest(db, subject_type, subject_id, None).await
+}
+
+/// The highest-numbered version of a subject, of those written at or before `t` if given.
+async fn newest<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+    t: Option<DateTime<Utc>>,
+) -> Result<Option<Version>> {
     use versions::Column as V;
-    versions::Entity::find()
+    let mut query = versions::Entity::find()
         .filter(V::SubjectType.eq(subject_type))
-        .filter(V::SubjectId.eq(subject_id))
-        .filter(V::CreatedAt.lte(at(t, db.get_database_backend())))
+        .filter(V::SubjectId.eq(subject_id));
+    if let Some(t) = t {
+        query = query.filter(V::CreatedAt.lte(at(t, db.get_database_backend())));
+    }
+    query
         .order_by_desc(V::Version)
         .limit(1)
         .one(db)
@@ -236,7 +259,7 @@ async fn latest_versions_postgres<C: ConnectionTrait>(
     ];
     let until_sql = match until {
         Some(t) => {
-            values.push(t.into());
+            values.push(crate::dialect::bound(t, DbBackend::Postgres));
             r#" AND "created_at" <= $3"#
         }
         None => "",
@@ -359,7 +382,8 @@ where
 }
 
 /// The changes from version `from` to version `to` of one subject (by their numbers), in the
-/// log's `{field: {old, new}}` shape. Redacted fields are in no snapshot, so in no diff.
+/// log's `{field: {old, new}}` shape (a `deleted` version has no fields: every field goes
+/// to, or comes from, `null`). Redacted fields are in no snapshot, so in no diff.
 pub(crate) async fn diff<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
@@ -384,16 +408,24 @@ pub(crate) async fn diff<C: ConnectionTrait>(
                     subject_id: subject_id.to_owned(),
                     version: n,
                 })?;
-        Ok(Value::Object(
-            crate::api::version_from_row(row.clone())?.data,
-        ))
+        Ok(state(crate::api::version_from_row(row.clone())?))
     };
     Ok(Changes::between(&data(from)?, &data(to)?))
 }
 
+/// The record's fields a version holds: none (`null`) when it says the record was deleted
+/// (its data is the last state, kept for a restore).
+pub(crate) fn state(version: Version) -> Value {
+    match version.event {
+        Action::Deleted => Value::Null,
+        _ => Value::Object(version.data),
+    }
+}
+
 /// The changes from version `a` to version `b` (by their ids) of one subject, in the log's
-/// `{field: {old, new}}` shape, for any subject type (typed: [`AuditedEntity::diff`]).
-/// Versions of two subjects are an error.
+/// `{field: {old, new}}` shape, for any subject type (typed: [`AuditedEntity::diff`]); a
+/// `deleted` version has no fields (every field goes to, or comes from, `null`). Versions of
+/// two subjects are an error.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -424,10 +456,7 @@ pub async fn diff_versions<C: ConnectionTrait>(db: &C, a: i64, b: i64) -> Result
             found: format!("{} {}", b.subject_type, b.subject_id),
         });
     }
-    Ok(Changes::between(
-        &Value::Object(a.data),
-        &Value::Object(b.data),
-    ))
+    Ok(Changes::between(&state(a), &state(b)))
 }
 
 /// Who last changed one field, and how.

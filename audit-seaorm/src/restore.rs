@@ -265,12 +265,9 @@ where
     {
         let id = history::subject_id_of::<E>(&key)?;
         // A record deleted then (or now) has no fields then (or now).
-        let data = |v: Option<Version>| match v {
-            Some(v) if v.event != Action::Deleted => Value::Object(v.data),
-            _ => Value::Null,
-        };
+        let data = |v: Option<Version>| v.map_or(Value::Null, history::state);
         let then = history::state_at(db, subject_type::<E>(), id.as_str(), t).await?;
-        let now = history::version_at(db, subject_type::<E>(), id.as_str(), Utc::now()).await?;
+        let now = history::latest_version(db, subject_type::<E>(), id.as_str()).await?;
         Ok(Changes::between(&data(then), &data(now)))
     }
 
@@ -373,10 +370,6 @@ where
         .one(db)
         .await
         .map_err(Error::db("reading the row to restore"))?;
-    if let Some(row) = current.as_ref().filter(|_| !drift_logged) {
-        // Every field is written back: what changed outside the trail is logged first.
-        log_drift(db, subject_type, version.subject_id.as_ref(), row).await?;
-    }
     let target = <E::Model as Audited>::from_snapshot(current.as_ref(), &version.data)?;
     // The key comes from the snapshot's data: it must name the subject the version is of.
     let subject_id = target.subject_id()?;
@@ -389,6 +382,11 @@ where
                 version.subject_id
             ),
         });
+    }
+    // Checked above before anything is written (a version that cannot be restored writes
+    // nothing); every field is written back: what changed outside the trail goes first.
+    if let Some(row) = current.as_ref().filter(|_| !drift_logged) {
+        log_drift(db, subject_type, version.subject_id.as_ref(), row).await?;
     }
     let (action, properties) = logged_as.unwrap_or_else(|| {
         let properties = serde_json::json!({

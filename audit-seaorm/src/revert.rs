@@ -431,13 +431,8 @@ where
     E: EntityTrait,
     E::Model: AuditedModel,
 {
-    let Some(latest) = crate::history::version_at(
-        txn,
-        &subject.subject_type,
-        &subject.subject_id,
-        chrono::Utc::now(),
-    )
-    .await?
+    let Some(latest) =
+        crate::history::latest_version(txn, &subject.subject_type, &subject.subject_id).await?
     else {
         return Ok(None);
     };

@@ -138,6 +138,80 @@ async fn as_of_many_in_one_query(db: DatabaseConnection) {
             .unwrap()
             .is_empty()
     );
+    // Times past what a database stores are clamped, as `as_of`'s are.
+    let never = post::Entity::as_of_many(&db, &ids, DateTime::<Utc>::MIN_UTC)
+        .await
+        .unwrap();
+    assert!(never.is_empty());
+    let ever = post::Entity::as_of_many(&db, &ids, DateTime::<Utc>::MAX_UTC)
+        .await
+        .unwrap();
+    assert_eq!(ever.len(), 2);
+}
+
+/// A delete has no fields after it: a diff to (or from) a `deleted` version takes every
+/// field to (or from) `null`, as `changes_since` does.
+async fn a_diff_across_a_delete(db: DatabaseConnection) {
+    let p = post::new("a", "s").insert(&db).await.unwrap();
+    p.clone().delete(&db).await.unwrap();
+    let vs = post::Entity::versions(&db, p.id).await.unwrap();
+    assert_eq!(vs.len(), 2);
+    // (a field that was `null` stays `null`: no change)
+    let fields: Vec<&str> = vs[0]
+        .data
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert!(fields.len() >= 2, "{fields:?}");
+    for d in [
+        post::Entity::diff(&db, p.id, 1, 2).await.unwrap(),
+        audit_seaorm::diff_versions(&db, vs[0].id, vs[1].id)
+            .await
+            .unwrap(),
+    ] {
+        let gone: Vec<&str> = d.iter().map(|(f, _)| f).collect();
+        assert_eq!(gone, fields);
+        for (field, change) in d.iter() {
+            assert_eq!(
+                (&change.old, &change.new),
+                (&vs[0].data[field], &json!(null))
+            );
+        }
+    }
+    let back = post::Entity::diff(&db, p.id, 2, 1).await.unwrap();
+    assert_eq!(back.get("title").unwrap().old, json!(null));
+    assert_eq!(back.get("title").unwrap().new, json!("a"));
+}
+
+/// The latest version is the highest-numbered one, whatever the clock of the server that
+/// wrote it said: one stamped ahead of the reader's clock is not left out.
+async fn the_latest_version_is_by_number(db: DatabaseConnection) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let p = post::new("a", "s").insert(&db).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let after_create = Utc::now();
+    retitle(&db, p.id, "b").await;
+    let ahead = Utc::now() + Duration::minutes(5);
+    let ahead = match db.get_database_backend() {
+        sea_orm::DbBackend::MySql => sea_orm::Value::ChronoDateTime(Some(ahead.naive_utc())),
+        _ => sea_orm::Value::ChronoDateTimeUtc(Some(ahead)),
+    };
+    versions_table::Entity::update_many()
+        .col_expr(versions_table::Column::CreatedAt, Expr::val(ahead))
+        .filter(versions_table::Column::SubjectId.eq(p.id.to_string()))
+        .filter(versions_table::Column::Version.eq(2))
+        .exec(&db)
+        .await
+        .unwrap();
+    let since = post::Entity::changes_since(&db, p.id, after_create)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&since).unwrap(),
+        json!({"title": {"old": "a", "new": "b"}})
+    );
 }
 
 async fn diffs_between_versions_and_since_a_time(db: DatabaseConnection) {
@@ -386,6 +460,8 @@ backend_tests!(
     as_of_at_the_boundaries,
     as_of_orders_by_number_within_a_timestamp,
     as_of_many_in_one_query,
+    a_diff_across_a_delete,
+    the_latest_version_is_by_number,
     diffs_between_versions_and_since_a_time,
     blame_and_field_history,
     blame_reaches_back_to_the_creation,

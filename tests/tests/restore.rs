@@ -3,7 +3,8 @@
 use audit_seaorm::{AuditContext, AuditedEntity, Error, history, snapshot, versions};
 use audit_tests::{backend_tests, post, sample, translation};
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 use serde_json::json;
 
@@ -164,6 +165,30 @@ async fn restore_errors(db: DatabaseConnection) {
     // Nothing was written by the failed restores.
     let row = post::reload(&db, p.id).await;
     assert_eq!(row, p);
+    // Nor when the row changed outside the trail: its drift is not logged either.
+    post::Entity::update_many()
+        .col_expr(
+            post::Column::Title,
+            sea_orm::sea_query::Expr::value("outside"),
+        )
+        .filter(post::Column::Id.eq(p.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let trail = (
+        history(&db, "post", p.id).await.unwrap().len(),
+        versions(&db, "post", p.id).await.unwrap().len(),
+    );
+    for bad in [removed.id, retyped.id] {
+        post::Entity::restore(&db, bad).await.unwrap_err();
+    }
+    assert_eq!(
+        (
+            history(&db, "post", p.id).await.unwrap().len(),
+            versions(&db, "post", p.id).await.unwrap().len()
+        ),
+        trail
+    );
     // A field added since (missing from the snapshot) keeps its current value.
     let partial = snapshot(&db, "post", p.id, &json!({"id": p.id, "title": "partial"}))
         .await

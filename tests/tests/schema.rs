@@ -57,7 +57,9 @@ async fn migration_creates_tables(db: DatabaseConnection) {
         // Several idle connections in the pool: MySQL's migrations run on the pool itself,
         // where the install lock, taken on one, was released on another and leaked.
         let busy = |_| db.execute_unprepared("DO SLEEP(0.2)");
-        futures::future::try_join_all((0..4).map(busy)).await.unwrap();
+        futures::future::try_join_all((0..4).map(busy))
+            .await
+            .unwrap();
     }
     Migrator::up(&db, None).await.unwrap();
     if mysql {

@@ -340,7 +340,7 @@ async fn subject_diff(
     let from = q.from.unwrap_or(1);
     let to = match q.to {
         Some(to) => to,
-        None => crate::history::version_at(&state.db, kind, id, Utc::now())
+        None => crate::history::latest_version(&state.db, kind, id)
             .await?
             .map_or(from, |v| v.version),
     };
