@@ -59,7 +59,7 @@ pub use partition::{MONTHS_AHEAD, maintain_partitions};
 pub use prune::{Policy, Pruned, Retention, prune};
 pub use redact::{Redacted, redact_history};
 pub use restore::AuditedEntity;
-pub use revert::{Conflict, Reverted, Reverter, Subject};
+pub use revert::{Conflict, KeptField, Reverted, Reverter, Subject};
 pub use rollup::{ActivityCounts, GRACE, activity_counts};
 #[cfg(feature = "migration")]
 pub use schema::migration;

@@ -418,6 +418,47 @@ where
         .await
 }
 
+/// Logs that a record's row is gone while its latest version says it exists (deleted
+/// outside the trail): a `drift` entry taking every field to `null`, with no causer, and a
+/// `deleted` version keeping the last state, as the record's hooked delete would have
+/// written. That entry's id; `None` when the trail already says it is gone (or has no
+/// version of it).
+pub(crate) async fn log_drift_gone<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+) -> Result<Option<i64>> {
+    use crate::trail::plan::DRIFT;
+    let mysql = db.get_database_backend() == sea_orm::DbBackend::MySql;
+    let Some(latest) = crate::dialect::latest(db, subject_type, subject_id, mysql).await? else {
+        return Ok(None);
+    };
+    if !latest.alive() {
+        return Ok(None);
+    }
+    let changes = audit_core::Changes::between(&Value::Object(latest.data.clone()), &Value::Null);
+    let (entry, _) = audit_core::AuditContext::new()
+        .scope(crate::write::write(
+            db,
+            crate::write::Record {
+                subject_type,
+                subject_id,
+                causer_id: None,
+                activity: Some(crate::write::ActivityRow {
+                    action: DRIFT,
+                    changes: &changes,
+                    properties: None,
+                }),
+                version: Some(crate::write::VersionRow {
+                    event: crate::trail::plan::Kind::Deleted.as_str(),
+                    data: &latest.data,
+                }),
+            },
+        ))
+        .await?;
+    Ok(entry.map(|e| e.id))
+}
+
 /// When the locked `row` differs from its record's latest version (changed outside the
 /// trail: raw SQL, `update_many`, another program), logs the difference as a `drift`
 /// entry and version with no causer, as the record's next hooked write would: that

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use audit_core::{Action, ActivityEntry, AuditContext, Audited, Filter, Order, Version};
+use audit_core::{Action, ActivityEntry, AuditContext, Audited, Filter, Order, REDACTED, Version};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, ModelTrait, QueryFilter,
@@ -80,6 +80,22 @@ pub struct Reverted {
     pub request_id: String,
     /// The records put back, in the order they were put back.
     pub subjects: Vec<Subject>,
+    /// The redacted fields the request changed, which could not go back: no version holds
+    /// their values, so each keeps the value the request gave it (a record re-inserted
+    /// gets the field's default). Check them by other means (a `tracing` warning names
+    /// them too).
+    pub redacted_kept: Vec<KeptField>,
+}
+
+/// A field of a record that a revert could not put back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "axum", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct KeptField {
+    /// The record.
+    pub subject: Subject,
+    /// The field.
+    pub field: String,
 }
 
 /// Reverts requests: undoes every hooked change one request id made (creates deleted,
@@ -202,9 +218,27 @@ impl Reverter {
         txn.commit()
             .await
             .map_err(Error::db("committing the revert"))?;
+        let redacted_kept: Vec<KeptField> = plan
+            .iter()
+            .flat_map(|s| {
+                s.redacted.iter().map(|field| KeptField {
+                    subject: s.subject.clone(),
+                    field: field.clone(),
+                })
+            })
+            .collect();
+        if !redacted_kept.is_empty() {
+            tracing::warn!(
+                request_id,
+                fields = ?redacted_kept,
+                "audit: a reverted request changed redacted fields; no version holds their \
+                 values, so they keep what the request gave them"
+            );
+        }
         Ok(Reverted {
             request_id: new_request,
             subjects: plan.into_iter().map(|s| s.subject).collect(),
+            redacted_kept,
         })
     }
 }
@@ -216,6 +250,8 @@ struct Step {
     entry_ids: Vec<i64>,
     /// The fields the request changed.
     fields: BTreeSet<String>,
+    /// Of those, the redacted ones: no version holds their values.
+    redacted: BTreeSet<String>,
     /// Its version before the request (`None`: it did not exist).
     target: Option<Version>,
 }
@@ -284,6 +320,9 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
         // The request's change is the record's first version: before it, the record did
         // not exist only if that change created it.
         let created = matches!(entries[0].action, Action::Created | Action::Restored);
+        // A create is a create whatever versions came before it (a row deleted outside the
+        // trail leaves its last version saying it exists).
+        let created_here = entries[0].action == Action::Created;
         // (A revert's first change of a record is never its first version: it puts back
         // a state the trail held.)
         if number == 1 && !created {
@@ -293,14 +332,26 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
                 version: 0,
             });
         }
+        let redacted = entries
+            .iter()
+            .flat_map(|e| e.changes.iter())
+            .filter(|(_, c)| {
+                [&c.old, &c.new]
+                    .iter()
+                    .any(|v| v.as_str() == Some(REDACTED))
+            })
+            .map(|(field, _)| field.to_owned())
+            .collect();
         steps.push((
-            number,
+            // (the version before the request is read only when there is one to go back to)
+            if created_here { 1 } else { number },
             Step {
                 entry_ids: entries.iter().map(|e| e.id).collect(),
                 fields: entries
                     .iter()
                     .flat_map(|e| e.changes.fields().map(str::to_owned))
                     .collect(),
+                redacted,
                 subject,
                 target: None,
             },
@@ -452,7 +503,9 @@ where
     E::Model: AuditedModel,
 {
     let Some(row) = locked_row::<E>(txn, subject).await? else {
-        return Ok(None);
+        // Gone while the trail says it exists: deleted outside the trail.
+        return crate::restore::log_drift_gone(txn, &subject.subject_type, &subject.subject_id)
+            .await;
     };
     crate::restore::log_drift(txn, &subject.subject_type, &subject.subject_id, &row).await
 }
@@ -469,10 +522,21 @@ where
     let current = locked_row::<E>(txn, &step.subject).await?;
     if let Some(before) = &step.target {
         let mut version = before.clone();
-        if let Some(row) = &current {
+        // What the request's fields go back into: the row as it is, or, when it is gone,
+        // the last state the trail holds of it (its `deleted` version keeps it).
+        let base = match &current {
+            Some(row) => Some(row.snapshot()?),
+            None => {
+                let (t, id) = (&step.subject.subject_type, &step.subject.subject_id);
+                crate::history::latest_version(txn, t, id)
+                    .await?
+                    .filter(|v| v.version > before.version)
+                    .map(|v| v.data)
+            }
+        };
+        if let Some(mut data) = base {
             // Later changes of other fields stay; a field the version before does not hold
             // (redacted, or added since) keeps its value.
-            let mut data = row.snapshot()?;
             for field in &step.fields {
                 if let Some(value) = before.data.get(field) {
                     data.insert(field.clone(), value.clone());

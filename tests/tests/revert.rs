@@ -426,8 +426,152 @@ async fn changes_outside_the_trail_are_seen(db: DatabaseConnection) {
     assert_eq!(vs[3].data["slug"], serde_json::json!("outside"));
 }
 
+/// A row deleted outside the trail after the request: the revert logs the deletion as
+/// drift and refuses (every field the request changed was changed outside the trail);
+/// forced, it brings the row back in its last state with the request's fields as before.
+async fn a_row_deleted_outside_the_trail_is_a_conflict(db: DatabaseConnection) {
+    let p = post::new("a", "a").insert(&db).await.unwrap();
+    request("req-gone").scope(retitle(&db, p.id, "b")).await;
+    post::ActiveModel {
+        id: ActiveValue::Unchanged(p.id),
+        slug: Set("later".into()),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    post::Entity::delete_many()
+        .filter(post::Column::Id.eq(p.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let before = entry_count(&db).await;
+    let reverter = Reverter::new().entity::<post::Entity>();
+    match reverter.revert_request(&db, "req-gone", false).await {
+        Err(Error::RevertConflicts(conflicts)) => {
+            let fields: Vec<(&str, bool)> = conflicts
+                .iter()
+                .map(|c| (c.field.as_str(), c.outside_trail))
+                .collect();
+            assert_eq!(fields, [("title", true)]);
+        }
+        other => panic!("expected RevertConflicts, got {other:?}"),
+    }
+    assert_eq!(entry_count(&db).await, before, "nothing written");
+    assert!(
+        post::Entity::find_by_id(p.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    reverter
+        .revert_request(&db, "req-gone", true)
+        .await
+        .unwrap();
+    let row = post::reload(&db, p.id).await;
+    assert_eq!((row.title.as_str(), row.slug.as_str()), ("a", "later"));
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["created", "updated", "updated", "drift", "reverted"]
+    );
+    let drift = &trail[3];
+    assert_eq!(drift.causer_id, None);
+    assert_eq!(
+        drift.changes.get("title").unwrap().new,
+        serde_json::json!(null)
+    );
+    assert_eq!(
+        drift.changes.get("slug").unwrap().old,
+        serde_json::json!("later")
+    );
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    let events: Vec<&str> = vs.iter().map(|v| v.event.as_str()).collect();
+    assert_eq!(
+        events,
+        ["created", "updated", "updated", "deleted", "reverted"]
+    );
+}
+
+/// A request that created a record over a trail that still said it existed (its row was
+/// deleted outside the trail): reverting it deletes the record.
+async fn a_create_over_an_outside_delete_is_deleted(db: DatabaseConnection) {
+    let p = post::new("a", "a").insert(&db).await.unwrap();
+    retitle(&db, p.id, "b").await;
+    post::Entity::delete_many()
+        .filter(post::Column::Id.eq(p.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    request("req-again")
+        .scope(async {
+            post::ActiveModel {
+                id: Set(p.id),
+                ..post::new("again", "again")
+            }
+            .insert(&db)
+            .await
+            .unwrap()
+        })
+        .await;
+    let reverter = Reverter::new().entity::<post::Entity>();
+    reverter
+        .revert_request(&db, "req-again", false)
+        .await
+        .unwrap();
+    assert!(
+        post::Entity::find_by_id(p.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.last().unwrap().event, "deleted");
+}
+
+/// Redacted fields cannot go back (no version holds their values): they keep what the
+/// request gave them, and the revert says which.
+async fn redacted_fields_are_named_not_reverted(db: DatabaseConnection) {
+    let p = post::new("a", "a").insert(&db).await.unwrap();
+    request("req-secret")
+        .scope(
+            post::ActiveModel {
+                id: ActiveValue::Unchanged(p.id),
+                title: Set("b".into()),
+                api_token: Set("secret-2".into()),
+                ..Default::default()
+            }
+            .update(&db),
+        )
+        .await
+        .unwrap();
+    let reverter = Reverter::new().entity::<post::Entity>();
+    let (done, warnings) =
+        audit_tests::warnings_of(reverter.revert_request(&db, "req-secret", false)).await;
+    let done = done.unwrap();
+    let kept: Vec<(&str, &str)> = done
+        .redacted_kept
+        .iter()
+        .map(|k| (k.subject.subject_id.as_str(), k.field.as_str()))
+        .collect();
+    assert_eq!(kept, [(p.id.to_string().as_str(), "api_token")]);
+    assert!(warnings.contains("redacted"), "{warnings}");
+    let row = post::reload(&db, p.id).await;
+    assert_eq!(
+        (row.title.as_str(), row.api_token.as_str()),
+        ("a", "secret-2")
+    );
+}
+
 backend_tests!(
     changes_outside_the_trail_are_seen,
+    a_row_deleted_outside_the_trail_is_a_conflict,
+    a_create_over_an_outside_delete_is_deleted,
+    redacted_fields_are_named_not_reverted,
     a_revert_can_be_reverted,
     a_write_in_flight_is_a_conflict,
     records_go_back_in_reverse_order,
