@@ -128,19 +128,24 @@ pub enum Error {
         /// The version number asked for.
         version: i64,
     },
-    /// A subject id longer than MySQL/MariaDB store (600 characters, what their unique
-    /// index on subject and version can hold): refused before anything is written,
-    /// rather than cut.
+    /// A subject id longer than the backend's indexes on it hold: refused before anything
+    /// is written, rather than cut (MySQL/MariaDB: 600 characters, what their unique index
+    /// on subject and version can hold) or failing in the database (PostgreSQL: 2,000
+    /// bytes, under what one B-tree index entry holds).
     #[error(
-        "the subject id of `{subject_type}` is {length} characters long; MySQL/MariaDB store at most {max}"
+        "the subject id of `{subject_type}` is {length} {unit} long; {backend} stores at most {max}"
     )]
     SubjectIdTooLong {
         /// The subject type.
         subject_type: String,
-        /// The id's length, in characters.
+        /// The id's length, in `unit`s.
         length: usize,
         /// The most the backend stores.
         max: usize,
+        /// What the lengths count: `"characters"` (MySQL/MariaDB) or `"bytes"` (PostgreSQL).
+        unit: &'static str,
+        /// The backend.
+        backend: &'static str,
     },
     /// `redact_history` was asked to scrub a field that is not `#[audit(redact)]`.
     #[error(

@@ -266,6 +266,14 @@ where
         return Ok(active);
     };
     let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
+    // A key too long for the trail's indexes is refused before the row is written (on a
+    // plain connection nothing would roll the row back).
+    let backend = db.get_database_backend();
+    if backend != sea_orm::DbBackend::Sqlite
+        && let Some(Ok(id)) = <ModelOf<A> as AuditedModel>::subject_id_of_active(&active)
+    {
+        crate::dialect::check_subject_id(backend, (subject_type, id.as_str()))?;
+    }
     if insert {
         // A key the caller gives may be in the trail already (a key used again): on
         // MySQL/MariaDB, which number a create without reading, the create then numbers

@@ -4,7 +4,7 @@
 use audit_seaorm::{Filter, activity, history, versions};
 use audit_tests::{backend_tests, post, translation};
 use chrono::{TimeZone, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Set};
 
 /// Keys `"en"` and `"EN"` are two records (the entity's table compares them exactly) and
 /// two subjects of the trail, on every backend: their entries and versions never mix.
@@ -299,6 +299,64 @@ async fn long_values_are_stored_whole(db: DatabaseConnection) {
             .items
             .is_empty()
     );
+}
+
+/// PostgreSQL keeps subject ids up to 2,000 bytes: a longer one is refused with a clear
+/// error before anything is written, by the explicit API and by a hooked write (which
+/// the database would otherwise fail on its index); SQLite keeps it.
+async fn subject_ids_beyond_postgres_limit(db: DatabaseConnection) {
+    use audit_seaorm::snapshot;
+    let id = noise(2_500, 6);
+    let written = snapshot(&db, "notes", &id, &serde_json::json!({"a": 1})).await;
+    // A composite key of 2,106 bytes: the entity's own index holds it, the trail's refuses.
+    let locale = noise(2_100, 7);
+    let key = format!(r#"[7,"{locale}"]"#);
+    let hooked = translation::ActiveModel {
+        post_id: Set(7),
+        locale: Set(locale.clone()),
+        body: Set("long".into()),
+    }
+    .insert(&db)
+    .await;
+    if db.get_database_backend() == DbBackend::Postgres {
+        let err = written.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                audit_seaorm::Error::SubjectIdTooLong {
+                    length: 2_500,
+                    max: 2_000,
+                    unit: "bytes",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the subject id of `notes` is 2500 bytes long; PostgreSQL stores at most 2000"
+        );
+        let err = hooked.unwrap_err().to_string();
+        assert!(err.contains("2106 bytes long"), "{err}");
+        assert!(versions(&db, "notes", &id).await.unwrap().is_empty());
+        assert!(
+            versions(&db, "translations", &key)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let rows = translation::Entity::find().all(&db).await.unwrap();
+        assert!(rows.is_empty(), "the entity write is rolled back");
+    } else {
+        assert_eq!(written.unwrap().subject_id, id.as_str());
+        hooked.unwrap();
+        assert_eq!(versions(&db, "translations", &key).await.unwrap().len(), 1);
+    }
+}
+
+mod subject_ids_beyond_postgres_limit {
+    audit_tests::__backend_test!(subject_ids_beyond_postgres_limit, sqlite, Sqlite, "_s");
+    audit_tests::__backend_test!(subject_ids_beyond_postgres_limit, postgres, Postgres, "_p");
 }
 
 /// MySQL/MariaDB keep subject ids up to 600 characters: a longer one is refused with a

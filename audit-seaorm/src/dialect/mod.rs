@@ -205,20 +205,37 @@ pub(crate) async fn latest<C: ConnectionTrait>(
     }))
 }
 
-/// Refuses a subject id MySQL/MariaDB cannot store whole (a server without strict mode
-/// would cut it silently and merge subjects); the other backends store any length.
+/// Refuses a subject id the backend's indexes cannot hold: MySQL/MariaDB would cut it
+/// (a server without strict mode silently, merging subjects); PostgreSQL would fail the
+/// write (one B-tree index entry holds about 2,700 bytes, and the subject indexes hold the
+/// subject type too). SQLite stores any length.
 pub(crate) fn check_subject_id(backend: DbBackend, (subject_type, id): (&str, &str)) -> Result<()> {
-    let length = id.chars().count();
-    let max = crate::schema::MYSQL_MAX_SUBJECT_ID;
-    if backend == DbBackend::MySql && length > max {
+    let (length, max, unit, name) = match backend {
+        DbBackend::MySql => (
+            id.chars().count(),
+            crate::schema::MYSQL_MAX_SUBJECT_ID,
+            "characters",
+            "MySQL/MariaDB",
+        ),
+        DbBackend::Postgres => (id.len(), POSTGRES_MAX_SUBJECT_ID, "bytes", "PostgreSQL"),
+        _ => return Ok(()),
+    };
+    if length > max {
         return Err(Error::SubjectIdTooLong {
             subject_type: subject_type.to_owned(),
             length,
             max,
+            unit,
+            backend: name,
         });
     }
     Ok(())
 }
+
+/// The longest subject id PostgreSQL takes, in bytes: with a subject type of up to 100
+/// characters (400 bytes) and the entry's overhead, under the 2,704 bytes of a B-tree
+/// index entry (a value that does not compress).
+pub(crate) const POSTGRES_MAX_SUBJECT_ID: usize = 2_000;
 
 fn text(s: Option<&str>) -> SimpleExpr {
     Value::String(s.map(str::to_owned)).into()
