@@ -10,6 +10,9 @@
 //!              [--checkpoint checkpoint.json --public-key HEX]
 //! ```
 //!
+//! With the application's own table names: `--table-prefix acme_` (or `--tables
+//! LOG,VERSIONS,BASELINES`) before or after the command.
+//!
 //! `verify` prints each broken link and exits 1 when it found any (or when the trail no
 //! longer matches the checkpoint), 2 on an error, 0 otherwise.
 
@@ -17,6 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use audit_seaorm::ed25519_dalek::{SigningKey, VerifyingKey};
+use audit_seaorm::entity::{TableNames, set_table_names};
 use audit_seaorm::{Checkpoint, VerifyScope};
 use clap::{Parser, Subcommand};
 
@@ -26,6 +30,13 @@ use clap::{Parser, Subcommand};
     about = "Seal, checkpoint and verify the audit trail's hash chains"
 )]
 struct Cli {
+    /// The audit tables' names start with this (`TableNames::prefixed`: `acme_` for
+    /// `acme_activity_log`, `acme_versions`, …), as the application set them.
+    #[arg(long, global = true, conflicts_with = "tables")]
+    table_prefix: Option<String>,
+    /// The audit tables' own names (`TableNames::new`), as the application set them.
+    #[arg(long, global = true, value_name = "LOG,VERSIONS,BASELINES", value_parser = parse_tables)]
+    tables: Option<(String, String, String)>,
     #[command(subcommand)]
     command: Command,
 }
@@ -91,7 +102,19 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Cli::parse().command).await {
+    let cli = Cli::parse();
+    let names = match (cli.table_prefix, cli.tables) {
+        (Some(prefix), _) => Some(TableNames::prefixed(&prefix)),
+        (None, Some((log, versions, baselines))) => Some(TableNames::new(log, versions, baselines)),
+        (None, None) => None,
+    };
+    if let Some(names) = names
+        && let Err(e) = set_table_names(names)
+    {
+        eprintln!("audit: {e}");
+        return ExitCode::from(2);
+    }
+    match run(cli.command).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("audit: {e}");
@@ -112,6 +135,18 @@ async fn connect(url: &str) -> Fallible<sea_orm::DatabaseConnection> {
     sea_orm::Database::connect(options)
         .await
         .map_err(|e| format!("connecting to the database: {e}").into())
+}
+
+/// `LOG,VERSIONS,BASELINES`.
+fn parse_tables(text: &str) -> Result<(String, String, String), String> {
+    match text.split(',').map(str::trim).collect::<Vec<_>>()[..] {
+        [log, versions, baselines] if ![log, versions, baselines].contains(&"") => {
+            Ok((log.to_owned(), versions.to_owned(), baselines.to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}` is not LOG,VERSIONS,BASELINES (three table names)"
+        )),
+    }
 }
 
 /// `TABLE:ID`.
