@@ -220,6 +220,10 @@ pub enum Error {
          listing): list again without `after_id`"
     )]
     CursorNotFound(i64),
+    /// The audit tables cannot be installed as the database stands: an index name they
+    /// need belongs to another table.
+    #[error("installing the audit tables: {0}")]
+    Schema(String),
     /// The partitioned layout cannot be installed or kept: asked of a backend other than
     /// PostgreSQL, or of an `activity_log` that exists as a plain table (converting it is
     /// a migration of its own), or a partition PostgreSQL describes unexpectedly.

@@ -129,6 +129,67 @@ pub(crate) async fn state_at<C: ConnectionTrait>(
     }
 }
 
+/// [`state_at`]'s errors for records with no version at or before `t`, two queries for
+/// them all (per [`IDS_PER_QUERY`]): [`Error::StatePruned`] when a record's first versions
+/// were pruned, [`Error::StateBeforeTrail`] when its first version is a baseline.
+async fn no_state_then<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    ids: &[&str],
+    t: DateTime<Utc>,
+) -> Result<()> {
+    use versions::Column as V;
+    const CONTEXT: &str = "reading records' earliest versions";
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let earliest: Vec<(String, i64)> = versions::Entity::find()
+            .select_only()
+            .column(V::SubjectId)
+            .column_as(V::Version.min(), "earliest")
+            .filter(V::SubjectType.eq(subject_type))
+            .filter(V::SubjectId.is_in(chunk.iter().copied()))
+            .group_by(V::SubjectId)
+            .order_by_asc(V::SubjectId)
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(Error::db(CONTEXT))?;
+        if let Some((subject_id, earliest)) = earliest.iter().find(|(_, e)| *e > 1) {
+            return Err(Error::StatePruned {
+                subject_type: subject_type.to_owned(),
+                subject_id: subject_id.clone(),
+                at: t,
+                earliest: *earliest,
+            });
+        }
+        if earliest.is_empty() {
+            continue;
+        }
+        // The row existed before auditing saw it: not "not created yet".
+        let baseline: Option<(String, DateTime<Utc>)> = versions::Entity::find()
+            .select_only()
+            .columns([V::SubjectId, V::CreatedAt])
+            .filter(V::SubjectType.eq(subject_type))
+            .filter(V::SubjectId.is_in(earliest.iter().map(|(id, _)| id.as_str())))
+            .filter(V::Version.eq(1))
+            .filter(V::Event.eq(crate::trail::plan::BASELINE))
+            .order_by_asc(V::SubjectId)
+            .limit(1)
+            .into_tuple()
+            .one(db)
+            .await
+            .map_err(Error::db(CONTEXT))?;
+        if let Some((subject_id, since)) = baseline {
+            return Err(Error::StateBeforeTrail {
+                subject_type: subject_type.to_owned(),
+                subject_id,
+                at: t,
+                since,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The record a version holds, or `None` when the version says it was deleted. Fields the
 /// snapshot does not hold (redacted, skipped) take their type's default.
 fn model_of<M: Audited>(version: Option<Version>) -> Result<Option<M>> {
@@ -178,12 +239,18 @@ where
         .collect::<Result<Vec<_>>>()?;
     let rows = latest_versions(db, subject_type, &ids, Some(t)).await?;
     if rows.len() < ids.len() {
-        // A record with no version then: not there yet, or its versions up to `t` pruned.
+        // A record with no version then: not there yet, or its versions up to `t` pruned,
+        // or older than its trail.
         let found: std::collections::HashSet<&str> =
             rows.iter().map(|r| r.subject_id.as_str()).collect();
-        for id in ids.iter().filter(|id| !found.contains(id.as_str())) {
-            state_at(db, subject_type, id, t).await?;
-        }
+        let mut missing: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !found.contains(id))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        no_state_then(db, subject_type, &missing, t).await?;
     }
     let mut models = Vec::with_capacity(rows.len());
     for row in rows {

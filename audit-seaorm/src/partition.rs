@@ -144,9 +144,15 @@ pub(crate) async fn is_plain_table<C: ConnectionTrait>(db: &C) -> Result<bool> {
     .await
 }
 
-/// Creates the default partition and the month partitions from the current month to
-/// `months_ahead` after it, those that do not exist yet. Call it holding the install lock.
-pub(crate) async fn ensure<C: ConnectionTrait>(db: &C, months_ahead: u32) -> Result<Vec<String>> {
+/// Creates the default partition, the month partitions from the current month to
+/// `months_ahead` after it and, with `stranded`, those of the months before the last of
+/// them that the default partition holds rows of (moving the rows in), where no partition
+/// covers the month yet. Call it holding the install lock.
+pub(crate) async fn ensure<C: ConnectionTrait>(
+    db: &C,
+    months_ahead: u32,
+    stranded: bool,
+) -> Result<Vec<String>> {
     let table = log_table();
     let default = default_partition();
     exec(
@@ -156,10 +162,30 @@ pub(crate) async fn ensure<C: ConnectionTrait>(db: &C, months_ahead: u32) -> Res
     )
     .await?;
     let now = Utc::now();
+    let end = month_start(now, months_ahead as i32 + 1);
+    // A month already covered by a partition of another name (pg_partman's, or one made by
+    // hand) is left to it: another would overlap.
+    let existing = months(db).await?;
+    let covered = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        existing.iter().any(|p| p.from < to && from < p.to)
+    };
+    let mut wanted: Vec<DateTime<Utc>> = (0..=months_ahead as i32)
+        .map(|m| month_start(now, m))
+        .collect();
+    // And the months of the rows the default partition holds before the last of them
+    // (rows copied in from an older table, written before their month was created): each
+    // month that has any, found one index probe at a time.
+    let mut after: Option<DateTime<Utc>> = None;
+    while stranded && let Some(t) = earliest_stranded(db, &default, after, end).await? {
+        wanted.push(month_start(t, 0));
+        after = Some(month_start(t, 1));
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
     let mut created = Vec::new();
-    for m in 0..=months_ahead as i32 {
-        let (from, to) = (month_start(now, m), month_start(now, m + 1));
-        if create_month(db, from, to).await? {
+    for from in wanted {
+        let to = month_start(from, 1);
+        if !covered(from, to) && create_month(db, from, to).await? {
             created.push(month_name(from));
         }
     }
@@ -167,6 +193,34 @@ pub(crate) async fn ensure<C: ConnectionTrait>(db: &C, months_ahead: u32) -> Res
         tracing::info!(target: "audit_seaorm::partition", partitions = ?created, "created");
     }
     Ok(created)
+}
+
+/// The earliest `created_at` in the default partition at or after `after` (from the
+/// first when `None`) and before `end`.
+async fn earliest_stranded<C: ConnectionTrait>(
+    db: &C,
+    default: &str,
+    after: Option<DateTime<Utc>>,
+    end: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>> {
+    const CONTEXT: &str = "reading the default partition of activity_log";
+    let since = after.map_or(String::new(), |t| {
+        format!(r#" AND "created_at" >= {}"#, literal(t))
+    });
+    let sql = format!(
+        r#"SELECT min("created_at") FROM "{default}" WHERE "created_at" < {}{since}"#,
+        literal(end)
+    );
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .map_err(Error::db(CONTEXT))?;
+    match row {
+        Some(row) => row
+            .try_get_by_index::<Option<DateTime<Utc>>>(0)
+            .map_err(Error::db(CONTEXT)),
+        None => Ok(None),
+    }
 }
 
 /// Creates the partition of the month `[from, to)` unless it exists; moves the default
@@ -371,8 +425,11 @@ pub(crate) async fn drop_expired<C: ConnectionTrait>(
 }
 
 /// Creates the partitions of `activity_log` for the current month and the
-/// [`MONTHS_AHEAD`] after it, where the table is partitioned (see
-/// [`Install::partitioned`](crate::Install::partitioned)); elsewhere it does nothing.
+/// [`MONTHS_AHEAD`] after it, and for each earlier month whose rows sit in the default
+/// partition (rows copied in from an older table: they are moved into their month), where
+/// the table is partitioned (see [`Install::partitioned`](crate::Install::partitioned));
+/// elsewhere it does nothing. A month a partition of another name covers (pg_partman's)
+/// is left to it.
 /// [`install`](crate::install) and [`prune`](crate::prune) do it too: call this from a
 /// schedule of its own when neither runs at least every few months. The partitions
 /// created, by name.
@@ -386,7 +443,7 @@ pub async fn maintain_partitions<C: ConnectionTrait + TransactionTrait>(
         .await
         .map_err(Error::db("starting the partition maintenance"))?;
     crate::schema::take_install_lock(&txn).await?;
-    let created = ensure(&txn, MONTHS_AHEAD).await?;
+    let created = ensure(&txn, MONTHS_AHEAD, true).await?;
     txn.commit()
         .await
         .map_err(Error::db("committing the partition maintenance"))?;

@@ -324,7 +324,7 @@ async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
         // The seal runs' lock before the partitions' DDL (which locks `activity_log`): a
         // seal step holds the first while it reads the second.
         crate::chain::seal::take_runs_lock(&txn).await?;
-        crate::partition::ensure(&txn, crate::partition::MONTHS_AHEAD).await?;
+        crate::partition::ensure(&txn, crate::partition::MONTHS_AHEAD, false).await?;
     }
     let earliest = scopes.iter().map(|(_, age)| now - *age).min();
     let mut out = (0, Vec::new());

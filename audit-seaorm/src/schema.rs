@@ -244,8 +244,11 @@ async fn create_missing<C: ConnectionTrait>(
             .map_err(Error::db("creating the audit tables"))?;
     }
     if backend != DbBackend::MySql {
+        if backend == DbBackend::Postgres {
+            check_index_owners(db).await?;
+        }
         if crate::partition::is_partitioned(db).await? {
-            crate::partition::ensure(db, crate::partition::MONTHS_AHEAD).await?;
+            crate::partition::ensure(db, crate::partition::MONTHS_AHEAD, false).await?;
         }
         // The statements create a missing index themselves (IF NOT EXISTS).
         return drop_retired(db, backend, &[]).await;
@@ -277,6 +280,40 @@ async fn create_missing<C: ConnectionTrait>(
             .map_err(Error::db("adding an index to the audit tables"))?;
     }
     drop_retired(db, backend, &present).await
+}
+
+/// PostgreSQL: an error when one of the audit tables' index names belongs to another
+/// table. Index names are the schema's, and a table renamed away (as when converting to
+/// the partitioned layout) keeps its indexes' names: `CREATE INDEX IF NOT EXISTS` would
+/// then find the name taken and create nothing, leaving the new table without the index.
+async fn check_index_owners<C: ConnectionTrait>(db: &C) -> Result<()> {
+    let wanted: Vec<(&str, String)> = INDEXES.iter().map(index_name).collect();
+    let names: Vec<String> = wanted.iter().map(|(_, n)| n.clone()).collect();
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT indexname, tablename FROM pg_indexes \
+             WHERE schemaname = current_schema() AND indexname IN (SELECT jsonb_array_elements_text($1))",
+            [sea_orm::Value::Json(Some(Box::new(names.into())))],
+        ))
+        .await
+        .map_err(Error::db("reading the audit tables' indexes"))?;
+    for row in rows {
+        let read = |i| row.try_get_by_index::<String>(i);
+        let (index, owner) = (
+            read(0).map_err(Error::db("reading the audit tables' indexes"))?,
+            read(1).map_err(Error::db("reading the audit tables' indexes"))?,
+        );
+        if let Some((table, _)) = wanted.iter().find(|(t, n)| *n == index && *t != owner) {
+            return Err(Error::Schema(format!(
+                "the index `{index}` belongs to the table `{owner}`, not to `{table}` (a table \
+                 renamed away keeps its indexes' names): rename that table's indexes, or move \
+                 the table to another schema (`ALTER TABLE \"{owner}\" SET SCHEMA …`), then \
+                 install again"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One DDL statement of the audit schema.
@@ -398,8 +435,8 @@ pub(crate) const LONG_TEXT: &[&str] = &["causer_id", "request_id"];
 pub(crate) const INDEX_PREFIX: u32 = 191;
 
 /// The longest subject id MySQL/MariaDB stores (characters): the unique index on
-/// (subject type, subject id, version) must fit InnoDB's 3,072-byte key. PostgreSQL and
-/// SQLite store any length (PostgreSQL's index takes up to about 2,700 bytes of it).
+/// (subject type, subject id, version) must fit InnoDB's 3,072-byte key. SQLite stores any
+/// length, PostgreSQL up to `dialect::POSTGRES_MAX_SUBJECT_ID` bytes.
 pub(crate) const MYSQL_MAX_SUBJECT_ID: usize = 600;
 
 fn subject_id(col: &mut ColumnDef, backend: DbBackend) -> &mut ColumnDef {

@@ -379,15 +379,21 @@ async fn a_pruned_state_is_an_error(db: DatabaseConnection) {
         .map(|v| v.version)
         .collect();
     assert_eq!(left, [3, 4]);
+    let later = post::new("later", "later").insert(&db).await.unwrap();
     for t in [before[0] - MICRO, before[1], before[2] - MICRO] {
         match post::Entity::as_of(&db, p.id, t).await {
             Err(Error::StatePruned { earliest, .. }) => assert_eq!(earliest, 3),
             other => panic!("at {t}: expected StatePruned, got {other:?}"),
         }
-        assert!(matches!(
-            post::Entity::as_of_many(&db, &[p.id], t).await,
-            Err(Error::StatePruned { .. })
-        ));
+        // Among records that did not exist then (none yet at `t`): the pruned one is named.
+        match post::Entity::as_of_many(&db, &[later.id, p.id], t).await {
+            Err(Error::StatePruned {
+                subject_id,
+                earliest,
+                ..
+            }) => assert_eq!((subject_id, earliest), (p.id.to_string(), 3)),
+            other => panic!("at {t}: expected StatePruned, got {other:?}"),
+        }
         assert!(matches!(
             post::Entity::changes_since(&db, p.id, t).await,
             Err(Error::StatePruned { .. })

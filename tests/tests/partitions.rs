@@ -225,6 +225,97 @@ async fn new_month_takes_rows_from_default(db: DatabaseConnection) {
     assert!(maintain_partitions(&db).await.unwrap().is_empty());
 }
 
+/// The README's conversion of a plain `activity_log`: a table only renamed keeps its
+/// indexes' names, and `install` refuses rather than leave the new table without them;
+/// moved to another schema, it leaves the names free; rows copied in land in the default
+/// partition, and `maintain_partitions` gives each of their months a partition.
+async fn a_plain_log_converts_to_months(db: DatabaseConnection) {
+    db.execute_unprepared("DROP TABLE activity_log")
+        .await
+        .unwrap();
+    install(&db).await.unwrap();
+    let old = entries_at(&db, 2, month(-5) + Duration::days(2)).await;
+    entries_at(&db, 1, month(-2) + Duration::days(1)).await;
+    post::new("now", "now").insert(&db).await.unwrap();
+
+    db.execute_unprepared("ALTER TABLE activity_log RENAME TO activity_log_plain")
+        .await
+        .unwrap();
+    let err = install_with(&db, &Install::new().partitioned(true))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Schema(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("belongs to the table `activity_log_plain`"),
+        "{err}"
+    );
+
+    db.execute_unprepared(
+        "DROP TABLE IF EXISTS activity_log; CREATE SCHEMA audit_old; \
+         ALTER TABLE activity_log_plain SET SCHEMA audit_old",
+    )
+    .await
+    .unwrap();
+    install_with(&db, &Install::new().partitioned(true))
+        .await
+        .unwrap();
+    let indexes: i64 = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() \
+             AND tablename = 'activity_log' AND indexname LIKE 'idx_activity_log_%'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    assert_eq!(indexes, 5, "the new table has its indexes");
+    db.execute_unprepared(
+        "INSERT INTO activity_log SELECT * FROM audit_old.activity_log_plain; \
+         SELECT setval(pg_get_serial_sequence('activity_log', 'id'), (SELECT max(id) FROM activity_log))",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows_in(&db, "activity_log_default").await, 3);
+    let created = maintain_partitions(&db).await.unwrap();
+    assert_eq!(created, [name(-5), name(-2)]);
+    assert_eq!(rows_in(&db, "activity_log_default").await, 0);
+    assert_eq!(rows_in(&db, &name(-5)).await, 2);
+    let found = activity_log::Entity::find()
+        .filter(activity_log::Column::Id.is_in(old))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(found, 2);
+    // New entries take new ids.
+    let next = log(&db, NewActivity::new("viewed")).await.unwrap();
+    assert!(next.id > 4, "{}", next.id);
+    assert!(maintain_partitions(&db).await.unwrap().is_empty());
+}
+
+/// A month that a partition of another name covers (one made by hand, or by pg_partman 5)
+/// is left to it: another would overlap it.
+async fn a_month_of_another_name_is_left_to_it(db: DatabaseConnection) {
+    partitioned(&db).await;
+    db.execute_unprepared(&format!(r#"DROP TABLE "{}""#, name(2)))
+        .await
+        .unwrap();
+    db.execute_unprepared(&format!(
+        "CREATE TABLE activity_log_by_hand PARTITION OF activity_log FOR VALUES FROM ('{}') TO ('{}')",
+        month(2).format("%Y-%m-%d"),
+        month(3).format("%Y-%m-%d")
+    ))
+    .await
+    .unwrap();
+    assert!(maintain_partitions(&db).await.unwrap().is_empty());
+    install_with(&db, &Install::new().partitioned(true))
+        .await
+        .unwrap();
+    assert!(!partitions(&db).await.contains(&name(2)));
+}
+
 /// pg_partman (4.x, Debian's `postgresql-15-partman`) takes the table over: it keeps the
 /// months `install` made (same names), makes its own ahead, and `prune` drops its months.
 /// Runs where the extension is installed; `AUDIT_TEST_PARTMAN=1` (CI) makes it required.
@@ -413,6 +504,8 @@ async fn a_copy_under_a_sealed_rows_id_is_kept(db: DatabaseConnection) {
 }
 
 postgres_tests!(
+    a_plain_log_converts_to_months,
+    a_month_of_another_name_is_left_to_it,
     a_copy_under_a_sealed_rows_id_is_kept,
     a_month_drop_keeps_changed_rows,
     pg_partman_takes_over,
