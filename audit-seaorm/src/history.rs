@@ -639,7 +639,26 @@ pub(crate) async fn blame_paged<C: ConnectionTrait>(
     }
 }
 
-/// Every change of one field in `history` (oldest first).
-pub(crate) fn field_history(history: &[ActivityEntry], field: &str) -> Vec<Blame> {
-    history.iter().filter_map(|e| Blame::of(e, field)).collect()
+/// Every change of one field of a record (oldest first): its entries a page at a time,
+/// keeping only those that changed the field (memory bounded by them, not the trail).
+pub(crate) async fn field_history<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+    field: &str,
+) -> Result<Vec<Blame>> {
+    const PAGE: u64 = 500;
+    let mut out = Vec::new();
+    let mut filter = audit_core::Filter::new()
+        .subject(subject_type, subject_id)
+        .order(audit_core::Order::OldestFirst)
+        .limit(PAGE);
+    loop {
+        let page = crate::activity(db, &filter).await?;
+        out.extend(page.items.iter().filter_map(|e| Blame::of(e, field)));
+        match page.next_cursor {
+            Some(cursor) => filter.after_id = Some(cursor),
+            None => return Ok(out),
+        }
+    }
 }

@@ -52,7 +52,10 @@ pub trait AuditedEntity: EntityTrait {
         KeyOf<Self>: Serialize + Send + Sync;
 
     /// The version in force at `t`: the highest-numbered one written at or before `t`
-    /// (exact at the boundary, at the stored microsecond; `None` before the first).
+    /// (exact at the boundary, at the stored microsecond; `None` before the first). As
+    /// [`as_of`](Self::as_of): [`Error::StatePruned`] when the versions up to `t` were
+    /// pruned, [`Error::StateBeforeTrail`] when the record's first version is a baseline
+    /// written after `t` (not "not created yet" in either case).
     fn version_at<C: ConnectionTrait>(
         db: &C,
         key: KeyOf<Self>,
@@ -208,7 +211,7 @@ where
         KeyOf<Self>: Serialize + Send + Sync,
     {
         let id = history::subject_id_of::<E>(&key)?;
-        history::version_at(db, subject_type::<E>(), id.as_str(), t).await
+        history::state_at(db, subject_type::<E>(), id.as_str(), t).await
     }
 
     async fn as_of<C: ConnectionTrait>(
@@ -287,10 +290,8 @@ where
     where
         KeyOf<Self>: Serialize + Send + Sync,
     {
-        Ok(history::field_history(
-            &Self::history(db, key).await?,
-            field,
-        ))
+        let id = history::subject_id_of::<E>(&key)?;
+        history::field_history(db, subject_type::<E>(), id.as_str(), field).await
     }
 }
 

@@ -107,6 +107,14 @@ pub async fn install_with<C: ConnectionTrait + TransactionTrait>(
 /// The name of the lock concurrent installs take turns on.
 const INSTALL_LOCK: &str = "audit_seaorm_install";
 
+/// MySQL/MariaDB: the install lock's name, of this database (`GET_LOCK` names are the
+/// server's: installs in other databases do not wait for this one).
+const MYSQL_INSTALL_LOCK: &str = "CONCAT('audit_seaorm_install:', MD5(IFNULL(DATABASE(), '')))";
+
+/// MySQL/MariaDB: how long an install waits for another to finish (one that builds an
+/// index on a big table takes minutes).
+const MYSQL_INSTALL_WAIT_SECS: u32 = 3600;
+
 /// Creates what is missing, holding the install lock: PostgreSQL's `CREATE TABLE IF NOT
 /// EXISTS` is not safe against itself (two sessions can both try to create the table's
 /// type), and on MySQL/MariaDB, whose `CREATE INDEX` has no `IF NOT EXISTS`, the indexes
@@ -134,7 +142,7 @@ async fn install_locked<C: ConnectionTrait>(db: &C, options: &Install) -> Result
 /// MySQL/MariaDB: releases the install lock, an error when this connection did not hold it.
 async fn release_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> {
     const CONTEXT: &str = "releasing the install lock";
-    let release = format!("SELECT RELEASE_LOCK('{INSTALL_LOCK}') AS released");
+    let release = format!("SELECT RELEASE_LOCK({MYSQL_INSTALL_LOCK}) AS released");
     let released: Option<i64> = db
         .query_one_raw(Statement::from_string(DbBackend::MySql, release))
         .await
@@ -204,21 +212,33 @@ pub(crate) async fn take_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> 
         DbBackend::MySql => {
             // GET_LOCK answers 0 when it timed out (and NULL on an error) rather than
             // failing: going on without the lock would race the install that holds it.
-            let got: Option<i64> = db
-                .query_one_raw(sea_orm::Statement::from_string(
+            let get = |secs: u32| async move {
+                db.query_one_raw(sea_orm::Statement::from_string(
                     DbBackend::MySql,
-                    format!("SELECT GET_LOCK('{INSTALL_LOCK}', 60) AS got"),
+                    format!("SELECT GET_LOCK({MYSQL_INSTALL_LOCK}, {secs}) AS got"),
                 ))
                 .await
-                .map_err(Error::db(CONTEXT))?
-                .and_then(|row| row.try_get("", "got").ok());
+                .map_err(Error::db(CONTEXT))
+                .map(|row| row.and_then(|row| row.try_get::<Option<i64>>("", "got").ok()))
+                .map(Option::flatten)
+            };
+            let mut got = get(0).await?;
+            if got == Some(0) {
+                tracing::info!(
+                    target: "audit_seaorm::install",
+                    "waiting for another install of the audit tables to finish (building an \
+                     index on a big table takes minutes)"
+                );
+                got = get(MYSQL_INSTALL_WAIT_SECS).await?;
+            }
             if got == Some(1) {
                 return Ok(());
             }
             Err(Error::Database {
                 context: CONTEXT,
                 source: sea_orm::DbErr::Custom(format!(
-                    "another session held `{INSTALL_LOCK}` for 60 s (GET_LOCK answered {got:?})"
+                    "another session held `{INSTALL_LOCK}` for {MYSQL_INSTALL_WAIT_SECS} s \
+                     (GET_LOCK answered {got:?})"
                 )),
             })
         }

@@ -385,6 +385,10 @@ async fn a_pruned_state_is_an_error(db: DatabaseConnection) {
             Err(Error::StatePruned { earliest, .. }) => assert_eq!(earliest, 3),
             other => panic!("at {t}: expected StatePruned, got {other:?}"),
         }
+        assert!(matches!(
+            post::Entity::version_at(&db, p.id, t).await,
+            Err(Error::StatePruned { earliest: 3, .. })
+        ));
         // Among records that did not exist then (none yet at `t`): the pruned one is named.
         match post::Entity::as_of_many(&db, &[later.id, p.id], t).await {
             Err(Error::StatePruned {

@@ -66,7 +66,7 @@ async fn migration_creates_tables(db: DatabaseConnection) {
         let holder = db
             .query_one_raw(sea_orm::Statement::from_string(
                 sea_orm::DbBackend::MySql,
-                "SELECT IS_USED_LOCK('audit_seaorm_install') AS holder",
+                "SELECT IS_USED_LOCK(CONCAT('audit_seaorm_install:', MD5(DATABASE()))) AS holder",
             ))
             .await
             .unwrap()
