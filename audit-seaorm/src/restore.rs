@@ -429,7 +429,6 @@ pub(crate) async fn log_drift_gone<C: ConnectionTrait>(
     subject_type: &str,
     subject_id: &str,
 ) -> Result<Option<i64>> {
-    use crate::trail::plan::DRIFT;
     let mysql = db.get_database_backend() == sea_orm::DbBackend::MySql;
     let Some(latest) = crate::dialect::latest(db, subject_type, subject_id, mysql).await? else {
         return Ok(None);
@@ -438,6 +437,24 @@ pub(crate) async fn log_drift_gone<C: ConnectionTrait>(
         return Ok(None);
     }
     let changes = audit_core::Changes::between(&Value::Object(latest.data.clone()), &Value::Null);
+    let deleted = crate::trail::plan::Kind::Deleted.as_str();
+    write_drift(
+        db,
+        (subject_type, subject_id),
+        &changes,
+        (deleted, &latest.data),
+    )
+    .await
+}
+
+/// Writes a `drift` entry of `changes` and a version (`event`, `data`), with no causer,
+/// address or request: nobody in the trail made the change. The entry's id.
+async fn write_drift<C: ConnectionTrait>(
+    db: &C,
+    (subject_type, subject_id): (&str, &str),
+    changes: &audit_core::Changes,
+    (event, data): (&str, &serde_json::Map<String, Value>),
+) -> Result<Option<i64>> {
     let (entry, _) = audit_core::AuditContext::new()
         .scope(crate::write::write(
             db,
@@ -446,14 +463,11 @@ pub(crate) async fn log_drift_gone<C: ConnectionTrait>(
                 subject_id,
                 causer_id: None,
                 activity: Some(crate::write::ActivityRow {
-                    action: DRIFT,
-                    changes: &changes,
+                    action: crate::trail::plan::DRIFT,
+                    changes,
                     properties: None,
                 }),
-                version: Some(crate::write::VersionRow {
-                    event: crate::trail::plan::Kind::Deleted.as_str(),
-                    data: &latest.data,
-                }),
+                version: Some(crate::write::VersionRow { event, data }),
             },
         ))
         .await?;
@@ -496,25 +510,5 @@ pub(crate) async fn log_drift<M: AuditedModel, C: ConnectionTrait>(
     else {
         return Ok(None);
     };
-    // No causer, address or request: nobody in the trail made the change.
-    let (entry, _) = audit_core::AuditContext::new()
-        .scope(crate::write::write(
-            db,
-            crate::write::Record {
-                subject_type,
-                subject_id,
-                causer_id: None,
-                activity: Some(crate::write::ActivityRow {
-                    action: DRIFT,
-                    changes: &changes,
-                    properties: None,
-                }),
-                version: Some(crate::write::VersionRow {
-                    event: DRIFT,
-                    data: &data,
-                }),
-            },
-        ))
-        .await?;
-    Ok(entry.map(|e| e.id))
+    write_drift(db, (subject_type, subject_id), &changes, (DRIFT, &data)).await
 }

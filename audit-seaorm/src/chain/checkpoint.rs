@@ -71,8 +71,9 @@ pub async fn checkpoint<C: ConnectionTrait + TransactionTrait>(
     let txn = crate::begin_write(db)
         .await
         .map_err(Error::db("starting the checkpoint"))?;
-    let sealed_at = Utc::now().trunc_subsecs(6);
     let runs = lock_runs(&txn).await?;
+    // (after the lock, and never before the last run: the runs' times only go forward)
+    let sealed_at = Ord::max(Utc::now().trunc_subsecs(6), runs.latest.sealed_at);
     let run = runs.latest.run + 1;
     let (root, n) = heads_root(&txn, None).await?;
     let root = hash::to_hex(&root);

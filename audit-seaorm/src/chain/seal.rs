@@ -37,7 +37,8 @@ pub struct Sealed {
     /// Rows left unsealed because they appeared more than [`SEAL_GRACE`] after their
     /// `created_at`, behind a run that had caught up (rows inserted into the past, or
     /// written by a transaction that took that long to commit), or because their
-    /// `created_at` is more than [`SEAL_GRACE`] ahead of the clock.
+    /// `created_at` is more than [`SEAL_GRACE`] ahead of the run's clock (they wait for
+    /// their time).
     pub held_back: u64,
     /// Steps committed (one transaction each).
     pub steps: u64,
@@ -121,8 +122,9 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
     let txn = crate::begin_write(db)
         .await
         .map_err(Error::db("starting to seal late rows"))?;
-    let now = Utc::now().trunc_subsecs(6);
     let runs = lock_runs(&txn).await?;
+    // (after the lock, and never before the last run: the runs' times only go forward)
+    let now = Ord::max(Utc::now().trunc_subsecs(6), runs.latest.sealed_at);
     let run = runs.latest.run + 1;
     let mut sealed = 0;
     for kind in Kind::ALL {
@@ -286,9 +288,6 @@ pub(crate) struct Runs {
 pub(crate) struct Late {
     /// Rows written before this are late; `None` until a run swept and caught up.
     pub before: Option<DateTime<Utc>>,
-    /// Rows dated after this are late: more than [`SEAL_GRACE`] ahead of the clock of
-    /// whoever looks (no write is stamped in the future; a row that is was put there).
-    pub after: DateTime<Utc>,
     /// Rows with ids up to these were sealed by a run at least [`SEAL_GRACE`] older than
     /// the last run that swept and caught up: the rows still unsealed there are late, and
     /// runs skip them.
@@ -296,11 +295,11 @@ pub(crate) struct Late {
 }
 
 impl Late {
-    /// Reads where the runs stand (`now`: the reader's clock). [`lock_runs`] reads it
-    /// holding the runs' lock; [`verify`](crate::verify) reads it as it stands.
+    /// Reads where the runs stand, from the runs' own times (no reader's clock):
+    /// [`lock_runs`] reads it holding the runs' lock; [`verify`](crate::verify) reads it
+    /// as it stands.
     pub(crate) async fn read<C: ConnectionTrait>(
         db: &C,
-        now: DateTime<Utc>,
     ) -> Result<(Late, Option<seal_runs::Model>)> {
         const CONTEXT: &str = "reading the seal runs";
         let complete = || {
@@ -324,7 +323,6 @@ impl Late {
         };
         let late = Late {
             before: caught_up.as_ref().map(|r| r.sealed_at - SEAL_GRACE),
-            after: now + SEAL_GRACE,
             floor: settled.map_or((0, 0), |r| (r.log_max_id, r.versions_max_id)),
         };
         Ok((late, caught_up))
@@ -337,10 +335,11 @@ impl Late {
         }
     }
 
-    /// Whether `row`, of `kind` and without a link, is late.
+    /// Whether `row`, of `kind` and without a link, is late: written before the late
+    /// line, or behind the floor (the runs have moved past it for good, as past a row
+    /// dated ahead that they held back until the floor passed it).
     pub(crate) fn is_late(&self, kind: Kind, row: &Row) -> bool {
-        let at = row.created_at();
-        row.id() <= self.floor(kind) || self.before.is_some_and(|t| at < t) || at > self.after
+        row.id() <= self.floor(kind) || self.before.is_some_and(|t| row.created_at() < t)
     }
 }
 
@@ -370,7 +369,7 @@ pub(crate) async fn lock_runs<C: ConnectionTrait>(db: &C) -> Result<Runs> {
         .await
         .map_err(Error::db("reading the seal runs"))?
         .ok_or_else(|| Error::Chain("the seal runs' table is empty".to_owned()))?;
-    let (late, caught_up) = Late::read(db, Utc::now()).await?;
+    let (late, caught_up) = Late::read(db).await?;
     Ok(Runs {
         latest,
         swept_at: caught_up.map(|r| r.sealed_at),
@@ -387,8 +386,10 @@ struct Step {
 }
 
 async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Result<Step> {
-    let now = Utc::now().trunc_subsecs(6);
     let runs = lock_runs(db).await?;
+    // Read holding the lock, and never before the last run's: the runs' times only go
+    // forward (the floor and the late line follow them), whatever waited for the lock.
+    let now = Ord::max(Utc::now().trunc_subsecs(6), runs.latest.sealed_at);
     let mut from = from.unwrap_or_else(|| {
         if sweep || runs.swept_at.is_none_or(|t| t <= now - SEAL_SWEEP) {
             From {
@@ -417,13 +418,15 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Re
         if let Some(last) = found.last() {
             *read_from = last.id();
         }
-        let (late, fresh): (Vec<Row>, Vec<Row>) =
-            found.into_iter().partition(|r| runs.late.is_late(kind, r));
+        // A row dated more than SEAL_GRACE ahead of this run waits (no write is stamped in
+        // the future, beyond clocks that disagree): sealed once its time has come, or, if
+        // the runs' floor passes it first, left behind for good (`verify`: inserted).
+        let ahead = now + SEAL_GRACE;
+        let (late, fresh): (Vec<Row>, Vec<Row>) = found
+            .into_iter()
+            .partition(|r| runs.late.is_late(kind, r) || r.created_at() > ahead);
         held_back += late.len() as u64;
-        // A row dated ahead is behind the runs from now on (as one that is sealed): once
-        // the floor passes it, no run reads it again, even after its time has come.
-        let ahead = late.iter().filter(|r| r.created_at() > runs.late.after);
-        if let Some(max) = fresh.iter().chain(ahead).map(Row::id).max() {
+        if let Some(max) = fresh.iter().map(Row::id).max() {
             match kind {
                 Kind::Log => max_ids.0 = Ord::max(max_ids.0, max),
                 Kind::Versions => max_ids.1 = Ord::max(max_ids.1, max),

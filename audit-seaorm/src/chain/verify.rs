@@ -262,10 +262,10 @@ pub enum BreakReason {
     Changed,
     /// The link's row, or links, are gone: a deleted row, or a chain cut short.
     Missing,
-    /// A row the chains have moved past without it: inserted into the past, or dated more
-    /// than [`SEAL_GRACE`](crate::SEAL_GRACE) ahead of the clock (or written by a
-    /// transaction that committed more than `SEAL_GRACE` after writing it; once you have
-    /// checked such a row, [`seal_late`](crate::seal_late) seals it).
+    /// A row the chains have moved past without it: inserted into the past, or dated so
+    /// far ahead that the runs moved past it before its time came (or written by a
+    /// transaction that committed more than [`SEAL_GRACE`](crate::SEAL_GRACE) after writing
+    /// it; once you have checked such a row, [`seal_late`](crate::seal_late) seals it).
     Inserted,
     /// The row holds what another link of the chain sealed: rows swapped or moved (to
     /// any link before it, or up to 10,000 links past the page of links at hand; one
@@ -296,7 +296,7 @@ pub enum BreakReason {
 /// # Ok(()) }
 /// ```
 pub async fn verify<C: ConnectionTrait>(db: &C, scope: &VerifyScope) -> Result<Report> {
-    let (late, _) = Late::read(db, Utc::now()).await?;
+    let (late, _) = Late::read(db).await?;
     let mut report = if scope.splits() {
         verify_split(db, scope, late).await?
     } else {
