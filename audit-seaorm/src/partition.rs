@@ -145,13 +145,14 @@ pub(crate) async fn is_plain_table<C: ConnectionTrait>(db: &C) -> Result<bool> {
 }
 
 /// Creates the default partition, the month partitions from the current month to
-/// `months_ahead` after it and, with `stranded`, those of the months before the last of
-/// them that the default partition holds rows of (moving the rows in), where no partition
-/// covers the month yet. Call it holding the install lock.
+/// `months_ahead` after it and, with `stranded: Some(n)`, up to `n` of the months before
+/// the last of them that the default partition holds rows of (moving the rows in, earliest
+/// month first), where no partition covers the month yet. Call it holding the install
+/// lock.
 pub(crate) async fn ensure<C: ConnectionTrait>(
     db: &C,
     months_ahead: u32,
-    stranded: bool,
+    stranded: Option<usize>,
 ) -> Result<Vec<String>> {
     let table = log_table();
     let default = default_partition();
@@ -169,24 +170,26 @@ pub(crate) async fn ensure<C: ConnectionTrait>(
     let covered = |from: DateTime<Utc>, to: DateTime<Utc>| {
         existing.iter().any(|p| p.from < to && from < p.to)
     };
-    let mut wanted: Vec<DateTime<Utc>> = (0..=months_ahead as i32)
-        .map(|m| month_start(now, m))
-        .collect();
+    let mut created = Vec::new();
+    for from in (0..=months_ahead as i32).map(|m| month_start(now, m)) {
+        let to = month_start(from, 1);
+        if !covered(from, to) && create_month(db, from, to).await? {
+            created.push(month_name(from));
+        }
+    }
     // And the months of the rows the default partition holds before the last of them
     // (rows copied in from an older table, written before their month was created): each
     // month that has any, found one index probe at a time.
     let mut after: Option<DateTime<Utc>> = None;
-    while stranded && let Some(t) = earliest_stranded(db, &default, after, end).await? {
-        wanted.push(month_start(t, 0));
-        after = Some(month_start(t, 1));
-    }
-    wanted.sort_unstable();
-    wanted.dedup();
-    let mut created = Vec::new();
-    for from in wanted {
-        let to = month_start(from, 1);
+    let mut moved = 0;
+    while stranded.is_some_and(|n| moved < n)
+        && let Some(t) = earliest_stranded(db, &default, after, end).await?
+    {
+        let (from, to) = (month_start(t, 0), month_start(t, 1));
+        after = Some(to);
         if !covered(from, to) && create_month(db, from, to).await? {
             created.push(month_name(from));
+            moved += 1;
         }
     }
     if !created.is_empty() {
@@ -426,7 +429,8 @@ pub(crate) async fn drop_expired<C: ConnectionTrait>(
 
 /// Creates the partitions of `activity_log` for the current month and the
 /// [`MONTHS_AHEAD`] after it, and for each earlier month whose rows sit in the default
-/// partition (rows copied in from an older table: they are moved into their month), where
+/// partition (rows copied in from an older table: they are moved into their month, one
+/// month per transaction), where
 /// the table is partitioned (see [`Install::partitioned`](crate::Install::partitioned));
 /// elsewhere it does nothing. A month a partition of another name covers (pg_partman's)
 /// is left to it.
@@ -439,14 +443,27 @@ pub async fn maintain_partitions<C: ConnectionTrait + TransactionTrait>(
     if !is_partitioned(db).await? {
         return Ok(Vec::new());
     }
-    let txn = crate::begin_write(db)
-        .await
-        .map_err(Error::db("starting the partition maintenance"))?;
-    crate::schema::take_install_lock(&txn).await?;
-    let created = ensure(&txn, MONTHS_AHEAD, true).await?;
-    txn.commit()
-        .await
-        .map_err(Error::db("committing the partition maintenance"))?;
+    let mut created = Vec::new();
+    // The months ahead, then each month the default partition holds rows of, one
+    // transaction each: moving a month's rows locks the default partition against
+    // writes until it commits.
+    for stranded in [false, true] {
+        loop {
+            let txn = crate::begin_write(db)
+                .await
+                .map_err(Error::db("starting the partition maintenance"))?;
+            crate::schema::take_install_lock(&txn).await?;
+            let made = ensure(&txn, MONTHS_AHEAD, stranded.then_some(1)).await?;
+            txn.commit()
+                .await
+                .map_err(Error::db("committing the partition maintenance"))?;
+            let more = stranded && !made.is_empty();
+            created.extend(made);
+            if !more {
+                break;
+            }
+        }
+    }
     Ok(created)
 }
 

@@ -208,7 +208,8 @@ pub struct Pruned {
     /// remove the evidence with them.
     pub kept_changed: u64,
     /// The batches of rows deleted, each in a transaction of its own and none over
-    /// [`Retention::batch_size`] rows (0 in a dry run).
+    /// [`Retention::batch_size`] rows (0 in a dry run; month partitions dropped whole are
+    /// not batches).
     pub batches: u64,
 }
 
@@ -324,7 +325,7 @@ async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
         // The seal runs' lock before the partitions' DDL (which locks `activity_log`): a
         // seal step holds the first while it reads the second.
         crate::chain::seal::take_runs_lock(&txn).await?;
-        crate::partition::ensure(&txn, crate::partition::MONTHS_AHEAD, false).await?;
+        crate::partition::ensure(&txn, crate::partition::MONTHS_AHEAD, None).await?;
     }
     let earliest = scopes.iter().map(|(_, age)| now - *age).min();
     let mut out = (0, Vec::new());

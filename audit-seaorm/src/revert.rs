@@ -27,7 +27,7 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Locks a record's row (by the key its latest version names) for the revert's
 /// transaction, and logs as `drift` what changed in it outside the trail: the id of that
 /// entry, if any.
-type LockFn = dyn for<'a> Fn(&'a DatabaseTransaction, &'a Subject) -> BoxFuture<'a, Result<Option<i64>>>
+type LockFn = dyn for<'a> Fn(&'a DatabaseTransaction, &'a Subject) -> BoxFuture<'a, Result<Locked>>
     + Send
     + Sync;
 
@@ -186,10 +186,17 @@ impl Reverter {
         // outside the trail is logged as `drift` first, so that the check sees it and the
         // revert's own entries hold only what the revert changes.
         let mut drift = BTreeSet::new();
+        // Records the revert would delete that are gone already: nothing later is lost.
+        let mut done = BTreeSet::new();
         for (step, op) in plan.iter().zip(&ops) {
-            drift.extend((op.lock)(&txn, &step.subject).await?);
+            let locked = (op.lock)(&txn, &step.subject).await?;
+            drift.extend(locked.drift);
+            if locked.gone && step.target.is_none() {
+                done.insert(&step.subject);
+            }
         }
         let mut conflicts = conflicts(&txn, &plan).await?;
+        conflicts.retain(|c| !done.contains(&c.subject));
         for c in &mut conflicts {
             c.outside_trail = drift.contains(&c.later_entry_id);
         }
@@ -220,6 +227,8 @@ impl Reverter {
             .map_err(Error::db("committing the revert"))?;
         let redacted_kept: Vec<KeptField> = plan
             .iter()
+            // (a record the revert deletes keeps nothing)
+            .filter(|s| s.target.is_some())
             .flat_map(|s| {
                 s.redacted.iter().map(|field| KeptField {
                     subject: s.subject.clone(),
@@ -494,20 +503,33 @@ where
         .map_err(Error::db("reading the record to revert"))
 }
 
+/// A record's row as the revert found it, locked.
+struct Locked {
+    /// The `drift` entry logging what changed outside the trail, if anything did.
+    drift: Option<i64>,
+    /// The row is not there.
+    gone: bool,
+}
+
 /// Locks the record's row; when it differs from the record's latest version (changed
-/// outside the trail), logs the difference as a `drift` entry and version, with no causer,
-/// as the record's next hooked write would: that entry's id.
-async fn lock_row<E>(txn: &DatabaseTransaction, subject: &Subject) -> Result<Option<i64>>
+/// outside the trail, or gone while the trail says it exists), logs the difference as a
+/// `drift` entry and version, with no causer, as the record's next hooked write would.
+async fn lock_row<E>(txn: &DatabaseTransaction, subject: &Subject) -> Result<Locked>
 where
     E: EntityTrait,
     E::Model: AuditedModel,
 {
-    let Some(row) = locked_row::<E>(txn, subject).await? else {
-        // Gone while the trail says it exists: deleted outside the trail.
-        return crate::restore::log_drift_gone(txn, &subject.subject_type, &subject.subject_id)
-            .await;
-    };
-    crate::restore::log_drift(txn, &subject.subject_type, &subject.subject_id, &row).await
+    let (t, id) = (&subject.subject_type, &subject.subject_id);
+    Ok(match locked_row::<E>(txn, subject).await? {
+        Some(row) => Locked {
+            drift: crate::restore::log_drift(txn, t, id, &row).await?,
+            gone: false,
+        },
+        None => Locked {
+            drift: crate::restore::log_drift_gone(txn, t, id).await?,
+            gone: true,
+        },
+    })
 }
 
 /// Puts the record of `E` back: the fields the request changed from the version before

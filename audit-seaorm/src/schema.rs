@@ -268,7 +268,7 @@ async fn create_missing<C: ConnectionTrait>(
             check_index_owners(db).await?;
         }
         if crate::partition::is_partitioned(db).await? {
-            crate::partition::ensure(db, crate::partition::MONTHS_AHEAD, false).await?;
+            crate::partition::ensure(db, crate::partition::MONTHS_AHEAD, None).await?;
         }
         // The statements create a missing index themselves (IF NOT EXISTS).
         return drop_retired(db, backend, &[]).await;

@@ -518,10 +518,14 @@ async fn a_create_over_an_outside_delete_is_deleted(db: DatabaseConnection) {
         })
         .await;
     let reverter = Reverter::new().entity::<post::Entity>();
-    reverter
+    let done = reverter
         .revert_request(&db, "req-again", false)
         .await
         .unwrap();
+    assert!(
+        done.redacted_kept.is_empty(),
+        "a deleted record keeps nothing"
+    );
     assert!(
         post::Entity::find_by_id(p.id)
             .one(&db)
@@ -529,6 +533,30 @@ async fn a_create_over_an_outside_delete_is_deleted(db: DatabaseConnection) {
             .unwrap()
             .is_none()
     );
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.last().unwrap().event, "deleted");
+}
+
+/// A record the request created, changed later, then removed outside the trail: the revert
+/// wants it gone and it is, so nothing conflicts; the removal is logged as drift.
+async fn a_created_record_gone_since_is_no_conflict(db: DatabaseConnection) {
+    let p = request("req-made")
+        .scope(async { post::new("made", "made").insert(&db).await.unwrap() })
+        .await;
+    retitle(&db, p.id, "changed later").await;
+    post::Entity::delete_many()
+        .filter(post::Column::Id.eq(p.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let reverter = Reverter::new().entity::<post::Entity>();
+    reverter
+        .revert_request(&db, "req-made", false)
+        .await
+        .unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "updated", "drift"]);
     let vs = versions(&db, "post", p.id).await.unwrap();
     assert_eq!(vs.last().unwrap().event, "deleted");
 }
@@ -571,6 +599,7 @@ backend_tests!(
     changes_outside_the_trail_are_seen,
     a_row_deleted_outside_the_trail_is_a_conflict,
     a_create_over_an_outside_delete_is_deleted,
+    a_created_record_gone_since_is_no_conflict,
     redacted_fields_are_named_not_reverted,
     a_revert_can_be_reverted,
     a_write_in_flight_is_a_conflict,
