@@ -129,9 +129,10 @@ pub(crate) async fn state_at<C: ConnectionTrait>(
     }
 }
 
-/// [`state_at`]'s errors for records with no version at or before `t`, two queries for
-/// them all (per [`IDS_PER_QUERY`]): [`Error::StatePruned`] when a record's first versions
-/// were pruned, [`Error::StateBeforeTrail`] when its first version is a baseline.
+/// [`state_at`]'s error for the first of `ids` (records with no version at or before
+/// `t`) that has one, two queries for them all (per [`IDS_PER_QUERY`]):
+/// [`Error::StatePruned`] when a record's first versions were pruned,
+/// [`Error::StateBeforeTrail`] when its first version is a baseline.
 async fn no_state_then<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
@@ -141,50 +142,53 @@ async fn no_state_then<C: ConnectionTrait>(
     use versions::Column as V;
     const CONTEXT: &str = "reading records' earliest versions";
     for chunk in ids.chunks(IDS_PER_QUERY) {
-        let earliest: Vec<(String, i64)> = versions::Entity::find()
+        let earliest: std::collections::HashMap<String, i64> = versions::Entity::find()
             .select_only()
             .column(V::SubjectId)
             .column_as(V::Version.min(), "earliest")
             .filter(V::SubjectType.eq(subject_type))
             .filter(V::SubjectId.is_in(chunk.iter().copied()))
             .group_by(V::SubjectId)
-            .order_by_asc(V::SubjectId)
-            .into_tuple()
+            .into_tuple::<(String, i64)>()
             .all(db)
             .await
-            .map_err(Error::db(CONTEXT))?;
-        if let Some((subject_id, earliest)) = earliest.iter().find(|(_, e)| *e > 1) {
-            return Err(Error::StatePruned {
-                subject_type: subject_type.to_owned(),
-                subject_id: subject_id.clone(),
-                at: t,
-                earliest: *earliest,
-            });
-        }
+            .map_err(Error::db(CONTEXT))?
+            .into_iter()
+            .collect();
         if earliest.is_empty() {
             continue;
         }
-        // The row existed before auditing saw it: not "not created yet".
-        let baseline: Option<(String, DateTime<Utc>)> = versions::Entity::find()
+        // The rows that existed before auditing saw them: not "not created yet".
+        let baselines: std::collections::HashMap<String, DateTime<Utc>> = versions::Entity::find()
             .select_only()
             .columns([V::SubjectId, V::CreatedAt])
             .filter(V::SubjectType.eq(subject_type))
-            .filter(V::SubjectId.is_in(earliest.iter().map(|(id, _)| id.as_str())))
+            .filter(V::SubjectId.is_in(earliest.keys().map(String::as_str)))
             .filter(V::Version.eq(1))
             .filter(V::Event.eq(crate::trail::plan::BASELINE))
-            .order_by_asc(V::SubjectId)
-            .limit(1)
-            .into_tuple()
-            .one(db)
+            .into_tuple::<(String, DateTime<Utc>)>()
+            .all(db)
             .await
-            .map_err(Error::db(CONTEXT))?;
-        if let Some((subject_id, since)) = baseline {
-            return Err(Error::StateBeforeTrail {
-                subject_type: subject_type.to_owned(),
-                subject_id,
-                at: t,
-                since,
-            });
+            .map_err(Error::db(CONTEXT))?
+            .into_iter()
+            .collect();
+        for &id in chunk {
+            if let Some(&first) = earliest.get(id).filter(|&&e| e > 1) {
+                return Err(Error::StatePruned {
+                    subject_type: subject_type.to_owned(),
+                    subject_id: id.to_owned(),
+                    at: t,
+                    earliest: first,
+                });
+            }
+            if let Some(&since) = baselines.get(id) {
+                return Err(Error::StateBeforeTrail {
+                    subject_type: subject_type.to_owned(),
+                    subject_id: id.to_owned(),
+                    at: t,
+                    since,
+                });
+            }
         }
     }
     Ok(())
@@ -243,13 +247,13 @@ where
         // or older than its trail.
         let found: std::collections::HashSet<&str> =
             rows.iter().map(|r| r.subject_id.as_str()).collect();
-        let mut missing: Vec<&str> = ids
+        // In the caller's order, each once: the first that the trail cannot tell decides.
+        let mut seen = std::collections::HashSet::new();
+        let missing: Vec<&str> = ids
             .iter()
             .map(String::as_str)
-            .filter(|id| !found.contains(id))
+            .filter(|id| !found.contains(id) && seen.insert(*id))
             .collect();
-        missing.sort_unstable();
-        missing.dedup();
         no_state_then(db, subject_type, &missing, t).await?;
     }
     let mut models = Vec::with_capacity(rows.len());
