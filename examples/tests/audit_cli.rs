@@ -2,7 +2,9 @@
 //! exit codes a cron job or a CI step can act on.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::audit_cli as run;
 
 use audit_seaorm::entity::{activity_log, chains, seals, versions};
 use audit_seaorm::{NewActivity, log, snapshot};
@@ -17,16 +19,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_audit"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap(), text)
 }
 
 async fn trail(url: &str) -> DatabaseConnection {

@@ -1,21 +1,13 @@
 //! The `audit` command on a trail whose tables have the application's own names (a process
 //! of its own: the names are fixed per process).
 
-use std::process::Command;
+mod common;
+
+use common::audit_cli as run;
 
 use audit_seaorm::entity::{TableNames, set_table_names};
 use audit_seaorm::{NewActivity, log, snapshot};
 use serde_json::json;
-
-fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_audit"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap(), text)
-}
 
 #[tokio::test]
 async fn seal_and_verify_tables_with_a_prefix() {

@@ -21,6 +21,15 @@ async fn retitle<C: sea_orm::ConnectionTrait>(db: &C, id: i32, title: &str) {
     .unwrap();
 }
 
+/// Whether post `id`'s row is not there.
+async fn gone(db: &DatabaseConnection, id: i32) -> bool {
+    post::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .is_none()
+}
+
 fn request(id: &str) -> AuditContext {
     AuditContext::new().causer("editor").request_id(id)
 }
@@ -48,13 +57,7 @@ async fn a_request_is_undone(db: DatabaseConnection) {
     assert_ne!(done.request_id, "req-1");
     assert_eq!(done.subjects.len(), 3);
 
-    assert!(
-        post::Entity::find_by_id(a.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(gone(&db, a.id).await);
     assert_eq!(post::reload(&db, b.id).await.title, "b");
     assert_eq!(post::reload(&db, c.id).await.title, "c");
     for id in [a.id, b.id, c.id] {
@@ -306,13 +309,7 @@ async fn a_revert_can_be_reverted(db: DatabaseConnection) {
     let reverter = Reverter::new().entity::<post::Entity>();
     let undo = reverter.revert_request(&db, "req-12", false).await.unwrap();
     assert_eq!(post::reload(&db, b.id).await.title, "b");
-    assert!(
-        post::Entity::find_by_id(a.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(gone(&db, a.id).await);
     reverter
         .revert_request(&db, &undo.request_id, false)
         .await
@@ -458,13 +455,7 @@ async fn a_row_deleted_outside_the_trail_is_a_conflict(db: DatabaseConnection) {
         other => panic!("expected RevertConflicts, got {other:?}"),
     }
     assert_eq!(entry_count(&db).await, before, "nothing written");
-    assert!(
-        post::Entity::find_by_id(p.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(gone(&db, p.id).await);
 
     reverter
         .revert_request(&db, "req-gone", true)
@@ -526,13 +517,7 @@ async fn a_create_over_an_outside_delete_is_deleted(db: DatabaseConnection) {
         done.redacted_kept.is_empty(),
         "a deleted record keeps nothing"
     );
-    assert!(
-        post::Entity::find_by_id(p.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(gone(&db, p.id).await);
     let vs = versions(&db, "post", p.id).await.unwrap();
     assert_eq!(vs.last().unwrap().event, "deleted");
 }

@@ -828,15 +828,7 @@ async fn a_row_behind_an_old_run_is_swept(db: DatabaseConnection) {
     assert_eq!(seal_all(&db).await.unwrap().rows, 7);
     // That run, the only one, took place 15 minutes ago …
     let then = Utc::now() - Duration::minutes(15);
-    seal_runs::Entity::update_many()
-        .col_expr(
-            seal_runs::Column::SealedAt,
-            Expr::val(time_value(&db, then)),
-        )
-        .filter(seal_runs::Column::Run.gt(0))
-        .exec(&db)
-        .await
-        .unwrap();
+    age_runs(&db, then).await;
     // … and a row written just before it committed just after it.
     activity_log::Entity::insert(entry(top + 50, then))
         .exec(&db)
@@ -848,6 +840,16 @@ async fn a_row_behind_an_old_run_is_swept(db: DatabaseConnection) {
     let report = verify(&db, &VerifyScope::all()).await.unwrap();
     assert!(report.is_intact(), "{:#?}", report.breaks);
     assert_eq!((report.pending, report.links), (0, 8));
+}
+
+/// Moves every seal run to `then`, as if they had taken place then.
+async fn age_runs(db: &DatabaseConnection, then: DateTime<Utc>) {
+    seal_runs::Entity::update_many()
+        .col_expr(seal_runs::Column::SealedAt, Expr::val(time_value(db, then)))
+        .filter(seal_runs::Column::Run.gt(0))
+        .exec(db)
+        .await
+        .unwrap();
 }
 
 async fn insert_entry(db: &DatabaseConnection, entry: activity_log::ActiveModel) -> i64 {
@@ -894,15 +896,7 @@ async fn a_row_dated_ahead_waits_for_its_time(db: DatabaseConnection) {
     let sealed = seal_all(&db).await.unwrap();
     assert_eq!((sealed.rows, sealed.held_back), (2, 1));
     let then = Utc::now() - Duration::minutes(15);
-    seal_runs::Entity::update_many()
-        .col_expr(
-            seal_runs::Column::SealedAt,
-            Expr::val(time_value(&db, then)),
-        )
-        .filter(seal_runs::Column::Run.gt(0))
-        .exec(&db)
-        .await
-        .unwrap();
+    age_runs(&db, then).await;
     seal_all(&db).await.unwrap();
     let inserted = BTreeMap::from([(key("activity_log", p.id), (None, BreakReason::Inserted))]);
     let report = verify(&db, &VerifyScope::all()).await.unwrap();

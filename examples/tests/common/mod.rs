@@ -95,3 +95,15 @@ pub fn options(url: &str) -> sea_orm::ConnectOptions {
         .sqlx_logging(false);
     opts
 }
+
+/// Runs the `audit` command with `args`: its exit code and its output (stdout, then
+/// stderr).
+pub fn audit_cli(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap(), text)
+}
