@@ -7,13 +7,19 @@
 //! time index; its counts and a marker row (the hour's total) are then written with
 //! "insert unless present", so two readers counting the same hour agree. What is not a
 //! counted hour, the window's ragged ends and the last hours, is counted from the log
-//! itself. [`prune`](crate::prune) drops the counts of the hours it deleted entries from.
+//! itself. [`prune`](crate::prune) drops the counts of the hours it deleted entries from,
+//! in the transaction that deletes them; counting an hour and writing its counts is one
+//! transaction too, and both hold the seal runs' lock, so a count read before a prune's
+//! delete committed is never written after it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    TransactionSession, TransactionTrait,
+};
 
 use crate::entity::{activity_log, hourly};
 use crate::{Error, Result};
@@ -28,6 +34,10 @@ pub(crate) const MARKER: &str = "\u{1}";
 /// The most rows one statement writes (4 parameters each: well under every backend's
 /// limit, however many subject types and actions an hour holds).
 const ROWS_PER_INSERT: usize = 5_000;
+
+/// Hours counted per transaction: a week, so that counting a year of hours the first
+/// time holds the seal runs' lock (see [`count_hours`]) a fraction of a second at a time.
+const HOURS_PER_TRANSACTION: usize = 24 * 7;
 
 /// How many entries a time window holds: [`activity_counts`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,7 +87,7 @@ impl ActivityCounts {
 /// # Ok(())
 /// # }
 /// ```
-pub async fn activity_counts<C: ConnectionTrait>(
+pub async fn activity_counts<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -105,7 +115,7 @@ fn at(t: DateTime<Utc>, backend: sea_orm::DbBackend) -> sea_orm::Value {
 /// The entries written in `[since, until)` per action and subject type, leaving out the
 /// `excluded` subject types: the whole hours from their counts (counting those not
 /// counted yet), the rest from the log.
-pub(crate) async fn counts<C: ConnectionTrait>(
+pub(crate) async fn counts<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -222,7 +232,7 @@ async fn group<C: ConnectionTrait>(
 }
 
 /// Counts the hours of `[first, end)` not counted yet.
-pub(crate) async fn count_hours<C: ConnectionTrait>(
+pub(crate) async fn count_hours<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     first: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -265,15 +275,37 @@ pub(crate) async fn count_hours<C: ConnectionTrait>(
         hours = missing.len(),
         "counting the activity of hours not counted yet"
     );
+    for chunk in missing.chunks(HOURS_PER_TRANSACTION) {
+        count_chunk(db, chunk).await?;
+    }
+    Ok(missing.len() as u64)
+}
+
+/// Counts these hours (in order) and writes their counts in one transaction that holds
+/// the seal runs' lock, as `prune` does while it deletes entries and forgets the counts
+/// of their hours: a count read before such a delete committed is never written after
+/// it, which would keep the deleted entries counted for good.
+async fn count_chunk<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    hours: &[DateTime<Utc>],
+) -> Result<()> {
+    let Some(&last) = hours.last() else {
+        return Ok(());
+    };
+    let txn = crate::begin_write(db)
+        .await
+        .map_err(Error::db("starting to count hours of the activity log"))?;
+    crate::chain::seal::take_runs_lock(&txn).await?;
+    let backend = txn.get_database_backend();
     let mut reader = HourReader {
-        end: missing.last().map_or(end, |h| *h + Duration::hours(1)),
+        end: last + Duration::hours(1),
         next_entry: None,
         dense: false,
     };
     let mut rows: Vec<[sea_orm::Value; 4]> = Vec::new();
-    for &hour in &missing {
+    for &hour in hours {
         let mut total = 0;
-        for (subject_type, action, n) in reader.hour(db, hour).await? {
+        for (subject_type, action, n) in reader.hour(&txn, hour).await? {
             total += n;
             rows.push([
                 at(hour, backend),
@@ -282,18 +314,20 @@ pub(crate) async fn count_hours<C: ConnectionTrait>(
                 n.into(),
             ]);
             if rows.len() >= ROWS_PER_INSERT {
-                write_counts(db, std::mem::take(&mut rows)).await?;
+                write_counts(&txn, std::mem::take(&mut rows)).await?;
             }
         }
         // The marker after the hour's counts: an hour whose marker is missing is counted
         // again, and the counts it has already are kept.
         rows.push([at(hour, backend), MARKER.into(), "".into(), total.into()]);
         if rows.len() >= ROWS_PER_INSERT {
-            write_counts(db, std::mem::take(&mut rows)).await?;
+            write_counts(&txn, std::mem::take(&mut rows)).await?;
         }
     }
-    write_counts(db, rows).await?;
-    Ok(missing.len() as u64)
+    write_counts(&txn, rows).await?;
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the hourly counts"))
 }
 
 /// Inserts counts rows (hour, subject type, action, n), keeping those already there.

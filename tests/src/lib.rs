@@ -417,3 +417,29 @@ pub fn connect_options(url: &str) -> ConnectOptions {
         .sqlx_logging(false);
     opts
 }
+
+/// A SQLite database in a file of its own, through a pool of eight connections (what an
+/// application on SQLite runs, and what tests of concurrent transactions need: an
+/// in-memory database is one connection), with the audit tables and the test entities'
+/// tables. The file's folder goes when the returned guard drops.
+pub async fn pooled_sqlite_file(name: &str) -> (DatabaseConnection, SqliteDir) {
+    let dir = std::env::temp_dir().join(format!("audit-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pool.db");
+    let _ = std::fs::remove_file(&path);
+    let mut opts = connect_options(&format!("sqlite://{}?mode=rwc", path.display()));
+    opts.max_connections(8);
+    let db = Database::connect(opts).await.unwrap();
+    audit_seaorm::install(&db).await.unwrap();
+    create_tables(&db).await;
+    (db, SqliteDir(dir))
+}
+
+/// The folder of a [`pooled_sqlite_file`], removed on drop.
+pub struct SqliteDir(std::path::PathBuf);
+
+impl Drop for SqliteDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -176,15 +176,7 @@ backend_tests!(
 /// tasks updating one row in transactions all succeed, and the diffs chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_sqlite_file() {
-    let dir = std::env::temp_dir().join(format!("audit-pool-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("pool.db");
-    let _ = std::fs::remove_file(&path);
-    let mut opts = audit_tests::connect_options(&format!("sqlite://{}?mode=rwc", path.display()));
-    opts.max_connections(8);
-    let db = sea_orm::Database::connect(opts).await.unwrap();
-    audit_seaorm::install(&db).await.unwrap();
-    audit_tests::create_tables(&db).await;
+    let (db, _dir) = audit_tests::pooled_sqlite_file("pool").await;
     concurrent_updates_chain(db.clone()).await;
     // The usual shape: read the row in the transaction, then write it. SQLite's default
     // transaction cannot wait to upgrade its read lock: `begin_write` begins IMMEDIATE.
@@ -215,5 +207,4 @@ async fn pooled_sqlite_file() {
         1 + WRITERS * ROUNDS
     );
     db.close().await.unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use audit_seaorm::entity::{activity_log, hourly};
 use audit_seaorm::{NewActivity, Retention, activity_counts, log, prune};
-use audit_tests::{backend_tests, move_entries};
+use audit_tests::{backend_tests, move_entries, server_backend_tests};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -152,6 +152,77 @@ async fn all_time_counts_start_at_the_first_entry(db: DatabaseConnection) {
     .await
     .unwrap();
     assert_eq!(none.total, 0);
+}
+
+server_backend_tests!(a_count_waits_for_a_prune);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_waits_for_a_prune_on_a_pooled_sqlite_file() {
+    let (db, _dir) = audit_tests::pooled_sqlite_file("dashboard").await;
+    a_count_waits_for_a_prune(db.clone()).await;
+    db.close().await.unwrap();
+}
+
+/// A dashboard read that counts an hour while a prune's batch is deleting entries of that
+/// hour waits for the batch (both hold the seal runs' lock), and counts what is left: a
+/// count read before the delete committed and written after it would keep the deleted
+/// entries counted for good, since the batch forgot the hour's counts before they were
+/// written.
+async fn a_count_waits_for_a_prune(db: DatabaseConnection) {
+    use audit_seaorm::entity::seal_runs;
+    use sea_orm::QuerySelect;
+    let hour = (Utc::now() - Duration::hours(5))
+        .duration_trunc(Duration::hours(1))
+        .unwrap();
+    for i in 0..4 {
+        entry_at(&db, "viewed", "post", hour + Duration::minutes(10 * i)).await;
+    }
+    // What a prune batch does, held open: the runs' lock, the delete, the forget.
+    let batch = audit_seaorm::begin_write(&db).await.unwrap();
+    seal_runs::Entity::find_by_id(0)
+        .lock_exclusive()
+        .one(&batch)
+        .await
+        .unwrap()
+        .expect("the runs' origin row");
+    let deleted = activity_log::Entity::delete_many()
+        .filter(activity_log::Column::CreatedAt.lt(at(&db, hour + Duration::minutes(15))))
+        .exec(&batch)
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected, 2);
+    hourly::Entity::delete_many().exec(&batch).await.unwrap();
+    let reader = tokio::spawn({
+        let db = db.clone();
+        async move {
+            activity_counts(&db, hour, hour + Duration::hours(1))
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    batch.commit().await.unwrap();
+    let during = reader.await.unwrap();
+    assert_eq!(during.total, 2, "counted while the batch was open");
+    let later = activity_counts(&db, hour, hour + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(later.total, 2, "counted after it");
+    let marker = hourly::Entity::find()
+        .filter(hourly::Column::SubjectType.eq("\u{1}"))
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("the hour's marker");
+    assert_eq!(marker.n, 2);
+}
+
+/// A time as the backend's `created_at` takes it.
+fn at(db: &DatabaseConnection, t: DateTime<Utc>) -> sea_orm::Value {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::MySql => t.naive_utc().into(),
+        _ => t.into(),
+    }
 }
 
 backend_tests!(
