@@ -1075,6 +1075,64 @@ async fn an_update_of_skipped_fields_logs_nothing(db: DatabaseConnection) {
     assert_eq!(counts, [1, 1]);
 }
 
+/// A `backfill` batch that commits a row's baseline while a bulk update of the row waits
+/// to insert versions planned without it (the update's read found no version, so it
+/// planned a baseline of its own): the update plans again from the committed baseline and
+/// goes through, its diff starting there.
+async fn a_baseline_committed_meanwhile_is_planned_again(db: DatabaseConnection) {
+    use audit_seaorm::Audited;
+    use audit_seaorm::entity::versions as v;
+    let raw = without_auditing(post::new("raw", "raw").insert(&db))
+        .await
+        .unwrap();
+    // What a backfill batch does, held open: the row's baseline, the row not locked.
+    let backfill = db.begin().await.unwrap();
+    v::ActiveModel {
+        subject_type: Set("post".to_owned()),
+        subject_id: Set(raw.id.to_string()),
+        version: Set(1),
+        event: Set("baseline".to_owned()),
+        data: Set(Value::Object(raw.snapshot().unwrap())),
+        causer_id: Set(None),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(&backfill)
+    .await
+    .unwrap();
+    let update = tokio::spawn({
+        let db = db.clone();
+        ctx().scope(async move {
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::Title, Expr::value("bulk"))
+                .filter(post::Column::Id.eq(raw.id))
+                .exec(&db)
+                .await
+        })
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    backfill.commit().await.unwrap();
+    let done = update
+        .await
+        .unwrap()
+        .expect("the bulk update after the backfill");
+    assert_eq!((done.rows, done.entries, done.versions), (1, 1, 1));
+    let vs = versions(&db, "post", raw.id).await.unwrap();
+    assert_eq!(
+        vs.iter()
+            .map(|v| (v.version, v.event.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "baseline"), (2, "updated")]
+    );
+    let trail = history(&db, "post", raw.id).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(
+        changes(&trail[0]),
+        json!({"title": {"old": "raw", "new": "bulk"}})
+    );
+    assert_eq!(trail[0].causer_id.as_deref(), Some("7"));
+}
+
 backend_tests!(
     an_update_of_skipped_fields_logs_nothing,
     bulk_writes_log_a_returned_row,
@@ -1097,6 +1155,7 @@ backend_tests!(
 );
 
 server_backend_tests!(
+    a_baseline_committed_meanwhile_is_planned_again,
     a_batch_is_timed_after_the_rows_it_waited_for,
     wide_rows_fit_the_packet,
     a_stale_batch_of_wide_rows_is_logged_whole,

@@ -57,8 +57,12 @@ pub(super) async fn write<M: Audited, C: ConnectionTrait>(
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     // MySQL reads the latest versions without locks (see `dialect::mysql`); a number taken
     // meanwhile fails the insert (InnoDB rolls back only that statement), and a locking
-    // read, which sees the latest commit, plans again.
+    // read, which sees the latest commit, plans again. On PostgreSQL the rows' locks keep
+    // other writers out, but not a `backfill`, which inserts baselines without locking
+    // rows: one it commits between the read and the insert fails the insert (in a
+    // savepoint), and a new read, which sees it, plans again.
     let mut lock = false;
+    let mut replans = 0;
     loop {
         let mut latest = latest(db, subject_type, &ids, lock).await?;
         if backend == DbBackend::MySql && !lock {
@@ -90,10 +94,26 @@ pub(super) async fn write<M: Audited, C: ConnectionTrait>(
             {
                 lock = true;
             }
+            Err(e)
+                if backend == DbBackend::Postgres
+                    && replans < MAX_REPLANS
+                    && matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+            {
+                replans += 1;
+                tracing::debug!(
+                    target: "audit_seaorm::bulk",
+                    subject_type,
+                    "a version number of the batch was taken meanwhile: planning again"
+                );
+            }
             Err(e) => return Err(Error::db("writing the versions of a bulk write")(e)),
         }
     }
 }
+
+/// How many times a PostgreSQL batch is planned again after its versions' insert met a
+/// number taken meanwhile (each time, a `backfill` batch committed baselines of its rows).
+const MAX_REPLANS: u32 = 4;
 
 /// The latest version of each subject, by subject id: one query, or with `lock` one
 /// locking read per subject (MySQL's retry: a derived table of the latest numbers would
@@ -353,9 +373,14 @@ async fn insert_versions<C: ConnectionTrait>(
         }
     }
     let chunks = chunks(rows, VERSION_COLUMNS.len());
-    // MySQL rolls back only the statement that fails on a number taken meanwhile, and
-    // the batch is then planned again: the statements before it must go too.
-    let savepoint = backend == DbBackend::MySql && chunks.len() > 1;
+    // A number taken meanwhile plans the batch again (see `write`): the statements before
+    // the one that failed must go too, and PostgreSQL aborts the whole transaction on an
+    // error outside a savepoint.
+    let savepoint = match backend {
+        DbBackend::MySql => chunks.len() > 1,
+        DbBackend::Postgres => true,
+        _ => false,
+    };
     if savepoint {
         db.execute_unprepared("SAVEPOINT audit_bulk_versions")
             .await?;
