@@ -59,6 +59,20 @@ pub enum Error {
     /// `revert_request` found no entry of the request.
     #[error("no audited change was made under request `{0}`")]
     RequestNotFound(String),
+    /// `revert_request` found the request's entries written by more than one causer: its
+    /// id was used by several requests (the middleware takes a well-formed `X-Request-Id`
+    /// from any client), so the entries are not one request's, and nothing is reverted.
+    #[error(
+        "request `{request_id}` has entries of {} causers ({}): its id was used by more than one request; nothing reverted",
+        .causers.len(),
+        .causers.iter().map(|c| c.as_deref().unwrap_or("none")).collect::<Vec<_>>().join(", ")
+    )]
+    RequestShared {
+        /// The request id.
+        request_id: String,
+        /// The causers of its entries (`None`: an entry with no causer).
+        causers: Vec<Option<String>>,
+    },
     /// `revert_request` met a record of a type the `Reverter` does not know.
     #[error(
         "request changed records of `{0}`, which this Reverter cannot revert: register the entity with `Reverter::entity`"

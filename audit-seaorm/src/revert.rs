@@ -173,6 +173,16 @@ impl Reverter {
         if entries.is_empty() {
             return Err(Error::RequestNotFound(request_id.to_owned()));
         }
+        // A client may pick its request id, and another's too: entries of more than one
+        // causer are not one request's, and undoing them all would undo another's writes.
+        let causers: BTreeSet<Option<&str>> =
+            entries.iter().map(|e| e.causer_id.as_deref()).collect();
+        if causers.len() > 1 {
+            return Err(Error::RequestShared {
+                request_id: request_id.to_owned(),
+                causers: causers.into_iter().map(|c| c.map(str::to_owned)).collect(),
+            });
+        }
         let plan = plan(&txn, &entries).await?;
         let mut ops = Vec::with_capacity(plan.len());
         for step in &plan {

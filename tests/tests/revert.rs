@@ -117,6 +117,37 @@ async fn unknown_requests_and_types_are_errors(db: DatabaseConnection) {
     ));
 }
 
+/// A request id used by two requests of different causers (a client may send another's
+/// `X-Request-Id`): its entries are not one request's, and nothing is reverted.
+async fn a_request_id_of_two_causers_is_refused(db: DatabaseConnection) {
+    let mine = request("req-5")
+        .scope(post::new("mine", "m").insert(&db))
+        .await
+        .unwrap();
+    let theirs = AuditContext::new()
+        .causer("intruder")
+        .request_id("req-5")
+        .scope(post::new("theirs", "t").insert(&db))
+        .await
+        .unwrap();
+    let reverter = Reverter::new().entity::<post::Entity>();
+    match reverter.revert_request(&db, "req-5", false).await {
+        Err(Error::RequestShared {
+            request_id,
+            causers,
+        }) => {
+            assert_eq!(request_id, "req-5");
+            assert_eq!(
+                causers,
+                [Some("editor".to_owned()), Some("intruder".to_owned())]
+            );
+        }
+        other => panic!("expected RequestShared, got {other:?}"),
+    }
+    assert!(!gone(&db, mine.id).await);
+    assert!(!gone(&db, theirs.id).await);
+}
+
 /// A request whose record's earlier versions were pruned: the trail no longer says what
 /// the record was before it, so the revert is refused and the record stays (it is not
 /// taken for one the request created and deleted).
@@ -581,6 +612,7 @@ async fn redacted_fields_are_named_not_reverted(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    a_request_id_of_two_causers_is_refused,
     changes_outside_the_trail_are_seen,
     a_row_deleted_outside_the_trail_is_a_conflict,
     a_create_over_an_outside_delete_is_deleted,

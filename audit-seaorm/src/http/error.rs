@@ -37,7 +37,8 @@ pub enum ErrorCode {
     /// 409: later changes touched what the request changed (`conflicts` lists them).
     RevertConflicts,
     /// 409: the request changed records of a type the API cannot revert, or records whose
-    /// state before it the trail no longer holds.
+    /// state before it the trail no longer holds, or its id was used by requests of more
+    /// than one causer.
     CannotRevert,
     /// 410: the record's state at that time was pruned from the trail.
     StatePruned,
@@ -147,7 +148,7 @@ impl From<Error> for ApiError {
                 error.conflicts = Some(conflicts);
                 error
             }
-            Error::NotRevertible(_) | Error::NoStateBefore { .. } => {
+            Error::NotRevertible(_) | Error::NoStateBefore { .. } | Error::RequestShared { .. } => {
                 Self::new(StatusCode::CONFLICT, ErrorCode::CannotRevert, e.to_string())
             }
             Error::StatePruned { .. } => {

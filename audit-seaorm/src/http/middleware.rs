@@ -213,6 +213,26 @@ where
 /// is ignored (cutting it could make it another user's).
 pub const MAX_USER_ID_HEADER: usize = 256;
 
+/// The causer a gateway put in `X-User-Id`. A request with more than one such line names
+/// none: a gateway that adds its line (Envoy's `request_headers_to_add` appends by
+/// default) leaves the client's own before it, and neither can be told from the other.
+fn gateway_user_id(parts: &Parts) -> Option<String> {
+    let mut lines = parts.headers.get_all(USER_ID_HEADER.as_str()).iter();
+    let line = lines.next()?;
+    if lines.next().is_some() {
+        tracing::warn!(
+            target: "audit_seaorm::http",
+            "audit: more than one X-User-Id line: the request's causer is left unknown"
+        );
+        return None;
+    }
+    line.to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= MAX_USER_ID_HEADER)
+        .map(str::to_owned)
+}
+
 fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -224,10 +244,7 @@ fn context_for(config: &Config, parts: &Parts) -> AuditContext {
     ctx.causer_id = match &config.causer {
         Some(causer_from) => causer_from(parts),
         None if config.trust_user_id_header && from_gateway(config, parts) => {
-            header(parts, USER_ID_HEADER.as_str())
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && s.len() <= MAX_USER_ID_HEADER)
-                .map(str::to_owned)
+            gateway_user_id(parts)
         }
         _ => None,
     };
@@ -311,19 +328,22 @@ fn client_ip(config: &Config, parts: &Parts) -> Option<IpAddr> {
     // Walk back from the nearest hop: the first address that is not a trusted proxy is the
     // client. An entry that is no address ("unknown", an obfuscated node, a line that is
     // not text) ends the walk: what stands before it cannot be told from what a client
-    // wrote, so no address is recorded.
+    // wrote, so no address is recorded. When every hop is a trusted address, the client is
+    // the first of them (a client inside the trusted ranges), as nginx's recursive
+    // `real_ip` has it; with no hop at all, the peer.
+    let mut first = peer;
     for hop in hops.iter().rev() {
         let ip = hop.and_then(|hop| match config.forwarded_header {
             ForwardedHeader::XForwardedFor => parse_node(hop.trim()),
             ForwardedHeader::Forwarded => forwarded_for(hop),
         });
         match ip.map(|ip| ip.to_canonical()) {
-            Some(ip) if trusted(config, ip) => continue,
+            Some(ip) if trusted(config, ip) => first = ip,
             Some(ip) => return Some(ip),
             None => return None,
         }
     }
-    Some(peer)
+    Some(first)
 }
 
 /// An address as proxies write it: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]:80`.
@@ -376,6 +396,12 @@ mod tests {
             context_for(&layer.config, &through).causer_id.as_deref(),
             Some("alice")
         );
+        // A gateway that adds its line after the client's: two causers, neither believed.
+        let mut two_lines = parts(&[("x-user-id", "admin")], "10.0.0.1:5000");
+        two_lines
+            .headers
+            .append("x-user-id", HeaderValue::from_static("alice"));
+        assert_eq!(context_for(&layer.config, &two_lines).causer_id, None);
         // No proxy configured: the gateway is the only way in, every request is believed.
         let open = AuditLayer::new().trust_user_id_header(true);
         assert_eq!(
@@ -392,6 +418,16 @@ mod tests {
             context_for(&layer.config, &via_range).ip,
             Some("1.2.3.4".parse().unwrap()),
             "both 10.x hops are trusted"
+        );
+        // A client inside the trusted ranges: every hop is trusted, and the first is the
+        // client, not the proxy that connected.
+        let inside = parts(
+            &[("x-forwarded-for", "10.0.0.5, 10.9.9.9")],
+            "10.0.0.1:5000",
+        );
+        assert_eq!(
+            context_for(&layer.config, &inside).ip,
+            Some("10.0.0.5".parse().unwrap())
         );
         let outside = parts(&[("x-forwarded-for", "1.2.3.4")], "11.0.0.1:5000");
         assert_eq!(
