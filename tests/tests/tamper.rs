@@ -1476,7 +1476,38 @@ async fn erasure_waits_for_writes_in_flight(db: DatabaseConnection) {
 
 server_backend_tests!(erasure_waits_for_writes_in_flight);
 
+/// A row with an id no database gives (below 1), forged with raw SQL: `seal` never links
+/// it, and `verify` reports it inserted in every scope that holds it, the split walk's
+/// included.
+async fn a_row_with_a_forged_id_is_inserted(db: DatabaseConnection) {
+    let p = post_with_history(&db, "forged", 1).await;
+    assert_eq!(seal_all(&db).await.unwrap().rows, 4);
+    let mut forged = approval(p.id, Utc::now() - Duration::days(400));
+    forged.id = Set(-1);
+    activity_log::Entity::insert(forged)
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+    assert_eq!(seal_all(&db).await.unwrap().rows, 0);
+    let scopes = [
+        VerifyScope::all(),
+        VerifyScope::all().parallel(2),
+        VerifyScope::all().subject_type("post"),
+        VerifyScope::all().subject("post", p.id.to_string()),
+    ];
+    for scope in scopes {
+        let report = verify(&db, &scope).await.unwrap();
+        assert_eq!(
+            breaks(&report).get(&key("activity_log", p.id)),
+            Some(&(None, BreakReason::Inserted)),
+            "{scope:?}: {:#?}",
+            report.breaks
+        );
+    }
+}
+
 backend_tests!(
+    a_row_with_a_forged_id_is_inserted,
     a_stepped_walk_stops_in_broken_chains,
     a_row_moved_out_of_the_window_is_checked,
     an_erased_change_holds_nothing_else,

@@ -78,6 +78,7 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
                 unsealed: false,
                 limit: PAGE,
                 ids: None,
+                forged_ids: false,
             }
             .read(&txn, kind)
             .await?;

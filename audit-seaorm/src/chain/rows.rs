@@ -28,6 +28,8 @@ pub(crate) struct Rows<'a> {
     pub ids: Option<&'a [i64]>,
     /// At most this many.
     pub limit: u64,
+    /// Instead of the ids above `after_id`, those no database gives: 0 and below.
+    pub forged_ids: bool,
 }
 
 impl Rows<'_> {
@@ -66,7 +68,11 @@ impl Rows<'_> {
         C: ConnectionTrait,
     {
         use sea_orm::QueryTrait;
-        let mut q = E::find().filter(id.gt(self.after_id));
+        let mut q = if self.forged_ids {
+            E::find().filter(id.lte(0))
+        } else {
+            E::find().filter(id.gt(self.after_id))
+        };
         if let Some(t) = self.subject_type {
             q = q.filter(subject_type.eq(t));
         }

@@ -364,9 +364,12 @@ async fn confirm<C: ConnectionTrait>(
             let of_chain = |b: &Break| {
                 b.table == kind.table() && (&b.subject_type, &b.subject_id) == (&key.0, &key.1)
             };
-            let at = report.breaks.iter().position(of_chain).unwrap_or(0);
-            report.breaks.retain(|b| !of_chain(b));
-            let found = walk.report.breaks.into_iter().filter(|b| of_chain(b));
+            // What the walk of links can find; a row without a link (`inserted`) was found
+            // by the search for such rows, which this walk does not repeat: it stays.
+            let of_links = |b: &Break| of_chain(b) && b.reason != BreakReason::Inserted;
+            let at = report.breaks.iter().position(of_links).unwrap_or(0);
+            report.breaks.retain(|b| !of_links(b));
+            let found = walk.report.breaks.into_iter().filter(|b| of_links(b));
             report.breaks.splice(at..at, found);
             break;
         }
@@ -764,11 +767,42 @@ impl<'a> Walk<'a> {
         after: i64,
         late: Late,
     ) -> Result<Option<Position>> {
+        if after == 0 {
+            self.forged_ids(db, kind).await?;
+        }
         if self.scope.subject_type.is_none() && self.scope.subject_id.is_none() {
             self.unsealed_by_range(db, kind, after, late).await
         } else {
             self.unsealed_of_subjects(db, kind, after, late).await
         }
+    }
+
+    /// Reports as inserted the rows of `kind` in scope whose id no database gives (0 and
+    /// below: ids start at 1), whatever links they seem to have: `seal` never links them,
+    /// and a pruned row's link is marked by negating its row id, which such a row could
+    /// match. One page of them at most: each chain is reported once anyway.
+    async fn forged_ids<C: ConnectionTrait>(&mut self, db: &C, kind: Kind) -> Result<()> {
+        let rows = Rows {
+            subject_type: self.scope.subject_type.as_deref(),
+            subject_id: self.scope.subject_id.as_deref(),
+            limit: PAGE,
+            forged_ids: true,
+            ..Rows::default()
+        }
+        .read(db, kind)
+        .await?;
+        let mut flagged = HashSet::new();
+        for row in &rows {
+            if !self.scope.in_time(row.created_at()) {
+                continue;
+            }
+            let (t, id) = row.subject();
+            let key = (t.to_owned(), id.to_owned());
+            if flagged.insert(key.clone()) {
+                self.flag(kind, &key, None, Some(row.id()), BreakReason::Inserted);
+            }
+        }
+        Ok(())
     }
 
     /// [`Walk::unsealed`] over the whole table, a range of ids at a time: only the rows
@@ -830,6 +864,7 @@ impl<'a> Walk<'a> {
                 unsealed: true,
                 limit: PAGE,
                 ids: None,
+                forged_ids: false,
             }
             .read(db, kind)
             .await?;
@@ -1283,6 +1318,40 @@ mod tests {
             Pending::start(Kind::Log, Vec::new(), DbBackend::Postgres),
             Pending::Decoded(Ok(page)) if page.is_empty()
         ));
+    }
+
+    /// A chain walked again because of a `missing` link that was a seal's doing keeps the
+    /// `inserted` row the search for unlinked rows found in it.
+    #[tokio::test]
+    async fn a_walk_again_keeps_an_inserted_row() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        crate::install(&db).await.unwrap();
+        crate::log(&db, crate::NewActivity::new("viewed").subject("post", 1))
+            .await
+            .unwrap();
+        crate::seal_all(&db).await.unwrap();
+        let of_post = |seq, row_id, reason| Break {
+            table: Kind::Log.table().to_owned(),
+            subject_type: "post".to_owned(),
+            subject_id: "1".to_owned(),
+            seq,
+            row_id,
+            reason,
+        };
+        let mut report = Report {
+            breaks: vec![
+                of_post(Some(1), Some(1), BreakReason::Missing),
+                of_post(None, Some(-5), BreakReason::Inserted),
+            ],
+            ..Report::default()
+        };
+        confirm(&db, &VerifyScope::all(), &mut report)
+            .await
+            .unwrap();
+        assert_eq!(
+            report.breaks,
+            [of_post(None, Some(-5), BreakReason::Inserted)]
+        );
     }
 
     #[tokio::test]
