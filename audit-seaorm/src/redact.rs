@@ -91,7 +91,8 @@ async fn scrub_versions<C: ConnectionTrait>(
             .filter(V::SubjectType.eq(subject_type))
             .filter(V::Id.gt(after))
             .order_by_asc(V::Id)
-            .limit(BATCH)
+            .limit(BATCH);
+        let rows = crate::chain::committed(rows, db.get_database_backend())
             .all(db)
             .await
             .map_err(Error::db("reading versions to redact"))?;
@@ -118,7 +119,8 @@ async fn scrub_entries<C: ConnectionTrait>(db: &C, subject_type: &str, field: &s
             .filter(A::SubjectType.eq(subject_type))
             .filter(A::Id.gt(after))
             .order_by_asc(A::Id)
-            .limit(BATCH)
+            .limit(BATCH);
+        let rows = crate::chain::committed(rows, db.get_database_backend())
             .all(db)
             .await
             .map_err(Error::db("reading activity to redact"))?;

@@ -1474,7 +1474,25 @@ async fn erasure_waits_for_writes_in_flight(db: DatabaseConnection) {
     }
 }
 
-server_backend_tests!(erasure_waits_for_writes_in_flight);
+/// `erase` in a transaction whose snapshot predates a seal (MySQL's REPEATABLE READ: the
+/// snapshot is taken at the transaction's first read): it scrubs with the links as
+/// committed, so the erased values' commitments go into them and the chains verify.
+async fn erasure_in_an_older_snapshot_sees_the_links(db: DatabaseConnection) {
+    let p = post_with_history(&db, "snapshot", 2).await;
+    let txn = db.begin().await.unwrap();
+    versions::Entity::find().all(&txn).await.unwrap();
+    assert_eq!(seal_all(&db).await.unwrap().rows, 6);
+    let done = erase(&txn, "post", p.id, &["title"]).await.unwrap();
+    assert_eq!((done.versions, done.entries), (3, 3));
+    txn.commit().await.unwrap();
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+}
+
+server_backend_tests!(
+    erasure_waits_for_writes_in_flight,
+    erasure_in_an_older_snapshot_sees_the_links
+);
 
 /// A row with an id no database gives (below 1), forged with raw SQL: `seal` never links
 /// it, and `verify` reports it inserted in every scope that holds it, the split walk's

@@ -79,6 +79,7 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
                 limit: PAGE,
                 ids: None,
                 forged_ids: false,
+                committed: true,
             }
             .read(&txn, kind)
             .await?;
@@ -134,9 +135,11 @@ pub(crate) async fn erase_row<C: ConnectionTrait>(
         return Ok(false);
     }
     let scrubbed = scrub(&row, &present, &touched, marker);
+    let backend = db.get_database_backend();
     let link = seals::Entity::find()
         .filter(seals::Column::Kind.eq(kind.code()))
-        .filter(seals::Column::RowId.eq(row.id()))
+        .filter(seals::Column::RowId.eq(row.id()));
+    let link = super::committed(link, backend)
         .one(db)
         .await
         .map_err(Error::db("reading a row's link"))?;
@@ -243,7 +246,8 @@ async fn previous<C: ConnectionTrait>(db: &C, kind: Kind, link: &seals::Model) -
             link.subject_id.clone(),
             link.seq - 1,
         );
-        if let Some(before) = seals::Entity::find_by_id(pk)
+        let backend = db.get_database_backend();
+        if let Some(before) = super::committed(seals::Entity::find_by_id(pk), backend)
             .one(db)
             .await
             .map_err(Error::db("reading a link"))?
@@ -256,7 +260,7 @@ async fn previous<C: ConnectionTrait>(db: &C, kind: Kind, link: &seals::Model) -
             link.subject_type.clone(),
             link.subject_id.clone(),
         );
-        let chain = chains::Entity::find_by_id(pk)
+        let chain = super::committed(chains::Entity::find_by_id(pk), backend)
             .one(db)
             .await
             .map_err(Error::db("reading a chain's head"))?;

@@ -13,6 +13,22 @@ pub(crate) mod rows;
 pub(crate) mod seal;
 pub(crate) mod verify;
 
+use sea_orm::{DbBackend, EntityTrait, QuerySelect, Select};
+
+/// `query` as a read of what is committed now, for the scrubbing of `erase` and
+/// `redact_history` in a transaction that may have read before: on MySQL/MariaDB a
+/// locking read, since a plain one reads the transaction's snapshot, which may predate the
+/// rows and links a seal committed while the scrub waited for the runs' lock (InnoDB's
+/// locking reads see the latest commit); elsewhere as it is (PostgreSQL's READ COMMITTED
+/// statements see it anyway, and SQLite's write transaction began after it).
+pub(crate) fn committed<E: EntityTrait>(query: Select<E>, backend: DbBackend) -> Select<E> {
+    if backend == DbBackend::MySql {
+        query.lock_exclusive()
+    } else {
+        query
+    }
+}
+
 pub(crate) use anchor::{changed_rows, mark_pruned, reanchor};
 pub(crate) use seal::ensure_origin;
 
