@@ -1,7 +1,7 @@
 //! The explicit API: log custom actions and diffs, take snapshots, read the trail.
 
 use audit_core::{
-    Action, ActivityEntry, Audited, Changes, Filter, Order, Page, SubjectId, Version,
+    Action, ActivityEntry, AuditContext, Audited, Changes, Filter, Order, Page, SubjectId, Version,
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
@@ -165,12 +165,20 @@ pub async fn log_change<C: ConnectionTrait>(
 }
 
 /// Records a write of an audited model that bypassed the hooks (`update_many`,
-/// `Entity::insert(..).exec`, raw SQL, …) exactly as the hooks would have: `created` when
-/// only `new` is given, `deleted` when only `old` is, `updated` with the changed audited
-/// fields otherwise — each with a new version. Returns `false`, writing nothing, when no
-/// audited field changed (or neither state is given). A field changes when its values
-/// differ, or when they are equal by `==` but stored differently (a `Decimal` with another
-/// scale, a `DateTime<FixedOffset>` with another offset).
+/// `Entity::insert(..).exec`, raw SQL, …) in the hooks' shape: `created` when only `new`
+/// is given, `deleted` when only `old` is, `updated` with the changed audited fields
+/// otherwise — each with a new version. Returns `false`, writing nothing, when no audited
+/// field changed (or neither state is given). A field changes when its values differ, or
+/// when they are equal by `==` but stored differently (a `Decimal` with another scale, a
+/// `DateTime<FixedOffset>` with another offset).
+///
+/// Unlike a hooked write, which diffs against the record's latest version, it diffs the
+/// two states you give: a change made outside the trail before `old` was read is not
+/// looked for (read `old` before the bypassing write, in its transaction), and the new
+/// version takes it in as it is. The version and the entry are two statements: in
+/// [strict mode](crate::AuditContext::strict) a call outside a transaction is refused
+/// ([`Error::NotInTransaction`](crate::Error::NotInTransaction)) before anything is
+/// written.
 ///
 /// ```standalone_crate
 /// # mod post {
@@ -186,21 +194,29 @@ pub async fn log_change<C: ConnectionTrait>(
 /// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// #     pub enum Relation {}
 /// # }
-/// use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+/// use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+/// use sea_orm::sea_query::Expr;
 ///
 /// async fn publish_all(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
-///     let drafts = post::Entity::find().filter(post::Column::Published.eq(false)).all(db).await?;
+///     // In a transaction, so that the rows and their trail commit together.
+///     let txn = db.begin().await?;
+///     let drafts = post::Entity::find()
+///         .filter(post::Column::Published.eq(false))
+///         .lock_exclusive()
+///         .all(&txn)
+///         .await?;
 ///     // update_many runs no hooks ...
 ///     post::Entity::update_many()
 ///         .col_expr(post::Column::Published, Expr::value(true))
 ///         .filter(post::Column::Published.eq(false))
-///         .exec(db)
+///         .exec(&txn)
 ///         .await?;
-///     // ... so record each change yourself (in a transaction, to keep them together).
+///     // ... so record each change yourself.
 ///     for old in drafts {
-///         let new = post::Entity::find_by_id(old.id).one(db).await?.ok_or("gone")?;
-///         audit_seaorm::record_change(db, Some(&old), Some(&new)).await?;
+///         let new = post::Entity::find_by_id(old.id).one(&txn).await?.ok_or("gone")?;
+///         audit_seaorm::record_change(&txn, Some(&old), Some(&new)).await?;
 ///     }
+///     txn.commit().await?;
 ///     Ok(())
 /// }
 /// ```
@@ -216,6 +232,11 @@ pub async fn record_change<M: Audited, C: ConnectionTrait>(
         (None, None) => return Ok(false),
     };
     crate::registry::check(M::SUBJECT_TYPE)?;
+    if AuditContext::strict_mode() && crate::hooks::is_plain_connection::<C>() {
+        return Err(Error::NotInTransaction {
+            subject_type: M::SUBJECT_TYPE,
+        });
+    }
     let mut changes = M::changes(old, new)?;
     let data = state.snapshot()?;
     if let (Some(o), Some(_)) = (old, new) {

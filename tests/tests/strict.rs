@@ -46,6 +46,26 @@ async fn scope_setting(db: DatabaseConnection) {
             let txn = db.begin().await.unwrap();
             assert_eq!(post::Entity::restore(&txn, v1).await.unwrap().title, "Hi");
             txn.commit().await.unwrap();
+            // So does `record_change`, whose version and entry are two statements.
+            let old = post::reload(&db, p.id).await;
+            let mut new = old.clone();
+            new.title = "Recorded".into();
+            let before = versions(&db, "post", p.id).await.unwrap().len();
+            match audit_seaorm::record_change(&db, Some(&old), Some(&new)).await {
+                Err(Error::NotInTransaction {
+                    subject_type: "post",
+                }) => {}
+                other => panic!("expected NotInTransaction, got {other:?}"),
+            }
+            assert_eq!(versions(&db, "post", p.id).await.unwrap().len(), before);
+            let txn = db.begin().await.unwrap();
+            assert!(
+                audit_seaorm::record_change(&txn, Some(&old), Some(&new))
+                    .await
+                    .unwrap()
+            );
+            txn.commit().await.unwrap();
+            assert_eq!(versions(&db, "post", p.id).await.unwrap().len(), before + 1);
         })
         .await;
     // Outside the scope it is off again: nothing global was switched.
