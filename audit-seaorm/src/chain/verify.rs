@@ -309,9 +309,11 @@ pub async fn verify<C: ConnectionTrait>(db: &C, scope: &VerifyScope) -> Result<R
 /// How many times [`confirm`] walks a chain again while a seal keeps moving its head.
 const CONFIRM_TRIES: usize = 3;
 
-/// Walks again, alone, each chain a break of `report` says is `missing` a link or has a
-/// head that does not match: the walk read the chain's head and its links at different
-/// moments, and a seal that extended the chain in between looks like either. Each chain
+/// Walks again, alone, each chain a break of `report` says is `missing` a link, has a
+/// head that does not match, or holds a `changed` link: the walk read the chain's head
+/// and its links at different moments, and a seal that extended the chain in between
+/// looks like either of the first two, a prune that folded its oldest links into the
+/// anchor like the third (a link below the anchor read before the fold). Each chain
 /// is walked between two reads of its head; when the head did not move (a seal writes a
 /// chain's links and its head in one transaction), that walk's findings replace the
 /// first ones. When it kept moving, or the walks ran out of the call's `max_links`
@@ -323,7 +325,10 @@ async fn confirm<C: ConnectionTrait>(
 ) -> Result<()> {
     let mut suspects: Vec<(Kind, Key)> = Vec::new();
     for b in &report.breaks {
-        if !matches!(b.reason, BreakReason::Missing | BreakReason::HeadChanged) {
+        if !matches!(
+            b.reason,
+            BreakReason::Missing | BreakReason::HeadChanged | BreakReason::Changed
+        ) {
             continue;
         }
         let Some(kind) = Kind::ALL.into_iter().find(|k| k.table() == b.table) else {
@@ -1353,6 +1358,16 @@ mod tests {
             report.breaks,
             [of_post(None, Some(-5), BreakReason::Inserted)]
         );
+        // A `changed` link read before a prune folded it into the anchor: walked again,
+        // the chain is intact.
+        let mut report = Report {
+            breaks: vec![of_post(Some(1), Some(1), BreakReason::Changed)],
+            ..Report::default()
+        };
+        confirm(&db, &VerifyScope::all(), &mut report)
+            .await
+            .unwrap();
+        assert_eq!(report.breaks, []);
     }
 
     #[tokio::test]
