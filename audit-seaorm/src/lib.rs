@@ -57,7 +57,7 @@ pub use error::{Error, Result};
 pub use history::{Blame, KeyOf, RecordsPage, diff_versions};
 pub use partition::{MONTHS_AHEAD, maintain_partitions};
 pub use prune::{Policy, Pruned, Retention, prune};
-pub use redact::{Redacted, redact_history};
+pub use redact::{REDACTED_ACTION, Redacted, redact_history};
 pub use restore::AuditedEntity;
 pub use revert::{Conflict, KeptField, Reverted, Reverter, Subject};
 pub use rollup::{ActivityCounts, GRACE, activity_counts};

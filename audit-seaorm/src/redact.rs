@@ -21,7 +21,14 @@ pub struct Redacted {
     pub versions: u64,
     /// Activity entries whose changes held its values (they read `"[redacted]"` now).
     pub entries: u64,
+    /// The `redacted` entry that records the scrub (none when nothing was scrubbed): what
+    /// tells it from a forged erasure (see the README's "Tamper evidence").
+    pub entry_id: Option<i64>,
 }
+
+/// The action of the entry [`redact_history`] writes when it scrubbed anything (no subject;
+/// properties: `subject_type`, `field`, `versions`, `entries`).
+pub const REDACTED_ACTION: &str = "redacted";
 
 /// Rows read per batch by [`redact_history`].
 const BATCH: u64 = 500;
@@ -35,7 +42,8 @@ const BATCH: u64 = 500;
 /// once to scrub what the trail already holds. `field` must be a field of the model marked
 /// `#[audit(redact)]` (anything else is refused, so an audited field cannot be scrubbed by
 /// mistake). It reads in batches and writes one `UPDATE` per changed row, all in one
-/// transaction. Sealed rows keep verifying, as with [`erase`](crate::erase): the values'
+/// transaction, with a `redacted` entry ([`REDACTED_ACTION`]) naming the subject type, the
+/// field and the counts when it scrubbed anything. Sealed rows keep verifying, as with [`erase`](crate::erase): the values'
 /// commitments stay in their links. Restores of the scrubbed versions keep the field's
 /// current value, as for every redacted field.
 ///
@@ -69,10 +77,24 @@ where
         .await
         .map_err(Error::db("starting to redact the history"))?;
     crate::chain::seal::lock_runs(&txn).await?;
-    let done = Redacted {
+    let mut done = Redacted {
         versions: scrub_versions(&txn, subject_type, field).await?,
         entries: scrub_entries(&txn, subject_type, field).await?,
+        entry_id: None,
     };
+    if done.versions + done.entries > 0 {
+        let entry = crate::api::log(
+            &txn,
+            crate::NewActivity::new(REDACTED_ACTION).properties(serde_json::json!({
+                "subject_type": subject_type,
+                "field": field,
+                "versions": done.versions,
+                "entries": done.entries,
+            })),
+        )
+        .await?;
+        done.entry_id = Some(entry.id);
+    }
     txn.commit()
         .await
         .map_err(Error::db("committing the redacted history"))?;

@@ -196,6 +196,17 @@ async fn redact_history_scrubs_old_values(db: DatabaseConnection) {
         .await
         .unwrap();
     assert_eq!((done.versions, done.entries), (1, 1), "{done:?}");
+    // Recorded on the trail, so that it is not taken for a forged erasure.
+    let entry = audit_seaorm::entity::activity_log::Entity::find_by_id(done.entry_id.unwrap())
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.action, audit_seaorm::REDACTED_ACTION);
+    assert_eq!(
+        entry.properties,
+        Some(json!({"subject_type": "post", "field": "api_token", "versions": 1, "entries": 1}))
+    );
     for v in versions(&db, "post", p.id).await.unwrap() {
         assert!(!v.data.contains_key("api_token"), "{:?}", v.data);
     }
@@ -214,7 +225,10 @@ async fn redact_history_scrubs_old_values(db: DatabaseConnection) {
     let again = redact_history::<post::Entity, _>(&db, "api_token")
         .await
         .unwrap();
-    assert_eq!((again.versions, again.entries), (0, 0));
+    assert_eq!(
+        (again.versions, again.entries, again.entry_id),
+        (0, 0, None)
+    );
     let report = audit_seaorm::verify(&db, &audit_seaorm::VerifyScope::all())
         .await
         .unwrap();
