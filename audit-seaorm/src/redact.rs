@@ -113,8 +113,7 @@ async fn scrub_versions<C: ConnectionTrait>(
             .filter(V::SubjectType.eq(subject_type))
             .filter(V::Id.gt(after))
             .order_by_asc(V::Id)
-            .limit(BATCH);
-        let rows = crate::chain::committed(rows, db.get_database_backend())
+            .limit(BATCH)
             .all(db)
             .await
             .map_err(Error::db("reading versions to redact"))?;
@@ -141,8 +140,7 @@ async fn scrub_entries<C: ConnectionTrait>(db: &C, subject_type: &str, field: &s
             .filter(A::SubjectType.eq(subject_type))
             .filter(A::Id.gt(after))
             .order_by_asc(A::Id)
-            .limit(BATCH);
-        let rows = crate::chain::committed(rows, db.get_database_backend())
+            .limit(BATCH)
             .all(db)
             .await
             .map_err(Error::db("reading activity to redact"))?;

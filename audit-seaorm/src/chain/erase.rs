@@ -46,6 +46,11 @@ const PAGE: u64 = 500;
 /// is not seen, and its version copies the values it read: call `erase` in the
 /// transaction that anonymizes or deletes the record, after that write, whose row lock
 /// waits for writes in flight to commit and holds later ones back until yours commits.
+/// That transaction must read committed data (PostgreSQL's default READ COMMITTED, or
+/// MySQL/MariaDB's default REPEATABLE READ, whose snapshot `erase` reads around): in a
+/// PostgreSQL REPEATABLE READ or SERIALIZABLE transaction that read before a `seal`
+/// committed, the links sealed since are invisible, and the rows they seal would be
+/// scrubbed as unsealed (`verify` then reports them `changed`).
 ///
 /// ```no_run
 /// # async fn demo(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
@@ -79,7 +84,6 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
                 limit: PAGE,
                 ids: None,
                 forged_ids: false,
-                committed: true,
             }
             .read(&txn, kind)
             .await?;

@@ -15,12 +15,15 @@ pub(crate) mod verify;
 
 use sea_orm::{DbBackend, EntityTrait, QuerySelect, Select};
 
-/// `query` as a read of what is committed now, for the scrubbing of `erase` and
-/// `redact_history` in a transaction that may have read before: on MySQL/MariaDB a
-/// locking read, since a plain one reads the transaction's snapshot, which may predate the
-/// rows and links a seal committed while the scrub waited for the runs' lock (InnoDB's
+/// `query`, a point read of links or chain heads for the scrubbing of `erase` and
+/// `redact_history`, as a read of what is committed now: on MySQL/MariaDB a locking read,
+/// since a plain one reads the transaction's snapshot, which in a caller's transaction may
+/// predate the links a seal committed before the scrub took the runs' lock (InnoDB's
 /// locking reads see the latest commit); elsewhere as it is (PostgreSQL's READ COMMITTED
-/// statements see it anyway, and SQLite's write transaction began after it).
+/// statements see it anyway, and SQLite's write transaction began after it). The rows
+/// themselves are read plainly: a sealed row is never changed by the library but by a
+/// scrub, which holds the runs' lock, and locking every row a scan passes would hold back
+/// every writer of the table on MySQL.
 pub(crate) fn committed<E: EntityTrait>(query: Select<E>, backend: DbBackend) -> Select<E> {
     if backend == DbBackend::MySql {
         query.lock_exclusive()

@@ -30,8 +30,6 @@ pub(crate) struct Rows<'a> {
     pub limit: u64,
     /// Instead of the ids above `after_id`, those no database gives: 0 and below.
     pub forged_ids: bool,
-    /// Read what is committed now ([`super::committed`]), not a transaction's snapshot.
-    pub committed: bool,
 }
 
 impl Rows<'_> {
@@ -87,11 +85,7 @@ impl Rows<'_> {
         if self.unsealed {
             q = q.filter(no_link(kind, (E::default(), id), db.get_database_backend()));
         }
-        let mut q = q.order_by_asc(id).limit(self.limit);
-        if self.committed {
-            q = super::committed(q, db.get_database_backend());
-        }
-        let mut q = q.into_query();
+        let mut q = q.order_by_asc(id).limit(self.limit).into_query();
         q.clear_selects().columns(by_index::columns(kind));
         let decode = |res: &QueryResult| {
             by_index::row(kind, res, 0)?

@@ -870,7 +870,6 @@ impl<'a> Walk<'a> {
                 limit: PAGE,
                 ids: None,
                 forged_ids: false,
-                committed: false,
             }
             .read(db, kind)
             .await?;
