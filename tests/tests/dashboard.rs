@@ -225,7 +225,31 @@ fn at(db: &DatabaseConnection, t: DateTime<Utc>) -> sea_orm::Value {
     }
 }
 
+/// Inside a caller's transaction the counts are the same, and no hour's count is written
+/// (the runs' lock would be held until that transaction ends, and its snapshot may
+/// predate a prune); on the pool they are written.
+async fn counts_in_a_transaction_write_nothing(db: DatabaseConnection) {
+    use sea_orm::{TransactionSession, TransactionTrait};
+    let now = Utc::now();
+    entry_at(&db, "viewed", "post", now - Duration::hours(30)).await;
+    entry_at(&db, "shared", "post", now - Duration::hours(3)).await;
+    let txn = db.begin().await.unwrap();
+    let counts = activity_counts(&txn, now - Duration::days(2), now)
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(counts.total, 2);
+    assert_eq!(counts.by_action.get("viewed"), Some(&1));
+    assert_eq!(hourly_rows(&db).await, 0);
+    let again = activity_counts(&db, now - Duration::days(2), now)
+        .await
+        .unwrap();
+    assert_eq!(again, counts);
+    assert!(hourly_rows(&db).await > 0);
+}
+
 backend_tests!(
+    counts_in_a_transaction_write_nothing,
     all_time_counts_start_at_the_first_entry,
     counts_equal_the_log_for_any_window,
     counts_entries_written_by_plain_sql,
