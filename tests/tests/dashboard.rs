@@ -229,7 +229,7 @@ fn at(db: &DatabaseConnection, t: DateTime<Utc>) -> sea_orm::Value {
 /// (the runs' lock would be held until that transaction ends, and its snapshot may
 /// predate a prune); on the pool they are written.
 async fn counts_in_a_transaction_write_nothing(db: DatabaseConnection) {
-    use sea_orm::{TransactionSession, TransactionTrait};
+    use sea_orm::TransactionTrait;
     let now = Utc::now();
     entry_at(&db, "viewed", "post", now - Duration::hours(30)).await;
     entry_at(&db, "shared", "post", now - Duration::hours(3)).await;
