@@ -1507,6 +1507,22 @@ async fn a_row_with_a_forged_id_is_inserted(db: DatabaseConnection) {
         .await
         .unwrap();
     assert_eq!(seal_all(&db).await.unwrap().rows, 0);
+    // More forged rows than a page, in another chain, with ids below the first's.
+    let other = post_with_history(&db, "forged-too", 0).await;
+    let many = (0..1_200).map(|i| {
+        let mut row = approval(other.id, Utc::now() - Duration::days(400));
+        row.id = Set(-10_000 - i);
+        row
+    });
+    activity_log::Entity::insert_many(many)
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+    let all = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert_eq!(
+        breaks(&all).get(&key("activity_log", other.id)),
+        Some(&(None, BreakReason::Inserted))
+    );
     let scopes = [
         VerifyScope::all(),
         VerifyScope::all().parallel(2),

@@ -28,7 +28,8 @@ pub(crate) struct Rows<'a> {
     pub ids: Option<&'a [i64]>,
     /// At most this many.
     pub limit: u64,
-    /// Instead of the ids above `after_id`, those no database gives: 0 and below.
+    /// Instead of the ids above `after_id`, those no database gives: 0 and below (above
+    /// `after_id` when it is below 0).
     pub forged_ids: bool,
 }
 
@@ -69,7 +70,12 @@ impl Rows<'_> {
     {
         use sea_orm::QueryTrait;
         let mut q = if self.forged_ids {
-            E::find().filter(id.lte(0))
+            let q = E::find().filter(id.lte(0));
+            if self.after_id < 0 {
+                q.filter(id.gt(self.after_id))
+            } else {
+                q
+            }
         } else {
             E::find().filter(id.gt(self.after_id))
         };

@@ -798,29 +798,36 @@ impl<'a> Walk<'a> {
     /// Reports as inserted the rows of `kind` in scope whose id no database gives (0 and
     /// below: ids start at 1), whatever links they seem to have: `seal` never links them,
     /// and a pruned row's link is marked by negating its row id, which such a row could
-    /// match. One page of them at most: each chain is reported once anyway.
+    /// match. Each chain is reported once.
     async fn forged_ids<C: ConnectionTrait>(&mut self, db: &C, kind: Kind) -> Result<()> {
-        let rows = Rows {
-            subject_type: self.scope.subject_type.as_deref(),
-            subject_id: self.scope.subject_id.as_deref(),
-            limit: PAGE,
-            forged_ids: true,
-            ..Rows::default()
-        }
-        .read(db, kind)
-        .await?;
         let mut flagged = HashSet::new();
-        for row in &rows {
-            if !self.scope.in_time(row.created_at()) {
-                continue;
+        let mut after = 0;
+        loop {
+            let rows = Rows {
+                after_id: after,
+                subject_type: self.scope.subject_type.as_deref(),
+                subject_id: self.scope.subject_id.as_deref(),
+                limit: PAGE,
+                forged_ids: true,
+                ..Rows::default()
             }
-            let (t, id) = row.subject();
-            let key = (t.to_owned(), id.to_owned());
-            if flagged.insert(key.clone()) {
-                self.flag(kind, &key, None, Some(row.id()), BreakReason::Inserted);
+            .read(db, kind)
+            .await?;
+            for row in &rows {
+                if !self.scope.in_time(row.created_at()) {
+                    continue;
+                }
+                let (t, id) = row.subject();
+                let key = (t.to_owned(), id.to_owned());
+                if flagged.insert(key.clone()) {
+                    self.flag(kind, &key, None, Some(row.id()), BreakReason::Inserted);
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() as u64 == PAGE && last.id() < 0 => after = last.id(),
+                _ => return Ok(()),
             }
         }
-        Ok(())
     }
 
     /// [`Walk::unsealed`] over the whole table, a range of ids at a time: only the rows
