@@ -43,9 +43,9 @@ const BATCH: u64 = 500;
 /// `#[audit(redact)]` (anything else is refused, so an audited field cannot be scrubbed by
 /// mistake). It reads in batches and writes one `UPDATE` per changed row, all in one
 /// transaction, with a `redacted` entry ([`REDACTED_ACTION`]) naming the subject type, the
-/// field and the counts when it scrubbed anything. Sealed rows keep verifying, as with [`erase`](crate::erase): the values'
-/// commitments stay in their links. Restores of the scrubbed versions keep the field's
-/// current value, as for every redacted field.
+/// field and the counts when it scrubbed anything. Sealed rows keep verifying, as with
+/// [`erase`](crate::erase): the values' commitments stay in their links. Restores of the
+/// scrubbed versions keep the field's current value, as for every redacted field.
 ///
 /// ```
 /// # async fn demo<E>(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()>

@@ -297,7 +297,8 @@ async fn count_chunk<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     hours: &[DateTime<Utc>],
 ) -> Result<()> {
-    let Some(&last) = hours.last() else {
+    use hourly::Column as H;
+    let (Some(&first), Some(&last)) = (hours.first(), hours.last()) else {
         return Ok(());
     };
     let txn = crate::begin_write(db)
@@ -306,12 +307,11 @@ async fn count_chunk<C: ConnectionTrait + TransactionTrait>(
     crate::chain::seal::take_runs_lock(&txn).await?;
     let backend = txn.get_database_backend();
     // Another reader may have counted some of them while this one waited for the lock.
-    use hourly::Column as H;
     let done: BTreeSet<DateTime<Utc>> = hourly::Entity::find()
         .select_only()
         .column(H::Hour)
         .filter(H::SubjectType.eq(MARKER))
-        .filter(H::Hour.gte(at(hours[0], backend)))
+        .filter(H::Hour.gte(at(first, backend)))
         .filter(H::Hour.lte(at(last, backend)))
         .into_tuple()
         .all(&txn)

@@ -278,16 +278,24 @@ pub async fn move_entries(
 ) {
     use audit_seaorm::entity::activity_log;
     use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
-    let value: sea_orm::Value = match db.get_database_backend() {
-        DbBackend::MySql => at.naive_utc().into(),
-        _ => at.into(),
-    };
     activity_log::Entity::update_many()
-        .col_expr(activity_log::Column::CreatedAt, Expr::val(value))
+        .col_expr(
+            activity_log::Column::CreatedAt,
+            Expr::val(time_value(db, at)),
+        )
         .filter(activity_log::Column::Id.is_in(ids))
         .exec(db)
         .await
         .unwrap();
+}
+
+/// A time as the audit tables' `created_at` takes it on the connection's backend (MySQL's
+/// `DATETIME` holds UTC without an offset).
+pub fn time_value(db: &DatabaseConnection, at: chrono::DateTime<chrono::Utc>) -> sea_orm::Value {
+    match db.get_database_backend() {
+        DbBackend::MySql => at.naive_utc().into(),
+        _ => at.into(),
+    }
 }
 
 /// The [`Backend`] a connection talks to.

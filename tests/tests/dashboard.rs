@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use audit_seaorm::entity::{activity_log, hourly};
 use audit_seaorm::{NewActivity, Retention, activity_counts, log, prune};
-use audit_tests::{backend_tests, move_entries, server_backend_tests};
+use audit_tests::{backend_tests, move_entries, server_backend_tests, time_value};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -186,7 +186,7 @@ async fn a_count_waits_for_a_prune(db: DatabaseConnection) {
         .unwrap()
         .expect("the runs' origin row");
     let deleted = activity_log::Entity::delete_many()
-        .filter(activity_log::Column::CreatedAt.lt(at(&db, hour + Duration::minutes(15))))
+        .filter(activity_log::Column::CreatedAt.lt(time_value(&db, hour + Duration::minutes(15))))
         .exec(&batch)
         .await
         .unwrap();
@@ -215,14 +215,6 @@ async fn a_count_waits_for_a_prune(db: DatabaseConnection) {
         .unwrap()
         .expect("the hour's marker");
     assert_eq!(marker.n, 2);
-}
-
-/// A time as the backend's `created_at` takes it.
-fn at(db: &DatabaseConnection, t: DateTime<Utc>) -> sea_orm::Value {
-    match db.get_database_backend() {
-        sea_orm::DbBackend::MySql => t.naive_utc().into(),
-        _ => t.into(),
-    }
 }
 
 /// Inside a caller's transaction the counts are the same, and no hour's count is written

@@ -11,12 +11,12 @@ use audit_seaorm::{
     BreakReason, Cursor, Report, Retention, SEALED_LATE, VerifyScope, checkpoint, checkpoints,
     erase, prune, seal, seal_all, seal_late, verify, verify_checkpoint,
 };
-use audit_tests::{backend_of, backend_tests, move_entries, post, server_backend_tests};
+use audit_tests::{backend_tests, move_entries, post, server_backend_tests, time_value};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, ModelTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -74,13 +74,6 @@ async fn version_ids(db: &DatabaseConnection, id: i32) -> Vec<i64> {
         .into_iter()
         .map(|v| v.id)
         .collect()
-}
-
-fn time_value(db: &DatabaseConnection, at: DateTime<Utc>) -> sea_orm::Value {
-    match backend_of(db) {
-        DbBackend::MySql => at.naive_utc().into(),
-        _ => at.into(),
-    }
 }
 
 /// (table, subject id) → (link, reason) of every break.

@@ -813,15 +813,8 @@ impl<'a> Walk<'a> {
             }
             .read(db, kind)
             .await?;
-            for row in &rows {
-                if !self.scope.in_time(row.created_at()) {
-                    continue;
-                }
-                let (t, id) = row.subject();
-                let key = (t.to_owned(), id.to_owned());
-                if flagged.insert(key.clone()) {
-                    self.flag(kind, &key, None, Some(row.id()), BreakReason::Inserted);
-                }
+            for row in rows.iter().filter(|r| self.scope.in_time(r.created_at())) {
+                self.inserted(kind, row, &mut flagged);
             }
             match rows.last() {
                 Some(last) if rows.len() as u64 == PAGE && last.id() < 0 => after = last.id(),
@@ -915,14 +908,19 @@ impl<'a> Walk<'a> {
             return;
         }
         if late.is_late(kind, row) {
-            let (t, id) = row.subject();
-            let key = (t.to_owned(), id.to_owned());
-            if !flagged.contains(&key) {
-                self.flag(kind, &key, None, Some(row.id()), BreakReason::Inserted);
-                flagged.insert(key);
-            }
+            self.inserted(kind, row, flagged);
         } else {
             self.report.pending += 1;
+        }
+    }
+
+    /// Reports `row`, which has no link, as inserted, once per chain in `flagged`.
+    fn inserted(&mut self, kind: Kind, row: &Row, flagged: &mut HashSet<Key>) {
+        let (t, id) = row.subject();
+        let key = (t.to_owned(), id.to_owned());
+        if !flagged.contains(&key) {
+            self.flag(kind, &key, None, Some(row.id()), BreakReason::Inserted);
+            flagged.insert(key);
         }
     }
 }
