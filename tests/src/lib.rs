@@ -142,6 +142,63 @@ pub fn partitioned_layout() -> bool {
     std::env::var("AUDIT_TEST_PARTITIONED").is_ok_and(|v| v == "1")
 }
 
+/// Returns once a session on `db`'s database waits for a lock (a row lock, or an advisory
+/// or user lock), which a test's other task is set up to do; panics when none has after
+/// 30 s. SQLite shows no such wait: there the other task gets 500 ms.
+pub async fn until_a_lock_wait(db: &DatabaseConnection) {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        }
+        // MariaDB lists a transaction's lock wait in `innodb_trx` only once it has
+        // written: a statement of the test's database running for a second or more
+        // (nothing else there takes that long) is waiting too.
+        DbBackend::MySql => {
+            "SELECT (SELECT count(*) FROM information_schema.innodb_trx t \
+                 JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
+                 WHERE t.trx_state = 'LOCK WAIT' AND p.db = DATABASE()) \
+             + (SELECT count(*) FROM information_schema.processlist \
+                 WHERE db = DATABASE() AND id <> CONNECTION_ID() \
+                 AND command IN ('Query', 'Execute') AND time >= 1)"
+        }
+        _ => {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            return;
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: i64 = db
+            .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+            .await
+            .unwrap()
+            .expect("a count")
+            .try_get_by_index(0)
+            .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no session waited for a lock within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// PostgreSQL: `activity_log` made again, partitioned (`Install::partitioned`), whatever
+/// layout the test's database had.
+pub async fn partition_activity_log(db: &DatabaseConnection) {
+    db.execute_unprepared("DROP TABLE activity_log")
+        .await
+        .unwrap();
+    audit_seaorm::install_with(db, &audit_seaorm::Install::new().partitioned(true))
+        .await
+        .unwrap();
+}
+
 /// A fresh, empty database for one test, with the audit tables and the test entities'
 /// tables created, dropped again when the returned [`TestDb`] goes out of scope. `None`
 /// when the backend is not configured (skipped loudly).

@@ -4,7 +4,7 @@
 
 use audit_seaorm::hooks::{expire_tentative_baselines, forget_baselines};
 use audit_seaorm::{AuditContext, Error, Reverter, backfill, history, versions};
-use audit_tests::{backend_tests, legacy, server_backend_tests};
+use audit_tests::{backend_tests, legacy, server_backend_tests, until_a_lock_wait};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ModelTrait, Set,
 };
@@ -294,7 +294,7 @@ async fn a_baseline_beside_a_backfill(db: DatabaseConnection) {
             .await
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    until_a_lock_wait(&db).await;
     backfilling.commit().await.unwrap();
     update.await.unwrap().unwrap();
     let vs = versions(&db, "legacy_items", 9).await.unwrap();

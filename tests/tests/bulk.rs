@@ -6,7 +6,9 @@ use audit_seaorm::{
     AuditContext, AuditedBulk, AuditedEntity, BulkWrite, Error, REDACTED, activity, history,
     versions, without_auditing,
 };
-use audit_tests::{backend_tests, mysql_tests, post, server_backend_tests, translation};
+use audit_tests::{
+    backend_tests, mysql_tests, post, server_backend_tests, translation, until_a_lock_wait,
+};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -877,7 +879,7 @@ async fn a_batch_is_timed_after_the_rows_it_waited_for(db: DatabaseConnection) {
                 .unwrap()
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    until_a_lock_wait(&db).await;
     post::ActiveModel {
         id: Set(id),
         title: Set("by single".into()),
@@ -1118,7 +1120,7 @@ async fn a_baseline_committed_meanwhile_is_planned_again(db: DatabaseConnection)
                 .await
         })
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    until_a_lock_wait(&db).await;
     backfill.commit().await.unwrap();
     let done = update
         .await

@@ -1,7 +1,7 @@
 //! Concurrent transactions on one row: diffs chain, versions have no gap.
 
 use audit_seaorm::{history, versions};
-use audit_tests::{backend_tests, post};
+use audit_tests::{backend_tests, post, until_a_lock_wait};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
 use serde_json::{Map, Value};
 
@@ -157,7 +157,7 @@ async fn explicit_snapshots_take_turns(db: DatabaseConnection) {
             async move { snapshot(&db, "ledger", "x", &serde_json::json!({"n": 1})).await },
         )
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    until_a_lock_wait(&db).await;
     first.commit().await.unwrap();
     assert_eq!(second.await.unwrap().unwrap().version, 3);
     let vs = versions(&db, "ledger", "x").await.unwrap();

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use audit_seaorm::entity::{activity_log, hourly};
 use audit_seaorm::{NewActivity, Retention, activity_counts, log, prune};
-use audit_tests::{backend_tests, move_entries, server_backend_tests, time_value};
+use audit_tests::{
+    backend_tests, move_entries, server_backend_tests, time_value, until_a_lock_wait,
+};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -200,7 +202,7 @@ async fn a_count_waits_for_a_prune(db: DatabaseConnection) {
                 .unwrap()
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    until_a_lock_wait(&db).await;
     batch.commit().await.unwrap();
     let during = reader.await.unwrap();
     assert_eq!(during.total, 2, "counted while the batch was open");

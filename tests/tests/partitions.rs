@@ -6,7 +6,7 @@ use audit_seaorm::{
     Error, Install, NewActivity, Retention, activity_counts, install, install_with, log,
     maintain_partitions, prune,
 };
-use audit_tests::{backend_tests, move_entries, post, postgres_tests};
+use audit_tests::{backend_tests, move_entries, partition_activity_log, post, postgres_tests};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -55,16 +55,6 @@ async fn rows_in(db: &DatabaseConnection, partition: &str) -> i64 {
     .unwrap()
 }
 
-/// The audit tables again, `activity_log` partitioned.
-async fn partitioned(db: &DatabaseConnection) {
-    db.execute_unprepared("DROP TABLE activity_log")
-        .await
-        .unwrap();
-    install_with(db, &Install::new().partitioned(true))
-        .await
-        .unwrap();
-}
-
 /// A partition of its own for the month `m` months after the current one (as an operator
 /// or pg_partman makes them).
 async fn month_partition(db: &DatabaseConnection, m: i32) {
@@ -90,7 +80,7 @@ async fn entries_at(db: &DatabaseConnection, n: usize, at: DateTime<Utc>) -> Vec
 }
 
 async fn install_makes_months_ahead_and_keeps_them(db: DatabaseConnection) {
-    partitioned(&db).await;
+    partition_activity_log(&db).await;
     let mut expected: Vec<String> = (0..=3).map(name).collect();
     expected.push("activity_log_default".to_owned());
     expected.sort();
@@ -127,7 +117,7 @@ async fn install_makes_months_ahead_and_keeps_them(db: DatabaseConnection) {
 }
 
 async fn prune_drops_whole_expired_months(db: DatabaseConnection) {
-    partitioned(&db).await;
+    partition_activity_log(&db).await;
     // Two past months as partitions of their own (as an operator or pg_partman makes them).
     for m in [-6, -5] {
         month_partition(&db, m).await;
@@ -191,7 +181,7 @@ async fn prune_drops_whole_expired_months(db: DatabaseConnection) {
         "the recent entries and the `pruned` one"
     );
     // An override that keeps a type longer keeps the months whole.
-    partitioned(&db).await;
+    partition_activity_log(&db).await;
     month_partition(&db, -6).await;
     entries_at(&db, 2, month(-6) + Duration::days(3)).await;
     let keep_items = retention.subject_type(
@@ -205,7 +195,7 @@ async fn prune_drops_whole_expired_months(db: DatabaseConnection) {
 }
 
 async fn new_month_takes_rows_from_default(db: DatabaseConnection) {
-    partitioned(&db).await;
+    partition_activity_log(&db).await;
     // Month +3 missing (maintenance lapsed): its entries went to the default partition.
     db.execute_unprepared(&format!(r#"DROP TABLE "{}""#, name(3)))
         .await
@@ -298,7 +288,7 @@ async fn a_plain_log_converts_to_months(db: DatabaseConnection) {
 /// A month that a partition of another name covers (one made by hand, or by pg_partman 5)
 /// is left to it: another would overlap it.
 async fn a_month_of_another_name_is_left_to_it(db: DatabaseConnection) {
-    partitioned(&db).await;
+    partition_activity_log(&db).await;
     db.execute_unprepared(&format!(r#"DROP TABLE "{}""#, name(2)))
         .await
         .unwrap();
@@ -341,7 +331,7 @@ async fn pg_partman_takes_over(db: DatabaseConnection) {
         );
         return;
     }
-    partitioned(&db).await;
+    partition_activity_log(&db).await;
     let start = month(-6).format("%Y-%m-%d").to_string();
     for sql in [
         "CREATE SCHEMA partman".to_owned(),
@@ -403,7 +393,7 @@ async fn partitioning_is_postgres_only(db: DatabaseConnection) {
 /// honest entries go with it.
 async fn a_month_drop_keeps_changed_rows(db: DatabaseConnection) {
     use audit_seaorm::{BreakReason, VerifyScope, seal, verify};
-    partitioned(&db).await;
+    partition_activity_log(&db).await;
     month_partition(&db, -6).await;
     entries_at(&db, 3, month(-6) + Duration::days(3)).await;
     let p = post::new("kept", "kept").insert(&db).await.unwrap();
@@ -457,7 +447,7 @@ async fn a_month_drop_keeps_changed_rows(db: DatabaseConnection) {
 async fn a_copy_under_a_sealed_rows_id_is_kept(db: DatabaseConnection) {
     use audit_seaorm::entity::seals;
     use audit_seaorm::seal;
-    partitioned(&db).await;
+    partition_activity_log(&db).await;
     let p = post::new("real", "real").insert(&db).await.unwrap();
     let mut am: post::ActiveModel = p.clone().into();
     am.title = sea_orm::Set("renamed".into());

@@ -4,7 +4,7 @@
 use audit_seaorm::{
     AuditContext, AuditedEntity, Error, Retention, Reverter, activity, history, prune, versions,
 };
-use audit_tests::{backend_tests, post};
+use audit_tests::{backend_tests, post, until_a_lock_wait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait,
     QueryFilter, Set,
@@ -315,7 +315,7 @@ async fn a_write_in_flight_is_a_conflict(db: DatabaseConnection) {
         let db = db.clone();
         tokio::spawn(async move { reverter.revert_request(&db, "req-10", false).await })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    until_a_lock_wait(&db).await;
     assert!(!revert.is_finished(), "the revert waits for the row");
     txn.commit().await.unwrap();
     match revert.await.unwrap() {

@@ -11,7 +11,10 @@ use audit_seaorm::{
     BreakReason, Cursor, Report, Retention, SEALED_LATE, VerifyScope, checkpoint, checkpoints,
     erase, prune, seal, seal_all, seal_late, verify, verify_checkpoint,
 };
-use audit_tests::{backend_tests, move_entries, post, server_backend_tests, time_value};
+use audit_tests::{
+    backend_tests, move_entries, partition_activity_log, post, postgres_tests,
+    server_backend_tests, time_value, until_a_lock_wait,
+};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -1449,7 +1452,7 @@ async fn erasure_waits_for_writes_in_flight(db: DatabaseConnection) {
             done
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    until_a_lock_wait(&db).await;
     assert!(
         !erasing.is_finished(),
         "the erasure waits for the write in flight"
@@ -1558,3 +1561,43 @@ backend_tests!(
     a_row_behind_the_last_run_waits_for_a_sweep,
     a_late_row_is_sealed_once_checked,
 );
+
+/// PostgreSQL's partitioned layout keeps ids unique per partition only: a row forged for
+/// one subject under another subject's sealed row's id (in an older month's partition)
+/// is not that other row's link. `seal` leaves it (the id has a link), and a `verify` of
+/// its subject, or of its subject type, reports it inserted.
+async fn a_row_under_another_subjects_id_is_inserted(db: DatabaseConnection) {
+    partition_activity_log(&db).await;
+    let a = post_with_history(&db, "sealed", 1).await;
+    let b = post_with_history(&db, "forged-into", 1).await;
+    assert_eq!(seal_all(&db).await.unwrap().rows, 8);
+    let taken = activity_log::Entity::find()
+        .filter(activity_log::Column::SubjectId.eq(a.id.to_string()))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut forged = approval(b.id, Utc::now() - Duration::days(400));
+    forged.id = Set(taken.id);
+    activity_log::Entity::insert(forged)
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+    assert_eq!(seal_all(&db).await.unwrap().rows, 0);
+    for scope in [
+        VerifyScope::all().subject_type("post"),
+        VerifyScope::all().subject("post", b.id.to_string()),
+    ] {
+        let report = verify(&db, &scope).await.unwrap();
+        assert_eq!(
+            breaks(&report).get(&key("activity_log", b.id)),
+            Some(&(None, BreakReason::Inserted)),
+            "{scope:?}: {:#?}",
+            report.breaks
+        );
+    }
+    // The whole trail's walk sees two rows under one link's id.
+    assert!(!verify(&db, &VerifyScope::all()).await.unwrap().is_intact());
+}
+
+postgres_tests!(a_row_under_another_subjects_id_is_inserted);

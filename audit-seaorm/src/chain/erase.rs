@@ -80,10 +80,8 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
                 after_id: after,
                 subject_type: Some(subject_type),
                 subject_id: Some(&subject_id),
-                unsealed: false,
                 limit: PAGE,
-                ids: None,
-                forged_ids: false,
+                ..Rows::default()
             }
             .read(&txn, kind)
             .await?;

@@ -24,6 +24,10 @@ pub(crate) struct Rows<'a> {
     pub subject_id: Option<&'a str>,
     /// Only rows that have no link.
     pub unsealed: bool,
+    /// With `unsealed`: only a link of the row's own subject counts. `verify` reads a
+    /// subject's rows so: a partitioned table's ids are unique per partition only, and a
+    /// row forged under another subject's sealed row's id would pass as linked.
+    pub own_link: bool,
     /// Only the rows with these ids.
     pub ids: Option<&'a [i64]>,
     /// At most this many.
@@ -89,7 +93,15 @@ impl Rows<'_> {
             q = q.filter(id.is_in(ids.iter().copied()));
         }
         if self.unsealed {
-            q = q.filter(no_link(kind, (E::default(), id), db.get_database_backend()));
+            let subject = self
+                .own_link
+                .then(|| (subject_type.into_iden(), subject_id.into_iden()));
+            q = q.filter(no_link(
+                kind,
+                (E::default().into_iden(), id.into_iden()),
+                subject,
+                db.get_database_backend(),
+            ));
         }
         let mut q = q.order_by_asc(id).limit(self.limit).into_query();
         q.clear_selects().columns(by_index::columns(kind));

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{DynIden, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement, TransactionSession, TransactionTrait,
@@ -476,22 +476,33 @@ pub(crate) async fn unsealed<C: ConnectionTrait>(
     rows.read(db, kind).await
 }
 
-/// `NOT EXISTS (the row's link)`.
+/// `NOT EXISTS (the row's link)`; with `subject` (the row's table and its subject type
+/// and id columns), only a link of the row's own subject counts.
 ///
 /// On PostgreSQL with `OFFSET 0`, which keeps the planner from turning it into an anti
 /// join: a join's plan depends on the statistics of the links of `kind`, and with stale
 /// ones (a kind that had no links at the last `ANALYZE`) it materializes them all and
 /// compares every row with every link. As a subquery it is one index probe per row.
-pub(crate) fn no_link<T, C>(kind: Kind, id: (T, C), backend: DbBackend) -> Condition
-where
-    T: sea_orm::sea_query::IntoIden,
-    C: sea_orm::sea_query::IntoIden,
-{
+pub(crate) fn no_link(
+    kind: Kind,
+    (table, id): (DynIden, DynIden),
+    subject: Option<(DynIden, DynIden)>,
+    backend: DbBackend,
+) -> Condition {
     let mut link = Query::select();
     link.expr(Expr::val(1))
         .from(seals::Entity)
         .and_where(Expr::col((seals::Entity, seals::Column::Kind)).eq(kind.code()))
-        .and_where(Expr::col((seals::Entity, seals::Column::RowId)).equals(id));
+        .and_where(Expr::col((seals::Entity, seals::Column::RowId)).equals((table.clone(), id)));
+    if let Some((subject_type, subject_id)) = subject {
+        link.and_where(
+            Expr::col((seals::Entity, seals::Column::SubjectType))
+                .equals((table.clone(), subject_type)),
+        )
+        .and_where(
+            Expr::col((seals::Entity, seals::Column::SubjectId)).equals((table, subject_id)),
+        );
+    }
     if backend == DbBackend::Postgres {
         link.offset(0);
     }

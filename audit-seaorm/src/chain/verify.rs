@@ -864,8 +864,8 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// [`Walk::unsealed`] for a subject type or subject: its rows that have no link,
-    /// each checked by the link's key.
+    /// [`Walk::unsealed`] for a subject type or subject: its rows that have no link of
+    /// their own subject, each checked by the link's key.
     async fn unsealed_of_subjects<C: ConnectionTrait>(
         &mut self,
         db: &C,
@@ -880,6 +880,7 @@ impl<'a> Walk<'a> {
                 subject_type: self.scope.subject_type.as_deref(),
                 subject_id: self.scope.subject_id.as_deref(),
                 unsealed: true,
+                own_link: true,
                 limit: PAGE,
                 ids: None,
                 forged_ids: false,
