@@ -329,102 +329,112 @@ pub(crate) async fn months<C: ConnectionTrait>(db: &C) -> Result<Vec<Partition>>
         .collect()
 }
 
-/// Detaches and drops the month partitions that end at or before `before`: the entries
-/// they hold (counted first) are all older than every policy keeps. In a dry run, only
-/// counts. The partitions' rows and names. Run it in a transaction: entries that no
-/// longer match their hash-chain links (changed since they were sealed, their time too)
-/// go back into `activity_log` (its default partition) before the drop, so that `verify`
-/// reports them (and `prune`'s deletes by row, which meet them there, count them kept).
-pub(crate) async fn drop_expired<C: ConnectionTrait>(
+/// The month partitions that end at or before `before`, oldest first: the entries they
+/// hold are all older than every policy keeps.
+pub(crate) async fn expired<C: ConnectionTrait>(
     db: &C,
     before: DateTime<Utc>,
+) -> Result<Vec<Partition>> {
+    let mut months = months(db).await?;
+    months.retain(|p| p.to <= before);
+    Ok(months)
+}
+
+/// Detaches and drops one expired month partition (see [`expired`]), which must still be
+/// there; in a dry run, only counts its rows. How many entries went (a dry run: how many
+/// it holds). Run it in a transaction: its rows are locked against writes (`SHARE`) while
+/// they are counted, checked and their links marked, and only then is the partition
+/// detached, so that `activity_log` itself is locked (`ACCESS EXCLUSIVE`) only from the
+/// detach to the commit. Entries that no longer match their hash-chain links (changed
+/// since they were sealed, their time too) go back into `activity_log` (its default
+/// partition) before the drop, so that `verify` reports them (and `prune`'s deletes by
+/// row, which meet them there, count them kept).
+pub(crate) async fn drop_month<C: ConnectionTrait>(
+    db: &C,
+    partition: &Partition,
     dry_run: bool,
-) -> Result<(u64, Vec<Partition>)> {
+) -> Result<u64> {
     let table = log_table();
-    let mut rows = 0;
-    let mut dropped = Vec::new();
-    for partition in months(db).await? {
-        if partition.to > before {
-            break;
-        }
-        let name = &partition.name;
-        let count = db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!(r#"SELECT count(*) FROM "{name}""#),
-            ))
-            .await
-            .map_err(Error::db("counting the rows of a partition to drop"))?
-            .map(|row| row.try_get_by_index::<i64>(0))
-            .transpose()
-            .map_err(Error::db("counting the rows of a partition to drop"))?
-            .unwrap_or(0);
-        if dry_run {
-            rows += count as u64;
-        } else {
-            let changed = changed_in(db, name).await?;
-            rows += count as u64 - changed.len() as u64;
-            // Retention's doing: the links of its rows are marked (see `prune`), but for
-            // the changed ones, which stay.
-            let mut ids = sea_orm::sea_query::Query::select()
-                .column(crate::entity::activity_log::Column::Id)
-                .from(sea_orm::sea_query::Alias::new(name.as_str()))
-                .to_owned();
-            if !changed.is_empty() {
-                // Integers, written in: no limit on how many parameters.
-                let list = changed
-                    .iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                ids.and_where(sea_orm::sea_query::Expr::cust(format!(
-                    r#""id" NOT IN ({list})"#
-                )));
-            }
-            crate::chain::mark_pruned(db, crate::chain::hash::Kind::Log, ids).await?;
-            exec(
-                db,
-                &format!(r#"ALTER TABLE "{table}" DETACH PARTITION "{name}""#),
-                "detaching an expired partition of activity_log",
-            )
-            .await?;
-            for chunk in changed.chunks(1000) {
-                let list = chunk
-                    .iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                exec(
-                    db,
-                    &format!(
-                        r#"INSERT INTO "{table}" SELECT * FROM "{name}" WHERE "id" IN ({list})"#
-                    ),
-                    "keeping the changed entries of an expired partition",
-                )
-                .await?;
-            }
-            exec(
-                db,
-                &format!(r#"DROP TABLE "{name}""#),
-                "dropping an expired partition of activity_log",
-            )
-            .await?;
-            crate::rollup::forget(
-                db,
-                partition.from,
-                partition.to - chrono::Duration::microseconds(1),
-            )
-            .await?;
-            tracing::info!(
-                target: "audit_seaorm::prune",
-                partition = name.as_str(),
-                entries = count,
-                "dropped an expired partition"
-            );
-        }
-        dropped.push(partition);
+    let name = &partition.name;
+    if !dry_run {
+        exec(
+            db,
+            &format!(r#"LOCK TABLE "{name}" IN SHARE MODE"#),
+            "locking an expired partition of activity_log",
+        )
+        .await?;
     }
-    Ok((rows, dropped))
+    let count = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(r#"SELECT count(*) FROM "{name}""#),
+        ))
+        .await
+        .map_err(Error::db("counting the rows of a partition to drop"))?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()
+        .map_err(Error::db("counting the rows of a partition to drop"))?
+        .unwrap_or(0);
+    if dry_run {
+        return Ok(count as u64);
+    }
+    let changed = changed_in(db, name).await?;
+    // Retention's doing: the links of its rows are marked (see `prune`), but for the
+    // changed ones, which stay.
+    let mut ids = sea_orm::sea_query::Query::select()
+        .column(crate::entity::activity_log::Column::Id)
+        .from(sea_orm::sea_query::Alias::new(name.as_str()))
+        .to_owned();
+    if !changed.is_empty() {
+        // Integers, written in: no limit on how many parameters.
+        let list = changed
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        ids.and_where(sea_orm::sea_query::Expr::cust(format!(
+            r#""id" NOT IN ({list})"#
+        )));
+    }
+    crate::chain::mark_pruned(db, crate::chain::hash::Kind::Log, ids).await?;
+    exec(
+        db,
+        &format!(r#"ALTER TABLE "{table}" DETACH PARTITION "{name}""#),
+        "detaching an expired partition of activity_log",
+    )
+    .await?;
+    for chunk in changed.chunks(1000) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        exec(
+            db,
+            &format!(r#"INSERT INTO "{table}" SELECT * FROM "{name}" WHERE "id" IN ({list})"#),
+            "keeping the changed entries of an expired partition",
+        )
+        .await?;
+    }
+    exec(
+        db,
+        &format!(r#"DROP TABLE "{name}""#),
+        "dropping an expired partition of activity_log",
+    )
+    .await?;
+    crate::rollup::forget(
+        db,
+        partition.from,
+        partition.to - chrono::Duration::microseconds(1),
+    )
+    .await?;
+    tracing::info!(
+        target: "audit_seaorm::prune",
+        partition = name.as_str(),
+        entries = count,
+        "dropped an expired partition"
+    );
+    Ok(count as u64 - changed.len() as u64)
 }
 
 /// Creates the partitions of `activity_log` for the current month and the

@@ -307,39 +307,58 @@ pub async fn prune<C: ConnectionTrait + TransactionTrait>(
     Ok(done)
 }
 
-/// The partitioned layout: creates the months ahead, then detaches and drops the months
-/// whose every entry the policies expire (only when the retention's own age covers every
-/// type without an override; before the earliest cut-off), in one transaction holding the
-/// install lock. Their entries and names.
+/// The partitioned layout: creates the months ahead (in a transaction holding the install
+/// lock), then detaches and drops the months whose every entry the policies expire (only
+/// when the retention's own age covers every type without an override; before the
+/// earliest cut-off), each in a transaction of its own holding the install lock and the
+/// seal runs' lock. Their entries and names. The marks of their links fold into the
+/// chains' anchors at the end of [`prune`].
 async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     retention: &Retention,
     scopes: &[(Scope, Duration)],
     now: DateTime<Utc>,
 ) -> Result<(u64, Vec<String>)> {
-    let txn = crate::begin_write(db)
-        .await
-        .map_err(Error::db("starting the partition maintenance"))?;
-    crate::schema::take_install_lock(&txn).await?;
     if !retention.dry_run {
-        // The seal runs' lock before the partitions' DDL (which locks `activity_log`): a
-        // seal step holds the first while it reads the second.
-        crate::chain::seal::take_runs_lock(&txn).await?;
+        let txn = crate::begin_write(db)
+            .await
+            .map_err(Error::db("starting the partition maintenance"))?;
+        crate::schema::take_install_lock(&txn).await?;
         crate::partition::ensure(&txn, crate::partition::MONTHS_AHEAD, None).await?;
+        txn.commit()
+            .await
+            .map_err(Error::db("committing the partition maintenance"))?;
     }
     let earliest = scopes.iter().map(|(_, age)| now - *age).min();
     let mut out = (0, Vec::new());
-    if let (Some(_), Some(before)) = (retention.default.entries_older_than, earliest) {
-        let (rows, dropped) =
-            crate::partition::drop_expired(&txn, before, retention.dry_run).await?;
-        if !dropped.is_empty() {
-            crate::chain::anchor::reanchor_locked(&txn).await?;
+    let (Some(_), Some(before)) = (retention.default.entries_older_than, earliest) else {
+        return Ok(out);
+    };
+    for month in crate::partition::expired(db, before).await? {
+        let txn = crate::begin_write(db)
+            .await
+            .map_err(Error::db("starting to drop an expired partition"))?;
+        crate::schema::take_install_lock(&txn).await?;
+        // The seal runs' lock before the partition's (a seal step holds the first while
+        // it reads `activity_log`).
+        if !retention.dry_run {
+            crate::chain::seal::take_runs_lock(&txn).await?;
         }
-        out = (rows, dropped.into_iter().map(|p| p.name).collect());
+        // Another prune may have dropped it meanwhile.
+        if !crate::partition::months(&txn)
+            .await?
+            .iter()
+            .any(|p| p.name == month.name)
+        {
+            continue;
+        }
+        out.0 += crate::partition::drop_month(&txn, &month, retention.dry_run).await?;
+        txn.commit()
+            .await
+            .map_err(Error::db("committing the drop of an expired partition"))?;
+        out.1.push(month.name);
+        pause(retention).await;
     }
-    txn.commit()
-        .await
-        .map_err(Error::db("committing the partition maintenance"))?;
     Ok(out)
 }
 

@@ -6,7 +6,9 @@ use audit_seaorm::{
     Error, Install, NewActivity, Retention, activity_counts, install, install_with, log,
     maintain_partitions, prune,
 };
-use audit_tests::{backend_tests, move_entries, partition_activity_log, post, postgres_tests};
+use audit_tests::{
+    backend_tests, move_entries, partition_activity_log, post, postgres_tests, until_a_lock_wait,
+};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -493,7 +495,72 @@ async fn a_copy_under_a_sealed_rows_id_is_kept(db: DatabaseConnection) {
     );
 }
 
+/// A month is dropped in a transaction of its own, and `activity_log` is locked only from
+/// its `DETACH`: while the month's rows wait for a writer of that month (the drop locks
+/// them first), a write of today goes through, and a dry run leaves the links of an
+/// interrupted run marked.
+async fn a_month_drop_locks_the_log_last(db: DatabaseConnection) {
+    use sea_orm::{Set, TransactionTrait};
+    partition_activity_log(&db).await;
+    month_partition(&db, -6).await;
+    entries_at(&db, 3, month(-6) + Duration::days(3)).await;
+    audit_seaorm::seal_all(&db).await.unwrap();
+    // What an interrupted prune leaves: the month's links marked, not folded.
+    let links = || async {
+        audit_seaorm::entity::seals::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.subject_id, l.seq, l.row_id))
+            .collect::<Vec<_>>()
+    };
+    db.execute_unprepared("UPDATE activity_log_seals SET row_id = -row_id WHERE seq = 1")
+        .await
+        .unwrap();
+    let marked = links().await;
+    let retention = Retention::new().entries_older_than(Duration::days(100));
+    let dry = prune(&db, &retention.clone().dry_run(true)).await.unwrap();
+    assert_eq!(dry.partitions, [name(-6)]);
+    assert_eq!(links().await, marked, "a dry run writes nothing");
+
+    // A write dated in that month, in flight.
+    let holder = db.begin().await.unwrap();
+    activity_log::ActiveModel {
+        action: Set("imported".into()),
+        subject_type: Set("item".into()),
+        subject_id: Set("late".into()),
+        changes: Set(serde_json::json!({})),
+        created_at: Set(month(-6) + Duration::days(4)),
+        ..Default::default()
+    }
+    .insert(&holder)
+    .await
+    .unwrap();
+    let pruning = tokio::spawn({
+        let (db, retention) = (db.clone(), retention.clone());
+        async move { prune(&db, &retention).await }
+    });
+    until_a_lock_wait(&db).await;
+    let writer = db.begin().await.unwrap();
+    writer
+        .execute_unprepared("SET LOCAL lock_timeout = '3s'")
+        .await
+        .unwrap();
+    post::new("today", "today")
+        .insert(&writer)
+        .await
+        .expect("a write of today while the month waits");
+    writer.commit().await.unwrap();
+    holder.commit().await.unwrap();
+    let done = pruning.await.unwrap().unwrap();
+    assert_eq!(done.partitions, [name(-6)]);
+    assert_eq!(done.entries, 4);
+    assert!(!partitions(&db).await.contains(&name(-6)));
+}
+
 postgres_tests!(
+    a_month_drop_locks_the_log_last,
     a_plain_log_converts_to_months,
     a_month_of_another_name_is_left_to_it,
     a_copy_under_a_sealed_rows_id_is_kept,
