@@ -24,10 +24,11 @@ pub enum FieldMode {
 pub struct Field {
     /// The Rust field name: the key in diffs and snapshots.
     pub name: &'static str,
-    /// The database column name as the field's own `#[sea_orm(column_name)]` gives it (else
-    /// the field name). A column renamed for the whole struct (`rename_all`) or in an
-    /// expanded entity's `Column` is not seen here: look it up with the entity's
-    /// `Column::from_str(name)`, as the library does.
+    /// The database column name as SeaORM's `DeriveEntityModel` names it from the field:
+    /// its `#[sea_orm(column_name)]`, else the field name in snake case (`type_` is the
+    /// column `type`). A column renamed for the whole struct (`rename_all`) or in an
+    /// expanded entity's `Column` is not seen here: the library looks a field's column up
+    /// with the entity's `Column::from_str`, of this name first, then of the field name.
     pub column: &'static str,
     /// How the field is audited.
     pub mode: FieldMode,

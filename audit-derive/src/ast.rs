@@ -30,11 +30,22 @@ impl ModelField<'_> {
         s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
     }
 
-    /// The database column name.
+    /// The database column name, as SeaORM's `DeriveEntityModel` names it: the field's
+    /// `column_name`, else the field name in snake case when that differs from it (a
+    /// leading, trailing or doubled underscore goes: `type_` is the column `type`), else
+    /// the field name.
     pub fn column(&self) -> String {
+        use heck::{ToSnakeCase, ToUpperCamelCase};
         match &self.sea_orm.column_name {
             Some(lit) => lit.value(),
-            None => self.name(),
+            None => {
+                let name = self.name();
+                if name != name.to_upper_camel_case().to_snake_case() {
+                    name.to_snake_case()
+                } else {
+                    name
+                }
+            }
         }
     }
 

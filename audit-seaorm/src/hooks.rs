@@ -118,6 +118,16 @@ where
     Ok(Some(baselined))
 }
 
+/// The entity's column of a field: `Column::from_str` of the column name the derive saw
+/// (`type_` is the column `type`, as `DeriveEntityModel` names it), else of the field
+/// name (a column renamed for the whole struct, or in an expanded entity's `Column`).
+pub(crate) fn column_of<E: EntityTrait>(field: &audit_core::Field) -> Option<E::Column> {
+    use std::str::FromStr;
+    E::Column::from_str(field.column)
+        .or_else(|_| E::Column::from_str(field.name))
+        .ok()
+}
+
 /// An error when the model's `#[sea_orm(primary_key)]` fields and the entity's `enum
 /// PrimaryKey` name the key's columns in different orders (the expanded format writes the
 /// enum by hand): the subject id follows the fields, a restore's and a typed query's key
@@ -128,12 +138,11 @@ where
     E::Model: AuditedModel,
 {
     use sea_orm::IdenStatic;
-    use std::str::FromStr;
     let fields = || {
         <E::Model as Audited>::FIELDS
             .iter()
             .filter(|f| f.primary_key)
-            .map(|f| E::Column::from_str(f.name).map_or(f.name, |c| c.as_str()))
+            .map(|f| column_of::<E>(f).map_or(f.name, |c| c.as_str()))
     };
     let keys = || E::PrimaryKey::iter().map(|k| k.into_column().as_str());
     if !fields().eq(keys()) {

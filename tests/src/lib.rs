@@ -309,6 +309,7 @@ pub async fn create_tables(db: &DatabaseConnection) {
     create_table(db, compat::dense_note::Entity).await;
     create_table(db, compat::expanded::Entity).await;
     create_table(db, compat::camel::Entity).await;
+    create_table(db, compat::underscored::Entity).await;
 }
 
 /// Asserts that no activity entry and no version of `post` `id` exist.

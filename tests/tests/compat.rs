@@ -8,7 +8,7 @@ use audit_seaorm::{Audited, AuditedEntity, AuditedModel, history, versions};
 use audit_tests::backend_tests;
 use audit_tests::compat::{
     baker, bakery, cake, cakes_bakers, camel, dense, expanded, flavor, keyed, misordered, mood,
-    pantry, reading,
+    pantry, reading, underscored,
 };
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -687,7 +687,52 @@ async fn columns_renamed_for_the_struct(db: DatabaseConnection) {
     assert_eq!(vs.last().unwrap().data["display_name"], json!("first"));
 }
 
+/// Fields SeaORM names the columns of without their extra underscores (`id_` is the
+/// column `id`): hooked writes, a restore and a bulk update all find the columns, and the
+/// trail keeps the Rust names.
+async fn columns_named_without_underscores(db: DatabaseConnection) {
+    use audit_seaorm::{AuditContext, AuditedBulk};
+    use sea_orm::sea_query::Expr;
+    let data = json!({"id_": 1, "type_": "tin", "_note": "n"});
+    crud(
+        &db,
+        Case::<underscored::Entity> {
+            subject: "compat_underscored",
+            id: "1",
+            insert: underscored::ActiveModel {
+                id_: Set(1),
+                type_: Set("tin".into()),
+                _note: Set("n".into()),
+            },
+            data,
+            update: Some((|a| a.type_ = Set("tray".into()), "type_", json!("tray"))),
+        },
+    )
+    .await;
+    let done = AuditContext::new()
+        .causer("7")
+        .scope(
+            underscored::Entity::update_many_audited()
+                .col_expr(underscored::Column::Type, Expr::value("box"))
+                .exec(&db),
+        )
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (1, 1));
+    let trail = history(&db, "compat_underscored", 1).await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.causer_id.as_deref()),
+        ("updated", Some("7"))
+    );
+    assert_eq!(
+        serde_json::to_value(&last.changes).unwrap(),
+        json!({"type_": {"old": "tin", "new": "box"}})
+    );
+}
+
 backend_tests!(
+    columns_named_without_underscores,
     chain,
     typed,
     keys,

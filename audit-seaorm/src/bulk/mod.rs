@@ -350,15 +350,15 @@ where
     }
 
     /// The fields the update sets, by field name. Each field's column is the entity's own
-    /// (`Column::from_str` of the field name): a column renamed for the whole struct
-    /// (`rename_all`) or in an expanded entity's `Column` has another name than the field.
+    /// (see `hooks::column_of`): a column renamed for the whole struct (`rename_all`), in
+    /// an expanded entity's `Column`, or by SeaORM (`type_` is the column `type`) has
+    /// another name than the field.
     fn set_fields(&self) -> Vec<&'static str> {
-        use std::str::FromStr;
         <E::Model as Audited>::FIELDS
             .iter()
             .filter(|f| {
-                E::Column::from_str(f.name)
-                    .is_ok_and(|col| self.values.iter().any(|(c, _)| c.as_str() == col.as_str()))
+                crate::hooks::column_of::<E>(f)
+                    .is_some_and(|col| self.values.iter().any(|(c, _)| c.as_str() == col.as_str()))
             })
             .map(|f| f.name)
             .collect()

@@ -19,3 +19,4 @@ pub mod mood;
 pub mod pantry;
 pub mod reading;
 pub mod sea_orm_active_enums;
+pub mod underscored;
