@@ -12,6 +12,8 @@ pub mod key {
     pub const MANUAL_HOOKS: &str = "manual_hooks";
     pub const SKIP: &str = "skip";
     pub const REDACT: &str = "redact";
+    pub const LOG: &str = "log";
+    pub const SERDE: &str = "serde";
     pub const TABLE_NAME: &str = "table_name";
     pub const SCHEMA_NAME: &str = "schema_name";
     pub const PRIMARY_KEY: &str = "primary_key";
@@ -86,10 +88,14 @@ pub struct StructAttrs {
     pub krate: Once<syn::Path>,
 }
 
-/// `#[audit(...)]` on a field.
+/// `#[audit(...)]` on a field, and whether serde hides it.
 pub struct FieldAttrs {
     pub skip: Once<()>,
     pub redact: Once<()>,
+    /// `#[audit(log)]`: logged although serde hides it.
+    pub log: Once<()>,
+    /// `#[serde(skip)]` or `#[serde(skip_serializing)]`: that key's span and name.
+    pub serde_hidden: Option<(Span, String)>,
 }
 
 /// The `#[sea_orm(...)]` keys the derive reads; every other key is left to SeaORM.
@@ -177,13 +183,14 @@ impl StructAttrs {
                         let path = crate_path(meta)?;
                         out.krate.set(errors, meta.path.span(), path);
                     }
-                    key::SKIP | key::REDACT => {
+                    key::SKIP | key::REDACT | key::LOG => {
                         errors.error(
                             meta.path.span(),
                             format!(
                                 "audit attribute `{name}` belongs on a field, not on the struct"
                             ),
                         );
+                        skip_value(meta);
                     }
                     _ => {
                         errors.error(
@@ -207,6 +214,8 @@ impl FieldAttrs {
         let mut out = FieldAttrs {
             skip: Once::new(key::SKIP),
             redact: Once::new(key::REDACT),
+            log: Once::new(key::LOG),
+            serde_hidden: serde_hidden(attrs),
         };
         for attr in audit_attrs(attrs) {
             parse_audit_list(attr, errors, |meta, name, errors| {
@@ -219,6 +228,11 @@ impl FieldAttrs {
                     key::REDACT => {
                         if flag(meta, errors, name) {
                             out.redact.set(errors, meta.path.span(), ());
+                        }
+                    }
+                    key::LOG => {
+                        if flag(meta, errors, name) {
+                            out.log.set(errors, meta.path.span(), ());
                         }
                     }
                     key::SUBJECT | key::MANUAL_HOOKS | key::CRATE => {
@@ -234,7 +248,7 @@ impl FieldAttrs {
                         errors.error(
                             meta.path.span(),
                             format!(
-                                "unknown audit attribute `{name}`; expected `skip` or `redact`"
+                                "unknown audit attribute `{name}`; expected `skip`, `redact` or `log`"
                             ),
                         );
                         skip_value(meta);
@@ -245,6 +259,24 @@ impl FieldAttrs {
         }
         out
     }
+}
+
+/// `#[serde(skip)]` or `#[serde(skip_serializing)]` among a field's attributes: the key's
+/// span and name. Every other serde key is passed over.
+fn serde_hidden(attrs: &[Attribute]) -> Option<(Span, String)> {
+    let mut found = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident(key::SERDE)) {
+        let _ = attr.parse_nested_meta(|meta| {
+            for hides in ["skip", "skip_serializing"] {
+                if found.is_none() && meta.path.is_ident(hides) {
+                    found = Some((meta.path.span(), hides.to_owned()));
+                }
+            }
+            skip_value(&meta);
+            Ok(())
+        });
+    }
+    found
 }
 
 /// `crate = "path"`: the path of a renamed `audit-seaorm` dependency.

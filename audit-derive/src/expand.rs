@@ -155,7 +155,12 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         let id = f.ident;
         let ty = f.ty;
         let name = f.name();
-        let fallback = from_base_or_default(f);
+        // A key the snapshot lacks names no record: an error, not the base's or a default.
+        let fallback = if f.sea_orm.primary_key {
+            quote!(return ::std::result::Result::Err(#p::missing_key(Self::SUBJECT_TYPE, #name)))
+        } else {
+            from_base_or_default(f)
+        };
         if mode(f) == Mode::Audited {
             let codec = codec(f);
             quote! {

@@ -49,6 +49,7 @@ pub fn check(model: &Model<'_>, errors: &mut Errors) {
                 "audit attributes `skip` and `redact` exclude each other: a skipped field is not logged at all",
             );
         }
+        check_serde_hidden(field, errors);
         if field.sea_orm.primary_key {
             if let Some(span) = field.attrs.redact.span() {
                 errors.error(
@@ -75,5 +76,44 @@ pub fn check(model: &Model<'_>, errors: &mut Errors) {
                 "audit attributes have no effect on a `#[sea_orm(ignore)]` field: it is not a column",
             );
         }
+    }
+}
+
+/// A field serde hides (`#[serde(skip)]`, `#[serde(skip_serializing)]`: a password hash,
+/// a token) is still logged, since the trail serializes each field itself: its audit
+/// mode must be said. Key fields are the subject id whatever serde does.
+fn check_serde_hidden(field: &crate::ast::ModelField<'_>, errors: &mut Errors) {
+    let attrs = &field.attrs;
+    if let Some(span) = attrs.log.span() {
+        if attrs.serde_hidden.is_none() {
+            errors.error(
+                span,
+                "audit attribute `log` is for a field `#[serde(skip)]` or \
+                 `#[serde(skip_serializing)]` hides; every other field is logged anyway",
+            );
+        } else if attrs.skip.is_set() || attrs.redact.is_set() {
+            errors.error(
+                span,
+                "audit attribute `log` excludes `skip` and `redact`: it logs the field's value",
+            );
+        }
+    }
+    let Some((span, key)) = &attrs.serde_hidden else {
+        return;
+    };
+    if field.sea_orm.primary_key || field.sea_orm.ignore {
+        return;
+    }
+    if !(attrs.skip.is_set() || attrs.redact.is_set() || attrs.log.is_set()) {
+        errors.error(
+            *span,
+            format!(
+                "`#[serde({key})]` hides `{name}` from serde, but the audit trail serializes \
+                 each field itself and would store its value: add `#[audit(redact)]` (its \
+                 changes are logged, its value never), `#[audit(skip)]` (not logged at all) \
+                 or `#[audit(log)]` (logged as it is)",
+                name = field.name()
+            ),
+        );
     }
 }

@@ -310,3 +310,27 @@ backend_tests!(
     restore_errors,
     untyped_restore_returns_data
 );
+
+/// A snapshot without its key (written through the explicit API, say) names no record:
+/// rebuilding a model from it is an error, not a model keyed by the base's or a default
+/// key.
+#[test]
+fn a_snapshot_without_its_key_is_refused() {
+    use audit_seaorm::Audited;
+    let data = json!({"title": "t", "slug": "s"});
+    let base = post::Model {
+        id: 7,
+        title: "old".into(),
+        slug: "old".into(),
+        api_token: String::new(),
+        view_count: 0,
+        published_at: None,
+    };
+    for base in [None, Some(&base)] {
+        let err = post::Model::from_snapshot(base, data.as_object().unwrap()).unwrap_err();
+        assert!(
+            err.to_string().contains("id") && err.to_string().contains("primary key but missing"),
+            "{err}"
+        );
+    }
+}
