@@ -31,6 +31,9 @@ impl Policy {
         Self::default()
     }
 
+    /// The longest age `entries_older_than` takes: 1,000 years (365,250 days).
+    pub const MAX_AGE: Duration = Duration::days(365_250);
+
     /// Removes activity entries older than `age`.
     pub fn entries_older_than(mut self, age: Duration) -> Self {
         self.entries_older_than = Some(age);
@@ -59,6 +62,17 @@ impl Policy {
         {
             return Err(Error::InvalidRetention(format!(
                 "{whose}: entries_older_than must be a positive duration, not {age}"
+            )));
+        }
+        // The cut-off must be a time every backend holds (MySQL's from the year 1000).
+        if let Some(age) = self.entries_older_than
+            && age > Self::MAX_AGE
+        {
+            return Err(Error::InvalidRetention(format!(
+                "{whose}: entries_older_than must be at most 1,000 years, not {} days \
+                 (to keep a type's entries longer than the default age, give its override \
+                 an age of its own)",
+                age.num_days()
             )));
         }
         if self.keep_versions == Some(0) {
@@ -586,8 +600,14 @@ async fn prune_versions<C: ConnectionTrait + TransactionTrait>(
             .order_by_asc(V::SubjectId)
             .limit(retention.batch);
         if let Some((t, id)) = &after {
-            let key = Expr::tuple([Expr::col(V::SubjectType), Expr::col(V::SubjectId)]);
-            query = query.filter(key.gt(Expr::tuple([Expr::val(t), Expr::val(id)])));
+            // An index range on every backend (MySQL/MariaDB do not read a row comparison
+            // as one: each page would scan the index from its start).
+            query = query.filter(crate::chain::rows::after(
+                &[V::SubjectType, V::SubjectId],
+                vec![t.as_str().into(), id.as_str().into()],
+                false,
+                db.get_database_backend(),
+            ));
         }
         let subjects: Vec<(String, String, i64, i64)> = query
             .into_tuple()
@@ -768,6 +788,9 @@ mod tests {
             Retention::new().keep_versions(0),
             Retention::new().entries_older_than(Duration::zero()),
             Retention::new().entries_older_than(Duration::days(-1)),
+            Retention::new().entries_older_than(Duration::MAX),
+            Retention::new().entries_older_than(Policy::MAX_AGE + Duration::days(1)),
+            Retention::new().subject_type("post", Policy::new().entries_older_than(Duration::MAX)),
             Retention::new().keep_versions(3).batch_size(0),
             Retention::new()
                 .keep_versions(3)
@@ -782,6 +805,12 @@ mod tests {
             );
         }
         assert!(Retention::new().keep_versions(1).check().is_ok());
+        assert!(
+            Retention::new()
+                .entries_older_than(Policy::MAX_AGE)
+                .check()
+                .is_ok()
+        );
         let only_one_type = Retention::new().subject_type("post", Policy::new().keep_versions(2));
         assert!(only_one_type.check().is_ok());
     }

@@ -77,6 +77,18 @@ async fn entries_older_than(db: DatabaseConnection) {
     assert!(props["entries_before"]["*"].is_string(), "{props}");
 }
 
+/// The longest age a policy takes is a cut-off every backend holds (MySQL's `DATETIME`
+/// starts at the year 1000): nothing that young goes.
+async fn the_longest_age_keeps_everything(db: DatabaseConnection) {
+    let a = post_with_versions(&db, "a", 1).await;
+    age_history(&db, a.id, 400).await;
+    let done = prune(&db, &Retention::new().entries_older_than(Policy::MAX_AGE))
+        .await
+        .unwrap();
+    assert_eq!((done.entries, done.versions), (0, 0));
+    assert_eq!(history(&db, "post", a.id).await.unwrap().len(), 2);
+}
+
 /// A batch whose hours' dashboard counts cannot be forgotten removes nothing: the entries
 /// and their counts go in one transaction, so a failure (or a crash) between the two
 /// cannot leave counts of entries that are gone.
@@ -305,6 +317,7 @@ async fn many_records_in_one_batch(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    the_longest_age_keeps_everything,
     entries_and_their_counts_go_together,
     many_records_in_one_batch,
     entries_older_than,
