@@ -77,6 +77,50 @@ async fn entries_older_than(db: DatabaseConnection) {
     assert!(props["entries_before"]["*"].is_string(), "{props}");
 }
 
+/// More chains than `prune` folds into their anchors in one transaction: every chain is
+/// folded once, and the trail verifies.
+async fn chains_fold_over_transactions(db: DatabaseConnection) {
+    const N: usize = 1_100;
+    let at = Utc::now() - Duration::days(400);
+    let rows = (0..N).map(|i| activity_log::ActiveModel {
+        action: Set("viewed".into()),
+        subject_type: Set("item".into()),
+        subject_id: Set(i.to_string()),
+        changes: Set(json!({})),
+        created_at: Set(at),
+        ..Default::default()
+    });
+    activity_log::Entity::insert_many(rows)
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+    assert_eq!(audit_seaorm::seal_all(&db).await.unwrap().rows, N as u64);
+    let done = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::days(365)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.entries, N as u64);
+    let anchored = audit_seaorm::entity::chains::Entity::find()
+        .filter(audit_seaorm::entity::chains::Column::SubjectType.eq("item"))
+        .filter(audit_seaorm::entity::chains::Column::AnchorSeq.eq(1))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(anchored, N as u64);
+    let marked = audit_seaorm::entity::seals::Entity::find()
+        .filter(audit_seaorm::entity::seals::Column::RowId.lt(0))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(marked, 0);
+    let report = audit_seaorm::verify(&db, &audit_seaorm::VerifyScope::all())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+}
+
 /// The longest age a policy takes is a cut-off every backend holds (MySQL's `DATETIME`
 /// starts at the year 1000): nothing that young goes.
 async fn the_longest_age_keeps_everything(db: DatabaseConnection) {
@@ -317,6 +361,7 @@ async fn many_records_in_one_batch(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    chains_fold_over_transactions,
     the_longest_age_keeps_everything,
     entries_and_their_counts_go_together,
     many_records_in_one_batch,

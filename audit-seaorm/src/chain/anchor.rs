@@ -190,58 +190,88 @@ pub(crate) async fn mark_pruned<C: ConnectionTrait>(
         .rows_affected())
 }
 
+/// How many chains [`reanchor`] folds in one transaction: the seal runs' lock (on SQLite
+/// the database's write lock) is held for about as many reads and writes of a chain's
+/// links and head, not for a whole run's.
+const CHAINS_PER_TRANSACTION: usize = 500;
+
 /// For every chain whose oldest links were marked by retention ([`mark_pruned`]), makes
 /// the last of those links the chain's anchor and deletes them: the chain then starts
 /// from the anchor and verifies as before. A link whose row is gone without a mark is not
 /// retention's doing, nor is a marked link behind a link whose row is still there (until
-/// that row is pruned too): they stay, and `verify` reports them. Returns how many links
-/// were folded into anchors.
+/// that row is pruned too): they stay, and `verify` reports them. Chains are folded
+/// [`CHAINS_PER_TRANSACTION`] at a time, each transaction holding the seal runs' lock (no
+/// seal step moves a head meanwhile), and each chain whole in one. Returns how many
+/// links were folded into anchors.
 pub(crate) async fn reanchor<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64> {
-    // One transaction holding the seal runs' lock: no seal step moves a head meanwhile.
-    let txn = crate::begin_write(db)
-        .await
-        .map_err(Error::db("starting to re-anchor the chains"))?;
-    let folded = reanchor_locked(&txn).await?;
-    txn.commit()
-        .await
-        .map_err(Error::db("committing the chains' anchors"))?;
-    Ok(folded)
-}
-
-/// [`reanchor`] in the caller's transaction (which then holds the seal runs' lock).
-pub(crate) async fn reanchor_locked<C: ConnectionTrait>(db: &C) -> Result<u64> {
-    super::seal::lock_runs(db).await?;
     let mut folded = 0;
     for kind in Kind::ALL {
-        let mut last: Option<(String, String, i64)> = None;
-        // Marked links of one chain, gathered across pages (up to a page of them).
-        let mut run: VecDeque<seals::Model> = VecDeque::new();
+        let mut after = None;
         loop {
-            let page = orphans(db, kind, last.as_ref()).await?;
-            let full = page.len() as u64 == PAGE;
-            if let Some(l) = page.last() {
-                last = Some((l.subject_type.clone(), l.subject_id.clone(), l.seq));
+            let txn = crate::begin_write(db)
+                .await
+                .map_err(Error::db("starting to re-anchor the chains"))?;
+            super::seal::lock_runs(&txn).await?;
+            let (n, next) = fold_chains(&txn, kind, after.take()).await?;
+            txn.commit()
+                .await
+                .map_err(Error::db("committing the chains' anchors"))?;
+            folded += n;
+            match next {
+                Some(chain) => after = Some(chain),
+                None => break,
             }
-            for link in page {
-                let same = run.front().is_some_and(|f| {
-                    (&f.subject_type, &f.subject_id) == (&link.subject_type, &link.subject_id)
-                });
-                // A chain's marked links are folded a page at a time: memory stays
-                // bounded however many of them one prune marked.
-                if (!same && !run.is_empty()) || run.len() as u64 >= PAGE {
-                    folded += fold(db, kind, std::mem::take(&mut run)).await?;
-                }
-                run.push_back(link);
-            }
-            if !full {
-                break;
-            }
-        }
-        if !run.is_empty() {
-            folded += fold(db, kind, run).await?;
         }
     }
     Ok(folded)
+}
+
+/// Folds the marked links of up to [`CHAINS_PER_TRANSACTION`] chains of `kind`, in key
+/// order after the chain `after` (subject type, subject id). How many links it folded,
+/// and the last chain it folded when chains with marked links may follow.
+async fn fold_chains<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    after: Option<(String, String)>,
+) -> Result<(u64, Option<(String, String)>)> {
+    let mut folded = 0;
+    let mut chains = 0;
+    // Past every link of the chain `after`.
+    let mut last: Option<(String, String, i64)> = after.map(|(t, id)| (t, id, i64::MAX));
+    // Marked links of one chain, gathered across pages (up to a page of them).
+    let mut run: VecDeque<seals::Model> = VecDeque::new();
+    loop {
+        let page = orphans(db, kind, last.as_ref()).await?;
+        let full = page.len() as u64 == PAGE;
+        if let Some(l) = page.last() {
+            last = Some((l.subject_type.clone(), l.subject_id.clone(), l.seq));
+        }
+        for link in page {
+            let same = run.front().is_some_and(|f| {
+                (&f.subject_type, &f.subject_id) == (&link.subject_type, &link.subject_id)
+            });
+            if !same && !run.is_empty() {
+                let chain = (run[0].subject_type.clone(), run[0].subject_id.clone());
+                folded += fold(db, kind, std::mem::take(&mut run)).await?;
+                chains += 1;
+                if chains >= CHAINS_PER_TRANSACTION {
+                    return Ok((folded, Some(chain)));
+                }
+            } else if run.len() as u64 >= PAGE {
+                // A chain's marked links are folded a page at a time: memory stays
+                // bounded however many of them one prune marked.
+                folded += fold(db, kind, std::mem::take(&mut run)).await?;
+            }
+            run.push_back(link);
+        }
+        if !full {
+            break;
+        }
+    }
+    if !run.is_empty() {
+        folded += fold(db, kind, run).await?;
+    }
+    Ok((folded, None))
 }
 
 /// Links of `kind` marked by retention, in chain order, after `after`.
