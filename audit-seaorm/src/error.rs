@@ -73,6 +73,21 @@ pub enum Error {
         /// The causers of its entries (`None`: an entry with no causer).
         causers: Vec<Option<String>>,
     },
+    /// A revert asked about the request's records (the HTTP API asks its `authorize`
+    /// rule about each), and by the time it read them in its transaction, the request
+    /// had changed another record (a client may write under any request id): nothing is
+    /// reverted; ask again.
+    #[error(
+        "request `{request_id}` changed `{subject_type}` {subject_id} after its records were checked: nothing reverted; try again"
+    )]
+    RequestChanged {
+        /// The request id.
+        request_id: String,
+        /// The record's type.
+        subject_type: String,
+        /// The record's id.
+        subject_id: String,
+    },
     /// `revert_request` met a record of a type the `Reverter` does not know.
     #[error(
         "request changed records of `{0}`, which this Reverter cannot revert: register the entity with `Reverter::entity`"

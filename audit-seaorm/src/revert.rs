@@ -166,6 +166,19 @@ impl Reverter {
         request_id: &str,
         force: bool,
     ) -> Result<Reverted> {
+        self.revert_checked(db, request_id, force, None).await
+    }
+
+    /// [`revert_request`](Self::revert_request) of a request whose records were checked
+    /// (asked about, one by one) before: a record of it not among `checked` is
+    /// [`Error::RequestChanged`], and nothing is reverted.
+    pub(crate) async fn revert_checked(
+        &self,
+        db: &DatabaseConnection,
+        request_id: &str,
+        force: bool,
+        checked: Option<&BTreeSet<(String, String)>>,
+    ) -> Result<Reverted> {
         let txn = crate::begin_write(db)
             .await
             .map_err(Error::db("starting the revert transaction"))?;
@@ -184,6 +197,19 @@ impl Reverter {
             });
         }
         let plan = plan(&txn, &entries).await?;
+        if let Some(checked) = checked {
+            let unchecked = plan
+                .iter()
+                .map(|s| &s.subject)
+                .find(|s| !checked.contains(&(s.subject_type.clone(), s.subject_id.clone())));
+            if let Some(s) = unchecked {
+                return Err(Error::RequestChanged {
+                    request_id: request_id.to_owned(),
+                    subject_type: s.subject_type.clone(),
+                    subject_id: s.subject_id.clone(),
+                });
+            }
+        }
         let mut ops = Vec::with_capacity(plan.len());
         for step in &plan {
             match self.types.get(step.subject.subject_type.as_str()) {

@@ -1080,6 +1080,76 @@ fn per_subject_api(db: &DatabaseConnection) -> AuditApi {
         .restorer::<note::Entity>()
 }
 
+/// A record written under a request id while its revert is being authorized (any client
+/// may send that id): the revert, which asked about the request's records before, finds
+/// one it did not ask about, refuses (409) and writes nothing. Here the record is a note,
+/// which the caller may not revert.
+async fn a_record_joining_during_the_check_is_refused(db: DatabaseConnection) {
+    use audit_seaorm::AuditContext;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let ctx = || AuditContext::new().causer("u1").request_id("req-race");
+    let p = ctx()
+        .scope(post::new("first", "first").insert(&db))
+        .await
+        .unwrap();
+    let joined = Arc::new(AtomicBool::new(false));
+    let api = AuditApi::new(db.clone())
+        .authorize_access({
+            let (db, joined) = (db.clone(), joined.clone());
+            move |_parts, access: &Access<'_>| {
+                // While the first record's Revert is asked about, a note joins the request.
+                if access.permission == Permission::Revert
+                    && access.subject_id.is_some()
+                    && !joined.swap(true, Ordering::SeqCst)
+                {
+                    let db = db.clone();
+                    tokio::task::block_in_place(|| {
+                        tokio::runtime::Handle::current().block_on(async {
+                            ctx()
+                                .scope(
+                                    note::ActiveModel {
+                                        body: Set("joined".into()),
+                                        ..Default::default()
+                                    }
+                                    .insert(&db),
+                                )
+                                .await
+                                .unwrap()
+                        })
+                    });
+                }
+                !(access.permission == Permission::Revert && access.subject_type == Some("notes"))
+            }
+        })
+        .restorer::<post::Entity>()
+        .restorer::<note::Entity>();
+    let base = serve_app(&db, api, layer()).await;
+    let (status, body) = post_json(&base, "u1", "/api/audit/requests/req-race/revert", None).await;
+    assert!(
+        joined.load(Ordering::SeqCst),
+        "the note joined during the check"
+    );
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "cannot_revert", "{body}");
+    assert_eq!(note::Entity::find().all(&db).await.unwrap().len(), 1);
+    assert!(
+        post::Entity::find_by_id(p.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let actions: Vec<String> = audit_seaorm::activity(&db, &audit_seaorm::Filter::new())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| e.action.as_str().to_owned())
+        .collect();
+    assert!(!actions.iter().any(|a| a == "reverted"), "{actions:?}");
+}
+
 /// A record with more entries than one blame call reads (`MAX_BLAME_ENTRIES`): the call
 /// reads that many, newest first, and says that it did not reach the first.
 async fn blame_reads_a_bounded_history(db: DatabaseConnection) {
@@ -1164,6 +1234,12 @@ async fn access_per_request(db: DatabaseConnection) {
     ] {
         let (status, body) = get(&base, "staff", path).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
+    // A revert of it is an unknown request's, under either spelling.
+    for request in ["req-secret", "req-secret%20"] {
+        let path = format!("/api/audit/requests/{request}/revert");
+        let (status, body) = post_json(&base, "staff", &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
     }
     for path in [
         "/api/audit/requests/req-open",
@@ -1570,6 +1646,7 @@ backend_tests!(
     pagination_over_http,
     time_travel_over_http,
     revert_over_http,
+    a_record_joining_during_the_check_is_refused,
     access_control,
     bad_inputs_are_4xx,
     openapi_matches_routes,

@@ -148,7 +148,10 @@ impl From<Error> for ApiError {
                 error.conflicts = Some(conflicts);
                 error
             }
-            Error::NotRevertible(_) | Error::NoStateBefore { .. } | Error::RequestShared { .. } => {
+            Error::NotRevertible(_)
+            | Error::NoStateBefore { .. }
+            | Error::RequestShared { .. }
+            | Error::RequestChanged { .. } => {
                 Self::new(StatusCode::CONFLICT, ErrorCode::CannotRevert, e.to_string())
             }
             Error::StatePruned { .. } => {
