@@ -177,6 +177,33 @@ pub(crate) async fn mark_pruned<C: ConnectionTrait>(
     use seals::Column as S;
     // A seal step writing links meanwhile would deadlock with the marks on MySQL.
     super::seal::take_runs_lock(db).await?;
+    let backend = db.get_database_backend();
+    if backend == sea_orm::DbBackend::MySql {
+        // MariaDB before 11.1 and MySQL before 8.0.21 run `row_id IN (subquery)` of a
+        // one-table UPDATE as a dependent subquery for every link of the table (a scan of
+        // all the links per batch), and a join with the rows would lock them against the
+        // writers: the ids are read first (a batch's, at most `Retention::MAX_BATCH`), and
+        // each probes the links' unique index.
+        let ids: Vec<i64> = super::rows::decoded(db, &ids, "reading the ids of pruned rows", |r| {
+            r.try_get_by_index(0)
+        })
+        .await?;
+        let mut marked = 0;
+        for chunk in ids.chunks(1_000) {
+            let mark = Query::update()
+                .table(seals::Entity)
+                .value(S::RowId, Expr::col(S::RowId).mul(-1))
+                .and_where(Expr::col(S::Kind).eq(kind.code()))
+                .and_where(Expr::col(S::RowId).is_in(chunk.iter().copied()))
+                .to_owned();
+            marked += db
+                .execute(&mark)
+                .await
+                .map_err(Error::db("marking the links of pruned rows"))?
+                .rows_affected();
+        }
+        return Ok(marked);
+    }
     let mark = Query::update()
         .table(seals::Entity)
         .value(S::RowId, Expr::col(S::RowId).mul(-1))
