@@ -372,6 +372,32 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
     b.wait_count("#history li.entry", 3).await;
     b.wait_count("#versions tbody tr", 3).await;
     assert_eq!(b.text("h1").await, "post #1");
+    // The skip link moves the focus to the content, and the record stays drawn.
+    b.js("document.querySelector('a.skip').click()", vec![])
+        .await;
+    b.wait(
+        "the focus on the content",
+        "return document.activeElement && document.activeElement.id === 'main'",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.text("h1").await, "post #1");
+    // The timeline asked for and, while it loads, the record again: the record stays.
+    b.js(
+        "delete document.body.dataset.ready; location.hash = '#/'; \
+         setTimeout(() => { location.hash = '#/subject/post/1'; }, 0)",
+        vec![],
+    )
+    .await;
+    b.wait(
+        "the record again",
+        "return document.body.dataset.ready === '/subject/post/1'",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.text("h1").await, "post #1");
+    b.wait_count("#history li.entry", 3).await;
+    b.wait_count("#versions tbody tr", 3).await;
     assert_eq!(
         b.texts("#history .action").await,
         ["created", "updated", "updated"]

@@ -303,13 +303,16 @@ async function dashboardSection(hours) {
   return section;
 }
 
-async function timelineView(main, params) {
+async function timelineView(main, params, stale) {
   const heading = h("h1", { tabindex: -1 }, "Activity");
   const list = h("ol", { class: "timeline", id: "entries", "aria-label": "Activity, newest first" });
   const filters = Object.fromEntries(FILTERS.map(([k]) => [k, params.get(k) || ""]));
+  const dashboard = await dashboardSection(24);
+  // Another view was asked for meanwhile, and drew itself: this one is dropped.
+  if (stale()) return null;
   const paged = pagedList(list, (cursor) => api("activity" + query({ ...filters, limit: PAGE, after_id: cursor })),
     (entry) => entryItem(entry, true));
-  main.replaceChildren(heading, await dashboardSection(24), filterForm(filters), ...paged.elements);
+  main.replaceChildren(heading, dashboard, filterForm(filters), ...paged.elements);
   await paged.load();
   return heading;
 }
@@ -350,8 +353,10 @@ function sideBySide(versions, a, b) {
   const right = versions.find((v) => v.version === b);
   if (!left || !right) return h("p", { class: "muted" }, "Pick two versions.");
   const fields = [...new Set([...Object.keys(left.data), ...Object.keys(right.data)])];
+  // (Own fields only: a field named `constructor` is not the object's.)
   const cell = (data, field, differs) => h("td", { class: differs ? "differs" : null },
-    field in data ? valueText(data[field]) : h("span", { class: "none" }, "—"));
+    Object.hasOwn(data, field) ? valueText(data[field]) : h("span", { class: "none" }, "—"));
+  const own = (data, field) => (Object.hasOwn(data, field) ? data[field] : undefined);
   return h("section", { id: "side-by-side", "aria-label": "Two versions side by side" },
     h("h3", {}, `Version ${a} and version ${b}`),
     h("table", { class: "side" },
@@ -359,7 +364,7 @@ function sideBySide(versions, a, b) {
         h("th", { scope: "col" }, `Version ${a} (${left.event})`),
         h("th", { scope: "col" }, `Version ${b} (${right.event})`))),
       h("tbody", {}, fields.map((f) => {
-        const differs = JSON.stringify(left.data[f]) !== JSON.stringify(right.data[f]);
+        const differs = JSON.stringify(own(left.data, f)) !== JSON.stringify(own(right.data, f));
         return h("tr", { "data-field": f, class: differs ? "differs" : null }, h("th", { scope: "row" }, f),
           cell(left.data, f, differs), cell(right.data, f, differs));
       }))));
@@ -467,7 +472,18 @@ async function recordView(main, type, id, notice) {
 // ---------------------------------------------------------------------------------------
 // Routing
 
+// Each navigation's number: a view still loading when another is asked for is dropped.
+let navigation = 0;
+
 async function route() {
+  // An anchor in the page (the skip link's `#main`) is not a view: it moves the focus.
+  if (location.hash && !location.hash.startsWith("#/")) {
+    const target = document.getElementById(location.hash.slice(1));
+    if (target) target.focus();
+    return;
+  }
+  const mine = ++navigation;
+  const stale = () => mine !== navigation;
   const main = document.getElementById("main");
   const hash = location.hash.replace(/^#/, "") || "/";
   const [path, search] = hash.split("?");
@@ -483,13 +499,15 @@ async function route() {
     if (parts[0] === "subject" && parts.length === 3) {
       heading = await recordView(main, parts[1], parts[2]);
     } else {
-      heading = await timelineView(main, new URLSearchParams(search || ""));
+      heading = await timelineView(main, new URLSearchParams(search || ""), stale);
     }
   } catch (e) {
+    if (stale()) return;
     permissions = null;
     heading = h("h1", { tabindex: -1 }, "Audit trail");
     main.replaceChildren(heading, errorBox(e));
   }
+  if (stale()) return;
   document.body.dataset.ready = hash;
   if (heading) heading.focus();
 }
