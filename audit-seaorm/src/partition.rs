@@ -329,6 +329,27 @@ pub(crate) async fn months<C: ConnectionTrait>(db: &C) -> Result<Vec<Partition>>
         .collect()
 }
 
+/// How long a month's `DETACH` waits for the transactions using `activity_log` (writers
+/// queue behind it meanwhile) before it gives up.
+pub(crate) const DETACH_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Whether `e` is a statement that gave up waiting for a lock (PostgreSQL's
+/// `lock_timeout`, SQLSTATE 55P03).
+pub(crate) fn is_lock_timeout(e: &Error) -> bool {
+    let Error::Database { source, .. } = e else {
+        return false;
+    };
+    let (sea_orm::DbErr::Exec(runtime) | sea_orm::DbErr::Query(runtime)) = source else {
+        return false;
+    };
+    let sea_orm::RuntimeErr::SqlxError(e) = runtime else {
+        return false;
+    };
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "55P03")
+}
+
 /// The month partitions that end at or before `before`, oldest first: the entries they
 /// hold are all older than every policy keeps.
 pub(crate) async fn expired<C: ConnectionTrait>(
@@ -397,12 +418,41 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
         )));
     }
     crate::chain::mark_pruned(db, crate::chain::hash::Kind::Log, ids).await?;
+    // (The transaction's own setting, put back after the detach.)
+    let before: String = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('lock_timeout')",
+        ))
+        .await
+        .map_err(Error::db("bounding the wait of a partition's detach"))?
+        .map(|row| row.try_get_by_index(0))
+        .transpose()
+        .map_err(Error::db("bounding the wait of a partition's detach"))?
+        .unwrap_or_else(|| "0".to_owned());
+    // The `DETACH` waits for every transaction using `activity_log`, and writers queue
+    // behind it: it gives up after `DETACH_WAIT` (the caller tries again, then leaves the
+    // month to the row-by-row deletes). A statement on `activity_log` that waits for this
+    // month's rows (an unbounded `DELETE`) would otherwise be a deadlock with it.
+    let set_wait = |wait: String| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('lock_timeout', $1, true)",
+            [wait.into()],
+        )
+    };
+    db.query_one_raw(set_wait(format!("{}ms", DETACH_WAIT.as_millis())))
+        .await
+        .map_err(Error::db("bounding the wait of a partition's detach"))?;
     exec(
         db,
         &format!(r#"ALTER TABLE "{table}" DETACH PARTITION "{name}""#),
         "detaching an expired partition of activity_log",
     )
     .await?;
+    db.query_one_raw(set_wait(before))
+        .await
+        .map_err(Error::db("bounding the wait of a partition's detach"))?;
     for chunk in changed.chunks(1000) {
         let list = chunk
             .iter()

@@ -242,8 +242,8 @@ pub struct Pruned {
 /// commits or rolls back together (and holds its locks until then).
 ///
 /// An entry's `version_id` may name a version that was pruned; restoring it then fails
-/// with [`Error::VersionNotFound`]. Bad policies (a duration of zero or less, keeping 0
-/// versions, a batch of 0 or over [`Retention::MAX_BATCH`], no policy at all) are
+/// with [`Error::VersionNotFound`]. Bad policies (a duration of zero or less or over
+/// [`Policy::MAX_AGE`], keeping 0 versions, a batch of 0 or over [`Retention::MAX_BATCH`], no policy at all) are
 /// [`Error::InvalidRetention`].
 pub async fn prune<C: ConnectionTrait + TransactionTrait>(
     db: &C,
@@ -349,31 +349,70 @@ async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
         return Ok(out);
     };
     for month in crate::partition::expired(db, before).await? {
-        let txn = crate::begin_write(db)
-            .await
-            .map_err(Error::db("starting to drop an expired partition"))?;
-        crate::schema::take_install_lock(&txn).await?;
-        // The seal runs' lock before the partition's (a seal step holds the first while
-        // it reads `activity_log`).
-        if !retention.dry_run {
-            crate::chain::seal::take_runs_lock(&txn).await?;
+        let mut tries = 0;
+        loop {
+            match drop_month(db, retention, &month).await {
+                Ok(Some(rows)) => {
+                    out.0 += rows;
+                    out.1.push(month.name.clone());
+                }
+                Ok(None) => {}
+                // The detach gave up waiting (long transactions on `activity_log`, or one
+                // waiting for this month's rows): rolled back, tried again, and in the end
+                // left to the row-by-row deletes that follow.
+                Err(e) if crate::partition::is_lock_timeout(&e) && tries < DETACH_TRIES => {
+                    tries += 1;
+                    tokio::time::sleep(crate::partition::DETACH_WAIT * tries).await;
+                    continue;
+                }
+                Err(e) if crate::partition::is_lock_timeout(&e) => {
+                    tracing::warn!(
+                        target: "audit_seaorm::prune",
+                        partition = month.name.as_str(),
+                        "audit: could not detach an expired partition (transactions kept \
+                         activity_log busy); its entries are deleted row by row instead"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+            break;
         }
-        // Another prune may have dropped it meanwhile.
-        if !crate::partition::months(&txn)
-            .await?
-            .iter()
-            .any(|p| p.name == month.name)
-        {
-            continue;
-        }
-        out.0 += crate::partition::drop_month(&txn, &month, retention.dry_run).await?;
-        txn.commit()
-            .await
-            .map_err(Error::db("committing the drop of an expired partition"))?;
-        out.1.push(month.name);
         pause(retention).await;
     }
     Ok(out)
+}
+
+/// How many times a month's drop is tried again after its detach gave up waiting.
+const DETACH_TRIES: u32 = 3;
+
+/// One expired month dropped (see [`crate::partition::drop_month`]) in a transaction of its
+/// own: its entries (`None`: another prune dropped it meanwhile).
+async fn drop_month<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    retention: &Retention,
+    month: &crate::partition::Partition,
+) -> Result<Option<u64>> {
+    let txn = crate::begin_write(db)
+        .await
+        .map_err(Error::db("starting to drop an expired partition"))?;
+    crate::schema::take_install_lock(&txn).await?;
+    // The seal runs' lock before the partition's (a seal step holds the first while it
+    // reads `activity_log`).
+    if !retention.dry_run {
+        crate::chain::seal::take_runs_lock(&txn).await?;
+    }
+    if !crate::partition::months(&txn)
+        .await?
+        .iter()
+        .any(|p| p.name == month.name)
+    {
+        return Ok(None);
+    }
+    let rows = crate::partition::drop_month(&txn, month, retention.dry_run).await?;
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the drop of an expired partition"))?;
+    Ok(Some(rows))
 }
 
 /// The entries one age applies to: one overridden subject type, or every other one.

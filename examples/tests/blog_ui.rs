@@ -382,6 +382,18 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(b.text("h1").await, "post #1");
+    // Opened at that address (reloaded), the page draws the timeline.
+    b.js(
+        "delete document.body.dataset.ready; location.reload()",
+        vec![],
+    )
+    .await;
+    b.wait(
+        "the timeline after a reload",
+        "return document.body.dataset.ready === '/' && \
+         document.querySelector('h1').textContent === 'Activity'",
+    )
+    .await;
     // The timeline asked for and, while it loads, the record again: the record stays.
     b.js(
         "delete document.body.dataset.ready; location.hash = '#/'; \

@@ -559,8 +559,40 @@ async fn a_month_drop_locks_the_log_last(db: DatabaseConnection) {
     assert!(!partitions(&db).await.contains(&name(-6)));
 }
 
+/// A month whose `DETACH` cannot have `activity_log` (a long transaction reads it) is not
+/// waited for: its transaction gives up, and its entries go row by row with a warning.
+async fn a_busy_log_prunes_the_month_by_rows(db: DatabaseConnection) {
+    use sea_orm::TransactionTrait;
+    partition_activity_log(&db).await;
+    month_partition(&db, -6).await;
+    entries_at(&db, 3, month(-6) + Duration::days(3)).await;
+    let reader = db.begin().await.unwrap();
+    reader
+        .execute_unprepared("SELECT count(*) FROM activity_log")
+        .await
+        .unwrap();
+    let retention = Retention::new().entries_older_than(Duration::days(100));
+    let (done, warnings) = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        audit_tests::warnings_of(prune(&db, &retention)),
+    )
+    .await
+    .expect("prune waits for a busy log a few seconds at most");
+    let done = done.unwrap();
+    assert!(done.partitions.is_empty(), "{:?}", done.partitions);
+    assert_eq!(done.entries, 3);
+    assert!(partitions(&db).await.contains(&name(-6)));
+    assert_eq!(rows_in(&db, &name(-6)).await, 0);
+    assert!(warnings.contains("could not detach"), "{warnings}");
+    reader.commit().await.unwrap();
+    // Once the log is free, the empty month goes whole.
+    let again = prune(&db, &retention).await.unwrap();
+    assert_eq!(again.partitions, [name(-6)]);
+}
+
 postgres_tests!(
     a_month_drop_locks_the_log_last,
+    a_busy_log_prunes_the_month_by_rows,
     a_plain_log_converts_to_months,
     a_month_of_another_name_is_left_to_it,
     a_copy_under_a_sealed_rows_id_is_kept,

@@ -476,8 +476,10 @@ async function recordView(main, type, id, notice) {
 let navigation = 0;
 
 async function route() {
-  // An anchor in the page (the skip link's `#main`) is not a view: it moves the focus.
-  if (location.hash && !location.hash.startsWith("#/")) {
+  // An anchor in the page (the skip link's `#main`) is not a view: it moves the focus,
+  // once a view is drawn (a page opened at such an address draws the timeline).
+  const anchor = location.hash && !location.hash.startsWith("#/");
+  if (anchor && navigation > 0) {
     const target = document.getElementById(location.hash.slice(1));
     if (target) target.focus();
     return;
@@ -485,7 +487,7 @@ async function route() {
   const mine = ++navigation;
   const stale = () => mine !== navigation;
   const main = document.getElementById("main");
-  const hash = location.hash.replace(/^#/, "") || "/";
+  const hash = anchor ? "/" : location.hash.replace(/^#/, "") || "/";
   const [path, search] = hash.split("?");
   let heading;
   try {
@@ -496,6 +498,7 @@ async function route() {
       const may = ["read", "restore", "revert"].filter((p) => permissions.any[p]);
       document.getElementById("caller").textContent = "You may: " + (may.join(", ") || "nothing");
     }
+    if (stale()) return;
     if (parts[0] === "subject" && parts.length === 3) {
       heading = await recordView(main, parts[1], parts[2]);
     } else {
