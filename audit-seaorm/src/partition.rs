@@ -333,21 +333,13 @@ pub(crate) async fn months<C: ConnectionTrait>(db: &C) -> Result<Vec<Partition>>
 /// queue behind it meanwhile) before it gives up.
 pub(crate) const DETACH_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Whether `e` is a statement that gave up waiting for a lock (PostgreSQL's
-/// `lock_timeout`, SQLSTATE 55P03).
-pub(crate) fn is_lock_timeout(e: &Error) -> bool {
-    let Error::Database { source, .. } = e else {
-        return false;
-    };
-    let (sea_orm::DbErr::Exec(runtime) | sea_orm::DbErr::Query(runtime)) = source else {
-        return false;
-    };
-    let sea_orm::RuntimeErr::SqlxError(e) = runtime else {
-        return false;
-    };
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|code| code == "55P03")
+/// What became of a month [`drop_month`] was asked to drop.
+pub(crate) enum MonthDrop {
+    /// Dropped (a dry run: counted), with this many entries.
+    Dropped(u64),
+    /// Its `DETACH` failed (most often: gave up waiting, see [`DETACH_WAIT`]); the
+    /// transaction must roll back.
+    NotDetached(Error),
 }
 
 /// The month partitions that end at or before `before`, oldest first: the entries they
@@ -374,7 +366,7 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
     db: &C,
     partition: &Partition,
     dry_run: bool,
-) -> Result<u64> {
+) -> Result<MonthDrop> {
     let table = log_table();
     let name = &partition.name;
     if !dry_run {
@@ -397,7 +389,7 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
         .map_err(Error::db("counting the rows of a partition to drop"))?
         .unwrap_or(0);
     if dry_run {
-        return Ok(count as u64);
+        return Ok(MonthDrop::Dropped(count as u64));
     }
     let changed = changed_in(db, name).await?;
     // Retention's doing: the links of its rows are marked (see `prune`), but for the
@@ -444,12 +436,15 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
     db.query_one_raw(set_wait(format!("{}ms", DETACH_WAIT.as_millis())))
         .await
         .map_err(Error::db("bounding the wait of a partition's detach"))?;
-    exec(
+    if let Err(e) = exec(
         db,
         &format!(r#"ALTER TABLE "{table}" DETACH PARTITION "{name}""#),
         "detaching an expired partition of activity_log",
     )
-    .await?;
+    .await
+    {
+        return Ok(MonthDrop::NotDetached(e));
+    }
     db.query_one_raw(set_wait(before))
         .await
         .map_err(Error::db("bounding the wait of a partition's detach"))?;
@@ -484,7 +479,7 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
         entries = count,
         "dropped an expired partition"
     );
-    Ok(count as u64 - changed.len() as u64)
+    Ok(MonthDrop::Dropped(count as u64 - changed.len() as u64))
 }
 
 /// Creates the partitions of `activity_log` for the current month and the

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::api::NewActivity;
 use crate::chain::hash::Kind;
 use crate::entity::{activity_log, versions};
+use crate::partition::MonthDrop;
 use crate::{Error, Result};
 
 /// What one subject type keeps: entries younger than a duration, the last N versions of
@@ -351,29 +352,30 @@ async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
     for month in crate::partition::expired(db, before).await? {
         let mut tries = 0;
         loop {
-            match drop_month(db, retention, &month).await {
-                Ok(Some(rows)) => {
+            match drop_month(db, retention, &month).await? {
+                Some(MonthDrop::Dropped(rows)) => {
                     out.0 += rows;
                     out.1.push(month.name.clone());
                 }
-                Ok(None) => {}
+                None => {}
                 // The detach gave up waiting (long transactions on `activity_log`, or one
                 // waiting for this month's rows): rolled back, tried again, and in the end
                 // left to the row-by-row deletes that follow.
-                Err(e) if crate::partition::is_lock_timeout(&e) && tries < DETACH_TRIES => {
+                Some(MonthDrop::NotDetached(_)) if tries < DETACH_TRIES => {
                     tries += 1;
                     tokio::time::sleep(crate::partition::DETACH_WAIT * tries).await;
                     continue;
                 }
-                Err(e) if crate::partition::is_lock_timeout(&e) => {
+                Some(MonthDrop::NotDetached(e)) => {
                     tracing::warn!(
                         target: "audit_seaorm::prune",
                         partition = month.name.as_str(),
-                        "audit: could not detach an expired partition (transactions kept \
-                         activity_log busy); its entries are deleted row by row instead"
+                        error = %e,
+                        "audit: could not detach an expired partition (most often: \
+                         transactions kept activity_log busy); its entries are deleted row \
+                         by row instead"
                     );
                 }
-                Err(e) => return Err(e),
             }
             break;
         }
@@ -382,16 +384,16 @@ async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
     Ok(out)
 }
 
-/// How many times a month's drop is tried again after its detach gave up waiting.
+/// How many times a month's drop is tried again after its detach failed.
 const DETACH_TRIES: u32 = 3;
 
 /// One expired month dropped (see [`crate::partition::drop_month`]) in a transaction of its
-/// own: its entries (`None`: another prune dropped it meanwhile).
+/// own, committed when it was (`None`: another prune dropped it meanwhile).
 async fn drop_month<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     retention: &Retention,
     month: &crate::partition::Partition,
-) -> Result<Option<u64>> {
+) -> Result<Option<MonthDrop>> {
     let txn = crate::begin_write(db)
         .await
         .map_err(Error::db("starting to drop an expired partition"))?;
@@ -408,11 +410,14 @@ async fn drop_month<C: ConnectionTrait + TransactionTrait>(
     {
         return Ok(None);
     }
-    let rows = crate::partition::drop_month(&txn, month, retention.dry_run).await?;
-    txn.commit()
-        .await
-        .map_err(Error::db("committing the drop of an expired partition"))?;
-    Ok(Some(rows))
+    let dropped = crate::partition::drop_month(&txn, month, retention.dry_run).await?;
+    // (A month not detached: its transaction rolls back as `txn` drops.)
+    if let MonthDrop::Dropped(_) = dropped {
+        txn.commit()
+            .await
+            .map_err(Error::db("committing the drop of an expired partition"))?;
+    }
+    Ok(Some(dropped))
 }
 
 /// The entries one age applies to: one overridden subject type, or every other one.
