@@ -244,8 +244,8 @@ pub struct Pruned {
 ///
 /// An entry's `version_id` may name a version that was pruned; restoring it then fails
 /// with [`Error::VersionNotFound`]. Bad policies (a duration of zero or less or over
-/// [`Policy::MAX_AGE`], keeping 0 versions, a batch of 0 or over [`Retention::MAX_BATCH`], no policy at all) are
-/// [`Error::InvalidRetention`].
+/// [`Policy::MAX_AGE`], keeping 0 versions, a batch of 0 or over
+/// [`Retention::MAX_BATCH`], no policy at all) are [`Error::InvalidRetention`].
 pub async fn prune<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     retention: &Retention,
