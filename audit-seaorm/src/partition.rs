@@ -354,8 +354,8 @@ pub(crate) async fn expired<C: ConnectionTrait>(
 }
 
 /// Detaches and drops one expired month partition (see [`expired`]), which must still be
-/// there; in a dry run, only counts its rows. How many entries went (a dry run: how many
-/// it holds). Run it in a transaction: its rows are locked against writes (`SHARE`) while
+/// there; in a dry run, only counts its rows. What became of it: dropped, with how many
+/// entries went (a dry run: how many it holds), or not detached. Run it in a transaction: its rows are locked against writes (`SHARE`) while
 /// they are counted, checked and their links marked, and only then is the partition
 /// detached, so that `activity_log` itself is locked (`ACCESS EXCLUSIVE`) only from the
 /// detach to the commit. Entries that no longer match their hash-chain links (changed
