@@ -97,12 +97,13 @@ pub enum Error {
     #[error("later changes touched what the request changed: {}", .0.iter().map(|c| format!("{} {} `{}` (entry {})", c.subject.subject_type, c.subject.subject_id, c.field, c.later_entry_id)).collect::<Vec<_>>().join(", "))]
     RevertConflicts(Vec<crate::Conflict>),
     /// `revert_request` met a record whose state before the request the trail does not
-    /// hold: the version before the request's first change of it was pruned, or the record
-    /// predates its trail (its first version is the request's update or delete). Reverting
-    /// it would have to guess (deleting it would lose a record the request only changed),
-    /// so nothing is reverted.
+    /// hold: the version before the request's first change of it (or that change's own
+    /// version) was pruned; or it says the record was deleted while the request found the
+    /// row there (put back outside the trail); or the record predates its trail (its first
+    /// version is the request's update or delete). Reverting it would have to guess
+    /// (deleting it would lose a record the request only changed), so nothing is reverted.
     #[error(
-        "the trail holds no state of `{subject_type}` {subject_id} from before the request (version {version} was pruned, or the record predates its trail): nothing reverted"
+        "the trail holds no state of `{subject_type}` {subject_id} from before the request (version {version} was pruned or says the record was deleted, or the record predates its trail): nothing reverted"
     )]
     NoStateBefore {
         /// The subject type.
@@ -110,7 +111,7 @@ pub enum Error {
         /// The subject id.
         subject_id: String,
         /// The number of the version that would hold it (0: the request's change is the
-        /// record's first version).
+        /// record's first version, or its version was pruned).
         version: i64,
     },
     /// The state of a record at a time is no longer in the trail: it has versions, but
@@ -131,9 +132,10 @@ pub enum Error {
         earliest: i64,
     },
     /// The state of a record at a time is not in the trail because its trail starts later:
-    /// its first version is a `baseline` (the row as auditing first saw it, from
-    /// [`backfill`](crate::backfill) or its first audited write), written after that
-    /// time. The record existed before its baseline, as what the trail cannot tell.
+    /// its first version, written after that time, did not create the row. It is a
+    /// `baseline` (the row as auditing first saw it, from [`backfill`](crate::backfill) or
+    /// its first audited write), or the update, delete or snapshot of a row written around
+    /// the hooks. The record existed before it, as what the trail cannot tell.
     #[error(
         "the trail of `{subject_type}` {subject_id} starts at {since} with the row as auditing first saw it: its state at {at}, before that, is not known"
     )]

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::entity::versions;
+use crate::trail::plan::Kind;
 use crate::{AuditedModel, Error, Result};
 
 /// The primary key value of an entity: `i32`, `String`, `(i32, String)` for a composite key.
@@ -85,8 +86,8 @@ async fn newest<C: ConnectionTrait>(
 
 /// [`version_at`], or [`Error::StatePruned`] when the subject has no version at or before
 /// `t` but its first versions were pruned: the trail cannot tell what it was then (nor
-/// whether it existed); [`Error::StateBeforeTrail`] when its first version is a baseline
-/// written after `t`: it existed then, as what the trail cannot tell.
+/// whether it existed); [`Error::StateBeforeTrail`] when its first version, written after
+/// `t`, did not create it: it existed then, as what the trail cannot tell.
 pub(crate) async fn state_at<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
@@ -116,8 +117,10 @@ pub(crate) async fn state_at<C: ConnectionTrait>(
             at: t,
             earliest,
         }),
-        // The row existed before auditing saw it: not "not created yet".
-        Some((_, event, since)) if event == crate::trail::plan::BASELINE => {
+        // A first version that did not create the row (a baseline, or an update, delete
+        // or snapshot of a row written around the hooks): it existed before auditing saw
+        // it, not "not created yet".
+        Some((_, event, since)) if event != Kind::Created.as_str() => {
             Err(Error::StateBeforeTrail {
                 subject_type: subject_type.to_owned(),
                 subject_id: subject_id.to_owned(),
@@ -132,7 +135,7 @@ pub(crate) async fn state_at<C: ConnectionTrait>(
 /// [`state_at`]'s error for the first of `ids` (records with no version at or before
 /// `t`) that has one, two queries for them all (per [`IDS_PER_QUERY`]):
 /// [`Error::StatePruned`] when a record's first versions were pruned,
-/// [`Error::StateBeforeTrail`] when its first version is a baseline.
+/// [`Error::StateBeforeTrail`] when its first version did not create it.
 async fn no_state_then<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
@@ -158,14 +161,15 @@ async fn no_state_then<C: ConnectionTrait>(
         if earliest.is_empty() {
             continue;
         }
-        // The rows that existed before auditing saw them: not "not created yet".
+        // The rows that existed before auditing saw them (a first version that did not
+        // create the row): not "not created yet".
         let baselines: std::collections::HashMap<String, DateTime<Utc>> = versions::Entity::find()
             .select_only()
             .columns([V::SubjectId, V::CreatedAt])
             .filter(V::SubjectType.eq(subject_type))
             .filter(V::SubjectId.is_in(earliest.keys().map(String::as_str)))
             .filter(V::Version.eq(1))
-            .filter(V::Event.eq(crate::trail::plan::BASELINE))
+            .filter(V::Event.ne(Kind::Created.as_str()))
             .into_tuple::<(String, DateTime<Utc>)>()
             .all(db)
             .await

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::entity::{activity_log, versions};
+use crate::trail::plan::Kind;
 use crate::trail::restoring::Restoring;
 use crate::{AuditedModel, Error, Result};
 
@@ -346,7 +347,8 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
         .values()
         .filter_map(|entries| entries[0].version_id)
         .collect();
-    let mut numbers: HashMap<i64, i64> = HashMap::new();
+    // (with its event: `created` when the request's change inserted the row)
+    let mut numbers: HashMap<i64, (i64, String)> = HashMap::new();
     for ids in first_ids.chunks(RECORDS_PER_QUERY) {
         numbers.extend(
             versions::Entity::find()
@@ -355,19 +357,32 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
                 .await
                 .map_err(Error::db("reading the request's versions"))?
                 .into_iter()
-                .map(|v| (v.id, v.version)),
+                .map(|v| (v.id, (v.version, v.event))),
         );
     }
     let mut steps = Vec::new();
     for (subject, entries) in by_subject {
-        let first = entries[0].version_id.unwrap_or_default();
-        let number = *numbers.get(&first).ok_or(Error::VersionNotFound(first))?;
         // The request's change is the record's first version: before it, the record did
         // not exist only if that change created it.
         let created = matches!(entries[0].action, Action::Created | Action::Restored);
         // A create is a create whatever versions came before it (a row deleted outside the
         // trail leaves its last version saying it exists).
         let created_here = entries[0].action == Action::Created;
+        let first = entries[0].version_id.unwrap_or_default();
+        let (number, inserted) = match numbers.get(&first) {
+            Some((number, event)) => (*number, event == Kind::Created.as_str()),
+            // (A record the request created needs no number: it goes.)
+            None if created_here => (1, true),
+            // The request's own version was pruned (its entries kept longer): the versions
+            // before it went first.
+            None => {
+                return Err(Error::NoStateBefore {
+                    subject_type: subject.subject_type,
+                    subject_id: subject.subject_id,
+                    version: 0,
+                });
+            }
+        };
         // (A revert's first change of a record is never its first version: it puts back
         // a state the trail held.)
         if number == 1 && !created {
@@ -390,6 +405,7 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
         steps.push((
             // (the version before the request is read only when there is one to go back to)
             if created_here { 1 } else { number },
+            inserted,
             Step {
                 entry_ids: entries.iter().map(|e| e.id).collect(),
                 fields: entries
@@ -403,13 +419,13 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
         ));
     }
     // … and the versions before them, in another.
-    let later: Vec<_> = steps.iter().filter(|(n, _)| *n > 1).collect();
+    let later: Vec<_> = steps.iter().filter(|(n, _, _)| *n > 1).collect();
     let mut targets: HashMap<(String, String), Version> = HashMap::new();
     for chunk in later.chunks(RECORDS_PER_QUERY) {
         let before = crate::dialect::any_of(
             chunk
                 .iter()
-                .map(|(number, step)| {
+                .map(|(number, _, step)| {
                     Condition::all()
                         .add(versions::Column::SubjectType.eq(step.subject.subject_type.as_str()))
                         .add(versions::Column::SubjectId.eq(step.subject.subject_id.as_str()))
@@ -429,7 +445,7 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
     }
     let mut steps: Vec<Step> = steps
         .into_iter()
-        .map(|(number, mut step)| {
+        .map(|(number, inserted, mut step)| {
             let key = (
                 step.subject.subject_type.clone(),
                 step.subject.subject_id.clone(),
@@ -437,12 +453,20 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
             if number > 1 {
                 // The version before the request: a pruned one leaves nothing to go back
                 // to (a record it held is not one the request created).
-                let before = targets.remove(&key).ok_or_else(|| Error::NoStateBefore {
-                    subject_type: key.0,
-                    subject_id: key.1,
-                    version: number - 1,
-                })?;
-                step.target = Some(before).filter(|v| v.event != Action::Deleted);
+                let before = targets.remove(&key);
+                // A version before that says the record was deleted, while the request
+                // found the row there (it was put back outside the trail): what the row
+                // held before the request is in no version, and deleting it would lose a
+                // record the request only changed.
+                let deleted = before.as_ref().map(|v| v.event == Action::Deleted);
+                if deleted.is_none() || (deleted == Some(true) && !inserted) {
+                    return Err(Error::NoStateBefore {
+                        subject_type: key.0,
+                        subject_id: key.1,
+                        version: number - 1,
+                    });
+                }
+                step.target = before.filter(|v| v.event != Action::Deleted);
             }
             Ok(step)
         })

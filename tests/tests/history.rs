@@ -360,6 +360,47 @@ async fn all_as_of_in_pages(db: DatabaseConnection) {
     assert_eq!(titles, ["p0", "p1", "p2", "p3", "p4"]);
 }
 
+/// A row inserted around the hooks, first seen by its hooked update (its type already has
+/// its baseline, so no baseline is written first): before that version the row existed,
+/// as what the trail cannot tell, not "not created yet".
+async fn a_row_first_seen_by_an_update(db: DatabaseConnection) {
+    use sea_orm::EntityTrait;
+    let seen = post::new("seen", "seen").insert(&db).await.unwrap();
+    let around = seen.id + 100;
+    post::Entity::insert(post::ActiveModel {
+        id: Set(around),
+        ..post::new("around", "around")
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+    let before = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    retitle(&db, around, "seen now").await;
+    let vs = post::Entity::versions(&db, around).await.unwrap();
+    assert_eq!(vs[0].event, "updated", "the scenario: {vs:?}");
+    let before_trail = |r: &Result<_, Error>| matches!(r, Err(Error::StateBeforeTrail { .. }));
+    let r = post::Entity::as_of(&db, around, before).await.map(|_| ());
+    assert!(before_trail(&r), "{r:?}");
+    let r = post::Entity::as_of_many(&db, &[seen.id, around], before)
+        .await
+        .map(|_| ());
+    assert!(before_trail(&r), "{r:?}");
+    let r = post::Entity::changes_since(&db, around, before)
+        .await
+        .map(|_| ());
+    assert!(before_trail(&r), "{r:?}");
+    let then = post::Entity::all_as_of(&db, before, None, 10)
+        .await
+        .unwrap();
+    let ids: Vec<i32> = then.items.iter().map(|p| p.id).collect();
+    assert_eq!(ids, [seen.id], "left out");
+    assert_eq!(
+        title_at(&db, around, Utc::now()).await.as_deref(),
+        Some("seen now")
+    );
+}
+
 /// Versions pruned by `keep_versions`: a time before the earliest version left is a state
 /// the trail cannot tell (an error, not "did not exist"); later times answer as before.
 async fn a_pruned_state_is_an_error(db: DatabaseConnection) {
@@ -464,6 +505,7 @@ mod as_of_many_of_more_keys_than_one_statement_takes {
 }
 
 backend_tests!(
+    a_row_first_seen_by_an_update,
     a_pruned_state_is_an_error,
     changes_since_a_delete,
     all_as_of_in_pages,

@@ -176,6 +176,82 @@ async fn pruned_state_before_is_refused(db: DatabaseConnection) {
     assert_eq!(post::reload(&db, b.id).await.title, "by req-5");
 }
 
+/// A record deleted in the trail, put back outside it, then updated by the request: the
+/// version before the request says `deleted`, but the request found the row there, so
+/// what it held before is in no version. The revert is refused, forced or not, and the
+/// row stays (it is not taken for one the request created).
+async fn a_row_put_back_outside_is_not_deleted(db: DatabaseConnection) {
+    let p = post::new("a", "a").insert(&db).await.unwrap(); // version 1
+    p.clone().delete(&db).await.unwrap(); // version 2, deleted
+    post::Entity::insert(post::ActiveModel {
+        id: Set(p.id),
+        ..post::new("back", "back")
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+    request("req-back")
+        .scope(retitle(&db, p.id, "by req-back"))
+        .await;
+    let before = entry_count(&db).await;
+    let reverter = Reverter::new().entity::<post::Entity>();
+    for force in [false, true] {
+        match reverter.revert_request(&db, "req-back", force).await {
+            Err(Error::NoStateBefore {
+                subject_id,
+                version,
+                ..
+            }) => {
+                assert_eq!(subject_id, p.id.to_string());
+                assert_eq!(version, 2, "the deleted version");
+            }
+            other => panic!("expected NoStateBefore, got {other:?}"),
+        }
+    }
+    assert_eq!(entry_count(&db).await, before, "nothing written");
+    assert_eq!(post::reload(&db, p.id).await.title, "by req-back");
+}
+
+/// A request whose own versions were pruned (entries are kept longer than versions): a
+/// record it only changed cannot go back (its state before is gone with them), and one it
+/// created is still deleted (that needs no version).
+async fn a_request_whose_versions_were_pruned(db: DatabaseConnection) {
+    let b = post::new("b", "b").insert(&db).await.unwrap();
+    request("req-changed")
+        .scope(retitle(&db, b.id, "by req-changed"))
+        .await;
+    let c = request("req-made")
+        .scope(post::new("c", "c").insert(&db))
+        .await
+        .unwrap();
+    retitle(&db, b.id, "later").await;
+    retitle(&db, c.id, "later").await;
+    let pruned = prune(&db, &Retention::new().keep_versions(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned.versions, 3, "b's first two, c's first");
+    let reverter = Reverter::new().entity::<post::Entity>();
+    let before = entry_count(&db).await;
+    match reverter.revert_request(&db, "req-changed", true).await {
+        Err(Error::NoStateBefore {
+            subject_id,
+            version,
+            ..
+        }) => {
+            assert_eq!(subject_id, b.id.to_string());
+            assert_eq!(version, 0);
+        }
+        other => panic!("expected NoStateBefore, got {other:?}"),
+    }
+    assert_eq!(entry_count(&db).await, before, "nothing written");
+    assert_eq!(post::reload(&db, b.id).await.title, "later");
+    reverter
+        .revert_request(&db, "req-made", true)
+        .await
+        .unwrap();
+    assert!(gone(&db, c.id).await);
+}
+
 /// A record the revert deletes is gone for time travel too: its version is `deleted`
 /// (the entry says `reverted`), and inserting its key again is a plain create, not a drift
 /// over a record the trail took for alive.
@@ -612,6 +688,8 @@ async fn redacted_fields_are_named_not_reverted(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    a_row_put_back_outside_is_not_deleted,
+    a_request_whose_versions_were_pruned,
     a_request_id_of_two_causers_is_refused,
     changes_outside_the_trail_are_seen,
     a_row_deleted_outside_the_trail_is_a_conflict,
