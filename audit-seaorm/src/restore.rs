@@ -422,9 +422,10 @@ where
 /// Logs that a record's row is gone while its latest version says it exists (deleted
 /// outside the trail): a `drift` entry taking every field to `null`, with no causer, and a
 /// `deleted` version keeping the last state, as the record's hooked delete would have
-/// written. That entry's id; `None` when the trail already says it is gone (or has no
-/// version of it).
-pub(crate) async fn log_drift_gone<C: ConnectionTrait>(
+/// written (the fields `M` redacts named `[redacted]` and left out of the version: a value
+/// a version took before its field was redacted is not copied). That entry's id; `None`
+/// when the trail already says it is gone (or has no version of it).
+pub(crate) async fn log_drift_gone<M: AuditedModel, C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
     subject_id: &str,
@@ -436,15 +437,17 @@ pub(crate) async fn log_drift_gone<C: ConnectionTrait>(
     if !latest.alive() {
         return Ok(None);
     }
-    let changes = audit_core::Changes::between(&Value::Object(latest.data.clone()), &Value::Null);
+    let redacted = crate::hooks::redacted(M::FIELDS, None, Value::Null);
+    let mut data = latest.data;
+    for field in redacted.fields() {
+        data.remove(field);
+    }
+    let mut changes = audit_core::Changes::between(&Value::Object(data.clone()), &Value::Null);
+    for (field, change) in redacted.iter() {
+        changes.insert(field, change.old.clone(), change.new.clone());
+    }
     let deleted = crate::trail::plan::Kind::Deleted.as_str();
-    write_drift(
-        db,
-        (subject_type, subject_id),
-        &changes,
-        (deleted, &latest.data),
-    )
-    .await
+    write_drift(db, (subject_type, subject_id), &changes, (deleted, &data)).await
 }
 
 /// Writes a `drift` entry of `changes` and a version (`event`, `data`), with no causer,

@@ -586,7 +586,7 @@ where
             gone: false,
         },
         None => Locked {
-            drift: crate::restore::log_drift_gone(txn, t, id).await?,
+            drift: crate::restore::log_drift_gone::<E::Model, _>(txn, t, id).await?,
             gone: true,
         },
     })

@@ -99,6 +99,107 @@ async fn a_delete_never_copies_a_value_now_redacted(db: DatabaseConnection) {
 
 backend_tests!(a_delete_never_copies_a_value_now_redacted);
 
+/// The stored text of every entry of post `id`, and of every version but those `snapshot`
+/// wrote (the one holding the value in clear, on purpose).
+async fn stored_trail(db: &DatabaseConnection, id: i32) -> Vec<String> {
+    let backend = db.get_database_backend();
+    let (entries, versions) = match backend {
+        DbBackend::Postgres => (
+            r#"SELECT "changes"::text AS t FROM "activity_log" WHERE "subject_id" = $1"#,
+            r#"SELECT "data"::text AS t FROM "versions" WHERE "subject_id" = $1 AND "event" <> 'snapshot'"#,
+        ),
+        DbBackend::MySql => (
+            "SELECT CAST(`changes` AS CHAR) AS t FROM `activity_log` WHERE `subject_id` = ?",
+            "SELECT CAST(`data` AS CHAR) AS t FROM `versions` WHERE `subject_id` = ? AND `event` <> 'snapshot'",
+        ),
+        _ => (
+            r#"SELECT CAST("changes" AS TEXT) AS t FROM "activity_log" WHERE "subject_id" = ?"#,
+            r#"SELECT CAST("data" AS TEXT) AS t FROM "versions" WHERE "subject_id" = ? AND "event" <> 'snapshot'"#,
+        ),
+    };
+    let mut texts = Vec::new();
+    for sql in [entries, versions] {
+        for row in db
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                sql,
+                [id.to_string().into()],
+            ))
+            .await
+            .unwrap()
+        {
+            texts.push(row.try_get::<String>("", "t").unwrap());
+        }
+    }
+    texts
+}
+
+/// The same value in clear in the latest version, then the row deleted outside the trail:
+/// neither the drift that a create of its key logs (the trail still said the row
+/// existed) nor the drift and `deleted` version a revert logs for the row gone copy it;
+/// the field is named `[redacted]`.
+async fn a_drift_never_copies_a_value_now_redacted(db: DatabaseConnection) {
+    use audit_seaorm::{AuditContext, Reverter, snapshot};
+    use serde_json::json;
+    let clear = |id: i32, title: &str| json!({"id": id, "title": title, "slug": "hi", "api_token": "secret-0", "published_at": null});
+    // A create over the live trail.
+    let p = post::new("Hi", "hi").insert(&db).await.unwrap();
+    snapshot(&db, "post", p.id, &clear(p.id, "Hi"))
+        .await
+        .unwrap();
+    post::Entity::delete_by_id(p.id).exec(&db).await.unwrap();
+    post::ActiveModel {
+        id: Set(p.id),
+        ..post::new("again", "again")
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let drift = &trail[trail.len() - 2];
+    assert_eq!(drift.action.as_str(), "drift", "{trail:?}");
+    assert_eq!(
+        drift.changes.get("api_token").unwrap().old,
+        json!("[redacted]")
+    );
+    assert_eq!(drift.changes.get("title").unwrap().old, json!("Hi"));
+    for text in stored_trail(&db, p.id).await {
+        assert!(!text.contains("secret-0"), "{text}");
+    }
+
+    // A revert of a request whose record is gone.
+    let q = post::new("Ho", "ho").insert(&db).await.unwrap();
+    AuditContext::new()
+        .causer("editor")
+        .request_id("req-clear")
+        .scope(async {
+            let mut am: post::ActiveModel = post::reload(&db, q.id).await.into();
+            am.title = Set("Ho!".into());
+            am.update(&db).await.unwrap();
+        })
+        .await;
+    snapshot(&db, "post", q.id, &clear(q.id, "Ho!"))
+        .await
+        .unwrap();
+    post::Entity::delete_by_id(q.id).exec(&db).await.unwrap();
+    Reverter::new()
+        .entity::<post::Entity>()
+        .revert_request(&db, "req-clear", true)
+        .await
+        .unwrap();
+    let trail = history(&db, "post", q.id).await.unwrap();
+    let drift = trail.iter().find(|e| e.action.as_str() == "drift").unwrap();
+    assert_eq!(
+        drift.changes.get("api_token").unwrap().old,
+        json!("[redacted]")
+    );
+    for text in stored_trail(&db, q.id).await {
+        assert!(!text.contains("secret-0"), "{text}");
+    }
+}
+
+backend_tests!(a_drift_never_copies_a_value_now_redacted);
+
 backend_tests!(keys_differing_in_case_are_two_subjects);
 
 /// `since` and `until` far from today (before 1970, after 2038) compare as the dates they

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 
+use audit_core::REDACTED;
 use sea_orm::sea_query::PostgresQueryBuilder;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::Value as Json;
@@ -104,7 +105,11 @@ fn created_statement() -> String {
         r#"WITH prev AS ({prev}), dr AS (
     INSERT INTO "{log}" ({ACTIVITY_COLS})
     SELECT '{DRIFT}', $1, $2, NULL,
-           (SELECT jsonb_object_agg(o.key, jsonb_build_object('old', o.value, 'new', NULL)) FROM jsonb_each(p."data") o),
+           -- (a field the model redacts now, in the create's diff but not its snapshot:
+           -- named, its value not copied; see `plan::redacted_in_create`)
+           (SELECT jsonb_object_agg(o.key, jsonb_build_object(
+                'old', CASE WHEN $7::jsonb ? o.key AND NOT $3::jsonb ? o.key THEN '"{REDACTED}"'::jsonb ELSE o.value END,
+                'new', NULL)) FROM jsonb_each(p."data") o),
            NULL, NULL, NULL, NULL, NULL, $13
     FROM prev p WHERE p."event" <> 'deleted' AND p."data" <> '{{}}'::jsonb
     RETURNING "id"

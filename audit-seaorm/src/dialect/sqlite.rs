@@ -4,12 +4,13 @@
 //! nothing, its number and the drift of a row deleted outside the trail coming from the
 //! statements themselves. An entry is linked to its version through `last_insert_rowid()`.
 
+use audit_core::REDACTED;
 use sea_orm::sea_query::{Expr, SqliteQueryBuilder, Values};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use super::{HookedRow, Outcome, entries_insert, latest, next_number, planned_version_insert};
 use crate::entity::table_names;
-use crate::trail::plan::{DRIFT, Kind, Plan, plan};
+use crate::trail::plan::{DRIFT, Kind, Plan, plan, redacted_in_create};
 use crate::{Error, Result};
 
 /// The latest version of the subject, in SQL (bound: subject type, subject id).
@@ -327,20 +328,24 @@ SELECT changes() > 0 AS "wrote", {kept} AS "kept",
 }
 
 /// A create while the trail says the row exists: the row was deleted outside the trail.
-/// The drift entry (every field of the latest version `{old, new: null}`) is written only
-/// in that case.
+/// The drift entry (every field of the latest version `{old, new: null}`, a field the model
+/// redacts named `[redacted]`: [`redacted_in_create`]) is written only in that case.
 fn created_over_live_trail(row: &HookedRow<'_>) -> (String, Values) {
     let (latest, log) = (latest_sql(), &table_names().activity_log);
     let sql = format!(
         r#"INSERT INTO "{log}" ("action", "subject_type", "subject_id", "changes", "created_at")
-SELECT '{DRIFT}', ?, ?, json_group_object(j.key, json_object('old', json(p."data" -> ('$."' || j.key || '"')), 'new', NULL)), ?
+SELECT '{DRIFT}', ?, ?, json_group_object(j.key, json_object('old', json(CASE
+           WHEN EXISTS (SELECT 1 FROM json_each(?) r WHERE r.value = j.key) THEN '"{REDACTED}"'
+           ELSE p."data" -> ('$."' || j.key || '"') END), 'new', NULL)), ?
 FROM ({latest}) p, json_each(p."data") j
 WHERE p."event" <> 'deleted'
 HAVING count(*) > 0"#
     );
+    let redacted = serde_json::Value::from(redacted_in_create(&row.write));
     let values = vec![
         row.subject_type.into(),
         row.subject_id.into(),
+        sea_orm::Value::Json(Some(Box::new(redacted))),
         sea_orm::Value::ChronoDateTimeUtc(Some(row.by.created_at)),
         row.subject_type.into(),
         row.subject_id.into(),

@@ -6,7 +6,7 @@
 //! MySQL/MariaDB run this planner (and SQLite, for a create); PostgreSQL and SQLite decide
 //! the same in SQL (`dialect::postgres`, `dialect::sqlite`). The tests run every rule on every backend.
 
-use audit_core::Changes;
+use audit_core::{Changes, REDACTED};
 use serde_json::{Map, Value as Json};
 
 /// What the hook saw: a row inserted, updated or deleted.
@@ -80,6 +80,19 @@ pub(crate) struct Plan {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct NoBaseline;
 
+/// The fields a create's diff (`extra`) names and its snapshot lacks: those the model
+/// redacts. The drift of a create over a trail that says the row exists (it was deleted
+/// outside the trail) names them `[redacted]`: a version written before a field was
+/// redacted, or by `snapshot`, may hold its value, which must not be copied.
+/// (PostgreSQL's statement applies the same rule in SQL.)
+pub(crate) fn redacted_in_create<'a>(write: &'a Hooked<'_>) -> Vec<&'a str> {
+    write
+        .extra
+        .fields()
+        .filter(|field| write.data.is_none_or(|data| !data.contains_key(*field)))
+        .collect()
+}
+
 /// Decides what `write` adds on top of `latest`.
 pub(crate) fn plan(write: &Hooked<'_>, latest: Option<&Latest>) -> Result<Plan, NoBaseline> {
     let empty = Map::new();
@@ -93,8 +106,13 @@ pub(crate) fn plan(write: &Hooked<'_>, latest: Option<&Latest>) -> Result<Plan, 
     let data = match write.kind {
         Kind::Created => {
             // The trail says the row exists: it was deleted outside the trail.
+            let redacted = redacted_in_create(write);
             for (field, old) in base {
-                drift.insert(field.clone(), old.clone(), Json::Null);
+                let old = match redacted.contains(&field.as_str()) {
+                    true => Json::from(REDACTED),
+                    false => old.clone(),
+                };
+                drift.insert(field.clone(), old, Json::Null);
             }
             write.data.cloned().unwrap_or_default()
         }
