@@ -66,7 +66,7 @@ use sea_orm::{
 use serde_json::Value as Json;
 
 use crate::dialect::RowKey;
-use crate::trail::pending::{self, Key, Pending};
+use crate::trail::pending::{self, Key, Op, Pending};
 use crate::trail::plan::{Hooked, Kind};
 use crate::trail::restoring::Restoring;
 use crate::trail::{self, baseline};
@@ -293,7 +293,7 @@ where
             let pending = Pending {
                 set: Vec::new(),
                 before: None,
-                insert: true,
+                op: Op::Insert,
             };
             pending::put(Key::new::<ModelOf<A>, C>(key, db), pending, subject_type);
         }
@@ -316,7 +316,7 @@ where
     let pending = Pending {
         set,
         before,
-        insert: false,
+        op: Op::Update,
     };
     pending::put(key, pending, subject_type);
     Ok(active)
@@ -338,10 +338,19 @@ where
     let mut key_given = false;
     let (kind, pending) = if insert {
         key_given = numbers_creates(db)
-            && pending::take(&Key::new::<M, C>(model_key(&model), db)).is_some();
+            && pending::take(
+                &Key::new::<M, C>(model_key(&model), db),
+                Op::Insert,
+                M::SUBJECT_TYPE,
+            )
+            .is_some();
         (Kind::Created, None)
     } else {
-        let pending = pending::take(&Key::new::<M, C>(model_key(&model), db));
+        let pending = pending::take(
+            &Key::new::<M, C>(model_key(&model), db),
+            Op::Update,
+            M::SUBJECT_TYPE,
+        );
         // The write set no audited field: nothing of its own to log.
         if pending
             .as_ref()
@@ -425,7 +434,7 @@ where
         Pending {
             set: Vec::new(),
             before: Some(before),
-            insert: false,
+            op: Op::Delete,
         },
         subject_type,
     );
@@ -452,7 +461,11 @@ where
     let Some(key) = active_key(&active) else {
         return Ok(active);
     };
-    let pending = pending::take(&Key::new::<M<A>, C>(key, db));
+    let pending = pending::take(
+        &Key::new::<M<A>, C>(key, db),
+        Op::Delete,
+        <M<A> as Audited>::SUBJECT_TYPE,
+    );
     if pending
         .as_ref()
         .is_some_and(|p| matches!(p.before, Some(None)))

@@ -164,6 +164,43 @@ async fn insert_around_the_hooks(db: &DatabaseConnection, from: i32, to: i32) {
     }
 }
 
+/// An update of a key that is not there, on a type with no baseline, reads the row (not
+/// found) and fails before `after_save`, leaving what its `before_save` noted. A delete of
+/// that key later, once the row exists and the type has its baseline (so `before_delete`
+/// reads nothing), is still logged: a note another kind of write left is not its own.
+async fn a_failed_update_leaves_no_note_for_a_delete(db: DatabaseConnection) {
+    let _serial = SERIAL.lock().await;
+    forget_baselines();
+    insert_around_the_hooks(&db, 1, 1).await;
+    let missing = legacy::ActiveModel {
+        id: Set(7),
+        qty: Set(70),
+        ..Default::default()
+    }
+    .update(&db)
+    .await;
+    assert!(
+        matches!(missing, Err(sea_orm::DbErr::RecordNotUpdated)),
+        "{missing:?}"
+    );
+    insert_around_the_hooks(&db, 7, 7).await;
+    backfill::<legacy::Entity, _>(&db).await.unwrap();
+    let row = legacy::Entity::find_by_id(7)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    row.delete(&db).await.unwrap();
+    let vs = versions(&db, "legacy_items", 7).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+        ["baseline", "deleted"]
+    );
+    let trail = history(&db, "legacy_items", 7).await.unwrap();
+    assert_eq!(trail.last().unwrap().action.as_str(), "deleted");
+    forget_baselines();
+}
+
 /// The first audited insert into an empty table marks its type: later updates read no
 /// row before writing, and are still diffed right; a row that has no version all the same
 /// is logged, flagged.
@@ -313,6 +350,7 @@ async fn a_baseline_beside_a_backfill(db: DatabaseConnection) {
 server_backend_tests!(a_baseline_beside_a_backfill);
 
 backend_tests!(
+    a_failed_update_leaves_no_note_for_a_delete,
     old_rows_get_a_baseline,
     empty_table_is_baselined,
     a_mark_rolled_back_is_not_believed,

@@ -7,8 +7,9 @@
 //! thread, model type, primary key, connection), so two writes of one key on two
 //! connections in one task, or in two tasks, never meet. An entry left behind (a write
 //! that failed or was cancelled between its hooks, `update_without_returning`, which
-//! runs only `before_save`) is replaced by the next write of the same key, with a
-//! warning; the table is capped, the oldest entries going first.
+//! runs only `before_save`) is replaced or dropped by the next write of the same key, with
+//! a warning (an `after_*` hook takes only the entry of its own kind of write); the table
+//! is capped, the oldest entries going first.
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
@@ -48,6 +49,18 @@ impl Key {
     }
 }
 
+/// The write whose `before_*` hook left a note: its `after_*` hook takes only a note of
+/// its own kind, so that a note another write left behind (an update that failed before
+/// `after_save`) never stands for a later write of the key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Op {
+    /// An insert whose key the caller gave (not one the database generates), which a
+    /// trail may hold already.
+    Insert,
+    Update,
+    Delete,
+}
+
 /// What `before_*` learnt.
 pub(crate) struct Pending {
     /// The fields the write `Set` (by field name).
@@ -55,9 +68,8 @@ pub(crate) struct Pending {
     /// The row before the write, read only when the subject type has no baseline yet:
     /// `Some(None)` when it was read and not found.
     pub before: Option<Option<Box<dyn Any + Send>>>,
-    /// An insert whose key the caller gave (not one the database generates), which a
-    /// trail may hold already.
-    pub insert: bool,
+    /// Which write left it.
+    pub op: Op,
 }
 
 /// Most entries live between two hooks of one write: the cap only matters when writes
@@ -95,8 +107,7 @@ fn table() -> std::sync::MutexGuard<'static, Table> {
 /// Leaves `pending` for the `after_*` hook of the same write.
 pub(crate) fn put(key: Key, pending: Pending, subject_type: &str) {
     let mut t = table();
-    // (An insert that failed, say on a duplicate key, changed nothing: no warning.)
-    let replaced = t.remove(&key).is_some_and(|p| !p.insert);
+    let left = t.remove(&key);
     if t.entries.len() >= CAP
         && let Some((_, oldest)) = t.order.pop_first()
     {
@@ -106,21 +117,37 @@ pub(crate) fn put(key: Key, pending: Pending, subject_type: &str) {
     t.next += 1;
     t.order.insert(n, key.clone());
     t.entries.insert(key.clone(), (n, pending));
-    if replaced {
-        tracing::warn!(
-            subject_type,
-            subject_id = %key.primary_key,
-            "audit: an earlier write of this row ran `before_save`/`before_delete` without the \
-             matching `after_*` hook (it failed, was cancelled, or was an \
-             `update_without_returning`, which SeaORM runs without `after_save`); what it \
-             changed, if anything, is recorded as drift by the next audited write"
-        );
+    drop(t);
+    if let Some(left) = left {
+        left_behind(&key, &left, subject_type);
     }
 }
 
-/// Takes what `before_*` left for this write, if anything.
-pub(crate) fn take(key: &Key) -> Option<Pending> {
-    table().remove(key)
+/// Takes what the `before_*` hook of this write (`op`) left, if anything. A note of
+/// another kind of write is taken too (it was left behind) but not returned.
+pub(crate) fn take(key: &Key, op: Op, subject_type: &str) -> Option<Pending> {
+    let pending = table().remove(key)?;
+    if pending.op == op {
+        return Some(pending);
+    }
+    left_behind(key, &pending, subject_type);
+    None
+}
+
+/// Warns of a note whose write never reached its `after_*` hook.
+fn left_behind(key: &Key, pending: &Pending, subject_type: &str) {
+    // (An insert that failed, say on a duplicate key, changed nothing: no warning.)
+    if pending.op == Op::Insert {
+        return;
+    }
+    tracing::warn!(
+        subject_type,
+        subject_id = %key.primary_key,
+        "audit: an earlier write of this row ran `before_save`/`before_delete` without the \
+         matching `after_*` hook (it failed, was cancelled, or was an \
+         `update_without_returning`, which SeaORM runs without `after_save`); what it \
+         changed, if anything, is recorded as drift by the next audited write"
+    );
 }
 
 /// Drops what `before_*` left for this key.
@@ -152,14 +179,33 @@ mod tests {
             Pending {
                 set: vec!["x"],
                 before: None,
-                insert: false,
+                op: Op::Update,
             },
             "t",
         );
-        assert!(take(&k2).is_none());
-        assert!(take(&k3).is_none());
-        assert_eq!(take(&k1).unwrap().set, ["x"]);
-        assert!(take(&k1).is_none());
+        assert!(take(&k2, Op::Update, "t").is_none());
+        assert!(take(&k3, Op::Update, "t").is_none());
+        assert_eq!(take(&k1, Op::Update, "t").unwrap().set, ["x"]);
+        assert!(take(&k1, Op::Update, "t").is_none());
+    }
+
+    #[test]
+    fn a_note_of_another_write_is_not_taken() {
+        let conn = 0u8;
+        let key = Key::new::<u8, _>("other".into(), &conn);
+        let note = |op| Pending {
+            set: vec![],
+            before: Some(None),
+            op,
+        };
+        put(key.clone(), note(Op::Update), "t");
+        assert!(take(&key, Op::Delete, "t").is_none());
+        assert!(
+            take(&key, Op::Update, "t").is_none(),
+            "gone with the first take"
+        );
+        put(key.clone(), note(Op::Delete), "t");
+        assert!(take(&key, Op::Delete, "t").is_some());
     }
 
     #[test]
@@ -171,7 +217,7 @@ mod tests {
                 Pending {
                     set: vec![],
                     before: None,
-                    insert: false,
+                    op: Op::Update,
                 },
                 "t",
             );
@@ -181,8 +227,9 @@ mod tests {
             let t = table();
             assert_eq!(t.order.len(), t.entries.len(), "one age per entry");
         }
-        assert!(take(&Key::new::<u64, _>(format!("cap{}", CAP + 9), &conn)).is_some());
-        assert!(take(&Key::new::<u64, _>("cap0".into(), &conn)).is_none());
+        let cap = |i: usize| Key::new::<u64, _>(format!("cap{i}"), &conn);
+        assert!(take(&cap(CAP + 9), Op::Update, "t").is_some());
+        assert!(take(&cap(0), Op::Update, "t").is_none());
         for i in 0..CAP + 10 {
             forget(&Key::new::<u64, _>(format!("cap{i}"), &conn));
         }
