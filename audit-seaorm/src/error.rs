@@ -212,6 +212,21 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
     },
+    /// A model whose key fields come in another order than its `enum PrimaryKey` names
+    /// their columns (an expanded-format entity written by hand): the subject id follows
+    /// the fields, a restore's and a typed query's key the enum, so they would name
+    /// different records. Hooked and bulk writes are refused before anything is written.
+    #[error(
+        "`{subject_type}`: the model's key fields name the columns {fields:?} and its `enum PrimaryKey` {keys:?}: declare them in the same order (the subject id follows the fields, a restore's key the enum)"
+    )]
+    KeyOrder {
+        /// The subject type.
+        subject_type: &'static str,
+        /// The key fields' columns, in the model's order.
+        fields: Vec<&'static str>,
+        /// The columns of `enum PrimaryKey`, in its order.
+        keys: Vec<&'static str>,
+    },
     /// A bulk update that sets a primary key column: the trail names a record by its key,
     /// so a key change would split one record's history in two. Update keys one row at a
     /// time (delete and insert), or outside auditing.

@@ -133,7 +133,8 @@ pub(crate) fn column_of<E: EntityTrait>(field: &audit_core::Field) -> Option<E::
 /// enum by hand): the subject id follows the fields, a restore's and a typed query's key
 /// the enum, so they would name different records. A few string comparisons, no lock or
 /// allocation: checked on every write rather than remembered.
-fn check_key_order<E: EntityTrait>() -> Result<(), DbErr>
+/// [`Error::KeyOrder`]; the bulk writes check it too.
+pub(crate) fn check_key_order<E: EntityTrait>() -> crate::Result<()>
 where
     E::Model: AuditedModel,
 {
@@ -146,13 +147,11 @@ where
     };
     let keys = || E::PrimaryKey::iter().map(|k| k.into_column().as_str());
     if !fields().eq(keys()) {
-        let (fields, keys): (Vec<_>, Vec<_>) = (fields().collect(), keys().collect());
-        return Err(DbErr::Custom(format!(
-            "audit: `{}`: the model's key fields name the columns {fields:?} and its `enum \
-             PrimaryKey` {keys:?}: declare them in the same order (the subject id follows \
-             the fields, a restore's key the enum)",
-            <E::Model as Audited>::SUBJECT_TYPE
-        )));
+        return Err(Error::KeyOrder {
+            subject_type: <E::Model as Audited>::SUBJECT_TYPE,
+            fields: fields().collect(),
+            keys: keys().collect(),
+        });
     }
     Ok(())
 }

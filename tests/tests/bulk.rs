@@ -560,6 +560,16 @@ async fn without_auditing_is_plain(db: DatabaseConnection) {
         .unwrap();
     assert_eq!(done.rows, 2);
     assert_eq!(audit_rows(&db).await, (0, 0));
+    // More rows than one statement takes, the last a key used before: as the plain call,
+    // which is one statement, nothing is inserted.
+    let models = (1..=2_500).map(|i| {
+        let mut m = post::new(&format!("p{i}"), &format!("p{i}"));
+        m.id = Set(if i == 2_500 { 1 } else { i });
+        m
+    });
+    let failed = without_auditing(post::Entity::insert_many_audited(models).exec(&db)).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(post::Entity::find().count(&db).await.unwrap(), 0);
 }
 
 /// Models that set their key and models that leave it to the database, in one call: as

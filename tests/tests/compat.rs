@@ -384,12 +384,53 @@ async fn key_fields_out_of_order_are_refused(db: DatabaseConnection) {
             .is_empty(),
         "nothing written"
     );
+    // The bulk writes too, before anything is written.
+    use audit_seaorm::AuditedBulk;
+    let row = || misordered::ActiveModel {
+        lang: Set("en".into()),
+        id: Set(1),
+        body: Set("hello".into()),
+    };
+    let refused = misordered::Entity::insert_many_audited([row()])
+        .exec(&db)
+        .await;
     assert!(
-        history(&db, "compat_misordered", r#"["en",1]"#)
-            .await
-            .unwrap()
-            .is_empty()
+        matches!(refused, Err(audit_seaorm::Error::KeyOrder { .. })),
+        "{refused:?}"
     );
+    misordered::Entity::insert_many([row()])
+        .exec(&db)
+        .await
+        .unwrap();
+    let refused = misordered::Entity::update_many_audited()
+        .col_expr(
+            misordered::Column::Body,
+            sea_orm::sea_query::Expr::value("bye"),
+        )
+        .exec(&db)
+        .await;
+    assert!(
+        matches!(refused, Err(audit_seaorm::Error::KeyOrder { .. })),
+        "{refused:?}"
+    );
+    let refused = misordered::Entity::delete_by_id_audited((1, "en".to_owned()))
+        .exec(&db)
+        .await;
+    assert!(
+        matches!(refused, Err(audit_seaorm::Error::KeyOrder { .. })),
+        "{refused:?}"
+    );
+    let rows = misordered::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].body, "hello", "not updated");
+    for id in [r#"["en",1]"#, r#"[1,"en"]"#] {
+        assert!(
+            history(&db, "compat_misordered", id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
 }
 
 /// A row deleted by its key alone (an ActiveModel holding only the key fields) is logged

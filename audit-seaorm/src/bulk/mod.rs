@@ -25,7 +25,7 @@ use serde_json::Value as Json;
 
 use crate::dialect::Attribution;
 use crate::history::KeyOf;
-use crate::hooks::{auditing_on, redacted};
+use crate::hooks::{auditing_on, check_key_order, redacted};
 use crate::trail::baseline;
 use crate::trail::plan::Kind;
 use crate::{AuditedModel, Error, Result};
@@ -200,6 +200,7 @@ where
         if !auditing_on::<E::Model, C>()? {
             return insert_plain::<E, _, _>(db, self.models).await;
         }
+        check_key_order::<E>()?;
         let txn = begin(db).await?;
         let step = id_step(&txn).await?;
         // An empty table has nothing older than auditing: its inserts give it a baseline.
@@ -267,6 +268,7 @@ where
         if !auditing_on::<E::Model, C>()? {
             return self.plain(db).await;
         }
+        check_key_order::<E>()?;
         let keys: Vec<&str> = key_columns::<E>().iter().map(|c| c.as_str()).collect();
         if let Some((col, _)) = self.values.iter().find(|(c, _)| keys.contains(&c.as_str())) {
             return Err(Error::BulkKeyUpdate {
@@ -393,6 +395,7 @@ where
                 ..BulkWrite::default()
             });
         }
+        check_key_order::<E>()?;
         let extra = redacted(<E::Model as Audited>::FIELDS, None, Json::Null);
         let txn = begin(db).await?;
         let step = id_step(&txn).await?;
@@ -778,22 +781,44 @@ async fn id_step<C: ConnectionTrait>(db: &C) -> Result<Option<u64>> {
     Ok((mode <= 1 && step >= 1).then_some(step as u64))
 }
 
-/// The plain `insert_many`, in statements under the parameter limit.
+/// The plain `insert_many`, in statements under the parameter limit; more than one in a
+/// transaction of their own, so that, as the one statement of the plain call, they insert
+/// all the rows or none.
 async fn insert_plain<E, C, I>(db: &C, models: I) -> Result<BulkWrite>
 where
     E: EntityTrait,
-    C: ConnectionTrait,
+    C: ConnectionTrait + TransactionTrait,
     I: Iterator<Item = E::ActiveModel>,
 {
+    const CONTEXT: &str = "running the bulk insert";
     let mut models = models.peekable();
-    let mut rows = 0;
+    let first: Vec<_> = models.by_ref().take(insert_rows::<E>()).collect();
+    if models.peek().is_none() {
+        let rows = match first.is_empty() {
+            true => 0,
+            false => E::insert_many(first)
+                .exec_without_returning(db)
+                .await
+                .map_err(Error::db(CONTEXT))?,
+        };
+        return Ok(BulkWrite {
+            rows,
+            ..BulkWrite::default()
+        });
+    }
+    let txn = begin(db).await?;
+    let mut rows = E::insert_many(first)
+        .exec_without_returning(&txn)
+        .await
+        .map_err(Error::db(CONTEXT))?;
     while models.peek().is_some() {
         let chunk: Vec<_> = models.by_ref().take(insert_rows::<E>()).collect();
         rows += E::insert_many(chunk)
-            .exec_without_returning(db)
+            .exec_without_returning(&txn)
             .await
-            .map_err(Error::db("running the bulk insert"))?;
+            .map_err(Error::db(CONTEXT))?;
     }
+    commit(txn).await?;
     Ok(BulkWrite {
         rows,
         ..BulkWrite::default()
