@@ -1536,7 +1536,59 @@ async fn a_row_with_a_forged_id_is_inserted(db: DatabaseConnection) {
     }
 }
 
+/// Sets a row's `created_at` to a value no time decodes from: text that is no time
+/// (SQLite), `infinity` (PostgreSQL), the zero date (MariaDB, whose default `sql_mode`
+/// allows it).
+async fn poison_time(db: &DatabaseConnection, entry: i64) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            format!(r#"UPDATE "activity_log" SET "created_at" = 'infinity' WHERE "id" = {entry}"#)
+        }
+        DbBackend::MySql => format!(
+            "UPDATE `activity_log` SET `created_at` = '0000-00-00 00:00:00' WHERE `id` = {entry}"
+        ),
+        _ => {
+            format!(r#"UPDATE "activity_log" SET "created_at" = 'yesterday' WHERE "id" = {entry}"#)
+        }
+    };
+    db.execute_unprepared(&sql).await.unwrap();
+}
+
+/// A sealed row changed into one that cannot be read back (a time no type holds) is a
+/// `changed` link in the report, the other chains walked as usual (it does not stop
+/// `verify`, nor make it panic); an unsealed one makes `seal` fail naming the row.
+async fn an_unreadable_row_is_reported(db: DatabaseConnection) {
+    let a = post_with_history(&db, "a", 2).await;
+    let b = post_with_history(&db, "b", 2).await;
+    seal(&db).await.unwrap();
+    let entry = entry_ids(&db, a.id).await[1];
+    poison_time(&db, entry).await;
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert_eq!(
+        breaks(&report),
+        BTreeMap::from([(key("activity_log", a.id), (Some(2), BreakReason::Changed))]),
+        "{report:?}"
+    );
+    assert_eq!(report.breaks[0].row_id, Some(entry));
+    let scoped = verify(&db, &VerifyScope::all().subject("post", b.id.to_string()))
+        .await
+        .unwrap();
+    assert!(scoped.is_intact(), "{scoped:?}");
+
+    let c = post_with_history(&db, "c", 0).await;
+    let unsealed = entry_ids(&db, c.id).await[0];
+    poison_time(&db, unsealed).await;
+    let failed = seal(&db).await;
+    let message = failed.unwrap_err().to_string();
+    assert!(
+        message.contains(&format!("activity_log row {unsealed}")),
+        "{message}"
+    );
+}
+
 backend_tests!(
+    an_unreadable_row_is_reported,
     a_row_with_a_forged_id_is_inserted,
     a_stepped_walk_stops_in_broken_chains,
     a_row_moved_out_of_the_window_is_checked,

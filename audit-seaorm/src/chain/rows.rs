@@ -105,11 +105,17 @@ impl Rows<'_> {
         }
         let mut q = q.order_by_asc(id).limit(self.limit).into_query();
         q.clear_selects().columns(by_index::columns(kind));
-        let decode = |res: &QueryResult| {
-            by_index::row(kind, res, 0)?
-                .ok_or_else(|| DbErr::Type("an audit row without an id".to_owned()))
-        };
-        decoded(db, &q, "reading audit rows", decode).await
+        // (a row that cannot be read back is an error naming it)
+        let all = fetched(db, &q, "reading audit rows").await?;
+        all.iter()
+            .map(|res| {
+                by_index::readable_row(kind, res, 0)?.ok_or_else(|| {
+                    Error::db("reading audit rows")(DbErr::Type(
+                        "an audit row without an id".to_owned(),
+                    ))
+                })
+            })
+            .collect()
     }
 }
 
@@ -435,6 +441,42 @@ pub(crate) mod by_index {
             Kind::Log => LOG.iter().map(|c| c.as_column_ref().into()).collect(),
             Kind::Versions => VERSIONS.iter().map(|c| c.as_column_ref().into()).collect(),
         }
+    }
+
+    /// [`row`], or, for a row whose other columns cannot be read back (changed into a
+    /// value of no type: a time out of chrono's range, text that is no time), its id and
+    /// what is wrong. The driver's decoding of such a value may panic (sqlx's PostgreSQL
+    /// time adds without a check): that panic is caught here and is the reason.
+    pub(crate) fn readable_row(
+        kind: Kind,
+        res: &QueryResult,
+        at: usize,
+    ) -> crate::Result<Option<Row>> {
+        let Some(id) = res
+            .try_get_by_index::<Option<i64>>(at)
+            .map_err(crate::Error::db("reading an audit row's id"))?
+        else {
+            return Ok(None);
+        };
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            row(kind, res, at).map_err(|e| e.to_string())
+        }));
+        decoded
+            .unwrap_or_else(|panic| {
+                let reason = match panic.downcast_ref::<&str>() {
+                    Some(s) => (*s).to_owned(),
+                    None => panic.downcast_ref::<String>().cloned().unwrap_or_default(),
+                };
+                Err(format!("its values cannot be decoded ({reason})"))
+            })
+            .map_err(|reason| crate::Error::Corrupt {
+                what: match kind {
+                    Kind::Log => "activity_log row",
+                    Kind::Versions => "versions row",
+                },
+                id,
+                reason,
+            })
     }
 
     /// The row of `kind` in the columns of `res` from `at` on, as [`columns`] selects

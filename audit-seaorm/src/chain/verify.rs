@@ -733,6 +733,12 @@ impl<'a> Walk<'a> {
                         continue;
                     }
                     Found::Fits(_) => {}
+                    Found::Unreadable => {
+                        let reason = BreakReason::Changed;
+                        self.flag(kind, &key, Some(s.seq), Some(s.row_id), reason);
+                        broken = true;
+                        continue;
+                    }
                     Found::Row(row) => {
                         if !fits(&row, salts.as_ref(), &prev, &stored) {
                             let failed = (s.seq, stored);
@@ -1078,6 +1084,8 @@ enum Found {
     Fits(Hash),
     /// The row, for the walk to check (boxed: few links need it).
     Row(Box<Row>),
+    /// A row whose values cannot be read back (changed into a value of no type): changed.
+    Unreadable,
 }
 
 /// A page of links with their rows.
@@ -1216,11 +1224,15 @@ async fn joined<C: ConnectionTrait>(
 fn decode_page(kind: Kind, rows: &[QueryResult], check: bool) -> Result<Page> {
     let mut page: Page = Vec::with_capacity(rows.len());
     for res in rows {
-        let decoded = Link::decode(res).and_then(|link| {
-            let row = rows::by_index::row(kind, res, Link::COLUMNS.len())?;
-            Ok((link, row))
-        });
-        let (link, row) = decoded.map_err(Error::db("reading the links"))?;
+        let link = Link::decode(res).map_err(Error::db("reading the links"))?;
+        let Ok(row) = rows::by_index::readable_row(kind, res, Link::COLUMNS.len()) else {
+            // A row changed into one that cannot be read back: changed.
+            page.push(Linked {
+                link,
+                row: Found::Unreadable,
+            });
+            continue;
+        };
         let prev = match page.last() {
             _ if !check => None,
             Some(p) if p.link.follows(&link) => p.link.stored,
