@@ -54,9 +54,6 @@ impl Key {
 /// `after_save`) never stands for a later write of the key.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
-    /// An insert whose key the caller gave (not one the database generates), which a
-    /// trail may hold already.
-    Insert,
     Update,
     Delete,
 }
@@ -118,8 +115,8 @@ pub(crate) fn put(key: Key, pending: Pending, subject_type: &str) {
     t.order.insert(n, key.clone());
     t.entries.insert(key.clone(), (n, pending));
     drop(t);
-    if let Some(left) = left {
-        left_behind(&key, &left, subject_type);
+    if left.is_some() {
+        left_behind(&key, subject_type);
     }
 }
 
@@ -130,16 +127,12 @@ pub(crate) fn take(key: &Key, op: Op, subject_type: &str) -> Option<Pending> {
     if pending.op == op {
         return Some(pending);
     }
-    left_behind(key, &pending, subject_type);
+    left_behind(key, subject_type);
     None
 }
 
 /// Warns of a note whose write never reached its `after_*` hook.
-fn left_behind(key: &Key, pending: &Pending, subject_type: &str) {
-    // (An insert that failed, say on a duplicate key, changed nothing: no warning.)
-    if pending.op == Op::Insert {
-        return;
-    }
+fn left_behind(key: &Key, subject_type: &str) {
     tracing::warn!(
         subject_type,
         subject_id = %key.primary_key,
