@@ -1173,4 +1173,59 @@ server_backend_tests!(
     stale_snapshot_writes_back
 );
 
-mysql_tests!(inserted_rows_are_found_by_their_stored_keys);
+/// MySQL/MariaDB, a call outside a transaction: a filter's subquery on another table is
+/// read afresh by each batch, so a row that matches by a commit made while the first batch
+/// ran (here, while it waited for a row lock) is updated by a later batch, as the plain
+/// statement run then would (under REPEATABLE READ every batch would read the first
+/// one's snapshot, and miss it).
+async fn each_batch_reads_the_latest_commit(db: DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let rows = posts(&db, 1_001).await;
+    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    db.execute_unprepared("CREATE TABLE banned (post_id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let first: Vec<String> = ids[..1_000].iter().map(|i| format!("({i})")).collect();
+    db.execute_unprepared(&format!("INSERT INTO banned VALUES {}", first.join(",")))
+        .await
+        .unwrap();
+    let holder = db.begin().await.unwrap();
+    post::Entity::find_by_id(ids[500])
+        .lock_exclusive()
+        .one(&holder)
+        .await
+        .unwrap();
+    let bulk = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let banned = sea_orm::sea_query::Query::select()
+                .column(sea_orm::sea_query::Alias::new("post_id"))
+                .from(sea_orm::sea_query::Alias::new("banned"))
+                .to_owned();
+            post::Entity::update_many_audited()
+                .col_expr(post::Column::Title, Expr::value("hidden"))
+                .filter(post::Column::Id.in_subquery(banned))
+                .exec(&db)
+                .await
+                .unwrap()
+        })
+    };
+    until_a_lock_wait(&db).await;
+    db.execute_unprepared(&format!("INSERT INTO banned VALUES ({})", ids[1_000]))
+        .await
+        .unwrap();
+    holder.commit().await.unwrap();
+    let done = bulk.await.unwrap();
+    assert_eq!(done.rows, 1_001);
+    assert_eq!(post::reload(&db, ids[1_000]).await.title, "hidden");
+    let trail = history(&db, "post", ids[1_000]).await.unwrap();
+    assert_eq!(
+        trail.last().unwrap().changes.get("title").unwrap().new,
+        "hidden"
+    );
+}
+
+mysql_tests!(
+    inserted_rows_are_found_by_their_stored_keys,
+    each_batch_reads_the_latest_commit
+);

@@ -453,10 +453,20 @@ where
 /// take 65,535).
 pub(crate) const MAX_PARAMS: usize = 30_000;
 
+/// The call's transaction (a savepoint inside the caller's). On MySQL/MariaDB, a call
+/// outside a transaction reads at READ COMMITTED: each batch's reads (a filter's subqueries
+/// on other tables, the latest versions) see what was committed when the batch starts, as
+/// the one statement of the plain call would, not the snapshot its first batch took
+/// (InnoDB's REPEATABLE READ). Inside a transaction, they read its snapshot.
 async fn begin<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<C::Transaction> {
-    crate::begin_write(db)
-        .await
-        .map_err(Error::db("beginning the bulk write's transaction"))
+    const CONTEXT: &str = "beginning the bulk write's transaction";
+    if db.get_database_backend() == DbBackend::MySql && crate::hooks::is_plain_connection::<C>() {
+        return db
+            .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+            .await
+            .map_err(Error::db(CONTEXT));
+    }
+    crate::begin_write(db).await.map_err(Error::db(CONTEXT))
 }
 
 async fn commit<T: TransactionSession>(txn: T) -> Result<()> {
