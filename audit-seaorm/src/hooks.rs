@@ -72,6 +72,12 @@ use crate::trail::restoring::Restoring;
 use crate::trail::{self, baseline};
 use crate::{AuditedModel, Error};
 
+/// Whether a create needs to know if its key was given or generated: only MySQL/MariaDB
+/// number a create's version without reading the trail (see `dialect::mysql`).
+fn numbers_creates<C: ConnectionTrait>(db: &C) -> bool {
+    db.get_database_backend() == sea_orm::DbBackend::MySql
+}
+
 /// Whether `C` is known to run each statement on its own (a pool, not a transaction).
 /// `ConnectionTrait` does not say, so this reads the type: `DatabaseConnection` and
 /// `RestrictedConnection` are not transactions; every other type (`DatabaseTransaction`,
@@ -277,6 +283,19 @@ where
         crate::dialect::check_subject_id(backend, (subject_type, id.as_str()))?;
     }
     if insert {
+        // A key the caller gives may be in the trail already (a key used again): on
+        // MySQL/MariaDB, which number a create without reading, the create then numbers
+        // its version from the latest one. A generated key is new.
+        if numbers_creates(db)
+            && let Some(key) = active_key(&active)
+        {
+            let pending = Pending {
+                set: Vec::new(),
+                before: None,
+                op: Op::Insert,
+            };
+            pending::put(Key::new::<ModelOf<A>, C>(key, db), pending, subject_type);
+        }
         return Ok(active);
     }
     let Some(key) = active_key(&active) else {
@@ -315,7 +334,15 @@ where
     }
     let subject_id = model.subject_id().map_err(Error::from)?;
     let restoring = Restoring::current(M::SUBJECT_TYPE, subject_id.as_str());
+    let mut key_given = false;
     let (kind, pending) = if insert {
+        key_given = numbers_creates(db)
+            && pending::take(
+                &Key::new::<M, C>(model_key(&model), db),
+                Op::Insert,
+                M::SUBJECT_TYPE,
+            )
+            .is_some();
         (Kind::Created, None)
     } else {
         let pending = pending::take(
@@ -359,6 +386,7 @@ where
         properties,
         before_row::<M>(&pending),
         None,
+        insert && !key_given,
     )
     .await?;
     Ok(model)
@@ -475,6 +503,7 @@ where
         properties,
         before,
         gone.as_ref(),
+        false,
     )
     .await?;
     Ok(active)

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::entity::{activity_log, versions};
-use crate::trail::plan::Kind;
 use crate::trail::restoring::Restoring;
 use crate::{AuditedModel, Error, Result};
 
@@ -347,8 +346,7 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
         .values()
         .filter_map(|entries| entries[0].version_id)
         .collect();
-    // (with its event: `created` when the request's change inserted the row)
-    let mut numbers: HashMap<i64, (i64, String)> = HashMap::new();
+    let mut numbers: HashMap<i64, i64> = HashMap::new();
     for ids in first_ids.chunks(RECORDS_PER_QUERY) {
         numbers.extend(
             versions::Entity::find()
@@ -357,7 +355,7 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
                 .await
                 .map_err(Error::db("reading the request's versions"))?
                 .into_iter()
-                .map(|v| (v.id, (v.version, v.event))),
+                .map(|v| (v.id, v.version)),
         );
     }
     let mut steps = Vec::new();
@@ -369,10 +367,10 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
         // trail leaves its last version saying it exists).
         let created_here = entries[0].action == Action::Created;
         let first = entries[0].version_id.unwrap_or_default();
-        let (number, inserted) = match numbers.get(&first) {
-            Some((number, event)) => (*number, event == Kind::Created.as_str()),
+        let number = match numbers.get(&first) {
+            Some(number) => *number,
             // (A record the request created needs no number: it goes.)
-            None if created_here => (1, true),
+            None if created_here => 1,
             // The request's own version was pruned (its entries kept longer): the versions
             // before it went first.
             None => {
@@ -405,7 +403,7 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
         steps.push((
             // (the version before the request is read only when there is one to go back to)
             if created_here { 1 } else { number },
-            inserted,
+            entries[0].action == Action::Updated,
             Step {
                 entry_ids: entries.iter().map(|e| e.id).collect(),
                 fields: entries
@@ -445,7 +443,7 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
     }
     let mut steps: Vec<Step> = steps
         .into_iter()
-        .map(|(number, inserted, mut step)| {
+        .map(|(number, updated, mut step)| {
             let key = (
                 step.subject.subject_type.clone(),
                 step.subject.subject_id.clone(),
@@ -454,12 +452,13 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
                 // The version before the request: a pruned one leaves nothing to go back
                 // to (a record it held is not one the request created).
                 let before = targets.remove(&key);
-                // A version before that says the record was deleted, while the request
-                // found the row there (it was put back outside the trail): what the row
-                // held before the request is in no version, and deleting it would lose a
-                // record the request only changed.
+                // A version before that says the record was deleted, while the request's
+                // first change updated the row (put back outside the trail; a restore or
+                // a revert of a row there would have logged that as drift first): what
+                // the row held before the request is in no version, and deleting it
+                // would lose a record the request only changed.
                 let deleted = before.as_ref().map(|v| v.event == Action::Deleted);
-                if deleted.is_none() || (deleted == Some(true) && !inserted) {
+                if deleted.is_none() || (deleted == Some(true) && updated) {
                     return Err(Error::NoStateBefore {
                         subject_type: key.0,
                         subject_id: key.1,

@@ -361,9 +361,12 @@ async fn many_records_in_one_batch(db: DatabaseConnection) {
 }
 
 /// A generated key the database hands out again (its table emptied and its counter reset
-/// outside the trail) for a record whose first versions were pruned: the create is
-/// numbered after the latest version, whose trail said the row existed (a drift entry
-/// says it went), on every backend, not version 1 again beneath the later ones.
+/// outside the trail) for a record whose first versions were pruned. PostgreSQL and
+/// SQLite number the create after the latest version, whose trail said the row existed
+/// (a drift entry says it went). MySQL/MariaDB number a create with a generated key 1
+/// without reading the trail (an extra statement in every create's call costs about a
+/// quarter of a plain insert: BENCHMARKS.md section 34): there the new row starts again at
+/// version 1, beneath the old ones, as the README says; pinned here so that it is known.
 async fn a_generated_key_given_again_after_prune(db: DatabaseConnection) {
     use sea_orm::{ConnectionTrait, DbBackend};
     let p = post::new("v1", "s").insert(&db).await.unwrap();
@@ -388,17 +391,22 @@ async fn a_generated_key_given_again_after_prune(db: DatabaseConnection) {
     assert_eq!(again.id, p.id, "the scenario: the key given again");
     let vs = versions(&db, "post", p.id).await.unwrap();
     let numbered: Vec<(i64, &str)> = vs.iter().map(|v| (v.version, v.event.as_str())).collect();
-    assert_eq!(numbered, [(3, "updated"), (4, "created")]);
     let actions: Vec<String> = history(&db, "post", p.id)
         .await
         .unwrap()
         .iter()
         .map(|e| e.action.as_str().to_owned())
         .collect();
-    assert_eq!(
-        actions,
-        ["created", "updated", "updated", "drift", "created"]
-    );
+    if db.get_database_backend() == DbBackend::MySql {
+        assert_eq!(numbered, [(1, "created"), (3, "updated")]);
+        assert_eq!(actions, ["created", "updated", "updated", "created"]);
+    } else {
+        assert_eq!(numbered, [(3, "updated"), (4, "created")]);
+        assert_eq!(
+            actions,
+            ["created", "updated", "updated", "drift", "created"]
+        );
+    }
 }
 
 backend_tests!(

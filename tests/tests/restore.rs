@@ -255,6 +255,17 @@ async fn reinsert_needs_defaults(db: DatabaseConnection) {
             .is_none(),
         "nothing re-inserted"
     );
+    // Time travel the same: a field the snapshot lacks takes its type's default, and a
+    // type without one is an error naming the field (as the README says).
+    let err = sample::Entity::as_of(&db, m.id, old.created_at)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Model(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("field `status` is not in the snapshot and its type has no default"),
+        "{err}"
+    );
 }
 
 /// A restore writes every field back: what changed outside the trail since the latest

@@ -212,6 +212,44 @@ async fn a_row_put_back_outside_is_not_deleted(db: DatabaseConnection) {
     assert_eq!(post::reload(&db, p.id).await.title, "by req-back");
 }
 
+/// A request that put a deleted record back (a revert of its delete, a restore of it):
+/// reverting it deletes the record again, though the version before it says `deleted`.
+async fn a_record_put_back_goes_again(db: DatabaseConnection) {
+    let c = post::new("c", "c").insert(&db).await.unwrap();
+    request("req-del")
+        .scope(c.clone().delete(&db))
+        .await
+        .unwrap();
+    let reverter = Reverter::new().entity::<post::Entity>();
+    let back = reverter
+        .revert_request(&db, "req-del", false)
+        .await
+        .unwrap();
+    assert!(!gone(&db, c.id).await, "put back by the revert");
+    reverter
+        .revert_request(&db, &back.request_id, false)
+        .await
+        .unwrap();
+    assert!(gone(&db, c.id).await, "gone again with the revert's revert");
+
+    let d = post::new("d", "d").insert(&db).await.unwrap();
+    d.clone().delete(&db).await.unwrap();
+    let first = versions(&db, "post", d.id).await.unwrap()[0].id;
+    request("req-restore")
+        .scope(post::Entity::restore(&db, first))
+        .await
+        .unwrap();
+    assert!(!gone(&db, d.id).await, "put back by the restore");
+    reverter
+        .revert_request(&db, "req-restore", false)
+        .await
+        .unwrap();
+    assert!(
+        gone(&db, d.id).await,
+        "gone again with the restore's revert"
+    );
+}
+
 /// A request whose own versions were pruned (entries are kept longer than versions): a
 /// record it only changed cannot go back (its state before is gone with them), and one it
 /// created is still deleted (that needs no version).
@@ -688,6 +726,7 @@ async fn redacted_fields_are_named_not_reverted(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    a_record_put_back_goes_again,
     a_row_put_back_outside_is_not_deleted,
     a_request_whose_versions_were_pruned,
     a_request_id_of_two_causers_is_refused,

@@ -457,16 +457,37 @@ pub(crate) const MAX_PARAMS: usize = 30_000;
 /// outside a transaction reads at READ COMMITTED: each batch's reads (a filter's subqueries
 /// on other tables, the latest versions) see what was committed when the batch starts, as
 /// the one statement of the plain call would, not the snapshot its first batch took
-/// (InnoDB's REPEATABLE READ). Inside a transaction, they read its snapshot.
+/// (InnoDB's REPEATABLE READ). Inside a transaction, they read its snapshot; so they do on
+/// a server that logs statements (`binlog_format = STATEMENT`), which refuses InnoDB writes
+/// at READ COMMITTED.
 async fn begin<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<C::Transaction> {
     const CONTEXT: &str = "beginning the bulk write's transaction";
-    if db.get_database_backend() == DbBackend::MySql && crate::hooks::is_plain_connection::<C>() {
+    if db.get_database_backend() == DbBackend::MySql
+        && crate::hooks::is_plain_connection::<C>()
+        && !logs_statements(db).await?
+    {
         return db
             .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
             .await
             .map_err(Error::db(CONTEXT));
     }
     crate::begin_write(db).await.map_err(Error::db(CONTEXT))
+}
+
+/// MySQL/MariaDB: whether the server's binary log records statements (`binlog_format =
+/// STATEMENT`) rather than rows.
+async fn logs_statements<C: ConnectionTrait>(db: &C) -> Result<bool> {
+    const CONTEXT: &str = "reading the server's binlog format";
+    let sql = "SELECT @@SESSION.binlog_format AS format";
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(DbBackend::MySql, sql))
+        .await
+        .map_err(Error::db(CONTEXT))?;
+    let format: Option<String> = match row {
+        Some(row) => row.try_get("", "format").map_err(Error::db(CONTEXT))?,
+        None => None,
+    };
+    Ok(format.is_some_and(|f| f.eq_ignore_ascii_case("STATEMENT")))
 }
 
 async fn commit<T: TransactionSession>(txn: T) -> Result<()> {

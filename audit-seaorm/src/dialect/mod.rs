@@ -76,6 +76,8 @@ pub(crate) struct HookedRow<'a> {
     pub by: Attribution,
     /// A delete's row, by key: the delete is logged only once this row is gone.
     pub gone: Option<&'a RowKey>,
+    /// A create whose key the database generated: no trail holds it yet.
+    pub new_key: bool,
 }
 
 /// The entity row a hooked delete removed, by key.

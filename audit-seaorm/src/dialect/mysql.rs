@@ -1,8 +1,8 @@
 //! MySQL/MariaDB: read the latest version, plan in Rust, then insert the version and the
 //! entries (drift first, in one multi-row statement) in one call. A create skips the read:
-//! the call numbers its version from the latest one itself ([`numbering`]: a key may be in
-//! the trail already, given by the caller or handed out again by the database), and it
-//! reads only when that number is taken (a trail that says the row exists).
+//! a generated key is version 1, a key the caller gave is numbered from the latest version
+//! by the call itself ([`numbering`]), and it reads only when that number is taken (a trail
+//! that says the row exists).
 //!
 //! MySQL prepares one statement at a time, so the call sends the two inserts as text, the
 //! entry linked to its version through `LAST_INSERT_ID()`, with every value written in as
@@ -76,11 +76,10 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
             }
             return Ok(super::nothing_written(row, prev.as_ref()));
         };
-        // A create read nothing: it is numbered from the latest version by the call
-        // itself. Its key may be in the trail (given again by the caller, or by the
-        // database after its counter was reset), with its first versions pruned: version
-        // 1 may be free under later ones.
-        let numbered = first;
+        // A create read nothing: a generated key is version 1 (a number taken is read
+        // again below); a key the caller gave, which a trail may hold (its first versions
+        // pruned), is numbered from the latest version by the call itself.
+        let numbered = first && !row.new_key;
         let number = if numbered {
             Expr::cust(NUMBER)
         } else {

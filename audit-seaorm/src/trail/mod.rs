@@ -25,7 +25,9 @@ use plan::{BASELINE, Hooked};
 /// Logs one hooked write of `M`. When the subject has no version yet, `before` (the row
 /// before the write, when the hook read it) becomes its baseline version first; without
 /// it the write is still logged, flagged `"baseline": "missing"`, with a warning. A delete
-/// passes its row's key as `gone`, and is logged only if that row is gone.
+/// passes its row's key as `gone`, and is logged only if that row is gone. `new_key`: a
+/// create whose key the database generated, which no trail holds yet.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
     db: &C,
     subject_id: &str,
@@ -33,6 +35,7 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
     properties: Option<Json>,
     before: Option<&M>,
     gone: Option<&RowKey>,
+    new_key: bool,
 ) -> Result<()> {
     dialect::check_subject_id(db.get_database_backend(), (M::SUBJECT_TYPE, subject_id))?;
     let row = HookedRow {
@@ -41,6 +44,7 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
         write,
         by: Attribution::current(None, properties.as_ref()),
         gone,
+        new_key,
     };
     let mut outcome = dialect::write_hooked(db, &row).await?;
     if outcome == Outcome::NoBaseline

@@ -54,6 +54,9 @@ impl Key {
 /// `after_save`) never stands for a later write of the key.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
+    /// An insert whose key the caller gave (not one the database generates), which a
+    /// trail may hold already.
+    Insert,
     Update,
     Delete,
 }
@@ -115,8 +118,8 @@ pub(crate) fn put(key: Key, pending: Pending, subject_type: &str) {
     t.order.insert(n, key.clone());
     t.entries.insert(key.clone(), (n, pending));
     drop(t);
-    if left.is_some() {
-        left_behind(&key, subject_type);
+    if let Some(left) = left {
+        left_behind(&key, &left, subject_type);
     }
 }
 
@@ -127,12 +130,16 @@ pub(crate) fn take(key: &Key, op: Op, subject_type: &str) -> Option<Pending> {
     if pending.op == op {
         return Some(pending);
     }
-    left_behind(key, subject_type);
+    left_behind(key, &pending, subject_type);
     None
 }
 
 /// Warns of a note whose write never reached its `after_*` hook.
-fn left_behind(key: &Key, subject_type: &str) {
+fn left_behind(key: &Key, pending: &Pending, subject_type: &str) {
+    // (An insert that failed, say on a duplicate key, changed nothing: no warning.)
+    if pending.op == Op::Insert {
+        return;
+    }
     tracing::warn!(
         subject_type,
         subject_id = %key.primary_key,
@@ -158,8 +165,13 @@ pub fn pending_len() -> usize {
 mod tests {
     use super::*;
 
+    /// The table is the process's: one test at a time, so that the cap test's entries
+    /// do not push out another's.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
     #[test]
     fn keys_tell_connections_types_and_rows_apart() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let a = 1u8;
         let b = 2u8;
         let k1 = Key::new::<u8, _>("1".into(), &a);
@@ -184,6 +196,7 @@ mod tests {
 
     #[test]
     fn a_note_of_another_write_is_not_taken() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let conn = 0u8;
         let key = Key::new::<u8, _>("other".into(), &conn);
         let note = |op| Pending {
@@ -203,6 +216,7 @@ mod tests {
 
     #[test]
     fn the_table_is_capped() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let conn = 0u64;
         for i in 0..CAP + 10 {
             put(
