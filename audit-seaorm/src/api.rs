@@ -508,6 +508,79 @@ pub(crate) fn column_json(value: &Value) -> std::borrow::Cow<'_, Value> {
     }
 }
 
+/// `text` parsed as JSON, refusing an object that holds a key twice (serde_json would keep
+/// the last of the two; SQLite's and MariaDB's JSON functions see the first).
+pub(crate) fn strict_json(text: &str) -> serde_json::Result<Value> {
+    use serde::Deserialize;
+    Strict::deserialize(&mut serde_json::Deserializer::from_str(text)).map(|s| s.0)
+}
+
+/// A JSON value deserialized with no key twice in any object ([`strict_json`]).
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(v) = map.next_value()?;
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key `{key}` twice in one object"
+                )));
+            }
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
 /// JSON columns come back as strings on some backends (MariaDB's JSON is text).
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     value: Value,
@@ -653,4 +726,38 @@ fn activity_query(
         query = query.offset(offset.min(i64::MAX as u64));
     }
     query
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strict_json;
+
+    #[test]
+    fn strict_json_reads_what_serde_json_reads() {
+        for text in [
+            r#"{"a":1,"b":[1,2,{"c":null}],"d":"x\"y","e":true}"#,
+            r#"{"big":18446744073709551615,"neg":-9223372036854775808,"f":1e300,"z":-0.0,"q":0.1}"#,
+            r#"[]"#,
+            r#""text""#,
+            r#"{"emoji":"\ud83d\ude00","nested":{"a":{"b":{}}}}"#,
+        ] {
+            let strict = strict_json(text).unwrap();
+            let plain: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(strict, plain, "{text}");
+            assert_eq!(strict.to_string(), plain.to_string(), "{text}");
+        }
+    }
+
+    #[test]
+    fn strict_json_refuses_a_key_twice() {
+        for text in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"x":{"a":1,"b":2,"a":1}}"#,
+            r#"[{"k":1},{"k":1,"k":1}]"#,
+        ] {
+            let err = strict_json(text).unwrap_err().to_string();
+            assert!(err.contains("twice"), "{text}: {err}");
+        }
+        assert!(strict_json(r#"{"a":{"a":1}}"#).is_ok(), "one per object");
+    }
 }

@@ -1589,7 +1589,49 @@ async fn an_unreadable_row_is_reported(db: DatabaseConnection) {
     );
 }
 
+/// A key put in twice, the forged value first: serde_json would keep the last (the sealed
+/// one) and hash the row as sealed, while SQLite's and MariaDB's JSON functions read the
+/// first. On those backends, which store JSON as text, the row is `changed`; PostgreSQL's
+/// `jsonb` keeps one of the two (the last) when it stores the text, so the value is as
+/// sealed and nothing is reported.
+async fn a_key_twice_is_a_change(db: DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let p = post_with_history(&db, "twice", 1).await;
+    let q = post_with_history(&db, "once", 1).await;
+    seal(&db).await.unwrap();
+    let version = version_ids(&db, p.id).await[1];
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            r#"UPDATE "versions" SET "data" = ('{{"title":"forged",' || substr("data"::text, 2))::jsonb WHERE "id" = {version}"#
+        ),
+        DbBackend::MySql => format!(
+            r#"UPDATE `versions` SET `data` = CONCAT('{{"title":"forged",', SUBSTRING(`data`, 2)) WHERE `id` = {version}"#
+        ),
+        _ => format!(
+            r#"UPDATE "versions" SET "data" = '{{"title":"forged",' || substr("data", 2) WHERE "id" = {version}"#
+        ),
+    };
+    db.execute_unprepared(&sql).await.unwrap();
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    if backend == DbBackend::Postgres {
+        assert!(report.is_intact(), "{:#?}", report.breaks);
+        return;
+    }
+    assert_eq!(
+        breaks(&report),
+        BTreeMap::from([(key("versions", p.id), (Some(2), BreakReason::Changed))]),
+        "{:#?}",
+        report.breaks
+    );
+    let scoped = verify(&db, &VerifyScope::all().subject("post", q.id.to_string()))
+        .await
+        .unwrap();
+    assert!(scoped.is_intact(), "{scoped:?}");
+}
+
 backend_tests!(
+    a_key_twice_is_a_change,
     an_unreadable_row_is_reported,
     a_row_with_a_forged_id_is_inserted,
     a_stepped_walk_stops_in_broken_chains,

@@ -106,10 +106,11 @@ impl Rows<'_> {
         let mut q = q.order_by_asc(id).limit(self.limit).into_query();
         q.clear_selects().columns(by_index::columns(kind));
         // (a row that cannot be read back is an error naming it)
+        let how = by_index::JsonText::of(db.get_database_backend());
         let all = fetched(db, &q, "reading audit rows").await?;
         all.iter()
             .map(|res| {
-                by_index::readable_row(kind, res, 0)?.ok_or_else(|| {
+                by_index::readable_row(kind, res, 0, how)?.ok_or_else(|| {
                     Error::db("reading audit rows")(DbErr::Type(
                         "an audit row without an id".to_owned(),
                     ))
@@ -443,14 +444,58 @@ pub(crate) mod by_index {
         }
     }
 
+    /// How [`row`] reads the JSON columns.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum JsonText {
+        /// As the driver decodes them (PostgreSQL's `jsonb` holds no duplicate keys).
+        Decoded,
+        /// As their stored text, refusing an object with a key twice (SQLite and
+        /// MySQL/MariaDB store JSON as text, which may hold one: serde_json keeps the
+        /// last of two, the databases' own JSON functions see the first, so such a row
+        /// would hash as one value and read as another in SQL).
+        Strict,
+    }
+
+    impl JsonText {
+        /// How `backend` stores JSON.
+        pub(crate) fn of(backend: sea_orm::DbBackend) -> Self {
+            match backend {
+                sea_orm::DbBackend::Postgres => JsonText::Decoded,
+                _ => JsonText::Strict,
+            }
+        }
+    }
+
+    /// The JSON column at `i` of `res` (see [`JsonText`]).
+    fn json<T: From<serde_json::Value>>(
+        res: &QueryResult,
+        i: usize,
+        how: JsonText,
+    ) -> Result<Option<T>, DbErr>
+    where
+        Option<T>: sea_orm::TryGetable,
+    {
+        if how == JsonText::Decoded {
+            return res.try_get_by_index(i);
+        }
+        let Some(text) = res.try_get_by_index::<Option<String>>(i)? else {
+            return Ok(None);
+        };
+        crate::api::strict_json(&text)
+            .map(|v| Some(T::from(v)))
+            .map_err(|e| DbErr::Type(format!("column {i}: {e}")))
+    }
+
     /// [`row`], or, for a row whose other columns cannot be read back (changed into a
-    /// value of no type: a time out of chrono's range, text that is no time), its id and
-    /// what is wrong. The driver's decoding of such a value may panic (sqlx's PostgreSQL
-    /// time adds without a check): that panic is caught here and is the reason.
+    /// value of no type: a time out of chrono's range, text that is no time, a JSON
+    /// object with a key twice), its id and what is wrong. The driver's decoding of such
+    /// a value may panic (sqlx's PostgreSQL time adds without a check): that panic is
+    /// caught here and is the reason.
     pub(crate) fn readable_row(
         kind: Kind,
         res: &QueryResult,
         at: usize,
+        how: JsonText,
     ) -> crate::Result<Option<Row>> {
         let Some(id) = res
             .try_get_by_index::<Option<i64>>(at)
@@ -459,7 +504,7 @@ pub(crate) mod by_index {
             return Ok(None);
         };
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            row(kind, res, at).map_err(|e| e.to_string())
+            row(kind, res, at, how).map_err(|e| e.to_string())
         }));
         decoded
             .unwrap_or_else(|panic| {
@@ -479,9 +524,19 @@ pub(crate) mod by_index {
             })
     }
 
+    /// A NOT NULL column that held NULL.
+    fn null(column: &str) -> DbErr {
+        DbErr::Type(format!("`{column}` is NULL"))
+    }
+
     /// The row of `kind` in the columns of `res` from `at` on, as [`columns`] selects
     /// them (`None`: its id is NULL, an outer join found no row).
-    pub(crate) fn row(kind: Kind, res: &QueryResult, at: usize) -> Result<Option<Row>, DbErr> {
+    pub(crate) fn row(
+        kind: Kind,
+        res: &QueryResult,
+        at: usize,
+        how: JsonText,
+    ) -> Result<Option<Row>, DbErr> {
         let Some(id) = res.try_get_by_index::<Option<i64>>(at)? else {
             return Ok(None);
         };
@@ -497,8 +552,8 @@ pub(crate) mod by_index {
                 subject_type: res.try_get_by_index(next())?,
                 subject_id: res.try_get_by_index(next())?,
                 causer_id: res.try_get_by_index(next())?,
-                changes: res.try_get_by_index(next())?,
-                properties: res.try_get_by_index(next())?,
+                changes: json(res, next(), how)?.ok_or_else(|| null("changes"))?,
+                properties: json(res, next(), how)?,
                 ip: res.try_get_by_index(next())?,
                 user_agent: res.try_get_by_index(next())?,
                 request_id: res.try_get_by_index(next())?,
@@ -511,7 +566,7 @@ pub(crate) mod by_index {
                 subject_id: res.try_get_by_index(next())?,
                 version: res.try_get_by_index(next())?,
                 event: res.try_get_by_index(next())?,
-                data: res.try_get_by_index(next())?,
+                data: json(res, next(), how)?.ok_or_else(|| null("data"))?,
                 causer_id: res.try_get_by_index(next())?,
                 created_at: res.try_get_by_index(next())?,
             }),

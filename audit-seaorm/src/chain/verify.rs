@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
+use super::rows::by_index::JsonText;
 use super::rows::{self, Rows};
 use super::seal::Late;
 use crate::entity::{chains, seals};
@@ -1108,9 +1109,10 @@ impl Pending {
     fn start(kind: Kind, rows: Vec<QueryResult>, backend: DbBackend) -> Self {
         match tokio::runtime::Handle::try_current() {
             Ok(rt) if backend != DbBackend::Sqlite => {
-                Pending::Decoding(rt.spawn_blocking(move || decode_page(kind, &rows, true)))
+                let how = JsonText::of(backend);
+                Pending::Decoding(rt.spawn_blocking(move || decode_page(kind, &rows, true, how)))
             }
-            _ => Pending::Decoded(decode_page(kind, &rows, false)),
+            _ => Pending::Decoded(decode_page(kind, &rows, false, JsonText::of(backend))),
         }
     }
 
@@ -1223,11 +1225,11 @@ async fn joined<C: ConnectionTrait>(
 /// each row against the link before it in the page where that is its predecessor (the
 /// walk checks the rest). A row checked here is also dropped here: the walk's thread
 /// frees less of what this one allocated.
-fn decode_page(kind: Kind, rows: &[QueryResult], check: bool) -> Result<Page> {
+fn decode_page(kind: Kind, rows: &[QueryResult], check: bool, how: JsonText) -> Result<Page> {
     let mut page: Page = Vec::with_capacity(rows.len());
     for res in rows {
         let link = Link::decode(res).map_err(Error::db("reading the links"))?;
-        let row = match rows::by_index::readable_row(kind, res, Link::COLUMNS.len()) {
+        let row = match rows::by_index::readable_row(kind, res, Link::COLUMNS.len(), how) {
             Ok(row) => row,
             // A row changed into one that cannot be read back: changed.
             Err(Error::Corrupt { .. }) => {
