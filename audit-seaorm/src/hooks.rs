@@ -419,17 +419,24 @@ where
     C: ConnectionTrait,
 {
     let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
-    if before_write::<A, C>(db, false).await? != Some(false) {
-        return Ok(active); // auditing off, or nothing to read: the entity has a baseline
-    }
+    let Some(baselined) = before_write::<A, C>(db, false).await? else {
+        return Ok(active); // auditing off
+    };
     let Some(key) = active_key(&active) else {
         return Ok(active);
     };
+    let key = Key::new::<ModelOf<A>, C>(key, db);
+    if baselined {
+        // Nothing to read. A note an earlier delete of this key left (cancelled between
+        // its hooks while the type had no baseline) must not stand for this one.
+        pending::discard(&key, subject_type);
+        return Ok(active);
+    }
     let before = current_row(&active, db)
         .await?
         .map(|m| Box::new(m) as Box<dyn Any + Send>);
     pending::put(
-        Key::new::<ModelOf<A>, C>(key, db),
+        key,
         Pending {
             set: Vec::new(),
             before: Some(before),

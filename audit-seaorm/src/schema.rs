@@ -258,15 +258,29 @@ async fn create_missing<C: ConnectionTrait>(
                 .to_owned(),
         ));
     }
+    // PostgreSQL: the indexes there already. `CREATE INDEX IF NOT EXISTS` of an index
+    // that exists still locks its table against writes (`SHARE`, until the install
+    // commits: a boot beside a long audited transaction would stall every audited write
+    // behind it) and needs the table's owner: it is sent only for an index that is missing.
+    let present = if backend == DbBackend::Postgres {
+        check_index_owners(db).await?
+    } else {
+        Vec::new()
+    };
     for stmt in statements(backend, options.partitioned)? {
+        if let Ddl::Index(index) = &stmt
+            && index
+                .get_index_spec()
+                .get_name()
+                .is_some_and(|name| present.iter().any(|p| p == name))
+        {
+            continue;
+        }
         db.execute(&stmt)
             .await
             .map_err(Error::db("creating the audit tables"))?;
     }
     if backend != DbBackend::MySql {
-        if backend == DbBackend::Postgres {
-            check_index_owners(db).await?;
-        }
         if crate::partition::is_partitioned(db).await? {
             crate::partition::ensure(db, crate::partition::MONTHS_AHEAD, None).await?;
         }
@@ -302,11 +316,12 @@ async fn create_missing<C: ConnectionTrait>(
     drop_retired(db, backend, &present).await
 }
 
-/// PostgreSQL: an error when one of the audit tables' index names belongs to another
-/// table. Index names are the schema's, and a table renamed away (as when converting to
-/// the partitioned layout) keeps its indexes' names: `CREATE INDEX IF NOT EXISTS` would
-/// then find the name taken and create nothing, leaving the new table without the index.
-async fn check_index_owners<C: ConnectionTrait>(db: &C) -> Result<()> {
+/// PostgreSQL: the audit tables' indexes that exist (by name), or an error when one of
+/// their names belongs to another table. Index names are the schema's, and a table renamed
+/// away (as when converting to the partitioned layout) keeps its indexes' names: `CREATE
+/// INDEX IF NOT EXISTS` would then find the name taken and create nothing, leaving the new
+/// table without the index.
+async fn check_index_owners<C: ConnectionTrait>(db: &C) -> Result<Vec<String>> {
     let wanted: Vec<(&str, String)> = INDEXES.iter().map(index_name).collect();
     let names: Vec<String> = wanted.iter().map(|(_, n)| n.clone()).collect();
     let rows = db
@@ -318,6 +333,7 @@ async fn check_index_owners<C: ConnectionTrait>(db: &C) -> Result<()> {
         ))
         .await
         .map_err(Error::db("reading the audit tables' indexes"))?;
+    let mut present = Vec::new();
     for row in rows {
         let read = |i| row.try_get_by_index::<String>(i);
         let (index, owner) = (
@@ -332,8 +348,9 @@ async fn check_index_owners<C: ConnectionTrait>(db: &C) -> Result<()> {
                  install again"
             )));
         }
+        present.push(index);
     }
-    Ok(())
+    Ok(present)
 }
 
 /// One DDL statement of the audit schema.

@@ -201,6 +201,42 @@ async fn a_failed_update_leaves_no_note_for_a_delete(db: DatabaseConnection) {
     forget_baselines();
 }
 
+/// A delete cancelled between its hooks (a timeout, a client gone) while its type had no
+/// baseline leaves what its `before_delete` read: here that the row was not there. A
+/// delete of that key later, once the row exists and the type has its baseline (so
+/// `before_delete` reads nothing and leaves no note), is still logged: the old note does
+/// not stand for it.
+async fn a_cancelled_delete_note_is_dropped(db: DatabaseConnection) {
+    let _serial = SERIAL.lock().await;
+    forget_baselines();
+    insert_around_the_hooks(&db, 1, 1).await;
+    let missing = legacy::ActiveModel {
+        id: Set(9),
+        ..Default::default()
+    };
+    // What SeaORM's `delete` runs before the `DELETE` itself; the rest never happens.
+    audit_seaorm::hooks::before_delete(missing, &db)
+        .await
+        .unwrap();
+    insert_around_the_hooks(&db, 9, 9).await;
+    backfill::<legacy::Entity, _>(&db).await.unwrap();
+    let row = legacy::Entity::find_by_id(9)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    row.delete(&db).await.unwrap();
+    let vs = versions(&db, "legacy_items", 9).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+        ["baseline", "deleted"]
+    );
+    let trail = history(&db, "legacy_items", 9).await.unwrap();
+    assert_eq!(trail.last().unwrap().action.as_str(), "deleted");
+    assert_eq!(audit_seaorm::hooks::pending_writes(), 0);
+    forget_baselines();
+}
+
 /// The first audited insert into an empty table marks its type: later updates read no
 /// row before writing, and are still diffed right; a row that has no version all the same
 /// is logged, flagged.
@@ -351,6 +387,7 @@ server_backend_tests!(a_baseline_beside_a_backfill);
 
 backend_tests!(
     a_failed_update_leaves_no_note_for_a_delete,
+    a_cancelled_delete_note_is_dropped,
     old_rows_get_a_baseline,
     empty_table_is_baselined,
     a_mark_rolled_back_is_not_believed,

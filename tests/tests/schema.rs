@@ -176,6 +176,31 @@ backend_tests!(
     migration_creates_tables
 );
 
+/// An install on boot beside a transaction that wrote to the audit tables and is still
+/// open (a long bulk write, a prune) does not wait for it, so audited writes do not queue
+/// behind the install: PostgreSQL's `CREATE INDEX IF NOT EXISTS` locks its table against
+/// writes even when the index is there, so an index that exists is not created again.
+async fn install_beside_an_open_write(db: DatabaseConnection) {
+    let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    log(&txn, NewActivity::new("viewed").subject("post", 1))
+        .await
+        .unwrap();
+    audit_seaorm::snapshot(&txn, "post", "1", &serde_json::json!({}))
+        .await
+        .unwrap();
+    let installed = tokio::time::timeout(std::time::Duration::from_secs(20), install(&db)).await;
+    txn.commit().await.unwrap();
+    installed
+        .expect("the install waited for a transaction that wrote to the audit tables")
+        .unwrap();
+    assert_eq!(
+        activity_log::Entity::find().all(&db).await.unwrap().len(),
+        1
+    );
+}
+
+audit_tests::server_backend_tests!(install_beside_an_open_write);
+
 /// The chains' key columns (links and heads) whose collation is not `C`, on PostgreSQL.
 async fn unordered_chain_keys(db: &DatabaseConnection) -> i64 {
     let sql = r#"SELECT count(*) FROM pg_attribute

@@ -134,6 +134,15 @@ pub(crate) fn take(key: &Key, op: Op, subject_type: &str) -> Option<Pending> {
     None
 }
 
+/// Drops a note an earlier write of this key left behind (with the warning), before a
+/// write that leaves none of its own.
+pub(crate) fn discard(key: &Key, subject_type: &str) {
+    let left = table().remove(key);
+    if let Some(left) = left {
+        left_behind(key, &left, subject_type);
+    }
+}
+
 /// Warns of a note whose write never reached its `after_*` hook.
 fn left_behind(key: &Key, pending: &Pending, subject_type: &str) {
     // (An insert that failed, say on a duplicate key, changed nothing: no warning.)
