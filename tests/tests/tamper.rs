@@ -1430,6 +1430,52 @@ async fn an_erased_change_holds_nothing_else(db: DatabaseConnection) {
     }
 }
 
+/// The README's erasure (the record anonymized and the trail erased in one transaction),
+/// then an ordinary write of another field: the erased field, gone from the latest
+/// version, has no known old value, so nothing is logged as changed outside the trail;
+/// its value joins the trail with the new version. The same for a field the write sets.
+async fn an_erasure_is_not_drift(db: DatabaseConnection) {
+    let p = post_with_history(&db, "erase-then-write", 1).await;
+    let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    let mut am: post::ActiveModel = p.into();
+    am.title = Set("anon".into());
+    let p = am.update(&txn).await.unwrap();
+    erase(&txn, "post", p.id, &["title"]).await.unwrap();
+    txn.commit().await.unwrap();
+
+    let mut am: post::ActiveModel = p.into();
+    am.slug = Set("erase-then-write-2".into());
+    let p = am.update(&db).await.unwrap();
+    let trail = audit_seaorm::history(&db, "post", p.id).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["created", "updated", "updated", "erased", "updated"],
+        "{trail:#?}"
+    );
+    let last = trail.last().unwrap();
+    assert_eq!(
+        serde_json::to_value(&last.changes).unwrap(),
+        json!({"slug": {"old": "erase-then-write", "new": "erase-then-write-2"}})
+    );
+    assert_eq!(last.causer_id, None);
+    let vs = audit_seaorm::versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.last().unwrap().data["title"], json!("anon"));
+
+    // A write that sets the erased field: its change, from an unknown (null) old value.
+    let mut am: post::ActiveModel = p.into();
+    am.title = Set("anon-2".into());
+    let p = am.update(&db).await.unwrap();
+    let trail = audit_seaorm::history(&db, "post", p.id).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&trail.last().unwrap().changes).unwrap(),
+        json!({"title": {"old": "anon", "new": "anon-2"}})
+    );
+    assert!(trail.iter().all(|e| e.action.as_str() != "drift"));
+    seal(&db).await.unwrap();
+    assert!(verify(&db, &VerifyScope::all()).await.unwrap().is_intact());
+}
+
 /// The README's order for an erasure beside writes in flight: the record's own write
 /// first, in the erasing transaction, waits for a write that has not committed yet, so
 /// that `erase` sees that write's rows too and no value is left behind.
@@ -1637,6 +1683,7 @@ backend_tests!(
     a_stepped_walk_stops_in_broken_chains,
     a_row_moved_out_of_the_window_is_checked,
     an_erased_change_holds_nothing_else,
+    an_erasure_is_not_drift,
     changed_version_survives_prune,
     aged_rows_are_not_pruned_away,
     a_long_pruned_chain_folds_in_pages,

@@ -57,8 +57,10 @@ fn statement(kept: &str) -> String {
            CASE WHEN $5 = 'updated' THEN n.value ELSE 'null'::jsonb END AS new,
            ($5 = 'deleted' OR $4::jsonb IS NULL OR $4::jsonb ? n.key) AS own
     FROM b CROSS JOIN jsonb_each(CASE WHEN $5 = 'updated' THEN $3::jsonb ELSE b.data END) n
-    -- (a field the state lacks counts as null, as the other backends' plan has it)
-    WHERE $5 <> 'updated' OR COALESCE(b.data -> n.key, 'null'::jsonb) IS DISTINCT FROM n.value
+    -- (a field the state lacks counts as null, as the other backends' plan has it; one the
+    -- write did not set is not drift then: erased since, or a column added after it)
+    WHERE $5 <> 'updated' OR (COALESCE(b.data -> n.key, 'null'::jsonb) IS DISTINCT FROM n.value
+      AND (b.data ? n.key OR NOT b.alive OR $4::jsonb IS NULL OR $4::jsonb ? n.key))
 ), c AS (
     SELECT COALESCE(jsonb_object_agg(field, jsonb_build_object('old', old, 'new', new)) FILTER (WHERE own), '{{}}'::jsonb) || $7::jsonb AS changes,
            COALESCE(jsonb_object_agg(field, jsonb_build_object('old', old, 'new', new)) FILTER (WHERE NOT own), '{{}}'::jsonb) AS drift

@@ -160,16 +160,19 @@ fn answer<C: ?Sized>(
 fn update_ctes(prev: &str) -> String {
     format!(
         r#"WITH prev AS ({prev}),
-b AS (SELECT p."version" AS "version",
+b AS (SELECT p."version" AS "version", p."event" <> 'deleted' AS alive,
              CASE WHEN p."event" <> 'deleted' THEN p."data" ELSE '{{}}' END AS "data"
       FROM prev p),
 a AS MATERIALIZED (
       SELECT n.key AS field,
              COALESCE(b."data" -> ('$."' || n.key || '"'), 'null') AS old,
              (?3 -> ('$."' || n.key || '"')) AS new,
-             (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) s WHERE s.value = n.key)) AS own
+             (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) s WHERE s.value = n.key)) AS own,
+             (NOT b.alive OR (b."data" -> ('$."' || n.key || '"')) IS NOT NULL) AS known
       FROM b, json_each(?3) n),
-d AS (SELECT field, old, new, own FROM a WHERE old IS NOT new),
+-- (a field the state lacks is null; one the write did not set is not drift then: erased
+-- since, or a column added after it)
+d AS (SELECT field, old, new, own FROM a WHERE old IS NOT new AND (own OR known)),
 c AS (SELECT (SELECT json_group_object(x.field, json(x.change)) FROM (
                   SELECT field, json_object('old', json(old), 'new', json(new)) AS change FROM d
                   WHERE own AND NOT EXISTS (SELECT 1 FROM json_each(?6) r WHERE r.key = field)

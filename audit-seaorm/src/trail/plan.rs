@@ -122,11 +122,18 @@ pub(crate) fn plan(write: &Hooked<'_>, latest: Option<&Latest>) -> Result<Plan, 
             }
             let new = write.data.cloned().unwrap_or_default();
             for (field, value) in &new {
-                let old = base.get(field).unwrap_or(&Json::Null);
+                let known = base.get(field);
+                let old = known.unwrap_or(&Json::Null);
                 if same(old, value) {
                     continue;
                 }
                 let set_here = write.set.is_none_or(|s| s.contains(&field.as_str()));
+                // A field the latest version lacks (erased since, or a column added after
+                // it) has no known old value: the write's own change from null, never
+                // drift. Its value joins the trail with the next version written.
+                if !set_here && alive && known.is_none() {
+                    continue;
+                }
                 let target = if set_here { &mut own } else { &mut drift };
                 target.insert(field.clone(), old.clone(), value.clone());
             }
