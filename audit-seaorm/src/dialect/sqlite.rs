@@ -167,12 +167,12 @@ a AS MATERIALIZED (
       SELECT n.key AS field,
              COALESCE(b."data" -> ('$."' || n.key || '"'), 'null') AS old,
              (?3 -> ('$."' || n.key || '"')) AS new,
-             (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) s WHERE s.value = n.key)) AS own,
-             (NOT b.alive OR (b."data" -> ('$."' || n.key || '"')) IS NOT NULL) AS known
+             (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) s WHERE s.value = n.key)) AS own
       FROM b, json_each(?3) n),
 -- (a field the state lacks is null; one the write did not set is not drift then: erased
 -- since, or a column added after it)
-d AS (SELECT field, old, new, own FROM a WHERE old IS NOT new AND (own OR known)),
+d AS (SELECT a.field, a.old, a.new, a.own FROM a, b WHERE a.old IS NOT a.new
+      AND (a.own OR NOT b.alive OR (b."data" -> ('$."' || a.field || '"')) IS NOT NULL)),
 c AS (SELECT (SELECT json_group_object(x.field, json(x.change)) FROM (
                   SELECT field, json_object('old', json(old), 'new', json(new)) AS change FROM d
                   WHERE own AND NOT EXISTS (SELECT 1 FROM json_each(?6) r WHERE r.key = field)
