@@ -420,9 +420,11 @@ const INDEXES: &[IndexSpec] = &[
 ];
 
 /// Indexes of `activity_log` an earlier version created and this one replaced (by
-/// `action_time` and `time`, which also hold the id that breaks ties in time order):
-/// [`install`] drops them, so that writes do not keep paying for them.
-const RETIRED_INDEXES: &[&str] = &["action", "created_at"];
+/// `action_time` and `time`, which also hold the id that breaks ties in time order; by
+/// `causer_prefix` and `request_prefix`, which hold a prefix of a value of any length):
+/// [`install`] drops them, so that writes do not keep paying for them (nor fail on a
+/// value too long for a whole-value index).
+const RETIRED_INDEXES: &[&str] = &["action", "created_at", "causer", "request"];
 
 /// Drops the [`RETIRED_INDEXES`] of an existing `activity_log` (`present`: the index names
 /// MySQL reported; the other backends drop with `IF EXISTS`).
