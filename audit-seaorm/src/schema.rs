@@ -732,27 +732,35 @@ fn chain_tables(
 }
 
 /// The SQL [`install`] runs on `backend`, one statement per item (for review or for
-/// schema tools of your own).
+/// schema tools of your own): the tables, their indexes, and the seal runs' origin row
+/// (an `INSERT` that does nothing when the row is there).
 pub fn install_sql(backend: DbBackend) -> Vec<String> {
-    statements(backend, false)
+    let mut sql: Vec<String> = statements(backend, false)
         .unwrap_or_default()
         .iter()
         .map(|s| sea_orm::StatementBuilder::build(s, &backend).to_string())
-        .collect()
+        .collect();
+    sql.push(crate::chain::origin_sql(backend));
+    sql
 }
 
 /// [`install_sql`] of a layout of your choice: with [`Install::partitioned`], the
-/// partitioned `activity_log` (the month partitions themselves are created by `install`).
+/// partitioned `activity_log`. Its partitions (the default one, which takes every write no
+/// month partition covers, and the months) are made by `install`, `prune` and
+/// [`maintain_partitions`](crate::maintain_partitions), not by this SQL: run one of them
+/// before the first write.
 pub fn install_sql_with(backend: DbBackend, options: &Install) -> Result<Vec<String>> {
     if options.partitioned && backend != DbBackend::Postgres {
         return Err(Error::Partitioning(format!(
             "the partitioned layout is PostgreSQL's; this is {backend:?}"
         )));
     }
-    Ok(statements(backend, options.partitioned)?
+    let mut sql: Vec<String> = statements(backend, options.partitioned)?
         .iter()
         .map(|s| sea_orm::StatementBuilder::build(s, &backend).to_string())
-        .collect())
+        .collect();
+    sql.push(crate::chain::origin_sql(backend));
+    Ok(sql)
 }
 
 /// A `sea-orm-migration` migration that creates the audit tables (feature `migration`).

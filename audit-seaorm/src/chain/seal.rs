@@ -257,6 +257,50 @@ pub(crate) async fn ensure_origin<C: ConnectionTrait>(db: &C) -> Result<()> {
     Ok(())
 }
 
+/// The origin row's `INSERT` (doing nothing when it is there), as text for
+/// [`install_sql`](crate::install_sql): run by a schema tool instead of `install`.
+pub(crate) fn origin_sql(backend: sea_orm::DbBackend) -> String {
+    use sea_orm::sea_query::{
+        MysqlQueryBuilder, OnConflict, PostgresQueryBuilder, Query, SqliteQueryBuilder,
+    };
+    use seal_runs::Column as R;
+    let epoch = DateTime::<Utc>::UNIX_EPOCH;
+    // (MySQL's DATETIME takes no offset: the time as UTC's wall clock, as sqlx binds it.)
+    let sealed_at: sea_orm::Value = match backend {
+        sea_orm::DbBackend::MySql => epoch.naive_utc().into(),
+        _ => epoch.into(),
+    };
+    let mut insert = Query::insert();
+    insert
+        .into_table(seal_runs::Entity)
+        .columns([
+            R::Run,
+            R::SealedAt,
+            R::Rows,
+            R::LogMaxId,
+            R::VersionsMaxId,
+            R::Complete,
+        ])
+        .values_panic([
+            0i64.into(),
+            sealed_at.into(),
+            0i64.into(),
+            0i64.into(),
+            0i64.into(),
+            false.into(),
+        ])
+        .on_conflict(
+            OnConflict::column(R::Run)
+                .do_nothing_on([R::Run])
+                .to_owned(),
+        );
+    match backend {
+        sea_orm::DbBackend::MySql => insert.to_string(MysqlQueryBuilder),
+        sea_orm::DbBackend::Postgres => insert.to_string(PostgresQueryBuilder),
+        _ => insert.to_string(SqliteQueryBuilder),
+    }
+}
+
 fn origin() -> seal_runs::ActiveModel {
     seal_runs::ActiveModel {
         run: Set(0),
