@@ -224,6 +224,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 #p::Registration {
                     subject_type: #subject,
                     model: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                    fields: <#ident as #p::Audited>::FIELDS,
                 }
             }
 

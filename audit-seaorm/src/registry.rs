@@ -18,6 +18,8 @@ pub struct Registration {
     pub subject_type: &'static str,
     /// Its path (`crate::post::Model`).
     pub model: &'static str,
+    /// Its fields ([`Audited::FIELDS`](audit_core::Audited::FIELDS)).
+    pub fields: &'static [audit_core::Field],
 }
 
 inventory::collect!(Registration);
@@ -35,6 +37,14 @@ pub(crate) fn subject_types() -> &'static [&'static str] {
         types.dedup();
         types
     })
+}
+
+/// The fields of the model that writes `subject_type`, when the program has one.
+pub(crate) fn fields_of(subject_type: &str) -> Option<&'static [audit_core::Field]> {
+    inventory::iter::<Registration>
+        .into_iter()
+        .find(|r| r.subject_type == subject_type)
+        .map(|r| r.fields)
 }
 
 /// The subject types that more than one model writes, with those models.

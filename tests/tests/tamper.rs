@@ -1476,6 +1476,48 @@ async fn an_erasure_is_not_drift(db: DatabaseConnection) {
     assert!(verify(&db, &VerifyScope::all()).await.unwrap().is_intact());
 }
 
+/// An erasure that cannot be what was meant is refused before anything is written: a
+/// field the model does not have (a misspelling erased nothing and still recorded the
+/// erasure), or a composite key's subject id in another form than the trail's.
+async fn an_erasure_of_nothing_is_refused(db: DatabaseConnection) {
+    let p = post_with_history(&db, "erase-typo", 1).await;
+    let before = audit_seaorm::history(&db, "post", p.id)
+        .await
+        .unwrap()
+        .len();
+    let err = erase(&db, "post", p.id, &["titel"]).await.unwrap_err();
+    assert!(err.to_string().contains("no field `titel`"), "{err}");
+    let t = audit_tests::translation::ActiveModel {
+        post_id: Set(p.id),
+        locale: Set("en".into()),
+        body: Set("hello".into()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    for id in [
+        format!("{},en", t.post_id),
+        format!("[{}, \"en\"]", t.post_id),
+    ] {
+        let err = erase(&db, "translations", &id, &["body"])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("JSON array"), "{err}");
+    }
+    assert_eq!(
+        audit_seaorm::history(&db, "post", p.id)
+            .await
+            .unwrap()
+            .len(),
+        before
+    );
+    let id = audit_seaorm::SubjectId::from_key(&(t.post_id, "en")).unwrap();
+    let done = erase(&db, "translations", id.as_str(), &["body"])
+        .await
+        .unwrap();
+    assert_eq!((done.versions, done.entries), (1, 1));
+}
+
 /// The README's order for an erasure beside writes in flight: the record's own write
 /// first, in the erasing transaction, waits for a write that has not committed yet, so
 /// that `erase` sees that write's rows too and no value is left behind.
@@ -1684,6 +1726,7 @@ backend_tests!(
     a_row_moved_out_of_the_window_is_checked,
     an_erased_change_holds_nothing_else,
     an_erasure_is_not_drift,
+    an_erasure_of_nothing_is_refused,
     changed_version_survives_prune,
     aged_rows_are_not_pruned_away,
     a_long_pruned_chain_folds_in_pages,

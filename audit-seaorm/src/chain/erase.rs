@@ -68,6 +68,7 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     if fields.is_empty() {
         return Err(Error::Chain("erase: name at least one field".to_owned()));
     }
+    check_request(subject_type, &subject_id, fields)?;
     let txn = crate::begin_write(db)
         .await
         .map_err(Error::db("starting the erasure"))?;
@@ -183,6 +184,40 @@ pub(crate) async fn erase_row<C: ConnectionTrait>(
     }
     write_scrubbed(db, &scrubbed).await?;
     Ok(true)
+}
+
+/// Refuses a request that cannot be what was meant, for a subject type a model of the
+/// program writes: a field the model does not have (a misspelling would erase nothing
+/// and still record the erasure), or, for a model whose key has several fields, a
+/// subject id that is not the JSON array of as many values the trail names it by
+/// (`[1,"en"]`). A type no model writes any more is taken as given.
+fn check_request(subject_type: &str, subject_id: &str, fields: &[&str]) -> Result<()> {
+    let Some(known) = crate::registry::fields_of(subject_type) else {
+        return Ok(());
+    };
+    if let Some(unknown) = fields.iter().find(|f| !known.iter().any(|k| k.name == **f)) {
+        let names: Vec<&str> = known.iter().map(|k| k.name).collect();
+        return Err(Error::Chain(format!(
+            "erase: `{subject_type}` has no field `{unknown}` (its fields: {})",
+            names.join(", ")
+        )));
+    }
+    let keys = known.iter().filter(|k| k.primary_key).count();
+    if keys > 1 {
+        let parsed: Option<Vec<Json>> = serde_json::from_str(subject_id).ok();
+        let canonical = parsed
+            .filter(|values| values.len() == keys)
+            .map(|values| Json::Array(values).to_string());
+        if canonical.as_deref() != Some(subject_id) {
+            let hint = canonical.map_or(String::new(), |c| format!(" (here `{c}`)"));
+            return Err(Error::Chain(format!(
+                "erase: `{subject_type}`'s key has {keys} fields: its subject id is the JSON \
+                 array of their values as the trail names it (`SubjectId::from_key`){hint}, \
+                 not `{subject_id}`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The row with `touched` scrubbed: gone from a snapshot, `marker` for an entry's values.
