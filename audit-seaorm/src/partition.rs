@@ -369,13 +369,48 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
 ) -> Result<MonthDrop> {
     let table = log_table();
     let name = &partition.name;
+    // (The transaction's own setting, put back after each bounded wait.)
+    let before: String = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('lock_timeout')",
+        ))
+        .await
+        .map_err(Error::db("bounding the wait of a partition's detach"))?
+        .map(|row| row.try_get_by_index(0))
+        .transpose()
+        .map_err(Error::db("bounding the wait of a partition's detach"))?
+        .unwrap_or_else(|| "0".to_owned());
+    // The `DETACH` waits for every transaction using `activity_log`, and writers queue
+    // behind it: it gives up after `DETACH_WAIT` (the caller tries again, then leaves the
+    // month to the row-by-row deletes). A statement on `activity_log` that waits for this
+    // month's rows (an unbounded `DELETE`) would otherwise be a deadlock with it. The lock
+    // of the month's rows is bounded the same way: a transaction writing into the month
+    // (a backdated entry) or a `VACUUM` of it would hold this one, which holds the install
+    // and seal runs' locks, for as long as it runs.
+    let set_wait = |wait: String| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('lock_timeout', $1, true)",
+            [wait.into()],
+        )
+    };
     if !dry_run {
-        exec(
+        db.query_one_raw(set_wait(format!("{}ms", DETACH_WAIT.as_millis())))
+            .await
+            .map_err(Error::db("bounding the wait of a partition's detach"))?;
+        if let Err(e) = exec(
             db,
             &format!(r#"LOCK TABLE "{name}" IN SHARE MODE"#),
             "locking an expired partition of activity_log",
         )
-        .await?;
+        .await
+        {
+            return Ok(MonthDrop::NotDetached(e));
+        }
+        db.query_one_raw(set_wait(before.clone()))
+            .await
+            .map_err(Error::db("bounding the wait of a partition's detach"))?;
     }
     let count = db
         .query_one_raw(Statement::from_string(
@@ -410,29 +445,6 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
         )));
     }
     crate::chain::mark_pruned(db, crate::chain::hash::Kind::Log, ids).await?;
-    // (The transaction's own setting, put back after the detach.)
-    let before: String = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT current_setting('lock_timeout')",
-        ))
-        .await
-        .map_err(Error::db("bounding the wait of a partition's detach"))?
-        .map(|row| row.try_get_by_index(0))
-        .transpose()
-        .map_err(Error::db("bounding the wait of a partition's detach"))?
-        .unwrap_or_else(|| "0".to_owned());
-    // The `DETACH` waits for every transaction using `activity_log`, and writers queue
-    // behind it: it gives up after `DETACH_WAIT` (the caller tries again, then leaves the
-    // month to the row-by-row deletes). A statement on `activity_log` that waits for this
-    // month's rows (an unbounded `DELETE`) would otherwise be a deadlock with it.
-    let set_wait = |wait: String| {
-        Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT set_config('lock_timeout', $1, true)",
-            [wait.into()],
-        )
-    };
     db.query_one_raw(set_wait(format!("{}ms", DETACH_WAIT.as_millis())))
         .await
         .map_err(Error::db("bounding the wait of a partition's detach"))?;

@@ -590,8 +590,41 @@ async fn a_busy_log_prunes_the_month_by_rows(db: DatabaseConnection) {
     assert_eq!(again.partitions, [name(-6)]);
 }
 
+/// A month whose rows cannot be locked (a transaction writes a backdated entry into it
+/// and stays open) is not waited for either: the month's transaction gives up, and its
+/// committed entries go row by row with a warning; the open write is not touched.
+async fn a_month_being_written_prunes_by_rows(db: DatabaseConnection) {
+    use sea_orm::TransactionTrait;
+    partition_activity_log(&db).await;
+    month_partition(&db, -6).await;
+    entries_at(&db, 3, month(-6) + Duration::days(3)).await;
+    let writer = db.begin().await.unwrap();
+    writer
+        .execute_unprepared(&format!(
+            "INSERT INTO activity_log (action, subject_type, subject_id, changes, created_at) \
+             VALUES ('imported', 'item', '9', '{{}}', '{}')",
+            (month(-6) + Duration::days(4)).to_rfc3339()
+        ))
+        .await
+        .unwrap();
+    let retention = Retention::new().entries_older_than(Duration::days(100));
+    let (done, warnings) = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        audit_tests::warnings_of(prune(&db, &retention)),
+    )
+    .await
+    .expect("prune waits for a month being written a few seconds at most");
+    let done = done.unwrap();
+    assert!(done.partitions.is_empty(), "{:?}", done.partitions);
+    assert_eq!(done.entries, 3);
+    assert!(warnings.contains("could not detach"), "{warnings}");
+    writer.commit().await.unwrap();
+    assert_eq!(rows_in(&db, &name(-6)).await, 1);
+}
+
 postgres_tests!(
     a_month_drop_locks_the_log_last,
+    a_month_being_written_prunes_by_rows,
     a_busy_log_prunes_the_month_by_rows,
     a_plain_log_converts_to_months,
     a_month_of_another_name_is_left_to_it,

@@ -9,8 +9,8 @@
 //! The answer is kept per subject type: "yes" for the life of the process when it was read
 //! outside a transaction, else for [`RECHECK`] (inside a transaction the mark seen may be
 //! the transaction's own, not committed yet, and gone if it rolls back); "no" for
-//! [`RECHECK`]. A program that audits one type in several databases runs `backfill` on
-//! each.
+//! [`RECHECK`]. The answer knows subject types, not databases: a program that audits one
+//! type in several databases runs `backfill` on each before any of them takes writes.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
