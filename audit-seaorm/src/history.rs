@@ -60,6 +60,27 @@ pub(crate) async fn latest_version<C: ConnectionTrait>(
     newest(db, subject_type, subject_id, None).await
 }
 
+/// The number of a subject's earliest version left (retention may have pruned those before).
+#[cfg(feature = "axum")]
+pub(crate) async fn earliest_version_number<C: ConnectionTrait>(
+    db: &C,
+    subject_type: &str,
+    subject_id: &str,
+) -> Result<Option<i64>> {
+    use versions::Column as V;
+    versions::Entity::find()
+        .select_only()
+        .column(V::Version)
+        .filter(V::SubjectType.eq(subject_type))
+        .filter(V::SubjectId.eq(subject_id))
+        .order_by_asc(V::Version)
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await
+        .map_err(Error::db("reading a record's earliest version"))
+}
+
 /// The highest-numbered version of a subject, of those written at or before `t` if given.
 async fn newest<C: ConnectionTrait>(
     db: &C,

@@ -768,6 +768,12 @@ fn bad_cases() -> Vec<BadCase> {
         get("/subjects/post/1/at?time=yesterday", PARAM),
         get("/subjects/post/1/diff?from=x", PARAM),
         get("/subjects/post/1/diff?from=3&to=2", PARAM),
+        get("/subjects/post/1/diff?from=0", PARAM),
+        get("/subjects/post/1/diff?to=-1", PARAM),
+        // Endpoints without parameters refuse one as the others refuse an unknown one.
+        get("/subjects/post/1/blame?limit=5", PARAM),
+        get("/permissions?verbose=1", PARAM),
+        get("/openapi.json?v=3", PARAM),
         (
             "GET",
             "/subjects/post/1/diff?from=1&to=99".into(),
@@ -1034,9 +1040,29 @@ async fn openapi_matches_routes(db: DatabaseConnection) {
             if status == StatusCode::OK {
                 assert_documented(&doc, op, &body, &format!("{method} {path}"));
             }
-            // ... and accepts every query parameter it documents (the handlers refuse
-            // unknown ones with 400).
+            // ... and accepts every query parameter it documents, refusing an unknown one
+            // with 400, as its description says.
             accepts_each_query_parameter(&base, op, &concrete, &format!("{method} {path}")).await;
+            let (status, body) = send(
+                &base,
+                &method.to_uppercase(),
+                &format!("/api/audit{concrete}?bogus=1"),
+                None,
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{method} {path}?bogus=1: {body}"
+            );
+            assert_eq!(
+                body["error"]["code"], "invalid_parameter",
+                "{method} {path}"
+            );
+            assert!(
+                op["responses"].get("400").is_some(),
+                "{method} {path} answers 400 but does not document it"
+            );
         }
     }
     // The description lists exactly the API's operations.
@@ -1047,6 +1073,44 @@ async fn openapi_matches_routes(db: DatabaseConnection) {
     routes.sort();
     served.sort();
     assert_eq!(served, routes);
+}
+
+/// A diff without `from` starts at the record's earliest version left, which is not 1
+/// once retention pruned the first ones; a version that is not there is a documented 404.
+async fn a_diff_after_retention(db: DatabaseConnection) {
+    let base = serve(&db).await;
+    let (id, _) = create(&base, "alice", &[], "first").await;
+    let mut am: post::ActiveModel = post::reload(&db, id).await.into();
+    am.title = Set("second".into());
+    am.update(&db).await.unwrap();
+    let retention = audit_seaorm::Retention::new().keep_versions(1);
+    audit_seaorm::prune(&db, &retention).await.unwrap();
+    let left = versions(&db, "post", id).await.unwrap();
+    assert_eq!(left.len(), 1);
+    let (status, body) = get(
+        &base,
+        "admin",
+        &format!("/api/audit/subjects/post/{id}/diff"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["from"], json!(left[0].version));
+    assert_eq!(body["to"], json!(left[0].version));
+    assert_eq!(body["changes"], json!({}));
+    let (status, body) = get(
+        &base,
+        "admin",
+        &format!("/api/audit/subjects/post/{id}/diff?from=1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
+    let doc = serde_json::to_value(audit_seaorm::http::openapi()).unwrap();
+    assert!(
+        doc["paths"]["/subjects/{subject_type}/{subject_id}/diff"]["get"]["responses"]
+            .get("404")
+            .is_some()
+    );
 }
 
 /// Access per subject type: `staff` read everything but notes and restore nothing,
@@ -1654,4 +1718,5 @@ backend_tests!(
     access_per_request,
     database_failure_is_named,
     blame_reads_a_bounded_history,
+    a_diff_after_retention,
 );

@@ -230,6 +230,27 @@ impl IntoResponses for ReadErrors {
     }
 }
 
+/// The errors of `.../diff`.
+pub(super) struct DiffErrors;
+
+impl IntoResponses for DiffErrors {
+    fn responses() -> BTreeMap<String, RefOr<Doc>> {
+        error_responses(&[
+            (
+                400,
+                "`invalid_parameter`: an unknown or malformed parameter",
+            ),
+            FORBIDDEN,
+            (
+                404,
+                "`not_found`: the record has no version of that number (never written, or \
+                 pruned)",
+            ),
+            INTERNAL,
+        ])
+    }
+}
+
 /// The errors of the endpoints that read a record at a time.
 pub(super) struct AtErrors;
 
@@ -293,6 +314,9 @@ pub(super) struct DocErrors;
 
 impl IntoResponses for DocErrors {
     fn responses() -> BTreeMap<String, RefOr<Doc>> {
-        error_responses(&[FORBIDDEN])
+        error_responses(&[
+            (400, "`invalid_parameter`: it takes no parameter"),
+            FORBIDDEN,
+        ])
     }
 }

@@ -25,7 +25,7 @@ use super::body::{
     SubjectVersions, TypePermissions, VersionDiff,
 };
 use super::error::{
-    ApiError, AtErrors, DocErrors, ErrorCode, ReadErrors, RestoreErrors, RevertErrors,
+    ApiError, AtErrors, DiffErrors, DocErrors, ErrorCode, ReadErrors, RestoreErrors, RevertErrors,
 };
 use crate::Error;
 use crate::entity::activity_log;
@@ -61,6 +61,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         }
     }
 }
+
+/// The query of an endpoint that takes no parameter: any one is 400 `invalid_parameter`,
+/// as an unknown parameter is elsewhere, rather than silently ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoQuery {}
 
 /// axum's `Path`, with the API's JSON error (400 `invalid_parameter`) as its rejection.
 struct ApiPath<T>(T);
@@ -314,7 +320,8 @@ async fn subject_at(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DiffQuery {
-    /// The version number to compare from (default 1).
+    /// The version number to compare from (default: the earliest one left, 1 unless
+    /// retention pruned the first ones).
     #[param(minimum = 1)]
     from: Option<i64>,
     /// The version number to compare to (default: the latest); not below `from`.
@@ -327,7 +334,7 @@ struct DiffQuery {
     get,
     path = "/subjects/{subject_type}/{subject_id}/diff",
     params(SubjectPath, DiffQuery),
-    responses((status = 200, description = "the changes", body = VersionDiff), ReadErrors)
+    responses((status = 200, description = "the changes", body = VersionDiff), DiffErrors)
 )]
 async fn subject_diff(
     State(state): State<Arc<ApiState>>,
@@ -337,7 +344,19 @@ async fn subject_diff(
 ) -> Result<Json<VersionDiff>, ApiError> {
     subject.check(&state, &parts)?;
     let (kind, id) = (subject.subject_type.as_str(), subject.subject_id.as_str());
-    let from = q.from.unwrap_or(1);
+    for (name, n) in [("from", q.from), ("to", q.to)] {
+        if n.is_some_and(|n| n < 1) {
+            return Err(ApiError::bad(format!(
+                "`{name}` is a version number, 1 or more"
+            )));
+        }
+    }
+    let from = match q.from {
+        Some(from) => from,
+        None => crate::history::earliest_version_number(&state.db, kind, id)
+            .await?
+            .unwrap_or(1),
+    };
     let to = match q.to {
         Some(to) => to,
         None => crate::history::latest_version(&state.db, kind, id)
@@ -370,6 +389,7 @@ async fn subject_blame(
     State(state): State<Arc<ApiState>>,
     parts: Parts,
     ApiPath(subject): ApiPath<SubjectPath>,
+    _: ApiQuery<NoQuery>,
 ) -> Result<Json<SubjectBlame>, ApiError> {
     subject.check(&state, &parts)?;
     // Newest first, a page at a time: a long history is read through, never held, and at
@@ -447,6 +467,7 @@ async fn revert_request(
     State(state): State<Arc<ApiState>>,
     parts: Parts,
     ApiPath(RequestPath { request_id }): ApiPath<RequestPath>,
+    _: ApiQuery<NoQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<crate::Reverted>, ApiError> {
@@ -537,6 +558,7 @@ async fn restore(
     State(state): State<Arc<ApiState>>,
     parts: Parts,
     ApiPath(VersionPath { version_id }): ApiPath<VersionPath>,
+    _: ApiQuery<NoQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Restored>, ApiError> {
@@ -786,7 +808,11 @@ async fn verify(
     path = "/permissions",
     responses((status = 200, description = "the caller's permissions", body = CallerPermissions), DocErrors)
 )]
-async fn permissions(State(state): State<Arc<ApiState>>, parts: Parts) -> Json<CallerPermissions> {
+async fn permissions(
+    State(state): State<Arc<ApiState>>,
+    parts: Parts,
+    _: ApiQuery<NoQuery>,
+) -> Json<CallerPermissions> {
     let ask = |subject_type: Option<&str>| {
         let mut access = Access::to(Permission::Read);
         access.subject_type = subject_type;
@@ -825,6 +851,9 @@ async fn permissions(State(state): State<Arc<ApiState>>, parts: Parts) -> Json<C
     path = "/openapi.json",
     responses((status = 200, description = "the OpenAPI document", body = Object), DocErrors)
 )]
-async fn openapi_json(State(state): State<Arc<ApiState>>) -> Json<utoipa::openapi::OpenApi> {
+async fn openapi_json(
+    State(state): State<Arc<ApiState>>,
+    _: ApiQuery<NoQuery>,
+) -> Json<utoipa::openapi::OpenApi> {
     Json(state.openapi.clone())
 }

@@ -136,8 +136,10 @@ impl AuditLayer {
     }
 
     /// Proxies trusted by range (`"10.0.0.0/8".parse()?`, `"fd00::/8".parse()?`), added to
-    /// those already trusted.
+    /// those already trusted. A range of IPv4-mapped addresses (`::ffff:10.0.0.0/104`) is
+    /// the IPv4 range it maps (`10.0.0.0/8`), as addresses are compared in their IPv4 form.
     pub fn trusted_proxy_ranges(mut self, ranges: impl IntoIterator<Item = IpNet>) -> Self {
+        let ranges = ranges.into_iter().map(canonical_range);
         self.config_mut().trusted_proxies.extend(ranges);
         self
     }
@@ -286,6 +288,19 @@ pub fn valid_request_id(id: &str) -> bool {
 
 fn trusted(config: &Config, ip: IpAddr) -> bool {
     config.trusted_proxies.iter().any(|net| net.contains(&ip))
+}
+
+/// A range of IPv4-mapped IPv6 addresses as the IPv4 range it maps (peers and proxies are
+/// compared in that form: `IpAddr::to_canonical`); any other range as it is.
+fn canonical_range(range: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = range
+        && v6.prefix_len() >= 96
+        && let Some(v4) = v6.network().to_ipv4_mapped()
+        && let Ok(net) = ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(net);
+    }
+    range
 }
 
 /// Whether `X-User-Id` may be believed: from any peer when no proxy is configured (the
@@ -449,6 +464,23 @@ mod tests {
         assert_eq!(
             context_for(&layer.config, &client).ip,
             Some("198.51.100.7".parse().unwrap())
+        );
+        // A range written as mapped addresses is the IPv4 range it maps, matched by a peer
+        // seen either way.
+        let ranged =
+            AuditLayer::new().trusted_proxy_ranges(["::ffff:10.0.0.0/104".parse().unwrap()]);
+        for peer in ["[::ffff:10.0.0.1]:5000", "10.0.0.1:5000"] {
+            let via = parts(&[("x-forwarded-for", "1.2.3.4")], peer);
+            assert_eq!(
+                context_for(&ranged.config, &via).ip,
+                Some("1.2.3.4".parse().unwrap()),
+                "{peer}"
+            );
+        }
+        let outside = parts(&[("x-forwarded-for", "1.2.3.4")], "[::ffff:11.0.0.1]:5000");
+        assert_eq!(
+            context_for(&ranged.config, &outside).ip,
+            Some("11.0.0.1".parse().unwrap())
         );
     }
 
