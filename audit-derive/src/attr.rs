@@ -261,13 +261,18 @@ impl FieldAttrs {
     }
 }
 
-/// `#[serde(skip)]` or `#[serde(skip_serializing)]` among a field's attributes: the key's
-/// span and name. Every other serde key is passed over.
+/// The serde keys that hide a field from serde (`skip`, `skip_serializing`) or have serde
+/// write it its own way (`with`, `serialize_with`: a mask, a format), where the trail
+/// writes each field with its type's own serde.
+pub const SERDE_HIDING: [&str; 4] = ["skip", "skip_serializing", "serialize_with", "with"];
+
+/// The first of [`SERDE_HIDING`] among a field's attributes: the key's span and name. Every
+/// other serde key is passed over.
 fn serde_hidden(attrs: &[Attribute]) -> Option<(Span, String)> {
     let mut found = None;
     for attr in attrs.iter().filter(|a| a.path().is_ident(key::SERDE)) {
         let _ = attr.parse_nested_meta(|meta| {
-            for hides in ["skip", "skip_serializing"] {
+            for hides in SERDE_HIDING {
                 if found.is_none() && meta.path.is_ident(hides) {
                     found = Some((meta.path.span(), hides.to_owned()));
                 }

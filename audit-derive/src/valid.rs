@@ -64,12 +64,17 @@ pub fn check(model: &Model<'_>, errors: &mut Errors) {
                 );
             }
         }
-        if field.sea_orm.ignore && (field.attrs.skip.is_set() || field.attrs.redact.is_set()) {
+        if field.sea_orm.ignore
+            && (field.attrs.skip.is_set()
+                || field.attrs.redact.is_set()
+                || field.attrs.log.is_set())
+        {
             let span = field
                 .attrs
                 .skip
                 .span()
                 .or(field.attrs.redact.span())
+                .or(field.attrs.log.span())
                 .unwrap_or(field.span());
             errors.error(
                 span,
@@ -80,16 +85,22 @@ pub fn check(model: &Model<'_>, errors: &mut Errors) {
 }
 
 /// A field serde hides (`#[serde(skip)]`, `#[serde(skip_serializing)]`: a password hash,
-/// a token) is still logged, since the trail serializes each field itself: its audit
-/// mode must be said. Key fields are the subject id whatever serde does.
+/// a token) or writes its own way (`#[serde(with)]`, `#[serde(serialize_with)]`: a mask)
+/// is still logged, with its type's own serde, since the trail serializes each field
+/// itself: its audit mode must be said. Key fields are the subject id whatever serde does;
+/// an ignored field is no column (its audit attributes are reported as such).
 fn check_serde_hidden(field: &crate::ast::ModelField<'_>, errors: &mut Errors) {
     let attrs = &field.attrs;
+    if field.sea_orm.ignore {
+        return;
+    }
     if let Some(span) = attrs.log.span() {
         if attrs.serde_hidden.is_none() {
             errors.error(
                 span,
-                "audit attribute `log` is for a field `#[serde(skip)]` or \
-                 `#[serde(skip_serializing)]` hides; every other field is logged anyway",
+                "audit attribute `log` is for a field serde hides or writes its own way \
+                 (`#[serde(skip)]`, `skip_serializing`, `with`, `serialize_with`); every other \
+                 field is logged anyway",
             );
         } else if attrs.skip.is_set() || attrs.redact.is_set() {
             errors.error(
@@ -101,18 +112,22 @@ fn check_serde_hidden(field: &crate::ast::ModelField<'_>, errors: &mut Errors) {
     let Some((span, key)) = &attrs.serde_hidden else {
         return;
     };
-    if field.sea_orm.primary_key || field.sea_orm.ignore {
+    if field.sea_orm.primary_key {
         return;
     }
     if !(attrs.skip.is_set() || attrs.redact.is_set() || attrs.log.is_set()) {
+        let what = match key.as_str() {
+            "skip" | "skip_serializing" => "hides `{name}` from serde",
+            _ => "has serde write `{name}` its own way",
+        }
+        .replace("{name}", field.name().as_str());
         errors.error(
             *span,
             format!(
-                "`#[serde({key})]` hides `{name}` from serde, but the audit trail serializes \
-                 each field itself and would store its value: add `#[audit(redact)]` (its \
-                 changes are logged, its value never), `#[audit(skip)]` (not logged at all) \
-                 or `#[audit(log)]` (logged as it is)",
-                name = field.name()
+                "`#[serde({key})]` {what}, but the audit trail serializes each field itself, \
+                 with its type's own serde, and would store its value: add \
+                 `#[audit(redact)]` (its changes are logged, its value never), \
+                 `#[audit(skip)]` (not logged at all) or `#[audit(log)]` (logged as it is)"
             ),
         );
     }
