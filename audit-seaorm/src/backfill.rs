@@ -25,6 +25,10 @@ pub struct Backfill {
     /// logged as `drift` (an entry with no causer, every field from `null`, and a version
     /// holding the row), so that the trail says the row exists again.
     pub drift: u64,
+    /// Rows whose subject id is too long for the trail ([`Error::SubjectIdTooLong`]): they
+    /// get no baseline (a `tracing` warning names each), and every audited write of them
+    /// is refused the same way, so they do not keep the type from its baseline mark.
+    pub too_long: u64,
 }
 
 impl Backfill {
@@ -101,6 +105,7 @@ where
         done.rows += rows.len() as u64;
         let batch = write_batch(db, subject_type, &rows).await?;
         done.written += batch.written;
+        done.too_long += batch.too_long;
         done.drift += log_reinserted::<E, C>(db, subject_type, &rows, &batch.versioned).await?;
         tracing::info!(
             target: "audit_seaorm::backfill",
@@ -108,6 +113,7 @@ where
             rows = done.rows,
             written = done.written,
             drift = done.drift,
+            too_long = done.too_long,
             "backfill progress"
         );
         if (rows.len() as u64) < Backfill::BATCH {
@@ -124,6 +130,8 @@ struct Batch {
     written: u64,
     /// The ids of the batch's rows that had a version already.
     versioned: Vec<String>,
+    /// Rows skipped: their subject id is too long for the trail.
+    too_long: u64,
 }
 
 /// Logs as drift the rows of a batch that were inserted again outside the trail: those
@@ -228,8 +236,22 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
         V::CreatedAt,
     ]);
     let mut n = 0;
+    let mut too_long = 0;
     for (row, id) in rows.iter().zip(&ids) {
-        crate::dialect::check_subject_id(db.get_database_backend(), (subject_type, id))?;
+        if let Err(e) =
+            crate::dialect::check_subject_id(db.get_database_backend(), (subject_type, id))
+        {
+            // One such row must not stop the run for good (every run would stop there).
+            tracing::warn!(
+                target: "audit_seaorm::backfill",
+                subject_type,
+                error = %e,
+                "audit: a row whose key is too long for the trail gets no baseline; its \
+                 audited writes are refused the same way"
+            );
+            too_long += 1;
+            continue;
+        }
         if versioned.contains(id) {
             continue;
         }
@@ -252,6 +274,7 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
         return Ok(Batch {
             written: 0,
             versioned,
+            too_long,
         });
     }
     if mysql {
@@ -261,6 +284,7 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
         return Ok(Batch {
             written: n,
             versioned,
+            too_long,
         });
     }
     // The ids written: the batch's others had a version already.
@@ -275,6 +299,14 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
         .map_err(Error::db("writing baseline versions"))?;
     Ok(Batch {
         written: written.len() as u64,
-        versioned: ids.into_iter().filter(|id| !written.contains(id)).collect(),
+        versioned: ids
+            .into_iter()
+            .filter(|id| !written.contains(id))
+            .filter(|id| {
+                crate::dialect::check_subject_id(db.get_database_backend(), (subject_type, id))
+                    .is_ok()
+            })
+            .collect(),
+        too_long,
     })
 }
