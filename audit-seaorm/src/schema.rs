@@ -763,12 +763,51 @@ pub fn install_sql_with(backend: DbBackend, options: &Install) -> Result<Vec<Str
     Ok(sql)
 }
 
-/// A `sea-orm-migration` migration that creates the audit tables (feature `migration`).
+/// `sea-orm-migration` migrations of the audit tables (feature `migration`).
 ///
-/// Add it to your `Migrator`'s list: `Box::new(audit_seaorm::migration::Migration)`.
+/// Add [`migrations`](migration::migrations) to your `Migrator`'s list
+/// (`migrations.extend(audit_seaorm::migration::migrations())`): the first creates the
+/// tables; each later one brings tables an earlier version of this crate made up to date
+/// (what [`install`](crate::install) adds on boot), and versions whose schema changes add
+/// one, so that your `Migrator::up` applies them.
 #[cfg(feature = "migration")]
 pub mod migration {
     use sea_orm_migration::prelude::*;
+
+    /// Every migration of the audit tables, in order: [`Migration`], then the upgrades.
+    /// With the partitioned layout, [`partitioned_migrations`].
+    pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Migration), Box::new(Upgrade2026Dec)]
+    }
+
+    /// [`migrations`] beginning with [`PartitionedMigration`] (PostgreSQL).
+    pub fn partitioned_migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(PartitionedMigration), Box::new(Upgrade2026Dec)]
+    }
+
+    /// Brings tables an earlier version made up to date: the hash chains' tables, the
+    /// indexes added since, the retired ones dropped, the chains' keys in byte order (as
+    /// [`install`](crate::install) does, keeping the layout as it is). Down: nothing (the
+    /// tables stay as they are; the first migration's down drops them all).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Upgrade2026Dec;
+
+    impl MigrationName for Upgrade2026Dec {
+        fn name(&self) -> &str {
+            "m20261206_000001_update_audit_tables"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Upgrade2026Dec {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            install_on(manager, &crate::Install::new()).await
+        }
+
+        async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+            Ok(())
+        }
+    }
 
     /// Creates the audit tables (down: drops them).
     #[derive(Debug, Clone, Copy, Default)]

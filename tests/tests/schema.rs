@@ -47,6 +47,40 @@ impl MigratorTrait for Migrator {
     }
 }
 
+/// The migrations as a program lists them.
+struct Migrations;
+
+impl MigratorTrait for Migrations {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        audit_seaorm::migration::migrations()
+    }
+}
+
+/// A database whose first migration ran under an earlier version (here: without the hash
+/// chains' tables) is brought up to date by the migrations of this one: `seal` works.
+async fn migrations_upgrade_old_tables(db: DatabaseConnection) {
+    Migrator::up(&db, None).await.unwrap();
+    for table in [
+        "activity_log_seals",
+        "activity_log_chains",
+        "activity_log_seal_runs",
+    ] {
+        db.execute_unprepared(&format!("DROP TABLE {table}"))
+            .await
+            .unwrap();
+    }
+    audit_seaorm::seal(&db).await.unwrap_err();
+    Migrations::up(&db, None).await.unwrap();
+    log(&db, NewActivity::new("viewed").subject("post", 1))
+        .await
+        .unwrap();
+    assert_eq!(audit_seaorm::seal(&db).await.unwrap().rows, 1);
+    // Again: nothing to do.
+    Migrations::up(&db, None).await.unwrap();
+    let applied = Migrations::get_applied_migrations(&db).await.unwrap();
+    assert_eq!(applied.len(), 2);
+}
+
 async fn migration_creates_tables(db: DatabaseConnection) {
     db.execute_unprepared("DROP TABLE activity_log")
         .await
@@ -190,7 +224,8 @@ async fn concurrent_installs(db: DatabaseConnection) {
 backend_tests!(
     concurrent_installs,
     install_is_idempotent,
-    migration_creates_tables
+    migration_creates_tables,
+    migrations_upgrade_old_tables
 );
 
 /// An install on boot beside a transaction that wrote to the audit tables and is still
