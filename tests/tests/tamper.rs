@@ -1476,9 +1476,9 @@ async fn an_erasure_is_not_drift(db: DatabaseConnection) {
     assert!(verify(&db, &VerifyScope::all()).await.unwrap().is_intact());
 }
 
-/// An erasure that cannot be what was meant is refused before anything is written: a
-/// field the model does not have (a misspelling erased nothing and still recorded the
-/// erasure), or a composite key's subject id in another form than the trail's.
+/// An erasure that cannot be what was meant is refused and writes nothing: a field the
+/// model does not have and no row holds (a misspelling erased nothing and still recorded
+/// the erasure), or a composite key's subject id in another form than the trail's.
 async fn an_erasure_of_nothing_is_refused(db: DatabaseConnection) {
     let p = post_with_history(&db, "erase-typo", 1).await;
     let before = audit_seaorm::history(&db, "post", p.id)
@@ -1516,6 +1516,12 @@ async fn an_erasure_of_nothing_is_refused(db: DatabaseConnection) {
         .await
         .unwrap();
     assert_eq!((done.versions, done.entries), (1, 1));
+    // A field the model no longer has, but the trail still holds, is erased.
+    audit_seaorm::snapshot(&db, "post", p.id, &json!({"id": p.id, "phone": "555-0100"}))
+        .await
+        .unwrap();
+    let done = erase(&db, "post", p.id, &["phone"]).await.unwrap();
+    assert_eq!((done.versions, done.entries), (1, 0));
 }
 
 /// The README's order for an erasure beside writes in flight: the record's own write

@@ -68,7 +68,8 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     if fields.is_empty() {
         return Err(Error::Chain("erase: name at least one field".to_owned()));
     }
-    check_request(subject_type, &subject_id, fields)?;
+    let unknown = check_request(subject_type, &subject_id, fields)?;
+    let mut found: Vec<&str> = Vec::new();
     let txn = crate::begin_write(db)
         .await
         .map_err(Error::db("starting the erasure"))?;
@@ -89,6 +90,15 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
             let full = rows.len() as u64 == PAGE;
             for row in rows {
                 after = row.id();
+                if found.len() < unknown.len() {
+                    let present = row.fields();
+                    let held: Vec<&str> = unknown
+                        .iter()
+                        .copied()
+                        .filter(|f| present.contains_key(*f) && !found.contains(f))
+                        .collect();
+                    found.extend(held);
+                }
                 if erase_row(&txn, kind, row, fields, ERASED).await? {
                     match kind {
                         Kind::Log => done.entries += 1,
@@ -100,6 +110,21 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
                 break;
             }
         }
+    }
+    // A field the model does not have (any more) that no row holds either: a misspelling,
+    // which would erase nothing and still record the erasure. (Rolled back: nothing
+    // written.)
+    if let Some(missing) = unknown.iter().find(|f| !found.contains(f)) {
+        let names: Vec<&str> = crate::registry::fields_of(subject_type)
+            .unwrap_or_default()
+            .iter()
+            .map(|k| k.name)
+            .collect();
+        return Err(Error::Chain(format!(
+            "erase: `{subject_type}` has no field `{missing}` (its fields: {}), and no row of \
+             `{subject_id}`'s trail holds one",
+            names.join(", ")
+        )));
     }
     let entry = crate::api::log(
         &txn,
@@ -187,21 +212,23 @@ pub(crate) async fn erase_row<C: ConnectionTrait>(
 }
 
 /// Refuses a request that cannot be what was meant, for a subject type a model of the
-/// program writes: a field the model does not have (a misspelling would erase nothing
-/// and still record the erasure), or, for a model whose key has several fields, a
-/// subject id that is not the JSON array of as many values the trail names it by
-/// (`[1,"en"]`). A type no model writes any more is taken as given.
-fn check_request(subject_type: &str, subject_id: &str, fields: &[&str]) -> Result<()> {
+/// program writes: for a model whose key has several fields, a subject id that is not
+/// the JSON array of as many values the trail names it by (`[1,"en"]`). The fields the
+/// model does not have (removed since, or misspelt): [`erase`] refuses those that no row
+/// of the trail holds either. A type no model writes any more is taken as given.
+fn check_request<'f>(
+    subject_type: &str,
+    subject_id: &str,
+    fields: &[&'f str],
+) -> Result<Vec<&'f str>> {
     let Some(known) = crate::registry::fields_of(subject_type) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
-    if let Some(unknown) = fields.iter().find(|f| !known.iter().any(|k| k.name == **f)) {
-        let names: Vec<&str> = known.iter().map(|k| k.name).collect();
-        return Err(Error::Chain(format!(
-            "erase: `{subject_type}` has no field `{unknown}` (its fields: {})",
-            names.join(", ")
-        )));
-    }
+    let unknown = fields
+        .iter()
+        .copied()
+        .filter(|f| !known.iter().any(|k| k.name == *f))
+        .collect();
     let keys = known.iter().filter(|k| k.primary_key).count();
     if keys > 1 {
         let parsed: Option<Vec<Json>> = serde_json::from_str(subject_id).ok();
@@ -217,7 +244,7 @@ fn check_request(subject_type: &str, subject_id: &str, fields: &[&str]) -> Resul
             )));
         }
     }
-    Ok(())
+    Ok(unknown)
 }
 
 /// The row with `touched` scrubbed: gone from a snapshot, `marker` for an entry's values.
