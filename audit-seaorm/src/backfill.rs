@@ -26,8 +26,9 @@ pub struct Backfill {
     /// holding the row), so that the trail says the row exists again.
     pub drift: u64,
     /// Rows whose subject id is too long for the trail ([`Error::SubjectIdTooLong`]): they
-    /// get no baseline (a `tracing` warning names each), and every audited write of them
-    /// is refused the same way, so they do not keep the type from its baseline mark.
+    /// get no baseline (a `tracing` warning for each), and an audited write of them fails
+    /// the same way (an insert or update before it is written, a hooked delete after its
+    /// `DELETE`), so they do not keep the type from its baseline mark.
     pub too_long: u64,
 }
 

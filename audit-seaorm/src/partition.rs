@@ -333,6 +333,12 @@ pub(crate) async fn months<C: ConnectionTrait>(db: &C) -> Result<Vec<Partition>>
 /// queue behind it meanwhile) before it gives up.
 pub(crate) const DETACH_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// How long the lock of an expired month's rows waits for a transaction writing into that
+/// month (nothing else queues behind it but prune's own locks). Longer than PostgreSQL's
+/// default `deadlock_timeout` (1 s), after which the server cancels an autovacuum of the
+/// month that is in the way.
+pub(crate) const MONTH_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What became of a month [`drop_month`] was asked to drop.
 pub(crate) enum MonthDrop {
     /// Dropped (a dry run: counted), with this many entries.
@@ -385,9 +391,9 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
     // behind it: it gives up after `DETACH_WAIT` (the caller tries again, then leaves the
     // month to the row-by-row deletes). A statement on `activity_log` that waits for this
     // month's rows (an unbounded `DELETE`) would otherwise be a deadlock with it. The lock
-    // of the month's rows is bounded the same way: a transaction writing into the month
-    // (a backdated entry) or a `VACUUM` of it would hold this one, which holds the install
-    // and seal runs' locks, for as long as it runs.
+    // of the month's rows is bounded too (`MONTH_LOCK_WAIT`): a transaction writing into
+    // the month (a backdated entry) or a manual `VACUUM` of it would hold this one, which
+    // holds the install and seal runs' locks, for as long as it runs.
     let set_wait = |wait: String| {
         Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -396,7 +402,7 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
         )
     };
     if !dry_run {
-        db.query_one_raw(set_wait(format!("{}ms", DETACH_WAIT.as_millis())))
+        db.query_one_raw(set_wait(format!("{}ms", MONTH_LOCK_WAIT.as_millis())))
             .await
             .map_err(Error::db("bounding the wait of a partition's detach"))?;
         if let Err(e) = exec(

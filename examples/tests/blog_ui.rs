@@ -507,6 +507,10 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
         b.text("#record-status .notice").await,
         "Restored version 1 of post #1."
     );
+    // The new entry under the notice too (on a long history it is pages away).
+    b.wait_count("#record-status li.entry", 1).await;
+    assert_eq!(b.text("#record-status li.entry .action").await, "restored");
+    assert_eq!(b.text("#record-status li.entry .causer").await, "by admin");
     let restored = "#history li.entry:nth-child(4)";
     assert_eq!(b.text(&format!("{restored} .action")).await, "restored");
     assert_eq!(b.text(&format!("{restored} .causer")).await, "by admin");

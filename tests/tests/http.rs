@@ -1003,6 +1003,8 @@ async fn openapi_matches_routes(db: DatabaseConnection) {
     assert_eq!(id, 1);
     let (status, doc) = get(&base, "reader", "/api/audit/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
+    // Its paths are resolved against where it is served, wherever the router is nested.
+    assert_eq!(doc["servers"][0]["url"], ".");
     assert_eq!(
         doc,
         serde_json::to_value(audit_seaorm::http::openapi()).unwrap()
@@ -1105,6 +1107,14 @@ async fn a_diff_after_retention(db: DatabaseConnection) {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["error"]["code"], "not_found");
+    // `to` alone, below the earliest version left: that version is not there either.
+    let (status, body) = get(
+        &base,
+        "admin",
+        &format!("/api/audit/subjects/post/{id}/diff?to=1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let doc = serde_json::to_value(audit_seaorm::http::openapi()).unwrap();
     assert!(
         doc["paths"]["/subjects/{subject_type}/{subject_id}/diff"]["get"]["responses"]

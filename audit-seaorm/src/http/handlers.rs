@@ -363,6 +363,11 @@ async fn subject_diff(
             .await?
             .map_or(from, |v| v.version),
     };
+    let from = match q.from {
+        // `to` given below the earliest version left: that version is not there (404).
+        None if from > to => to,
+        _ => from,
+    };
     if from > to {
         return Err(ApiError::bad(format!(
             "`from` ({from}) is after `to` ({to})"

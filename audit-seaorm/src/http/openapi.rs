@@ -12,7 +12,9 @@ use super::error::ErrorBody;
         title = "audit trail API",
         description = "The audit trail: activity, per-record history and versions, restore, a dashboard."
     ),
-    servers((url = "/api/audit", description = "where the app nests the router")),
+    // Relative: the paths are the router's, wherever the app nests it, and this document
+    // is served at its root (`<nest>/openapi.json`), against which clients resolve `.`.
+    servers((url = ".", description = "where the app nests the router: this document's own folder")),
     components(schemas(ErrorBody))
 )]
 pub(super) struct ApiDoc;

@@ -452,7 +452,21 @@ async function recordView(main, type, id, notice) {
       if (restored) {
         await recordView(main, type, id,
           `Restored version ${restored.version.version} of ${subjectLabel(type, id)}.`);
-        document.getElementById("record-status").focus();
+        const status = document.getElementById("record-status");
+        // The new entry, under the notice: the history lists oldest first, so on a long
+        // one it is pages away.
+        try {
+          const page = await api("activity" + query({
+            subject_type: type, subject_id: id, action: "restored", limit: 1,
+          }));
+          if (page.items.length) {
+            status.append(h("ol", { class: "timeline", "aria-label": "The restore" },
+              entryItem(page.items[0], false)));
+          }
+        } catch (_) {
+          // The history below holds it all the same.
+        }
+        status.focus();
       }
     };
     versionsBox.replaceChildren(
