@@ -409,8 +409,54 @@ pub(crate) fn redacted(
     changes
 }
 
-/// `before_delete` hook: reads the row about to be deleted only when the entity has no
-/// baseline yet (one `SELECT`, locking in a transaction).
+/// Whether the row a delete by this ActiveModel removes may spell its key otherwise than
+/// the ActiveModel does: it holds only some fields (not a model read back), and a key value
+/// is of a type the database can match in another form (text under a case-insensitive
+/// collation, a decimal with other trailing zeros, a time at another precision). Integer,
+/// boolean and UUID keys match only themselves.
+fn key_may_differ<A>(active: &A) -> bool
+where
+    A: ActiveModelTrait,
+{
+    use sea_orm::Value as V;
+    let exact = <A::Entity as EntityTrait>::PrimaryKey::iter().all(|pk| {
+        matches!(
+            active.get(pk.into_column()),
+            ActiveValue::Set(
+                V::Bool(_)
+                    | V::TinyInt(_)
+                    | V::SmallInt(_)
+                    | V::Int(_)
+                    | V::BigInt(_)
+                    | V::TinyUnsigned(_)
+                    | V::SmallUnsigned(_)
+                    | V::Unsigned(_)
+                    | V::BigUnsigned(_)
+                    | V::Uuid(_)
+            ) | ActiveValue::Unchanged(
+                V::Bool(_)
+                    | V::TinyInt(_)
+                    | V::SmallInt(_)
+                    | V::Int(_)
+                    | V::BigInt(_)
+                    | V::TinyUnsigned(_)
+                    | V::SmallUnsigned(_)
+                    | V::Unsigned(_)
+                    | V::BigUnsigned(_)
+                    | V::Uuid(_)
+            )
+        )
+    });
+    // A field NotSet: not a whole model (the key itself is set, or there is no delete).
+    let partial = <A::Entity as EntityTrait>::Column::iter()
+        .any(|c| matches!(active.get(c), ActiveValue::NotSet));
+    !exact && partial
+}
+
+/// `before_delete` hook: reads the row about to be deleted when the entity has no
+/// baseline yet, or when the delete gives only a key whose row may spell it otherwise
+/// ([`key_may_differ`]: the record is named by its key as stored); one `SELECT`, locking
+/// in a transaction.
 pub async fn before_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
 where
     A: ActiveModelTrait + Send,
@@ -426,7 +472,7 @@ where
         return Ok(active);
     };
     let key = Key::new::<ModelOf<A>, C>(key, db);
-    if baselined {
+    if baselined && !key_may_differ(&active) {
         // Nothing to read. A note an earlier delete of this key left (cancelled between
         // its hooks while the type had no baseline) must not stand for this one.
         pending::discard(&key, subject_type);

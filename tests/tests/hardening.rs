@@ -202,6 +202,76 @@ backend_tests!(a_drift_never_copies_a_value_now_redacted);
 
 backend_tests!(keys_differing_in_case_are_two_subjects);
 
+/// A delete by key (an ActiveModel holding only the key) given in another form than the
+/// row holds it: where the key column ignores case (MySQL/MariaDB's default collation,
+/// here on every backend), `"Blue-Label"` deletes the row `"blue-label"`, and the trail
+/// of `"blue-label"`, which names the record by its key as stored, says it is deleted.
+async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
+    use audit_tests::label;
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.execute_unprepared(
+                "CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', \
+                 deterministic = false); \
+                 ALTER TABLE labels ALTER COLUMN name TYPE varchar(400) COLLATE ci",
+            )
+            .await
+            .unwrap();
+        }
+        DbBackend::Sqlite => {
+            db.execute_unprepared(
+                "DROP TABLE labels; CREATE TABLE labels \
+                 (name varchar(400) COLLATE NOCASE NOT NULL PRIMARY KEY, color varchar NOT NULL)",
+            )
+            .await
+            .unwrap();
+        }
+        _ => {} // the default collation ignores case
+    }
+    label::ActiveModel {
+        name: Set("blue-label".into()),
+        color: Set("blue".into()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let done = label::ActiveModel {
+        name: Set("Blue-Label".into()),
+        ..Default::default()
+    }
+    .delete(&db)
+    .await
+    .unwrap();
+    assert_eq!(done.rows_affected, 1, "the column ignores case");
+    let events: Vec<String> = versions(&db, "labels", "blue-label")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.event.as_str().to_owned())
+        .collect();
+    assert_eq!(events, ["created", "deleted"]);
+    let trail = history(&db, "labels", "blue-label").await.unwrap();
+    assert_eq!(trail.last().unwrap().action.as_str(), "deleted");
+    assert!(
+        versions(&db, "labels", "Blue-Label")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A key that matches no row: nothing deleted, nothing logged.
+    let none = label::ActiveModel {
+        name: Set("Green".into()),
+        ..Default::default()
+    }
+    .delete(&db)
+    .await
+    .unwrap();
+    assert_eq!(none.rows_affected, 0);
+    assert!(versions(&db, "labels", "Green").await.unwrap().is_empty());
+}
+
+backend_tests!(a_delete_by_key_in_another_form);
+
 /// `since` and `until` far from today (before 1970, after 2038) compare as the dates they
 /// are on every backend (MySQL's TIMESTAMP parameters stop at 2038).
 async fn time_filters_far_from_today(db: DatabaseConnection) {
