@@ -419,38 +419,31 @@ where
     A: ActiveModelTrait,
 {
     use sea_orm::Value as V;
-    let exact = <A::Entity as EntityTrait>::PrimaryKey::iter().all(|pk| {
+    let exact = |v: &V| {
         matches!(
-            active.get(pk.into_column()),
-            ActiveValue::Set(
-                V::Bool(_)
-                    | V::TinyInt(_)
-                    | V::SmallInt(_)
-                    | V::Int(_)
-                    | V::BigInt(_)
-                    | V::TinyUnsigned(_)
-                    | V::SmallUnsigned(_)
-                    | V::Unsigned(_)
-                    | V::BigUnsigned(_)
-                    | V::Uuid(_)
-            ) | ActiveValue::Unchanged(
-                V::Bool(_)
-                    | V::TinyInt(_)
-                    | V::SmallInt(_)
-                    | V::Int(_)
-                    | V::BigInt(_)
-                    | V::TinyUnsigned(_)
-                    | V::SmallUnsigned(_)
-                    | V::Unsigned(_)
-                    | V::BigUnsigned(_)
-                    | V::Uuid(_)
-            )
+            v,
+            V::Bool(_)
+                | V::TinyInt(_)
+                | V::SmallInt(_)
+                | V::Int(_)
+                | V::BigInt(_)
+                | V::TinyUnsigned(_)
+                | V::SmallUnsigned(_)
+                | V::Unsigned(_)
+                | V::BigUnsigned(_)
+                | V::Uuid(_)
         )
+    };
+    let exact_key = <A::Entity as EntityTrait>::PrimaryKey::iter().all(|pk| {
+        match active.get(pk.into_column()) {
+            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => exact(&v),
+            ActiveValue::NotSet => true, // no delete by this key
+        }
     });
-    // A field NotSet: not a whole model (the key itself is set, or there is no delete).
+    // A field NotSet: not a whole model.
     let partial = <A::Entity as EntityTrait>::Column::iter()
         .any(|c| matches!(active.get(c), ActiveValue::NotSet));
-    !exact && partial
+    !exact_key && partial
 }
 
 /// `before_delete` hook: reads the row about to be deleted when the entity has no

@@ -60,15 +60,15 @@ impl MigratorTrait for Migrations {
 /// chains' tables) is brought up to date by the migrations of this one: `seal` works.
 async fn migrations_upgrade_old_tables(db: DatabaseConnection) {
     Migrator::up(&db, None).await.unwrap();
-    for table in [
-        "activity_log_seals",
-        "activity_log_chains",
-        "activity_log_seal_runs",
-    ] {
-        db.execute_unprepared(&format!("DROP TABLE {table}"))
-            .await
-            .unwrap();
-    }
+    drop_tables(
+        &db,
+        &[
+            "activity_log_seals",
+            "activity_log_chains",
+            "activity_log_seal_runs",
+        ],
+    )
+    .await;
     audit_seaorm::seal(&db).await.unwrap_err();
     Migrations::up(&db, None).await.unwrap();
     log(&db, NewActivity::new("viewed").subject("post", 1))
@@ -120,6 +120,15 @@ async fn migration_creates_tables(db: DatabaseConnection) {
     );
 }
 
+/// Drops `tables`, as an older version (or none) left the database.
+async fn drop_tables(db: &DatabaseConnection, tables: &[&str]) {
+    for table in tables {
+        db.execute_unprepared(&format!("DROP TABLE {table}"))
+            .await
+            .unwrap();
+    }
+}
+
 /// The index names of the audit tables, from the database's catalog.
 async fn audit_indexes(db: &DatabaseConnection) -> Vec<String> {
     use sea_orm::DatabaseBackend as B;
@@ -150,16 +159,16 @@ async fn audit_indexes(db: &DatabaseConnection) -> Vec<String> {
 async fn concurrent_installs(db: DatabaseConnection) {
     let expected = audit_indexes(&db).await;
     assert_eq!(expected.len(), 7, "{expected:?}");
-    for table in [
-        "activity_log",
-        "versions",
-        "audit_baselines",
-        "activity_log_hourly",
-    ] {
-        db.execute_unprepared(&format!("DROP TABLE {table}"))
-            .await
-            .unwrap();
-    }
+    drop_tables(
+        &db,
+        &[
+            "activity_log",
+            "versions",
+            "audit_baselines",
+            "activity_log_hourly",
+        ],
+    )
+    .await;
     let installs = (0..8).map(|_| install(&db));
     for result in futures::future::join_all(installs).await {
         result.expect("a concurrent install");
@@ -295,19 +304,19 @@ audit_tests::postgres_tests!(chain_keys_get_byte_order);
 /// schema the library works on: writes, seal and verify; and running it again on it
 /// changes nothing.
 async fn install_sql_is_complete(db: DatabaseConnection) {
-    for table in [
-        "activity_log_seals",
-        "activity_log_chains",
-        "activity_log_seal_runs",
-        "activity_log",
-        "versions",
-        "audit_baselines",
-        "activity_log_hourly",
-    ] {
-        db.execute_unprepared(&format!("DROP TABLE {table}"))
-            .await
-            .unwrap();
-    }
+    drop_tables(
+        &db,
+        &[
+            "activity_log_seals",
+            "activity_log_chains",
+            "activity_log_seal_runs",
+            "activity_log",
+            "versions",
+            "audit_baselines",
+            "activity_log_hourly",
+        ],
+    )
+    .await;
     for _ in 0..2 {
         for sql in audit_seaorm::install_sql(db.get_database_backend()) {
             db.execute_unprepared(&sql)
