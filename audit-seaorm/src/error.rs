@@ -178,6 +178,18 @@ pub enum Error {
         /// The backend.
         backend: &'static str,
     },
+    /// A subject type, action or version event given to the explicit API (`log`,
+    /// `snapshot`, …) longer than its column holds: refused before anything is written,
+    /// rather than kept whole on SQLite and cut by MySQL/MariaDB without strict mode.
+    #[error("the {what} is {length} characters long; the audit tables hold at most {max}")]
+    NameTooLong {
+        /// `"subject type"`, `"action"` or `"version event"`.
+        what: &'static str,
+        /// Its length in characters.
+        length: usize,
+        /// The most the column holds.
+        max: usize,
+    },
     /// `redact_history` was asked to scrub a field that is not `#[audit(redact)]`.
     #[error(
         "field `{field}` of `{subject_type}` is not `#[audit(redact)]`: only a redacted field's history can be scrubbed"

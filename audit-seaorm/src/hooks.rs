@@ -447,9 +447,9 @@ where
 }
 
 /// `before_delete` hook: reads the row about to be deleted when the entity has no
-/// baseline yet, or when the delete gives only a key whose row may spell it otherwise
-/// ([`key_may_differ`]: the record is named by its key as stored); one `SELECT`, locking
-/// in a transaction.
+/// baseline yet, or when the delete gives only a key whose row may spell it otherwise (a
+/// key not made of integers, booleans or UUIDs: the record is named by its key as
+/// stored); one `SELECT`, locking in a transaction.
 pub async fn before_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
 where
     A: ActiveModelTrait + Send,

@@ -60,7 +60,7 @@ pub use prune::{Policy, Pruned, Retention, prune};
 pub use redact::{REDACTED_ACTION, Redacted, redact_history};
 pub use restore::AuditedEntity;
 pub use revert::{Conflict, KeptField, Reverted, Reverter, Subject};
-pub use rollup::{ActivityCounts, GRACE, activity_counts};
+pub use rollup::{ActivityCounts, GRACE, activity_counts, recount_activity};
 #[cfg(feature = "migration")]
 pub use schema::migration;
 pub use schema::{Install, install, install_sql, install_sql_with, install_with};

@@ -96,6 +96,48 @@ pub async fn activity_counts<C: ConnectionTrait + TransactionTrait>(
     counts(db, since, until, &[]).await
 }
 
+/// Drops the dashboard's counts of the hours from `since` to `until` (the hours holding
+/// them), so that the next read counts those hours again from the log. An hour is counted
+/// once, an hour after it ends ([`GRACE`]): entries written into it later (an import
+/// with past times, rows copied in, a writer whose clock ran an hour or more ahead, a
+/// transaction that committed more than an hour after it wrote) are in the log but not in
+/// its count until then. It takes the lock counting and `prune` take, in a transaction of
+/// its own (a savepoint in yours).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// # audit_seaorm::install(&db).await?;
+/// use chrono::{Duration, Utc};
+/// let now = Utc::now();
+/// // After importing a week of old entries:
+/// audit_seaorm::recount_activity(&db, now - Duration::days(7), now).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn recount_activity<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<()> {
+    let (since, until) = (
+        crate::dialect::clamp_time(since),
+        crate::dialect::clamp_time(until),
+    );
+    if since > until {
+        return Ok(());
+    }
+    let txn = crate::begin_write(db)
+        .await
+        .map_err(Error::db("starting the recount of the hourly counts"))?;
+    crate::chain::take_runs_lock(&txn).await?;
+    forget(&txn, since, until).await?;
+    txn.commit()
+        .await
+        .map_err(Error::db("committing the recount of the hourly counts"))
+}
+
 fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(Duration::hours(1)).unwrap_or(t)
 }

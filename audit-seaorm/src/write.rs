@@ -53,6 +53,25 @@ pub(crate) struct WrittenVersion {
     pub created_at: DateTime<Utc>,
 }
 
+/// The most characters a subject type, an action or a version event holds (their columns
+/// are `varchar(100)`).
+pub(crate) const MAX_NAME: usize = 100;
+
+/// Refuses a name longer than its column before anything is written: SQLite would keep it
+/// whole, and MySQL/MariaDB without strict mode would cut it, merging two names that
+/// share their first 100 characters.
+fn check_name(what: &'static str, name: &str) -> Result<()> {
+    let length = name.chars().count();
+    if length > MAX_NAME {
+        return Err(crate::Error::NameTooLong {
+            what,
+            length,
+            max: MAX_NAME,
+        });
+    }
+    Ok(())
+}
+
 /// Writes `record`, attributing it from the audit context in scope: the version first
 /// (numbered `max + 1` for its subject), then the entry linked to it.
 pub(crate) async fn write<C: ConnectionTrait>(
@@ -64,6 +83,13 @@ pub(crate) async fn write<C: ConnectionTrait>(
         record.activity.as_ref().and_then(|a| a.properties.as_ref()),
     );
     let subject = (record.subject_type, record.subject_id);
+    check_name("subject type", record.subject_type)?;
+    if let Some(a) = &record.activity {
+        check_name("action", a.action)?;
+    }
+    if let Some(v) = &record.version {
+        check_name("version event", v.event)?;
+    }
     dialect::check_subject_id(db.get_database_backend(), subject)?;
     let version = match &record.version {
         Some(v) => Some(insert_version(db, subject, v, &by).await?),
@@ -125,6 +151,8 @@ pub(crate) async fn write_version<C: ConnectionTrait>(
     subject: (&str, &str),
     version: VersionRow<'_>,
 ) -> Result<WrittenVersion> {
+    check_name("subject type", subject.0)?;
+    check_name("version event", version.event)?;
     dialect::check_subject_id(db.get_database_backend(), subject)?;
     let by = Attribution::current(None, None);
     insert_version(db, subject, &version, &by).await

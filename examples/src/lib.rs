@@ -3,3 +3,30 @@
 //! policy.
 
 pub mod blog;
+
+/// `message` (a connection error's text) with `url` and the credentials in it replaced,
+/// so that a password never reaches a terminal, a log or a cron mail: drivers put the
+/// whole URL in some of their errors (one they cannot parse, for a start).
+///
+/// ```
+/// let url = "postgres://app:s3/cret@db.internal/app";
+/// let message = format!("invalid URL {url}: bad port; user app:s3/cret");
+/// let shown = audit_examples::without_credentials(&message, url);
+/// assert!(!shown.contains("s3/cret"), "{shown}");
+/// ```
+pub fn without_credentials(message: &str, url: &str) -> String {
+    let mut shown = message.replace(url, "<database url>");
+    // `scheme://user:password@host…`: the part before the last `@` of the authority.
+    if let Some((_, rest)) = url.split_once("://")
+        && let Some((credentials, _)) = rest.rsplit_once('@')
+        && !credentials.is_empty()
+    {
+        shown = shown.replace(credentials, "<credentials>");
+        if let Some((_, password)) = credentials.split_once(':')
+            && !password.is_empty()
+        {
+            shown = shown.replace(password, "<password>");
+        }
+    }
+    shown
+}

@@ -212,5 +212,24 @@ async fn seal_checkpoint_and_verify_from_the_command_line() {
     let (code, out) = run(&["verify", "--database-url", "sqlite:///nonexistent/dir/x.db"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("connecting to the database"), "{out}");
+    // A password in the URL never reaches the output, even in an error that quotes the URL.
+    let (code, out) = run(&[
+        "verify",
+        "--database-url",
+        "postgres://app:s3cr/et@127.0.0.1:1/x",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("<database url>"), "{out}");
+    assert!(!out.contains("s3cr"), "{out}");
+    // The URL from the environment (out of the process list), and a scope with nothing in
+    // it, which is said, not passed over in silence.
+    let from_env = std::process::Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(["verify", "--subject-type", "nosuch"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&from_env.stderr);
+    assert_eq!(from_env.status.code(), Some(0), "{err}");
+    assert!(err.contains("nothing was checked"), "{err}");
     db.close().await.unwrap();
 }

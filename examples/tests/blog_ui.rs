@@ -72,10 +72,7 @@ fn free_port() -> u16 {
 /// A headless Chromium session, or `None` (said loudly) when browser tests are off.
 async fn browser(test: &str) -> Option<Browser> {
     if std::env::var_os("AUDIT_TEST_BROWSER").is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must set AUDIT_TEST_BROWSER: the browser tests may not be skipped there"
-        );
+        // (`.ci/run` sets it, and fails when a browser test says SKIPPED.)
         // Straight to stderr: the harness captures `eprintln!` of a passing test.
         let _ = writeln!(
             std::io::stderr(),

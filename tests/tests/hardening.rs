@@ -272,6 +272,30 @@ async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
 
 backend_tests!(a_delete_by_key_in_another_form);
 
+/// A time bound between two microseconds (stored times are whole microseconds) means the
+/// same on every backend: `until` (strictly before) holds an entry at the microsecond
+/// below it, `since` (at or after) does not.
+async fn time_bounds_between_microseconds(db: DatabaseConnection) {
+    let e = audit_seaorm::log(
+        &db,
+        audit_seaorm::NewActivity::new("viewed").subject("post", 1),
+    )
+    .await
+    .unwrap();
+    let at = e.created_at;
+    let half = at + chrono::Duration::nanoseconds(500);
+    let n = |filter: Filter| {
+        let db = db.clone();
+        async move { activity(&db, &filter).await.unwrap().items.len() }
+    };
+    assert_eq!(n(Filter::new().until(half)).await, 1);
+    assert_eq!(n(Filter::new().since(half)).await, 0);
+    assert_eq!(n(Filter::new().since(at)).await, 1);
+    assert_eq!(n(Filter::new().until(at)).await, 0);
+}
+
+backend_tests!(time_bounds_between_microseconds);
+
 /// `since` and `until` far from today (before 1970, after 2038) compare as the dates they
 /// are on every backend (MySQL's TIMESTAMP parameters stop at 2038).
 async fn time_filters_far_from_today(db: DatabaseConnection) {
@@ -565,6 +589,65 @@ mod subject_ids_beyond_postgres_limit {
     audit_tests::__backend_test!(subject_ids_beyond_postgres_limit, sqlite, Sqlite, "_s");
     audit_tests::__backend_test!(subject_ids_beyond_postgres_limit, postgres, Postgres, "_p");
 }
+
+/// Subject types, actions and version events over 100 characters (their columns) are
+/// refused before anything is written, on every backend: SQLite would keep them whole and
+/// MySQL/MariaDB without strict mode would cut them, merging two that share a prefix.
+async fn names_beyond_their_columns(db: DatabaseConnection) {
+    use audit_seaorm::{Error, NewActivity, log, snapshot};
+    let long = "a".repeat(101);
+    let fits = "a".repeat(100);
+    let err = log(&db, NewActivity::new(long.as_str()).subject("post", 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NameTooLong {
+                what: "action",
+                length: 101,
+                max: 100
+            }
+        ),
+        "{err}"
+    );
+    let err = snapshot(&db, &long, 1, &serde_json::json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NameTooLong {
+                what: "subject type",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        activity(&db, &Filter::new())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    log(
+        &db,
+        NewActivity::new(fits.as_str()).subject(fits.as_str(), 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        activity(&db, &Filter::new().action(fits))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+backend_tests!(names_beyond_their_columns);
 
 /// MySQL/MariaDB keep subject ids up to 600 characters: a longer one is refused with a
 /// clear error before anything is written (a server without strict mode would cut it and

@@ -33,7 +33,7 @@ pub(crate) fn committed<E: EntityTrait>(query: Select<E>, backend: DbBackend) ->
 }
 
 pub(crate) use anchor::{changed_rows, mark_pruned, reanchor};
-pub(crate) use seal::{ensure_origin, origin_sql};
+pub(crate) use seal::{ensure_origin, origin_sql, take_runs_lock};
 
 /// Whether `chain` is a versions chain folded up to its head whose record has no version
 /// left: retention keeps every record's latest version (sealed, or written since the last

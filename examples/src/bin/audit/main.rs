@@ -51,15 +51,17 @@ enum Command {
     },
     /// Links the rows written since the last run into their chains.
     Seal {
-        /// The application's database.
-        #[arg(long)]
+        /// The application's database (default: the `DATABASE_URL` environment variable,
+        /// which keeps the password out of the process list).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
     /// Seals rows held back as late (`verify` reports them as inserted) once you have
     /// checked them; a `sealed_late` entry records them and the reason.
     SealLate {
-        /// The application's database.
-        #[arg(long)]
+        /// The application's database (default: the `DATABASE_URL` environment variable,
+        /// which keeps the password out of the process list).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
         /// A row to seal, as TABLE:ID (`activity_log:4711`, `versions:2208`); repeatable.
         #[arg(long = "row", value_name = "TABLE:ID", required = true, value_parser = parse_row)]
@@ -70,8 +72,9 @@ enum Command {
     },
     /// Seals, then signs every chain head; prints the checkpoint (JSON) to keep elsewhere.
     Checkpoint {
-        /// The application's database.
-        #[arg(long)]
+        /// The application's database (default: the `DATABASE_URL` environment variable,
+        /// which keeps the password out of the process list).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
         /// The signing key written by `keygen`.
         #[arg(long)]
@@ -79,8 +82,9 @@ enum Command {
     },
     /// Walks the chains; exits 1 when a link is broken.
     Verify {
-        /// The application's database.
-        #[arg(long)]
+        /// The application's database (default: the `DATABASE_URL` environment variable,
+        /// which keeps the password out of the process list).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
         /// Only this subject type's chains.
         #[arg(long)]
@@ -132,9 +136,10 @@ async fn connect(url: &str) -> Fallible<sea_orm::DatabaseConnection> {
     options
         .idle_timeout(None::<std::time::Duration>)
         .max_lifetime(None::<std::time::Duration>);
-    sea_orm::Database::connect(options)
-        .await
-        .map_err(|e| format!("connecting to the database: {e}").into())
+    sea_orm::Database::connect(options).await.map_err(|e| {
+        let message = audit_examples::without_credentials(&e.to_string(), url);
+        format!("connecting to the database: {message}").into()
+    })
 }
 
 /// `LOG,VERSIONS,BASELINES`.
@@ -263,6 +268,17 @@ async fn run(command: Command) -> Fallible<ExitCode> {
                     ""
                 }
             );
+            if report.chains == 0 && report.pending == 0 {
+                // Nothing to vouch for: a scope that names no subject (spelled otherwise?),
+                // or an empty trail. Not a break, but not silence either.
+                eprintln!("audit: warning: no chain and no row in this scope: nothing was checked");
+            } else if report.pending > 0 {
+                eprintln!(
+                    "audit: warning: {} rows are not sealed yet, so not protected: run `audit \
+                     seal` (from a schedule) so that verify checks them",
+                    report.pending
+                );
+            }
             if let (Some(path), Some(public_key)) = (checkpoint, public_key) {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("reading {}: {e}", path.display()))?;

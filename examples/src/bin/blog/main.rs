@@ -56,7 +56,11 @@ async fn main() -> Result<(), BoxError> {
 
 async fn connect(demo: bool) -> Result<DatabaseConnection, BoxError> {
     let url = match std::env::var("DATABASE_URL") {
-        Ok(url) => url,
+        Ok(url) => {
+            let kind = url.split_once("://").map_or("?", |(scheme, _)| scheme);
+            println!("database: {kind}, from DATABASE_URL");
+            url
+        }
         Err(_) => {
             // The demo starts from an empty file of its own each time; the server keeps its
             // data in `blog.db` across runs.
@@ -70,7 +74,7 @@ async fn connect(demo: bool) -> Result<DatabaseConnection, BoxError> {
             format!("sqlite://{}?mode=rwc", path.display())
         }
     };
-    let mut options = ConnectOptions::new(url);
+    let mut options = ConnectOptions::new(url.clone());
     // No idle timeout or lifetime: sqlx 0.9.0's pool maintenance task can spin forever on a
     // miscounted idle queue (transact-rs/sqlx#3645), which also keeps a runtime from
     // shutting down.
@@ -78,7 +82,10 @@ async fn connect(demo: bool) -> Result<DatabaseConnection, BoxError> {
         .sqlx_logging(false)
         .idle_timeout(None::<std::time::Duration>)
         .max_lifetime(None::<std::time::Duration>);
-    let db = Database::connect(options).await?;
+    let db = Database::connect(options).await.map_err(|e| {
+        let message = audit_examples::without_credentials(&e.to_string(), &url);
+        format!("connecting to the database: {message}")
+    })?;
     blog::create_tables(&db).await?;
     Ok(db)
 }
