@@ -697,18 +697,8 @@ fn activity_query(
     if let Some(v) = &filter.request_id {
         query = query.filter(long_text_eq(A::RequestId, v, backend));
     }
-    // Stored times are whole microseconds, and PostgreSQL's and MySQL's drivers cut a
-    // bound's nanoseconds where SQLite compares them: a bound between two microseconds is
-    // the next one, so that `since` (at or after) and `until` (strictly before) mean the
-    // same on every backend.
-    let time = |t: chrono::DateTime<chrono::Utc>| {
-        let part = t.timestamp_subsec_nanos() % 1_000;
-        let t = match part {
-            0 => t,
-            _ => t + chrono::Duration::nanoseconds(i64::from(1_000 - part)),
-        };
-        crate::dialect::bound(t, backend)
-    };
+    // (Cut to a whole microsecond: the same on every backend.)
+    let time = |t: chrono::DateTime<chrono::Utc>| crate::dialect::bound_micros(t, backend);
     if let Some(v) = filter.since {
         query = query.filter(A::CreatedAt.gte(time(v)));
     }

@@ -410,10 +410,10 @@ pub(crate) fn redacted(
 }
 
 /// Whether the row a delete by this ActiveModel removes may spell its key otherwise than
-/// the ActiveModel does: it holds only some fields (not a model read back), and a key value
-/// is of a type the database can match in another form (text under a case-insensitive
-/// collation, a decimal with other trailing zeros, a time at another precision). Integer,
-/// boolean and UUID keys match only themselves.
+/// the ActiveModel does: it may hold only the key (some other field is not set, or the
+/// entity has no other), and a key value is of a type the database can match in another
+/// form (text under a case-insensitive collation, a decimal with other trailing zeros, a
+/// time at another precision). Integer, boolean and UUID keys match only themselves.
 fn key_may_differ<A>(active: &A) -> bool
 where
     A: ActiveModelTrait,
@@ -434,22 +434,36 @@ where
                 | V::Uuid(_)
         )
     };
-    let exact_key = <A::Entity as EntityTrait>::PrimaryKey::iter().all(|pk| {
-        match active.get(pk.into_column()) {
-            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => exact(&v),
-            ActiveValue::NotSet => true, // no delete by this key
-        }
+    let keys: Vec<_> = <A::Entity as EntityTrait>::PrimaryKey::iter()
+        .map(|pk| pk.into_column())
+        .collect();
+    let exact_key = keys.iter().all(|c| match active.get(*c) {
+        ActiveValue::Set(v) | ActiveValue::Unchanged(v) => exact(&v),
+        ActiveValue::NotSet => true, // no delete by this key
     });
-    // A field NotSet: not a whole model.
-    let partial = <A::Entity as EntityTrait>::Column::iter()
-        .any(|c| matches!(active.get(c), ActiveValue::NotSet));
-    !exact_key && partial
+    let mut others = <A::Entity as EntityTrait>::Column::iter()
+        .filter(|c| {
+            !keys
+                .iter()
+                .any(|k| sea_orm::IdenStatic::as_str(k) == sea_orm::IdenStatic::as_str(c))
+        })
+        .peekable();
+    let key_only =
+        others.peek().is_none() || others.any(|c| matches!(active.get(c), ActiveValue::NotSet));
+    !exact_key && key_only
+}
+
+/// Whether a delete by a key that may be spelt otherwise reads the row's own key first
+/// (see [`before_delete`]).
+fn backend_reads_keys<C: ConnectionTrait>(db: &C) -> bool {
+    db.get_database_backend() != sea_orm::DbBackend::Sqlite
 }
 
 /// `before_delete` hook: reads the row about to be deleted when the entity has no
-/// baseline yet, or when the delete gives only a key whose row may spell it otherwise (a
-/// key not made of integers, booleans or UUIDs: the record is named by its key as
-/// stored); one `SELECT`, locking in a transaction.
+/// baseline yet (one `SELECT`, locking in a transaction), and, on PostgreSQL and
+/// MySQL/MariaDB, when the delete gives only a key whose row may spell it otherwise (a
+/// key not made of integers, booleans or UUIDs: the record is named by its key as stored;
+/// one plain `SELECT`).
 pub async fn before_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
 where
     A: ActiveModelTrait + Send,
@@ -465,10 +479,37 @@ where
         return Ok(active);
     };
     let key = Key::new::<ModelOf<A>, C>(key, db);
-    if baselined && !key_may_differ(&active) {
-        // Nothing to read. A note an earlier delete of this key left (cancelled between
-        // its hooks while the type had no baseline) must not stand for this one.
+    if baselined {
+        // A note an earlier delete of this key left (cancelled between its hooks while the
+        // type had no baseline) must not stand for this one.
         pending::discard(&key, subject_type);
+        // The trail names a record by its key as the row holds it: a key that may be
+        // spelt otherwise is read back (a plain read: no lock, no privilege beyond
+        // SELECT). Not on SQLite, whose default collation compares exactly, where a read
+        // before the write would make a deferred transaction fail rather than wait when
+        // another connection writes in between.
+        if backend_reads_keys(db) && key_may_differ(&active) {
+            let Some(query) = by_key(&active) else {
+                return Ok(active);
+            };
+            let row = query.one(db).await.map_err(|e| -> DbErr {
+                Error::Database {
+                    context: "reading the row before the delete",
+                    source: e,
+                }
+                .into()
+            })?;
+            // Not there: nothing to name, and the delete is logged by the given key as
+            // usual (a row inserted meanwhile is checked for by the trail's statement).
+            if let Some(row) = row {
+                let pending = Pending {
+                    set: Vec::new(),
+                    before: Some(Some(Box::new(row) as Box<dyn Any + Send>)),
+                    op: Op::Delete,
+                };
+                pending::put(key, pending, subject_type);
+            }
+        }
         return Ok(active);
     }
     let before = current_row(&active, db)

@@ -165,10 +165,11 @@ pub(crate) async fn counts<C: ConnectionTrait + TransactionTrait>(
     excluded: &[&str],
 ) -> Result<ActivityCounts> {
     let mut counts = ActivityCounts::default();
-    // Within what every backend's times hold (MySQL's DATETIME: years 1000 to 9999).
+    // Within what every backend's times hold (MySQL's DATETIME: years 1000 to 9999), in
+    // whole microseconds as `activity` takes them.
     let (since, until) = (
-        crate::dialect::clamp_time(since),
-        crate::dialect::clamp_time(until),
+        crate::dialect::clamp_time(crate::dialect::floor_micros(since)),
+        crate::dialect::clamp_time(crate::dialect::floor_micros(until)),
     );
     if since >= until {
         return Ok(counts);

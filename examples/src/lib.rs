@@ -16,13 +16,12 @@ pub mod blog;
 /// ```
 pub fn without_credentials(message: &str, url: &str) -> String {
     let mut shown = message.replace(url, "<database url>");
-    // `scheme://user:password@host…`: the part before the last `@` of the authority.
-    if let Some((_, rest)) = url.split_once("://")
-        && let Some((credentials, _)) = rest.rsplit_once('@')
-        && !credentials.is_empty()
-    {
-        shown = shown.replace(credentials, "<credentials>");
-        if let Some((_, password)) = credentials.split_once(':')
+    // `scheme://user:password@host…`: the password runs from the first `:` after the
+    // scheme to the last `@` before any query (a password may hold `/`, `@` or `#`).
+    if let Some((_, rest)) = url.split_once("://") {
+        let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
+        if let Some((credentials, _)) = rest.rsplit_once('@')
+            && let Some((_, password)) = credentials.split_once(':')
             && !password.is_empty()
         {
             shown = shown.replace(password, "<password>");

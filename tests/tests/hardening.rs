@@ -205,7 +205,10 @@ backend_tests!(keys_differing_in_case_are_two_subjects);
 /// A delete by key (an ActiveModel holding only the key) given in another form than the
 /// row holds it: where the key column ignores case (MySQL/MariaDB's default collation,
 /// here on every backend), `"Blue-Label"` deletes the row `"blue-label"`, and the trail
-/// of `"blue-label"`, which names the record by its key as stored, says it is deleted.
+/// of `"blue-label"`, which names the record by its key as stored, says it is deleted —
+/// on PostgreSQL and MySQL/MariaDB. SQLite reads no key back (its default collation
+/// compares exactly, and a read before the write would make a deferred transaction fail
+/// rather than wait): there the delete goes unlogged, as the README says.
 async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
     use audit_tests::label;
     match db.get_database_backend() {
@@ -249,6 +252,10 @@ async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
         .into_iter()
         .map(|v| v.event.as_str().to_owned())
         .collect();
+    if db.get_database_backend() == DbBackend::Sqlite {
+        assert_eq!(events, ["created"]);
+        return;
+    }
     assert_eq!(events, ["created", "deleted"]);
     let trail = history(&db, "labels", "blue-label").await.unwrap();
     assert_eq!(trail.last().unwrap().action.as_str(), "deleted");
@@ -272,9 +279,10 @@ async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
 
 backend_tests!(a_delete_by_key_in_another_form);
 
-/// A time bound between two microseconds (stored times are whole microseconds) means the
-/// same on every backend: `until` (strictly before) holds an entry at the microsecond
-/// below it, `since` (at or after) does not.
+/// A time bound between two microseconds (stored times are whole microseconds) counts as
+/// the microsecond below it on every backend (PostgreSQL's and MySQL's drivers cut it so;
+/// SQLite compared the nanoseconds): `since` holds an entry at that microsecond, `until`
+/// does not.
 async fn time_bounds_between_microseconds(db: DatabaseConnection) {
     let e = audit_seaorm::log(
         &db,
@@ -288,10 +296,28 @@ async fn time_bounds_between_microseconds(db: DatabaseConnection) {
         let db = db.clone();
         async move { activity(&db, &filter).await.unwrap().items.len() }
     };
-    assert_eq!(n(Filter::new().until(half)).await, 1);
-    assert_eq!(n(Filter::new().since(half)).await, 0);
+    assert_eq!(n(Filter::new().until(half)).await, 0);
+    assert_eq!(n(Filter::new().since(half)).await, 1);
     assert_eq!(n(Filter::new().since(at)).await, 1);
     assert_eq!(n(Filter::new().until(at)).await, 0);
+    // The dashboard's counts the same.
+    let hour = chrono::Duration::hours(1);
+    let total = |since, until| {
+        let db = db.clone();
+        async move {
+            audit_seaorm::activity_counts(&db, since, until)
+                .await
+                .unwrap()
+                .total
+        }
+    };
+    assert_eq!(total(half, at + hour).await, 1);
+    assert_eq!(total(at - hour, half).await, 0);
+    // Bounds at the ends of time: no overflow, the same answers.
+    use chrono::DateTime;
+    assert_eq!(n(Filter::new().until(DateTime::<Utc>::MAX_UTC)).await, 1);
+    assert_eq!(n(Filter::new().since(DateTime::<Utc>::MIN_UTC)).await, 1);
+    assert_eq!(n(Filter::new().since(DateTime::<Utc>::MAX_UTC)).await, 0);
 }
 
 backend_tests!(time_bounds_between_microseconds);

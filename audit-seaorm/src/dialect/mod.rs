@@ -292,6 +292,19 @@ pub(crate) fn clamp_time(t: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
+/// `t` cut to its whole microsecond, the precision of stored times, as PostgreSQL's and
+/// MySQL's drivers cut a bound (SQLite would compare the nanoseconds as text): a bound
+/// between two microseconds counts as the one below it, on every backend.
+pub(crate) fn floor_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}
+
+/// A bound of a listing or count: [`floor_micros`], then [`bound`].
+pub(crate) fn bound_micros(t: DateTime<Utc>, backend: DbBackend) -> Value {
+    bound(floor_micros(t), backend)
+}
+
 /// A time to compare stored times with, clamped ([`clamp_time`]), as [`time_value`].
 pub(crate) fn bound(t: DateTime<Utc>, backend: DbBackend) -> Value {
     time_value(clamp_time(t), backend)

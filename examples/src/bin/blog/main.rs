@@ -57,7 +57,7 @@ async fn main() -> Result<(), BoxError> {
 async fn connect(demo: bool) -> Result<DatabaseConnection, BoxError> {
     let url = match std::env::var("DATABASE_URL") {
         Ok(url) => {
-            let kind = url.split_once("://").map_or("?", |(scheme, _)| scheme);
+            let kind = url.split_once(':').map_or("?", |(scheme, _)| scheme);
             println!("database: {kind}, from DATABASE_URL");
             url
         }
