@@ -101,12 +101,13 @@ impl Filter {
         self.request_id = Some(request_id.into());
         self
     }
-    /// Entries at or after `since`.
+    /// Entries at or after `since` (times are stored in whole microseconds: a bound
+    /// between two counts as the one below it, on every backend).
     pub fn since(mut self, since: DateTime<Utc>) -> Self {
         self.since = Some(since);
         self
     }
-    /// Entries before `until`.
+    /// Entries before `until` (cut to its microsecond, as `since`).
     pub fn until(mut self, until: DateTime<Utc>) -> Self {
         self.until = Some(until);
         self
