@@ -409,6 +409,25 @@ pub(crate) fn redacted(
     changes
 }
 
+/// Whether a key value matches only itself in the database whatever its collation or
+/// column type: integers, booleans, UUIDs.
+fn matches_only_itself(v: &sea_orm::Value) -> bool {
+    use sea_orm::Value as V;
+    matches!(
+        v,
+        V::Bool(_)
+            | V::TinyInt(_)
+            | V::SmallInt(_)
+            | V::Int(_)
+            | V::BigInt(_)
+            | V::TinyUnsigned(_)
+            | V::SmallUnsigned(_)
+            | V::Unsigned(_)
+            | V::BigUnsigned(_)
+            | V::Uuid(_)
+    )
+}
+
 /// Whether the row a delete by this ActiveModel removes may spell its key otherwise than
 /// the ActiveModel does: it may hold only the key (some other field is not set, or the
 /// entity has no other), and a key value is of a type the database can match in another
@@ -418,27 +437,11 @@ fn key_may_differ<A>(active: &A) -> bool
 where
     A: ActiveModelTrait,
 {
-    use sea_orm::Value as V;
-    let exact = |v: &V| {
-        matches!(
-            v,
-            V::Bool(_)
-                | V::TinyInt(_)
-                | V::SmallInt(_)
-                | V::Int(_)
-                | V::BigInt(_)
-                | V::TinyUnsigned(_)
-                | V::SmallUnsigned(_)
-                | V::Unsigned(_)
-                | V::BigUnsigned(_)
-                | V::Uuid(_)
-        )
-    };
     let keys: Vec<_> = <A::Entity as EntityTrait>::PrimaryKey::iter()
         .map(|pk| pk.into_column())
         .collect();
     let exact_key = keys.iter().all(|c| match active.get(*c) {
-        ActiveValue::Set(v) | ActiveValue::Unchanged(v) => exact(&v),
+        ActiveValue::Set(v) | ActiveValue::Unchanged(v) => matches_only_itself(&v),
         ActiveValue::NotSet => true, // no delete by this key
     });
     let mut others = <A::Entity as EntityTrait>::Column::iter()
@@ -626,18 +629,10 @@ where
     let json = |v: &sea_orm::Value| -> Result<Json, DbErr> {
         use sea_orm::Value as V;
         match v {
-            V::String(_)
-            | V::Char(_)
-            | V::Bool(_)
-            | V::TinyInt(_)
-            | V::SmallInt(_)
-            | V::Int(_)
-            | V::BigInt(_)
-            | V::TinyUnsigned(_)
-            | V::SmallUnsigned(_)
-            | V::Unsigned(_)
-            | V::BigUnsigned(_)
-            | V::Uuid(_) => Ok(sea_orm::sea_query::value::sea_value_to_json_value(v)),
+            V::String(_) | V::Char(_) => Ok(sea_orm::sea_query::value::sea_value_to_json_value(v)),
+            v if matches_only_itself(v) => {
+                Ok(sea_orm::sea_query::value::sea_value_to_json_value(v))
+            }
             other => Err(DbErr::Custom(format!(
                 "audit: cannot name the deleted `{}` row from a key value {other:?}; delete it \
                  through its model (`model.delete(db)`) or an ActiveModel with every field",
