@@ -207,8 +207,9 @@ fn by_key<A: ActiveModelTrait>(active: &A) -> Option<sea_orm::Select<A::Entity>>
     Some(query)
 }
 
-/// Reads the row an ActiveModel points at, locked for update inside a transaction.
-async fn current_row<A, C>(active: &A, db: &C) -> Result<Option<ModelOf<A>>, DbErr>
+/// Reads the row an ActiveModel points at, locked for update inside a transaction when
+/// `lock` says so.
+async fn read_row<A, C>(active: &A, db: &C, lock: bool) -> Result<Option<ModelOf<A>>, DbErr>
 where
     A: ActiveModelTrait,
     C: ConnectionTrait,
@@ -218,7 +219,7 @@ where
     };
     // The lock only means something inside a transaction; outside one it would cost a
     // write (and, on PostgreSQL, a WAL flush) for nothing.
-    if !is_plain_connection::<C>() {
+    if lock && !is_plain_connection::<C>() {
         query = query.lock_exclusive();
     }
     query.one(db).await.map_err(|e| {
@@ -307,7 +308,7 @@ where
         None
     } else {
         Some(
-            current_row(&active, db)
+            read_row(&active, db, true)
                 .await?
                 .map(|m| Box::new(m) as Box<dyn Any + Send>),
         )
@@ -444,6 +445,9 @@ where
         ActiveValue::Set(v) | ActiveValue::Unchanged(v) => matches_only_itself(&v),
         ActiveValue::NotSet => true, // no delete by this key
     });
+    if exact_key {
+        return false;
+    }
     let mut others = <A::Entity as EntityTrait>::Column::iter()
         .filter(|c| {
             !keys
@@ -451,9 +455,7 @@ where
                 .any(|k| sea_orm::IdenStatic::as_str(k) == sea_orm::IdenStatic::as_str(c))
         })
         .peekable();
-    let key_only =
-        others.peek().is_none() || others.any(|c| matches!(active.get(c), ActiveValue::NotSet));
-    !exact_key && key_only
+    others.peek().is_none() || others.any(|c| matches!(active.get(c), ActiveValue::NotSet))
 }
 
 /// Whether a delete by a key that may be spelt otherwise reads the row's own key first
@@ -492,16 +494,7 @@ where
         // before the write would make a deferred transaction fail rather than wait when
         // another connection writes in between.
         if backend_reads_keys(db) && key_may_differ(&active) {
-            let Some(query) = by_key(&active) else {
-                return Ok(active);
-            };
-            let row = query.one(db).await.map_err(|e| -> DbErr {
-                Error::Database {
-                    context: "reading the row before the delete",
-                    source: e,
-                }
-                .into()
-            })?;
+            let row = read_row(&active, db, false).await?;
             // Not there: nothing to name, and the delete is logged by the given key as
             // usual (a row inserted meanwhile is checked for by the trail's statement).
             if let Some(row) = row {
@@ -515,7 +508,7 @@ where
         }
         return Ok(active);
     }
-    let before = current_row(&active, db)
+    let before = read_row(&active, db, true)
         .await?
         .map(|m| Box::new(m) as Box<dyn Any + Send>);
     pending::put(

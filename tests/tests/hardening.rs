@@ -238,14 +238,25 @@ async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
     .insert(&db)
     .await
     .unwrap();
-    let done = label::ActiveModel {
-        name: Set("Blue-Label".into()),
-        ..Default::default()
-    }
-    .delete(&db)
-    .await
-    .unwrap();
-    assert_eq!(done.rows_affected, 1, "the column ignores case");
+    // A delete by an ActiveModel holding only the key.
+    let delete_by_name = |name: &str| {
+        let (db, name) = (db.clone(), name.to_owned());
+        async move {
+            label::ActiveModel {
+                name: Set(name),
+                ..Default::default()
+            }
+            .delete(&db)
+            .await
+            .unwrap()
+            .rows_affected
+        }
+    };
+    assert_eq!(
+        delete_by_name("Blue-Label").await,
+        1,
+        "the column ignores case"
+    );
     let events: Vec<String> = versions(&db, "labels", "blue-label")
         .await
         .unwrap()
@@ -266,14 +277,7 @@ async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
             .is_empty()
     );
     // A key that matches no row: nothing deleted, nothing logged.
-    let none = label::ActiveModel {
-        name: Set("Green".into()),
-        ..Default::default()
-    }
-    .delete(&db)
-    .await
-    .unwrap();
-    assert_eq!(none.rows_affected, 0);
+    assert_eq!(delete_by_name("Green").await, 0);
     assert!(versions(&db, "labels", "Green").await.unwrap().is_empty());
 }
 

@@ -559,6 +559,21 @@ async fn a_month_drop_locks_the_log_last(db: DatabaseConnection) {
     assert!(!partitions(&db).await.contains(&name(-6)));
 }
 
+/// Runs `prune`, which must not wait for the busy month more than a few seconds: it drops
+/// no month, deletes `entries` rows one by one, and warns that it could not detach.
+async fn pruned_by_rows(db: &DatabaseConnection, retention: &Retention, entries: u64) {
+    let (done, warnings) = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        audit_tests::warnings_of(prune(db, retention)),
+    )
+    .await
+    .expect("prune waits for a busy month a few seconds at most");
+    let done = done.unwrap();
+    assert!(done.partitions.is_empty(), "{:?}", done.partitions);
+    assert_eq!(done.entries, entries);
+    assert!(warnings.contains("could not detach"), "{warnings}");
+}
+
 /// A month whose `DETACH` cannot have `activity_log` (a long transaction reads it) is not
 /// waited for: its transaction gives up, and its entries go row by row with a warning.
 async fn a_busy_log_prunes_the_month_by_rows(db: DatabaseConnection) {
@@ -572,18 +587,9 @@ async fn a_busy_log_prunes_the_month_by_rows(db: DatabaseConnection) {
         .await
         .unwrap();
     let retention = Retention::new().entries_older_than(Duration::days(100));
-    let (done, warnings) = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        audit_tests::warnings_of(prune(&db, &retention)),
-    )
-    .await
-    .expect("prune waits for a busy log a few seconds at most");
-    let done = done.unwrap();
-    assert!(done.partitions.is_empty(), "{:?}", done.partitions);
-    assert_eq!(done.entries, 3);
+    pruned_by_rows(&db, &retention, 3).await;
     assert!(partitions(&db).await.contains(&name(-6)));
     assert_eq!(rows_in(&db, &name(-6)).await, 0);
-    assert!(warnings.contains("could not detach"), "{warnings}");
     reader.commit().await.unwrap();
     // Once the log is free, the empty month goes whole.
     let again = prune(&db, &retention).await.unwrap();
@@ -608,16 +614,7 @@ async fn a_month_being_written_prunes_by_rows(db: DatabaseConnection) {
         .await
         .unwrap();
     let retention = Retention::new().entries_older_than(Duration::days(100));
-    let (done, warnings) = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        audit_tests::warnings_of(prune(&db, &retention)),
-    )
-    .await
-    .expect("prune waits for a month being written a few seconds at most");
-    let done = done.unwrap();
-    assert!(done.partitions.is_empty(), "{:?}", done.partitions);
-    assert_eq!(done.entries, 3);
-    assert!(warnings.contains("could not detach"), "{warnings}");
+    pruned_by_rows(&db, &retention, 3).await;
     writer.commit().await.unwrap();
     assert_eq!(rows_in(&db, &name(-6)).await, 1);
 }
