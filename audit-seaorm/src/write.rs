@@ -250,8 +250,9 @@ async fn insert_version<C: ConnectionTrait>(
     })
 }
 
-/// How many numbers an explicit version write tries before it gives up.
-const NUMBER_TRIES: usize = 8;
+/// How many numbers a version write tries before it gives up (an explicit one, or a
+/// PostgreSQL hooked one whose number an explicit one took).
+pub(crate) const NUMBER_TRIES: usize = 8;
 
 /// Inserts one row; its id (`RETURNING`, or MySQL's last insert id).
 async fn insert_returning_id<C: ConnectionTrait>(

@@ -164,7 +164,57 @@ async fn explicit_snapshots_take_turns(db: DatabaseConnection) {
     assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2, 3]);
 }
 
-audit_tests::server_backend_tests!(explicit_snapshots_take_turns);
+/// A hooked update whose number an explicit snapshot of the same record took first (its
+/// transaction still open when the update's audit statement runs) waits for it, then
+/// takes the next number and diffs against the snapshot's state, instead of failing on
+/// the unique index.
+async fn hooked_write_after_an_explicit_snapshot(db: DatabaseConnection) {
+    use audit_seaorm::snapshot;
+    let p = post::new("v1", "s").insert(&db).await.unwrap();
+    let mut state = versions(&db, "post", p.id).await.unwrap()[0].data.clone();
+    let first = db.begin().await.unwrap();
+    state["title"] = "by the snapshot".into();
+    assert_eq!(
+        snapshot(&first, "post", p.id, &Value::Object(state))
+            .await
+            .unwrap()
+            .version,
+        2
+    );
+    let update = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let txn = db.begin().await?;
+            post::ActiveModel {
+                id: Set(p.id),
+                title: Set("by the update".into()),
+                ..Default::default()
+            }
+            .update(&txn)
+            .await?;
+            txn.commit().await
+        })
+    };
+    until_a_lock_wait(&db).await;
+    first.commit().await.unwrap();
+    update.await.unwrap().unwrap();
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(vs[2].data["title"], "by the update");
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(last.version_id, Some(vs[2].id));
+    let title = last.changes.get("title").unwrap();
+    assert_eq!(
+        (title.old.clone(), title.new.clone()),
+        ("by the snapshot".into(), "by the update".into())
+    );
+}
+
+audit_tests::server_backend_tests!(
+    explicit_snapshots_take_turns,
+    hooked_write_after_an_explicit_snapshot
+);
 
 backend_tests!(
     concurrent_updates_chain,

@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 use super::{HookedRow, Outcome, changes_json};
 use crate::entity::table_names;
 use crate::trail::plan::{DRIFT, Kind};
+use crate::write::NUMBER_TRIES;
 use crate::{Error, Result};
 
 const ACTIVITY_COLS: &str = r#""action", "subject_type", "subject_id", "causer_id", "changes", "properties", "ip", "user_agent", "request_id", "version_id", "created_at""#;
@@ -30,6 +31,9 @@ fn prev() -> String {
     ORDER BY "version" DESC LIMIT 1"#
     )
 }
+/// A version number an explicit write took first leaves the version unwritten (and with it
+/// the entries, which reference it); see [`NUMBER_TRIES`].
+const ON_NUMBER: &str = r#"ON CONFLICT ("subject_type", "subject_id", "version") DO NOTHING"#;
 const VERSION_COLS: &str =
     r#""subject_type", "subject_id", "version", "event", "data", "causer_id", "created_at""#;
 
@@ -71,11 +75,6 @@ fn statement(kept: &str) -> String {
     FROM b CROSS JOIN c CROSS JOIN kept k
     WHERE NOT k.kept AND (b.alive OR $5 <> 'deleted')
       AND (c.changes <> '{{}}'::jsonb OR c.drift <> '{{}}'::jsonb OR $14::boolean)
-), dr AS (
-    INSERT INTO "{log}" ({ACTIVITY_COLS})
-    SELECT '{DRIFT}', $1, $2, NULL, g.drift, NULL, NULL, NULL, NULL, NULL, $13
-    FROM go g WHERE g.drift <> '{{}}'::jsonb
-    RETURNING "id"
 ), v AS (
     INSERT INTO "{versions}" ({VERSION_COLS})
     SELECT $1, $2, g.version,
@@ -83,18 +82,28 @@ fn statement(kept: &str) -> String {
            -- (a delete's state without the fields redacted since: their values stay out)
            CASE WHEN $5 = 'deleted' THEN g.base_data - ARRAY(SELECT jsonb_object_keys($7::jsonb)) ELSE $3::jsonb END,
            CASE WHEN g.own_changed THEN $8 END, $13
-    -- Referencing `dr` runs it first: the drift entry precedes the write's own.
-    FROM go g CROSS JOIN (SELECT count(*) AS n FROM dr) drift_first
-    WHERE drift_first.n >= 0
+    FROM go g
+    -- An explicit write (`snapshot`) holds no row lock: when it took this number first,
+    -- insert nothing here, and the caller runs the statement again (see `NUMBER_TAKEN`).
+    {ON_NUMBER}
     RETURNING "id", "version"
+), dr AS (
+    INSERT INTO "{log}" ({ACTIVITY_COLS})
+    SELECT '{DRIFT}', $1, $2, NULL, g.drift, NULL, NULL, NULL, NULL, NULL, $13
+    -- Only with the version written; before the write's own entry, which references this.
+    FROM go g CROSS JOIN (SELECT count(*) AS n FROM v) written
+    WHERE written.n > 0 AND g.drift <> '{{}}'::jsonb
+    RETURNING "id"
 ), a AS (
     INSERT INTO "{log}" ({ACTIVITY_COLS})
     SELECT $6, $1, $2, $8, g.changes, $9, $10, $11, $12, v."id", $13
-    FROM go g CROSS JOIN v WHERE g.own_changed
+    -- Referencing `dr` runs it first: the drift entry precedes the write's own.
+    FROM go g CROSS JOIN v CROSS JOIN (SELECT count(*) AS n FROM dr) drift_first
+    WHERE g.own_changed AND drift_first.n >= 0
     RETURNING "id"
 )
 SELECT EXISTS (SELECT 1 FROM prev) AS has_prev, (SELECT kept FROM kept) AS kept,
-       COALESCE((SELECT NOT alive FROM b), FALSE) AS trail_gone,
+       COALESCE((SELECT NOT alive FROM b), FALSE) AS trail_gone, EXISTS (SELECT 1 FROM go) AS planned,
        (SELECT "id" FROM v) AS version_id, (SELECT "id" FROM a) AS activity_id"#
     )
 }
@@ -104,7 +113,12 @@ SELECT EXISTS (SELECT 1 FROM prev) AS has_prev, (SELECT kept FROM kept) AS kept,
 fn created_statement() -> String {
     let (prev, log, versions) = (prev(), &table_names().activity_log, &table_names().versions);
     format!(
-        r#"WITH prev AS ({prev}), dr AS (
+        r#"WITH prev AS ({prev}), v AS (
+    INSERT INTO "{versions}" ({VERSION_COLS})
+    SELECT $1, $2, COALESCE((SELECT "version" FROM prev), 0) + 1, $6, $3::jsonb, $8, $13
+    {ON_NUMBER}
+    RETURNING "id", "version"
+), dr AS (
     INSERT INTO "{log}" ({ACTIVITY_COLS})
     SELECT '{DRIFT}', $1, $2, NULL,
            -- (a field the model redacts now, in the create's diff but not its snapshot:
@@ -113,22 +127,19 @@ fn created_statement() -> String {
                 'old', CASE WHEN $7::jsonb ? o.key AND NOT $3::jsonb ? o.key THEN '"{REDACTED}"'::jsonb ELSE o.value END,
                 'new', NULL)) FROM jsonb_each(p."data") o),
            NULL, NULL, NULL, NULL, NULL, $13
-    FROM prev p WHERE p."event" <> 'deleted' AND p."data" <> '{{}}'::jsonb
+    FROM prev p CROSS JOIN (SELECT count(*) AS n FROM v) written
+    WHERE written.n > 0 AND p."event" <> 'deleted' AND p."data" <> '{{}}'::jsonb
     RETURNING "id"
-), v AS (
-    INSERT INTO "{versions}" ({VERSION_COLS})
-    SELECT $1, $2, COALESCE((SELECT "version" FROM prev), 0) + 1, $6, $3::jsonb, $8, $13
-    -- Referencing `dr` runs it first: the drift entry precedes the write's own.
-    FROM (SELECT count(*) AS n FROM dr) drift_first
-    WHERE drift_first.n >= 0
-    RETURNING "id", "version"
 ), a AS (
     INSERT INTO "{log}" ({ACTIVITY_COLS})
     SELECT $6, $1, $2, $8, $7::jsonb, $9, $10, $11, $12, v."id", $13
-    FROM v
+    -- Referencing `dr` runs it first: the drift entry precedes the write's own.
+    FROM v CROSS JOIN (SELECT count(*) AS n FROM dr) drift_first
+    WHERE drift_first.n >= 0
     RETURNING "id"
 )
-SELECT TRUE AS has_prev, FALSE AS kept, FALSE AS trail_gone, (SELECT "id" FROM v) AS version_id,
+SELECT TRUE AS has_prev, FALSE AS kept, FALSE AS trail_gone, TRUE AS planned,
+       (SELECT "id" FROM v) AS version_id,
        (SELECT "id" FROM a) AS activity_id"#
     )
 }
@@ -194,31 +205,51 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         }
         _ => UPDATED.clone(),
     };
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            &*sql,
-            values,
-        ))
-        .await
-        .map_err(Error::db(CONTEXT))?
-        .ok_or(Error::Database {
-            context: CONTEXT,
-            source: sea_orm::DbErr::RecordNotInserted,
-        })?;
-    if row
-        .try_get::<bool>("", "kept")
-        .map_err(Error::db(CONTEXT))?
-    {
-        return Ok(Outcome::NotDeleted);
+    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, &*sql, values);
+    // A writer of the same subject that holds no row lock (an explicit `snapshot` or
+    // `record_change`) may take the number this statement reads; the insert then waits
+    // for its transaction and writes nothing, and the statement runs again, reading the
+    // latest commit (READ COMMITTED; a REPEATABLE READ transaction fails instead).
+    for _ in 0..NUMBER_TRIES {
+        let answer = db
+            .query_one_raw(stmt.clone())
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .ok_or(Error::Database {
+                context: CONTEXT,
+                source: sea_orm::DbErr::RecordNotInserted,
+            })?;
+        if answer
+            .try_get::<bool>("", "kept")
+            .map_err(Error::db(CONTEXT))?
+        {
+            return Ok(Outcome::NotDeleted);
+        }
+        let has_prev: bool = answer.try_get("", "has_prev").map_err(Error::db(CONTEXT))?;
+        if !has_prev && w.kind != Kind::Created {
+            return Ok(Outcome::NoBaseline);
+        }
+        let trail_gone: bool = answer
+            .try_get("", "trail_gone")
+            .map_err(Error::db(CONTEXT))?;
+        if trail_gone && w.kind == Kind::Deleted {
+            return Ok(Outcome::AlreadyDeleted);
+        }
+        let planned: bool = answer.try_get("", "planned").map_err(Error::db(CONTEXT))?;
+        let version: Option<i64> = answer
+            .try_get("", "version_id")
+            .map_err(Error::db(CONTEXT))?;
+        if !planned || version.is_some() {
+            return Ok(Outcome::Written);
+        }
     }
-    let has_prev: bool = row.try_get("", "has_prev").map_err(Error::db(CONTEXT))?;
-    if !has_prev && w.kind != Kind::Created {
-        return Ok(Outcome::NoBaseline);
-    }
-    let trail_gone: bool = row.try_get("", "trail_gone").map_err(Error::db(CONTEXT))?;
-    if trail_gone && w.kind == Kind::Deleted {
-        return Ok(Outcome::AlreadyDeleted);
-    }
-    Ok(Outcome::Written)
+    Err(Error::Database {
+        context: CONTEXT,
+        source: sea_orm::DbErr::Custom(format!(
+            "{NUMBER_TRIES} version numbers in a row were taken by other writers of `{}` {} \
+             (a transaction whose snapshot is fixed, REPEATABLE READ or SERIALIZABLE, sees \
+             no newer number)",
+            row.subject_type, row.subject_id
+        )),
+    })
 }
