@@ -69,7 +69,7 @@ use crate::dialect::RowKey;
 use crate::trail::pending::{self, Key, Op, Pending};
 use crate::trail::plan::{Hooked, Kind};
 use crate::trail::restoring::Restoring;
-use crate::trail::{self, baseline};
+use crate::trail::{self, Recorded, baseline};
 use crate::{AuditedModel, Error};
 
 /// Whether a create needs to know if its key was given or generated: only MySQL/MariaDB
@@ -328,6 +328,7 @@ where
 pub async fn after_save<M, C>(model: M, db: &C, insert: bool) -> Result<M, DbErr>
 where
     M: AuditedModel,
+    M::Entity: EntityTrait<Model = M>,
     C: ConnectionTrait,
 {
     if AuditContext::auditing_disabled() {
@@ -366,31 +367,59 @@ where
         Kind::Created => M::changes(None, Some(&model)).map_err(Error::from)?,
         _ => redacted(M::FIELDS, set, Json::from(REDACTED)),
     };
-    let data = model.snapshot().map_err(Error::from)?;
-    let properties = restoring.as_ref().map(|r| r.properties.clone());
+    let mut data = model.snapshot().map_err(Error::from)?;
     let action = match &restoring {
         Some(r) => r.action.clone(),
         None => trail::action_of(kind),
     };
-    let write = Hooked {
-        kind,
-        action: action.as_str(),
-        data: Some(&data),
-        set,
-        extra: &extra,
-        force: restoring.is_some(),
-    };
-    trail::record::<M, C>(
-        db,
-        subject_id.as_str(),
-        write,
-        properties,
-        before_row::<M>(&pending),
-        None,
-        insert && !key_given,
-    )
-    .await?;
-    Ok(model)
+    let mut fresh = false;
+    loop {
+        let write = Hooked {
+            kind,
+            action: action.as_str(),
+            data: Some(&data),
+            set,
+            extra: &extra,
+            force: restoring.is_some(),
+        };
+        let recorded = trail::record::<M, C>(
+            db,
+            subject_id.as_str(),
+            write,
+            restoring.as_ref().map(|r| r.properties.clone()),
+            before_row::<M>(&pending),
+            None,
+            insert && !key_given,
+            fresh,
+        )
+        .await?;
+        if recorded == Recorded::Done || fresh {
+            return Ok(model);
+        }
+        // The model SeaORM read back may be the transaction's snapshot of the row: the
+        // row as it is now (locked by the update already).
+        let row = by_model_key(&model)
+            .lock_exclusive()
+            .one(db)
+            .await
+            .map_err(Error::db("reading the row after the write"))?
+            .ok_or(Error::Database {
+                context: "reading the row after the write",
+                source: DbErr::RecordNotFound("the updated row".to_owned()),
+            })?;
+        data = row.snapshot().map_err(Error::from)?;
+        fresh = true;
+    }
+}
+
+/// A query for the row a model holds, by its primary key.
+fn by_model_key<M: ModelTrait>(model: &M) -> sea_orm::Select<M::Entity> {
+    let mut query = M::Entity::find();
+    for key in <M::Entity as EntityTrait>::PrimaryKey::iter() {
+        let col = key.into_column();
+        query = query.filter(col.eq(model.get(col)));
+    }
+    query
 }
 
 /// `{"[redacted]" → new}` for each redacted field the write set; on a delete (`set` of
@@ -586,6 +615,7 @@ where
         properties,
         before,
         gone.as_ref(),
+        false,
         false,
     )
     .await?;

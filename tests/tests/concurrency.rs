@@ -137,6 +137,41 @@ async fn stale_snapshot_numbers_correctly(db: DatabaseConnection) {
     assert_eq!(trail[2].changes.get("title").unwrap().old, "v2");
 }
 
+/// An update whose transaction's snapshot predates another writer's commit, setting a
+/// field to the value that writer committed, changes nothing: nothing is logged for it
+/// (MySQL's REPEATABLE READ: SeaORM's read-back after such an update returns the row as
+/// the snapshot saw it, not as it is).
+async fn stale_update_changing_nothing(db: DatabaseConnection) {
+    let p = post::new("pending", "s").insert(&db).await.unwrap();
+    let txn_b = db.begin().await.unwrap();
+    // B reads first: its snapshot is taken now.
+    post::Entity::find_by_id(p.id).one(&txn_b).await.unwrap();
+    let set_title = |title: &str| post::ActiveModel {
+        id: Set(p.id),
+        title: Set(title.into()),
+        ..Default::default()
+    };
+    let txn_a = db.begin().await.unwrap();
+    set_title("approved").update(&txn_a).await.unwrap();
+    txn_a.commit().await.unwrap();
+    set_title("approved").update(&txn_b).await.unwrap();
+    txn_b.commit().await.unwrap();
+    assert_eq!(post::reload(&db, p.id).await.title, "approved");
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    let trail = history(&db, "post", p.id).await.unwrap();
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    // The next write diffs against the row as it is: no drift.
+    set_title("published").update(&db).await.unwrap();
+    let trail = history(&db, "post", p.id).await.unwrap();
+    assert_eq!(trail.len(), 3, "{trail:?}");
+    let title = trail[2].changes.get("title").unwrap();
+    assert_eq!(
+        (&title.old, &title.new),
+        (&Value::from("approved"), &Value::from("published"))
+    );
+}
+
 /// Explicit snapshots of one subject from two transactions at once: the second waits for
 /// the first's number, then takes the next one instead of failing on it.
 async fn explicit_snapshots_take_turns(db: DatabaseConnection) {
@@ -213,7 +248,8 @@ async fn hooked_write_after_an_explicit_snapshot(db: DatabaseConnection) {
 
 audit_tests::server_backend_tests!(
     explicit_snapshots_take_turns,
-    hooked_write_after_an_explicit_snapshot
+    hooked_write_after_an_explicit_snapshot,
+    stale_update_changing_nothing
 );
 
 backend_tests!(

@@ -78,6 +78,9 @@ pub(crate) struct HookedRow<'a> {
     pub gone: Option<&'a RowKey>,
     /// A create whose key the database generated: no trail holds it yet.
     pub new_key: bool,
+    /// An update's `data` is the row as a locking read found it after the write (asked for
+    /// by [`Outcome::Stale`]), not the model SeaORM read back.
+    pub fresh: bool,
 }
 
 /// The entity row a hooked delete removed, by key.
@@ -154,6 +157,12 @@ pub(crate) enum Outcome {
     /// A delete of a row whose latest version says it was deleted already; nothing was
     /// written (the delete removed nothing, or a row inserted again outside the trail).
     AlreadyDeleted,
+    /// MySQL/MariaDB: an update whose transaction's snapshot is older than the subject's
+    /// latest version; nothing was written. SeaORM's read-back after the UPDATE is a
+    /// consistent read, which returns the row as the snapshot saw it when the UPDATE
+    /// changed no value (InnoDB then writes no row version of its own), so the update is
+    /// written again from the row as a locking read finds it ([`HookedRow::fresh`]).
+    Stale,
 }
 
 /// What a hooked write that the plan gave nothing to write did: a delete of a row the

@@ -19,43 +19,45 @@
 //! commit, and planned again; so is a subject with no version at all in the snapshot
 //! before its update or delete is taken for a row older than its trail, and a write that
 //! the snapshot's latest version says changes nothing (it may change a newer one back).
+//! When the latest commit holds a newer version than the snapshot, an update is written
+//! from its row as a locking read finds it ([`Outcome::Stale`]): SeaORM's read-back after
+//! an UPDATE that changed no value is the snapshot's row, set fields included.
 
 use std::fmt::Write as _;
 
 use sea_orm::sea_query::{Expr, InsertStatement, MysqlQueryBuilder};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, SqlErr, Value};
-use serde_json::{Map, Value as Json};
 
 use super::{HookedRow, Outcome, entries_insert, latest, planned_version_insert};
-use crate::trail::plan::{Hooked, Kind, Latest, plan};
+use crate::trail::plan::{Kind, plan};
 use crate::{Error, Result};
 
 pub(crate) async fn write_hooked<C: ConnectionTrait>(
     db: &C,
     row: &HookedRow<'_>,
 ) -> Result<Outcome> {
-    // A create is tried without a read (its call numbers its version itself).
-    let mut locking = false;
+    // A create is tried without a read (its call numbers its version itself). An update
+    // whose row was read again after a stale snapshot reads the latest commit at once.
+    let mut locking = row.fresh;
     let mut first = row.write.kind == Kind::Created;
+    // The latest version number the transaction's snapshot holds (an update's first read).
+    let mut seen = None;
     loop {
         let prev = if first {
             None
         } else {
             latest(db, row.subject_type, row.subject_id, locking).await?
         };
-        let fresh = if locking {
-            fresher(row, prev.as_ref())
-        } else {
-            None
-        };
-        let write = match &fresh {
-            Some(data) => Hooked {
-                data: Some(data),
-                ..row.write
-            },
-            None => row.write,
-        };
-        let Ok(plan) = plan(&write, prev.as_ref()) else {
+        let number = prev.as_ref().map(|p| p.version);
+        if row.write.kind == Kind::Updated && !row.fresh {
+            match locking {
+                false => seen = Some(number),
+                // The snapshot is older than the latest version: so may be the model.
+                true if seen != Some(number) => return Ok(Outcome::Stale),
+                true => {}
+            }
+        }
+        let Ok(plan) = plan(&row.write, prev.as_ref()) else {
             // No version in the transaction's snapshot, which may predate the row's
             // first version: only the latest commit, read with a locking read, can say
             // that there is none.
@@ -124,36 +126,6 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         }
         return Ok(Outcome::Written);
     }
-}
-
-/// An update's new state for a plan against the latest commit (a locking read), when the
-/// transaction's snapshot was older: the latest version's fields with the ones the write
-/// set. SeaORM reads the row back after an update without `RETURNING`; an update that
-/// changed no value leaves the row as the snapshot saw it (InnoDB writes no new row
-/// version), so the model holds the snapshot's values of the fields it did not set, not the
-/// newer ones the latest version holds, which would show as drift back to them. (A change
-/// made outside the trail after that version is then logged at the next write instead.)
-fn fresher(row: &HookedRow<'_>, prev: Option<&Latest>) -> Option<Map<String, Json>> {
-    let (Kind::Updated, Some(set), Some(new), Some(prev)) =
-        (row.write.kind, row.write.set, row.write.data, prev)
-    else {
-        return None;
-    };
-    if !prev.alive() {
-        return None;
-    }
-    // (A field the version lacks was added to the model since: the model's value.)
-    let data = new
-        .iter()
-        .map(|(field, value)| {
-            let kept = match set.contains(&field.as_str()) {
-                true => None,
-                false => prev.data.get(field),
-            };
-            (field.clone(), kept.unwrap_or(value).clone())
-        })
-        .collect();
-    Some(data)
 }
 
 /// The session variable a create's call numbers its version with ([`numbering`]).

@@ -26,7 +26,8 @@ use plan::{BASELINE, Hooked};
 /// before the write, when the hook read it) becomes its baseline version first; without
 /// it the write is still logged, flagged `"baseline": "missing"`, with a warning. A delete
 /// passes its row's key as `gone`, and is logged only if that row is gone. `new_key`: a
-/// create whose key the database generated, which no trail holds yet.
+/// create whose key the database generated, which no trail holds yet. `fresh`: an update's
+/// data is the row as a locking read found it (after [`Recorded::NeedsRow`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
     db: &C,
@@ -36,7 +37,8 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
     before: Option<&M>,
     gone: Option<&RowKey>,
     new_key: bool,
-) -> Result<()> {
+    fresh: bool,
+) -> Result<Recorded> {
     dialect::check_subject_id(db.get_database_backend(), (M::SUBJECT_TYPE, subject_id))?;
     let row = HookedRow {
         subject_type: M::SUBJECT_TYPE,
@@ -45,6 +47,7 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
         by: Attribution::current(None, properties.as_ref()),
         gone,
         new_key,
+        fresh,
     };
     let mut outcome = dialect::write_hooked(db, &row).await?;
     if outcome == Outcome::NoBaseline
@@ -54,7 +57,8 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
         outcome = dialect::write_hooked(db, &row).await?;
     }
     match outcome {
-        Outcome::Written => return Ok(()),
+        Outcome::Written => return Ok(Recorded::Done),
+        Outcome::Stale => return Ok(Recorded::NeedsRow),
         Outcome::NotDeleted => {
             // A trigger, rule or policy cancelled the delete: no `deleted` for a row that
             // is still there.
@@ -63,7 +67,7 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
                 subject_id,
                 "audit: the row is still there after its delete: nothing logged"
             );
-            return Ok(());
+            return Ok(Recorded::Done);
         }
         Outcome::AlreadyDeleted => {
             // The hook cannot tell a delete that removed nothing from one that removed a
@@ -76,7 +80,7 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
                  delete is not in the trail (`audit_seaorm::backfill` logs such rows as drift \
                  while they exist)"
             );
-            return Ok(());
+            return Ok(Recorded::Done);
         }
         Outcome::NoBaseline => {}
     }
@@ -91,7 +95,7 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
              inserted outside the trail, its delete is not in the trail (`audit_seaorm::backfill` \
              gives such rows a baseline while they exist)"
         );
-        return Ok(());
+        return Ok(Recorded::Done);
     }
     tracing::warn!(
         subject_type = M::SUBJECT_TYPE,
@@ -123,7 +127,17 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
         },
     )
     .await?;
-    Ok(())
+    Ok(Recorded::Done)
+}
+
+/// What [`record`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// The write is in the trail (or needed nothing there).
+    Done,
+    /// Nothing was written: call again with `data` from a locking read of the row and
+    /// `fresh` set (see [`Outcome::Stale`]).
+    NeedsRow,
 }
 
 /// Writes version 1 of a subject with the state it had before auditing saw it, unless a
