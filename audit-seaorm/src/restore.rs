@@ -359,6 +359,9 @@ where
 {
     let subject_type = <E::Model as Audited>::SUBJECT_TYPE;
     let version_id = version.id;
+    // Before the row is read by the snapshot's key (in the enum's order), and before any
+    // drift is logged from it: the hooks would refuse the write only after that.
+    crate::hooks::check_key_order::<E>()?;
     if version.subject_type != subject_type {
         return Err(Error::SubjectMismatch {
             version_id,
@@ -386,8 +389,19 @@ where
     }
     // Checked above before anything is written (a version that cannot be restored writes
     // nothing); every field is written back: what changed outside the trail goes first.
-    if let Some(row) = current.as_ref().filter(|_| !drift_logged) {
-        log_drift(db, subject_type, version.subject_id.as_ref(), row).await?;
+    if !drift_logged {
+        match current.as_ref() {
+            Some(row) => {
+                log_drift(db, subject_type, version.subject_id.as_ref(), row).await?;
+            }
+            // Gone while the trail says it is there: deleted outside the trail, which the
+            // trail records before the row comes back (so that a revert of this restore
+            // deletes it again).
+            None => {
+                log_drift_gone::<E::Model, C>(db, subject_type, version.subject_id.as_ref())
+                    .await?;
+            }
+        }
     }
     let (action, properties) = logged_as.unwrap_or_else(|| {
         let properties = serde_json::json!({

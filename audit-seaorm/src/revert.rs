@@ -64,10 +64,10 @@ pub struct Conflict {
     /// The later entry that changed it.
     pub later_entry_id: i64,
     /// Whether the change was made outside the trail (raw SQL, `update_many`, another
-    /// program): the revert found the row differing from the record's latest version.
-    /// `later_entry_id` is then the `drift` entry the revert wrote to record it, which is
-    /// kept only when the revert goes ahead (`force`); refused, it rolls back with the rest,
-    /// and the record's next write logs the drift.
+    /// program): `later_entry_id` is then a `drift` entry, one a later write logged or one
+    /// the revert wrote when it found the row differing from the record's latest version.
+    /// The revert's own is kept only when the revert goes ahead (`force`); refused, it rolls
+    /// back with the rest, and the record's next write logs the drift.
     pub outside_trail: bool,
 }
 
@@ -234,7 +234,7 @@ impl Reverter {
         let mut conflicts = conflicts(&txn, &plan).await?;
         conflicts.retain(|c| !done.contains(&c.subject));
         for c in &mut conflicts {
-            c.outside_trail = drift.contains(&c.later_entry_id);
+            c.outside_trail |= drift.contains(&c.later_entry_id);
         }
         if !conflicts.is_empty() && !force {
             return Err(Error::RevertConflicts(conflicts));
@@ -390,20 +390,28 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
                 version: 0,
             });
         }
+        // The fields the model redacts (a restore keeps their values); for a type this
+        // program has no model of, the ones whose changes the trail holds redacted.
+        let declared = crate::registry::fields_of(&subject.subject_type);
         let redacted = entries
             .iter()
             .flat_map(|e| e.changes.iter())
-            .filter(|(_, c)| {
-                [&c.old, &c.new]
+            .filter(|(field, c)| match declared {
+                Some(fields) => fields
                     .iter()
-                    .any(|v| v.as_str() == Some(REDACTED))
+                    .any(|f| f.name == *field && f.mode == audit_core::FieldMode::Redacted),
+                None => [&c.old, &c.new]
+                    .iter()
+                    .any(|v| v.as_str() == Some(REDACTED)),
             })
             .map(|(field, _)| field.to_owned())
             .collect();
         steps.push((
             // (the version before the request is read only when there is one to go back to)
             if created_here { 1 } else { number },
-            entries[0].action == Action::Updated,
+            // (whether the request's first change was made to a row that was there; a
+            // restore's or a revert's over a `deleted` version put it back)
+            matches!(entries[0].action, Action::Updated | Action::Deleted),
             Step {
                 entry_ids: entries.iter().map(|e| e.id).collect(),
                 fields: entries
@@ -443,7 +451,7 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
     }
     let mut steps: Vec<Step> = steps
         .into_iter()
-        .map(|(number, updated, mut step)| {
+        .map(|(number, existing, mut step)| {
             let key = (
                 step.subject.subject_type.clone(),
                 step.subject.subject_id.clone(),
@@ -453,12 +461,13 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
                 // to (a record it held is not one the request created).
                 let before = targets.remove(&key);
                 // A version before that says the record was deleted, while the request's
-                // first change updated the row (put back outside the trail; a restore or
-                // a revert of a row there would have logged that as drift first): what
-                // the row held before the request is in no version, and deleting it
-                // would lose a record the request only changed.
+                // first change updated or deleted the row (put back outside the trail; a
+                // restore or a revert of a row there would have logged that as drift
+                // first): what the row held before the request is in no version, and
+                // deleting it would lose a record the request only changed, nor can a
+                // row it deleted be put back.
                 let deleted = before.as_ref().map(|v| v.event == Action::Deleted);
-                if deleted.is_none() || (deleted == Some(true) && updated) {
+                if deleted.is_none() || (deleted == Some(true) && existing) {
                     return Err(Error::NoStateBefore {
                         subject_type: key.0,
                         subject_id: key.1,
@@ -533,7 +542,7 @@ async fn conflicts<C: ConnectionTrait>(db: &C, plan: &[Step]) -> Result<Vec<Conf
                     subject: step.subject.clone(),
                     field: field.to_owned(),
                     later_entry_id: entry.id,
-                    outside_trail: false,
+                    outside_trail: entry.action == Action::Drift,
                 });
             }
         }

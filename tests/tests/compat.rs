@@ -423,6 +423,19 @@ async fn key_fields_out_of_order_are_refused(db: DatabaseConnection) {
     let rows = misordered::Entity::find().all(&db).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].body, "hello", "not updated");
+    // A restore too, before it reads the row (by the enum's order) or logs any drift.
+    use audit_seaorm::AuditedEntity;
+    let state = serde_json::json!({"lang": "en", "id": 1, "body": "bye"});
+    let v = audit_seaorm::snapshot(&db, "compat_misordered", r#"["en",1]"#, &state)
+        .await
+        .unwrap();
+    let refused = misordered::Entity::restore(&db, v.id).await;
+    assert!(
+        matches!(refused, Err(audit_seaorm::Error::KeyOrder { .. })),
+        "{refused:?}"
+    );
+    let rows = misordered::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows[0].body, "hello", "not restored");
     for id in [r#"["en",1]"#, r#"[1,"en"]"#] {
         assert!(
             history(&db, "compat_misordered", id)

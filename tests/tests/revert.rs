@@ -2,7 +2,8 @@
 //! refused (nothing written) when a later change touched the same field, unless forced.
 
 use audit_seaorm::{
-    AuditContext, AuditedEntity, Error, Retention, Reverter, activity, history, prune, versions,
+    AuditContext, AuditedBulk, AuditedEntity, Error, Retention, Reverter, activity, history, prune,
+    versions,
 };
 use audit_tests::{backend_tests, post, until_a_lock_wait};
 use sea_orm::{
@@ -210,6 +211,29 @@ async fn a_row_put_back_outside_is_not_deleted(db: DatabaseConnection) {
     }
     assert_eq!(entry_count(&db).await, before, "nothing written");
     assert_eq!(post::reload(&db, p.id).await.title, "by req-back");
+
+    // Deleted by a request instead (a bulk delete logs the row's return as drift, then
+    // its delete): the row cannot be put back either.
+    let q = post::new("q", "q").insert(&db).await.unwrap();
+    q.clone().delete(&db).await.unwrap();
+    post::Entity::insert(post::ActiveModel {
+        id: Set(q.id),
+        ..post::new("back", "back-q")
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+    request("req-gone")
+        .scope(post::Entity::delete_by_id_audited(q.id).exec(&db))
+        .await
+        .unwrap();
+    let before = entry_count(&db).await;
+    match reverter.revert_request(&db, "req-gone", true).await {
+        Err(Error::NoStateBefore { subject_id, .. }) => assert_eq!(subject_id, q.id.to_string()),
+        other => panic!("expected NoStateBefore, got {other:?}"),
+    }
+    assert_eq!(entry_count(&db).await, before, "nothing written");
+    assert!(gone(&db, q.id).await);
 }
 
 /// A request that put a deleted record back (a revert of its delete, a restore of it):
@@ -246,6 +270,38 @@ async fn a_record_put_back_goes_again(db: DatabaseConnection) {
         .unwrap();
     assert!(
         gone(&db, d.id).await,
+        "gone again with the restore's revert"
+    );
+
+    // Deleted outside the trail, then restored: the restore records the delete first (a
+    // `drift` entry and a `deleted` version), so its revert deletes the row again.
+    let e = post::new("e", "e").insert(&db).await.unwrap();
+    retitle(&db, e.id, "e2").await;
+    post::Entity::delete_by_id(e.id).exec(&db).await.unwrap();
+    let first = versions(&db, "post", e.id).await.unwrap()[0].id;
+    request("req-restore-gone")
+        .scope(post::Entity::restore(&db, first))
+        .await
+        .unwrap();
+    let events: Vec<String> = versions(&db, "post", e.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.event.as_str().to_owned())
+        .collect();
+    assert_eq!(events, ["created", "updated", "deleted", "restored"]);
+    let trail = history(&db, "post", e.id).await.unwrap();
+    assert_eq!(trail[2].action.as_str(), "drift");
+    assert_eq!(
+        trail[2].changes.get("title").unwrap().new,
+        serde_json::Value::Null
+    );
+    reverter
+        .revert_request(&db, "req-restore-gone", false)
+        .await
+        .unwrap();
+    assert!(
+        gone(&db, e.id).await,
         "gone again with the restore's revert"
     );
 }
@@ -566,6 +622,34 @@ async fn changes_outside_the_trail_are_seen(db: DatabaseConnection) {
     );
     assert_eq!(vs[2].event, "drift");
     assert_eq!(vs[3].data["slug"], serde_json::json!("outside"));
+
+    // Logged as drift already by a later write (of another field): the same conflict.
+    let q = post::new("a", "a").insert(&db).await.unwrap();
+    request("req-out-2").scope(retitle(&db, q.id, "c")).await;
+    post::Entity::update_many()
+        .col_expr(post::Column::Title, sea_orm::sea_query::Expr::value("b"))
+        .filter(post::Column::Id.eq(q.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    post::ActiveModel {
+        id: ActiveValue::Unchanged(q.id),
+        slug: Set("later".into()),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    let drift = history(&db, "post", q.id).await.unwrap()[2].clone();
+    assert_eq!(drift.action.as_str(), "drift");
+    match reverter.revert_request(&db, "req-out-2", false).await {
+        Err(Error::RevertConflicts(conflicts)) => {
+            assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+            assert_eq!(conflicts[0].later_entry_id, drift.id);
+            assert!(conflicts[0].outside_trail, "{conflicts:?}");
+        }
+        other => panic!("expected RevertConflicts, got {other:?}"),
+    }
 }
 
 /// A row deleted outside the trail after the request: the revert logs the deletion as
