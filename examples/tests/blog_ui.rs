@@ -768,6 +768,21 @@ async fn timeline_and_history_page_as_they_scroll() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let failed = b.js("return window.failedPages", vec![]).await;
     assert_eq!(failed, json!(1), "the failing page was asked for again");
+    // Nor when the button is scrolled out of view and back.
+    b.js("window.scrollTo(0, 0)", vec![]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.js(
+        "document.querySelector('button.more').scrollIntoView()",
+        vec![],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let failed = b.js("return window.failedPages", vec![]).await;
+    assert_eq!(
+        failed,
+        json!(1),
+        "scrolling back asked for the failing page again"
+    );
     b.js("window.fetch = window.realFetch", vec![]).await;
     b.click("button.more").await;
     b.wait_count("#entries li.entry", 60).await;

@@ -1115,6 +1115,18 @@ async fn a_diff_after_retention(db: DatabaseConnection) {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // `from` alone, above the latest version: neither.
+    let (status, body) = get(
+        &base,
+        "admin",
+        &format!(
+            "/api/audit/subjects/post/{id}/diff?from={}",
+            left[0].version + 5
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
     let doc = serde_json::to_value(audit_seaorm::http::openapi()).unwrap();
     assert!(
         doc["paths"]["/subjects/{subject_type}/{subject_id}/diff"]["get"]["responses"]
@@ -1206,6 +1218,9 @@ async fn a_record_joining_during_the_check_is_refused(db: DatabaseConnection) {
     );
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "cannot_revert", "{body}");
+    // The record the caller was not checked for is not named.
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("note"), "{message}");
     assert_eq!(note::Entity::find().all(&db).await.unwrap().len(), 1);
     assert!(
         post::Entity::find_by_id(p.id)

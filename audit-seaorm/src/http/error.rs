@@ -148,12 +148,26 @@ impl From<Error> for ApiError {
                 error.conflicts = Some(conflicts);
                 error
             }
-            Error::NotRevertible(_)
-            | Error::NoStateBefore { .. }
-            | Error::RequestShared { .. }
-            | Error::RequestChanged { .. } => {
+            Error::NotRevertible(_) | Error::NoStateBefore { .. } => {
                 Self::new(StatusCode::CONFLICT, ErrorCode::CannotRevert, e.to_string())
             }
+            // Without the causers and the record: the caller was checked for neither.
+            Error::RequestShared { ref request_id, .. } => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::CannotRevert,
+                format!(
+                    "request `{request_id}` has entries of more than one causer: its id was \
+                     used by more than one request; nothing reverted"
+                ),
+            ),
+            Error::RequestChanged { ref request_id, .. } => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::CannotRevert,
+                format!(
+                    "request `{request_id}` changed more records since they were checked: \
+                     nothing reverted; try again"
+                ),
+            ),
             Error::StatePruned { .. } => {
                 Self::new(StatusCode::GONE, ErrorCode::StatePruned, e.to_string())
             }

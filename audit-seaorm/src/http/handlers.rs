@@ -359,9 +359,10 @@ async fn subject_diff(
     };
     let to = match q.to {
         Some(to) => to,
+        // (`from` given above the latest version: that version is not there, 404)
         None => crate::history::latest_version(&state.db, kind, id)
             .await?
-            .map_or(from, |v| v.version),
+            .map_or(from, |v| v.version.max(from)),
     };
     let from = match q.from {
         // `to` given below the earliest version left: that version is not there (404).

@@ -325,8 +325,9 @@ fn client_ip(config: &Config, parts: &Parts) -> Option<IpAddr> {
         return Some(peer);
     }
     // Every line of the header the proxies set, in order (a proxy may add its own line
-    // after the client's), one hop per comma-separated entry. A line that is not visible
-    // ASCII is one hop that is no address.
+    // after the client's), one hop per comma-separated entry. An entry that is not ASCII
+    // text is a hop that is no address (split as bytes: a proxy appends its hop to the
+    // client's text on one line, and bytes a client sent must not hide the proxy's hop).
     let name = match config.forwarded_header {
         ForwardedHeader::XForwardedFor => "x-forwarded-for",
         ForwardedHeader::Forwarded => "forwarded",
@@ -335,9 +336,10 @@ fn client_ip(config: &Config, parts: &Parts) -> Option<IpAddr> {
         .headers
         .get_all(name)
         .iter()
-        .flat_map(|v| match v.to_str() {
-            Ok(line) => line.split(',').map(Some).collect::<Vec<_>>(),
-            Err(_) => vec![None],
+        .flat_map(|v| {
+            v.as_bytes()
+                .split(|b| *b == b',')
+                .map(|hop| std::str::from_utf8(hop).ok().filter(|hop| hop.is_ascii()))
         })
         .collect();
     // Walk back from the nearest hop: the first address that is not a trusted proxy is the
@@ -497,6 +499,27 @@ mod tests {
             None,
             "not the proxy's address, not the spoofable line before"
         );
+    }
+
+    #[test]
+    fn bytes_a_client_sent_do_not_hide_the_proxy_hop_on_its_line() {
+        let layer = AuditLayer::new().trusted_proxies(["10.0.0.1".parse().unwrap()]);
+        let mut req = parts(&[], "10.0.0.1:5000");
+        req.headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff, 203.0.113.9").unwrap(),
+        );
+        assert_eq!(
+            context_for(&layer.config, &req).ip,
+            Some("203.0.113.9".parse().unwrap())
+        );
+        // The client's entry is still no address when the walk reaches it.
+        let mut req = parts(&[], "10.0.0.1:5000");
+        req.headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"1.2.3.4\xff, 10.0.0.1").unwrap(),
+        );
+        assert_eq!(context_for(&layer.config, &req).ip, None);
     }
 
     #[test]

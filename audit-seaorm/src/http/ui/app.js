@@ -203,9 +203,9 @@ function pagedList(list, fetchPage, render) {
     // would otherwise see none). Until the first page is in, nothing is watched; after a
     // failed page, nothing either (the button retries: scrolling must not repeat a
     // failing request over and over).
-    if (loaded && !done && observer === watcher) {
+    if (observer === watcher) {
       watcher.unobserve(more);
-      watcher.observe(more);
+      if (loaded && !done) watcher.observe(more);
     }
   }
   more.addEventListener("click", load);
