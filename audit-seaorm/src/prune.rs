@@ -260,30 +260,50 @@ pub async fn prune<C: ConnectionTrait + TransactionTrait>(
     let scopes = entry_scopes(retention);
     let mut kept = 0;
     let mut batches = 0;
-    if crate::partition::is_partitioned(db).await? {
-        let (rows, dropped) = prune_partitions(db, retention, &scopes, now).await?;
-        // A dry run counts those rows again below, with the others of their age.
-        if !retention.dry_run {
-            done.entries += rows;
+    let removed = async {
+        if crate::partition::is_partitioned(db).await? {
+            let (rows, dropped) = prune_partitions(db, retention, &scopes, now).await?;
+            // A dry run counts those rows again below, with the others of their age.
+            if !retention.dry_run {
+                done.entries += rows;
+            }
+            done.partitions = dropped;
         }
-        done.partitions = dropped;
+        for (scope, age) in scopes {
+            let before = now - age;
+            bounds.insert(scope.label(), json!(before));
+            done.entries += prune_entries(
+                db,
+                &scope,
+                before,
+                retention,
+                &done,
+                &mut kept,
+                &mut batches,
+            )
+            .await?;
+        }
+        done.batches = batches;
+        prune_versions(db, retention, &mut done, &mut kept).await
     }
-    for (scope, age) in scopes {
-        let before = now - age;
-        bounds.insert(scope.label(), json!(before));
-        done.entries += prune_entries(
-            db,
-            &scope,
-            before,
-            retention,
-            &done,
-            &mut kept,
-            &mut batches,
-        )
-        .await?;
+    .await;
+    if !retention.dry_run {
+        // The chains start after the removed rows, from anchors. Also when this run
+        // removed nothing (the marks of a run that stopped before this point fold now),
+        // and when it stopped at an error: the batches committed before it fold too.
+        let folded = crate::chain::reanchor(db).await;
+        match (&removed, folded) {
+            (_, Ok(_)) => {}
+            (Ok(()), Err(e)) => return Err(e),
+            (Err(_), Err(e)) => tracing::warn!(
+                target: "audit_seaorm::prune",
+                error = %e,
+                "audit: prune stopped at an error, and the chains could not fold what it \
+                 removed before it (the next run folds them)"
+            ),
+        }
     }
-    done.batches = batches;
-    prune_versions(db, retention, &mut done, &mut kept).await?;
+    removed?;
     done.kept_changed = kept;
     if kept > 0 {
         tracing::warn!(
@@ -292,11 +312,6 @@ pub async fn prune<C: ConnectionTrait + TransactionTrait>(
             "audit: rows old enough to prune no longer match their hash-chain links \
              (changed since they were sealed); they are kept: run `verify`"
         );
-    }
-    if !retention.dry_run {
-        // The chains start after the removed rows, from anchors. Also when this run
-        // removed nothing: the marks of a run that stopped before this point fold now.
-        crate::chain::reanchor(db).await?;
     }
     if !retention.dry_run {
         let keep: BTreeMap<&str, u64> = retention

@@ -120,13 +120,29 @@ pub(crate) async fn changed_rows<C: ConnectionTrait>(
     // (In pieces: a record may have more sealed versions to prune than a statement takes
     // parameters.)
     let mut rows = Vec::with_capacity(row_ids.len());
+    // A row that cannot be read back (changed into a value of no type) is changed too:
+    // kept, and reported by `verify`, rather than stopping retention.
+    let mut unreadable = Vec::new();
     for ids in row_ids.chunks(IDS_PER_READ) {
-        let read = super::rows::Rows {
-            ids: Some(ids),
-            limit: i64::MAX as u64,
-            ..Default::default()
-        };
-        rows.extend(read.read(db, kind).await?);
+        let mut ids = ids.to_vec();
+        loop {
+            let read = super::rows::Rows {
+                ids: Some(&ids),
+                limit: i64::MAX as u64,
+                ..Default::default()
+            };
+            match read.read(db, kind).await {
+                Ok(found) => {
+                    rows.extend(found);
+                    break;
+                }
+                Err(Error::Corrupt { id, .. }) if ids.contains(&id) => {
+                    unreadable.push(id);
+                    ids.retain(|i| *i != id);
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
     let mut by_id: HashMap<i64, Vec<hash::Row>> = HashMap::new();
     for r in rows {
@@ -134,6 +150,10 @@ pub(crate) async fn changed_rows<C: ConnectionTrait>(
     }
     let mut changed = Vec::new();
     for l in &links {
+        if unreadable.contains(&l.row_id) {
+            changed.push(l.row_id);
+            continue;
+        }
         let row = match by_id.get(&l.row_id).map(Vec::as_slice) {
             None | Some([]) => continue, // gone already: nothing left to keep
             Some([row]) => row,
