@@ -1768,7 +1768,33 @@ async fn prune_keeps_an_unreadable_row(db: DatabaseConnection) {
     );
 }
 
+/// A sweep of more rows than one step seals is recorded, once it has caught up, at the
+/// time it began: a row it passed over before that row committed must not fall behind
+/// the late line that the sweep's end would draw.
+async fn a_long_sweep_is_recorded_when_it_began(db: DatabaseConnection) {
+    use audit_seaorm::AuditedBulk;
+    post::Entity::insert_many_audited((0..1100).map(|i| post::new("t", &format!("s{i}"))))
+        .exec(&db)
+        .await
+        .unwrap();
+    let sealed = seal_all(&db).await.unwrap();
+    assert!(sealed.steps >= 2, "{sealed:?}");
+    let runs = seal_runs::Entity::find()
+        .filter(seal_runs::Column::Run.gt(0))
+        .order_by_asc(seal_runs::Column::Run)
+        .all(&db)
+        .await
+        .unwrap();
+    let (first, last) = (runs.first().unwrap(), runs.last().unwrap());
+    assert!(!first.complete && last.complete, "{runs:?}");
+    assert_eq!(last.sealed_at, first.sealed_at, "{runs:?}");
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!(report.pending, 0);
+}
+
 backend_tests!(
+    a_long_sweep_is_recorded_when_it_began,
     prune_keeps_an_unreadable_row,
     a_key_twice_is_a_change,
     an_unreadable_row_is_reported,

@@ -237,6 +237,8 @@ struct From {
     after: (i64, i64),
     /// Whether the call sweeps (reads from the floor rather than from the last run).
     sweep: bool,
+    /// When its first step began (a sweep that caught up is recorded at that time).
+    started: DateTime<Utc>,
 }
 
 /// The run with number 0, whose row the runs lock to take turns.
@@ -439,11 +441,13 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Re
             From {
                 after: (0, 0),
                 sweep: true,
+                started: now,
             }
         } else {
             From {
                 after: (runs.latest.log_max_id, runs.latest.versions_max_id),
                 sweep: false,
+                started: now,
             }
         }
     });
@@ -481,14 +485,19 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Re
     // A run that neither sealed nor swept is not recorded; a sweep always is (its time
     // moves the late line on and spaces the sweeps).
     let idle = rows == 0 && !from.sweep;
+    // A sweep that caught up vouches for the rows that had committed when it began, not
+    // when it ended: a row it passed before its commit was not seen, and the late line
+    // (`SEAL_GRACE` before this time) must not pass it. (The runs' times then step back
+    // once; later runs start from this time again.)
+    let swept = complete && from.sweep;
     if !idle {
         seal_runs::Entity::insert(seal_runs::ActiveModel {
             run: Set(run),
-            sealed_at: Set(now),
+            sealed_at: Set(if swept { from.started } else { now }),
             rows: Set(rows as i64),
             log_max_id: Set(max_ids.0),
             versions_max_id: Set(max_ids.1),
-            complete: Set(complete && from.sweep),
+            complete: Set(swept),
             ..origin()
         })
         .exec_without_returning(db)
