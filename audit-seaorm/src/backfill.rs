@@ -8,6 +8,7 @@ use sea_orm::{
     QueryFilter, QuerySelect, TransactionSession, TransactionTrait, Value,
 };
 
+use crate::bulk::record::{MAX_STATEMENT_BYTES, value_len};
 use crate::entity::versions;
 use crate::trail::baseline;
 use crate::trail::plan::{BASELINE, Kind};
@@ -227,15 +228,27 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
         Vec::new()
     };
     let at = chrono::Utc::now();
-    let mut insert = Query::insert();
-    insert.into_table(versions::Entity).columns([
-        V::SubjectType,
-        V::SubjectId,
-        V::Version,
-        V::Event,
-        V::Data,
-        V::CreatedAt,
-    ]);
+    let new_insert = || {
+        let mut insert = Query::insert();
+        insert.into_table(versions::Entity).columns([
+            V::SubjectType,
+            V::SubjectId,
+            V::Version,
+            V::Event,
+            V::Data,
+            V::CreatedAt,
+        ]);
+        insert.on_conflict(
+            OnConflict::columns([V::SubjectType, V::SubjectId, V::Version])
+                .do_nothing_on([V::Id])
+                .to_owned(),
+        );
+        insert
+    };
+    // In statements of about `MAX_STATEMENT_BYTES` at most (a batch of wide rows would
+    // pass a server's packet limit, and every run would stop at it).
+    let mut inserts = Vec::new();
+    let mut bytes = 0;
     let mut n = 0;
     let mut too_long = 0;
     for (row, id) in rows.iter().zip(&ids) {
@@ -257,31 +270,30 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
             continue;
         }
         n += 1;
-        insert.values_panic([
-            subject_type.into(),
-            id.as_str().into(),
-            1i64.into(),
-            BASELINE.into(),
-            serde_json::Value::Object(row.snapshot()?).into(),
-            crate::dialect::time(at, db.get_database_backend()),
-        ]);
-    }
-    insert.on_conflict(
-        OnConflict::columns([V::SubjectType, V::SubjectId, V::Version])
-            .do_nothing_on([V::Id])
-            .to_owned(),
-    );
-    if n == 0 {
-        return Ok(Batch {
-            written: 0,
-            versioned,
-            too_long,
-        });
+        let data = sea_orm::Value::from(serde_json::Value::Object(row.snapshot()?));
+        let len = value_len(&data) + id.len() + subject_type.len();
+        if inserts.is_empty() || bytes + len > MAX_STATEMENT_BYTES {
+            inserts.push(new_insert());
+            bytes = 0;
+        }
+        bytes += len;
+        if let Some(insert) = inserts.last_mut() {
+            insert.values_panic([
+                subject_type.into(),
+                id.as_str().into(),
+                1i64.into(),
+                BASELINE.into(),
+                data.into(),
+                crate::dialect::time(at, db.get_database_backend()),
+            ]);
+        }
     }
     if mysql {
-        db.execute(&insert)
-            .await
-            .map_err(Error::db("writing baseline versions"))?;
+        for insert in &inserts {
+            db.execute(insert)
+                .await
+                .map_err(Error::db("writing baseline versions"))?;
+        }
         return Ok(Batch {
             written: n,
             versioned,
@@ -289,15 +301,20 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
         });
     }
     // The ids written: the batch's others had a version already.
-    insert.returning_col(V::SubjectId);
-    let written: HashSet<String> = db
-        .query_all(&insert)
-        .await
-        .map_err(Error::db("writing baseline versions"))?
-        .iter()
-        .map(|r| r.try_get::<String>("", "subject_id"))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(Error::db("writing baseline versions"))?;
+    let mut written = HashSet::new();
+    for mut insert in inserts {
+        insert.returning_col(V::SubjectId);
+        for r in db
+            .query_all(&insert)
+            .await
+            .map_err(Error::db("writing baseline versions"))?
+        {
+            written.insert(
+                r.try_get::<String>("", "subject_id")
+                    .map_err(Error::db("writing baseline versions"))?,
+            );
+        }
+    }
     Ok(Batch {
         written: written.len() as u64,
         versioned: ids

@@ -3,7 +3,7 @@
 //! baseline is known per process.
 
 use audit_seaorm::hooks::{expire_tentative_baselines, forget_baselines};
-use audit_seaorm::{AuditContext, Error, Reverter, backfill, history, versions};
+use audit_seaorm::{AuditContext, Backfill, Error, Reverter, backfill, history, versions};
 use audit_tests::{backend_tests, legacy, server_backend_tests, until_a_lock_wait};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ModelTrait, Set,
@@ -383,7 +383,48 @@ async fn a_baseline_beside_a_backfill(db: DatabaseConnection) {
     forget_baselines();
 }
 
+/// A batch of wide rows (about 20 MB of snapshots in one batch of `Backfill::BATCH`, more
+/// than MariaDB's default 16 MiB packet) is written in several statements: every row gets
+/// its baseline.
+async fn wide_rows_are_backfilled(db: DatabaseConnection) {
+    const WIDE: usize = 20_000;
+    let _serial = SERIAL.lock().await;
+    forget_baselines();
+    if db.get_database_backend() == DbBackend::MySql {
+        // (the entity's `String` is a `VARCHAR(255)` there)
+        db.execute_unprepared("ALTER TABLE `legacy_items` MODIFY `name` MEDIUMTEXT NOT NULL")
+            .await
+            .unwrap();
+    }
+    let rows: Vec<legacy::ActiveModel> = (1..=Backfill::BATCH as i32)
+        .map(|id| legacy::ActiveModel {
+            id: Set(id),
+            name: Set(format!("{id}-{}", "x".repeat(WIDE))),
+            qty: Set(id),
+        })
+        .collect();
+    for chunk in rows.chunks(100) {
+        legacy::Entity::insert_many(chunk.to_vec())
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    let done = backfill::<legacy::Entity, _>(&db).await.unwrap();
+    assert_eq!(
+        (done.rows, done.written),
+        (Backfill::BATCH, Backfill::BATCH)
+    );
+    let last = versions(&db, "legacy_items", Backfill::BATCH as i32)
+        .await
+        .unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].data["name"].as_str().map(str::len), Some(WIDE + 5));
+    forget_baselines();
+}
+
 server_backend_tests!(a_baseline_beside_a_backfill);
+
+backend_tests!(wide_rows_are_backfilled);
 
 backend_tests!(
     a_failed_update_leaves_no_note_for_a_delete,

@@ -9,7 +9,7 @@
 //! statements that stay under every backend's parameter limit. Memory is bounded by the
 //! batch, not by the number of rows.
 
-mod record;
+pub(crate) mod record;
 
 use std::collections::HashMap;
 use std::marker::PhantomData;

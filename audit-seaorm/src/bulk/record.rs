@@ -272,7 +272,7 @@ fn insert_statement(
 /// The bytes of values one statement carries at most (about: see [`value_len`]), besides
 /// [`MAX_PARAMS`]: MySQL refuses a packet over `max_allowed_packet` (16 MiB by default on
 /// MariaDB), and a bulk update of wide rows writes far more than its own small `UPDATE`.
-const MAX_STATEMENT_BYTES: usize = 4 << 20;
+pub(crate) const MAX_STATEMENT_BYTES: usize = 4 << 20;
 
 /// `rows` split into statements of at most [`MAX_PARAMS`] parameters and about
 /// [`MAX_STATEMENT_BYTES`] of values (a row larger than that goes alone).
@@ -298,7 +298,7 @@ fn chunks(rows: Vec<Vec<Value>>, per_row: usize) -> Vec<Vec<Vec<Value>>> {
 
 /// About how many bytes a value takes on the wire (JSON as its compact text, escapes
 /// aside).
-fn value_len(value: &Value) -> usize {
+pub(crate) fn value_len(value: &Value) -> usize {
     fn json_len(j: &Json) -> usize {
         match j {
             Json::Null | Json::Bool(_) => 5,
