@@ -528,6 +528,13 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
             return Ok(removed);
         };
         after = last;
+        // Old by the time each row holds, not by how it is spelt: SQLite compares the text,
+        // and a time rewritten with another offset (the same instant, so the same hash)
+        // would sort before the bound while the row is younger.
+        let rows: Vec<(i64, DateTime<Utc>)> = rows.into_iter().filter(|r| r.1 < before).collect();
+        if rows.is_empty() {
+            continue;
+        }
         let times = rows.iter().map(|r| r.1);
         let hours = (times.clone().min(), times.max());
         let ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();

@@ -1793,6 +1793,39 @@ async fn a_long_sweep_is_recorded_when_it_began(db: DatabaseConnection) {
     assert_eq!(report.pending, 0);
 }
 
+/// SQLite holds times as text: a sealed entry's time rewritten as the same instant with
+/// another offset (so the same hash) sorts before prune's bound while the entry is
+/// younger. Prune goes by the time itself, and keeps it.
+async fn an_offset_does_not_age_an_entry(db: DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let p = post_with_history(&db, "young", 0).await;
+    let entry = entry_ids(&db, p.id).await[0];
+    let t = Utc::now() - Duration::hours(12);
+    move_entries(&db, vec![entry], t).await;
+    seal(&db).await.unwrap();
+    let west = chrono::FixedOffset::west_opt(23 * 3600 + 59 * 60).unwrap();
+    let shifted = t
+        .with_timezone(&west)
+        .format("%Y-%m-%d %H:%M:%S%.6f%:z")
+        .to_string();
+    db.execute_unprepared(&format!(
+        r#"UPDATE "activity_log" SET "created_at" = '{shifted}' WHERE "id" = {entry}"#
+    ))
+    .await
+    .unwrap();
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "the same instant: {:#?}", report.breaks);
+    let pruned = prune(&db, &Retention::new().entries_older_than(Duration::days(1)))
+        .await
+        .unwrap();
+    assert_eq!(pruned.entries, 0);
+    assert_eq!(entry_ids(&db, p.id).await, [entry]);
+}
+
+mod an_offset_does_not_age_an_entry {
+    audit_tests::__backend_test!(an_offset_does_not_age_an_entry, sqlite, Sqlite, "_s");
+}
+
 backend_tests!(
     a_long_sweep_is_recorded_when_it_began,
     prune_keeps_an_unreadable_row,

@@ -922,8 +922,14 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Reports `row`, which has no link, as inserted, once per chain in `flagged`.
+    /// Reports `row`, which has no link, as inserted, once per chain in `flagged`. Once
+    /// the report holds `max_breaks`, nothing more is remembered (memory stays bounded
+    /// however many chains have such rows).
     fn inserted(&mut self, kind: Kind, row: &Row, flagged: &mut HashSet<Key>) {
+        if self.report.breaks.len() >= self.scope.max_breaks {
+            self.report.more_breaks = true;
+            return;
+        }
         let (t, id) = row.subject();
         let key = (t.to_owned(), id.to_owned());
         if !flagged.contains(&key) {
