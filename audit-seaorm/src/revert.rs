@@ -266,10 +266,20 @@ impl Reverter {
             // (a record the revert deletes keeps nothing)
             .filter(|s| s.target.is_some())
             .flat_map(|s| {
-                s.redacted.iter().map(|field| KeptField {
-                    subject: s.subject.clone(),
-                    field: field.clone(),
-                })
+                let declared = crate::registry::fields_of(&s.subject.subject_type);
+                let before = s.target.as_ref().map(|t| &t.data);
+                s.redacted
+                    .iter()
+                    // Kept: redacted now, or not in the version the revert goes back to (a
+                    // value that merely reads `[redacted]` goes back like any other).
+                    .filter(move |field| {
+                        redacted_now(declared, field)
+                            || before.is_none_or(|d| !d.contains_key(field.as_str()))
+                    })
+                    .map(|field| KeptField {
+                        subject: s.subject.clone(),
+                        field: field.clone(),
+                    })
             })
             .collect();
         if !redacted_kept.is_empty() {
@@ -286,6 +296,16 @@ impl Reverter {
             redacted_kept,
         })
     }
+}
+
+/// Whether the model of a subject type (`fields`, when this program has one) redacts
+/// `field` now.
+fn redacted_now(fields: Option<&[audit_core::Field]>, field: &str) -> bool {
+    fields.is_some_and(|fields| {
+        fields
+            .iter()
+            .any(|f| f.name == field && f.mode == audit_core::FieldMode::Redacted)
+    })
 }
 
 /// One record to put back.
@@ -390,19 +410,18 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
                 version: 0,
             });
         }
-        // The fields the model redacts (a restore keeps their values); for a type this
-        // program has no model of, the ones whose changes the trail holds redacted.
+        // The fields the model redacts (a restore keeps their values), and those whose
+        // changes the trail holds redacted (redacted when the request ran: the version
+        // before may not hold them); which of them stay is known with that version.
         let declared = crate::registry::fields_of(&subject.subject_type);
         let redacted = entries
             .iter()
             .flat_map(|e| e.changes.iter())
-            .filter(|(field, c)| match declared {
-                Some(fields) => fields
-                    .iter()
-                    .any(|f| f.name == *field && f.mode == audit_core::FieldMode::Redacted),
-                None => [&c.old, &c.new]
-                    .iter()
-                    .any(|v| v.as_str() == Some(REDACTED)),
+            .filter(|(field, c)| {
+                redacted_now(declared, field)
+                    || [&c.old, &c.new]
+                        .iter()
+                        .any(|v| v.as_str() == Some(REDACTED))
             })
             .map(|(field, _)| field.to_owned())
             .collect();

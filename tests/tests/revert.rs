@@ -807,6 +807,17 @@ async fn redacted_fields_are_named_not_reverted(db: DatabaseConnection) {
         (row.title.as_str(), row.api_token.as_str()),
         ("a", "secret-2")
     );
+
+    // A field in clear whose value is the text `[redacted]` goes back, and is not named.
+    request("req-marker")
+        .scope(retitle(&db, p.id, audit_seaorm::REDACTED))
+        .await;
+    let done = reverter
+        .revert_request(&db, "req-marker", false)
+        .await
+        .unwrap();
+    assert!(done.redacted_kept.is_empty(), "{:?}", done.redacted_kept);
+    assert_eq!(post::reload(&db, p.id).await.title, "a");
 }
 
 backend_tests!(

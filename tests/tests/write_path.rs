@@ -686,6 +686,40 @@ backend_tests!(
     tasks_move_threads,
 );
 
+/// SQLite outside a transaction: the statements of a delete's call commit one by one,
+/// and another connection may insert the row again between them (here a trigger does, as
+/// the `deleted` version goes in). The version and its entry still go together.
+async fn a_row_back_between_a_deletes_statements(db: DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let p = post::new("a", "a").insert(&db).await.unwrap();
+    db.execute_unprepared(
+        r#"CREATE TRIGGER "back" AFTER INSERT ON "versions" WHEN NEW."event" = 'deleted'
+           BEGIN
+             INSERT INTO "posts" ("id", "title", "slug", "api_token", "view_count")
+             VALUES (NEW."subject_id", 'back', 'back', '', 0);
+           END"#,
+    )
+    .await
+    .unwrap();
+    let id = p.id;
+    p.delete(&db).await.unwrap();
+    let vs = versions(&db, "post", id).await.unwrap();
+    assert_eq!(vs.last().unwrap().event.as_str(), "deleted", "{vs:?}");
+    let trail = history(&db, "post", id).await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(last.action.as_str(), "deleted", "{trail:?}");
+    assert_eq!(last.version_id, Some(vs.last().unwrap().id));
+}
+
+mod a_row_back_between_a_deletes_statements {
+    audit_tests::__backend_test!(
+        a_row_back_between_a_deletes_statements,
+        sqlite,
+        Sqlite,
+        "_s"
+    );
+}
+
 server_backend_tests!(
     an_unchanging_update_in_an_older_snapshot,
     cancelled_write,

@@ -20,9 +20,10 @@ use crate::{Error, Result};
 pub const SEAL_GRACE: Duration = Duration::minutes(10);
 
 /// How often [`seal`] looks behind the last run for rows that committed after rows with
-/// higher ids were sealed (a sweep of the last [`SEAL_GRACE`] or so of the trail); the
-/// calls in between read only the rows written since the last run. [`seal_all`] sweeps
-/// whenever it is called.
+/// higher ids were sealed (a sweep of the last [`SEAL_GRACE`] or so of the trail): a call
+/// sweeps when the last sweep that caught up began this long ago or more; the calls in
+/// between read only the rows written since the last run. [`seal_all`] sweeps whenever it
+/// is called.
 pub const SEAL_SWEEP: Duration = Duration::minutes(1);
 
 /// Rows of each table sealed per step (one transaction).
@@ -123,7 +124,7 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
         .await
         .map_err(Error::db("starting to seal late rows"))?;
     let runs = lock_runs(&txn).await?;
-    // (after the lock, and never before the last run: the runs' times only go forward)
+    // (after the lock, and never before the last run's time)
     let now = Ord::max(Utc::now().trunc_subsecs(6), runs.latest.sealed_at);
     let run = runs.latest.run + 1;
     let mut sealed = 0;
@@ -433,8 +434,8 @@ struct Step {
 
 async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Result<Step> {
     let runs = lock_runs(db).await?;
-    // Read holding the lock, and never before the last run's: the runs' times only go
-    // forward (the floor and the late line follow them), whatever waited for the lock.
+    // Read holding the lock, and never before the last run's, whatever waited for the
+    // lock (a sweep that caught up is recorded at the time it began: see below).
     let now = Ord::max(Utc::now().trunc_subsecs(6), runs.latest.sealed_at);
     let mut from = from.unwrap_or_else(|| {
         if sweep || runs.swept_at.is_none_or(|t| t <= now - SEAL_SWEEP) {
@@ -487,13 +488,19 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Re
     let idle = rows == 0 && !from.sweep;
     // A sweep that caught up vouches for the rows that had committed when it began, not
     // when it ended: a row it passed before its commit was not seen, and the late line
-    // (`SEAL_GRACE` before this time) must not pass it. (The runs' times then step back
-    // once; later runs start from this time again.)
+    // (`SEAL_GRACE` before this time) must not pass it. Never before the last sweep that
+    // caught up (one that began later and ended first): the late line and the floor only
+    // move forward. (The runs' times step back there; later runs go on from it.)
     let swept = complete && from.sweep;
+    let sealed_at = match runs.swept_at {
+        _ if !swept => now,
+        Some(last) => Ord::max(from.started, last),
+        None => from.started,
+    };
     if !idle {
         seal_runs::Entity::insert(seal_runs::ActiveModel {
             run: Set(run),
-            sealed_at: Set(if swept { from.started } else { now }),
+            sealed_at: Set(sealed_at),
             rows: Set(rows as i64),
             log_max_id: Set(max_ids.0),
             versions_max_id: Set(max_ids.1),

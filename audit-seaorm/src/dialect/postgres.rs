@@ -2,10 +2,12 @@
 //!
 //! A data-modifying CTE reads the subject's latest version, diffs the new snapshot
 //! against it with `jsonb_each` (the rules of [`plan`](crate::trail::plan::plan), in SQL),
-//! numbers the next version and inserts the drift entry, the version and the entry; a
-//! delete's statement first checks that its row is gone (see [`RowKey`](super::RowKey)). The
-//! entity row lock taken by the UPDATE/DELETE serializes writers of one subject, and each
-//! statement of a READ COMMITTED transaction sees the latest commit.
+//! numbers the next version and inserts the version, then the drift entry and the entry
+//! (in that order of ids), only once the version is in; a delete's statement first checks
+//! that its row is gone (see [`RowKey`](super::RowKey)). The entity row lock taken by the
+//! UPDATE/DELETE serializes hooked writers of one subject, and each statement of a READ
+//! COMMITTED transaction sees the latest commit; an explicit write, which takes no row
+//! lock, may take the number first, and the statement then runs again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
@@ -84,7 +86,7 @@ fn statement(kept: &str) -> String {
            CASE WHEN g.own_changed THEN $8 END, $13
     FROM go g
     -- An explicit write (`snapshot`) holds no row lock: when it took this number first,
-    -- insert nothing here, and the caller runs the statement again (see `NUMBER_TAKEN`).
+    -- insert nothing here, and the caller runs the statement again (see `write_hooked`).
     {ON_NUMBER}
     RETURNING "id", "version"
 ), dr AS (
@@ -209,7 +211,8 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     // A writer of the same subject that holds no row lock (an explicit `snapshot` or
     // `record_change`) may take the number this statement reads; the insert then waits
     // for its transaction and writes nothing, and the statement runs again, reading the
-    // latest commit (READ COMMITTED; a REPEATABLE READ transaction fails instead).
+    // latest commit (READ COMMITTED; in a REPEATABLE READ or SERIALIZABLE transaction the
+    // insert fails with a serialization error instead).
     for _ in 0..NUMBER_TRIES {
         let answer = db
             .query_one_raw(stmt.clone())
@@ -246,9 +249,7 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     Err(Error::Database {
         context: CONTEXT,
         source: sea_orm::DbErr::Custom(format!(
-            "{NUMBER_TRIES} version numbers in a row were taken by other writers of `{}` {} \
-             (a transaction whose snapshot is fixed, REPEATABLE READ or SERIALIZABLE, sees \
-             no newer number)",
+            "{NUMBER_TRIES} version numbers in a row were taken by explicit writes of `{}` {}",
             row.subject_type, row.subject_id
         )),
     })

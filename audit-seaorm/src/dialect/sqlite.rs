@@ -320,8 +320,9 @@ SELECT {action}, ?1, ?2, {causer},
             SELECT e.key, e.value FROM json_each({redacted}) e) c),
        {properties}, {ip}, {user_agent}, {request_id}, v."id", {at}
 FROM "{versions}" v
-WHERE changes() > 0 AND v."id" = last_insert_rowid() AND v."subject_type" = ?1 AND v."subject_id" = ?2
-  AND NOT {kept};
+-- (the version was written, so the row was gone then: its entry goes with it, whatever
+-- another connection inserted since, outside a transaction)
+WHERE changes() > 0 AND v."id" = last_insert_rowid() AND v."subject_type" = ?1 AND v."subject_id" = ?2;
 SELECT changes() > 0 AS "wrote", {kept} AS "kept",
        COALESCE((SELECT "event" = 'deleted' FROM "{versions}" WHERE "subject_type" = ?1 AND "subject_id" = ?2
                  ORDER BY "version" DESC LIMIT 1), 0) AS "trail_gone",
