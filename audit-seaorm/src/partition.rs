@@ -256,40 +256,97 @@ pub(crate) async fn create_month<C: ConnectionTrait>(
         "reading the default partition of activity_log",
     )
     .await?;
-    if !stranded {
-        exec(
-            db,
-            &format!(r#"CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES {bounds}"#),
-            "creating a partition of activity_log",
-        )
-        .await?;
-        return Ok(true);
+    // The month is made as a table of its own, then attached: `CREATE TABLE … PARTITION
+    // OF` would lock the whole log (`ACCESS EXCLUSIVE`), where `ATTACH` takes a lock that
+    // writers pass (`SHARE UPDATE EXCLUSIVE`), and `ACCESS EXCLUSIVE` only on the new table
+    // and the default partition. Those waits are bounded (`DETACH_WAIT`: writers of the
+    // default partition, and readers of the whole log, queue behind them meanwhile): a
+    // month that cannot be made now is left, with a warning, to the next install, prune or
+    // `maintain_partitions` (its rows go to the default partition meanwhile, and move in
+    // when it is made). In a savepoint, so that giving up ends nothing else.
+    let mut steps = Vec::new();
+    if stranded {
+        // The default partition holds rows of this month: the new month takes them, then
+        // is attached (which checks that the default partition holds none of them any
+        // more). The default partition is locked against writes first: a row of the month
+        // inserted between the move and the attach would make the attach fail.
+        steps.push(format!(
+            r#"LOCK TABLE "{default}" IN SHARE ROW EXCLUSIVE MODE"#
+        ));
     }
-    // The default partition holds rows of this month: the new month takes them, then is
-    // attached (which checks that the default partition holds none of them any more). The
-    // default partition is locked against writes first: a row of the month inserted
-    // between the move and the attach would make the attach fail.
-    for sql in [
-        format!(r#"LOCK TABLE "{default}" IN SHARE ROW EXCLUSIVE MODE"#),
-        format!(
-            r#"CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"#
-        ),
-        format!(
+    steps.push(format!(
+        r#"CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"#
+    ));
+    if stranded {
+        steps.push(format!(
             r#"WITH moved AS (DELETE FROM "{default}" WHERE "created_at" >= {} AND "created_at" < {} RETURNING *)
                INSERT INTO "{name}" SELECT * FROM moved"#,
             literal(from),
             literal(to)
-        ),
-        format!(r#"ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES {bounds}"#),
-    ] {
-        exec(
-            db,
-            &sql,
-            "moving the default partition's rows into a new month partition",
-        )
-        .await?;
+        ));
     }
-    Ok(true)
+    steps.push(format!(
+        r#"ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES {bounds}"#
+    ));
+    let context = "creating a month partition of activity_log";
+    let before = current_lock_timeout(db, context).await?;
+    set_lock_timeout(db, &format!("{}ms", DETACH_WAIT.as_millis()), context).await?;
+    // (PL/pgSQL's exception block is the savepoint; only a lock wait that ran out is
+    // caught: any other error fails the call as before)
+    let block = format!(
+        "DO $audit$ BEGIN {}; EXCEPTION WHEN lock_not_available THEN NULL; END $audit$",
+        steps.join("; ")
+    );
+    exec(db, &block, context).await?;
+    set_lock_timeout(db, &before, context).await?;
+    let made = query_bool(
+        db,
+        "SELECT to_regclass($1) IS NOT NULL",
+        vec![format!(r#""{name}""#).into()],
+        context,
+    )
+    .await?;
+    if !made {
+        tracing::warn!(
+            target: "audit_seaorm::partition",
+            partition = name,
+            "audit: the month partition was not made: transactions using activity_log held \
+             it up for longer than DETACH_WAIT; the next install, prune or \
+             `maintain_partitions` makes it"
+        );
+    }
+    Ok(made)
+}
+
+/// The session's `lock_timeout` as it stands.
+async fn current_lock_timeout<C: ConnectionTrait>(db: &C, context: &'static str) -> Result<String> {
+    Ok(db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('lock_timeout')",
+        ))
+        .await
+        .map_err(Error::db(context))?
+        .map(|row| row.try_get_by_index(0))
+        .transpose()
+        .map_err(Error::db(context))?
+        .unwrap_or_else(|| "0".to_owned()))
+}
+
+/// Sets `lock_timeout` until the transaction ends.
+async fn set_lock_timeout<C: ConnectionTrait>(
+    db: &C,
+    wait: &str,
+    context: &'static str,
+) -> Result<()> {
+    db.query_one_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT set_config('lock_timeout', $1, true)",
+        [wait.into()],
+    ))
+    .await
+    .map_err(Error::db(context))?;
+    Ok(())
 }
 
 /// The month partitions of `activity_log` (not the default one), oldest first.

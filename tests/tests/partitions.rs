@@ -81,6 +81,35 @@ async fn entries_at(db: &DatabaseConnection, n: usize, at: DateTime<Utc>) -> Vec
     ids
 }
 
+/// A month made beside a transaction that uses the log (a long audited transaction, a
+/// report): install neither waits for it nor holds writes behind it; the month is left
+/// for later, and made once the log is free.
+async fn a_month_waits_for_no_transaction(db: DatabaseConnection) {
+    use sea_orm::TransactionTrait;
+    partition_activity_log(&db).await;
+    db.execute_unprepared(&format!(r#"DROP TABLE "{}""#, name(3)))
+        .await
+        .unwrap();
+    let reader = db.begin().await.unwrap();
+    reader
+        .execute_unprepared("SELECT count(*) FROM activity_log")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(20), install(&db))
+        .await
+        .expect("install waited for the reading transaction")
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(!partitions(&db).await.contains(&name(3)));
+    // Writes go on meanwhile.
+    post::new("beside", "beside").insert(&db).await.unwrap();
+    reader.commit().await.unwrap();
+    let created = maintain_partitions(&db).await.unwrap();
+    assert_eq!(created, [name(3)]);
+    assert!(partitions(&db).await.contains(&name(3)));
+}
+
 async fn install_makes_months_ahead_and_keeps_them(db: DatabaseConnection) {
     partition_activity_log(&db).await;
     let mut expected: Vec<String> = (0..=3).map(name).collect();
@@ -620,6 +649,7 @@ async fn a_month_being_written_prunes_by_rows(db: DatabaseConnection) {
 }
 
 postgres_tests!(
+    a_month_waits_for_no_transaction,
     a_month_drop_locks_the_log_last,
     a_month_being_written_prunes_by_rows,
     a_busy_log_prunes_the_month_by_rows,
