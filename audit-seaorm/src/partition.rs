@@ -156,12 +156,23 @@ pub(crate) async fn ensure<C: ConnectionTrait>(
 ) -> Result<Vec<String>> {
     let table = log_table();
     let default = default_partition();
-    exec(
+    // (Only when it is missing: even `IF NOT EXISTS` needs the right to create in the
+    // schema, and locks the whole log.)
+    let has_default = query_bool(
         db,
-        &format!(r#"CREATE TABLE IF NOT EXISTS "{default}" PARTITION OF "{table}" DEFAULT"#),
-        "creating the default partition of activity_log",
+        "SELECT to_regclass($1) IS NOT NULL",
+        vec![format!(r#""{default}""#).into()],
+        "reading the partitions of activity_log",
     )
     .await?;
+    if !has_default {
+        exec(
+            db,
+            &format!(r#"CREATE TABLE IF NOT EXISTS "{default}" PARTITION OF "{table}" DEFAULT"#),
+            "creating the default partition of activity_log",
+        )
+        .await?;
+    }
     let now = Utc::now();
     let end = month_start(now, months_ahead as i32 + 1);
     // A month already covered by a partition of another name (pg_partman's, or one made by

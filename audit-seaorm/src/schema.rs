@@ -246,6 +246,40 @@ pub(crate) async fn take_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> 
     }
 }
 
+/// PostgreSQL: which of the audit tables exist (as the search path finds them).
+async fn existing_tables<C: ConnectionTrait>(db: &C) -> Result<Vec<String>> {
+    const CONTEXT: &str = "reading which audit tables exist";
+    let names = crate::entity::table_names();
+    let all = [
+        &names.activity_log,
+        &names.versions,
+        &names.baselines,
+        &names.hourly,
+        &names.seals,
+        &names.chains,
+        &names.seal_runs,
+    ];
+    let mut found = Vec::new();
+    for name in all {
+        let exists = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT to_regclass(quote_ident($1)) IS NOT NULL",
+                [name.as_str().into()],
+            ))
+            .await
+            .map_err(Error::db(CONTEXT))?
+            .map(|row| row.try_get_by_index::<bool>(0))
+            .transpose()
+            .map_err(Error::db(CONTEXT))?
+            .unwrap_or(false);
+        if exists {
+            found.push(name.clone());
+        }
+    }
+    Ok(found)
+}
+
 async fn create_missing<C: ConnectionTrait>(
     db: &C,
     backend: DbBackend,
@@ -262,10 +296,12 @@ async fn create_missing<C: ConnectionTrait>(
     // that exists still locks its table against writes (`SHARE`, until the install
     // commits: a boot beside a long audited transaction would stall every audited write
     // behind it) and needs the table's owner: it is sent only for an index that is missing.
-    let present = if backend == DbBackend::Postgres {
-        check_index_owners(db).await?
+    // And the tables there already: `CREATE TABLE IF NOT EXISTS` still needs the right to
+    // create in the schema, which a role that only reads and writes the tables lacks.
+    let (present, tables) = if backend == DbBackend::Postgres {
+        (check_index_owners(db).await?, existing_tables(db).await?)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     for stmt in statements(backend, options.partitioned)? {
         if let Ddl::Index(index) = &stmt
@@ -273,6 +309,12 @@ async fn create_missing<C: ConnectionTrait>(
                 .get_index_spec()
                 .get_name()
                 .is_some_and(|name| present.iter().any(|p| p == name))
+        {
+            continue;
+        }
+        if stmt
+            .creates_table()
+            .is_some_and(|table| tables.contains(&table))
         {
             continue;
         }
@@ -358,7 +400,22 @@ async fn check_index_owners<C: ConnectionTrait>(db: &C) -> Result<Vec<String>> {
 enum Ddl {
     Table(TableCreateStatement),
     Index(IndexCreateStatement),
-    Raw(String),
+    /// A table's `CREATE TABLE` as text (the partitioned layout's), and the table.
+    Raw(String, String),
+}
+
+impl Ddl {
+    /// The table a `CREATE TABLE` creates.
+    fn creates_table(&self) -> Option<String> {
+        match self {
+            Ddl::Table(t) => t.get_table_name().map(|t| match t {
+                sea_orm::sea_query::TableRef::Table(name, _) => name.1.to_string(),
+                other => format!("{other:?}"),
+            }),
+            Ddl::Raw(_, table) => Some(table.clone()),
+            Ddl::Index(_) => None,
+        }
+    }
 }
 
 impl sea_orm::StatementBuilder for Ddl {
@@ -366,7 +423,7 @@ impl sea_orm::StatementBuilder for Ddl {
         match self {
             Ddl::Table(t) => db_backend.build(t),
             Ddl::Index(i) => db_backend.build(i),
-            Ddl::Raw(sql) => sea_orm::Statement::from_string(*db_backend, sql.clone()),
+            Ddl::Raw(sql, _) => sea_orm::Statement::from_string(*db_backend, sql.clone()),
         }
     }
 }
@@ -623,9 +680,16 @@ fn statements(backend: DbBackend, partitioned: bool) -> Result<Vec<Ddl>> {
     } else {
         if partitioned {
             let plain = backend.build(&activity).to_string();
-            out.push(Ddl::Raw(crate::partition::partitioned_create(&plain)?));
+            let names = crate::entity::table_names();
+            out.push(Ddl::Raw(
+                crate::partition::partitioned_create(&plain)?,
+                names.activity_log.clone(),
+            ));
             let plain = backend.build(&version).to_string();
-            out.push(Ddl::Raw(crate::partition::versions_create(&plain)?));
+            out.push(Ddl::Raw(
+                crate::partition::versions_create(&plain)?,
+                names.versions.clone(),
+            ));
         } else {
             out.push(Ddl::Table(activity));
             out.push(Ddl::Table(version));

@@ -298,7 +298,58 @@ async fn chain_keys_get_byte_order(db: DatabaseConnection) {
     assert_eq!(unordered_chain_keys(&db).await, 0);
 }
 
-audit_tests::postgres_tests!(chain_keys_get_byte_order);
+/// A role that only reads and writes the audit tables (no right to create in the schema,
+/// PostgreSQL 15's default for `public`) boots: `install` finds everything there, on the
+/// plain and the partitioned layout, and sends no `CREATE`.
+async fn a_role_that_cannot_create_installs(db: DatabaseConnection) {
+    const ROLE: &str = "audit_dml_only";
+    let database: String = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT current_database()",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    let admin = |sql: String| {
+        let db = db.clone();
+        async move { db.execute_unprepared(&sql).await.unwrap() }
+    };
+    admin(format!(
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}') THEN \
+         EXECUTE 'DROP OWNED BY {ROLE}'; EXECUTE 'DROP ROLE {ROLE}'; END IF; END $$"
+    ))
+    .await;
+    for sql in [
+        format!("CREATE ROLE {ROLE} LOGIN"),
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC".to_owned(),
+        format!("GRANT USAGE ON SCHEMA public TO {ROLE}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {ROLE}"),
+        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {ROLE}"),
+    ] {
+        admin(sql).await;
+    }
+    let base = std::env::var("AUDIT_TEST_POSTGRES_URL").unwrap();
+    let (head, _) = base.rsplit_once('/').unwrap();
+    let rest = head.split_once("://").unwrap().1;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let url = format!("postgres://{ROLE}@{host}/{database}");
+    let app = sea_orm::Database::connect(audit_tests::connect_options(&url))
+        .await
+        .unwrap();
+    let installed = install(&app).await;
+    app.close().await.unwrap();
+    admin(format!("DROP OWNED BY {ROLE}")).await;
+    admin(format!("DROP ROLE {ROLE}")).await;
+    installed.unwrap();
+}
+
+audit_tests::postgres_tests!(
+    chain_keys_get_byte_order,
+    a_role_that_cannot_create_installs
+);
 
 /// What `install_sql` gives, run by a schema tool of your own instead of `install`, is a
 /// schema the library works on: writes, seal and verify; and running it again on it
