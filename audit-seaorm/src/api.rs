@@ -178,7 +178,8 @@ pub async fn log_change<C: ConnectionTrait>(
 /// version takes it in as it is. The version and the entry are two statements: in
 /// [strict mode](crate::AuditContext::strict) a call outside a transaction is refused
 /// ([`Error::NotInTransaction`](crate::Error::NotInTransaction)) before anything is
-/// written.
+/// written. Two states with different keys are [`Error::KeyChanged`](crate::Error::KeyChanged)
+/// (record the old key's delete and the new key's create instead).
 ///
 /// ```standalone_crate
 /// # mod post {
@@ -236,6 +237,16 @@ pub async fn record_change<M: Audited, C: ConnectionTrait>(
         return Err(Error::NotInTransaction {
             subject_type: M::SUBJECT_TYPE,
         });
+    }
+    if let (Some(o), Some(n)) = (old, new) {
+        let (from, to) = (o.subject_id()?, n.subject_id()?);
+        if from != to {
+            return Err(Error::KeyChanged {
+                subject_type: M::SUBJECT_TYPE,
+                from: from.into_string(),
+                to: to.into_string(),
+            });
+        }
     }
     let mut changes = M::changes(old, new)?;
     let data = state.snapshot()?;

@@ -239,6 +239,22 @@ pub enum Error {
         /// The columns of `enum PrimaryKey`, in its order.
         keys: Vec<&'static str>,
     },
+    /// `record_change` of two states with different keys (a key changed by `update_many` or
+    /// SQL): the trail names a record by its key, so an `updated` under the new key would
+    /// split the record's history in two, the old key's never ending. Record the old key's
+    /// delete and the new key's create instead (`record_change(db, Some(&old), None)`, then
+    /// `record_change(db, None, Some(&new))`).
+    #[error(
+        "record_change of `{subject_type}` from key {from} to key {to}: a change of key is the old record's delete and the new one's create; nothing written"
+    )]
+    KeyChanged {
+        /// The subject type.
+        subject_type: &'static str,
+        /// The old state's subject id.
+        from: String,
+        /// The new state's subject id.
+        to: String,
+    },
     /// A bulk update that sets a primary key column: the trail names a record by its key,
     /// so a key change would split one record's history in two. Update keys one row at a
     /// time (delete and insert), or outside auditing.

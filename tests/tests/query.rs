@@ -193,6 +193,47 @@ async fn explicit_api_in_transaction(db: DatabaseConnection) {
     );
 }
 
+/// `record_change` of two states with different keys writes nothing: a change of key is
+/// the old record's delete and the new one's create, which it records when asked so.
+async fn record_change_refuses_a_new_key(db: DatabaseConnection) {
+    use audit_tests::post;
+    use sea_orm::ActiveModelTrait;
+    let old = post::new("t", "t").insert(&db).await.unwrap();
+    let mut new = old.clone();
+    new.id += 1000;
+    let refused = audit_seaorm::record_change(&db, Some(&old), Some(&new)).await;
+    assert!(
+        matches!(&refused, Err(audit_seaorm::Error::KeyChanged { from, to, .. })
+            if *from == old.id.to_string() && *to == new.id.to_string()),
+        "{refused:?}"
+    );
+    assert!(versions(&db, "post", new.id).await.unwrap().is_empty());
+    assert_eq!(versions(&db, "post", old.id).await.unwrap().len(), 1);
+    assert!(
+        audit_seaorm::record_change(&db, Some(&old), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        audit_seaorm::record_change(&db, None, Some(&new))
+            .await
+            .unwrap()
+    );
+    let events = |vs: Vec<audit_seaorm::Version>| {
+        vs.into_iter()
+            .map(|v| v.event.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        events(versions(&db, "post", old.id).await.unwrap()),
+        ["created", "deleted"]
+    );
+    assert_eq!(
+        events(versions(&db, "post", new.id).await.unwrap()),
+        ["created"]
+    );
+}
+
 /// With a time bound the listing is ordered by `(created_at, id)`, and the cursor (an entry
 /// id) pages through that order: entries whose times and ids disagree come in time order,
 /// ties broken by id, each once.
@@ -295,6 +336,7 @@ async fn time_bounded_listings_page_in_time_order(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    record_change_refuses_a_new_key,
     time_bounded_listings_page_in_time_order,
     filters_select_entries,
     keyset_pages_cover_everything_once,
