@@ -63,7 +63,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         let codec = codec(f);
         let name = f.name();
         let f = f.ident;
-        quote!(#p::key_value(&#codec, Self::SUBJECT_TYPE, #name, &self.#f)?)
+        quote!(#p::key_value(&#codec, <Self as #p::Audited>::SUBJECT_TYPE, #name, &self.#f)?)
     });
     let subject_id = quote! {
         ::std::result::Result::Ok(#p::SubjectId::from_key_values([#(#key_parts),*]))
@@ -91,7 +91,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             Mode::Audited => {
                 let codec = codec(f);
                 quote! {
-                    #p::diff_field(&mut changes, #codec, Self::SUBJECT_TYPE, #name,
+                    #p::diff_field(&mut changes, #codec, <Self as #p::Audited>::SUBJECT_TYPE, #name,
                         old.map(|m| &m.#id), new.map(|m| &m.#id))?;
                 }
             }
@@ -136,7 +136,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         let id = f.ident;
         let name = f.name();
         let codec = codec(f);
-        quote!(#p::snapshot_field(&mut data, #codec, Self::SUBJECT_TYPE, #name, &self.#id)?;)
+        quote!(#p::snapshot_field(&mut data, #codec, <Self as #p::Audited>::SUBJECT_TYPE, #name, &self.#id)?;)
     });
 
     let from_base_or_default = |f: &ModelField<'_>| {
@@ -147,7 +147,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             match base {
                 ::std::option::Option::Some(base) => ::std::clone::Clone::clone(&base.#id),
                 ::std::option::Option::None =>
-                    (&#p::DefaultOr::<#ty>::new()).default_value(Self::SUBJECT_TYPE, #name)?,
+                    (&#p::DefaultOr::<#ty>::new()).default_value(<Self as #p::Audited>::SUBJECT_TYPE, #name)?,
             }
         }
     };
@@ -157,14 +157,14 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         let name = f.name();
         // A key the snapshot lacks names no record: an error, not the base's or a default.
         let fallback = if f.sea_orm.primary_key {
-            quote!(return ::std::result::Result::Err(#p::missing_key(Self::SUBJECT_TYPE, #name)))
+            quote!(return ::std::result::Result::Err(#p::missing_key(<Self as #p::Audited>::SUBJECT_TYPE, #name)))
         } else {
             from_base_or_default(f)
         };
         if mode(f) == Mode::Audited {
             let codec = codec(f);
             quote! {
-                #id: match #p::field_from_snapshot::<#ty>(data, #codec, Self::SUBJECT_TYPE, #name)? {
+                #id: match #p::field_from_snapshot::<#ty>(data, #codec, <Self as #p::Audited>::SUBJECT_TYPE, #name)? {
                     ::std::option::Option::Some(value) => value,
                     ::std::option::Option::None => #fallback,
                 }
@@ -257,7 +257,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                     base: ::std::option::Option<&Self>,
                     data: &#p::JsonMap,
                 ) -> #p::CoreResult<Self> {
-                    #p::check_snapshot_keys(data, Self::SUBJECT_TYPE, Self::FIELDS)?;
+                    #p::check_snapshot_keys(data, <Self as #p::Audited>::SUBJECT_TYPE, <Self as #p::Audited>::FIELDS)?;
                     ::std::result::Result::Ok(Self { #(#rebuilt),* })
                 }
             }
