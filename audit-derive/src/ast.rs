@@ -33,7 +33,7 @@ impl ModelField<'_> {
     /// The database column name, as SeaORM's `DeriveEntityModel` names it: the field's
     /// `column_name`, else the field name in snake case when that differs from it (a
     /// leading, trailing or doubled underscore goes: `type_` is the column `type`), else
-    /// the field name.
+    /// the `enum_name` variant's in snake case, else the field name.
     pub fn column(&self) -> String {
         use heck::{ToSnakeCase, ToUpperCamelCase};
         match &self.sea_orm.column_name {
@@ -42,6 +42,9 @@ impl ModelField<'_> {
                 let name = self.name();
                 if name != name.to_upper_camel_case().to_snake_case() {
                     name.to_snake_case()
+                } else if let Some(variant) = &self.sea_orm.enum_name {
+                    // (no column name of its own: SeaORM names it after the variant)
+                    variant.value().to_snake_case()
                 } else {
                     name
                 }

@@ -18,6 +18,7 @@ pub mod key {
     pub const SCHEMA_NAME: &str = "schema_name";
     pub const PRIMARY_KEY: &str = "primary_key";
     pub const COLUMN_NAME: &str = "column_name";
+    pub const ENUM_NAME: &str = "enum_name";
     pub const IGNORE: &str = "ignore";
     pub const CRATE: &str = "crate";
 }
@@ -105,6 +106,8 @@ pub struct SeaOrmAttrs {
     pub schema_name: Option<LitStr>,
     pub primary_key: bool,
     pub column_name: Option<LitStr>,
+    /// The field's `enum Column` variant, when renamed.
+    pub enum_name: Option<LitStr>,
     pub ignore: bool,
 }
 
@@ -325,6 +328,8 @@ impl SeaOrmAttrs {
                     out.schema_name = Some(meta.value()?.parse()?);
                 } else if meta.path.is_ident(key::COLUMN_NAME) {
                     out.column_name = Some(meta.value()?.parse()?);
+                } else if meta.path.is_ident(key::ENUM_NAME) {
+                    out.enum_name = Some(meta.value()?.parse()?);
                 } else if meta.path.is_ident(key::PRIMARY_KEY) {
                     out.primary_key = true;
                     skip_value(&meta);

@@ -310,6 +310,7 @@ pub async fn create_tables(db: &DatabaseConnection) {
     create_table(db, compat::expanded::Entity).await;
     create_table(db, compat::camel::Entity).await;
     create_table(db, compat::underscored::Entity).await;
+    create_table(db, compat::variants::Entity).await;
 }
 
 /// Asserts that no activity entry and no version of `post` `id` exist.

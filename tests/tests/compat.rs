@@ -8,7 +8,7 @@ use audit_seaorm::{Audited, AuditedEntity, AuditedModel, history, versions};
 use audit_tests::backend_tests;
 use audit_tests::compat::{
     baker, bakery, cake, cakes_bakers, camel, dense, expanded, flavor, keyed, misordered, mood,
-    pantry, reading, underscored,
+    pantry, reading, underscored, variants,
 };
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -785,7 +785,41 @@ async fn columns_named_without_underscores(db: DatabaseConnection) {
     );
 }
 
+/// Fields whose column variants are renamed (`enum_name`, the key among them): hooked
+/// writes, a restore and a bulk update find the columns (`code`, `label`), and the trail
+/// keeps the Rust names.
+async fn columns_named_after_their_variants(db: DatabaseConnection) {
+    use audit_seaorm::AuditedBulk;
+    use sea_orm::sea_query::Expr;
+    crud(
+        &db,
+        Case::<variants::Entity> {
+            subject: "compat_variants",
+            id: "1",
+            insert: variants::ActiveModel {
+                id: Set(1),
+                name: Set("tin".into()),
+            },
+            data: json!({"id": 1, "name": "tin"}),
+            update: Some((|a| a.name = Set("tray".into()), "name", json!("tray"))),
+        },
+    )
+    .await;
+    let done = variants::Entity::update_many_audited()
+        .col_expr(variants::Column::Label, Expr::value("box"))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (1, 1));
+    let trail = history(&db, "compat_variants", 1).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&trail.last().unwrap().changes).unwrap(),
+        json!({"name": {"old": "tin", "new": "box"}})
+    );
+}
+
 backend_tests!(
+    columns_named_after_their_variants,
     columns_named_without_underscores,
     chain,
     typed,

@@ -20,3 +20,4 @@ pub mod pantry;
 pub mod reading;
 pub mod sea_orm_active_enums;
 pub mod underscored;
+pub mod variants;
