@@ -171,8 +171,9 @@ pub fn diff_redacted<T: PartialEq>(
     old: Option<&T>,
     new: Option<&T>,
 ) {
+    // (Two NaNs, which `==` never calls equal, are the same value, as for audited floats.)
     if let (Some(o), Some(n)) = (old, new)
-        && o == n
+        && (o == n || (!reflexive(o) && !reflexive(n)))
     {
         return;
     }
@@ -181,6 +182,12 @@ pub fn diff_redacted<T: PartialEq>(
         Some(_) => Value::String(REDACTED.to_owned()),
     };
     changes.insert(field, value(old), value(new));
+}
+
+/// Whether `v == v` (false for a NaN, and for values holding one).
+#[allow(clippy::eq_op)]
+fn reflexive<T: PartialEq>(v: &T) -> bool {
+    v == v
 }
 
 #[cfg(test)]
@@ -261,6 +268,12 @@ mod tests {
     fn redacted_fields_never_show_their_value() {
         let mut changes = Changes::new();
         diff_redacted(&mut changes, "secret", Some(&"a"), Some(&"b"));
+        // Two NaNs are no change; a NaN and a number are.
+        let mut nan = Changes::new();
+        diff_redacted(&mut nan, "score", Some(&f64::NAN), Some(&f64::NAN));
+        assert!(nan.is_empty());
+        diff_redacted(&mut nan, "score", Some(&f64::NAN), Some(&1.0));
+        assert!(nan.get("score").is_some());
         let c = changes.get("secret").unwrap();
         assert_eq!(c.old, Value::from(REDACTED));
         assert_eq!(c.new, Value::from(REDACTED));
