@@ -165,15 +165,16 @@ pub fn diff_field<T: PartialEq>(
 /// Adds a redacted `field` to `changes` when it differs: the change is recorded, the values
 /// never are (so the type needs no serde).
 #[inline]
-pub fn diff_redacted<T: PartialEq>(
+pub fn diff_redacted<T: PartialEq + 'static>(
     changes: &mut Changes,
     field: &'static str,
     old: Option<&T>,
     new: Option<&T>,
 ) {
-    // (Two NaNs, which `==` never calls equal, are the same value, as for audited floats.)
+    // (Two NaNs of a float field, which `==` never calls equal, are the same value, as for
+    // audited floats.)
     if let (Some(o), Some(n)) = (old, new)
-        && (o == n || (!reflexive(o) && !reflexive(n)))
+        && (o == n || (is_float::<T>() && !reflexive(o) && !reflexive(n)))
     {
         return;
     }
@@ -184,7 +185,19 @@ pub fn diff_redacted<T: PartialEq>(
     changes.insert(field, value(old), value(new));
 }
 
-/// Whether `v == v` (false for a NaN, and for values holding one).
+/// Whether `T` is a float or an optional float (whose only value unequal to itself is NaN).
+fn is_float<T: 'static>() -> bool {
+    use std::any::TypeId;
+    [
+        TypeId::of::<f32>(),
+        TypeId::of::<f64>(),
+        TypeId::of::<Option<f32>>(),
+        TypeId::of::<Option<f64>>(),
+    ]
+    .contains(&TypeId::of::<T>())
+}
+
+/// Whether `v == v` (false for a NaN).
 #[allow(clippy::eq_op)]
 fn reflexive<T: PartialEq>(v: &T) -> bool {
     v == v
@@ -274,6 +287,15 @@ mod tests {
         assert!(nan.is_empty());
         diff_redacted(&mut nan, "score", Some(&f64::NAN), Some(&1.0));
         assert!(nan.get("score").is_some());
+        // Not for other types holding a NaN: the rest of the value may differ.
+        let mut embedding = Changes::new();
+        diff_redacted(
+            &mut embedding,
+            "embedding",
+            Some(&vec![f32::NAN, 0.1]),
+            Some(&vec![f32::NAN, 0.9]),
+        );
+        assert!(embedding.get("embedding").is_some());
         let c = changes.get("secret").unwrap();
         assert_eq!(c.old, Value::from(REDACTED));
         assert_eq!(c.new, Value::from(REDACTED));

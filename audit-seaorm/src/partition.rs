@@ -144,6 +144,19 @@ pub(crate) async fn is_plain_table<C: ConnectionTrait>(db: &C) -> Result<bool> {
     .await
 }
 
+/// Whether the current schema (where `CREATE TABLE` puts a table) holds a table `name`:
+/// one of that name elsewhere on the search path does not count.
+pub(crate) async fn in_current_schema<C: ConnectionTrait>(db: &C, name: &str) -> Result<bool> {
+    query_bool(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM pg_class \
+         WHERE relname = $1 AND relnamespace = current_schema()::regnamespace)",
+        vec![name.into()],
+        "reading which audit tables exist",
+    )
+    .await
+}
+
 /// Creates the default partition, the month partitions from the current month to
 /// `months_ahead` after it and, with `stranded: Some(n)`, up to `n` of the months before
 /// the last of them that the default partition holds rows of (moving the rows in, earliest
@@ -158,13 +171,7 @@ pub(crate) async fn ensure<C: ConnectionTrait>(
     let default = default_partition();
     // (Only when it is missing: even `IF NOT EXISTS` needs the right to create in the
     // schema, and locks the whole log.)
-    let has_default = query_bool(
-        db,
-        "SELECT to_regclass($1) IS NOT NULL",
-        vec![format!(r#""{default}""#).into()],
-        "reading the partitions of activity_log",
-    )
-    .await?;
+    let has_default = in_current_schema(db, &default).await?;
     if !has_default {
         exec(
             db,
@@ -245,13 +252,7 @@ pub(crate) async fn create_month<C: ConnectionTrait>(
     to: DateTime<Utc>,
 ) -> Result<bool> {
     let (table, default, name) = (log_table(), default_partition(), month_name(from));
-    let exists = query_bool(
-        db,
-        "SELECT to_regclass($1) IS NOT NULL",
-        vec![format!(r#""{name}""#).into()],
-        "reading the partitions of activity_log",
-    )
-    .await?;
+    let exists = in_current_schema(db, &name).await?;
     if exists {
         return Ok(false);
     }
@@ -286,7 +287,7 @@ pub(crate) async fn create_month<C: ConnectionTrait>(
         ));
     }
     steps.push(format!(
-        r#"CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"#
+        r#"CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)"#
     ));
     if stranded {
         steps.push(format!(
@@ -302,28 +303,25 @@ pub(crate) async fn create_month<C: ConnectionTrait>(
     let context = "creating a month partition of activity_log";
     let before = current_lock_timeout(db, context).await?;
     set_lock_timeout(db, &format!("{}ms", DETACH_WAIT.as_millis()), context).await?;
-    // (PL/pgSQL's exception block is the savepoint; only a lock wait that ran out is
-    // caught: any other error fails the call as before)
+    // (PL/pgSQL's exception block is the savepoint; only a lock wait that ran out, or a
+    // role that may not create the month (an application role that only reads and writes
+    // the tables), is caught: any other error fails the call)
     let block = format!(
-        "DO $audit$ BEGIN {}; EXCEPTION WHEN lock_not_available THEN NULL; END $audit$",
+        "DO $audit$ BEGIN {}; \
+         EXCEPTION WHEN lock_not_available OR insufficient_privilege THEN NULL; END $audit$",
         steps.join("; ")
     );
     exec(db, &block, context).await?;
     set_lock_timeout(db, &before, context).await?;
-    let made = query_bool(
-        db,
-        "SELECT to_regclass($1) IS NOT NULL",
-        vec![format!(r#""{name}""#).into()],
-        context,
-    )
-    .await?;
+    let made = in_current_schema(db, &name).await?;
     if !made {
         tracing::warn!(
             target: "audit_seaorm::partition",
             partition = name,
             "audit: the month partition was not made: transactions using activity_log held \
-             it up for longer than DETACH_WAIT; the next install, prune or \
-             `maintain_partitions` makes it"
+             it up for longer than DETACH_WAIT (the next install, prune or \
+             `maintain_partitions` makes it), or this role may not create tables in the \
+             schema or attach to activity_log (run `maintain_partitions` as its owner)"
         );
     }
     Ok(made)

@@ -246,9 +246,9 @@ pub(crate) async fn take_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> 
     }
 }
 
-/// PostgreSQL: which of the audit tables exist (as the search path finds them).
+/// PostgreSQL: which of the audit tables the current schema holds (where `CREATE TABLE`
+/// would put them).
 async fn existing_tables<C: ConnectionTrait>(db: &C) -> Result<Vec<String>> {
-    const CONTEXT: &str = "reading which audit tables exist";
     let names = crate::entity::table_names();
     let all = [
         &names.activity_log,
@@ -261,19 +261,7 @@ async fn existing_tables<C: ConnectionTrait>(db: &C) -> Result<Vec<String>> {
     ];
     let mut found = Vec::new();
     for name in all {
-        let exists = db
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT to_regclass(quote_ident($1)) IS NOT NULL",
-                [name.as_str().into()],
-            ))
-            .await
-            .map_err(Error::db(CONTEXT))?
-            .map(|row| row.try_get_by_index::<bool>(0))
-            .transpose()
-            .map_err(Error::db(CONTEXT))?
-            .unwrap_or(false);
-        if exists {
+        if crate::partition::in_current_schema(db, name).await? {
             found.push(name.clone());
         }
     }
