@@ -497,9 +497,15 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
     batches: &mut u64,
 ) -> Result<u64> {
     use activity_log::Column as A;
+    let backend = db.get_database_backend();
+    // From the earliest time a trail holds on: a row dated before it (PostgreSQL's
+    // `-infinity`, MySQL's zero date: changed since it was written, as `verify` reports)
+    // cannot be read back as a time, and stays.
+    let earliest = crate::dialect::clamp_time(DateTime::<Utc>::MIN_UTC);
     let old = Condition::all()
         .add(scope.condition())
-        .add(Expr::col(A::CreatedAt).lt(at(before, db.get_database_backend())));
+        .add(Expr::col(A::CreatedAt).gte(at(earliest, backend)))
+        .add(Expr::col(A::CreatedAt).lt(at(before, backend)));
     if retention.dry_run {
         return activity_log::Entity::find()
             .filter(old)

@@ -1822,6 +1822,42 @@ async fn an_offset_does_not_age_an_entry(db: DatabaseConnection) {
     assert_eq!(entry_ids(&db, p.id).await, [entry]);
 }
 
+/// An entry whose time was changed into one no time type reads (PostgreSQL's
+/// `-infinity`) is not read by prune, which goes on and keeps it; `verify` reports it.
+async fn an_unreadable_time_is_kept(db: DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let p = post_with_history(&db, "forever", 0).await;
+    let entry = entry_ids(&db, p.id).await[0];
+    seal(&db).await.unwrap();
+    db.execute_unprepared(&format!(
+        r#"UPDATE "activity_log" SET "created_at" = '-infinity' WHERE "id" = {entry}"#
+    ))
+    .await
+    .unwrap();
+    let pruned = prune(&db, &Retention::new().entries_older_than(Duration::days(1)))
+        .await
+        .unwrap();
+    assert_eq!(pruned.entries, 0);
+    // (its id only: the row cannot be read whole)
+    use sea_orm::QuerySelect;
+    let left: Vec<i64> = activity_log::Entity::find()
+        .select_only()
+        .column(activity_log::Column::Id)
+        .filter(activity_log::Column::Id.eq(entry))
+        .into_tuple()
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(left, [entry]);
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert_eq!(
+        breaks(&report),
+        BTreeMap::from([(key("activity_log", p.id), (Some(1), BreakReason::Changed))]),
+        "{:#?}",
+        report.breaks
+    );
+}
+
 mod an_offset_does_not_age_an_entry {
     audit_tests::__backend_test!(an_offset_does_not_age_an_entry, sqlite, Sqlite, "_s");
 }
@@ -1937,6 +1973,7 @@ async fn a_page_with_a_forged_row_goes_on(db: DatabaseConnection) {
 }
 
 postgres_tests!(
+    an_unreadable_time_is_kept,
     a_row_under_another_subjects_id_is_inserted,
     a_page_with_a_forged_row_goes_on
 );
