@@ -7,9 +7,9 @@
 //! row older than auditing gets a truthful baseline version the first time it is written.
 //!
 //! The answer is kept per subject type: "yes" for the life of the process when it was read
-//! outside a transaction, else for [`RECHECK`] (inside a transaction the mark seen may be
-//! the transaction's own, not committed yet, and gone if it rolls back); "no" for
-//! [`RECHECK`]. The answer knows subject types, not databases: a program that audits one
+//! outside a transaction, or inside transactions twice at least [`RECHECK`] apart, else
+//! for [`RECHECK`] (inside a transaction the mark seen may be the transaction's own, not
+//! committed yet, and gone if it rolls back); "no" for [`RECHECK`]. The answer knows subject types, not databases: a program that audits one
 //! type in several databases runs `backfill` on each before any of them takes writes.
 
 use std::collections::HashMap;
@@ -59,6 +59,13 @@ fn remember(subject_type: &str, yes: bool, committed: bool) {
     let current = known.get(subject_type).copied();
     let new = match (yes, committed, current) {
         (true, true, _) | (_, _, Some(Known::Yes)) => Known::Yes,
+        // Seen again, inside a transaction too, at least RECHECK after the first time: a
+        // mark that two transactions that far apart both see is committed (unless one
+        // transaction made it and is still open after all that time, which is taken as
+        // committed too). So a program that writes only in transactions (strict mode)
+        // stops asking: on SQLite each check was a read before a deferred transaction's
+        // first write, which fails at once under a concurrent writer.
+        (true, false, Some(Known::Tentative(at))) if at.elapsed() >= RECHECK => Known::Yes,
         (true, false, _) => Known::Tentative(now),
         (false, _, Some(Known::Tentative(at))) if at.elapsed() < RECHECK => Known::Tentative(at),
         (false, _, _) => Known::No(now),
@@ -165,6 +172,27 @@ pub(crate) async fn mark<C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A "yes" seen inside transactions becomes lasting when seen again after RECHECK;
+    /// seen again sooner, it stays tentative.
+    #[test]
+    fn a_mark_seen_twice_far_apart_lasts() {
+        let t = "baseline_unit_test_type";
+        remember(t, true, false);
+        remember(t, true, false);
+        assert!(matches!(
+            KNOWN.lock().unwrap().get(t),
+            Some(Known::Tentative(_))
+        ));
+        let long_ago = Instant::now() - RECHECK - Duration::from_secs(1);
+        KNOWN
+            .lock()
+            .unwrap()
+            .insert(t.to_owned(), Known::Tentative(long_ago));
+        remember(t, true, false);
+        assert!(matches!(KNOWN.lock().unwrap().get(t), Some(Known::Yes)));
+        KNOWN.lock().unwrap().remove(t);
+    }
 
     #[test]
     fn a_late_no_does_not_undo_a_yes() {
