@@ -1683,30 +1683,37 @@ async fn an_unreadable_row_is_reported(db: DatabaseConnection) {
     );
 }
 
+/// Puts the key `title` in twice into the JSON `column` of row `id` of `table`, the forged
+/// value first (PostgreSQL's `jsonb` keeps the last).
+async fn forge_a_key_twice(db: &DatabaseConnection, table: &str, column: &str, id: i64) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => format!(
+            r#"UPDATE "{table}" SET "{column}" = ('{{"title":"forged",' || substr("{column}"::text, 2))::jsonb WHERE "id" = {id}"#
+        ),
+        DbBackend::MySql => format!(
+            r#"UPDATE `{table}` SET `{column}` = CONCAT('{{"title":"forged",', SUBSTRING(`{column}`, 2)) WHERE `id` = {id}"#
+        ),
+        _ => format!(
+            r#"UPDATE "{table}" SET "{column}" = '{{"title":"forged",' || substr("{column}", 2) WHERE "id" = {id}"#
+        ),
+    };
+    db.execute_unprepared(&sql).await.unwrap();
+}
+
 /// A key put in twice, the forged value first: serde_json would keep the last (the sealed
 /// one) and hash the row as sealed, while SQLite's and MariaDB's JSON functions read the
 /// first. On those backends, which store JSON as text, the row is `changed`; PostgreSQL's
 /// `jsonb` keeps one of the two (the last) when it stores the text, so the value is as
 /// sealed and nothing is reported.
 async fn a_key_twice_is_a_change(db: DatabaseConnection) {
-    use sea_orm::{ConnectionTrait, DbBackend};
+    use sea_orm::DbBackend;
     let p = post_with_history(&db, "twice", 1).await;
     let q = post_with_history(&db, "once", 1).await;
     seal(&db).await.unwrap();
     let version = version_ids(&db, p.id).await[1];
     let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => format!(
-            r#"UPDATE "versions" SET "data" = ('{{"title":"forged",' || substr("data"::text, 2))::jsonb WHERE "id" = {version}"#
-        ),
-        DbBackend::MySql => format!(
-            r#"UPDATE `versions` SET `data` = CONCAT('{{"title":"forged",', SUBSTRING(`data`, 2)) WHERE `id` = {version}"#
-        ),
-        _ => format!(
-            r#"UPDATE "versions" SET "data" = '{{"title":"forged",' || substr("data", 2) WHERE "id" = {version}"#
-        ),
-    };
-    db.execute_unprepared(&sql).await.unwrap();
+    forge_a_key_twice(&db, "versions", "data", version).await;
     let report = verify(&db, &VerifyScope::all()).await.unwrap();
     if backend == DbBackend::Postgres {
         assert!(report.is_intact(), "{:#?}", report.breaks);
@@ -1728,7 +1735,7 @@ async fn a_key_twice_is_a_change(db: DatabaseConnection) {
 /// JSON as text) is kept by `prune`, which goes on with the others: its chain reports it,
 /// the others fold and verify clean.
 async fn prune_keeps_an_unreadable_row(db: DatabaseConnection) {
-    use sea_orm::{ConnectionTrait, DbBackend};
+    use sea_orm::DbBackend;
     let p = post_with_history(&db, "twice", 1).await;
     let q = post_with_history(&db, "other", 1).await;
     let forged = entry_ids(&db, p.id).await[0];
@@ -1736,18 +1743,7 @@ async fn prune_keeps_an_unreadable_row(db: DatabaseConnection) {
     move_entries(&db, old, Utc::now() - Duration::days(2)).await;
     seal(&db).await.unwrap();
     let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => format!(
-            r#"UPDATE "activity_log" SET "changes" = ('{{"title":"forged",' || substr("changes"::text, 2))::jsonb WHERE "id" = {forged}"#
-        ),
-        DbBackend::MySql => format!(
-            r#"UPDATE `activity_log` SET `changes` = CONCAT('{{"title":"forged",', SUBSTRING(`changes`, 2)) WHERE `id` = {forged}"#
-        ),
-        _ => format!(
-            r#"UPDATE "activity_log" SET "changes" = '{{"title":"forged",' || substr("changes", 2) WHERE "id" = {forged}"#
-        ),
-    };
-    db.execute_unprepared(&sql).await.unwrap();
+    forge_a_key_twice(&db, "activity_log", "changes", forged).await;
     let pruned = prune(&db, &Retention::new().entries_older_than(Duration::days(1)))
         .await
         .unwrap();

@@ -214,14 +214,7 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
     // latest commit (READ COMMITTED; in a REPEATABLE READ or SERIALIZABLE transaction the
     // insert fails with a serialization error instead).
     for _ in 0..NUMBER_TRIES {
-        let answer = db
-            .query_one_raw(stmt.clone())
-            .await
-            .map_err(Error::db(CONTEXT))?
-            .ok_or(Error::Database {
-                context: CONTEXT,
-                source: sea_orm::DbErr::RecordNotInserted,
-            })?;
+        let answer = crate::write::one_row(db, stmt.clone(), CONTEXT).await?;
         if answer
             .try_get::<bool>("", "kept")
             .map_err(Error::db(CONTEXT))?

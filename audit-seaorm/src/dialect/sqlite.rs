@@ -102,18 +102,8 @@ async fn one_call<C: ConnectionTrait>(
     sql: String,
     values: Vec<sea_orm::Value>,
 ) -> Result<Option<Outcome>> {
-    let found = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            values,
-        ))
-        .await
-        .map_err(Error::db(CONTEXT))?
-        .ok_or(Error::Database {
-            context: CONTEXT,
-            source: sea_orm::DbErr::RecordNotInserted,
-        })?;
+    let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+    let found = crate::write::one_row(db, stmt, CONTEXT).await?;
     answer::<C>(&found, CONTEXT)
 }
 
