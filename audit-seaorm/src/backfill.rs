@@ -1,5 +1,6 @@
 //! [`backfill`]: a baseline version for every row that has none.
 
+use chrono::SubsecRound;
 use std::collections::HashSet;
 
 use sea_orm::sea_query::{OnConflict, Query};
@@ -227,7 +228,7 @@ async fn write_batch<M: AuditedModel, C: ConnectionTrait>(
     } else {
         Vec::new()
     };
-    let at = chrono::Utc::now();
+    let at = chrono::Utc::now().trunc_subsecs(6);
     let new_insert = || {
         let mut insert = Query::insert();
         insert.into_table(versions::Entity).columns([

@@ -121,6 +121,14 @@ async fn backfill_the_rest(db: &DatabaseConnection) {
         .await
         .unwrap();
     assert_eq!(now.map(|r| r.name), Some("old-4".to_owned()));
+    // A baseline's time is stored at the microsecond as every other row's: the state at
+    // that time (as the API returns it) is the baseline, on every backend.
+    let baseline = &versions(&db, "legacy_items", 4).await.unwrap()[0];
+    assert_eq!(baseline.created_at.timestamp_subsec_nanos() % 1_000, 0);
+    let then = legacy::Entity::as_of(&db, 4, baseline.created_at)
+        .await
+        .unwrap();
+    assert_eq!(then.map(|r| r.name), Some("old-4".to_owned()));
     assert_eq!(done.rows, 2499, "rows 1, 3 and 4..=2500");
     assert_eq!(done.written, 2498, "all but row 1");
     let again = backfill::<legacy::Entity, _>(&db).await.unwrap();
