@@ -158,12 +158,21 @@ impl ApiState {
         Ok(())
     }
 
-    /// The registered subject types the caller may not read: left out of listings.
-    pub(super) fn unreadable_types(&self, parts: &Parts) -> Vec<&'static str> {
+    /// The registered subject types the caller may not read: left out of listings. A
+    /// listing of one request's entries asks with its id, as a listing of one type does.
+    pub(super) fn unreadable_types(
+        &self,
+        parts: &Parts,
+        request_id: Option<&str>,
+    ) -> Vec<&'static str> {
         crate::registry::subject_types()
             .iter()
             .copied()
-            .filter(|t| !self.allows(parts, &Access::to(Permission::Read).subject(t, None)))
+            .filter(|t| {
+                let mut access = Access::to(Permission::Read).subject(t, None);
+                access.request_id = request_id;
+                self.check(parts, access, &[Permission::Read]).is_err()
+            })
             .collect()
     }
 }
