@@ -601,22 +601,29 @@ pub(crate) async fn blame_of<M: Audited, C: ConnectionTrait>(
     subject_type: &str,
     subject_id: &str,
 ) -> Result<BTreeMap<String, Blame>> {
+    let (key, wanted) = blamed_fields(M::FIELDS);
+    let (fields, _) = blame_paged(db, subject_type, subject_id, &key, Some(&wanted), None).await?;
+    Ok(fields)
+}
+
+/// A model's key fields and the fields a blame looks for. The key never changes (it is only
+/// in the creating entry): it has no blame, so the read need not reach the creation for it.
+pub(crate) fn blamed_fields(
+    fields: &[audit_core::Field],
+) -> (Vec<&'static str>, Vec<&'static str>) {
     use audit_core::FieldMode;
-    // The key never changes (it is only in the creating entry): it has no blame, so the
-    // read need not reach the creation for it.
-    let key: Vec<&str> = M::FIELDS
+    let key = fields
         .iter()
         .filter(|f| f.primary_key)
         .map(|f| f.name)
         .collect();
-    let wanted: Vec<&str> = M::FIELDS
+    let wanted = fields
         .iter()
         .filter(|f| matches!(f.mode, FieldMode::Audited | FieldMode::Redacted))
         .filter(|f| !f.primary_key)
         .map(|f| f.name)
         .collect();
-    let (fields, _) = blame_paged(db, subject_type, subject_id, &key, Some(&wanted), None).await?;
-    Ok(fields)
+    (key, wanted)
 }
 
 /// For each field of a record, the last entry that changed it: its entries newest first,

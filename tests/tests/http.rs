@@ -1282,6 +1282,21 @@ async fn blame_reads_a_bounded_history(db: DatabaseConnection) {
     let (_, blame) = get(&base, "reader", "/api/audit/subjects/post/77/blame").await;
     assert_eq!(blame["complete"], true);
     assert_eq!(blame["fields"]["slug"]["new"], json!(1));
+    // A newest entry that changes every field of the model: the walk stops there, with
+    // the answer complete however long the history, and the key has no blame.
+    let mut all = entry("title", 0);
+    all.changes = Set(json!({
+        "id": {"old": null, "new": 77},
+        "title": {"old": 1, "new": "t"},
+        "slug": {"old": 1, "new": "s"},
+        "api_token": {"old": "[redacted]", "new": "[redacted]"},
+        "published_at": {"old": null, "new": null},
+    }));
+    all.insert(&db).await.unwrap();
+    let (_, blame) = get(&base, "reader", "/api/audit/subjects/post/77/blame").await;
+    assert_eq!(blame["complete"], true, "{blame}");
+    assert_eq!(blame["fields"]["slug"]["new"], "s");
+    assert!(blame["fields"].get("id").is_none(), "{}", blame["fields"]);
 }
 
 /// The id of the newest entry.

@@ -403,13 +403,17 @@ async fn subject_blame(
 ) -> Result<Json<SubjectBlame>, ApiError> {
     subject.check(&state, &parts)?;
     // Newest first, a page at a time: a long history is read through, never held, and at
-    // most MAX_BLAME_ENTRIES of it per call.
+    // most MAX_BLAME_ENTRIES of it per call. A registered type's key is left out and the
+    // walk stops once each of its fields has its change (as the typed `blame`).
+    let (key, wanted) = crate::registry::fields_of(&subject.subject_type)
+        .map(crate::history::blamed_fields)
+        .unzip();
     let (fields, complete) = crate::history::blame_paged(
         &state.db,
         &subject.subject_type,
         &subject.subject_id,
-        &[],
-        None,
+        key.as_deref().unwrap_or_default(),
+        wanted.as_deref(),
         Some(MAX_BLAME_ENTRIES),
     )
     .await?;
