@@ -27,10 +27,11 @@ pub struct Backfill {
     /// logged as `drift` (an entry with no causer, every field from `null`, and a version
     /// holding the row), so that the trail says the row exists again.
     pub drift: u64,
-    /// Rows whose subject id is too long for the trail ([`Error::SubjectIdTooLong`]): they
-    /// get no baseline (a `tracing` warning for each), and an audited write of them fails
-    /// the same way (an insert or update before it is written, a hooked delete after its
-    /// `DELETE`), so they do not keep the type from its baseline mark.
+    /// Rows whose subject id the trail cannot hold: too long ([`Error::SubjectIdTooLong`])
+    /// or, on MySQL/MariaDB, ending in a space ([`Error::TrailingSpace`]). They get no
+    /// baseline (a `tracing` warning for each), and an audited write of them fails the
+    /// same way before the row is written, so they do not keep the type from its baseline
+    /// mark.
     pub too_long: u64,
 }
 

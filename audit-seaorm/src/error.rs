@@ -178,6 +178,19 @@ pub enum Error {
         /// The backend.
         backend: &'static str,
     },
+    /// MySQL/MariaDB: a subject type or id that ends in a space. Their text comparisons
+    /// ignore trailing spaces (`PAD SPACE`), so `"a "` would share the trail and the hash
+    /// chain of `"a"`: refused before anything is written.
+    #[error(
+        "the subject {what} {value:?} ends in a space: MySQL/MariaDB compare text with trailing \
+         spaces ignored, so it would share the trail of the {what} without them"
+    )]
+    TrailingSpace {
+        /// `"type"` or `"id"`.
+        what: &'static str,
+        /// The type or id as given.
+        value: String,
+    },
     /// A subject type, action or version event given to the explicit API (`log`,
     /// `snapshot`, …) longer than its column holds: refused before anything is written,
     /// rather than kept whole on SQLite and cut by MySQL/MariaDB without strict mode.

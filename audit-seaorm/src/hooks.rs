@@ -262,6 +262,25 @@ fn before_row<M: 'static>(pending: &Option<Pending>) -> Option<&M> {
         .downcast_ref::<M>()
 }
 
+/// Refuses a key the trail cannot hold (see `dialect::check_subject_id`) before the row is
+/// written: on a plain connection nothing would roll the row back.
+fn check_active_subject_id<A, C>(active: &A, db: &C) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait,
+    A::Entity: EntityTrait<ActiveModel = A>,
+    ModelOf<A>: AuditedModel,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    if backend != sea_orm::DbBackend::Sqlite
+        && let Some(Ok(id)) = <ModelOf<A> as AuditedModel>::subject_id_of_active(active)
+    {
+        let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
+        crate::dialect::check_subject_id(backend, (subject_type, id.as_str()))?;
+    }
+    Ok(())
+}
+
 /// `before_save` hook: on update, notes the fields the write `Set` (and reads the row
 /// when the entity has no baseline yet); on insert, only the strict-mode check.
 pub async fn before_save<A, C>(active: A, db: &C, insert: bool) -> Result<A, DbErr>
@@ -275,14 +294,7 @@ where
         return Ok(active);
     };
     let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
-    // A key too long for the trail's indexes is refused before the row is written (on a
-    // plain connection nothing would roll the row back).
-    let backend = db.get_database_backend();
-    if backend != sea_orm::DbBackend::Sqlite
-        && let Some(Ok(id)) = <ModelOf<A> as AuditedModel>::subject_id_of_active(&active)
-    {
-        crate::dialect::check_subject_id(backend, (subject_type, id.as_str()))?;
-    }
+    check_active_subject_id(&active, db)?;
     if insert {
         // A key the caller gives may be in the trail already (a key used again): on
         // MySQL/MariaDB, which number a create without reading, the create then numbers
@@ -509,6 +521,7 @@ where
     let Some(baselined) = before_write::<A, C>(db, false).await? else {
         return Ok(active); // auditing off
     };
+    check_active_subject_id(&active, db)?;
     let Some(key) = active_key(&active) else {
         return Ok(active);
     };

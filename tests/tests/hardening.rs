@@ -2,7 +2,7 @@
 //! today.
 
 use audit_seaorm::{Filter, activity, history, versions};
-use audit_tests::{backend_tests, post, translation};
+use audit_tests::{backend_tests, label, post, translation};
 use chrono::{TimeZone, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Set};
 
@@ -601,6 +601,11 @@ async fn subject_ids_beyond_postgres_limit(db: DatabaseConnection) {
             .await
             .unwrap();
         assert_eq!((done.rows, done.written, done.too_long), (3, 2, 1));
+        // A hooked delete of it is refused before its `DELETE`: on a plain connection
+        // nothing would bring the row back.
+        let err = row(7, &locale).delete(&db).await.unwrap_err().to_string();
+        assert!(err.contains("2106 bytes long"), "{err}");
+        assert_eq!(translation::Entity::find().all(&db).await.unwrap().len(), 3);
         assert_eq!(
             versions(&db, "translations", r#"[9,"z"]"#)
                 .await
@@ -707,6 +712,65 @@ async fn subject_ids_beyond_mysql_limit(db: DatabaseConnection) {
 }
 
 backend_tests!(long_values_are_stored_whole, subject_ids_beyond_mysql_limit);
+
+/// MySQL/MariaDB compare text with trailing spaces ignored: a subject type or id that ends
+/// in a space would share the trail (and the hash chain) of the one without them, and is
+/// refused before anything is written, by the explicit API and by a hooked write. The
+/// other backends keep it as another subject.
+async fn trailing_spaces_in_subjects(db: DatabaseConnection) {
+    use audit_seaorm::{Error, NewActivity, log, snapshot};
+    log(&db, NewActivity::new("login").subject("user", "alice"))
+        .await
+        .unwrap();
+    let padded = log(&db, NewActivity::new("login").subject("user", "alice ")).await;
+    let typed = snapshot(&db, "user ", "alice", &serde_json::json!({"a": 1})).await;
+    // (a composite key's subject id, `[1,"en "]`, ends in no space: kept everywhere)
+    translation::ActiveModel {
+        post_id: Set(1),
+        locale: Set("en ".into()),
+        body: Set("padded".into()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let hooked = label::ActiveModel {
+        name: Set("urgent ".into()),
+        color: Set("red".into()),
+    }
+    .insert(&db)
+    .await;
+    let user = async |id: &str| {
+        let filter = Filter::new().subject("user", id.to_owned());
+        activity(&db, &filter).await
+    };
+    if db.get_database_backend() == DbBackend::MySql {
+        let err = padded.unwrap_err();
+        assert!(
+            matches!(&err, Error::TrailingSpace { what: "id", value } if value == "alice "),
+            "{err}"
+        );
+        let err = typed.unwrap_err();
+        assert!(
+            matches!(&err, Error::TrailingSpace { what: "type", .. }),
+            "{err}"
+        );
+        let err = hooked.unwrap_err().to_string();
+        assert!(err.contains("ends in a space"), "{err}");
+        assert!(label::Entity::find().all(&db).await.unwrap().is_empty());
+        assert_eq!(user("alice").await.unwrap().items.len(), 1);
+        assert!(versions(&db, "user ", "alice").await.unwrap().is_empty());
+    } else {
+        padded.unwrap();
+        typed.unwrap();
+        hooked.unwrap();
+        assert_eq!(user("alice").await.unwrap().items.len(), 1);
+        assert_eq!(user("alice ").await.unwrap().items.len(), 1);
+    }
+    // The trail's chains seal either way.
+    audit_seaorm::seal(&db).await.unwrap();
+}
+
+backend_tests!(trailing_spaces_in_subjects);
 
 /// A delete that a trigger cancels removes no row: nothing is logged, no version written.
 /// (SQLite's `RAISE(IGNORE)` and a PostgreSQL `BEFORE DELETE` trigger returning NULL skip

@@ -217,8 +217,20 @@ pub(crate) async fn latest<C: ConnectionTrait>(
 /// Refuses a subject id the backend's indexes cannot hold: MySQL/MariaDB would cut it
 /// (a server without strict mode silently, merging subjects); PostgreSQL would fail the
 /// write (one B-tree index entry holds about 2,700 bytes, and the subject indexes hold the
-/// subject type too). SQLite stores any length.
+/// subject type too). SQLite stores any length. MySQL/MariaDB also refuse a type or id
+/// that ends in a space ([`Error::TrailingSpace`]): it would share another's trail, and
+/// two such chains would stop `seal` at the duplicate key of their links.
 pub(crate) fn check_subject_id(backend: DbBackend, (subject_type, id): (&str, &str)) -> Result<()> {
+    if backend == DbBackend::MySql {
+        for (what, value) in [("type", subject_type), ("id", id)] {
+            if value.ends_with(' ') {
+                return Err(Error::TrailingSpace {
+                    what,
+                    value: value.to_owned(),
+                });
+            }
+        }
+    }
     let (length, max, unit, name) = match backend {
         DbBackend::MySql => (
             id.chars().count(),

@@ -174,7 +174,9 @@ impl From<Error> for ApiError {
             Error::StateBeforeTrail { .. } => {
                 Self::new(StatusCode::GONE, ErrorCode::StateBeforeTrail, e.to_string())
             }
-            Error::SubjectIdTooLong { .. } | Error::NameTooLong { .. } => Self::bad(e.to_string()),
+            Error::SubjectIdTooLong { .. }
+            | Error::NameTooLong { .. }
+            | Error::TrailingSpace { .. } => Self::bad(e.to_string()),
             Error::CursorNotFound(_) => Self::new(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidParameter,
