@@ -1584,6 +1584,42 @@ server_backend_tests!(
     erasure_in_an_older_snapshot_sees_the_links
 );
 
+/// More late rows than one statement's parameters could link at once (8 per link: about
+/// 4,000 on SQLite, 8,000 elsewhere): `seal_late` links them a page at a time.
+async fn many_late_rows_are_sealed(db: DatabaseConnection) {
+    const LATE: i32 = 9_000;
+    let p = post_with_history(&db, "late", 1).await;
+    seal_all(&db).await.unwrap();
+    let at = Utc::now() - Duration::days(1);
+    // Over many chains and one: every other row to post `p`, the rest one chain each.
+    let rows: Vec<_> = (0..LATE)
+        .map(|i| approval(if i % 2 == 0 { p.id } else { 1_000 + i }, at))
+        .collect();
+    for chunk in rows.chunks(1_000) {
+        activity_log::Entity::insert_many(chunk.to_vec())
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    let late: Vec<i64> = activity_log::Entity::find()
+        .filter(activity_log::Column::Action.eq("approved"))
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(late.len(), LATE as usize);
+    assert_eq!(seal_all(&db).await.unwrap().held_back, LATE as u64);
+    let named: Vec<(&str, i64)> = late.iter().map(|id| ("activity_log", *id)).collect();
+    let sealed = seal_late(&db, &named, "a bulk import that committed late")
+        .await
+        .unwrap();
+    assert_eq!(sealed.rows, LATE as u64);
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+}
+
 /// A row with an id no database gives (below 1), forged with raw SQL: `seal` never links
 /// it, and `verify` reports it inserted in every scope that holds it, the split walk's
 /// included.
@@ -1859,6 +1895,7 @@ mod an_offset_does_not_age_an_entry {
 }
 
 backend_tests!(
+    many_late_rows_are_sealed,
     a_long_sweep_is_recorded_when_it_began,
     prune_keeps_an_unreadable_row,
     a_key_twice_is_a_change,

@@ -139,7 +139,9 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
         if ids.is_empty() {
             continue;
         }
-        let mut found = Vec::with_capacity(ids.len());
+        // A page at a time, in id order as a sweep links them: each page's links and heads
+        // are one statement within every backend's limit on parameters, and memory holds a
+        // page. (An error leaves nothing: the transaction is not committed.)
         for chunk in ids.chunks(PAGE as usize) {
             let read = super::rows::Rows {
                 unsealed: true,
@@ -147,16 +149,16 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
                 limit: PAGE,
                 ..Default::default()
             };
-            found.extend(read.read(&txn, kind).await?);
+            let found = read.read(&txn, kind).await?;
+            let found_ids: std::collections::BTreeSet<i64> = found.iter().map(Row::id).collect();
+            if let Some(id) = chunk.iter().find(|id| !found_ids.contains(id)) {
+                return Err(Error::Chain(format!(
+                    "{} row {id} is not an unsealed row: nothing sealed",
+                    kind.table()
+                )));
+            }
+            sealed += link(&txn, kind, &found, run).await?;
         }
-        let found_ids: std::collections::BTreeSet<i64> = found.iter().map(Row::id).collect();
-        if let Some(id) = ids.iter().find(|id| !found_ids.contains(id)) {
-            return Err(Error::Chain(format!(
-                "{} row {id} is not an unsealed row: nothing sealed",
-                kind.table()
-            )));
-        }
-        sealed += link(&txn, kind, &found, run).await?;
     }
     seal_runs::Entity::insert(seal_runs::ActiveModel {
         run: Set(run),
