@@ -7,7 +7,8 @@ use audit_seaorm::{
     versions, without_auditing,
 };
 use audit_tests::{
-    backend_tests, mysql_tests, post, server_backend_tests, translation, until_a_lock_wait,
+    backend_tests, mysql_tests, post, postgres_tests, server_backend_tests, translation,
+    until_a_lock_wait,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -1172,6 +1173,43 @@ server_backend_tests!(
     stale_snapshot_numbers_correctly,
     stale_snapshot_writes_back
 );
+
+/// PostgreSQL: the rows of a bulk update are locked as the plain `UPDATE` locks them (`FOR
+/// NO KEY UPDATE`): a row inserted meanwhile that references one (a foreign key check,
+/// `FOR KEY SHARE`) does not wait for the call's transaction.
+async fn an_update_leaves_references_free(db: DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let rows = posts(&db, 2).await;
+    db.execute_unprepared(
+        "CREATE TABLE post_comments (id SERIAL PRIMARY KEY, post_id INT NOT NULL REFERENCES posts (id))",
+    )
+    .await
+    .unwrap();
+    let txn = db.begin().await.unwrap();
+    let done = post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::val("edited"))
+        .exec(&txn)
+        .await
+        .unwrap();
+    assert_eq!(done.rows, 2);
+    let other = db.begin().await.unwrap();
+    other
+        .execute_unprepared("SET LOCAL lock_timeout = '2s'")
+        .await
+        .unwrap();
+    other
+        .execute_unprepared(&format!(
+            "INSERT INTO post_comments (post_id) VALUES ({})",
+            rows[0].id
+        ))
+        .await
+        .expect("a reference to a row of the bulk update is checked without waiting");
+    other.commit().await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(post::reload(&db, rows[0].id).await.title, "edited");
+}
+
+postgres_tests!(an_update_leaves_references_free);
 
 /// MySQL/MariaDB, a call outside a transaction: a filter's subquery on another table is
 /// read afresh by each batch, so a row that matches by a commit made while the first batch

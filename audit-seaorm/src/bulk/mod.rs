@@ -301,7 +301,9 @@ where
         let mut after = None;
         let backend = txn.get_database_backend();
         let limit = batch_rows::<E>(&self.statement(self.condition.clone()), backend);
-        while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after, limit).await? {
+        while let Some(old) =
+            next_batch::<E, _>(&txn, &self.condition, &mut after, limit, true).await?
+        {
             // Timed once the batch holds its rows: after the versions it comes after.
             let by = Attribution::current(None, None);
             let before = by_subject_id(&old)?;
@@ -403,7 +405,9 @@ where
         let mut after = None;
         let backend = txn.get_database_backend();
         let limit = batch_rows::<E>(&E::delete_many().filter(self.condition.clone()), backend);
-        while let Some(old) = next_batch::<E, _>(&txn, &self.condition, &mut after, limit).await? {
+        while let Some(old) =
+            next_batch::<E, _>(&txn, &self.condition, &mut after, limit, false).await?
+        {
             // Timed once the batch holds its rows: after the versions it comes after.
             let by = Attribution::current(None, None);
             let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
@@ -596,21 +600,34 @@ pub(crate) fn in_key_order<E: EntityTrait>(
 }
 
 /// The next batch of at most `limit` rows matching `condition` after the key `after`, in
-/// key order, locked for update (`None` when there are no more).
+/// key order, locked as the write will lock them (`None` when there are no more).
+///
+/// On PostgreSQL, rows a batch updates are locked `FOR NO KEY UPDATE`, the lock the plain
+/// `UPDATE` of them takes: `FOR UPDATE` would also keep out every foreign key check on them
+/// (an insert of a row that references one) until the call commits, which the plain
+/// `update_many` does not.
 async fn next_batch<E, C>(
     db: &C,
     condition: &Condition,
     after: &mut Option<Vec<Value>>,
     limit: u64,
+    update: bool,
 ) -> Result<Option<Vec<E::Model>>>
 where
     E: EntityTrait,
     C: ConnectionTrait,
 {
+    use sea_orm::sea_query::LockType;
+    let backend = db.get_database_backend();
+    let lock = if update && backend == DbBackend::Postgres {
+        LockType::NoKeyUpdate
+    } else {
+        LockType::Update
+    };
     let query = E::find().filter(condition.clone());
-    let rows = in_key_order(query, after.as_deref(), db.get_database_backend())
+    let rows = in_key_order(query, after.as_deref(), backend)
         .limit(limit)
-        .lock_exclusive()
+        .lock(lock)
         .all(db)
         .await
         .map_err(Error::db("reading the rows of a bulk write"))?;
