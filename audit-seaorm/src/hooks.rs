@@ -188,6 +188,8 @@ pub fn pending_writes() -> usize {
 }
 
 #[doc(hidden)]
+pub use crate::bulk::read_back_bulk_ids;
+#[doc(hidden)]
 pub use crate::trail::baseline::{expire_tentative_baselines, forget_baselines};
 
 // ---- hooks ----------------------------------------------------------------------------

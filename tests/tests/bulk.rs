@@ -1174,6 +1174,53 @@ server_backend_tests!(
     stale_snapshot_writes_back
 );
 
+/// MySQL/MariaDB reading the versions' ids back (as under `innodb_autoinc_lock_mode = 2`,
+/// MySQL 8's default, where a multi-row insert's ids need not be consecutive): each entry
+/// links the version its write wrote, for rows with long histories too.
+async fn version_ids_read_back(db: DatabaseConnection) {
+    use audit_seaorm::entity::{activity_log, versions as v};
+    audit_seaorm::hooks::read_back_bulk_ids(true);
+    let rows = posts(&db, 3).await;
+    for i in 0..4 {
+        post::Entity::update_many_audited()
+            .col_expr(post::Column::Title, Expr::val(format!("round {i}")))
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    // One more row, new: its first version sorts below the others' latest.
+    let done = post::Entity::insert_many_audited([post::new("late", "late")])
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(done.versions, 1);
+    let done = post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::val("last"))
+        .exec(&db)
+        .await
+        .unwrap();
+    audit_seaorm::hooks::read_back_bulk_ids(false);
+    assert_eq!(done.versions, 4);
+    let entries = activity_log::Entity::find().all(&db).await.unwrap();
+    assert_eq!(entries.len(), 3 + 4 * 3 + 1 + 4);
+    for entry in entries {
+        let version = v::Entity::find_by_id(entry.version_id.unwrap())
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(version.subject_id, entry.subject_id);
+        let title = &entry.changes["title"]["new"];
+        assert_eq!(&version.data["title"], title, "entry {}", entry.id);
+    }
+    let latest = audit_seaorm::versions(&db, "post", rows[0].id)
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 6);
+}
+
+mysql_tests!(version_ids_read_back);
+
 /// PostgreSQL: the rows of a bulk update are locked as the plain `UPDATE` locks them (`FOR
 /// NO KEY UPDATE`): a row inserted meanwhile that references one (a foreign key check,
 /// `FOR KEY SHARE`) does not wait for the call's transaction.

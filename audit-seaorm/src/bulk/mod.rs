@@ -805,13 +805,28 @@ fn is_zero(value: &Value) -> bool {
     )
 }
 
+/// Whether MySQL's bulk writes read their versions' ids back whatever the server's
+/// `innodb_autoinc_lock_mode` (see [`read_back_bulk_ids`]).
+static READ_BACK_IDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes MySQL/MariaDB bulk writes read their versions' ids back, as they do under
+/// `innodb_autoinc_lock_mode = 2` (MySQL 8's default), on a server whose ids are
+/// consecutive (tests of that path on such a server).
+#[doc(hidden)]
+pub fn read_back_bulk_ids(on: bool) {
+    READ_BACK_IDS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// MySQL: the step between the ids of one multi-row insert, when the server guarantees
 /// they are consecutive (`innodb_autoinc_lock_mode` 0 or 1); `None` under mode 2, where
 /// concurrent inserts interleave, and on backends that return the ids (asked nothing).
 /// Read once per call.
 async fn id_step<C: ConnectionTrait>(db: &C) -> Result<Option<u64>> {
     const CONTEXT: &str = "reading the server's auto-increment settings";
-    if returning(db) || db.get_database_backend() != DbBackend::MySql {
+    if returning(db)
+        || db.get_database_backend() != DbBackend::MySql
+        || READ_BACK_IDS.load(std::sync::atomic::Ordering::Relaxed)
+    {
         return Ok(None);
     }
     let row = crate::write::one_row(

@@ -6,7 +6,7 @@
 //! most of them JSON documents, and building them as expressions copies each one twice
 //! more on its way to the driver.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use audit_core::{Audited, Changes};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, SqlErr, Statement, Value};
@@ -446,28 +446,37 @@ async fn version_statements<C: ConnectionTrait>(
     Ok(ids)
 }
 
-/// The ids of these versions of `subject_type`, read back.
+/// The ids of these versions of `subject_type`, read back: each by its whole key in the
+/// unique index (what is read is one row per version written, however long the subjects'
+/// histories; three parameters a version, within every limit for a chunk's rows).
 async fn read_ids<C: ConnectionTrait>(
     db: &C,
     subject_type: &str,
     keys: &[(String, i64)],
 ) -> std::result::Result<VersionIds, DbErr> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
     use versions::Column as V;
     let found: Vec<(i64, String, i64)> = versions::Entity::find()
         .select_only()
         .columns([V::Id, V::SubjectId, V::Version])
-        .filter(V::SubjectType.eq(subject_type))
-        .filter(V::SubjectId.is_in(keys.iter().map(|(id, _)| id.as_str())))
-        .filter(V::Version.gte(keys.iter().map(|(_, n)| *n).min().unwrap_or(1)))
+        .filter(
+            Expr::tuple([
+                Expr::col(V::SubjectType),
+                Expr::col(V::SubjectId),
+                Expr::col(V::Version),
+            ])
+            .in_tuples(
+                keys.iter()
+                    .map(|(id, n)| (subject_type.to_owned(), id.clone(), *n)),
+            ),
+        )
         .into_tuple()
         .all(db)
         .await?;
-    let wanted: HashSet<&(String, i64)> = keys.iter().collect();
     Ok(found
         .into_iter()
         .map(|(id, subject, number)| ((subject, number), id))
-        .filter(|(key, _)| wanted.contains(key))
         .collect())
 }
 
