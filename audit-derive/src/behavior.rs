@@ -166,6 +166,17 @@ fn rewrite(imp: &ItemImpl, krate: &TokenStream, errors: &mut Errors) -> TokenStr
         // Only the error: the derive's impl still finds (empty) hooks.
         quote!()
     } else {
+        // Each hook under `UserHooks`' name for it (`user_new`, …): a body that calls
+        // `Self::new()` or another hook by path then finds `ActiveModelBehavior`'s alone.
+        let items = items.iter().map(|item| match item {
+            ImplItem::Fn(f) => {
+                let mut f = f.clone();
+                f.sig.ident =
+                    quote::format_ident!("user_{}", f.sig.ident, span = f.sig.ident.span());
+                ImplItem::Fn(f)
+            }
+            other => (*other).clone(),
+        });
         quote!(#(#items)*)
     };
     quote! {

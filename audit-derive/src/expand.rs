@@ -329,14 +329,14 @@ pub fn behavior_impl(krate: &TokenStream) -> TokenStream {
         #[#p::async_trait]
         impl #p::sea_orm::ActiveModelBehavior for ActiveModel {
             fn new() -> Self {
-                #user::new()
+                #user::user_new()
             }
 
             async fn before_save<C>(self, db: &C, insert: bool) -> ::std::result::Result<Self, #p::sea_orm::DbErr>
             where
                 C: #p::sea_orm::ConnectionTrait,
             {
-                let active = #user::before_save(self, db, insert).await?;
+                let active = #user::user_before_save(self, db, insert).await?;
                 #p::hooks::before_save(active, db, insert).await
             }
 
@@ -352,14 +352,14 @@ pub fn behavior_impl(krate: &TokenStream) -> TokenStream {
                 C: #p::sea_orm::ConnectionTrait,
             {
                 let model = #p::hooks::after_save(model, db, insert).await?;
-                #user::after_save(model, db, insert).await
+                #user::user_after_save(model, db, insert).await
             }
 
             async fn before_delete<C>(self, db: &C) -> ::std::result::Result<Self, #p::sea_orm::DbErr>
             where
                 C: #p::sea_orm::ConnectionTrait,
             {
-                let active = #user::before_delete(self, db).await?;
+                let active = #user::user_before_delete(self, db).await?;
                 #p::hooks::before_delete(active, db).await
             }
 
@@ -368,7 +368,7 @@ pub fn behavior_impl(krate: &TokenStream) -> TokenStream {
                 C: #p::sea_orm::ConnectionTrait,
             {
                 let active = #p::hooks::after_delete(self, db).await?;
-                #user::after_delete(active, db).await
+                #user::user_after_delete(active, db).await
             }
         }
     }

@@ -4,7 +4,7 @@
 //! The derive (on the `Model`) and the attribute (on the `impl ActiveModelBehavior`) cannot
 //! see each other, so they meet by name in the entity's module. The derive glob-imports
 //! `__AuditSeaormUserHooks` from [`no_user_hooks`], where it means [`NoUserHooks`], and its
-//! impl calls `<ActiveModel as UserHooks<__AuditSeaormUserHooks>>::before_save` and so on.
+//! impl calls `<ActiveModel as UserHooks<__AuditSeaormUserHooks>>::user_before_save` and so on.
 //! The attribute declares a struct of that name in the module, which shadows the glob
 //! import, and implements [`UserHooks`] for it with the user's methods. [`Wired`] checks
 //! that the derive really picked the attribute's struct: an attribute in another module, on
@@ -36,17 +36,19 @@ pub mod no_user_hooks {
 )]
 pub trait Wired<M> {}
 
-/// The entity's own `ActiveModelBehavior` hooks, with the same signatures (`M` is the
-/// module's `__AuditSeaormUserHooks`). Methods the entity does not define do nothing, as
-/// in `ActiveModelBehavior`.
+/// The entity's own `ActiveModelBehavior` hooks, with the same signatures under names of
+/// their own (`user_` and the hook's name: a hook body that calls `Self::new()` or another
+/// hook by path finds `ActiveModelBehavior`'s alone, as without the attribute). `M` is the
+/// module's `__AuditSeaormUserHooks`. Methods the entity does not define do nothing, as in
+/// `ActiveModelBehavior`.
 pub trait UserHooks<M>: ActiveModelTrait + Send + Wired<M> {
     /// `ActiveModelBehavior::new`.
-    fn new() -> Self {
+    fn user_new() -> Self {
         <Self as ActiveModelTrait>::default()
     }
 
     /// `ActiveModelBehavior::before_save`, run before the audit hook.
-    fn before_save<C: ConnectionTrait>(
+    fn user_before_save<C: ConnectionTrait>(
         self,
         _db: &C,
         _insert: bool,
@@ -55,7 +57,7 @@ pub trait UserHooks<M>: ActiveModelTrait + Send + Wired<M> {
     }
 
     /// `ActiveModelBehavior::after_save`, run after the audit hook.
-    fn after_save<C: ConnectionTrait>(
+    fn user_after_save<C: ConnectionTrait>(
         model: ModelOf<Self>,
         _db: &C,
         _insert: bool,
@@ -64,7 +66,7 @@ pub trait UserHooks<M>: ActiveModelTrait + Send + Wired<M> {
     }
 
     /// `ActiveModelBehavior::before_delete`, run before the audit hook.
-    fn before_delete<C: ConnectionTrait>(
+    fn user_before_delete<C: ConnectionTrait>(
         self,
         _db: &C,
     ) -> impl Future<Output = Result<Self, DbErr>> + Send {
@@ -72,7 +74,7 @@ pub trait UserHooks<M>: ActiveModelTrait + Send + Wired<M> {
     }
 
     /// `ActiveModelBehavior::after_delete`, run after the audit hook.
-    fn after_delete<C: ConnectionTrait>(
+    fn user_after_delete<C: ConnectionTrait>(
         self,
         _db: &C,
     ) -> impl Future<Output = Result<Self, DbErr>> + Send {
