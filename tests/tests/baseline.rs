@@ -353,6 +353,44 @@ async fn a_mark_rolled_back_is_not_believed(db: DatabaseConnection) {
     forget_baselines();
 }
 
+/// Two transactions each making the first audited update of a row older than auditing (a
+/// type with no baseline yet): neither waits for the other. (On MySQL/MariaDB a locking
+/// read of the missing version took a gap lock, and each baseline's insert then waited
+/// for the other's: a deadlock when both had read, a wait here.)
+async fn first_updates_of_old_rows_side_by_side(db: DatabaseConnection) {
+    let _serial = SERIAL.lock().await;
+    forget_baselines();
+    insert_around_the_hooks(&db, 41, 42).await;
+    let update = |id: i32| legacy::ActiveModel {
+        id: Set(id),
+        qty: Set(id * 10),
+        ..Default::default()
+    };
+    let first = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    update(41).update(&first).await.unwrap();
+    let second = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    let wait = match db.get_database_backend() {
+        DbBackend::MySql => "SET SESSION innodb_lock_wait_timeout = 2",
+        _ => "SET LOCAL lock_timeout = '2s'",
+    };
+    second.execute_unprepared(wait).await.unwrap();
+    update(42)
+        .update(&second)
+        .await
+        .expect("the second first update does not wait for the first");
+    second.commit().await.unwrap();
+    first.commit().await.unwrap();
+    for id in [41, 42] {
+        let vs = versions(&db, "legacy_items", id).await.unwrap();
+        assert_eq!(
+            vs.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+            ["baseline", "updated"],
+            "row {id}"
+        );
+    }
+    forget_baselines();
+}
+
 /// A first audited update of a row older than auditing while a `backfill` that has
 /// written that row's baseline is still open: the update's own baseline waits for it and
 /// keeps it, and the update is diffed against it.
@@ -430,7 +468,10 @@ async fn wide_rows_are_backfilled(db: DatabaseConnection) {
     forget_baselines();
 }
 
-server_backend_tests!(a_baseline_beside_a_backfill);
+server_backend_tests!(
+    a_baseline_beside_a_backfill,
+    first_updates_of_old_rows_side_by_side
+);
 
 backend_tests!(wide_rows_are_backfilled);
 

@@ -78,6 +78,9 @@ pub(crate) struct HookedRow<'a> {
     pub gone: Option<&'a RowKey>,
     /// A create whose key the database generated: no trail holds it yet.
     pub new_key: bool,
+    /// The caller holds the row as it was before the write, and writes it as the subject's
+    /// baseline when the answer is [`Outcome::NoBaseline`] (then asks again, without it).
+    pub may_baseline: bool,
     /// An update's `data` is the row as a locking read found it after the write (asked for
     /// by [`Outcome::Stale`]), not the model SeaORM read back.
     pub fresh: bool,

@@ -17,7 +17,9 @@
 //! duplicate number (the transaction's snapshot predates the latest version; InnoDB rolls
 //! back only that statement) is read again with a locking read, which sees the latest
 //! commit, and planned again; so is a subject with no version at all in the snapshot
-//! before its update or delete is taken for a row older than its trail, and a write that
+//! before its update or delete is taken for a row older than its trail (unless the hook
+//! holds the row as it was, on a type without its baseline: its baseline's insert is the
+//! check, and takes no gap lock that other first baselines would wait for), and a write that
 //! the snapshot's latest version says changes nothing (it may change a newer one back).
 //! When the latest commit holds a newer version than the snapshot, an update is written
 //! from its row as a locking read finds it ([`Outcome::Stale`]): SeaORM's read-back after
@@ -60,7 +62,13 @@ pub(crate) async fn write_hooked<C: ConnectionTrait>(
         let Ok(plan) = plan(&row.write, prev.as_ref()) else {
             // No version in the transaction's snapshot, which may predate the row's
             // first version: only the latest commit, read with a locking read, can say
-            // that there is none.
+            // that there is none. Unless the caller writes the row's baseline first: that
+            // insert (of version 1, left if there) finds a version committed since, and
+            // the next call sees its own baseline without a locking read, whose gap lock
+            // (none matches) would keep every other first baseline in that gap waiting.
+            if row.may_baseline {
+                return Ok(Outcome::NoBaseline);
+            }
             if !locking {
                 locking = true;
                 first = false;

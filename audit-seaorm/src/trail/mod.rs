@@ -40,13 +40,14 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
     fresh: bool,
 ) -> Result<Recorded> {
     dialect::check_subject_id(db.get_database_backend(), (M::SUBJECT_TYPE, subject_id))?;
-    let row = HookedRow {
+    let mut row = HookedRow {
         subject_type: M::SUBJECT_TYPE,
         subject_id,
         write,
         by: Attribution::current(None, properties.as_ref()),
         gone,
         new_key,
+        may_baseline: before.is_some(),
         fresh,
     };
     let mut outcome = dialect::write_hooked(db, &row).await?;
@@ -54,6 +55,7 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
         && let Some(before) = before
     {
         write_baseline(db, &row, &before.snapshot()?).await?;
+        row.may_baseline = false;
         outcome = dialect::write_hooked(db, &row).await?;
     }
     match outcome {
