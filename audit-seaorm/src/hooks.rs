@@ -188,7 +188,7 @@ pub fn pending_writes() -> usize {
 }
 
 #[doc(hidden)]
-pub use crate::bulk::read_back_bulk_ids;
+pub use crate::bulk::reading_back_bulk_ids;
 #[doc(hidden)]
 pub use crate::trail::baseline::{expire_tentative_baselines, forget_baselines};
 

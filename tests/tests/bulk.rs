@@ -1178,8 +1178,11 @@ server_backend_tests!(
 /// MySQL 8's default, where a multi-row insert's ids need not be consecutive): each entry
 /// links the version its write wrote, for rows with long histories too.
 async fn version_ids_read_back(db: DatabaseConnection) {
+    audit_seaorm::hooks::reading_back_bulk_ids(bulk_with_ids_read_back(db)).await;
+}
+
+async fn bulk_with_ids_read_back(db: DatabaseConnection) {
     use audit_seaorm::entity::{activity_log, versions as v};
-    audit_seaorm::hooks::read_back_bulk_ids(true);
     let rows = posts(&db, 3).await;
     for i in 0..4 {
         post::Entity::update_many_audited()
@@ -1199,7 +1202,6 @@ async fn version_ids_read_back(db: DatabaseConnection) {
         .exec(&db)
         .await
         .unwrap();
-    audit_seaorm::hooks::read_back_bulk_ids(false);
     assert_eq!(done.versions, 4);
     let entries = activity_log::Entity::find().all(&db).await.unwrap();
     assert_eq!(entries.len(), 3 + 4 * 3 + 1 + 4);

@@ -805,16 +805,17 @@ fn is_zero(value: &Value) -> bool {
     )
 }
 
-/// Whether MySQL's bulk writes read their versions' ids back whatever the server's
-/// `innodb_autoinc_lock_mode` (see [`read_back_bulk_ids`]).
-static READ_BACK_IDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+tokio::task_local! {
+    /// Set in scope of [`reading_back_bulk_ids`].
+    static READ_BACK_IDS: ();
+}
 
-/// Makes MySQL/MariaDB bulk writes read their versions' ids back, as they do under
-/// `innodb_autoinc_lock_mode = 2` (MySQL 8's default), on a server whose ids are
-/// consecutive (tests of that path on such a server).
+/// Runs `fut` with its MySQL/MariaDB bulk writes reading their versions' ids back, as they
+/// do under `innodb_autoinc_lock_mode = 2` (MySQL 8's default), on a server whose ids are
+/// consecutive (tests of that path on such a server; other tasks are not affected).
 #[doc(hidden)]
-pub fn read_back_bulk_ids(on: bool) {
-    READ_BACK_IDS.store(on, std::sync::atomic::Ordering::Relaxed);
+pub async fn reading_back_bulk_ids<F: Future>(fut: F) -> F::Output {
+    READ_BACK_IDS.scope((), fut).await
 }
 
 /// MySQL: the step between the ids of one multi-row insert, when the server guarantees
@@ -825,7 +826,7 @@ async fn id_step<C: ConnectionTrait>(db: &C) -> Result<Option<u64>> {
     const CONTEXT: &str = "reading the server's auto-increment settings";
     if returning(db)
         || db.get_database_backend() != DbBackend::MySql
-        || READ_BACK_IDS.load(std::sync::atomic::Ordering::Relaxed)
+        || READ_BACK_IDS.try_with(|()| ()).is_ok()
     {
         return Ok(None);
     }
