@@ -1258,7 +1258,48 @@ async fn an_update_leaves_references_free(db: DatabaseConnection) {
     assert_eq!(post::reload(&db, rows[0].id).await.title, "edited");
 }
 
-postgres_tests!(an_update_leaves_references_free);
+/// A bulk update logs its rows in key order, whatever order the database met them in (on
+/// PostgreSQL `RETURNING` gives a row updated last as last): its audit rows take their
+/// index entries in the order `backfill` and the other bulk writes take them.
+async fn an_update_logs_in_key_order(db: DatabaseConnection) {
+    // (enough rows for the planner to update them in a scan of the table)
+    let rows = posts(&db, 500).await;
+    // The first row's live tuple moves after the others'.
+    for _ in 0..2 {
+        db.execute_unprepared(&format!(
+            "UPDATE posts SET view_count = view_count + 1 WHERE id = {}",
+            rows[0].id
+        ))
+        .await
+        .unwrap();
+    }
+    post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::val("edited"))
+        .exec(&db)
+        .await
+        .unwrap();
+    use audit_seaorm::entity::versions as v;
+    let mut by_key: Vec<(i32, i64)> = v::Entity::find()
+        .filter(v::Column::Version.eq(2))
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.subject_id.parse().unwrap(), v.id))
+        .collect();
+    assert_eq!(by_key.len(), rows.len());
+    by_key.sort_unstable();
+    let out_of_order: Vec<_> = by_key.windows(2).filter(|w| w[0].1 > w[1].1).collect();
+    assert!(
+        out_of_order.is_empty(),
+        "(key, version id): {out_of_order:?}"
+    );
+}
+
+postgres_tests!(
+    an_update_leaves_references_free,
+    an_update_logs_in_key_order
+);
 
 /// MySQL/MariaDB, a call outside a transaction: a filter's subquery on another table is
 /// read afresh by each batch, so a row that matches by a commit made while the first batch

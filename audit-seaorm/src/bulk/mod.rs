@@ -307,10 +307,14 @@ where
             // Timed once the batch holds its rows: after the versions it comes after.
             let by = Attribution::current(None, None);
             let before = by_subject_id(&old)?;
+            let old_ids = old
+                .iter()
+                .map(|m| Ok(m.subject_id()?.into_string()))
+                .collect::<Result<Vec<_>>>()?;
             let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
             let statement = self.statement(self.condition.clone().add(key_in::<E>(&keys)));
             let (rows, new) = update_batch::<E, _>(&txn, statement, &keys).await?;
-            let rows_logged = new
+            let mut rows_logged = new
                 .iter()
                 .map(|m| {
                     let id = m.subject_id()?.into_string();
@@ -323,6 +327,15 @@ where
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
+            // In key order (`RETURNING` gives the rows in the order the update met them):
+            // the audit rows then take their index entries in the order every other bulk
+            // write and `backfill` take them, and two of those cannot deadlock on them.
+            let order: HashMap<&str, usize> = old_ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i))
+                .collect();
+            rows_logged.sort_by_key(|r| order.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
             let logged =
                 record::write(&txn, subject_type, &rows_logged, Some(&set), &by, step).await?;
             done.add(rows, logged);
