@@ -14,6 +14,12 @@ use audit_seaorm::{
     versions, versions_page, without_auditing,
 };
 use audit_seaorm::{
+    ActivityCounts, Blame, Break, BreakReason, BulkWrite, Checkpoint, CheckpointCheck, Conflict,
+    Cursor, Erased, Install, KeptField, KeyOf, Policy, Pruned, RecordsPage, Redacted, Report,
+    Retention, Reverted, Reverter, SEALED_LATE, Sealed, Subject, VerifyScope, checkpoints,
+    install_sql_with,
+};
+use audit_seaorm::{
     hooks,
     hooks::{after_delete, after_save, before_delete, before_save},
 };
