@@ -1197,11 +1197,27 @@ async fn bulk_with_ids_read_back(db: DatabaseConnection) {
         .await
         .unwrap();
     assert_eq!(done.versions, 1);
+    // The last call's statements: the ids are read back, the server's settings not asked.
+    let mut db = db;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let log = seen.clone();
+    db.set_metric_callback(move |info| log.lock().unwrap().push(info.statement.sql.clone()));
     let done = post::Entity::update_many_audited()
         .col_expr(post::Column::Title, Expr::val("last"))
         .exec(&db)
         .await
         .unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        assert!(
+            !seen
+                .iter()
+                .any(|sql| sql.contains("innodb_autoinc_lock_mode")),
+            "{seen:#?}"
+        );
+        let read_back = "(`subject_type`, `subject_id`, `version`) IN";
+        assert!(seen.iter().any(|sql| sql.contains(read_back)), "{seen:#?}");
+    }
     assert_eq!(done.versions, 4);
     let entries = activity_log::Entity::find().all(&db).await.unwrap();
     assert_eq!(entries.len(), 3 + 4 * 3 + 1 + 4);

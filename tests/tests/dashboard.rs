@@ -223,6 +223,10 @@ async fn a_count_waits_for_a_prune(db: DatabaseConnection) {
         }
     });
     until_a_lock_wait(&db).await;
+    assert!(
+        !reader.is_finished(),
+        "the count waits for the prune's batch"
+    );
     batch.commit().await.unwrap();
     let during = reader.await.unwrap();
     assert_eq!(during.total, 2, "counted while the batch was open");

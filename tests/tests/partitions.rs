@@ -95,12 +95,11 @@ async fn a_month_waits_for_no_transaction(db: DatabaseConnection) {
         .execute_unprepared("SELECT count(*) FROM activity_log")
         .await
         .unwrap();
-    let started = std::time::Instant::now();
+    // (the reader stays open until after: an install that waited for it would not end)
     tokio::time::timeout(std::time::Duration::from_secs(20), install(&db))
         .await
         .expect("install waited for the reading transaction")
         .unwrap();
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert!(!partitions(&db).await.contains(&name(3)));
     // Writes go on meanwhile.
     post::new("beside", "beside").insert(&db).await.unwrap();

@@ -1017,13 +1017,16 @@ async fn verify_beside_a_sealing_job(db: DatabaseConnection) {
         posts.push(post::new("v1", &format!("s{i}")).insert(&db).await.unwrap());
     }
     seal_all(&db).await.unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let rounds = std::sync::Arc::new(AtomicUsize::new(0));
     let job = {
-        let (db, stop, posts) = (db.clone(), stop.clone(), posts.clone());
+        let (db, stop, posts, rounds) = (db.clone(), stop.clone(), posts.clone(), rounds.clone());
         tokio::spawn(async move {
             let mut round = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 round += 1;
+                rounds.store(round, Ordering::Relaxed);
                 for p in posts.iter().step_by(3) {
                     let mut am: post::ActiveModel = p.clone().into();
                     am.title = Set(format!("round {round}"));
@@ -1034,18 +1037,22 @@ async fn verify_beside_a_sealing_job(db: DatabaseConnection) {
             round
         })
     };
+    // Walks until the job has sealed several rounds and the walks met them (a deadline
+    // only against a hang).
     let mut walks = 0;
     let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_secs(4) {
+    while (walks < 10 || rounds.load(Ordering::Relaxed) < 4)
+        && started.elapsed() < std::time::Duration::from_secs(120)
+    {
         for scope in [VerifyScope::all().parallel(1), VerifyScope::all()] {
             let report = verify(&db, &scope).await.unwrap();
             assert!(report.is_intact(), "walk {walks}: {:#?}", report.breaks);
             walks += 1;
         }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     let rounds = job.await.unwrap();
-    assert!(rounds > 1 && walks > 1, "{rounds} rounds, {walks} walks");
+    assert!(rounds >= 4 && walks >= 10, "{rounds} rounds, {walks} walks");
     seal_all(&db).await.unwrap();
     let report = verify(&db, &VerifyScope::all()).await.unwrap();
     assert!(report.is_intact(), "{:#?}", report.breaks);

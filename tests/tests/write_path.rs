@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use audit_seaorm::{AuditContext, Filter, activity, history, versions};
-use audit_tests::{backend_tests, post, server_backend_tests, warnings_of};
+use audit_tests::{backend_tests, post, server_backend_tests, until_a_lock_wait, warnings_of};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -131,7 +131,7 @@ async fn cancelled_write(db: DatabaseConnection) {
     // This write waits on the lock and is cancelled between its two hooks.
     let waiting = {
         let db = db.clone();
-        async move {
+        tokio::spawn(async move {
             let txn = db.begin().await.unwrap();
             post::ActiveModel {
                 id: Set(p.id),
@@ -140,14 +140,15 @@ async fn cancelled_write(db: DatabaseConnection) {
             }
             .update(&txn)
             .await
-        }
+        })
     };
+    until_a_lock_wait(&db).await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(1500), waiting)
-            .await
-            .is_err(),
+        !waiting.is_finished(),
         "the second writer should have waited for the lock"
     );
+    waiting.abort();
+    assert!(waiting.await.unwrap_err().is_cancelled());
     holder.commit().await.unwrap();
     // The lock holder's write was logged after a wait of its own kind; the next one too.
     let am = post::ActiveModel {
@@ -200,7 +201,13 @@ async fn long_lock_wait(db: DatabaseConnection) {
             txn.commit().await.unwrap();
         })
     };
+    // Waiting for the lock, then for a while longer.
+    until_a_lock_wait(&db).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !second.is_finished(),
+        "the second writer waits for the lock"
+    );
     holder.commit().await.unwrap();
     second.await.unwrap();
     let trail = history(&db, "post", p.id).await.unwrap();
