@@ -217,7 +217,9 @@ pub(crate) async fn ensure<C: ConnectionTrait>(
 }
 
 /// The earliest `created_at` in the default partition at or after `after` (from the
-/// first when `None`) and before `end`.
+/// earliest time a trail holds when `None`: a row dated before it, PostgreSQL's
+/// `-infinity` or a year BC, changed since it was written, cannot be read back as a time,
+/// nor be given a month) and before `end`.
 async fn earliest_stranded<C: ConnectionTrait>(
     db: &C,
     default: &str,
@@ -225,9 +227,8 @@ async fn earliest_stranded<C: ConnectionTrait>(
     end: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>> {
     const CONTEXT: &str = "reading the default partition of activity_log";
-    let since = after.map_or(String::new(), |t| {
-        format!(r#" AND "created_at" >= {}"#, literal(t))
-    });
+    let since = after.unwrap_or(crate::dialect::clamp_time(DateTime::<Utc>::MIN_UTC));
+    let since = format!(r#" AND "created_at" >= {}"#, literal(since));
     let sql = format!(
         r#"SELECT min("created_at") FROM "{default}" WHERE "created_at" < {}{since}"#,
         literal(end)
@@ -257,10 +258,13 @@ pub(crate) async fn create_month<C: ConnectionTrait>(
         return Ok(false);
     }
     let bounds = format!("FROM ({}) TO ({})", literal(from), literal(to));
+    // Read through the log itself (the month has no partition: its rows are in the
+    // default one): a role granted the log's rights by name may not read a partition
+    // directly, and is to be told (below) that it cannot make the month, not fail.
     let stranded = query_bool(
         db,
         &format!(
-            r#"SELECT EXISTS (SELECT 1 FROM "{default}" WHERE "created_at" >= {} AND "created_at" < {})"#,
+            r#"SELECT EXISTS (SELECT 1 FROM "{table}" WHERE "created_at" >= {} AND "created_at" < {})"#,
             literal(from),
             literal(to)
         ),
@@ -303,12 +307,15 @@ pub(crate) async fn create_month<C: ConnectionTrait>(
     let context = "creating a month partition of activity_log";
     let before = current_lock_timeout(db, context).await?;
     set_lock_timeout(db, &format!("{}ms", DETACH_WAIT.as_millis()), context).await?;
-    // (PL/pgSQL's exception block is the savepoint; only a lock wait that ran out, or a
-    // role that may not create the month (an application role that only reads and writes
-    // the tables), is caught: any other error fails the call)
+    // (PL/pgSQL's exception block is the savepoint; only a lock wait that ran out, a role
+    // that may not create the month (an application role that only reads and writes the
+    // tables), or a row of the month that a writer put in the default partition since the
+    // check above (the attach then finds it there) is caught: any other error fails the
+    // call; the next call moves that row in)
     let block = format!(
         "DO $audit$ BEGIN {}; \
-         EXCEPTION WHEN lock_not_available OR insufficient_privilege THEN NULL; END $audit$",
+         EXCEPTION WHEN lock_not_available OR insufficient_privilege OR check_violation \
+         THEN NULL; END $audit$",
         steps.join("; ")
     );
     exec(db, &block, context).await?;

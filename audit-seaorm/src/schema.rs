@@ -472,7 +472,9 @@ const INDEXES: &[IndexSpec] = &[
 const RETIRED_INDEXES: &[&str] = &["action", "created_at", "causer", "request"];
 
 /// Drops the [`RETIRED_INDEXES`] of an existing `activity_log` (`present`: the index names
-/// MySQL reported; the other backends drop with `IF EXISTS`).
+/// MySQL reported; SQLite drops with `IF EXISTS`; PostgreSQL only an index of the current
+/// schema's log: an unqualified name would be looked up along the search path, and drop
+/// (or fail to drop) an older install's index in another schema).
 async fn drop_retired<C: ConnectionTrait>(
     db: &C,
     backend: DbBackend,
@@ -486,6 +488,13 @@ async fn drop_retired<C: ConnectionTrait>(
                 format!("DROP INDEX `{index}` ON `{table}`")
             }
             DbBackend::MySql => continue,
+            DbBackend::Postgres => format!(
+                "DO $audit$ BEGIN IF EXISTS (SELECT 1 FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND tablename = {table} AND indexname = {name}) \
+                 THEN EXECUTE format('DROP INDEX %I.%I', current_schema(), {name}); END IF; END $audit$",
+                table = pg_text(table),
+                name = pg_text(&index),
+            ),
             _ => format!(r#"DROP INDEX IF EXISTS "{index}""#),
         };
         db.execute_unprepared(&sql).await.map_err(Error::db(
@@ -493,6 +502,11 @@ async fn drop_retired<C: ConnectionTrait>(
         ))?;
     }
     Ok(())
+}
+
+/// `s` as a PostgreSQL string literal.
+fn pg_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// An index's table and full name.

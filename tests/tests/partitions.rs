@@ -243,6 +243,18 @@ async fn new_month_takes_rows_from_default(db: DatabaseConnection) {
         .unwrap();
     assert_eq!(found, 3, "nothing lost on the way");
     assert!(maintain_partitions(&db).await.unwrap().is_empty());
+    // A row whose time was changed to one no month holds (`-infinity`, a year BC) stays
+    // in the default partition, where `verify` reports it; maintenance goes on.
+    for at in ["-infinity", "4000-01-01 00:00:00+00 BC"] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO activity_log (action, subject_type, subject_id, changes, created_at) \
+             VALUES ('updated', 'post', '1', '{{}}', '{at}')"
+        ))
+        .await
+        .unwrap();
+        assert!(maintain_partitions(&db).await.unwrap().is_empty(), "{at}");
+    }
+    assert_eq!(rows_in(&db, "activity_log_default").await, 2);
 }
 
 /// The README's conversion of a plain `activity_log`: a table only renamed keeps its
