@@ -30,8 +30,8 @@ pub struct Backfill {
     /// Rows whose subject id the trail cannot hold: too long ([`Error::SubjectIdTooLong`])
     /// or, on MySQL/MariaDB, ending in a space ([`Error::TrailingSpace`]). They get no
     /// baseline (a `tracing` warning for each), and an audited write of them fails the
-    /// same way before the row is written, so they do not keep the type from its baseline
-    /// mark.
+    /// same way (see [`Error::TrailingSpace`] for when), so they do not keep the type from
+    /// its baseline mark.
     pub too_long: u64,
 }
 

@@ -180,7 +180,8 @@ pub enum Error {
     },
     /// MySQL/MariaDB: a subject type or id that ends in a space. Their text comparisons
     /// ignore trailing spaces (`PAD SPACE`), so `"a "` would share the trail and the hash
-    /// chain of `"a"`: refused before anything is written.
+    /// chain of `"a"`: refused before anything is written to the trail (and before the row
+    /// of a hooked insert; a hooked update or delete learns its row's key after its write).
     #[error(
         "the subject {what} {value:?} ends in a space: MySQL/MariaDB compare text with trailing \
          spaces ignored, so it would share the trail of the {what} without them"

@@ -265,8 +265,11 @@ fn before_row<M: 'static>(pending: &Option<Pending>) -> Option<&M> {
 }
 
 /// Refuses a key the trail cannot hold (see `dialect::check_subject_id`) before the row is
-/// written: on a plain connection nothing would roll the row back.
-fn check_active_subject_id<A, C>(active: &A, db: &C) -> Result<(), DbErr>
+/// written: on a plain connection nothing would roll the row back. An update or delete is
+/// checked for the length alone: the trail names its record by the key the row holds,
+/// which `after_*` learns (MySQL's `PAD SPACE` finds the row `"a "` by the key `"a"`, and
+/// `"a"` by `"a "`), and checks in full.
+fn check_active_subject_id<A, C>(active: &A, db: &C, insert: bool) -> Result<(), DbErr>
 where
     A: ActiveModelTrait,
     A::Entity: EntityTrait<ActiveModel = A>,
@@ -277,8 +280,12 @@ where
     if backend != sea_orm::DbBackend::Sqlite
         && let Some(Ok(id)) = <ModelOf<A> as AuditedModel>::subject_id_of_active(active)
     {
-        let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
-        crate::dialect::check_subject_id(backend, (subject_type, id.as_str()))?;
+        let subject = (<ModelOf<A> as Audited>::SUBJECT_TYPE, id.as_str());
+        if insert {
+            crate::dialect::check_subject_id(backend, subject)?;
+        } else {
+            crate::dialect::check_subject_id_length(backend, subject)?;
+        }
     }
     Ok(())
 }
@@ -296,7 +303,7 @@ where
         return Ok(active);
     };
     let subject_type = <ModelOf<A> as Audited>::SUBJECT_TYPE;
-    check_active_subject_id(&active, db)?;
+    check_active_subject_id(&active, db, insert)?;
     if insert {
         // A key the caller gives may be in the trail already (a key used again): on
         // MySQL/MariaDB, which number a create without reading, the create then numbers
@@ -523,7 +530,7 @@ where
     let Some(baselined) = before_write::<A, C>(db, false).await? else {
         return Ok(active); // auditing off
     };
-    check_active_subject_id(&active, db)?;
+    check_active_subject_id(&active, db, false)?;
     let Some(key) = active_key(&active) else {
         return Ok(active);
     };

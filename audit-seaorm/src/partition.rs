@@ -197,7 +197,29 @@ pub(crate) async fn ensure<C: ConnectionTrait>(
     }
     // And the months of the rows the default partition holds before the last of them
     // (rows copied in from an older table, written before their month was created): each
-    // month that has any, found one index probe at a time.
+    // month that has any, found one index probe at a time. A role granted the log's
+    // rights by name may not read the default partition itself: it cannot move rows
+    // either, and leaves them to the owner's next call.
+    let stranded = match stranded {
+        Some(_)
+            if !query_bool(
+                db,
+                "SELECT has_table_privilege(format('%I', $1::text), 'SELECT')",
+                vec![default.as_str().into()],
+                "reading the rights on the default partition of activity_log",
+            )
+            .await? =>
+        {
+            tracing::warn!(
+                target: "audit_seaorm::partition",
+                partition = default,
+                "audit: this role may not read the default partition: the months of the rows \
+                 it holds are left to a role that may (the tables' owner)"
+            );
+            None
+        }
+        other => other,
+    };
     let mut after: Option<DateTime<Utc>> = None;
     let mut moved = 0;
     while stranded.is_some_and(|n| moved < n)
@@ -328,7 +350,9 @@ pub(crate) async fn create_month<C: ConnectionTrait>(
             "audit: the month partition was not made: transactions using activity_log held \
              it up for longer than DETACH_WAIT (the next install, prune or \
              `maintain_partitions` makes it), or this role may not create tables in the \
-             schema or attach to activity_log (run `maintain_partitions` as its owner)"
+             schema or attach to activity_log (run `maintain_partitions` as its owner), or \
+             a row of the month went to the default partition meanwhile (the next call \
+             moves it in)"
         );
     }
     Ok(made)

@@ -757,6 +757,24 @@ async fn trailing_spaces_in_subjects(db: DatabaseConnection) {
         let err = hooked.unwrap_err().to_string();
         assert!(err.contains("ends in a space"), "{err}");
         assert!(label::Entity::find().all(&db).await.unwrap().is_empty());
+        // An update that names a row by its key with a space its column ignores is
+        // logged under the key the row holds.
+        label::ActiveModel {
+            name: Set("urgent".into()),
+            color: Set("red".into()),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        label::ActiveModel {
+            name: sea_orm::ActiveValue::Unchanged("urgent ".into()),
+            color: Set("blue".into()),
+        }
+        .update(&db)
+        .await
+        .unwrap();
+        let trail = history(&db, "labels", "urgent").await.unwrap();
+        assert_eq!(trail.len(), 2, "{trail:?}");
         assert_eq!(user("alice").await.unwrap().items.len(), 1);
         assert!(versions(&db, "user ", "alice").await.unwrap().is_empty());
     } else {

@@ -223,7 +223,8 @@ pub(crate) async fn latest<C: ConnectionTrait>(
 /// subject type too). SQLite stores any length. MySQL/MariaDB also refuse a type or id
 /// that ends in a space ([`Error::TrailingSpace`]): it would share another's trail, and
 /// two such chains would stop `seal` at the duplicate key of their links.
-pub(crate) fn check_subject_id(backend: DbBackend, (subject_type, id): (&str, &str)) -> Result<()> {
+pub(crate) fn check_subject_id(backend: DbBackend, subject: (&str, &str)) -> Result<()> {
+    let (subject_type, id) = subject;
     if backend == DbBackend::MySql {
         for (what, value) in [("type", subject_type), ("id", id)] {
             if value.ends_with(' ') {
@@ -234,6 +235,16 @@ pub(crate) fn check_subject_id(backend: DbBackend, (subject_type, id): (&str, &s
             }
         }
     }
+    check_subject_id_length(backend, subject)
+}
+
+/// The length half of [`check_subject_id`]: what a key given to an update or delete can be
+/// checked for before the write (the trail names the record by the key as its row holds
+/// it, which may be spelt otherwise: with trailing spaces a `PAD SPACE` column ignored).
+pub(crate) fn check_subject_id_length(
+    backend: DbBackend,
+    (subject_type, id): (&str, &str),
+) -> Result<()> {
     let (length, max, unit, name) = match backend {
         DbBackend::MySql => (
             id.chars().count(),
