@@ -203,7 +203,11 @@ pub async fn partition_activity_log(db: &DatabaseConnection) {
 /// tables created, dropped again when the returned [`TestDb`] goes out of scope. `None`
 /// when the backend is not configured (skipped loudly).
 pub async fn fresh_db(backend: Backend, test: &str) -> Option<TestDb> {
-    let mut drop_later = None;
+    // Holds the database from its `CREATE` on: a panic while it is set up drops it too.
+    let mut guard = TestDb {
+        conn: None,
+        drop: None,
+    };
     let db = match backend {
         Backend::Sqlite => Database::connect(connect_options("sqlite::memory:"))
             .await
@@ -249,7 +253,7 @@ pub async fn fresh_db(backend: Backend, test: &str) -> Option<TestDb> {
                 .await
                 .unwrap_or_else(|e| panic!("{create}: {e}"));
             admin.close().await.ok();
-            drop_later = Some((url.clone(), drop));
+            guard.drop = Some((url.clone(), drop));
             let mut opts = connect_options(&with_database(&url, &name));
             opts.max_connections(10);
             Database::connect(opts)
@@ -263,10 +267,8 @@ pub async fn fresh_db(backend: Backend, test: &str) -> Option<TestDb> {
         .await
         .expect("install the audit tables");
     create_tables(&db).await;
-    Some(TestDb {
-        conn: Some(db),
-        drop: drop_later,
-    })
+    guard.conn = Some(db);
+    Some(guard)
 }
 
 async fn create_table<E: EntityTrait>(db: &DatabaseConnection, entity: E) {
