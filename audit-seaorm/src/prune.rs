@@ -576,6 +576,34 @@ async fn prune_entries<C: ConnectionTrait + TransactionTrait>(
     }
 }
 
+/// The rows kept out of a batch per statement: with a batch's own parameters (at most three
+/// per subject of [`Retention::MAX_BATCH`]) a statement stays under SQLite's 32,766.
+const EXCLUDED_PER_STATEMENT: usize = 1_000;
+
+/// `batch` without the rows `changed` (sorted) names, as conditions of at most
+/// [`EXCLUDED_PER_STATEMENT`] excluded ids each: one per range of ids, the ranges covering
+/// every id once. (`batch` may be an OR, the versions' per-subject ranges: each exclusion
+/// is an AND around it, never one more alternative.)
+fn excluding<C: ColumnTrait>(batch: Condition, id: C, changed: &[i64]) -> Vec<Condition> {
+    let chunks: Vec<&[i64]> = changed.chunks(EXCLUDED_PER_STATEMENT).collect();
+    let mut from = i64::MIN;
+    let mut parts = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.iter().enumerate() {
+        let to = match chunk.last() {
+            Some(&last) if i + 1 < chunks.len() => last,
+            _ => i64::MAX,
+        };
+        parts.push(
+            Condition::all()
+                .add(batch.clone())
+                .add(id.between(from, to))
+                .add(id.is_not_in(chunk.iter().copied())),
+        );
+        from = to.saturating_add(1);
+    }
+    parts
+}
+
 /// Deletes the rows of `E` that `batch` selects together with the marks on their links
 /// (`kind`, see [`crate::chain::mark_pruned`]), in one transaction: the chains then fold
 /// what retention removed, and only that. Rows that no longer match their links stay
@@ -607,9 +635,9 @@ where
     };
     // No seal step links a row between the check and the mark.
     crate::chain::seal::take_runs_lock(&txn).await?;
-    let changed = crate::chain::changed_rows(&txn, kind, ids(&batch)).await?;
-    let batch = if changed.is_empty() {
-        batch
+    let mut changed = crate::chain::changed_rows(&txn, kind, ids(&batch)).await?;
+    let parts = if changed.is_empty() {
+        vec![batch]
     } else {
         *kept += changed.len() as u64;
         tracing::warn!(
@@ -618,17 +646,19 @@ where
             ids = ?changed,
             "audit: rows to prune no longer match their hash-chain links; kept"
         );
-        // `batch` may be an OR (the versions' per-subject ranges): the exclusion is an AND
-        // around it, never one more alternative.
-        Condition::all().add(batch).add(id.is_not_in(changed))
+        changed.sort_unstable();
+        excluding(batch, id, &changed)
     };
-    crate::chain::mark_pruned(&txn, kind, ids(&batch)).await?;
-    let removed = E::delete_many()
-        .filter(batch)
-        .exec(&txn)
-        .await
-        .map_err(Error::db(context))?
-        .rows_affected;
+    let mut removed = 0;
+    for part in parts {
+        crate::chain::mark_pruned(&txn, kind, ids(&part)).await?;
+        removed += E::delete_many()
+            .filter(part)
+            .exec(&txn)
+            .await
+            .map_err(Error::db(context))?
+            .rows_affected;
+    }
     if let Some((first, latest)) = hours {
         crate::rollup::forget(&txn, first, latest).await?;
     }

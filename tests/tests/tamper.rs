@@ -696,6 +696,64 @@ async fn changed_version_survives_prune(db: DatabaseConnection) {
     assert_eq!(numbers, [3]);
 }
 
+/// A batch of versions as large as retention takes (10,000 records with one old version
+/// each: three parameters a record) with thousands of its rows changed since they were
+/// sealed: the changed rows are kept out a thousand per statement, under SQLite's 32,766
+/// parameters, and the others go. (Slow on SQLite: planning a statement of 10,000 ranges.)
+async fn a_large_batch_keeps_many_changed_rows(db: DatabaseConnection) {
+    const RECORDS: usize = 10_000;
+    const CHANGED: usize = 3_000;
+    let version = |i: usize, n: i64| versions::ActiveModel {
+        subject_type: Set("post".into()),
+        subject_id: Set(format!("{i}")),
+        version: Set(n),
+        event: Set(if n == 1 { "created" } else { "updated" }.into()),
+        data: Set(json!({"title": format!("v{n}")})),
+        causer_id: Set(None),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    let rows: Vec<_> = (0..RECORDS)
+        .flat_map(|i| [version(i, 1), version(i, 2)])
+        .collect();
+    for chunk in rows.chunks(2_000) {
+        versions::Entity::insert_many(chunk.to_vec())
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    seal_all(&db).await.unwrap();
+    // The first versions of the first records (ids 1, 3, 5, …).
+    versions::Entity::update_many()
+        .col_expr(versions::Column::CauserId, Expr::value("someone else"))
+        .filter(versions::Column::Version.eq(1))
+        .filter(versions::Column::Id.lte(2 * CHANGED as i64))
+        .exec(&db)
+        .await
+        .unwrap();
+    let pruned = prune(
+        &db,
+        &Retention::new()
+            .keep_versions(1)
+            .batch_size(Retention::MAX_BATCH),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (pruned.versions, pruned.kept_changed),
+        ((RECORDS - CHANGED) as u64, CHANGED as u64),
+        "{pruned:?}"
+    );
+    let left = sea_orm::PaginatorTrait::count(versions::Entity::find(), &db)
+        .await
+        .unwrap();
+    assert_eq!(left, (RECORDS + CHANGED) as u64);
+}
+
+mod a_large_batch_keeps_many_changed_rows {
+    audit_tests::__backend_test!(a_large_batch_keeps_many_changed_rows, sqlite, Sqlite, "_s");
+}
+
 /// Rows aged by hand after they were sealed (their `created_at` moved into the past, so
 /// that retention would take them) are not pruned away: they no longer match their links,
 /// so prune keeps them and `verify` reports them. Rows that match go as usual, in the same
