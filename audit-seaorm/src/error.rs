@@ -281,6 +281,18 @@ pub enum Error {
         /// The key column the update sets.
         column: String,
     },
+    /// A bulk update whose rows came back under other keys than they were read with (a
+    /// trigger changed them): the trail names a record by its key, so those rows could not
+    /// be logged. The call's transaction rolled back: nothing was written.
+    #[error(
+        "bulk update of `{subject_type}`: {rows} rows came back under other keys than they were read with (a trigger changed them); nothing was written"
+    )]
+    BulkKeysMoved {
+        /// The subject type written.
+        subject_type: &'static str,
+        /// Rows whose key changed.
+        rows: usize,
+    },
     /// A bulk insert on MySQL/MariaDB (which has no `RETURNING`) did not find the rows it
     /// inserted by the keys the models gave: the database stored other keys (one it
     /// generated, or a value it rounded), so the rows cannot be logged. The call's

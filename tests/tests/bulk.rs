@@ -1174,6 +1174,43 @@ server_backend_tests!(
     stale_snapshot_writes_back
 );
 
+/// A trigger that changes a row's key as the bulk update writes it: that row cannot be
+/// logged under the key it was read with, and the call fails with nothing written instead
+/// of leaving the update out of the trail.
+async fn a_key_moved_by_a_trigger_fails_the_update(db: DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let rows = posts(&db, 2).await;
+    let trigger = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            "CREATE FUNCTION move_post() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN NEW.id := NEW.id + 1000; RETURN NEW; END $$; \
+             CREATE TRIGGER move_post BEFORE UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION move_post()"
+        }
+        _ => {
+            "CREATE TRIGGER move_post BEFORE UPDATE ON posts FOR EACH ROW SET NEW.id = NEW.id + 1000"
+        }
+    };
+    db.execute_unprepared(trigger).await.unwrap();
+    let before = audit_rows(&db).await;
+    let err = post::Entity::update_many_audited()
+        .col_expr(post::Column::Title, Expr::val("moved"))
+        .exec(&db)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, audit_seaorm::Error::BulkKeysMoved { rows: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(audit_rows(&db).await, before, "nothing logged");
+    assert_eq!(
+        post::reload(&db, rows[0].id).await.title,
+        rows[0].title,
+        "nothing written"
+    );
+}
+
+server_backend_tests!(a_key_moved_by_a_trigger_fails_the_update);
+
 /// MySQL/MariaDB reading the versions' ids back (as under `innodb_autoinc_lock_mode = 2`,
 /// MySQL 8's default, where a multi-row insert's ids need not be consecutive): each entry
 /// links the version its write wrote, for rows with long histories too.
