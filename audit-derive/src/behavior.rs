@@ -4,9 +4,10 @@
 //! The impl becomes an impl of `audit_seaorm::__private::UserHooks<__AuditSeaormUserHooks>`
 //! with the user's items unchanged but for their names (`user_new`, `user_before_save`,
 //! …: a body that calls `Self::new()` then finds `ActiveModelBehavior`'s alone; same
-//! signatures, bodies and spans; `Self` is still the ActiveModel), plus the struct `__AuditSeaormUserHooks`, which shadows the
-//! derive's glob import of the same name: the `ActiveModelBehavior` impl the derive
-//! generates then calls these hooks around the audit hooks (see `expand::behavior_impl`).
+//! signatures, bodies and spans; `Self` is still the ActiveModel), plus the struct
+//! `__AuditSeaormUserHooks`, which shadows the derive's glob import of the same name: the
+//! `ActiveModelBehavior` impl the derive generates then calls these hooks around the audit
+//! hooks (see `expand::behavior_impl`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};

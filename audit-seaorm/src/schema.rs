@@ -490,8 +490,10 @@ async fn drop_retired<C: ConnectionTrait>(
             DbBackend::MySql => continue,
             DbBackend::Postgres => format!(
                 "DO $audit$ BEGIN IF EXISTS (SELECT 1 FROM pg_indexes \
-                 WHERE schemaname = current_schema() AND tablename = {table} AND indexname = {name}) \
-                 THEN EXECUTE format('DROP INDEX %I.%I', current_schema(), {name}); END IF; END $audit$",
+                 WHERE schemaname = current_schema() AND tablename = {table} \
+                 AND indexname = {name}) \
+                 THEN EXECUTE format('DROP INDEX %I.%I', current_schema(), {name}); \
+                 END IF; END $audit$",
                 table = pg_text(table),
                 name = pg_text(&index),
             ),

@@ -4,7 +4,8 @@
 //! The derive (on the `Model`) and the attribute (on the `impl ActiveModelBehavior`) cannot
 //! see each other, so they meet by name in the entity's module. The derive glob-imports
 //! `__AuditSeaormUserHooks` from [`no_user_hooks`], where it means [`NoUserHooks`], and its
-//! impl calls `<ActiveModel as UserHooks<__AuditSeaormUserHooks>>::user_before_save` and so on.
+//! impl calls `<ActiveModel as UserHooks<__AuditSeaormUserHooks>>::user_before_save` and so
+//! on.
 //! The attribute declares a struct of that name in the module, which shadows the glob
 //! import, and implements [`UserHooks`] for it with the user's methods. [`Wired`] checks
 //! that the derive really picked the attribute's struct: an attribute in another module, on

@@ -307,10 +307,6 @@ where
             // Timed once the batch holds its rows: after the versions it comes after.
             let by = Attribution::current(None, None);
             let before = by_subject_id(&old)?;
-            let old_ids = old
-                .iter()
-                .map(|m| Ok(m.subject_id()?.into_string()))
-                .collect::<Result<Vec<_>>>()?;
             let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
             let statement = self.statement(self.condition.clone().add(key_in::<E>(&keys)));
             let (rows, new) = update_batch::<E, _>(&txn, statement, &keys).await?;
@@ -319,7 +315,7 @@ where
                 .map(|m| {
                     let id = m.subject_id()?.into_string();
                     Ok(Row {
-                        before: before.get(&id).copied(),
+                        before: before.get(&id).map(|&(_, m)| m),
                         id,
                         kind: Kind::Updated,
                         data: Some(m.snapshot()?),
@@ -330,12 +326,7 @@ where
             // In key order (`RETURNING` gives the rows in the order the update met them):
             // the audit rows then take their index entries in the order every other bulk
             // write and `backfill` take them, and two of those cannot deadlock on them.
-            let order: HashMap<&str, usize> = old_ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| (id.as_str(), i))
-                .collect();
-            rows_logged.sort_by_key(|r| order.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
+            rows_logged.sort_by_key(|r| before.get(&r.id).map_or(usize::MAX, |&(i, _)| i));
             // A row back under a key it was not read with (a trigger changed it; on MySQL,
             // read again by the old keys, it is not found) cannot be logged: no silent gap.
             let moved = rows_logged.iter().filter(|r| r.before.is_none()).count()
@@ -665,10 +656,11 @@ where
     Ok(Some(rows))
 }
 
-/// The rows by subject id.
-fn by_subject_id<M: AuditedModel>(rows: &[M]) -> Result<HashMap<String, &M>> {
+/// The rows by subject id, with their place in `rows`.
+fn by_subject_id<M: AuditedModel>(rows: &[M]) -> Result<HashMap<String, (usize, &M)>> {
     rows.iter()
-        .map(|m| Ok((m.subject_id()?.into_string(), m)))
+        .enumerate()
+        .map(|(i, m)| Ok((m.subject_id()?.into_string(), (i, m))))
         .collect()
 }
 
