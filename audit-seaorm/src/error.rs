@@ -353,9 +353,24 @@ impl Error {
 }
 
 impl From<Error> for DbErr {
-    /// Hooks must return `DbErr`: the audit error becomes its message, prefixed `audit:`.
+    /// Hooks must return `DbErr`. An error the database reported (a statement, a query, a
+    /// connection) is passed on as it is, so that a caller's retry loop still finds a
+    /// serialization failure or a deadlock in it (its SQLSTATE or error code); what the
+    /// audit write was doing goes to a `tracing` event. Every other audit error becomes a
+    /// `DbErr::Custom` whose message is the error's, prefixed `audit:`.
     fn from(e: Error) -> Self {
         match e {
+            Error::Database {
+                context,
+                source:
+                    source @ (DbErr::Conn(_)
+                    | DbErr::ConnectionAcquire(_)
+                    | DbErr::Exec(_)
+                    | DbErr::Query(_)),
+            } => {
+                tracing::warn!(%source, "audit: {context}");
+                source
+            }
             Error::Database { context, source } => {
                 DbErr::Custom(format!("audit: {context}: {source}"))
             }

@@ -246,6 +246,45 @@ async fn hooked_write_after_an_explicit_snapshot(db: DatabaseConnection) {
     );
 }
 
+/// PostgreSQL: a hooked update in a REPEATABLE READ transaction whose version number an
+/// explicit snapshot committed after the transaction's snapshot took fails, and the caller
+/// gets the database's own error (SQLSTATE 40001, what a retry loop looks for), not a
+/// message in a `DbErr::Custom`. Nothing of the failed write is left.
+async fn serialization_failure_reaches_caller(db: DatabaseConnection) {
+    use sea_orm::{DbErr, IsolationLevel, RuntimeErr};
+    let p = post::new("v1", "s").insert(&db).await.unwrap();
+    let txn = db
+        .begin_with_config(Some(IsolationLevel::RepeatableRead), None)
+        .await
+        .unwrap();
+    // The transaction's snapshot is taken by its first read.
+    assert_eq!(versions(&txn, "post", p.id).await.unwrap().len(), 1);
+    audit_seaorm::snapshot(&db, "post", p.id, &serde_json::json!({"title": "v1"}))
+        .await
+        .unwrap();
+    let am = post::ActiveModel {
+        id: Set(p.id),
+        title: Set("v2".into()),
+        ..Default::default()
+    };
+    let err = am.update(&txn).await.unwrap_err();
+    let code = match &err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned()),
+        _ => None,
+    };
+    assert_eq!(code.as_deref(), Some("40001"), "{err:?}");
+    txn.rollback().await.unwrap();
+    let vs = versions(&db, "post", p.id).await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    // The creation's entry only: a snapshot writes a version alone.
+    assert_eq!(history(&db, "post", p.id).await.unwrap().len(), 1);
+}
+
+audit_tests::postgres_tests!(serialization_failure_reaches_caller);
+
 audit_tests::server_backend_tests!(
     explicit_snapshots_take_turns,
     hooked_write_after_an_explicit_snapshot,

@@ -45,9 +45,14 @@ async fn failed_audit_write_rolls_back(db: DatabaseConnection) {
         .insert(&txn)
         .await
         .expect_err("audit write fails");
+    // The database's own error, passed on whole: it names the table.
+    assert!(
+        matches!(err, sea_orm::DbErr::Exec(_) | sea_orm::DbErr::Query(_)),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(
-        msg.contains("audit:") && msg.contains("version"),
+        msg.contains("versions"),
         "the error names what failed: {msg}"
     );
     txn.rollback().await.unwrap();
