@@ -334,6 +334,18 @@ pub enum Error {
     /// key's.
     #[error("tamper evidence: {0}")]
     Chain(String),
+    /// [`erase`](crate::erase) found no row of the subject in the trail (its type or id
+    /// misspelt, or its trail pruned away): nothing was erased or recorded.
+    #[error(
+        "the trail holds no row of `{subject_type}` {subject_id}: nothing to erase (is the \
+         type or id misspelt?)"
+    )]
+    NoTrail {
+        /// The subject type given.
+        subject_type: String,
+        /// The subject id given.
+        subject_id: String,
+    },
     /// A stored audit row could not be read back.
     #[error("stored {what} {id} is not valid: {reason}")]
     Corrupt {

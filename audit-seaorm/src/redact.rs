@@ -107,13 +107,14 @@ async fn scrub_versions<C: ConnectionTrait>(
     field: &str,
 ) -> Result<u64> {
     use versions::Column as V;
-    let (mut after, mut changed) = (0i64, 0u64);
+    let (mut after, mut changed) = (i64::MIN, 0u64);
     loop {
         let rows = versions::Entity::find()
             .filter(V::SubjectType.eq(subject_type))
             .filter(V::Id.gt(after))
             .order_by_asc(V::Id)
-            .limit(BATCH)
+            .limit(BATCH);
+        let rows = crate::chain::committed(rows, db.get_database_backend())
             .all(db)
             .await
             .map_err(Error::db("reading versions to redact"))?;
@@ -134,13 +135,14 @@ async fn scrub_versions<C: ConnectionTrait>(
 
 async fn scrub_entries<C: ConnectionTrait>(db: &C, subject_type: &str, field: &str) -> Result<u64> {
     use activity_log::Column as A;
-    let (mut after, mut changed) = (0i64, 0u64);
+    let (mut after, mut changed) = (i64::MIN, 0u64);
     loop {
         let rows = activity_log::Entity::find()
             .filter(A::SubjectType.eq(subject_type))
             .filter(A::Id.gt(after))
             .order_by_asc(A::Id)
-            .limit(BATCH)
+            .limit(BATCH);
+        let rows = crate::chain::committed(rows, db.get_database_backend())
             .all(db)
             .await
             .map_err(Error::db("reading activity to redact"))?;

@@ -40,7 +40,11 @@ const PAGE: u64 = 500;
 /// entered its link's hash as a salted commitment, which stays in the link while the
 /// salt that could confirm a guess is destroyed. A sealed row that no longer matches its
 /// link is refused ([`Error::Chain`]) rather than erased, so an erasure cannot hide a
-/// change. It runs in one transaction (a savepoint in yours), holding the seal runs' lock.
+/// change. It runs in one transaction (a savepoint in yours), holding the seal runs' lock,
+/// and reads the subject's rows as committed, locking them (on MySQL/MariaDB a locking
+/// read, so that a transaction's older snapshot hides no row and no erasure committed
+/// since). A field of the primary key, and a subject of which the trail holds no row
+/// ([`Error::NoTrail`]), are refused.
 ///
 /// A write of the subject still in flight (not committed) when `erase` reads the trail
 /// is not seen, and its version copies the values it read: call `erase` in the
@@ -75,20 +79,24 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         .map_err(Error::db("starting the erasure"))?;
     lock_runs(&txn).await?;
     let mut done = Erased::default();
+    let mut any = false;
     for kind in Kind::ALL {
-        let mut after = 0;
+        // Every id, those no database gives (0 and below: rows written by hand) too.
+        let mut after = i64::MIN;
         loop {
             let rows = Rows {
                 after_id: after,
                 subject_type: Some(subject_type),
                 subject_id: Some(&subject_id),
                 limit: PAGE,
+                committed: true,
                 ..Rows::default()
             }
             .read(&txn, kind)
             .await?;
             let full = rows.len() as u64 == PAGE;
             for row in rows {
+                any = true;
                 after = row.id();
                 if found.len() < unknown.len() {
                     let present = row.fields();
@@ -110,6 +118,14 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
                 break;
             }
         }
+    }
+    // No row at all: a misspelt type or id (or a trail pruned away), which would erase
+    // nothing and still record the erasure, under a subject that has no other row.
+    if !any {
+        return Err(Error::NoTrail {
+            subject_type: subject_type.to_owned(),
+            subject_id,
+        });
     }
     // A field the model does not have (any more) that no row holds either: a misspelling,
     // which would erase nothing and still record the erasure. (Rolled back: nothing
@@ -224,6 +240,18 @@ fn check_request<'f>(
     let Some(known) = crate::registry::fields_of(subject_type) else {
         return Ok(Vec::new());
     };
+    // The key's values name the subject (its `subject_id`, every link of its chains):
+    // erasing them from the rows would hide nothing, and would leave no version that a
+    // restore or revert could rebuild the record from.
+    if let Some(key) = fields
+        .iter()
+        .find(|f| known.iter().any(|k| k.primary_key && k.name == **f))
+    {
+        return Err(Error::Chain(format!(
+            "erase: `{key}` is part of `{subject_type}`'s primary key, which names the \
+             subject in every row of its trail: it cannot be erased"
+        )));
+    }
     let unknown = fields
         .iter()
         .copied()

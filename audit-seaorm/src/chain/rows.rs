@@ -35,6 +35,11 @@ pub(crate) struct Rows<'a> {
     /// Instead of the ids above `after_id`, those no database gives: 0 and below (above
     /// `after_id` when it is below 0).
     pub forged_ids: bool,
+    /// Read what is committed now, locking the rows until the transaction ends: on
+    /// MySQL/MariaDB a locking read (a plain one reads the transaction's snapshot, which
+    /// may predate rows or changes committed since); elsewhere a plain read (see
+    /// [`committed`](super::committed)).
+    pub committed: bool,
 }
 
 impl Rows<'_> {
@@ -103,7 +108,13 @@ impl Rows<'_> {
                 db.get_database_backend(),
             ));
         }
-        let mut q = q.order_by_asc(id).limit(self.limit).into_query();
+        let q = q.order_by_asc(id).limit(self.limit);
+        let q = if self.committed {
+            super::committed(q, db.get_database_backend())
+        } else {
+            q
+        };
+        let mut q = q.into_query();
         q.clear_selects().columns(by_index::columns(kind));
         // (a row that cannot be read back is an error naming it)
         let how = by_index::JsonText::of(db.get_database_backend());

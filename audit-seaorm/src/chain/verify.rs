@@ -891,6 +891,7 @@ impl<'a> Walk<'a> {
                 limit: PAGE,
                 ids: None,
                 forged_ids: false,
+                committed: false,
             }
             .read(db, kind)
             .await?;
