@@ -255,13 +255,14 @@ fn model_key<M: ModelTrait>(model: &M) -> String {
 }
 
 /// The row read before the write, when there is one.
-fn before_row<M: 'static>(pending: &Option<Pending>) -> Option<&M> {
-    pending
-        .as_ref()?
-        .before
-        .as_ref()?
-        .as_ref()?
-        .downcast_ref::<M>()
+fn before_row<M: 'static>(pending: &Option<Pending>) -> trail::Before<'_, M> {
+    match pending.as_ref().and_then(|p| p.before.as_ref()) {
+        None => trail::Before::Unread,
+        Some(None) => trail::Before::Absent,
+        Some(Some(row)) => row
+            .downcast_ref::<M>()
+            .map_or(trail::Before::Unread, trail::Before::Row),
+    }
 }
 
 /// Refuses a key the trail cannot hold (see `dialect::check_subject_id`) before the row is
@@ -576,8 +577,8 @@ where
 
 /// `after_delete` hook: writes "deleted" (every audited field `{old, new: null}`, from the
 /// latest version) and a final version holding the last state. Nothing when the trail
-/// already has the row deleted, when the row read before the delete was not there, or
-/// when the row is still there (a trigger or rule cancelled the delete: PostgreSQL and
+/// already has the row deleted, when it has no version of a row that was not there when
+/// read before the delete, or when the row is still there (a trigger or rule cancelled the delete: PostgreSQL and
 /// SQLite check it in the statements that write the trail; MySQL cannot cancel a delete
 /// without failing it).
 pub async fn after_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
@@ -599,18 +600,15 @@ where
         Op::Delete,
         <M<A> as Audited>::SUBJECT_TYPE,
     );
-    if pending
-        .as_ref()
-        .is_some_and(|p| matches!(p.before, Some(None)))
-    {
-        return Ok(active); // read before the delete: there was no row
-    }
+    // A row not there when read before the delete is still looked for in the trail: one
+    // inserted and committed between that read and the DELETE (which reads the latest
+    // commit) was deleted by it.
     let before = before_row::<M<A>>(&pending);
     // The subject id as the derive spells it: from the row when it was read, else from
     // the ActiveModel's key (complete, since the delete is by key).
     let subject_id = match before {
-        Some(row) => row.subject_id().map_err(Error::from)?,
-        None => subject_id_of(&active)?,
+        trail::Before::Row(row) => row.subject_id().map_err(Error::from)?,
+        _ => subject_id_of(&active)?,
     };
     let extra = redacted(<M<A> as Audited>::FIELDS, None, Json::Null);
     // A revert that deletes the row logs `reverted`, with what it reverted.

@@ -245,6 +245,49 @@ async fn a_cancelled_delete_note_is_dropped(db: DatabaseConnection) {
     forget_baselines();
 }
 
+/// A delete whose `before_delete` found no row (its type has no baseline yet), of a row
+/// another writer created through the hooks before the `DELETE` ran (which reads the
+/// latest commit): the row it removed is logged `deleted`, not skipped on the strength of
+/// the earlier read.
+async fn a_row_created_after_the_read_is_logged(db: DatabaseConnection) {
+    let _serial = SERIAL.lock().await;
+    forget_baselines();
+    insert_around_the_hooks(&db, 1, 1).await;
+    let am = legacy::ActiveModel {
+        id: Set(9),
+        ..Default::default()
+    };
+    let am = audit_seaorm::hooks::before_delete(am, &db).await.unwrap();
+    legacy::ActiveModel {
+        id: Set(9),
+        name: Set("new".into()),
+        qty: Set(1),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let done = legacy::Entity::delete(am.clone()).exec(&db).await.unwrap();
+    assert_eq!(done.rows_affected, 1);
+    audit_seaorm::hooks::after_delete(am, &db).await.unwrap();
+    let vs = versions(&db, "legacy_items", 9).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| v.event.as_str()).collect::<Vec<_>>(),
+        ["created", "deleted"]
+    );
+    // A delete of a row that is not there, and has no version, still logs nothing.
+    legacy::ActiveModel {
+        id: Set(10),
+        ..Default::default()
+    }
+    .delete(&db)
+    .await
+    .unwrap();
+    assert!(versions(&db, "legacy_items", 10).await.unwrap().is_empty());
+    assert!(history(&db, "legacy_items", 10).await.unwrap().is_empty());
+    assert_eq!(audit_seaorm::hooks::pending_writes(), 0);
+    forget_baselines();
+}
+
 /// The first audited insert into an empty table marks its type: later updates read no
 /// row before writing, and are still diffed right; a row that has no version all the same
 /// is logged, flagged.
@@ -476,6 +519,7 @@ server_backend_tests!(
 backend_tests!(wide_rows_are_backfilled);
 
 backend_tests!(
+    a_row_created_after_the_read_is_logged,
     a_failed_update_leaves_no_note_for_a_delete,
     a_cancelled_delete_note_is_dropped,
     old_rows_get_a_baseline,

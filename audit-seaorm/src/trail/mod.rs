@@ -22,6 +22,33 @@ use crate::write::{ActivityRow, Record, VersionRow};
 use crate::{Error, Result};
 use plan::{BASELINE, Hooked};
 
+/// What a hook read of the row before its write.
+pub(crate) enum Before<'a, M> {
+    /// Nothing: the hook did not read it (its type has a baseline, or the read was lost).
+    Unread,
+    /// The row was not there.
+    Absent,
+    /// The row.
+    Row(&'a M),
+}
+
+impl<M> Clone for Before<'_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for Before<'_, M> {}
+
+impl<'a, M> Before<'a, M> {
+    fn row(self) -> Option<&'a M> {
+        match self {
+            Before::Row(row) => Some(row),
+            _ => None,
+        }
+    }
+}
+
 /// Logs one hooked write of `M`. When the subject has no version yet, `before` (the row
 /// before the write, when the hook read it) becomes its baseline version first; without
 /// it the write is still logged, flagged `"baseline": "missing"`, with a warning. A delete
@@ -34,7 +61,7 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
     subject_id: &str,
     write: Hooked<'_>,
     properties: Option<Json>,
-    before: Option<&M>,
+    before: Before<'_, M>,
     gone: Option<&RowKey>,
     new_key: bool,
     fresh: bool,
@@ -47,12 +74,12 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
         by: Attribution::current(None, properties.as_ref()),
         gone,
         new_key,
-        may_baseline: before.is_some(),
+        may_baseline: before.row().is_some(),
         fresh,
     };
     let mut outcome = dialect::write_hooked(db, &row).await?;
     if outcome == Outcome::NoBaseline
-        && let Some(before) = before
+        && let Some(before) = before.row()
     {
         write_baseline(db, &row, &before.snapshot()?).await?;
         row.may_baseline = false;
@@ -90,6 +117,15 @@ pub(crate) async fn record<M: Audited, C: ConnectionTrait>(
         // Every row of a baselined type has a version (a type without one had its row read
         // before the delete, and a row found got its baseline above): with none, no row
         // was deleted, or one inserted outside the trail, whose insert went unlogged too.
+        if matches!(before, Before::Absent) {
+            // (the usual case: a delete of a row that was not there)
+            tracing::debug!(
+                subject_type = M::SUBJECT_TYPE,
+                subject_id,
+                "audit: delete of a row that was not there and has no version: nothing logged"
+            );
+            return Ok(Recorded::Done);
+        }
         tracing::warn!(
             subject_type = M::SUBJECT_TYPE,
             subject_id,
