@@ -44,6 +44,7 @@ pub enum Order {
 /// assert_eq!(Filter::new().limit(1_000_000).effective_limit(), audit_core::MAX_LIMIT);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct Filter {
     /// The subject's type.
@@ -149,5 +150,21 @@ impl Filter {
     /// The page size actually used: the limit, defaulted and capped, at least 1.
     pub fn effective_limit(&self) -> u64 {
         page_limit(self.limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A filter read from a partial input (a query string, a JSON body) leaves the rest
+    /// at its default, as `Filter::new()` does.
+    #[test]
+    fn partial_input_deserializes() {
+        let empty: Filter = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty, Filter::new());
+        let some: Filter =
+            serde_json::from_str(r#"{"causer_id": "7", "order": "oldest_first"}"#).unwrap();
+        assert_eq!(some, Filter::new().causer("7").order(Order::OldestFirst));
     }
 }

@@ -162,7 +162,8 @@ pub struct Version {
     pub created_at: DateTime<Utc>,
 }
 
-/// One page of a listing, newest first unless asked otherwise.
+/// One page of a listing, in the listing's order (activity: newest first unless the
+/// filter asks otherwise; a record's versions: oldest first).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     /// The items of this page.

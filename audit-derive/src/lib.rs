@@ -24,9 +24,10 @@ use syn::{DeriveInput, parse_macro_input};
 /// path of `audit-seaorm` when your `Cargo.toml` renames it; default `::audit_seaorm`).
 ///
 /// Field attributes: `#[audit(skip)]` (neither logged nor restored), `#[audit(redact)]`
-/// (the change is recorded, the value never is), `#[audit(log)]` (logged, on a field
-/// `#[serde(skip)]` or `#[serde(skip_serializing)]` hides: such a field needs one of the
-/// three, so that a value hidden from serde is not logged in clear by accident). The type
+/// (the change is recorded, the value never is), `#[audit(log)]` (logged, on a field whose
+/// serialization serde attributes change: `#[serde(skip)]`, `skip_serializing`, `with`,
+/// `serialize_with`; such a field needs one of the three, so that a value hidden from
+/// serde is not logged in clear by accident). The type
 /// of every other field must implement `serde::Serialize` and `serde::Deserialize`: it is
 /// stored as JSON (the type's own serde; the model's field attributes do not apply).
 ///

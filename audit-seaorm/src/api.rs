@@ -15,8 +15,8 @@ use crate::{Error, Result};
 
 /// An activity entry to log by hand: a custom action, or a write that bypassed the hooks.
 ///
-/// The causer, IP, User-Agent and request id come from the [`AuditContext`](crate::AuditContext)
-/// in scope unless set here.
+/// The IP, User-Agent and request id come from the [`AuditContext`](crate::AuditContext) in
+/// scope, and so does the causer unless [`causer`](Self::causer) sets it.
 ///
 /// ```
 /// use audit_seaorm::NewActivity;

@@ -42,12 +42,19 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
     },
-    /// A table name given to `set_table_names` that is not 1–44 characters of
-    /// `[A-Za-z0-9_]` (the derived names may be longer: see `set_table_names`).
+    /// A table name given to `set_table_names` that is not 1 to `longest` characters of
+    /// `[A-Za-z0-9_]` (44 for `activity_log` and `versions`; the others may be longer:
+    /// see `set_table_names`).
     #[error(
-        "`{0}` is not a table name the audit tables can take: use 1 to 44 characters of [A-Za-z0-9_]"
+        "`{name}` is not a name the audit tables can take: use 1 to {longest} characters of \
+         [A-Za-z0-9_]"
     )]
-    InvalidTableName(String),
+    InvalidTableName {
+        /// The name given.
+        name: String,
+        /// The most characters that table's name may have.
+        longest: usize,
+    },
     /// `set_table_names` came after the tables' names were in use, with other names.
     #[error(
         "the audit tables' names are fixed already ({in_use:?}): call set_table_names once, before any use"

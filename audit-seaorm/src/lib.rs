@@ -1,4 +1,5 @@
 #![doc = include_str!("../../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod api;
 mod backfill;
@@ -34,9 +35,12 @@ pub use api::{
 };
 pub use audit_core::{
     Action, ActivityEntry, AuditContext, Audited, Change, Changes, DEFAULT_LIMIT, Field, FieldMode,
-    Filter, MAX_LIMIT, Order, Page, REDACTED, SubjectId, Version, propagate, spawn,
+    Filter, MAX_LIMIT, Order, Page, REDACTED, SubjectId, Version, page_limit, propagate, spawn,
     without_auditing,
 };
+/// The model-level errors ([`Error::Model`] holds one): a snapshot that no longer fits the
+/// model, a value that does not serialize.
+pub use audit_core::{Error as ModelError, Result as ModelResult};
 /// `#[derive(Audited)]`: see the crate documentation for its attributes.
 pub use audit_derive::Audited;
 /// `#[audit_seaorm::behavior]`: keeps an entity's own `ActiveModelBehavior` next to

@@ -120,6 +120,14 @@ pub struct Reverter {
     types: HashMap<&'static str, Arc<Ops>>,
 }
 
+impl std::fmt::Debug for Reverter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut types: Vec<&str> = self.types.keys().copied().collect();
+        types.sort_unstable();
+        f.debug_struct("Reverter").field("types", &types).finish()
+    }
+}
+
 impl Reverter {
     /// A reverter that knows no entity type yet.
     pub fn new() -> Self {

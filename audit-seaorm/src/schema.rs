@@ -8,8 +8,10 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionSession, Transac
 use crate::entity::{activity_log, baselines, hourly, versions};
 use crate::{Error, Result};
 
-/// Creates `activity_log`, `versions`, `audit_baselines` and `activity_log_hourly` (the
-/// dashboard's hourly counts) with their indexes if they do not exist.
+/// Creates `activity_log`, `versions`, `audit_baselines`, `activity_log_hourly` (the
+/// dashboard's hourly counts) and the three tables of the hash chains
+/// (`activity_log_seals`, `activity_log_chains`, `activity_log_seal_runs`) with their
+/// indexes if they do not exist.
 ///
 /// Idempotent: call it on every boot, from as many instances at once as you like (they
 /// take turns on an advisory lock on PostgreSQL, a named lock on MySQL/MariaDB). It adds

@@ -20,6 +20,16 @@ use audit_seaorm::{
     install_sql_with,
 };
 use audit_seaorm::{
+    AuditedBulk, ModelError, ModelResult, activity_counts, begin_write, checkpoint, diff_versions,
+    erase, install_with, maintain_partitions, page_limit, prune, recount_activity, redact_history,
+    seal, seal_all, seal_late, verify, verify_checkpoint,
+};
+use audit_seaorm::{
+    entity::set_table_names,
+    http::{Access, ForwardedHeader},
+    migration::migrations,
+};
+use audit_seaorm::{
     hooks,
     hooks::{after_delete, after_save, before_delete, before_save},
 };

@@ -184,6 +184,33 @@ pub struct DeleteManyAudited<E: EntityTrait> {
     entity: PhantomData<E>,
 }
 
+impl<E: EntityTrait, I> std::fmt::Debug for InsertManyAudited<E, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InsertManyAudited")
+            .field("entity", &E::default().table_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: EntityTrait> std::fmt::Debug for UpdateManyAudited<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateManyAudited")
+            .field("entity", &E::default().table_name())
+            .field("condition", &self.condition)
+            .field("values", &self.values)
+            .finish()
+    }
+}
+
+impl<E: EntityTrait> std::fmt::Debug for DeleteManyAudited<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeleteManyAudited")
+            .field("entity", &E::default().table_name())
+            .field("condition", &self.condition)
+            .finish()
+    }
+}
+
 impl<E, I> InsertManyAudited<E, I>
 where
     E: EntityTrait,

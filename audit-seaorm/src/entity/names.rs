@@ -104,7 +104,10 @@ pub fn set_table_names(names: TableNames) -> Result<()> {
             && name.len() <= longest
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !plain {
-            return Err(Error::InvalidTableName(name.clone()));
+            return Err(Error::InvalidTableName {
+                name: name.clone(),
+                longest,
+            });
         }
     }
     let fixed = NAMES.get_or_init(|| names.clone());
@@ -135,7 +138,7 @@ mod tests {
         };
         assert!(matches!(
             set_table_names(quoted),
-            Err(Error::InvalidTableName(_))
+            Err(Error::InvalidTableName { longest: 63, .. })
         ));
         let long = "a".repeat(45);
         assert!(set_table_names(TableNames::new(long.clone(), "v", "b")).is_err());

@@ -192,7 +192,8 @@ impl ApiState {
 /// | POST | `/requests/{id}/revert` | revert a request (registered types) |
 /// | POST | `/versions/{id}/restore` | restore (registered types) or the data to re-apply |
 /// | GET | `/dashboard` | recent activity and counts over a window |
-/// | GET | `/permissions` | what the caller may read, restore and revert, per type |
+/// | GET | `/verify` | check the hash chains, a bounded page of links per call (needs `Verify` and `Read`) |
+/// | GET | `/permissions` | what the caller may read, restore, revert and verify, per type |
 /// | GET | `/openapi.json` | the OpenAPI description of these ([`openapi`](super::openapi)) |
 /// | GET | `/ui` | the web page, with [`ui`](Self::ui) (feature `ui`) |
 ///
@@ -217,6 +218,20 @@ pub struct AuditApi {
     ui: bool,
 }
 
+impl std::fmt::Debug for AuditApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut restorers: Vec<&str> = self.state.restorers.keys().copied().collect();
+        restorers.sort_unstable();
+        let mut d = f.debug_struct("AuditApi");
+        d.field("authorized", &self.state.authorize.is_some())
+            .field("restorers", &restorers)
+            .field("reverter", &self.state.reverter);
+        #[cfg(feature = "ui")]
+        d.field("ui", &self.ui);
+        d.finish_non_exhaustive()
+    }
+}
+
 impl AuditApi {
     /// An API over `db` that refuses everything until [`authorize`](Self::authorize) is
     /// given.
@@ -236,7 +251,9 @@ impl AuditApi {
 
     /// The access decision by permission alone: called with the request parts and the
     /// permission the endpoint needs (`Read` for GETs, `Restore` for the restore POST,
-    /// `Revert` for the revert POST); `false` answers 403. The same answer holds for every
+    /// `Revert` for the revert POST, `Verify` besides `Read` for `GET /verify`); `false`
+    /// answers 403. A rule that denies by listing (`p != Restore && p != Revert`) grants
+    /// `Verify`, a walk of up to 100,000 links per call: name what it grants instead. The same answer holds for every
     /// subject type: to decide per type, use [`authorize_access`](Self::authorize_access).
     pub fn authorize(
         mut self,

@@ -80,6 +80,34 @@ pub struct AuditLayer {
     config: Arc<Config>,
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLayer")
+            .field("causer_from", &self.causer.as_ref().map(|_| "fn"))
+            .field("trust_user_id_header", &self.trust_user_id_header)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("forwarded_header", &self.forwarded_header)
+            .field("max_user_agent", &self.max_user_agent)
+            .field("strict", &self.strict)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AuditLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.config.fmt(f)
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for AuditService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditService")
+            .field("inner", &self.inner)
+            .field("layer", &self.config)
+            .finish()
+    }
+}
+
 impl Default for AuditLayer {
     fn default() -> Self {
         Self::new()

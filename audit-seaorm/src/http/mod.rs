@@ -48,8 +48,14 @@ pub use body::{
 };
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use handlers::{MAX_BLAME_ENTRIES, MAX_OFFSET};
+/// The `ipnet` this API takes ([`AuditLayer::trusted_proxy_ranges`]), so that callers need
+/// not pin the same version.
+pub use ipnet;
 pub use middleware::{
     AuditLayer, AuditService, DEFAULT_MAX_USER_AGENT, ForwardedHeader, MAX_USER_ID_HEADER,
     REQUEST_ID_HEADER, USER_ID_HEADER, valid_request_id,
 };
 pub use openapi::openapi;
+/// The `utoipa` whose `OpenApi` [`openapi`] returns, so that callers need not pin the same
+/// version.
+pub use utoipa;
