@@ -34,6 +34,15 @@ pub enum Action {
     /// A run of `prune` removed old entries and versions (no subject; the counts and
     /// bounds are its properties).
     Pruned,
+    /// `erase` removed fields' values from a subject's trail (its properties name the
+    /// fields, never the values).
+    Erased,
+    /// `redact_history` removed a redacted field's values from the trail written before
+    /// (no subject; the subject type, the field and the counts are its properties).
+    Redacted,
+    /// `seal_late` sealed rows held back as late (no subject; the rows and the reason are
+    /// its properties).
+    SealedLate,
     /// Anything the application logs itself ("published", "exported", …).
     Custom(String),
 }
@@ -51,6 +60,9 @@ impl Action {
             Action::Baseline => "baseline",
             Action::Snapshot => "snapshot",
             Action::Pruned => "pruned",
+            Action::Erased => "erased",
+            Action::Redacted => "redacted",
+            Action::SealedLate => "sealed_late",
             Action::Custom(s) => s,
         }
     }
@@ -86,6 +98,9 @@ impl From<&str> for Action {
             "baseline" => Action::Baseline,
             "snapshot" => Action::Snapshot,
             "pruned" => Action::Pruned,
+            "erased" => Action::Erased,
+            "redacted" => Action::Redacted,
+            "sealed_late" => Action::SealedLate,
             other => Action::Custom(other.to_owned()),
         }
     }

@@ -336,11 +336,33 @@ pub enum Error {
     /// a migration of its own), or a partition PostgreSQL describes unexpectedly.
     #[error("partitioning: {0}")]
     Partitioning(String),
-    /// The hash chains or a checkpoint cannot be used as asked: the tables are not
-    /// installed, a cursor or signature is malformed, a checkpoint's signature is not the
-    /// key's.
+    /// The hash chains cannot be used: their tables are not installed, or a link or chain
+    /// head is malformed.
     #[error("tamper evidence: {0}")]
     Chain(String),
+    /// A call asked for what it cannot do, and did nothing: `erase` of no field, of a field
+    /// nobody has, of a key field, or by a subject id in another form than the trail's; a
+    /// `verify` cursor it did not give; `seal_late` of a row that is not a late one.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A checkpoint's signature is not valid for the key it was checked with: the key did
+    /// not sign it, or the checkpoint was changed since (or the signature is not one).
+    #[error("checkpoint {run} is not signed by this key (or was changed since it was signed)")]
+    SignatureInvalid {
+        /// The checkpoint's seal run.
+        run: i64,
+    },
+    /// A sealed row no longer matches its link: changed since it was sealed. `erase` and
+    /// `redact_history` refuse it rather than hide the change; run `verify`.
+    #[error("{table} row {row_id} no longer matches its link: {reason} (run verify)")]
+    Tampered {
+        /// `"activity_log"` or `"versions"`.
+        table: &'static str,
+        /// The row's id.
+        row_id: i64,
+        /// What refused it.
+        reason: &'static str,
+    },
     /// [`erase`](crate::erase) found no row of the subject in the trail (its type or id
     /// misspelt, or its trail pruned away): nothing was erased or recorded.
     #[error(

@@ -92,6 +92,16 @@ async fn seal_checkpoint_and_verify_from_the_command_line() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("18 links in 6 chains"), "{out}");
     assert!(out.contains("matches checkpoint"), "{out}");
+    // Checked with a key that did not sign it: a break, not an error.
+    let other_key = "11".repeat(32);
+    let mut with_other_key = verify_with;
+    with_other_key[6] = &other_key;
+    let (code, out) = run(&with_other_key);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("BROKEN checkpoint") && out.contains("not signed by this key"),
+        "{out}"
+    );
 
     // The contract removed with its links and chain heads: only the checkpoint sees it.
     activity_log::Entity::delete_many()

@@ -44,6 +44,11 @@ fn actions_keep_their_words() {
         (Action::Drift, "drift"),
         (Action::Baseline, "baseline"),
         (Action::Snapshot, "snapshot"),
+        (Action::Reverted, "reverted"),
+        (Action::Pruned, "pruned"),
+        (Action::Erased, "erased"),
+        (Action::Redacted, "redacted"),
+        (Action::SealedLate, "sealed_late"),
         (Action::Custom("published".into()), "published"),
     ] {
         assert_eq!(action.as_str(), word);

@@ -148,8 +148,9 @@ pub struct CheckpointCheck {
     pub root_now: String,
 }
 
-/// Checks `checkpoint` against the trail: its signature by `key` first (an error when it
-/// is not), then whether every chain still holds, at the place it had then, the link it
+/// Checks `checkpoint` against the trail: its signature by `key` first
+/// ([`Error::SignatureInvalid`] when it is not: a forged or altered checkpoint, an alarm
+/// like a mismatch), then whether every chain still holds, at the place it had then, the link it
 /// had then. A chain cut short, removed, or rewritten since gives another root.
 ///
 /// Chains whose links before the checkpoint were all [`prune`](crate::prune)d since
@@ -166,13 +167,12 @@ pub async fn verify_checkpoint<C: ConnectionTrait + TransactionTrait>(
     let signature = const_hex::decode(&checkpoint.signature)
         .ok()
         .and_then(|b| Signature::from_slice(&b).ok())
-        .ok_or_else(|| Error::Chain("the checkpoint's signature is not a signature".into()))?;
+        .ok_or(Error::SignatureInvalid {
+            run: checkpoint.run,
+        })?;
     key.verify_strict(&checkpoint.message(), &signature)
-        .map_err(|_| {
-            Error::Chain(format!(
-                "checkpoint {} is not signed by this key",
-                checkpoint.run
-            ))
+        .map_err(|_| Error::SignatureInvalid {
+            run: checkpoint.run,
         })?;
     let txn = crate::begin_write(db)
         .await

@@ -39,7 +39,7 @@ const PAGE: u64 = 500;
 /// `"[erased]"` for every value that was not null. Sealed rows keep verifying: each value
 /// entered its link's hash as a salted commitment, which stays in the link while the
 /// salt that could confirm a guess is destroyed. A sealed row that no longer matches its
-/// link is refused ([`Error::Chain`]) rather than erased, so an erasure cannot hide a
+/// link is refused ([`Error::Tampered`]) rather than erased, so an erasure cannot hide a
 /// change. It runs in one transaction (a savepoint in yours), holding the seal runs' lock,
 /// and reads the subject's rows as committed, locking them (on MySQL/MariaDB a locking
 /// read, so that a transaction's older snapshot hides no row and no erasure committed
@@ -70,7 +70,9 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<Erased> {
     let subject_id = subject_id.to_string();
     if fields.is_empty() {
-        return Err(Error::Chain("erase: name at least one field".to_owned()));
+        return Err(Error::InvalidArgument(
+            "erase: name at least one field".to_owned(),
+        ));
     }
     let unknown = check_request(subject_type, &subject_id, fields)?;
     let mut found: Vec<&str> = Vec::new();
@@ -136,7 +138,7 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
             .iter()
             .map(|k| k.name)
             .collect();
-        return Err(Error::Chain(format!(
+        return Err(Error::InvalidArgument(format!(
             "erase: `{subject_type}` has no field `{missing}` (its fields: {}), and no row of \
              `{subject_id}`'s trail holds one",
             names.join(", ")
@@ -188,12 +190,10 @@ pub(crate) async fn erase_row<C: ConnectionTrait>(
         .await
         .map_err(Error::db("reading a row's link"))?;
     if let Some(link) = link {
-        let broken = || {
-            Error::Chain(format!(
-                "{} row {} no longer matches its link (run verify): erasing it would hide that",
-                kind.table(),
-                row.id()
-            ))
+        let broken = || Error::Tampered {
+            table: kind.table(),
+            row_id: row.id(),
+            reason: "erasing it would hide that",
         };
         let salts = Salts::stored(link.salt.as_deref(), link.erased.as_ref()).ok_or_else(broken)?;
         let prev = previous(db, kind, &link).await?;
@@ -247,7 +247,7 @@ fn check_request<'f>(
         .iter()
         .find(|f| known.iter().any(|k| k.primary_key && k.name == **f))
     {
-        return Err(Error::Chain(format!(
+        return Err(Error::InvalidArgument(format!(
             "erase: `{key}` is part of `{subject_type}`'s primary key, which names the \
              subject in every row of its trail: it cannot be erased"
         )));
@@ -265,7 +265,7 @@ fn check_request<'f>(
             .map(|values| Json::Array(values).to_string());
         if canonical.as_deref() != Some(subject_id) {
             let hint = canonical.map_or(String::new(), |c| format!(" (here `{c}`)"));
-            return Err(Error::Chain(format!(
+            return Err(Error::InvalidArgument(format!(
                 "erase: `{subject_type}`'s key has {keys} fields: its subject id is the JSON \
                  array of their values as the trail names it (`SubjectId::from_key`){hint}, \
                  not `{subject_id}`"

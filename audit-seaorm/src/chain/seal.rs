@@ -116,7 +116,7 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
         .iter()
         .find(|(t, _)| Kind::ALL.iter().all(|k| k.table() != *t))
     {
-        return Err(Error::Chain(format!(
+        return Err(Error::InvalidArgument(format!(
             "no audit table `{table}`: late rows are in `activity_log` or `versions`"
         )));
     }
@@ -152,7 +152,7 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
             let found = read.read(&txn, kind).await?;
             let found_ids: std::collections::BTreeSet<i64> = found.iter().map(Row::id).collect();
             if let Some(id) = chunk.iter().find(|id| !found_ids.contains(id)) {
-                return Err(Error::Chain(format!(
+                return Err(Error::InvalidArgument(format!(
                     "{} row {id} is not an unsealed row: nothing sealed",
                     kind.table()
                 )));

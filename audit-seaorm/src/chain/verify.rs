@@ -171,7 +171,7 @@ impl std::str::FromStr for Cursor {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::Chain(format!("not a verify cursor: {s:?}"));
+        let bad = || Error::InvalidArgument(format!("not a verify cursor: {s:?}"));
         let (tag, rest) = s.split_at_checked(1).ok_or_else(bad)?;
         let mut parts = rest.splitn(4, '.');
         let kind = parts

@@ -176,7 +176,8 @@ impl From<Error> for ApiError {
             }
             Error::SubjectIdTooLong { .. }
             | Error::NameTooLong { .. }
-            | Error::TrailingSpace { .. } => Self::bad(e.to_string()),
+            | Error::TrailingSpace { .. }
+            | Error::InvalidArgument(_) => Self::bad(e.to_string()),
             Error::CursorNotFound(_) => Self::new(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidParameter,

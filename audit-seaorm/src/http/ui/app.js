@@ -6,7 +6,7 @@
 const API = new URL(".", location.href.split("#")[0]);
 const PAGE = 50;
 const REDACTED = "[redacted]";
-const ACTIONS = ["created", "updated", "deleted", "restored", "drift", "snapshot", "pruned"];
+const ACTIONS = ["created", "updated", "deleted", "restored", "reverted", "drift", "baseline", "snapshot", "pruned", "erased", "redacted", "sealed_late"];
 
 let permissions = null;
 let observer = null;

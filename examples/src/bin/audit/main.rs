@@ -286,7 +286,14 @@ async fn run(command: Command) -> Fallible<ExitCode> {
                     .map_err(|e| format!("{} is not a checkpoint: {e}", path.display()))?;
                 let key = VerifyingKey::from_bytes(&hex32(&public_key, "the public key")?)
                     .map_err(|e| format!("the public key: {e}"))?;
-                let check = audit_seaorm::verify_checkpoint(&db, &cp, &key).await?;
+                let check = match audit_seaorm::verify_checkpoint(&db, &cp, &key).await {
+                    // A checkpoint the key did not sign, or one changed since: a break.
+                    Err(e @ audit_seaorm::Error::SignatureInvalid { .. }) => {
+                        println!("BROKEN {e}");
+                        return Ok(ExitCode::from(1));
+                    }
+                    other => other?,
+                };
                 if check.matches {
                     println!(
                         "matches checkpoint {} ({} chains)",
