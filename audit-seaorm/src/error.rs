@@ -375,6 +375,21 @@ pub enum Error {
         /// The subject id given.
         subject_id: String,
     },
+    /// A restore or revert found, by a record's key, the row of another record: the key
+    /// column's collation compares loosely (MySQL/MariaDB's `_ci` collations, PostgreSQL's
+    /// `citext`), so `"Rust"` finds `"rust"`, which the trail keeps apart. Nothing written.
+    #[error(
+        "the row `{subject_type}` {subject_id} is looked up by is `{found}`, another record \
+         (the key column compares loosely): nothing written"
+    )]
+    KeyMatchesAnother {
+        /// The subject type.
+        subject_type: String,
+        /// The record restored or reverted.
+        subject_id: String,
+        /// The key of the row the lookup found.
+        found: String,
+    },
     /// A stored audit row could not be read back.
     #[error("stored {what} {id} is not valid: {reason}")]
     Corrupt {

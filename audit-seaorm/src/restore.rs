@@ -318,6 +318,28 @@ where
     Ok(query)
 }
 
+/// `row`, found by a record's key, unless it is another record's: a key column whose
+/// collation compares loosely (MySQL/MariaDB's `_ci` collations, PostgreSQL's `citext`)
+/// finds `"rust"` by `"Rust"`, which the trail keeps apart.
+pub(crate) fn same_record<M: AuditedModel>(
+    row: Option<M>,
+    subject_type: &str,
+    subject_id: &str,
+) -> Result<Option<M>> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let found = row.subject_id()?;
+    if found.as_str() != subject_id {
+        return Err(Error::KeyMatchesAnother {
+            subject_type: subject_type.to_owned(),
+            subject_id: subject_id.to_owned(),
+            found: found.as_str().to_owned(),
+        });
+    }
+    Ok(Some(row))
+}
+
 /// The function behind [`AuditedEntity::restore`]; a revert passes the action and
 /// properties its entry is logged with (default: `restored`, with the version restored).
 pub(crate) async fn restore_model<E, C>(
@@ -374,6 +396,7 @@ where
         .one(db)
         .await
         .map_err(Error::db("reading the row to restore"))?;
+    let current = same_record(current, subject_type, version.subject_id.as_str())?;
     let target = <E::Model as Audited>::from_snapshot(current.as_ref(), &version.data)?;
     // The key comes from the snapshot's data: it must name the subject the version is of.
     let subject_id = target.subject_id()?;

@@ -591,11 +591,12 @@ where
     else {
         return Ok(None);
     };
-    crate::restore::by_snapshot_key::<E>(&latest.data)?
+    let row = crate::restore::by_snapshot_key::<E>(&latest.data)?
         .lock_exclusive()
         .one(txn)
         .await
-        .map_err(Error::db("reading the record to revert"))
+        .map_err(Error::db("reading the record to revert"))?;
+    crate::restore::same_record(row, &subject.subject_type, &subject.subject_id)
 }
 
 /// A record's row as the revert found it, locked.

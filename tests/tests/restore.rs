@@ -345,3 +345,45 @@ fn a_snapshot_without_its_key_is_refused() {
         );
     }
 }
+
+/// MySQL/MariaDB, whose key column compares case-insensitively here: restoring a deleted
+/// record (`"Rust"`) whose key finds another record's row (`"rust"`) is refused, and
+/// writes nothing (it overwrote `"rust"` with `"Rust"`'s values, logged under `"rust"`).
+async fn a_key_matching_another_loosely(db: DatabaseConnection) {
+    use audit_tests::compat::keyed;
+    use sea_orm::PaginatorTrait;
+    let row = |code: &str| keyed::ActiveModel {
+        code: Set(code.into()),
+        r#type: Set("t".into()),
+        label: Set(format!("label of {code}")),
+        ..Default::default()
+    };
+    let gone = row("Rust").insert(&db).await.unwrap();
+    gone.delete(&db).await.unwrap();
+    row("rust").insert(&db).await.unwrap();
+    let first = versions(&db, "compat_keyed", "Rust").await.unwrap()[0].id;
+    let stored = audit_seaorm::entity::versions::Entity::find()
+        .count(&db)
+        .await
+        .unwrap();
+    let err = keyed::Entity::restore(&db, first).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::KeyMatchesAnother { found, .. } if found == "rust"),
+        "{err}"
+    );
+    let kept = keyed::Entity::find().all(&db).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (kept[0].code.as_str(), kept[0].label.as_str()),
+        ("rust", "label of rust")
+    );
+    assert_eq!(
+        audit_seaorm::entity::versions::Entity::find()
+            .count(&db)
+            .await
+            .unwrap(),
+        stored
+    );
+}
+
+audit_tests::mysql_tests!(a_key_matching_another_loosely);

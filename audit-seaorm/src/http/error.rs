@@ -183,11 +183,13 @@ impl From<Error> for ApiError {
                 ErrorCode::InvalidParameter,
                 e.to_string(),
             ),
-            Error::SubjectMismatch { .. } | Error::Model(_) => Self::new(
-                StatusCode::CONFLICT,
-                ErrorCode::CannotRestore,
-                e.to_string(),
-            ),
+            Error::SubjectMismatch { .. } | Error::Model(_) | Error::KeyMatchesAnother { .. } => {
+                Self::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::CannotRestore,
+                    e.to_string(),
+                )
+            }
             Error::NotInTransaction { .. } => {
                 Self::new(StatusCode::CONFLICT, ErrorCode::StrictMode, e.to_string())
             }
