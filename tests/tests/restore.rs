@@ -356,7 +356,6 @@ async fn a_key_matching_another_loosely(db: DatabaseConnection) {
         code: Set(code.into()),
         r#type: Set("t".into()),
         label: Set(format!("label of {code}")),
-        ..Default::default()
     };
     let gone = row("Rust").insert(&db).await.unwrap();
     gone.delete(&db).await.unwrap();
