@@ -26,6 +26,22 @@ pub fn check(model: &Model<'_>, errors: &mut Errors) {
             );
         }
     }
+    // MySQL/MariaDB compare text with trailing spaces ignored (another type's trail), and
+    // PostgreSQL's text cannot hold a NUL: every audited write would fail on one of them.
+    if let Some(subject) = model.attrs.subject.get() {
+        let value = subject.value();
+        // (an empty one is refused as such)
+        let padded = value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace);
+        if !value.trim().is_empty() && (padded || value.chars().any(char::is_control)) {
+            errors.error(
+                subject.span(),
+                "audit attribute `subject` must not start or end with whitespace or hold \
+                 control characters: MySQL/MariaDB compare it with trailing spaces ignored, \
+                 and PostgreSQL cannot store a NUL, so every audited write would fail on one \
+                 of them",
+            );
+        }
+    }
     if model.attrs.subject.get().is_none() && model.table_name.is_none() {
         errors.error(
             model.ident.span(),

@@ -168,8 +168,17 @@ fn main() {
         assert!(ActiveModelBehavior::before_delete(refused, db).await.is_err());
         assert_eq!(take_log(), ["user before_delete"]);
 
-        // The audit `after_delete` found no row to log; the user's runs after it.
-        let active = ActiveModelBehavior::after_delete(active, db).await.unwrap();
+        // The audit `after_delete` looks for the row in the trail (one inserted after the
+        // read may have been deleted), which this connection cannot answer: its failure
+        // stops the chain before the user's `after_delete`.
+        let deleted = ActiveModelBehavior::after_delete(active.clone(), db).await;
+        assert!(deleted.is_err());
+        let log = take_log();
+        assert!(!log.is_empty() && log.iter().all(|e| e.starts_with("db: ")), "{log:?}");
+        // With auditing off the audit hook does nothing and the user's runs.
+        let active = audit_seaorm::without_auditing(ActiveModelBehavior::after_delete(active, db))
+            .await
+            .unwrap();
         assert_eq!(take_log(), ["user after_delete"]);
         assert_eq!(active.title, NotSet);
     });
