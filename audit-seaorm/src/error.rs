@@ -363,12 +363,12 @@ pub enum Error {
         /// What refused it.
         reason: &'static str,
     },
-    /// [`erase`](crate::erase) found no row of the subject in the trail (its type or id
-    /// misspelt, or its trail pruned away): nothing was erased or recorded.
-    #[error(
-        "the trail holds no row of `{subject_type}` {subject_id}: nothing to erase (is the \
-         type or id misspelt?)"
-    )]
+    /// The trail holds no row of the subject: [`erase`](crate::erase) found none (its type
+    /// or id misspelt, or its trail pruned away; nothing was erased or recorded), or
+    /// [`as_of`](crate::AuditedEntity::as_of) was asked about a record whose row exists but
+    /// has no version (written around the hooks, or older than auditing and not
+    /// backfilled), whose past the trail cannot tell.
+    #[error("the trail holds no row of `{subject_type}` {subject_id}")]
     NoTrail {
         /// The subject type given.
         subject_type: String,

@@ -65,7 +65,10 @@ pub trait AuditedEntity: EntityTrait {
         KeyOf<Self>: Serialize + Send + Sync;
 
     /// The record as it stood at `t`; `None` when it did not exist then (not yet created,
-    /// or deleted). Fields no snapshot holds (redacted, skipped) take their type's default.
+    /// or deleted). Fields no snapshot holds (redacted, skipped) take their type's default;
+    /// a snapshot's field the model no longer has is left out (with a `tracing` warning).
+    /// [`Error::NoTrail`](crate::Error::NoTrail) when the row exists but the trail holds no
+    /// version of it (written around the hooks, or older than auditing and not backfilled).
     /// [`Error::StatePruned`](crate::Error::StatePruned) when the record's versions up to
     /// `t` were pruned ([`keep_versions`](crate::Retention::keep_versions)): the trail
     /// cannot tell what it was then, nor whether it existed.
@@ -222,7 +225,7 @@ where
     where
         KeyOf<Self>: Serialize + Send + Sync,
     {
-        history::as_of::<E, C>(db, &key, t).await
+        history::as_of::<E, C>(db, key, t).await
     }
 
     async fn as_of_many<C: ConnectionTrait>(

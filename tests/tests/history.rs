@@ -360,6 +360,53 @@ async fn all_as_of_in_pages(db: DatabaseConnection) {
     assert_eq!(titles, ["p0", "p1", "p2", "p3", "p4"]);
 }
 
+/// A row inserted around the hooks that no audited write has touched: `as_of` says the
+/// trail does not hold it (not "not created yet"); an id with no row and no version is
+/// `None`.
+async fn a_row_the_trail_never_saw(db: DatabaseConnection) {
+    use sea_orm::EntityTrait;
+    let seen = post::new("seen", "seen").insert(&db).await.unwrap();
+    let around = seen.id + 100;
+    post::Entity::insert(post::ActiveModel {
+        id: Set(around),
+        ..post::new("around", "around")
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+    let r = post::Entity::as_of(&db, around, Utc::now()).await;
+    assert!(matches!(r, Err(Error::NoTrail { .. })), "{r:?}");
+    assert_eq!(
+        post::Entity::as_of(&db, around + 1, Utc::now())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// A version written before a field was removed from the model (here: a snapshot holding
+/// a field the model does not have) still reads back as the record then, without it.
+async fn a_removed_field_is_left_out_of_the_past(db: DatabaseConnection) {
+    let p = post::new("v1", "s").insert(&db).await.unwrap();
+    audit_seaorm::snapshot(
+        &db,
+        "post",
+        p.id,
+        &serde_json::json!({"id": p.id, "title": "old", "slug": "s", "subtitle": "gone"}),
+    )
+    .await
+    .unwrap();
+    let then = post::Entity::as_of(&db, p.id, Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(then.title, "old");
+    let many = post::Entity::as_of_many(&db, &[p.id], Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 1);
+}
+
 /// A row inserted around the hooks, first seen by its hooked update (its type already has
 /// its baseline, so no baseline is written first): before that version the row existed,
 /// as what the trail cannot tell, not "not created yet".
@@ -505,6 +552,8 @@ mod as_of_many_of_more_keys_than_one_statement_takes {
 }
 
 backend_tests!(
+    a_row_the_trail_never_saw,
+    a_removed_field_is_left_out_of_the_past,
     a_row_first_seen_by_an_update,
     a_pruned_state_is_an_error,
     changes_since_a_delete,

@@ -135,7 +135,8 @@ impl From<Error> for ApiError {
         match e {
             Error::VersionNotFound(_)
             | Error::VersionNumberNotFound { .. }
-            | Error::RequestNotFound(_) => {
+            | Error::RequestNotFound(_)
+            | Error::NoTrail { .. } => {
                 Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, e.to_string())
             }
             Error::RevertConflicts(ref conflicts) => {
