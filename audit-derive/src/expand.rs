@@ -336,6 +336,7 @@ pub fn behavior_impl(krate: &TokenStream) -> TokenStream {
             where
                 C: #p::sea_orm::ConnectionTrait,
             {
+                #p::hooks::refuse_early::<Self, C>()?;
                 let active = #user::user_before_save(self, db, insert).await?;
                 #p::hooks::before_save(active, db, insert).await
             }
@@ -359,6 +360,7 @@ pub fn behavior_impl(krate: &TokenStream) -> TokenStream {
             where
                 C: #p::sea_orm::ConnectionTrait,
             {
+                #p::hooks::refuse_early::<Self, C>()?;
                 let active = #user::user_before_delete(self, db).await?;
                 #p::hooks::before_delete(active, db).await
             }

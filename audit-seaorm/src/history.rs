@@ -33,10 +33,12 @@ where
     })
 }
 
-/// The time a bound means on `backend`: MySQL's `DATETIME(6)` compares with a `DATETIME`
-/// parameter (a `TIMESTAMP` one stops at 2038); clamped to years 1000–9999.
+/// The time a bound means on `backend`: cut to its microsecond (down, before 2000 too,
+/// where a driver's cut toward PostgreSQL's epoch rounds up); MySQL's `DATETIME(6)`
+/// compares with a `DATETIME` parameter (a `TIMESTAMP` one stops at 2038); clamped to
+/// years 1000–9999.
 fn at(t: DateTime<Utc>, backend: DbBackend) -> sea_orm::Value {
-    crate::dialect::bound(t, backend)
+    crate::dialect::bound_micros(t, backend)
 }
 
 /// The version of a subject in force at `t`: the highest-numbered one written at or before
@@ -411,7 +413,7 @@ async fn latest_versions_postgres<C: ConnectionTrait>(
     ];
     let until_sql = match until {
         Some(t) => {
-            values.push(crate::dialect::bound(t, DbBackend::Postgres));
+            values.push(at(t, DbBackend::Postgres));
             r#" AND "created_at" <= $3"#
         }
         None => "",

@@ -166,6 +166,20 @@ fn hooks_active<M: Audited, C: ?Sized>() -> Result<bool, DbErr> {
     Ok(auditing_on::<M, C>()?)
 }
 
+/// The refusals of the `before_*` hooks (strict mode, no tokio runtime, a subject type two
+/// models share), checked before the entity's own `before_save`/`before_delete` runs (the
+/// derive calls it first), so that a write refused is refused before anything the
+/// entity's hook writes.
+#[doc(hidden)]
+pub fn refuse_early<A, C>() -> Result<(), DbErr>
+where
+    A: ActiveModelTrait,
+    ModelOf<A>: AuditedModel,
+    C: ?Sized,
+{
+    hooks_active::<ModelOf<A>, C>().map(drop)
+}
+
 /// Whether a write of `M` through `C` is audited: auditing is on in scope and strict mode
 /// (if on) does not refuse it. Shared by the hooks and the bulk writes.
 pub(crate) fn auditing_on<M: Audited, C: ?Sized>() -> crate::Result<bool> {

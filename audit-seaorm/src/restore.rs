@@ -143,8 +143,10 @@ pub trait AuditedEntity: EntityTrait {
     where
         KeyOf<Self>: Serialize + Send + Sync;
 
-    /// The changes from the record's state at `t` to its latest version (every field new
-    /// when it did not exist at `t`, every field to `null` when it is deleted now;
+    /// The changes from the record's state at `t` to its latest version (every field that
+    /// is not null new when it did not exist at `t`, every field that was not null to
+    /// `null` when it is deleted now: a diff of states, where a null and a missing value
+    /// are the same;
     /// [`Error::StatePruned`](crate::Error::StatePruned) when its state at `t` was
     /// pruned, [`Error::StateBeforeTrail`](crate::Error::StateBeforeTrail) when its trail
     /// starts after `t` with its baseline).

@@ -81,6 +81,24 @@ async fn as_of_at_the_boundaries(db: DatabaseConnection) {
     assert_eq!((then.api_token.as_str(), then.view_count), ("", 0));
 }
 
+/// A time between two microseconds counts as the one below it, before 2000 too (where
+/// PostgreSQL's driver, cutting toward its epoch, rounded the bound up).
+async fn as_of_between_microseconds_before_2000(db: DatabaseConnection) {
+    use audit_seaorm::entity::versions;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let p = post::new("old", "s").insert(&db).await.unwrap();
+    let stored: DateTime<Utc> = "1999-06-01T00:00:00.000002Z".parse().unwrap();
+    versions::Entity::update_many()
+        .col_expr(versions::Column::CreatedAt, Expr::value(stored))
+        .filter(versions::Column::SubjectId.eq(p.id.to_string()))
+        .exec(&db)
+        .await
+        .unwrap();
+    let between: DateTime<Utc> = "1999-06-01T00:00:00.0000015Z".parse().unwrap();
+    assert_eq!(title_at(&db, p.id, between).await, None);
+    assert_eq!(title_at(&db, p.id, stored).await.as_deref(), Some("old"));
+}
+
 /// Two versions written at one stored timestamp: the higher number is in force.
 async fn as_of_orders_by_number_within_a_timestamp(db: DatabaseConnection) {
     let p = post::new("one", "s").insert(&db).await.unwrap();
@@ -552,6 +570,7 @@ mod as_of_many_of_more_keys_than_one_statement_takes {
 }
 
 backend_tests!(
+    as_of_between_microseconds_before_2000,
     a_row_the_trail_never_saw,
     a_removed_field_is_left_out_of_the_past,
     a_row_first_seen_by_an_update,

@@ -233,6 +233,40 @@ async fn spoofed_headers_ignored(db: DatabaseConnection) {
     let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
     let trail = history(&db, "post", id).await.unwrap();
     assert_eq!(trail[0].causer_id, None);
+
+    // A request id: from a trusted proxy, taken; from another peer once proxies are
+    // configured, or at all with the header not trusted, a new one.
+    let layers = [
+        (
+            AuditLayer::new().trusted_proxies(["127.0.0.1".parse().unwrap()]),
+            true,
+        ),
+        (
+            AuditLayer::new().trusted_proxies(["10.9.9.9".parse().unwrap()]),
+            false,
+        ),
+        (AuditLayer::new().trust_request_id_header(false), false),
+    ];
+    for (n, (layer, taken)) in layers.into_iter().enumerate() {
+        let base = serve_app(&db, api(&db), layer).await;
+        let given = format!("picked-{n}");
+        let res = client()
+            .post(format!("{base}/posts"))
+            .header("x-request-id", &given)
+            .json(&json!({"title": "rid", "slug": format!("rid-{n}")}))
+            .send()
+            .await
+            .unwrap();
+        let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let trail = history(&db, "post", id).await.unwrap();
+        assert_eq!(trail[0].request_id.as_deref(), Some(echoed.as_str()));
+        if taken {
+            assert_eq!(echoed, given);
+        } else {
+            assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "{n}: {echoed}");
+        }
+    }
 }
 
 async fn endpoints_happy_path(db: DatabaseConnection) {

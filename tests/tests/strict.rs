@@ -107,4 +107,30 @@ async fn layer_setting(db: DatabaseConnection) {
     assert_eq!(post::Entity::find().all(&db).await.unwrap().len(), 1);
 }
 
+/// A write strict mode refuses is refused before the entity's own `before_save` runs
+/// (whatever that hook would write, on a plain connection, would stay).
+async fn refused_before_the_entitys_hook(db: DatabaseConnection) {
+    use audit_tests::compat::baker;
+    use std::sync::atomic::Ordering;
+    let runs = baker::BEFORE_SAVE_RUNS.load(Ordering::SeqCst);
+    let am = baker::ActiveModel {
+        name: sea_orm::Set("Ada".into()),
+        contact_details: sea_orm::Set(serde_json::json!({})),
+        ..Default::default()
+    };
+    let err = AuditContext::new()
+        .strict(true)
+        .scope(am.insert(&db))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("audit: strict mode"), "{err}");
+    assert_eq!(baker::BEFORE_SAVE_RUNS.load(Ordering::SeqCst), runs);
+    assert!(baker::Entity::find().all(&db).await.unwrap().is_empty());
+}
+
 backend_tests!(scope_setting, layer_setting);
+
+// (one backend: the baker's hook counts runs of the whole binary)
+mod refused_before_the_entitys_hook {
+    audit_tests::__backend_test!(refused_before_the_entitys_hook, sqlite, Sqlite, "_s");
+}

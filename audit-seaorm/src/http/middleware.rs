@@ -26,6 +26,7 @@ type CauserFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 struct Config {
     causer: Option<Arc<CauserFn>>,
     trust_user_id_header: bool,
+    trust_request_id_header: bool,
     trusted_proxies: Vec<IpNet>,
     forwarded_header: ForwardedHeader,
     max_user_agent: usize,
@@ -59,8 +60,9 @@ pub enum ForwardedHeader {
 ///   hop back to the first address that is not a trusted proxy.
 /// * **user agent**: the `User-Agent` header, cut to [`max_user_agent`](Self::max_user_agent)
 ///   bytes (512 by default).
-/// * **request id**: `X-Request-Id` when it is 1–128 characters of `[A-Za-z0-9._:-]`, else a
-///   new UUID.
+/// * **request id**: `X-Request-Id` when it is 1–128 characters of `[A-Za-z0-9._:-]` and
+///   comes from a trusted proxy (from any client when none is configured; never with
+///   [`trust_request_id_header(false)`](Self::trust_request_id_header)), else a new UUID.
 ///
 /// Put it inside your authentication layer so that the user is known when it runs (in
 /// axum, `.layer(audit)` before `.layer(auth)`).
@@ -85,6 +87,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("AuditLayer")
             .field("causer_from", &self.causer.as_ref().map(|_| "fn"))
             .field("trust_user_id_header", &self.trust_user_id_header)
+            .field("trust_request_id_header", &self.trust_request_id_header)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("forwarded_header", &self.forwarded_header)
             .field("max_user_agent", &self.max_user_agent)
@@ -121,6 +124,7 @@ impl AuditLayer {
             config: Arc::new(Config {
                 causer: None,
                 trust_user_id_header: false,
+                trust_request_id_header: true,
                 trusted_proxies: Vec::new(),
                 forwarded_header: ForwardedHeader::default(),
                 max_user_agent: DEFAULT_MAX_USER_AGENT,
@@ -151,6 +155,17 @@ impl AuditLayer {
     /// stays anonymous, so a client cannot name its causer by sending the header.
     pub fn trust_user_id_header(mut self, trust: bool) -> Self {
         self.config_mut().trust_user_id_header = trust;
+        self
+    }
+
+    /// Whether an incoming `X-Request-Id` names the request (on by default). With
+    /// [`trusted_proxies`](Self::trusted_proxies) (or ranges) configured, only a request
+    /// that comes from one of them is believed; without, every request is. A client that
+    /// picks its id can add entries to another request's id, or mix an anonymous write into
+    /// its own so that `Reverter` refuses it as shared: turn it off (every request gets a
+    /// new UUID) when clients reach the app directly and no proxy sets the header.
+    pub fn trust_request_id_header(mut self, trust: bool) -> Self {
+        self.config_mut().trust_request_id_header = trust;
         self
     }
 
@@ -288,9 +303,15 @@ fn context_for(config: &Config, parts: &Parts) -> AuditContext {
         )
         .to_owned()
     });
-    ctx.request_id = Some(match header(parts, REQUEST_ID_HEADER.as_str()) {
-        Some(id) if valid_request_id(id) => id.to_owned(),
-        _ => uuid::Uuid::new_v4().to_string(),
+    // A client that picks its request id can add its entries to another request (which
+    // a revert then refuses as shared): with trusted proxies configured, only theirs is
+    // taken.
+    let given = header(parts, REQUEST_ID_HEADER.as_str())
+        .filter(|id| valid_request_id(id))
+        .filter(|_| config.trust_request_id_header && from_gateway(config, parts));
+    ctx.request_id = Some(match given {
+        Some(id) => id.to_owned(),
+        None => uuid::Uuid::new_v4().to_string(),
     });
     ctx
 }

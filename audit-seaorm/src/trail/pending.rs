@@ -73,8 +73,13 @@ pub(crate) struct Pending {
 }
 
 /// Most entries live between two hooks of one write: the cap only matters when writes
-/// keep failing between them.
-const CAP: usize = 4096;
+/// keep failing between them, or when more writes than this wait between their hooks at
+/// once (a burst queued for a small pool's connections). A write whose note is dropped is
+/// still logged, less sharply (see the README's "Drift"), and the drop is a warning.
+const CAP: usize = 16_384;
+
+/// Notes dropped at the cap so far (each power of two of them is a warning).
+static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 struct Table {
     entries: HashMap<Key, (u64, Pending)>,
@@ -108,16 +113,31 @@ fn table() -> std::sync::MutexGuard<'static, Table> {
 pub(crate) fn put(key: Key, pending: Pending, subject_type: &str) {
     let mut t = table();
     let left = t.remove(&key);
+    let mut dropped = false;
     if t.entries.len() >= CAP
         && let Some((_, oldest)) = t.order.pop_first()
     {
         t.entries.remove(&oldest);
+        dropped = true;
     }
     let n = t.next;
     t.next += 1;
     t.order.insert(n, key.clone());
     t.entries.insert(key.clone(), (n, pending));
     drop(t);
+    if dropped {
+        let n = DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(
+                dropped = n,
+                cap = CAP,
+                "audit: more hooked writes are between their hooks than the notes of which \
+                 fields they set can hold: the oldest note was dropped, and its write, if still \
+                 in flight, is logged without it (fields changed outside the trail are then \
+                 attributed to it rather than logged as drift)"
+            );
+        }
+    }
     if let Some(left) = left {
         left_behind(&key, &left, subject_type);
     }

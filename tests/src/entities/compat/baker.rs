@@ -50,6 +50,10 @@ impl Related<super::cake::Entity> for Entity {
     }
 }
 
+/// How many times the baker's own `before_save` ran.
+pub static BEFORE_SAVE_RUNS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 #[audit_seaorm::behavior]
 #[async_trait::async_trait]
 impl ActiveModelBehavior for ActiveModel {
@@ -57,6 +61,7 @@ impl ActiveModelBehavior for ActiveModel {
     where
         C: ConnectionTrait,
     {
+        BEFORE_SAVE_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let sea_orm::ActiveValue::Set(name) = &self.name {
             self.slug = sea_orm::Set(name.to_lowercase().replace(' ', "-"));
         }
