@@ -67,8 +67,9 @@ pub enum Error {
     #[error("no audited change was made under request `{0}`")]
     RequestNotFound(String),
     /// `revert_request` found the request's entries written by more than one causer: its
-    /// id was used by several requests (the middleware takes a well-formed `X-Request-Id`
-    /// from any client), so the entries are not one request's, and nothing is reverted.
+    /// id was used by several requests (without trusted proxies configured, the middleware
+    /// takes a well-formed `X-Request-Id` from any client), so the entries are not one
+    /// request's, and nothing is reverted.
     #[error(
         "request `{request_id}` has entries of {} causers ({}): its id was used by more than one request; nothing reverted",
         .causers.len(),
@@ -298,6 +299,20 @@ pub enum Error {
         /// The subject type written.
         subject_type: &'static str,
         /// Rows whose key changed.
+        rows: usize,
+    },
+    /// A bulk update or delete read rows that its statement, addressing them by their keys
+    /// as read back, did not find: a key stored in another form than it reads back (a
+    /// SQLite time stored as other text than the driver writes, a NULL in a composite key,
+    /// a padded `char(n)`). Logging them would log writes that did not happen; the call's
+    /// transaction rolled back: nothing was written. The plain call writes them.
+    #[error(
+        "bulk write of `{subject_type}`: {rows} rows it read were not found again by their keys as read back (a key stored in another form than it reads, such as a SQLite time stored as other text); nothing was written"
+    )]
+    BulkKeysUnmatched {
+        /// The subject type written.
+        subject_type: &'static str,
+        /// Rows not found again.
         rows: usize,
     },
     /// A bulk insert on MySQL/MariaDB (which has no `RETURNING`) did not find the rows it

@@ -274,7 +274,13 @@ where
         let row = E::find_by_id(key).one(db).await.map_err(Error::db(
             "reading the row of a record the trail does not hold",
         ))?;
-        if row.is_some() {
+        // (a row found by a loosely compared key, `"rust"` for `"Rust"`, is another
+        // record's: this one did not exist)
+        let same = match row {
+            Some(row) => row.subject_id()? == id,
+            None => false,
+        };
+        if same {
             return Err(Error::NoTrail {
                 subject_type: subject_type.to_owned(),
                 subject_id: id.into_string(),

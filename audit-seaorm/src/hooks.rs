@@ -43,6 +43,11 @@
 //! # fn main() {}
 //! ```
 //!
+//! Your own logic in `before_save`/`before_delete` runs before a refusal of the audit hook
+//! (strict mode outside a transaction, no tokio runtime): if it writes to the database,
+//! call [`refuse_early`]`::<Self, C>()?` first, as the derived impl does, so that a write
+//! refused is refused before anything of it is written.
+//!
 //! How a write is logged: `after_save` / `after_delete` diff the row against the
 //! subject's latest version (the trail is the old state) and write
 //! the entry and the version in one statement on PostgreSQL, in one call on SQLite, in a
@@ -167,10 +172,10 @@ fn hooks_active<M: Audited, C: ?Sized>() -> Result<bool, DbErr> {
 }
 
 /// The refusals of the `before_*` hooks (strict mode, no tokio runtime, a subject type two
-/// models share), checked before the entity's own `before_save`/`before_delete` runs (the
-/// derive calls it first), so that a write refused is refused before anything the
-/// entity's hook writes.
-#[doc(hidden)]
+/// models share), checked before the entity's own `before_save`/`before_delete` logic
+/// runs (the derived impl calls it first; call it first in a `manual_hooks` impl whose own
+/// logic writes), so that a write refused is refused before anything the entity's hook
+/// writes. `A` is the `ActiveModel`, `C` the connection type of the hook.
 pub fn refuse_early<A, C>() -> Result<(), DbErr>
 where
     A: ActiveModelTrait,

@@ -113,8 +113,7 @@ async fn scrub_versions<C: ConnectionTrait>(
             .filter(V::SubjectType.eq(subject_type))
             .filter(V::Id.gt(after))
             .order_by_asc(V::Id)
-            .limit(BATCH);
-        let rows = crate::chain::committed(rows, db.get_database_backend())
+            .limit(BATCH)
             .all(db)
             .await
             .map_err(Error::db("reading versions to redact"))?;
@@ -127,8 +126,9 @@ async fn scrub_versions<C: ConnectionTrait>(
             if data.get(field).is_none() {
                 continue;
             }
-            erase_row(db, Kind::Versions, Row::Versions(row), &[field], REDACTED).await?;
-            changed += 1;
+            if erase_row(db, Kind::Versions, Row::Versions(row), &[field], REDACTED).await? {
+                changed += 1;
+            }
         }
     }
 }
@@ -141,8 +141,7 @@ async fn scrub_entries<C: ConnectionTrait>(db: &C, subject_type: &str, field: &s
             .filter(A::SubjectType.eq(subject_type))
             .filter(A::Id.gt(after))
             .order_by_asc(A::Id)
-            .limit(BATCH);
-        let rows = crate::chain::committed(rows, db.get_database_backend())
+            .limit(BATCH)
             .all(db)
             .await
             .map_err(Error::db("reading activity to redact"))?;
@@ -163,8 +162,9 @@ async fn scrub_entries<C: ConnectionTrait>(db: &C, subject_type: &str, field: &s
             if !holds_value {
                 continue;
             }
-            erase_row(db, Kind::Log, Row::Log(row), &[field], REDACTED).await?;
-            changed += 1;
+            if erase_row(db, Kind::Log, Row::Log(row), &[field], REDACTED).await? {
+                changed += 1;
+            }
         }
     }
 }

@@ -1410,3 +1410,48 @@ mysql_tests!(
     inserted_rows_are_found_by_their_stored_keys,
     each_batch_reads_the_latest_commit
 );
+
+/// SQLite: a key stored in another form than the driver reads it back in (a date written
+/// `2024-1-1` by another program, read as `2024-01-01`): a bulk delete or update whose
+/// statement, addressing the rows by their keys as read, finds none of them fails, and
+/// writes nothing, rather than logging a delete of a row that is still there.
+async fn keys_stored_in_another_form(db: DatabaseConnection) {
+    use audit_tests::compat::reading;
+    use sea_orm::{ConnectionTrait, PaginatorTrait};
+    db.execute_unprepared(
+        "INSERT INTO compat_readings (gauge, day, value) VALUES ('t', '2024-1-1', 5)",
+    )
+    .await
+    .unwrap();
+    let err = reading::Entity::delete_many_audited()
+        .filter(reading::Column::Value.eq(5))
+        .exec(&db)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, audit_seaorm::Error::BulkKeysUnmatched { rows: 1, .. }),
+        "{err}"
+    );
+    let err = reading::Entity::update_many_audited()
+        .col_expr(reading::Column::Value, sea_orm::sea_query::Expr::value(6))
+        .filter(reading::Column::Value.eq(5))
+        .exec(&db)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, audit_seaorm::Error::BulkKeysUnmatched { rows: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(reading::Entity::find().count(&db).await.unwrap(), 1);
+    assert_eq!(
+        audit_seaorm::entity::activity_log::Entity::find()
+            .count(&db)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+mod keys_stored_in_another_form {
+    audit_tests::__backend_test!(keys_stored_in_another_form, sqlite, Sqlite, "_s");
+}

@@ -196,9 +196,16 @@ impl<E: EntityTrait> std::fmt::Debug for UpdateManyAudited<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpdateManyAudited")
             .field("entity", &E::default().table_name())
-            .field("condition", &self.condition)
-            .field("values", &self.values)
-            .finish()
+            // the columns set, not their values (a redacted field's among them)
+            .field(
+                "columns",
+                &self
+                    .values
+                    .iter()
+                    .map(|(c, _)| c.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
     }
 }
 
@@ -368,6 +375,29 @@ where
                     rows: moved,
                 });
             }
+            // Rows read but not updated: kept by a trigger (still found by their keys), or
+            // not found by their keys as read back, whose plain update would have written
+            // them: those cannot be logged.
+            if returning(&txn) && new.len() < old.len() {
+                let updated: std::collections::HashSet<&str> =
+                    rows_logged.iter().map(|r| r.id.as_str()).collect();
+                let missing: Vec<_> = old
+                    .iter()
+                    .zip(&keys)
+                    .filter(|(m, _)| {
+                        m.subject_id()
+                            .is_ok_and(|id| !updated.contains(id.as_str()))
+                    })
+                    .map(|(_, k)| k.clone())
+                    .collect();
+                let found = find_by_keys::<E, _>(&txn, &missing, false).await?;
+                if found.len() < missing.len() {
+                    return Err(Error::BulkKeysUnmatched {
+                        subject_type,
+                        rows: missing.len() - found.len(),
+                    });
+                }
+            }
             let logged =
                 record::write(&txn, subject_type, &rows_logged, Some(&set), &by, step).await?;
             done.add(rows, logged);
@@ -486,6 +516,14 @@ where
                     data: None,
                     extra: extra.clone(),
                     before: Some(m),
+                });
+            }
+            // Each row not kept was deleted: a row its key as read back did not find (and so
+            // neither deleted nor found kept) would be logged deleted while still there.
+            if rows.len() as u64 != result.rows_affected {
+                return Err(Error::BulkKeysUnmatched {
+                    subject_type,
+                    rows: (rows.len() as u64).abs_diff(result.rows_affected) as usize,
                 });
             }
             let logged = record::write(&txn, subject_type, &rows, None, &by, step).await?;

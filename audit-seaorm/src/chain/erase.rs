@@ -41,10 +41,10 @@ const PAGE: u64 = 500;
 /// salt that could confirm a guess is destroyed. A sealed row that no longer matches its
 /// link is refused ([`Error::Tampered`]) rather than erased, so an erasure cannot hide a
 /// change. It runs in one transaction (a savepoint in yours), holding the seal runs' lock,
-/// and reads the subject's rows as committed, locking them (on MySQL/MariaDB a locking
-/// read, so that a transaction's older snapshot hides no row and no erasure committed
-/// since). A field of the primary key, and a subject of which the trail holds no row
-/// ([`Error::NoTrail`]), are refused.
+/// and writes each row it scrubs from the row as committed, locked (on MySQL/MariaDB a
+/// locking read of it by its key, so that an older snapshot does not write back values
+/// an erasure committed since removed). A field of the primary key, and a subject of
+/// which the trail holds no row ([`Error::NoTrail`]), are refused.
 ///
 /// A write of the subject still in flight (not committed) when `erase` reads the trail
 /// is not seen, and its version copies the values it read: call `erase` in the
@@ -91,7 +91,6 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
                 subject_type: Some(subject_type),
                 subject_id: Some(&subject_id),
                 limit: PAGE,
-                committed: true,
                 ..Rows::default()
             }
             .read(&txn, kind)
@@ -171,6 +170,37 @@ pub(crate) async fn erase_row<C: ConnectionTrait>(
     fields: &[&str],
     marker: &str,
 ) -> Result<bool> {
+    let present = row.fields();
+    let touched: Vec<&str> = fields
+        .iter()
+        .copied()
+        .filter(|f| present.contains_key(*f))
+        .collect();
+    if touched.is_empty() {
+        return Ok(false);
+    }
+    // The row as committed now, locked until the transaction ends (MySQL/MariaDB: a
+    // locking read of it by its key; a scan of the table's rows would lock every row it
+    // passes): a scan in a snapshot older than a scrub committed since must not write
+    // back the values that scrub removed.
+    let row = if db.get_database_backend() == sea_orm::DbBackend::MySql {
+        let ids = [row.id()];
+        let fresh = Rows {
+            after_id: i64::MIN,
+            ids: Some(&ids),
+            limit: 1,
+            committed: true,
+            ..Rows::default()
+        }
+        .read(db, kind)
+        .await?;
+        match fresh.into_iter().next() {
+            Some(fresh) => fresh,
+            None => return Ok(false), // removed meanwhile (pruned)
+        }
+    } else {
+        row
+    };
     let present = row.fields();
     let touched: Vec<&str> = fields
         .iter()
@@ -344,8 +374,11 @@ async fn previous<C: ConnectionTrait>(db: &C, kind: Kind, link: &seals::Model) -
             .await
             .map_err(Error::db("reading a link"))?
         {
-            return hash::from_hex(&before.hash)
-                .ok_or_else(|| Error::Chain(format!("a link holds no hash: {:?}", before.hash)));
+            return hash::from_hex(&before.hash).ok_or(Error::Tampered {
+                table: kind.table(),
+                row_id: link.row_id,
+                reason: "the link before it holds no hash",
+            });
         }
         let pk = (
             kind.code(),
@@ -360,14 +393,10 @@ async fn previous<C: ConnectionTrait>(db: &C, kind: Kind, link: &seals::Model) -
             .filter(|c| c.anchor_seq == link.seq - 1)
             .and_then(|c| c.anchor_hash)
             .and_then(|h| hash::from_hex(&h))
-            .ok_or_else(|| {
-                Error::Chain(format!(
-                    "the link before {} {} {} #{} is missing (run verify)",
-                    kind.table(),
-                    link.subject_type,
-                    link.subject_id,
-                    link.seq
-                ))
+            .ok_or(Error::Tampered {
+                table: kind.table(),
+                row_id: link.row_id,
+                reason: "the link before it is missing",
             });
     }
     Ok(GENESIS)

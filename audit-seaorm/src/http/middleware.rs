@@ -160,7 +160,9 @@ impl AuditLayer {
 
     /// Whether an incoming `X-Request-Id` names the request (on by default). With
     /// [`trusted_proxies`](Self::trusted_proxies) (or ranges) configured, only a request
-    /// that comes from one of them is believed; without, every request is. A client that
+    /// that comes from one of them is believed (which needs the peer's address: serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`, or every request gets a new
+    /// id); without, every request is. A client that
     /// picks its id can add entries to another request's id, or mix an anonymous write into
     /// its own so that `Reverter` refuses it as shared: turn it off (every request gets a
     /// new UUID) when clients reach the app directly and no proxy sets the header.

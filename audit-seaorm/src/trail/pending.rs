@@ -78,8 +78,10 @@ pub(crate) struct Pending {
 /// still logged, less sharply (see the README's "Drift"), and the drop is a warning.
 const CAP: usize = 16_384;
 
-/// Notes dropped at the cap so far (each power of two of them is a warning).
+/// Notes dropped at the cap so far, and the count at the last warning (one a minute at
+/// most).
 static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static WARNED: Mutex<Option<(std::time::Instant, u64)>> = Mutex::new(None);
 
 struct Table {
     entries: HashMap<Key, (u64, Pending)>,
@@ -127,9 +129,17 @@ pub(crate) fn put(key: Key, pending: Pending, subject_type: &str) {
     drop(t);
     if dropped {
         let n = DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if n.is_power_of_two() {
+        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        let due = warned.is_none_or(|(at, _)| at.elapsed() >= std::time::Duration::from_secs(60));
+        let since = warned.map_or(n, |(_, then)| n - then);
+        if due {
+            *warned = Some((std::time::Instant::now(), n));
+        }
+        drop(warned);
+        if due {
             tracing::warn!(
-                dropped = n,
+                dropped = since,
+                total = n,
                 cap = CAP,
                 "audit: more hooked writes are between their hooks than the notes of which \
                  fields they set can hold: the oldest note was dropped, and its write, if still \
