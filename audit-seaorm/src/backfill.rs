@@ -92,6 +92,10 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let subject_type = <E::Model as audit_core::Audited>::SUBJECT_TYPE;
+    // What refuses a hooked write refuses this too: a subject type two models share, a
+    // key whose fields the entity orders otherwise than the model.
+    crate::registry::check(subject_type)?;
+    crate::hooks::check_key_order::<E>()?;
     let pks: Vec<E::Column> = E::PrimaryKey::iter().map(|pk| pk.into_column()).collect();
     let mut done = Backfill::default();
     let mut after: Option<Vec<Value>> = None;

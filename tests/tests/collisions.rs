@@ -98,4 +98,9 @@ async fn writes_of_colliding_models_are_refused() {
         .await
         .unwrap();
     assert!(rows.is_empty(), "the refused write wrote nothing");
+    // `backfill` refuses as the hooks do.
+    match audit_seaorm::backfill::<first::Entity, _>(&db).await {
+        Err(Error::SubjectCollision { .. }) => {}
+        other => panic!("expected SubjectCollision, got {other:?}"),
+    }
 }
