@@ -26,8 +26,9 @@ pub struct Redacted {
     pub entry_id: Option<i64>,
 }
 
-/// The action of the entry [`redact_history`] writes when it scrubbed anything (no subject;
-/// properties: `subject_type`, `field`, `versions`, `entries`).
+/// The action of the entry [`redact_history`] writes when it scrubbed anything (under the
+/// subject type, with no subject id; properties: `subject_type`, `field`, `versions`,
+/// `entries`).
 pub const REDACTED_ACTION: &str = "redacted";
 
 /// Rows read per batch by [`redact_history`].
@@ -85,12 +86,16 @@ where
     if done.versions + done.entries > 0 {
         let entry = crate::api::log(
             &txn,
-            crate::NewActivity::new(REDACTED_ACTION).properties(serde_json::json!({
-                "subject_type": subject_type,
-                "field": field,
-                "versions": done.versions,
-                "entries": done.entries,
-            })),
+            // Under the subject type (no subject id): whoever may not read the type does not
+            // see which of its fields was redacted either.
+            crate::NewActivity::new(REDACTED_ACTION)
+                .subject(subject_type, "")
+                .properties(serde_json::json!({
+                    "subject_type": subject_type,
+                    "field": field,
+                    "versions": done.versions,
+                    "entries": done.entries,
+                })),
         )
         .await?;
         done.entry_id = Some(entry.id);

@@ -428,6 +428,11 @@ async fn redact_history_scrubs_old_values(db: DatabaseConnection) {
         .unwrap()
         .unwrap();
     assert_eq!(entry.action, audit_seaorm::REDACTED_ACTION);
+    // Under the type, so that a reader who may not read it does not see it either.
+    assert_eq!(
+        (entry.subject_type.as_str(), entry.subject_id.as_str()),
+        ("post", "")
+    );
     assert_eq!(
         entry.properties,
         Some(json!({"subject_type": "post", "field": "api_token", "versions": 1, "entries": 1}))

@@ -151,10 +151,12 @@ function diffTable(changes) {
 function entryItem(entry, withSubject) {
   const head = h("div", { class: "entry-head" },
     h("span", { class: actionClass(entry.action) }, entry.action),
-    withSubject && entry.subject_type
+    withSubject && entry.subject_type && entry.subject_id
       ? h("a", { class: "subject", href: subjectHref(entry.subject_type, entry.subject_id) },
         subjectLabel(entry.subject_type, entry.subject_id))
-      : null,
+      : withSubject && entry.subject_type
+        ? h("span", { class: "subject" }, entry.subject_type)
+        : null,
     h("span", { class: "meta causer" }, "by ",
       entry.causer_id === null ? h("em", {}, "unknown") : entry.causer_id),
     h("span", { class: "meta" }, timeEl(entry.created_at)),
