@@ -378,20 +378,26 @@ async fn all_as_of_in_pages(db: DatabaseConnection) {
     assert_eq!(titles, ["p0", "p1", "p2", "p3", "p4"]);
 }
 
-/// A row inserted around the hooks that no audited write has touched: `as_of` says the
-/// trail does not hold it (not "not created yet"); an id with no row and no version is
-/// `None`.
-async fn a_row_the_trail_never_saw(db: DatabaseConnection) {
+/// A post created through the hooks, and one inserted around them (its id 100 above).
+async fn a_row_around_the_hooks(db: &DatabaseConnection) -> (post::Model, i32) {
     use sea_orm::EntityTrait;
-    let seen = post::new("seen", "seen").insert(&db).await.unwrap();
+    let seen = post::new("seen", "seen").insert(db).await.unwrap();
     let around = seen.id + 100;
     post::Entity::insert(post::ActiveModel {
         id: Set(around),
         ..post::new("around", "around")
     })
-    .exec(&db)
+    .exec(db)
     .await
     .unwrap();
+    (seen, around)
+}
+
+/// A row inserted around the hooks that no audited write has touched: `as_of` says the
+/// trail does not hold it (not "not created yet"); an id with no row and no version is
+/// `None`.
+async fn a_row_the_trail_never_saw(db: DatabaseConnection) {
+    let (_, around) = a_row_around_the_hooks(&db).await;
     let r = post::Entity::as_of(&db, around, Utc::now()).await;
     assert!(matches!(r, Err(Error::NoTrail { .. })), "{r:?}");
     assert_eq!(
@@ -429,16 +435,7 @@ async fn a_removed_field_is_left_out_of_the_past(db: DatabaseConnection) {
 /// its baseline, so no baseline is written first): before that version the row existed,
 /// as what the trail cannot tell, not "not created yet".
 async fn a_row_first_seen_by_an_update(db: DatabaseConnection) {
-    use sea_orm::EntityTrait;
-    let seen = post::new("seen", "seen").insert(&db).await.unwrap();
-    let around = seen.id + 100;
-    post::Entity::insert(post::ActiveModel {
-        id: Set(around),
-        ..post::new("around", "around")
-    })
-    .exec(&db)
-    .await
-    .unwrap();
+    let (seen, around) = a_row_around_the_hooks(&db).await;
     let before = Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     retitle(&db, around, "seen now").await;

@@ -170,13 +170,17 @@ pub(crate) async fn erase_row<C: ConnectionTrait>(
     fields: &[&str],
     marker: &str,
 ) -> Result<bool> {
-    let present = row.fields();
-    let touched: Vec<&str> = fields
-        .iter()
-        .copied()
-        .filter(|f| present.contains_key(*f))
-        .collect();
-    if touched.is_empty() {
+    // Which of `fields` the row holds, and its fields.
+    let held = |row: &Row| {
+        let present = row.fields();
+        let touched: Vec<&str> = fields
+            .iter()
+            .copied()
+            .filter(|f| present.contains_key(*f))
+            .collect();
+        (present, touched)
+    };
+    if held(&row).1.is_empty() {
         return Ok(false);
     }
     // The row as committed now, locked until the transaction ends (MySQL/MariaDB: a
@@ -201,12 +205,7 @@ pub(crate) async fn erase_row<C: ConnectionTrait>(
     } else {
         row
     };
-    let present = row.fields();
-    let touched: Vec<&str> = fields
-        .iter()
-        .copied()
-        .filter(|f| present.contains_key(*f))
-        .collect();
+    let (present, touched) = held(&row);
     if touched.is_empty() {
         return Ok(false);
     }
