@@ -302,7 +302,7 @@ pub enum Error {
         rows: usize,
     },
     /// A bulk update or delete read rows that its statement, addressing them by their keys
-    /// as read back, did not find: a key stored in another form than it reads back (a
+    /// as read back, did not find (or `backfill`'s next page would start after such a key): a key stored in another form than it reads back (a
     /// SQLite time stored as other text than the driver writes, a NULL in a composite key,
     /// a padded `char(n)`). Logging them would log writes that did not happen; the call's
     /// transaction rolled back: nothing was written. The plain call writes them.

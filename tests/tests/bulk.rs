@@ -1452,6 +1452,42 @@ async fn keys_stored_in_another_form(db: DatabaseConnection) {
     );
 }
 
+/// The same for `backfill`: the page after a full one starts after its last key as read
+/// back, which (stored `2003-1-1`, read `2003-01-01`) compares otherwise than the row; it
+/// fails rather than skip rows or walk them again.
+async fn backfill_of_keys_stored_in_another_form(db: DatabaseConnection) {
+    use audit_tests::compat::reading;
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(
+        "INSERT INTO compat_readings (gauge, day, value) \
+         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 998) \
+         SELECT 't', date('2000-01-01', '+' || i || ' days'), i FROM n",
+    )
+    .await
+    .unwrap();
+    db.execute_unprepared(
+        "INSERT INTO compat_readings (gauge, day, value) VALUES ('t', '2003-1-1', 999)",
+    )
+    .await
+    .unwrap();
+    let err = audit_seaorm::backfill::<reading::Entity, _>(&db)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, audit_seaorm::Error::BulkKeysUnmatched { .. }),
+        "{err}"
+    );
+}
+
+mod backfill_of_keys_stored_in_another_form {
+    audit_tests::__backend_test!(
+        backfill_of_keys_stored_in_another_form,
+        sqlite,
+        Sqlite,
+        "_s"
+    );
+}
+
 mod keys_stored_in_another_form {
     audit_tests::__backend_test!(keys_stored_in_another_form, sqlite, Sqlite, "_s");
 }

@@ -737,7 +737,11 @@ pub(super) fn returning<C: ConnectionTrait>(db: &C) -> bool {
 }
 
 /// The rows with these keys, as stored.
-async fn find_by_keys<E, C>(db: &C, keys: &[Vec<Value>], lock: bool) -> Result<Vec<E::Model>>
+pub(crate) async fn find_by_keys<E, C>(
+    db: &C,
+    keys: &[Vec<Value>],
+    lock: bool,
+) -> Result<Vec<E::Model>>
 where
     E: EntityTrait,
     C: ConnectionTrait,
