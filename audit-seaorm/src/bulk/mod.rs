@@ -381,14 +381,11 @@ where
             if returning(&txn) && new.len() < old.len() {
                 let updated: std::collections::HashSet<&str> =
                     rows_logged.iter().map(|r| r.id.as_str()).collect();
-                let missing: Vec<_> = old
+                // (each row's place in the batch, by the subject id read once above)
+                let missing: Vec<_> = before
                     .iter()
-                    .zip(&keys)
-                    .filter(|(m, _)| {
-                        m.subject_id()
-                            .is_ok_and(|id| !updated.contains(id.as_str()))
-                    })
-                    .map(|(_, k)| k.clone())
+                    .filter(|(id, _)| !updated.contains(id.as_str()))
+                    .map(|(_, &(i, _))| keys[i].clone())
                     .collect();
                 let found = find_by_keys::<E, _>(&txn, &missing, false).await?;
                 if found.len() < missing.len() {
