@@ -1423,24 +1423,25 @@ async fn keys_stored_in_another_form(db: DatabaseConnection) {
     )
     .await
     .unwrap();
-    let err = reading::Entity::delete_many_audited()
-        .filter(reading::Column::Value.eq(5))
-        .exec(&db)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, audit_seaorm::Error::BulkKeysUnmatched { rows: 1, .. }),
-        "{err}"
+    let unmatched = |r: audit_seaorm::Result<audit_seaorm::BulkWrite>| {
+        let err = r.unwrap_err();
+        assert!(
+            matches!(err, audit_seaorm::Error::BulkKeysUnmatched { rows: 1, .. }),
+            "{err}"
+        );
+    };
+    unmatched(
+        reading::Entity::delete_many_audited()
+            .filter(reading::Column::Value.eq(5))
+            .exec(&db)
+            .await,
     );
-    let err = reading::Entity::update_many_audited()
-        .col_expr(reading::Column::Value, sea_orm::sea_query::Expr::value(6))
-        .filter(reading::Column::Value.eq(5))
-        .exec(&db)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, audit_seaorm::Error::BulkKeysUnmatched { rows: 1, .. }),
-        "{err}"
+    unmatched(
+        reading::Entity::update_many_audited()
+            .col_expr(reading::Column::Value, sea_orm::sea_query::Expr::value(6))
+            .filter(reading::Column::Value.eq(5))
+            .exec(&db)
+            .await,
     );
     assert_eq!(reading::Entity::find().count(&db).await.unwrap(), 1);
     assert_eq!(
