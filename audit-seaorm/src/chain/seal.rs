@@ -626,6 +626,16 @@ pub(crate) async fn heads<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// A link [`link`] writes (its kind and run are the step's).
+struct NewLink {
+    subject_type: String,
+    subject_id: String,
+    seq: i64,
+    row_id: i64,
+    hash: String,
+    salt: String,
+}
+
 /// Links `rows` (in id order) after their chains' heads; returns how many.
 async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) -> Result<u64> {
     if rows.is_empty() {
@@ -639,9 +649,8 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
         })
         .collect();
     let found = heads(db, kind, subjects.into_keys()).await?;
-    // Per chain: head seq, head hash, anchor seq, anchor hash.
-    type Tip = (i64, Hash, i64, Option<String>);
-    let mut tips: HashMap<(String, String), Tip> = HashMap::new();
+    // Per chain: its head's seq and hash.
+    let mut tips: HashMap<(String, String), (i64, Hash)> = HashMap::new();
     let mut links = Vec::with_capacity(rows.len());
     let mut secrets = vec![0u8; 32 * rows.len()];
     getrandom::fill(&mut secrets)
@@ -661,15 +670,15 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
                                 c.head_hash
                             ))
                         })?;
-                        (c.head_seq, hash, c.anchor_seq, c.anchor_hash.clone())
+                        (c.head_seq, hash)
                     }
-                    None => (0, GENESIS, 0, None),
+                    None => (0, GENESIS),
                 };
                 tips.entry(key.clone()).or_insert(start)
             }
         };
-        let salts = Salts::fresh(secret.try_into().expect("32 bytes"));
-        let content = row.content(&salts).ok_or_else(|| {
+        let secret: Hash = secret.try_into().expect("32 bytes");
+        let content = row.content(&Salts::fresh(secret)).ok_or_else(|| {
             Error::Chain(format!(
                 "{} row {} has a field without a salt",
                 kind.table(),
@@ -679,40 +688,51 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
         let hash = hash::link(&tip.1, &content);
         tip.0 += 1;
         tip.1 = hash;
-        links.push(seals::ActiveModel {
-            kind: Set(kind.code()),
-            subject_type: Set(key.0),
-            subject_id: Set(key.1),
-            seq: Set(tip.0),
-            row_id: Set(row.id()),
-            hash: Set(hash::to_hex(&hash)),
-            run: Set(run),
-            salt: Set(salts.secret_hex()),
-            erased: Set(None),
+        links.push(NewLink {
+            subject_type: key.0,
+            subject_id: key.1,
+            seq: tip.0,
+            row_id: row.id(),
+            hash: hash::to_hex(&hash),
+            salt: hash::to_hex(&secret),
         });
     }
     let n = links.len() as u64;
-    seals::Entity::insert_many(links)
-        .exec_without_returning(db)
-        .await
-        .map_err(Error::db("writing the links"))?;
-    let heads = tips
+    // The chains' new heads. A chain that exists keeps its anchor (moved only by
+    // `reanchor`); a new one has none.
+    let heads: Vec<chains::Model> = tips
         .into_iter()
-        .map(
-            |((t, id), (seq, hash, anchor_seq, anchor_hash))| chains::ActiveModel {
-                kind: Set(kind.code()),
-                subject_type: Set(t),
-                subject_id: Set(id),
-                head_seq: Set(seq),
-                head_hash: Set(hash::to_hex(&hash)),
-                head_run: Set(run),
-                anchor_seq: Set(anchor_seq),
-                anchor_hash: Set(anchor_hash),
-                // Moved only by `reanchor`; a new chain has none.
-                anchor_run: Set(0),
-            },
-        );
-    chains::Entity::insert_many(heads)
+        .map(|((subject_type, subject_id), (seq, hash))| chains::Model {
+            kind: kind.code(),
+            subject_type,
+            subject_id,
+            head_seq: seq,
+            head_hash: hash::to_hex(&hash),
+            head_run: run,
+            anchor_seq: 0,
+            anchor_hash: None,
+            anchor_run: 0,
+        })
+        .collect();
+    if db.get_database_backend() == DbBackend::Postgres {
+        write_pg(db, kind, run, &links, &heads).await?;
+        return Ok(n);
+    }
+    seals::Entity::insert_many(links.into_iter().map(|l| seals::ActiveModel {
+        kind: Set(kind.code()),
+        subject_type: Set(l.subject_type),
+        subject_id: Set(l.subject_id),
+        seq: Set(l.seq),
+        row_id: Set(l.row_id),
+        hash: Set(l.hash),
+        run: Set(run),
+        salt: Set(Some(l.salt)),
+        erased: Set(None),
+    }))
+    .exec_without_returning(db)
+    .await
+    .map_err(Error::db("writing the links"))?;
+    chains::Entity::insert_many(heads.into_iter().map(chains::ActiveModel::from))
         .on_conflict(
             OnConflict::columns([
                 chains::Column::Kind,
@@ -730,4 +750,73 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
         .await
         .map_err(Error::db("moving the chains' heads"))?;
     Ok(n)
+}
+
+/// PostgreSQL: writes a step's links and moves its chains' heads, each in a statement
+/// whose text does not depend on how many rows it carries (a column of the rows is one
+/// array parameter, read by `unnest`). A multi-row `VALUES` list is a new statement for
+/// each row count, and PostgreSQL parses and plans its thousands of parameters over and
+/// over: that was about two fifths of the server's time in a `seal`.
+async fn write_pg<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    run: i64,
+    links: &[NewLink],
+    heads: &[chains::Model],
+) -> Result<()> {
+    fn texts<T>(rows: &[T], f: impl Fn(&T) -> &String) -> sea_orm::Value {
+        rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>().into()
+    }
+    fn numbers<T>(rows: &[T], f: impl Fn(&T) -> i64) -> sea_orm::Value {
+        rows.iter().map(f).collect::<Vec<_>>().into()
+    }
+    let names = crate::entity::table_names();
+    let links_sql = format!(
+        r#"INSERT INTO "{}" (kind, subject_type, subject_id, seq, row_id, hash, run, salt)
+           SELECT $1, t, i, s, r, h, $2, x
+           FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[])
+           AS l(t, i, s, r, h, x)"#,
+        names.seals
+    );
+    let links_values = vec![
+        kind.code().into(),
+        run.into(),
+        texts(links, |l| &l.subject_type),
+        texts(links, |l| &l.subject_id),
+        numbers(links, |l| l.seq),
+        numbers(links, |l| l.row_id),
+        texts(links, |l| &l.hash),
+        texts(links, |l| &l.salt),
+    ];
+    let heads_sql = format!(
+        r#"INSERT INTO "{}" (kind, subject_type, subject_id, head_seq, head_hash, head_run,
+           anchor_seq, anchor_hash, anchor_run)
+           SELECT $1, t, i, s, h, $2, 0, NULL, 0
+           FROM unnest($3::text[], $4::text[], $5::int8[], $6::text[]) AS c(t, i, s, h)
+           ON CONFLICT (kind, subject_type, subject_id) DO UPDATE SET
+           head_seq = EXCLUDED.head_seq, head_hash = EXCLUDED.head_hash,
+           head_run = EXCLUDED.head_run"#,
+        names.chains
+    );
+    let heads_values = vec![
+        kind.code().into(),
+        run.into(),
+        texts(heads, |h| &h.subject_type),
+        texts(heads, |h| &h.subject_id),
+        numbers(heads, |h| h.head_seq),
+        texts(heads, |h| &h.head_hash),
+    ];
+    for (sql, values, context) in [
+        (links_sql, links_values, "writing the links"),
+        (heads_sql, heads_values, "moving the chains' heads"),
+    ] {
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await
+        .map_err(Error::db(context))?;
+    }
+    Ok(())
 }
