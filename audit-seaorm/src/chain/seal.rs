@@ -715,7 +715,7 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
         })
         .collect();
     if db.get_database_backend() == DbBackend::Postgres {
-        write_pg(db, kind, run, &links, &heads).await?;
+        write_pg(db, kind, run, links, heads).await?;
         return Ok(n);
     }
     seals::Entity::insert_many(links.into_iter().map(|l| seals::ActiveModel {
@@ -761,15 +761,9 @@ async fn write_pg<C: ConnectionTrait>(
     db: &C,
     kind: Kind,
     run: i64,
-    links: &[NewLink],
-    heads: &[chains::Model],
+    links: Vec<NewLink>,
+    heads: Vec<chains::Model>,
 ) -> Result<()> {
-    fn texts<T>(rows: &[T], f: impl Fn(&T) -> &String) -> sea_orm::Value {
-        rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>().into()
-    }
-    fn numbers<T>(rows: &[T], f: impl Fn(&T) -> i64) -> sea_orm::Value {
-        rows.iter().map(f).collect::<Vec<_>>().into()
-    }
     let names = crate::entity::table_names();
     let links_sql = format!(
         r#"INSERT INTO "{}" (kind, subject_type, subject_id, seq, row_id, hash, run, salt)
@@ -778,15 +772,35 @@ async fn write_pg<C: ConnectionTrait>(
            AS l(t, i, s, r, h, x)"#,
         names.seals
     );
+    // The rows' columns, each moved into one array parameter.
+    let n = links.len();
+    let (mut types, mut ids, mut seqs) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut row_ids, mut hashes, mut salts) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for l in links {
+        types.push(l.subject_type);
+        ids.push(l.subject_id);
+        seqs.push(l.seq);
+        row_ids.push(l.row_id);
+        hashes.push(l.hash);
+        salts.push(l.salt);
+    }
     let links_values = vec![
         kind.code().into(),
         run.into(),
-        texts(links, |l| &l.subject_type),
-        texts(links, |l| &l.subject_id),
-        numbers(links, |l| l.seq),
-        numbers(links, |l| l.row_id),
-        texts(links, |l| &l.hash),
-        texts(links, |l| &l.salt),
+        types.into(),
+        ids.into(),
+        seqs.into(),
+        row_ids.into(),
+        hashes.into(),
+        salts.into(),
     ];
     let heads_sql = format!(
         r#"INSERT INTO "{}" (kind, subject_type, subject_id, head_seq, head_hash, head_run,
@@ -798,13 +812,26 @@ async fn write_pg<C: ConnectionTrait>(
            head_run = EXCLUDED.head_run"#,
         names.chains
     );
+    let n = heads.len();
+    let (mut types, mut ids, mut seqs, mut hashes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for h in heads {
+        types.push(h.subject_type);
+        ids.push(h.subject_id);
+        seqs.push(h.head_seq);
+        hashes.push(h.head_hash);
+    }
     let heads_values = vec![
         kind.code().into(),
         run.into(),
-        texts(heads, |h| &h.subject_type),
-        texts(heads, |h| &h.subject_id),
-        numbers(heads, |h| h.head_seq),
-        texts(heads, |h| &h.head_hash),
+        types.into(),
+        ids.into(),
+        seqs.into(),
+        hashes.into(),
     ];
     for (sql, values, context) in [
         (links_sql, links_values, "writing the links"),
