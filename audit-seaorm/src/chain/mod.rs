@@ -32,6 +32,29 @@ pub(crate) fn committed<E: EntityTrait>(query: Select<E>, backend: DbBackend) ->
     }
 }
 
+/// Rows from which a page's decoding or hashing goes to [`off_thread`]: below it the
+/// hand-off costs more than the work.
+pub(crate) const OFF_THREAD_ROWS: usize = 64;
+
+/// Runs `work`, a page's CPU work (decoding or hashing up to a thousand rows: some
+/// milliseconds), on tokio's blocking pool when a tokio runtime is at hand, so that the
+/// runtime's workers go on with the application's other tasks meanwhile (a `seal` job in
+/// a web server's runtime would otherwise hold a worker that long); else here.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> crate::Result<T> {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return work();
+    };
+    match rt.spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(crate::Error::Chain(format!(
+            "a page's decoding or hashing did not finish: {e}"
+        ))),
+    }
+}
+
 pub(crate) use anchor::{changed_rows, mark_pruned, reanchor};
 pub(crate) use seal::{ensure_origin, origin_sql, take_runs_lock};
 

@@ -119,15 +119,23 @@ impl Rows<'_> {
         // (a row that cannot be read back is an error naming it)
         let how = by_index::JsonText::of(db.get_database_backend());
         let all = fetched(db, &q, "reading audit rows").await?;
-        all.iter()
-            .map(|res| {
-                by_index::readable_row(kind, res, 0, how)?.ok_or_else(|| {
-                    Error::db("reading audit rows")(DbErr::Type(
-                        "an audit row without an id".to_owned(),
-                    ))
+        let many = all.len() >= super::OFF_THREAD_ROWS;
+        let decode = move || {
+            all.iter()
+                .map(|res| {
+                    by_index::readable_row(kind, res, 0, how)?.ok_or_else(|| {
+                        Error::db("reading audit rows")(DbErr::Type(
+                            "an audit row without an id".to_owned(),
+                        ))
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        };
+        if many {
+            super::off_thread(decode).await
+        } else {
+            decode()
+        }
     }
 }
 

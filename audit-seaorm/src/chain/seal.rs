@@ -157,7 +157,7 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
                     kind.table()
                 )));
             }
-            sealed += link(&txn, kind, &found, run).await?;
+            sealed += link(&txn, kind, found, run).await?;
         }
     }
     seal_runs::Entity::insert(seal_runs::ActiveModel {
@@ -483,7 +483,7 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Re
                 Kind::Versions => max_ids.1 = Ord::max(max_ids.1, max),
             }
         }
-        rows += link(db, kind, &fresh, run).await?;
+        rows += link(db, kind, fresh, run).await?;
     }
     // A run that neither sealed nor swept is not recorded; a sweep always is (its time
     // moves the late line on and spaces the sweeps).
@@ -637,7 +637,7 @@ struct NewLink {
 }
 
 /// Links `rows` (in id order) after their chains' heads; returns how many.
-async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) -> Result<u64> {
+async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: Vec<Row>, run: i64) -> Result<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -649,54 +649,11 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
         })
         .collect();
     let found = heads(db, kind, subjects.into_keys()).await?;
-    // Per chain: its head's seq and hash.
-    let mut tips: HashMap<(String, String), (i64, Hash)> = HashMap::new();
-    let mut links = Vec::with_capacity(rows.len());
-    let mut secrets = vec![0u8; 32 * rows.len()];
-    getrandom::fill(&mut secrets)
-        .map_err(|e| Error::Chain(format!("no randomness for the rows' salts: {e}")))?;
-    for (row, secret) in rows.iter().zip(secrets.chunks_exact(32)) {
-        let (t, id) = row.subject();
-        let key = (t.to_owned(), id.to_owned());
-        let tip = match tips.get_mut(&key) {
-            Some(tip) => tip,
-            None => {
-                let start = match found.get(&key) {
-                    Some(c) => {
-                        let hash = hash::from_hex(&c.head_hash).ok_or_else(|| {
-                            Error::Chain(format!(
-                                "the chain head of {} `{t}` {id} holds no hash: {:?}",
-                                kind.table(),
-                                c.head_hash
-                            ))
-                        })?;
-                        (c.head_seq, hash)
-                    }
-                    None => (0, GENESIS),
-                };
-                tips.entry(key.clone()).or_insert(start)
-            }
-        };
-        let secret: Hash = secret.try_into().expect("32 bytes");
-        let content = row.content(&Salts::fresh(secret)).ok_or_else(|| {
-            Error::Chain(format!(
-                "{} row {} has a field without a salt",
-                kind.table(),
-                row.id()
-            ))
-        })?;
-        let hash = hash::link(&tip.1, &content);
-        tip.0 += 1;
-        tip.1 = hash;
-        links.push(NewLink {
-            subject_type: key.0,
-            subject_id: key.1,
-            seq: tip.0,
-            row_id: row.id(),
-            hash: hash::to_hex(&hash),
-            salt: hash::to_hex(&secret),
-        });
-    }
+    let (links, tips) = if rows.len() >= super::OFF_THREAD_ROWS {
+        super::off_thread(move || chained(kind, &rows, &found)).await?
+    } else {
+        chained(kind, &rows, &found)?
+    };
     let n = links.len() as u64;
     // The chains' new heads. A chain that exists keeps its anchor (moved only by
     // `reanchor`); a new one has none.
@@ -750,6 +707,66 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: &[Row], run: i64) ->
         .await
         .map_err(Error::db("moving the chains' heads"))?;
     Ok(n)
+}
+
+/// Per chain: its new head's seq and hash.
+type Tips = HashMap<(String, String), (i64, Hash)>;
+
+/// The links of `rows` (in id order) after their chains' heads `found` (a chain not
+/// there starts from [`GENESIS`]), each row with a fresh salt; and the chains' new tips.
+fn chained(
+    kind: Kind,
+    rows: &[Row],
+    found: &HashMap<(String, String), chains::Model>,
+) -> Result<(Vec<NewLink>, Tips)> {
+    let mut tips: Tips = HashMap::new();
+    let mut links = Vec::with_capacity(rows.len());
+    let mut secrets = vec![0u8; 32 * rows.len()];
+    getrandom::fill(&mut secrets)
+        .map_err(|e| Error::Chain(format!("no randomness for the rows' salts: {e}")))?;
+    for (row, secret) in rows.iter().zip(secrets.chunks_exact(32)) {
+        let (t, id) = row.subject();
+        let key = (t.to_owned(), id.to_owned());
+        let tip = match tips.get_mut(&key) {
+            Some(tip) => tip,
+            None => {
+                let start = match found.get(&key) {
+                    Some(c) => {
+                        let hash = hash::from_hex(&c.head_hash).ok_or_else(|| {
+                            Error::Chain(format!(
+                                "the chain head of {} `{t}` {id} holds no hash: {:?}",
+                                kind.table(),
+                                c.head_hash
+                            ))
+                        })?;
+                        (c.head_seq, hash)
+                    }
+                    None => (0, GENESIS),
+                };
+                tips.entry(key.clone()).or_insert(start)
+            }
+        };
+        let secret: Hash = secret.try_into().expect("32 bytes");
+        let content = row.content(&Salts::fresh(secret)).ok_or_else(|| {
+            Error::Chain(format!(
+                "{} row {} has a field without a salt",
+                kind.table(),
+                row.id()
+            ))
+        })?;
+        let hash = hash::link(&tip.1, &content);
+        tip.0 += 1;
+        tip.1 = hash;
+        links.push(NewLink {
+            subject_type: key.0,
+            subject_id: key.1,
+            seq: tip.0,
+            row_id: row.id(),
+            hash: hash::to_hex(&hash),
+            salt: hash::to_hex(&secret),
+        });
+    }
+    Ok((links, tips))
 }
 
 /// PostgreSQL: writes a step's links and moves its chains' heads, each in a statement
