@@ -894,6 +894,51 @@ async fn a_row_behind_an_old_run_is_swept(db: DatabaseConnection) {
     assert_eq!((report.pending, report.links), (0, 8));
 }
 
+/// A sweep finds every row that committed behind the last run, wherever it is among
+/// thousands of linked rows and however many there are (more than a step seals), and
+/// seals nothing twice.
+async fn a_sweep_finds_rows_across_many_ranges(db: DatabaseConnection) {
+    let now = Utc::now();
+    let entry = |id: i64| activity_log::ActiveModel {
+        id: Set(id),
+        ..approval(i32::try_from(id % 50).unwrap(), now)
+    };
+    // Odd ids first, as if every even id's transaction were still open.
+    let odd: Vec<i64> = (0..12_500).map(|i| 2 * i + 1).collect();
+    for chunk in odd.chunks(500) {
+        activity_log::Entity::insert_many(chunk.iter().map(|&id| entry(id)))
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    assert_eq!(seal_all(&db).await.unwrap().rows, 12_500);
+    // Then some of them commit: one in the first range of ids, 1,500 in the middle (more
+    // than a step's 1,000), one near the end.
+    let late: Vec<i64> = [2]
+        .into_iter()
+        .chain((0..1_500).map(|i| 12_000 + 2 * i))
+        .chain([24_998])
+        .collect();
+    for chunk in late.chunks(500) {
+        activity_log::Entity::insert_many(chunk.iter().map(|&id| entry(id)))
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    let cheap = seal(&db).await.unwrap();
+    assert_eq!((cheap.rows, cheap.swept), (0, false), "behind the last run");
+    let sweep = seal_all(&db).await.unwrap();
+    assert_eq!((sweep.rows, sweep.held_back), (late.len() as u64, 0));
+    assert!(sweep.swept && sweep.steps >= 2, "{sweep:?}");
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!(
+        (report.pending, report.links),
+        (0, 12_500 + late.len() as u64)
+    );
+    assert_eq!(seal_all(&db).await.unwrap().rows, 0);
+}
+
 /// Moves every seal run to `then`, as if they had taken place then.
 async fn age_runs(db: &DatabaseConnection, then: DateTime<Utc>) {
     seal_runs::Entity::update_many()
@@ -2057,6 +2102,7 @@ backend_tests!(
     a_long_pruned_chain_folds_in_pages,
     verify_beside_a_sealing_job,
     a_row_behind_an_old_run_is_swept,
+    a_sweep_finds_rows_across_many_ranges,
     a_row_dated_ahead_waits_for_its_time,
     erasure_keeps_the_chains_verifiable,
     every_column_is_sealed,
