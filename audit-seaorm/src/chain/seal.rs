@@ -778,9 +778,20 @@ async fn write_pg<C: ConnectionTrait>(
     db: &C,
     kind: Kind,
     run: i64,
-    links: Vec<NewLink>,
-    heads: Vec<chains::Model>,
+    mut links: Vec<NewLink>,
+    mut heads: Vec<chains::Model>,
 ) -> Result<()> {
+    // A column of the rows as one array parameter (the strings moved out, not copied:
+    // the rows are not used again).
+    fn texts<T>(rows: &mut [T], f: impl Fn(&mut T) -> &mut String) -> sea_orm::Value {
+        rows.iter_mut()
+            .map(|r| std::mem::take(f(r)))
+            .collect::<Vec<_>>()
+            .into()
+    }
+    fn numbers<T>(rows: &[T], f: impl Fn(&T) -> i64) -> sea_orm::Value {
+        rows.iter().map(f).collect::<Vec<_>>().into()
+    }
     let names = crate::entity::table_names();
     let links_sql = format!(
         r#"INSERT INTO "{}" (kind, subject_type, subject_id, seq, row_id, hash, run, salt)
@@ -789,35 +800,15 @@ async fn write_pg<C: ConnectionTrait>(
            AS l(t, i, s, r, h, x)"#,
         names.seals
     );
-    // The rows' columns, each moved into one array parameter.
-    let n = links.len();
-    let (mut types, mut ids, mut seqs) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut row_ids, mut hashes, mut salts) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for l in links {
-        types.push(l.subject_type);
-        ids.push(l.subject_id);
-        seqs.push(l.seq);
-        row_ids.push(l.row_id);
-        hashes.push(l.hash);
-        salts.push(l.salt);
-    }
     let links_values = vec![
         kind.code().into(),
         run.into(),
-        types.into(),
-        ids.into(),
-        seqs.into(),
-        row_ids.into(),
-        hashes.into(),
-        salts.into(),
+        texts(&mut links, |l| &mut l.subject_type),
+        texts(&mut links, |l| &mut l.subject_id),
+        numbers(&links, |l| l.seq),
+        numbers(&links, |l| l.row_id),
+        texts(&mut links, |l| &mut l.hash),
+        texts(&mut links, |l| &mut l.salt),
     ];
     let heads_sql = format!(
         r#"INSERT INTO "{}" (kind, subject_type, subject_id, head_seq, head_hash, head_run,
@@ -829,26 +820,13 @@ async fn write_pg<C: ConnectionTrait>(
            head_run = EXCLUDED.head_run"#,
         names.chains
     );
-    let n = heads.len();
-    let (mut types, mut ids, mut seqs, mut hashes) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for h in heads {
-        types.push(h.subject_type);
-        ids.push(h.subject_id);
-        seqs.push(h.head_seq);
-        hashes.push(h.head_hash);
-    }
     let heads_values = vec![
         kind.code().into(),
         run.into(),
-        types.into(),
-        ids.into(),
-        seqs.into(),
-        hashes.into(),
+        texts(&mut heads, |h| &mut h.subject_type),
+        texts(&mut heads, |h| &mut h.subject_id),
+        numbers(&heads, |h| h.head_seq),
+        texts(&mut heads, |h| &mut h.head_hash),
     ];
     for (sql, values, context) in [
         (links_sql, links_values, "writing the links"),
