@@ -897,7 +897,7 @@ async fn a_row_behind_an_old_run_is_swept(db: DatabaseConnection) {
 /// A sweep finds every row that committed behind the last run, wherever it is among
 /// thousands of linked rows and however many there are (more than a step seals), and
 /// seals nothing twice.
-async fn a_sweep_finds_rows_across_many_ranges(db: DatabaseConnection) {
+async fn a_sweep_finds_every_row_behind_the_last_run(db: DatabaseConnection) {
     let now = Utc::now();
     let entry = |id: i64| activity_log::ActiveModel {
         id: Set(id),
@@ -912,7 +912,7 @@ async fn a_sweep_finds_rows_across_many_ranges(db: DatabaseConnection) {
             .unwrap();
     }
     assert_eq!(seal_all(&db).await.unwrap().rows, 12_500);
-    // Then some of them commit: one in the first range of ids, 1,500 in the middle (more
+    // Then some of them commit: one near the start, 1,500 in the middle (more
     // than a step's 1,000), one near the end.
     let late: Vec<i64> = [2]
         .into_iter()
@@ -2102,7 +2102,7 @@ backend_tests!(
     a_long_pruned_chain_folds_in_pages,
     verify_beside_a_sealing_job,
     a_row_behind_an_old_run_is_swept,
-    a_sweep_finds_rows_across_many_ranges,
+    a_sweep_finds_every_row_behind_the_last_run,
     a_row_dated_ahead_waits_for_its_time,
     erasure_keeps_the_chains_verifiable,
     every_column_is_sealed,
