@@ -10,8 +10,8 @@ use crate::{Error, Result};
 
 /// Creates `activity_log`, `versions`, `audit_baselines`, `activity_log_hourly` (the
 /// dashboard's hourly counts) and the three tables of the hash chains
-/// (`activity_log_seals`, `activity_log_chains`, `activity_log_seal_runs`) with their
-/// indexes if they do not exist.
+/// (`activity_log_seals`, `activity_log_chains`, `activity_log_seal_runs`,
+/// `activity_log_seal_gaps`) with their indexes if they do not exist.
 ///
 /// Idempotent: call it on every boot, from as many instances at once as you like (they
 /// take turns on an advisory lock on PostgreSQL, a named lock on MySQL/MariaDB). It adds
@@ -260,6 +260,7 @@ async fn existing_tables<C: ConnectionTrait>(db: &C) -> Result<Vec<String>> {
         &names.seals,
         &names.chains,
         &names.seal_runs,
+        &names.seal_gaps,
     ];
     let mut found = Vec::new();
     for name in all {
@@ -666,7 +667,7 @@ fn statements(backend: DbBackend, partitioned: bool) -> Result<Vec<Ddl>> {
                 .col(H::Action),
         );
 
-    let (mut links, heads, runs) = chain_tables(backend);
+    let [mut links, heads, runs, gaps] = chain_tables(backend);
 
     let mut out = vec![Ddl::Table(baseline)];
     if inline {
@@ -682,7 +683,7 @@ fn statements(backend: DbBackend, partitioned: bool) -> Result<Vec<Ddl>> {
         out.push(Ddl::Table(activity));
         out.push(Ddl::Table(version));
         out.push(Ddl::Table(hours));
-        out.extend([links, heads, runs].map(Ddl::Table));
+        out.extend([links, heads, runs, gaps].map(Ddl::Table));
     } else {
         if partitioned {
             let plain = backend.build(&activity).to_string();
@@ -701,7 +702,7 @@ fn statements(backend: DbBackend, partitioned: bool) -> Result<Vec<Ddl>> {
             out.push(Ddl::Table(version));
         }
         out.push(Ddl::Table(hours));
-        out.extend([links, heads, runs].map(Ddl::Table));
+        out.extend([links, heads, runs, gaps].map(Ddl::Table));
         out.extend(
             INDEXES
                 .iter()
@@ -711,15 +712,9 @@ fn statements(backend: DbBackend, partitioned: bool) -> Result<Vec<Ddl>> {
     Ok(out)
 }
 
-/// The hash chains' tables: links, heads, seal runs (see [`crate::seal`]).
-fn chain_tables(
-    backend: DbBackend,
-) -> (
-    TableCreateStatement,
-    TableCreateStatement,
-    TableCreateStatement,
-) {
-    use crate::entity::{chains, seal_runs, seals};
+/// The hash chains' tables: links, heads, seal runs and their gaps (see [`crate::seal`]).
+fn chain_tables(backend: DbBackend) -> [TableCreateStatement; 4] {
+    use crate::entity::{chains, seal_gaps, seal_runs, seals};
     let new = |name: sea_orm::sea_query::TableRef| {
         let mut t = Table::create();
         if backend == DbBackend::MySql {
@@ -798,7 +793,23 @@ fn chain_tables(
     .col(ColumnDef::new(R::Root).string_len(64).null())
     .col(ColumnDef::new(R::PublicKey).string_len(64).null())
     .col(ColumnDef::new(R::Signature).string_len(128).null());
-    (links, heads, runs)
+
+    // (keyed for a sweep's reads: one table's ranges or gaps from an id on)
+    use seal_gaps::Column as G;
+    let mut gaps = new(seal_gaps::Entity.into_table_ref());
+    gaps.col(ColumnDef::new(G::Kind).small_integer().not_null())
+        .col(ColumnDef::new(G::Gap).boolean().not_null())
+        .col(ColumnDef::new(G::LastId).big_integer().not_null())
+        .col(ColumnDef::new(G::Run).big_integer().not_null())
+        .col(ColumnDef::new(G::FirstId).big_integer().not_null())
+        .primary_key(
+            Index::create()
+                .col(G::Kind)
+                .col(G::Gap)
+                .col(G::LastId)
+                .col(G::Run),
+        );
+    [links, heads, runs, gaps]
 }
 
 /// The SQL [`install`] runs on `backend`, one statement per item (for review or for
@@ -847,12 +858,20 @@ pub mod migration {
     /// Every migration of the audit tables, in order: [`Migration`], then the upgrades.
     /// With the partitioned layout, [`partitioned_migrations`].
     pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Migration), Box::new(Upgrade2026Dec)]
+        vec![
+            Box::new(Migration),
+            Box::new(Upgrade2026Dec),
+            Box::new(SealGaps2026Dec),
+        ]
     }
 
     /// [`migrations`] beginning with [`PartitionedMigration`] (PostgreSQL).
     pub fn partitioned_migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(PartitionedMigration), Box::new(Upgrade2026Dec)]
+        vec![
+            Box::new(PartitionedMigration),
+            Box::new(Upgrade2026Dec),
+            Box::new(SealGaps2026Dec),
+        ]
     }
 
     /// Brings tables an earlier version made up to date: the hash chains' tables, the
@@ -870,6 +889,28 @@ pub mod migration {
 
     #[async_trait::async_trait]
     impl MigrationTrait for Upgrade2026Dec {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            install_on(manager, &crate::Install::new()).await
+        }
+
+        async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+            Ok(())
+        }
+    }
+
+    /// Adds the seal runs' gaps (`{activity_log}_seal_gaps`, see [`crate::seal`]) to
+    /// tables an earlier version made, as [`install`](crate::install) does. Down: nothing.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct SealGaps2026Dec;
+
+    impl MigrationName for SealGaps2026Dec {
+        fn name(&self) -> &str {
+            "m20261207_000001_add_audit_seal_gaps"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for SealGaps2026Dec {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             install_on(manager, &crate::Install::new()).await
         }
@@ -939,9 +980,12 @@ pub mod migration {
 
     /// Drops the audit tables (a partitioned `activity_log` with its partitions).
     async fn drop_tables(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
-        use crate::entity::{activity_log, baselines, chains, hourly, seal_runs, seals, versions};
+        use crate::entity::{
+            activity_log, baselines, chains, hourly, seal_gaps, seal_runs, seals, versions,
+        };
         use sea_orm::EntityName;
         let tables = [
+            seal_gaps::Entity.table_name().to_owned(),
             seals::Entity.table_name().to_owned(),
             chains::Entity.table_name().to_owned(),
             seal_runs::Entity.table_name().to_owned(),

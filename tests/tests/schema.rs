@@ -66,6 +66,7 @@ async fn migrations_upgrade_old_tables(db: DatabaseConnection) {
             "activity_log_seals",
             "activity_log_chains",
             "activity_log_seal_runs",
+            "activity_log_seal_gaps",
         ],
     )
     .await;
@@ -78,7 +79,7 @@ async fn migrations_upgrade_old_tables(db: DatabaseConnection) {
     // Again: nothing to do.
     Migrations::up(&db, None).await.unwrap();
     let applied = Migrations::get_applied_migrations(&db).await.unwrap();
-    assert_eq!(applied.len(), 2);
+    assert_eq!(applied.len(), 3);
 }
 
 async fn migration_creates_tables(db: DatabaseConnection) {
@@ -453,6 +454,7 @@ async fn install_sql_is_complete(db: DatabaseConnection) {
             "activity_log_seals",
             "activity_log_chains",
             "activity_log_seal_runs",
+            "activity_log_seal_gaps",
             "activity_log",
             "versions",
             "audit_baselines",

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use audit_seaorm::ed25519_dalek::SigningKey;
-use audit_seaorm::entity::{activity_log, chains, seal_runs, seals, versions};
+use audit_seaorm::entity::{activity_log, chains, seal_gaps, seal_runs, seals, versions};
 use audit_seaorm::{
     BreakReason, Cursor, Report, Retention, SEALED_LATE, VerifyScope, checkpoint, checkpoints,
     erase, prune, seal, seal_all, seal_late, verify, verify_checkpoint,
@@ -896,7 +896,7 @@ async fn a_row_behind_an_old_run_is_swept(db: DatabaseConnection) {
 
 /// A sweep finds every row that committed behind the last run, wherever it is among
 /// thousands of linked rows and however many there are (more than a step seals), and
-/// seals nothing twice.
+/// seals nothing twice: a sweep of every row (`seal_all`) then finds nothing more.
 async fn a_sweep_finds_every_row_behind_the_last_run(db: DatabaseConnection) {
     let now = Utc::now();
     let entry = |id: i64| activity_log::ActiveModel {
@@ -927,8 +927,12 @@ async fn a_sweep_finds_every_row_behind_the_last_run(db: DatabaseConnection) {
     }
     let cheap = seal(&db).await.unwrap();
     assert_eq!((cheap.rows, cheap.swept), (0, false), "behind the last run");
-    let sweep = seal_all(&db).await.unwrap();
+    // A sweep due finds them at the ids the first run passed without a row: 12,499
+    // gaps, read in pages.
+    age_runs(&db, Utc::now() - Duration::minutes(2)).await;
+    let sweep = seal(&db).await.unwrap();
     assert_eq!((sweep.rows, sweep.held_back), (late.len() as u64, 0));
+    assert_eq!(sweep.swept_gaps, Some(12_499));
     assert!(sweep.swept && sweep.steps >= 2, "{sweep:?}");
     let report = verify(&db, &VerifyScope::all()).await.unwrap();
     assert!(report.is_intact(), "{:#?}", report.breaks);
@@ -937,6 +941,68 @@ async fn a_sweep_finds_every_row_behind_the_last_run(db: DatabaseConnection) {
         (0, 12_500 + late.len() as u64)
     );
     assert_eq!(seal_all(&db).await.unwrap().rows, 0);
+}
+
+/// A sweep that `seal` makes looks only at the ids the runs since the floor passed
+/// without sealing (their gaps: rows not committed yet, rows held back), not at every row
+/// behind the last run; where the runs' record of those has a hole, it reads every row.
+async fn a_sweep_looks_where_the_runs_left_gaps(db: DatabaseConnection) {
+    let p = post_with_history(&db, "p", 2).await;
+    let first = seal(&db).await.unwrap();
+    assert!(first.swept && first.rows == 6, "{first:?}");
+    let top = *entry_ids(&db, p.id).await.last().unwrap();
+    let entry = |id: i64, at: DateTime<Utc>| activity_log::ActiveModel {
+        id: Set(id),
+        ..approval(p.id, at)
+    };
+    // A run passes 1,000 ids and seals all but two: one not committed yet, one dated an
+    // hour ahead.
+    let (slow, ahead) = (top + 500, top + 600);
+    let rows: Vec<i64> = (top + 1..=top + 1000).filter(|&id| id != slow).collect();
+    for chunk in rows.chunks(250) {
+        activity_log::Entity::insert_many(chunk.iter().map(|&id| {
+            let at = if id == ahead {
+                Utc::now() + Duration::hours(1)
+            } else {
+                Utc::now()
+            };
+            entry(id, at)
+        }))
+        .exec(&db)
+        .await
+        .unwrap();
+    }
+    let cheap = seal(&db).await.unwrap();
+    assert_eq!((cheap.rows, cheap.held_back, cheap.swept), (998, 1, false));
+    // The slow one commits behind it.
+    activity_log::Entity::insert(entry(slow, Utc::now()))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(seal(&db).await.unwrap().rows, 0, "behind the last run");
+    // A sweep falls due: it looks at those two ids, no more.
+    age_runs(&db, Utc::now() - Duration::minutes(2)).await;
+    let sweep = seal(&db).await.unwrap();
+    assert_eq!(
+        (sweep.swept, sweep.swept_gaps, sweep.rows, sweep.held_back),
+        (true, Some(2), 1, 1),
+        "{sweep:?}"
+    );
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!(report.links, 6 + 999);
+    // Without the runs' record (here: deleted), a sweep reads every row since the floor,
+    // and finds the row dated ahead that way.
+    let gone = seal_gaps::Entity::delete_many().exec(&db).await.unwrap();
+    assert!(gone.rows_affected >= 4, "{gone:?}");
+    age_runs(&db, Utc::now() - Duration::minutes(2)).await;
+    let sweep = seal(&db).await.unwrap();
+    assert!(sweep.swept && sweep.swept_gaps.is_none(), "{sweep:?}");
+    assert_eq!((sweep.rows, sweep.held_back), (0, 1));
+    // `seal_all` reads every row whatever the record says.
+    let all = seal_all(&db).await.unwrap();
+    assert!(all.swept && all.swept_gaps.is_none(), "{all:?}");
+    assert_eq!((all.rows, all.held_back), (0, 1));
 }
 
 /// Moves every seal run to `then`, as if they had taken place then.
@@ -1209,7 +1275,12 @@ async fn no_false_alarm_under_concurrent_writes(db: DatabaseConnection) {
                 .update(&txn)
                 .await
                 .unwrap();
-                txn.commit().await.unwrap();
+                if w == 2 && r % 25 == 0 {
+                    // Ids that never commit: gaps for good.
+                    txn.rollback().await.unwrap();
+                } else {
+                    txn.commit().await.unwrap();
+                }
                 if w == 0 && r % 10 == 0 {
                     // A restore of the record's previous version.
                     let vs = audit_seaorm::versions(&db, "post", ids[0]).await.unwrap();
@@ -1237,8 +1308,13 @@ async fn no_false_alarm_under_concurrent_writes(db: DatabaseConnection) {
     let (runs, swept) = sealer.await.unwrap();
     // Most calls read only what was written since the last run.
     assert!(runs > 0 && swept < runs, "{swept} of {runs} calls swept");
-    // Rows that committed behind a sealed row wait for a sweep.
-    assert!(seal_all(&db).await.unwrap().swept);
+    // Rows that committed behind a sealed row wait for a sweep, which finds them at the
+    // ids the runs passed without sealing: a sweep of every row finds nothing more.
+    age_runs(&db, chrono::Utc::now() - chrono::Duration::minutes(2)).await;
+    let sweep = seal(&db).await.unwrap();
+    assert!(sweep.swept && sweep.swept_gaps.is_some(), "{sweep:?}");
+    let all = seal_all(&db).await.unwrap();
+    assert!(all.swept && all.rows == 0 && all.held_back == 0, "{all:?}");
     let report = verify(&db, &VerifyScope::all()).await.unwrap();
     assert!(report.is_intact(), "{:#?}", report.breaks);
     assert_eq!(report.pending, 0);
@@ -2103,6 +2179,7 @@ backend_tests!(
     verify_beside_a_sealing_job,
     a_row_behind_an_old_run_is_swept,
     a_sweep_finds_every_row_behind_the_last_run,
+    a_sweep_looks_where_the_runs_left_gaps,
     a_row_dated_ahead_waits_for_its_time,
     erasure_keeps_the_chains_verifiable,
     every_column_is_sealed,

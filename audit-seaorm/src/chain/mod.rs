@@ -8,6 +8,7 @@
 pub(crate) mod anchor;
 pub(crate) mod checkpoint;
 pub(crate) mod erase;
+pub(crate) mod gaps;
 pub(crate) mod hash;
 pub(crate) mod rows;
 pub(crate) mod seal;

@@ -30,6 +30,8 @@ pub(crate) struct Rows<'a> {
     pub own_link: bool,
     /// Only the rows with these ids.
     pub ids: Option<&'a [i64]>,
+    /// Only the rows with ids in these ranges (first and last, inclusive).
+    pub ranges: Option<&'a [(i64, i64)]>,
     /// At most this many.
     pub limit: u64,
     /// Instead of the ids above `after_id`, those no database gives: 0 and below (above
@@ -96,6 +98,11 @@ impl Rows<'_> {
         }
         if let Some(ids) = self.ids {
             q = q.filter(id.is_in(ids.iter().copied()));
+        }
+        if let Some(ranges) = self.ranges {
+            q = q.filter(ranges.iter().fold(Condition::any(), |any, &(first, last)| {
+                any.add(id.between(first, last))
+            }));
         }
         if self.unsealed {
             let subject = self

@@ -9,6 +9,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Statement, TransactionSession, TransactionTrait,
 };
 
+use super::gaps;
 use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
 use crate::entity::{chains, seal_runs, seals};
 use crate::{Error, Result};
@@ -20,10 +21,10 @@ use crate::{Error, Result};
 pub const SEAL_GRACE: Duration = Duration::minutes(10);
 
 /// How often [`seal`] looks behind the last run for rows that committed after rows with
-/// higher ids were sealed (a sweep of the last [`SEAL_GRACE`] or so of the trail): a call
-/// sweeps when the last sweep that caught up began this long ago or more; the calls in
-/// between read only the rows written since the last run. [`seal_all`] sweeps whenever it
-/// is called.
+/// higher ids were sealed (a sweep of the last [`SEAL_GRACE`] or so of the trail, at the
+/// ids the runs passed without sealing them): a call sweeps when the last sweep that
+/// caught up began this long ago or more; the calls in between read only the rows written
+/// since the last run. [`seal_all`] sweeps whenever it is called.
 pub const SEAL_SWEEP: Duration = Duration::minutes(1);
 
 /// Rows of each table sealed per step (one transaction).
@@ -45,6 +46,13 @@ pub struct Sealed {
     pub steps: u64,
     /// Whether the call swept: looked behind the last run too (see [`SEAL_SWEEP`]).
     pub swept: bool,
+    /// With a sweep that looked only where the runs since the floor left ids unsealed
+    /// behind them (rows not committed yet, rolled back, held back): how many such gaps
+    /// (ranges of ids) it read. `None` when the call did not sweep, or when its sweep
+    /// read every row since the floor: [`seal_all`], or where the runs' record of their
+    /// gaps does not reach back that far (the first sweeps on a trail the record began
+    /// on later).
+    pub swept_gaps: Option<u64>,
 }
 
 /// Links every row of `activity_log` and `versions` written since the last run into its
@@ -58,9 +66,11 @@ pub struct Sealed {
 /// Concurrent runs take turns. The first run on an existing trail seals all of it.
 ///
 /// Most calls read only the rows with ids above the last run's: their cost follows the
-/// rows written since. Once every [`SEAL_SWEEP`] a call also looks behind (a sweep, as
-/// [`seal_all`] does) for rows whose transaction committed after rows with higher ids
-/// were sealed.
+/// rows written since. Once every [`SEAL_SWEEP`] a call also looks behind (a sweep) for
+/// rows whose transaction committed after rows with higher ids were sealed: at the ids
+/// the runs passed without sealing them (`{activity_log}_seal_gaps`), or, where the runs'
+/// record of those does not reach back far enough, at every row since the runs' floor, as
+/// [`seal_all`] does.
 ///
 /// ```no_run
 /// # async fn job(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
@@ -72,8 +82,9 @@ pub async fn seal<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<Seale
     run(db, false).await
 }
 
-/// [`seal`], and a sweep whether or not one is due: links every unsealed row that is not
-/// late, however far behind the last run it sits.
+/// [`seal`], and a sweep whether or not one is due, of every row since the runs' floor
+/// (not only the ids the runs passed without sealing them): links every unsealed row that
+/// is not late, however far behind the last run it sits.
 ///
 /// ```no_run
 /// # async fn job(db: &sea_orm::DatabaseConnection) -> audit_seaorm::Result<()> {
@@ -194,13 +205,14 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
         held_back: 0,
         steps: 1,
         swept: false,
+        swept_gaps: None,
     })
 }
 
 /// The action of the entry [`seal_late`] writes.
 pub const SEALED_LATE: &str = "sealed_late";
 
-async fn run<C: ConnectionTrait + TransactionTrait>(db: &C, sweep: bool) -> Result<Sealed> {
+async fn run<C: ConnectionTrait + TransactionTrait>(db: &C, all: bool) -> Result<Sealed> {
     let mut total = Sealed::default();
     // Where this call's previous step stopped reading, per table: each step reads on
     // from there, so that sealing a long trail reads it once. The first step decides
@@ -210,8 +222,7 @@ async fn run<C: ConnectionTrait + TransactionTrait>(db: &C, sweep: bool) -> Resu
         let txn = crate::begin_write(db)
             .await
             .map_err(Error::db("starting a seal step"))?;
-        let step = step(&txn, from, sweep).await?;
-        from = Some(step.from);
+        let step = step(&txn, from, all).await?;
         txn.commit()
             .await
             .map_err(Error::db("committing a seal step"))?;
@@ -219,6 +230,8 @@ async fn run<C: ConnectionTrait + TransactionTrait>(db: &C, sweep: bool) -> Resu
         total.held_back += step.held_back;
         total.steps += u64::from(step.committed);
         total.swept = step.from.sweep;
+        total.swept_gaps = step.from.swept_gaps;
+        from = Some(step.from);
         if step.complete {
             if total.held_back > 0 {
                 tracing::warn!(
@@ -234,14 +247,62 @@ async fn run<C: ConnectionTrait + TransactionTrait>(db: &C, sweep: bool) -> Resu
 }
 
 /// Where a call's steps read from.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 struct From {
     /// Ids above these, per table (log, versions).
     after: (i64, i64),
-    /// Whether the call sweeps (reads from the floor rather than from the last run).
+    /// Whether the call sweeps (looks behind the last run too).
     sweep: bool,
+    /// The ids behind the last run a sweep looks at, per table (log, versions), where the
+    /// runs' gaps tell ([`gaps::behind`]); the others read every row above `after`.
+    behind: (Behind, Behind),
+    /// The gaps behind the last run the sweep looks at ([`Sealed::swept_gaps`]).
+    swept_gaps: Option<u64>,
     /// When its first step began (a sweep that caught up is recorded at that time).
     started: DateTime<Utc>,
+}
+
+/// The gaps a sweep has still to look at, in order.
+#[derive(Debug, Default)]
+struct Behind {
+    gaps: Vec<gaps::Ids>,
+    /// The first gap not read through.
+    next: usize,
+    /// The last id read in it.
+    after: i64,
+}
+
+impl Behind {
+    /// Gaps read in one statement.
+    const READ: usize = 200;
+
+    /// The next gaps to read (the first from after the last id read).
+    fn ahead(&self) -> Vec<gaps::Ids> {
+        let end = Ord::min(self.gaps.len(), self.next + Self::READ);
+        let mut out = self.gaps[self.next..end].to_vec();
+        if let Some(first) = out.first_mut() {
+            first.0 = Ord::max(first.0, self.after + 1);
+        }
+        out
+    }
+
+    /// Moves on past `read` (the gaps [`Self::ahead`] gave), all of them or, when the page
+    /// was full, up to id `last`.
+    fn advance(&mut self, read: &[gaps::Ids], full: bool, last: Option<i64>) {
+        match last.filter(|_| full) {
+            Some(last) => {
+                self.after = last;
+                while self.gaps.get(self.next).is_some_and(|g| g.1 <= last) {
+                    self.next += 1;
+                }
+            }
+            None => self.next += read.len(),
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.next >= self.gaps.len()
+    }
 }
 
 /// The run with number 0, whose row the runs lock to take turns.
@@ -434,45 +495,126 @@ struct Step {
     committed: bool,
 }
 
-async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Result<Step> {
+/// Where a call's first step starts: above the last run's ids, or, when a sweep is due
+/// (or `all`), behind them too: at the ids the runs left behind where their gaps tell, or
+/// at every row since the runs' floor (`all`, or where the runs' record does not reach).
+async fn start<C: ConnectionTrait>(
+    db: &C,
+    runs: &Runs,
+    now: DateTime<Utc>,
+    all: bool,
+) -> Result<From> {
+    let top = (runs.latest.log_max_id, runs.latest.versions_max_id);
+    let mut from = From {
+        after: top,
+        sweep: false,
+        behind: Default::default(),
+        swept_gaps: None,
+        started: now,
+    };
+    if !all && runs.swept_at.is_some_and(|t| t > now - SEAL_SWEEP) {
+        return Ok(from);
+    }
+    from.sweep = true;
+    from.swept_gaps = Some(0);
+    for kind in Kind::ALL {
+        let floor = runs.late.floor(kind);
+        let (after, behind) = match kind {
+            Kind::Log => (&mut from.after.0, &mut from.behind.0),
+            Kind::Versions => (&mut from.after.1, &mut from.behind.1),
+        };
+        // What ends at or below the floor is of no use to a sweep any more.
+        gaps::forget(db, kind, floor).await?;
+        let ids = if all {
+            None
+        } else {
+            gaps::behind(db, kind, floor, *after).await?
+        };
+        match ids {
+            Some(gaps) => {
+                if let Some(n) = &mut from.swept_gaps {
+                    *n += gaps.len() as u64;
+                }
+                *behind = Behind {
+                    gaps,
+                    ..Default::default()
+                };
+            }
+            None => {
+                from.swept_gaps = None;
+                *after = 0;
+            }
+        }
+    }
+    Ok(from)
+}
+
+async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, all: bool) -> Result<Step> {
     let runs = lock_runs(db).await?;
     // Read holding the lock, and never before the last run's, whatever waited for the
     // lock (a sweep that caught up is recorded at the time it began: see below).
     let now = Ord::max(Utc::now().trunc_subsecs(6), runs.latest.sealed_at);
-    let mut from = from.unwrap_or_else(|| {
-        if sweep || runs.swept_at.is_none_or(|t| t <= now - SEAL_SWEEP) {
-            From {
-                after: (0, 0),
-                sweep: true,
-                started: now,
-            }
-        } else {
-            From {
-                after: (runs.latest.log_max_id, runs.latest.versions_max_id),
-                sweep: false,
-                started: now,
-            }
-        }
-    });
+    let mut from = match from {
+        Some(from) => from,
+        None => start(db, &runs, now, all).await?,
+    };
     let run = runs.latest.run + 1;
     let mut rows = 0;
     let mut held_back = 0;
     let mut complete = true;
     let mut max_ids = (runs.latest.log_max_id, runs.latest.versions_max_id);
+    let mut passes = Vec::new();
     for kind in Kind::ALL {
-        let read_from = match kind {
-            Kind::Log => &mut from.after.0,
-            Kind::Versions => &mut from.after.1,
+        let (read_from, behind, top) = match kind {
+            Kind::Log => (&mut from.after.0, &mut from.behind.0, max_ids.0),
+            Kind::Versions => (&mut from.after.1, &mut from.behind.1, max_ids.1),
         };
-        let found = unsealed(db, kind, Ord::max(runs.late.floor(kind), *read_from), PAGE).await?;
-        complete &= (found.len() as u64) < PAGE;
-        if let Some(last) = found.last() {
-            *read_from = last.id();
+        let floor = runs.late.floor(kind);
+        // Behind the last run, the ids the runs left there (in pages of ids, until a
+        // page of rows is found); then on above the last run.
+        let mut found = Vec::new();
+        while found.len() < PAGE as usize && !behind.done() {
+            let room = PAGE - found.len() as u64;
+            let ranges = behind.ahead();
+            let read = super::rows::Rows {
+                after_id: floor,
+                unsealed: true,
+                ranges: Some(&ranges),
+                limit: room,
+                ..Default::default()
+            };
+            let page = read.read(db, kind).await?;
+            behind.advance(&ranges, page.len() as u64 == room, page.last().map(Row::id));
+            found.extend(page);
         }
+        let mut more = !behind.done();
+        // Reading on above `read_from`, the step passes the ids above `past` (those
+        // below the last run's, a sweep reading every row sees only where unsealed).
+        let mut past = None;
+        let room = PAGE - found.len() as u64;
+        if !more && room > 0 {
+            let start = Ord::max(floor, *read_from);
+            let page = unsealed(db, kind, start, room).await?;
+            more = page.len() as u64 == room;
+            if let Some(last) = page.last() {
+                *read_from = last.id();
+            }
+            past = Some(Ord::max(start, top));
+            found.extend(page);
+        }
+        complete &= !more;
         // A row dated more than SEAL_GRACE ahead of this run waits (no write is stamped in
         // the future, beyond clocks that disagree): sealed once its time has come, or, if
         // the runs' floor passes it first, left behind for good (`verify`: inserted).
         let ahead = now + SEAL_GRACE;
+        let waiting: Vec<i64> = found
+            .iter()
+            .filter(|r| !runs.late.is_late(kind, r) && r.created_at() > ahead)
+            .map(Row::id)
+            .collect();
+        // (behind the last run only `waiting` counts: `past` is above every id there)
+        let ids: Vec<i64> = found.iter().map(Row::id).collect();
+        passes.push((kind, gaps::passed(past.unwrap_or(i64::MAX), &ids, &waiting)));
         let (late, fresh): (Vec<Row>, Vec<Row>) = found
             .into_iter()
             .partition(|r| runs.late.is_late(kind, r) || r.created_at() > ahead);
@@ -485,9 +627,11 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Re
         }
         rows += link(db, kind, fresh, run).await?;
     }
-    // A run that neither sealed nor swept is not recorded; a sweep always is (its time
-    // moves the late line on and spaces the sweeps).
-    let idle = rows == 0 && !from.sweep;
+    // A run that neither sealed nor swept is not recorded, when it was the call's last
+    // (the next call reads what it read again); a sweep always is (its time moves the
+    // late line on and spaces the sweeps), and so is a step after which the call reads
+    // on (the ids it passed, past rows it held back, are recorded).
+    let idle = rows == 0 && !from.sweep && complete;
     // A sweep that caught up vouches for the rows that had committed when it began, not
     // when it ended: a row it passed before its commit was not seen, and the late line
     // (`SEAL_GRACE` before this time) must not pass it. Never before the last sweep that
@@ -512,6 +656,9 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, sweep: bool) -> Re
         .exec_without_returning(db)
         .await
         .map_err(Error::db("recording a seal run"))?;
+        for (kind, pass) in &passes {
+            gaps::record(db, run, *kind, pass).await?;
+        }
     }
     Ok(Step {
         from,

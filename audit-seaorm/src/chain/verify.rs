@@ -890,6 +890,7 @@ impl<'a> Walk<'a> {
                 own_link: true,
                 limit: PAGE,
                 ids: None,
+                ranges: None,
                 forged_ids: false,
                 committed: false,
             }

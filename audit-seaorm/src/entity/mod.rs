@@ -5,6 +5,7 @@ pub mod baselines;
 pub mod chains;
 pub mod hourly;
 mod names;
+pub mod seal_gaps;
 pub mod seal_runs;
 pub mod seals;
 pub mod versions;

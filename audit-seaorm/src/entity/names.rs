@@ -6,8 +6,8 @@ use crate::{Error, Result};
 
 /// The names of the audit tables (`activity_log`, `versions` and `audit_baselines` unless
 /// [`set_table_names`] chose others; the dashboard's hourly counts are in
-/// `{activity_log}_hourly`, the hash chains in `{activity_log}_seals`, `_chains` and
-/// `_seal_runs`).
+/// `{activity_log}_hourly`, the hash chains in `{activity_log}_seals`, `_chains`,
+/// `_seal_runs` and `_seal_gaps`).
 ///
 /// ```
 /// use audit_seaorm::entity::TableNames;
@@ -33,6 +33,9 @@ pub struct TableNames {
     pub chains: String,
     /// The seal runs and signed checkpoints: `{activity_log}_seal_runs`.
     pub seal_runs: String,
+    /// The ids the seal runs read through and those they left unsealed:
+    /// `{activity_log}_seal_gaps`.
+    pub seal_gaps: String,
 }
 
 impl Default for TableNames {
@@ -54,6 +57,7 @@ impl TableNames {
             seals: format!("{activity_log}_seals"),
             chains: format!("{activity_log}_chains"),
             seal_runs: format!("{activity_log}_seal_runs"),
+            seal_gaps: format!("{activity_log}_seal_gaps"),
             activity_log,
             versions: versions.into(),
             baselines: baselines.into(),
@@ -77,7 +81,8 @@ static NAMES: OnceLock<TableNames> = OnceLock::new();
 /// other names are in use already, or when a name is not 1–44 characters of
 /// `[A-Za-z0-9_]` (the index names add up to 19 characters to it, and PostgreSQL keeps
 /// 63 of an identifier, MySQL 64); the derived names (`hourly`, `seals`, `chains`,
-/// `seal_runs`) are held to the same characters and to what their own indexes leave.
+/// `seal_runs`, `seal_gaps`) are held to the same characters and to what their own
+/// indexes leave.
 ///
 /// ```
 /// use audit_seaorm::entity::{TableNames, set_table_names, table_names};
@@ -99,6 +104,7 @@ pub fn set_table_names(names: TableNames) -> Result<()> {
         (&names.seals, 56),
         (&names.chains, 63),
         (&names.seal_runs, 63),
+        (&names.seal_gaps, 63),
     ] {
         let plain = !name.is_empty()
             && name.len() <= longest

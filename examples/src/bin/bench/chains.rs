@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use audit_seaorm::ed25519_dalek::SigningKey;
-use audit_seaorm::{VerifyScope, checkpoint, seal, verify, verify_checkpoint};
+use audit_seaorm::{VerifyScope, checkpoint, seal, seal_all, verify, verify_checkpoint};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, IntoActiveModel, Set};
 
 use crate::BoxError;
@@ -109,7 +109,7 @@ async fn analyze(db: &DatabaseConnection) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Empties the audit tables and the chains: `TRUNCATE` where there is one (this
+/// Empties the audit tables, the chains and the runs' gaps: `TRUNCATE` where there is one (this
 /// machine's PostgreSQL runs without autovacuum, and a `DELETE` would leave a million
 /// dead rows in the indexes for every later read to step over), `DELETE` on SQLite.
 async fn clear(db: &DatabaseConnection) -> Result<(), BoxError> {
@@ -117,6 +117,7 @@ async fn clear(db: &DatabaseConnection) -> Result<(), BoxError> {
     for table in [
         "activity_log_seals",
         "activity_log_chains",
+        "activity_log_seal_gaps",
         "activity_log",
         "versions",
     ] {
@@ -210,6 +211,46 @@ async fn writers(r: &mut Report, backends: &[Backend]) -> Result<(), BoxError> {
             ),
         );
     }
+    sweep_cost(r, db).await
+}
+
+/// What a sweep costs after the writers: one that falls due now (the runs moved two
+/// minutes back), reading the gaps the runs left; then `seal_all` over the same rows,
+/// reading every row since the runs' floor.
+async fn sweep_cost(r: &mut Report, db: &DatabaseConnection) -> Result<(), BoxError> {
+    seal(db).await?;
+    db.execute_unprepared(
+        "UPDATE activity_log_seal_runs SET sealed_at = sealed_at - interval '2 minutes' \
+         WHERE run > 0",
+    )
+    .await?;
+    let start = Instant::now();
+    let due = seal(db).await?;
+    let due_time = start.elapsed();
+    let start = Instant::now();
+    let all = seal_all(db).await?;
+    let all_time = start.elapsed();
+    let rows: i64 = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT (SELECT count(*) FROM activity_log) + (SELECT count(*) FROM versions)",
+        ))
+        .await?
+        .and_then(|row| row.try_get_by_index(0).ok())
+        .unwrap_or(0);
+    if !due.swept || !all.swept || all.rows != 0 {
+        return Err(format!("sweeps: due {due:?}, all {all:?}").into());
+    }
+    r.line("");
+    r.line(format!(
+        "A sweep after them, over {rows} rows: one due ({}): {:.1} ms; `seal_all` (every row since the runs' floor, nothing left to seal): {:.1} ms.",
+        match due.swept_gaps {
+            Some(n) => format!("the {n} gaps the runs left"),
+            None => "every row since the floor".to_owned(),
+        },
+        due_time.as_secs_f64() * 1e3,
+        all_time.as_secs_f64() * 1e3,
+    ));
     Ok(())
 }
 
