@@ -253,8 +253,9 @@ struct From {
     after: (i64, i64),
     /// Whether the call sweeps (looks behind the last run too).
     sweep: bool,
-    /// The ids behind the last run a sweep looks at, per table (log, versions), where the
-    /// runs' gaps tell ([`gaps::behind`]); the others read every row above `after`.
+    /// The gaps behind the last run a sweep looks at, per table (log, versions), where the
+    /// runs' record tells ([`gaps::behind`]); a sweep of a table without reads every row
+    /// above `after` (the floor).
     behind: (Behind, Behind),
     /// The gaps behind the last run the sweep looks at ([`Sealed::swept_gaps`]).
     swept_gaps: Option<u64>,
