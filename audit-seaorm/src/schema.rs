@@ -9,7 +9,7 @@ use crate::entity::{activity_log, baselines, hourly, versions};
 use crate::{Error, Result};
 
 /// Creates `activity_log`, `versions`, `audit_baselines`, `activity_log_hourly` (the
-/// dashboard's hourly counts) and the three tables of the hash chains
+/// dashboard's hourly counts) and the four tables of the hash chains
 /// (`activity_log_seals`, `activity_log_chains`, `activity_log_seal_runs`,
 /// `activity_log_seal_gaps`) with their indexes if they do not exist.
 ///

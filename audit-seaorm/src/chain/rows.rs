@@ -32,6 +32,11 @@ pub(crate) struct Rows<'a> {
     pub ids: Option<&'a [i64]>,
     /// Only the rows with ids in these ranges (first and last, inclusive).
     pub ranges: Option<&'a [(i64, i64)]>,
+    /// All of them, in id order but without `ORDER BY` or `LIMIT` in the statement (the
+    /// caller bounds them otherwise, as by ids): a statement that orders and limits a
+    /// scattered set of ids can be planned as a walk of the whole index in order,
+    /// filtering, when the planner expects the limit to be reached early.
+    pub unlimited: bool,
     /// At most this many.
     pub limit: u64,
     /// Instead of the ids above `after_id`, those no database gives: 0 and below (above
@@ -115,7 +120,11 @@ impl Rows<'_> {
                 db.get_database_backend(),
             ));
         }
-        let q = q.order_by_asc(id).limit(self.limit);
+        let q = if self.unlimited {
+            q
+        } else {
+            q.order_by_asc(id).limit(self.limit)
+        };
         let q = if self.committed {
             super::committed(q, db.get_database_backend())
         } else {
@@ -138,11 +147,15 @@ impl Rows<'_> {
                 })
                 .collect()
         };
-        if many {
-            super::off_thread(decode).await
+        let mut rows: Vec<Row> = if many {
+            super::off_thread(decode).await?
         } else {
-            decode()
+            decode()?
+        };
+        if self.unlimited {
+            rows.sort_unstable_by_key(Row::id);
         }
+        Ok(rows)
     }
 }
 

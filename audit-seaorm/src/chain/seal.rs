@@ -274,21 +274,37 @@ struct Behind {
 }
 
 impl Behind {
-    /// Gaps read in one statement.
+    /// Gaps read in one statement, at most.
     const READ: usize = 200;
 
-    /// The next gaps to read (the first from after the last id read).
-    fn ahead(&self) -> Vec<gaps::Ids> {
-        let end = Ord::min(self.gaps.len(), self.next + Self::READ);
-        let mut out = self.gaps[self.next..end].to_vec();
-        if let Some(first) = out.first_mut() {
-            first.0 = Ord::max(first.0, self.after + 1);
+    /// The next gaps to read (the first from after the last id read), for a page of at
+    /// most `room` rows: as many as hold at most `room` ids between them, read whole in
+    /// one statement without `ORDER BY` or `LIMIT` (`false`), or else one larger gap, read
+    /// in id order up to `room` rows (`true`).
+    fn ahead(&self, room: u64) -> (Vec<gaps::Ids>, bool) {
+        let mut out = Vec::new();
+        let mut ids = 0;
+        for (i, &(first, last)) in self.gaps.iter().enumerate().skip(self.next) {
+            let first = if i == self.next {
+                Ord::max(first, self.after + 1)
+            } else {
+                first
+            };
+            let n = u64::try_from(last - first + 1).unwrap_or(0);
+            if out.is_empty() && n > room {
+                return (vec![(first, last)], true);
+            }
+            if ids + n > room || out.len() == Self::READ {
+                break;
+            }
+            ids += n;
+            out.push((first, last));
         }
-        out
+        (out, false)
     }
 
-    /// Moves on past `read` (the gaps [`Self::ahead`] gave), all of them or, when the page
-    /// was full, up to id `last`.
+    /// Moves on past `read` (the gaps [`Self::ahead`] gave), all of them or, when they
+    /// were read in order and the page was full, up to id `last`.
     fn advance(&mut self, read: &[gaps::Ids], full: bool, last: Option<i64>) {
         match last.filter(|_| full) {
             Some(last) => {
@@ -576,16 +592,18 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, all: bool) -> Resu
         let mut found = Vec::new();
         while found.len() < PAGE as usize && !behind.done() {
             let room = PAGE - found.len() as u64;
-            let ranges = behind.ahead();
+            let (ranges, in_order) = behind.ahead(room);
             let read = super::rows::Rows {
                 after_id: floor,
                 unsealed: true,
                 ranges: Some(&ranges),
                 limit: room,
+                unlimited: !in_order,
                 ..Default::default()
             };
             let page = read.read(db, kind).await?;
-            behind.advance(&ranges, page.len() as u64 == room, page.last().map(Row::id));
+            let full = in_order && page.len() as u64 == room;
+            behind.advance(&ranges, full, page.last().map(Row::id));
             found.extend(page);
         }
         let mut more = !behind.done();
@@ -989,4 +1007,40 @@ async fn write_pg<C: ConnectionTrait>(
         .map_err(Error::db(context))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_reads_small_gaps_together_and_a_large_one_in_order() {
+        let mut behind = Behind {
+            gaps: vec![(3, 4), (8, 8), (10, 2000), (2002, 2002)],
+            ..Default::default()
+        };
+        // Small gaps together while their ids fit the page.
+        assert_eq!(behind.ahead(1000), (vec![(3, 4), (8, 8)], false));
+        assert_eq!(behind.ahead(2), (vec![(3, 4)], false));
+        behind.advance(&[(3, 4), (8, 8)], false, Some(8));
+        // A larger one alone, in order, a page at a time.
+        assert_eq!(behind.ahead(1000), (vec![(10, 2000)], true));
+        behind.advance(&[(10, 2000)], true, Some(1500));
+        assert_eq!(behind.ahead(400), (vec![(1501, 2000)], true));
+        assert_eq!(behind.ahead(500), (vec![(1501, 2000)], false));
+        behind.advance(&[(1501, 2000)], true, Some(2000));
+        assert_eq!(behind.ahead(1000), (vec![(2002, 2002)], false));
+        behind.advance(&[(2002, 2002)], false, None);
+        assert!(behind.done());
+        // (from 1500 on, the rest fits one page)
+        let mut rest = Behind {
+            gaps: vec![(10, 2000), (2002, 2002)],
+            next: 0,
+            after: 1500,
+        };
+        assert_eq!(rest.ahead(1000), (vec![(1501, 2000), (2002, 2002)], false));
+        rest.advance(&[(1501, 2000), (2002, 2002)], false, Some(1900));
+        assert!(rest.done());
+        assert_eq!(rest.ahead(1000), (vec![], false));
+    }
 }

@@ -891,6 +891,7 @@ impl<'a> Walk<'a> {
                 limit: PAGE,
                 ids: None,
                 ranges: None,
+                unlimited: false,
                 forged_ids: false,
                 committed: false,
             }
