@@ -105,9 +105,18 @@ impl Rows<'_> {
             q = q.filter(id.is_in(ids.iter().copied()));
         }
         if let Some(ranges) = self.ranges {
-            q = q.filter(ranges.iter().fold(Condition::any(), |any, &(first, last)| {
-                any.add(id.between(first, last))
-            }));
+            // Single ids as one `IN` list: the planner counts one row for each, where a
+            // range of one id beyond its statistics' histogram counts as many.
+            let (singles, spans): (Vec<&(i64, i64)>, Vec<_>) =
+                ranges.iter().partition(|r| r.0 == r.1);
+            let mut any = Condition::any();
+            if !singles.is_empty() {
+                any = any.add(id.is_in(singles.into_iter().map(|r| r.0)));
+            }
+            for &(first, last) in spans {
+                any = any.add(id.between(first, last));
+            }
+            q = q.filter(any);
         }
         if self.unsealed {
             let subject = self

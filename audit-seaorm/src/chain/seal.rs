@@ -575,6 +575,13 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, all: bool) -> Resu
         Some(from) => from,
         None => start(db, &runs, now, all).await?,
     };
+    if from.sweep && db.get_database_backend() == DbBackend::Postgres {
+        // A sweep's reads are index lookups the planner may price high (ids beyond its
+        // statistics): compiling them (JIT) would take longer than running them.
+        db.execute_unprepared("SET LOCAL jit = off")
+            .await
+            .map_err(Error::db("starting a sweep"))?;
+    }
     let run = runs.latest.run + 1;
     let mut rows = 0;
     let mut held_back = 0;
