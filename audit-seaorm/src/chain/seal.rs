@@ -633,18 +633,23 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, all: bool) -> Resu
         // the future, beyond clocks that disagree): sealed once its time has come, or, if
         // the runs' floor passes it first, left behind for good (`verify`: inserted).
         let ahead = now + SEAL_GRACE;
-        let waiting: Vec<i64> = found
-            .iter()
-            .filter(|r| !runs.late.is_late(kind, r) && r.created_at() > ahead)
-            .map(Row::id)
-            .collect();
-        // (behind the last run only `waiting` counts: `past` is above every id there)
+        // One pass sorts the rows: late for good, waiting for their time (held back
+        // both), or sealed now.
         let ids: Vec<i64> = found.iter().map(Row::id).collect();
+        let mut waiting = Vec::new();
+        let mut fresh = Vec::with_capacity(found.len());
+        for row in found {
+            if runs.late.is_late(kind, &row) {
+                held_back += 1;
+            } else if row.created_at() > ahead {
+                held_back += 1;
+                waiting.push(row.id());
+            } else {
+                fresh.push(row);
+            }
+        }
+        // (behind the last run only `waiting` counts: `past` is above every id there)
         passes.push((kind, gaps::passed(past.unwrap_or(i64::MAX), &ids, &waiting)));
-        let (late, fresh): (Vec<Row>, Vec<Row>) = found
-            .into_iter()
-            .partition(|r| runs.late.is_late(kind, r) || r.created_at() > ahead);
-        held_back += late.len() as u64;
         if let Some(max) = fresh.iter().map(Row::id).max() {
             match kind {
                 Kind::Log => max_ids.0 = Ord::max(max_ids.0, max),
