@@ -263,6 +263,69 @@ impl Row {
         }
     }
 
+    /// The row's content, borrowed.
+    pub(crate) fn view(&self) -> Content<'_> {
+        match self {
+            Row::Log(r) => Content::Log {
+                action: &r.action,
+                causer_id: r.causer_id.as_deref(),
+                changes: &r.changes,
+                created_at: r.created_at,
+                ip: r.ip.as_deref(),
+                properties: r.properties.as_ref(),
+                request_id: r.request_id.as_deref(),
+                subject_id: &r.subject_id,
+                subject_type: &r.subject_type,
+                user_agent: r.user_agent.as_deref(),
+                version_id: r.version_id,
+            },
+            Row::Versions(r) => Content::Versions {
+                causer_id: r.causer_id.as_deref(),
+                created_at: r.created_at,
+                data: &r.data,
+                event: &r.event,
+                subject_id: &r.subject_id,
+                subject_type: &r.subject_type,
+                version: r.version,
+            },
+        }
+    }
+
+    /// The canonical bytes of the row's content with `salts` (see [`Content::bytes`]).
+    pub(crate) fn content(&self, salts: &Salts) -> Option<Vec<u8>> {
+        self.view().bytes(salts)
+    }
+}
+
+/// What a row's hash covers: its columns but the id, borrowed (from a [`Row`], or from a
+/// driver's row where `verify` checks one without copying it out).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Content<'a> {
+    Log {
+        action: &'a str,
+        causer_id: Option<&'a str>,
+        changes: &'a Json,
+        created_at: DateTime<Utc>,
+        ip: Option<&'a str>,
+        properties: Option<&'a Json>,
+        request_id: Option<&'a str>,
+        subject_id: &'a str,
+        subject_type: &'a str,
+        user_agent: Option<&'a str>,
+        version_id: Option<i64>,
+    },
+    Versions {
+        causer_id: Option<&'a str>,
+        created_at: DateTime<Utc>,
+        data: &'a Json,
+        event: &'a str,
+        subject_id: &'a str,
+        subject_type: &'a str,
+        version: i64,
+    },
+}
+
+impl Content<'_> {
     /// Writes the committed fields: each field's commitment, erased ones from `salts`
     /// (`None` when an erased field still holds a value, or a field has no salt).
     fn write_committed(&self, value: &Json, salts: &Salts, out: &mut Vec<u8>) -> Option<()> {
@@ -272,7 +335,7 @@ impl Row {
             canonical(value.as_ref(), out);
             return Some(());
         };
-        let log = matches!(self, Row::Log(_));
+        let log = matches!(self, Content::Log { .. });
         let mut fields: Vec<(&str, Hash)> = Vec::with_capacity(map.len() + salts.erased.len());
         for (field, v) in map {
             let c = match salts.erased.get(field) {
@@ -309,40 +372,60 @@ impl Row {
     /// The canonical bytes of the row's content with `salts` (`None`: an erased field
     /// holds a value again, or a field has no salt): the canonical JSON of an object of
     /// the row's columns, written key by key in their sorted order.
-    pub(crate) fn content(&self, salts: &Salts) -> Option<Vec<u8>> {
+    pub(crate) fn bytes(&self, salts: &Salts) -> Option<Vec<u8>> {
         let mut w = Object::new(512);
-        match self {
-            Row::Log(r) => {
-                w.text("action", &r.action);
-                w.opt("causer_id", r.causer_id.as_deref());
-                self.write_committed(&r.changes, salts, w.key("changes"))?;
-                w.text("created_at", &time(r.created_at));
-                w.opt("ip", r.ip.as_deref());
-                match &r.properties {
+        match *self {
+            Content::Log {
+                action,
+                causer_id,
+                changes,
+                created_at,
+                ip,
+                properties,
+                request_id,
+                subject_id,
+                subject_type,
+                user_agent,
+                version_id,
+            } => {
+                w.text("action", action);
+                w.opt("causer_id", causer_id);
+                self.write_committed(changes, salts, w.key("changes"))?;
+                w.text("created_at", &time(created_at));
+                w.opt("ip", ip);
+                match properties {
                     Some(p) => canonical(&column_json(p), w.key("properties")),
                     None => w.key("properties").extend_from_slice(b"null"),
                 }
-                w.opt("request_id", r.request_id.as_deref());
-                w.text("subject_id", &r.subject_id);
-                w.text("subject_type", &r.subject_type);
+                w.opt("request_id", request_id);
+                w.text("subject_id", subject_id);
+                w.text("subject_type", subject_type);
                 w.text("table", Kind::Log.table());
-                w.opt("user_agent", r.user_agent.as_deref());
+                w.opt("user_agent", user_agent);
                 let v = w.key("version_id");
-                match r.version_id {
+                match version_id {
                     Some(id) => v.extend_from_slice(id.to_string().as_bytes()),
                     None => v.extend_from_slice(b"null"),
                 }
             }
-            Row::Versions(r) => {
-                w.opt("causer_id", r.causer_id.as_deref());
-                w.text("created_at", &time(r.created_at));
-                self.write_committed(&r.data, salts, w.key("data"))?;
-                w.text("event", &r.event);
-                w.text("subject_id", &r.subject_id);
-                w.text("subject_type", &r.subject_type);
+            Content::Versions {
+                causer_id,
+                created_at,
+                data,
+                event,
+                subject_id,
+                subject_type,
+                version,
+            } => {
+                w.opt("causer_id", causer_id);
+                w.text("created_at", &time(created_at));
+                self.write_committed(data, salts, w.key("data"))?;
+                w.text("event", event);
+                w.text("subject_id", subject_id);
+                w.text("subject_type", subject_type);
                 w.text("table", Kind::Versions.table());
                 w.key("version")
-                    .extend_from_slice(r.version.to_string().as_bytes());
+                    .extend_from_slice(version.to_string().as_bytes());
             }
         }
         Some(w.finish())
@@ -456,6 +539,18 @@ pub(crate) fn canonical(value: &Json, out: &mut Vec<u8>) {
 }
 
 fn string(s: &str, out: &mut Vec<u8>) {
+    // Most strings need no escape: written as they are (the scan has no early exit, so
+    // that it runs over whole vectors of bytes).
+    let plain = s.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -544,6 +639,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn strings_are_written_as_serde_json_escapes_them() {
+        let mut cases: Vec<String> = [
+            "",
+            "plain",
+            "é ünïcode ✓",
+            "quote\"",
+            "back\\slash",
+            "tab\t",
+            "nl\n",
+            "\u{7f}",
+            "\u{1f}",
+            "\u{0}",
+            "</script>",
+            "a\u{2028}b",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        // Every byte value below 0x80 at the start, middle and end of a longer string (the
+        // scan runs over vectors of bytes).
+        for b in 0u8..0x80 {
+            let c = char::from(b);
+            cases.push(format!("{c}{}", "x".repeat(40)));
+            cases.push(format!("{}{c}{}", "x".repeat(20), "y".repeat(20)));
+            cases.push(format!("{}{c}", "x".repeat(40)));
+        }
+        for s in cases {
+            let mut out = Vec::new();
+            string(&s, &mut out);
+            assert_eq!(out, serde_json::to_vec(&s).unwrap(), "{s:?}");
+        }
+    }
     /// RFC 6962's MTH, recursively, to check the streaming form against.
     fn mth(leaves: &[Hash]) -> Hash {
         match leaves.len() {

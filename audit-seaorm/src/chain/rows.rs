@@ -447,6 +447,8 @@ pub(crate) mod by_index {
     use sea_orm::sea_query::ColumnRef;
     use sea_orm::{ColumnTrait, DbErr, QueryResult};
 
+    #[cfg(feature = "sqlx-postgres")]
+    use super::super::hash::Content;
     use super::super::hash::{Kind, Row};
     use crate::entity::{activity_log, versions};
 
@@ -514,24 +516,121 @@ pub(crate) mod by_index {
         }
     }
 
-    /// The JSON column at `i` of `res` (see [`JsonText`]).
-    fn json<T: From<serde_json::Value>>(
-        res: &QueryResult,
-        i: usize,
-        how: JsonText,
-    ) -> Result<Option<T>, DbErr>
-    where
-        Option<T>: sea_orm::TryGetable,
-    {
-        if how == JsonText::Decoded {
-            return res.try_get_by_index(i);
+    /// Reads the columns of a row by position, as [`row`] and the links' decoding need them.
+    pub(crate) trait Cols {
+        /// A column that may be NULL.
+        fn get<T>(&self, i: usize) -> Result<Option<T>, DbErr>
+        where
+            T: Get;
+
+        /// A NOT NULL column.
+        fn req<T: Get>(&self, i: usize, column: &str) -> Result<T, DbErr> {
+            self.get(i)?.ok_or_else(|| null(column))
         }
-        let Some(text) = res.try_get_by_index::<Option<String>>(i)? else {
-            return Ok(None);
+
+        /// The JSON column at `i` (see [`JsonText`]).
+        fn json(&self, i: usize, how: JsonText) -> Result<Option<serde_json::Value>, DbErr> {
+            if how == JsonText::Decoded {
+                return self.get(i);
+            }
+            let Some(text) = self.get::<String>(i)? else {
+                return Ok(None);
+            };
+            crate::api::strict_json(&text)
+                .map(Some)
+                .map_err(|e| DbErr::Type(format!("column {i}: {e}")))
+        }
+    }
+
+    /// A type [`Cols`] reads.
+    pub(crate) trait Get: Sized + sea_orm::TryGetable {
+        /// Reads it from a PostgreSQL row straight through the driver.
+        #[cfg(feature = "sqlx-postgres")]
+        fn pg(row: &sea_orm::sqlx::postgres::PgRow, i: usize) -> Result<Option<Self>, DbErr>;
+    }
+
+    macro_rules! get {
+        ($($t:ty),*) => {$(
+            impl Get for $t {
+                #[cfg(feature = "sqlx-postgres")]
+                fn pg(row: &sea_orm::sqlx::postgres::PgRow, i: usize) -> Result<Option<Self>, DbErr> {
+                    use sea_orm::sqlx::Row as _;
+                    row.try_get::<Option<$t>, _>(i)
+                        .map_err(|e| DbErr::Type(format!("column {i}: {e}")))
+                }
+            }
+        )*};
+    }
+    get!(
+        String,
+        i64,
+        chrono::DateTime<chrono::Utc>,
+        serde_json::Value
+    );
+
+    impl Cols for QueryResult {
+        fn get<T: Get>(&self, i: usize) -> Result<Option<T>, DbErr> {
+            #[cfg(feature = "sqlx-postgres")]
+            if let Some(pg) = self.try_as_pg_row() {
+                return T::pg(pg, i);
+            }
+            self.try_get_by_index(i)
+        }
+    }
+
+    /// Whether the row of `kind` in the columns of `row` from `at` on (as [`columns`]
+    /// selects them) passes `check`, its content read in place from the PostgreSQL
+    /// driver's row (no copy of its text). `None` where this cannot say: no row (an outer
+    /// join found none), or a value that does not decode as its column's type;
+    /// [`readable_row`] tells those apart.
+    #[cfg(feature = "sqlx-postgres")]
+    pub(crate) fn check_in_place(
+        kind: Kind,
+        row: &sea_orm::sqlx::postgres::PgRow,
+        at: usize,
+        check: impl FnOnce(&Content<'_>) -> bool,
+    ) -> Option<bool> {
+        use sea_orm::sqlx::Row as _;
+        // Column `n` after the id, in the order of `LOG` / `VERSIONS`.
+        let col = |n: usize| at + n;
+        let read = || -> Result<bool, sea_orm::sqlx::Error> {
+            Ok(match kind {
+                Kind::Log => {
+                    let changes: serde_json::Value = row.try_get(col(5))?;
+                    let properties: Option<serde_json::Value> = row.try_get(col(6))?;
+                    check(&Content::Log {
+                        action: row.try_get(col(1))?,
+                        subject_type: row.try_get(col(2))?,
+                        subject_id: row.try_get(col(3))?,
+                        causer_id: row.try_get(col(4))?,
+                        changes: &changes,
+                        properties: properties.as_ref(),
+                        ip: row.try_get(col(7))?,
+                        user_agent: row.try_get(col(8))?,
+                        request_id: row.try_get(col(9))?,
+                        version_id: row.try_get(col(10))?,
+                        created_at: row.try_get(col(11))?,
+                    })
+                }
+                Kind::Versions => {
+                    let data: serde_json::Value = row.try_get(col(5))?;
+                    check(&Content::Versions {
+                        subject_type: row.try_get(col(1))?,
+                        subject_id: row.try_get(col(2))?,
+                        version: row.try_get(col(3))?,
+                        event: row.try_get(col(4))?,
+                        data: &data,
+                        causer_id: row.try_get(col(6))?,
+                        created_at: row.try_get(col(7))?,
+                    })
+                }
+            })
         };
-        crate::api::strict_json(&text)
-            .map(|v| Some(T::from(v)))
-            .map_err(|e| DbErr::Type(format!("column {i}: {e}")))
+        // No id: no row.
+        row.try_get::<Option<i64>, _>(at).ok()??;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+            .ok()?
+            .ok()
     }
 
     /// [`row`], or, for a row whose other columns cannot be read back (changed into a
@@ -585,7 +684,7 @@ pub(crate) mod by_index {
         at: usize,
         how: JsonText,
     ) -> Result<Option<Row>, DbErr> {
-        let Some(id) = res.try_get_by_index::<Option<i64>>(at)? else {
+        let Some(id) = res.get::<i64>(at)? else {
             return Ok(None);
         };
         let mut i = at;
@@ -596,27 +695,27 @@ pub(crate) mod by_index {
         Ok(Some(match kind {
             Kind::Log => Row::Log(activity_log::Model {
                 id,
-                action: res.try_get_by_index(next())?,
-                subject_type: res.try_get_by_index(next())?,
-                subject_id: res.try_get_by_index(next())?,
-                causer_id: res.try_get_by_index(next())?,
-                changes: json(res, next(), how)?.ok_or_else(|| null("changes"))?,
-                properties: json(res, next(), how)?,
-                ip: res.try_get_by_index(next())?,
-                user_agent: res.try_get_by_index(next())?,
-                request_id: res.try_get_by_index(next())?,
-                version_id: res.try_get_by_index(next())?,
-                created_at: res.try_get_by_index(next())?,
+                action: res.req(next(), "action")?,
+                subject_type: res.req(next(), "subject_type")?,
+                subject_id: res.req(next(), "subject_id")?,
+                causer_id: res.get(next())?,
+                changes: res.json(next(), how)?.ok_or_else(|| null("changes"))?,
+                properties: res.json(next(), how)?,
+                ip: res.get(next())?,
+                user_agent: res.get(next())?,
+                request_id: res.get(next())?,
+                version_id: res.get(next())?,
+                created_at: res.req(next(), "created_at")?,
             }),
             Kind::Versions => Row::Versions(versions::Model {
                 id,
-                subject_type: res.try_get_by_index(next())?,
-                subject_id: res.try_get_by_index(next())?,
-                version: res.try_get_by_index(next())?,
-                event: res.try_get_by_index(next())?,
-                data: json(res, next(), how)?.ok_or_else(|| null("data"))?,
-                causer_id: res.try_get_by_index(next())?,
-                created_at: res.try_get_by_index(next())?,
+                subject_type: res.req(next(), "subject_type")?,
+                subject_id: res.req(next(), "subject_id")?,
+                version: res.req(next(), "version")?,
+                event: res.req(next(), "event")?,
+                data: res.json(next(), how)?.ok_or_else(|| null("data"))?,
+                causer_id: res.get(next())?,
+                created_at: res.req(next(), "created_at")?,
             }),
         }))
     }

@@ -10,7 +10,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::hash::{self, GENESIS, Hash, Kind, Row, Salts};
+use super::hash::{self, Content, GENESIS, Hash, Kind, Row, Salts};
 use super::rows::by_index::JsonText;
 use super::rows::{self, Rows};
 use super::seal::Late;
@@ -591,6 +591,7 @@ impl<'a> Walk<'a> {
             rx,
             buf: VecDeque::new(),
             done: false,
+            page: PAGE,
         };
         let walk = self.walk_links(db, kind, after, upto, links);
         let ((), walked) = tokio::join!(read, walk);
@@ -1027,8 +1028,13 @@ struct Link {
 
 /// Whether `row`, with `salts`, after `prev`, gives the hash `stored`.
 pub(super) fn fits(row: &Row, salts: Option<&Salts>, prev: &Hash, stored: &Hash) -> bool {
+    content_fits(&row.view(), salts, prev, stored)
+}
+
+/// [`fits`] of a row's content.
+fn content_fits(content: &Content<'_>, salts: Option<&Salts>, prev: &Hash, stored: &Hash) -> bool {
     salts
-        .and_then(|salts| row.content(salts))
+        .and_then(|salts| content.bytes(salts))
         .is_some_and(|c| hash::link(prev, &c) == *stored)
 }
 
@@ -1049,10 +1055,11 @@ impl Link {
 
     /// The chain key and seq of a link as [`Link::decode`] reads it.
     fn key(res: &QueryResult) -> std::result::Result<(String, String, i64), sea_orm::DbErr> {
+        use rows::by_index::Cols;
         Ok((
-            res.try_get_by_index(0)?,
-            res.try_get_by_index(1)?,
-            res.try_get_by_index(2)?,
+            res.req(0, "subject_type")?,
+            res.req(1, "subject_id")?,
+            res.req(2, "seq")?,
         ))
     }
 
@@ -1064,15 +1071,16 @@ impl Link {
     }
 
     fn decode(res: &QueryResult) -> std::result::Result<Self, sea_orm::DbErr> {
+        use rows::by_index::{Cols, JsonText};
         let (subject_type, subject_id, seq) = Self::key(res)?;
-        let hash: String = res.try_get_by_index(4)?;
-        let salt: Option<String> = res.try_get_by_index(5)?;
-        let erased: Option<serde_json::Value> = res.try_get_by_index(6)?;
+        let hash: String = res.req(4, "hash")?;
+        let salt: Option<String> = res.get(5)?;
+        let erased = res.json(6, JsonText::Decoded)?;
         Ok(Self {
             subject_type,
             subject_id,
             seq,
-            row_id: res.try_get_by_index(3)?,
+            row_id: res.req(3, "row_id")?,
             stored: hash::from_hex(&hash),
             salts: Salts::stored(salt.as_deref(), erased.as_ref()),
         })
@@ -1154,7 +1162,9 @@ async fn read_links<C: ConnectionTrait>(
         let page = read_page(db, scope, kind, last.as_ref(), upto).await;
         // (more rows than links where a forged row shares a link's row id: see
         // `Rows::own_link`)
-        let full = page.as_ref().is_ok_and(|p| p.len() as u64 >= PAGE);
+        let full = page
+            .as_ref()
+            .is_ok_and(|p| p.len() as u64 >= PAGE);
         let page = page.and_then(|rows| {
             if full {
                 let key = rows.last().map(Link::key).transpose();
@@ -1180,8 +1190,8 @@ async fn read_page<C: ConnectionTrait>(
     use sea_orm::QueryTrait;
     use seals::Column as S;
     let backend = db.get_database_backend();
-    let mut page =
-        in_chain_order(seals::Entity::find().filter(S::Kind.eq(kind.code()))).limit(PAGE);
+    let mut page = in_chain_order(seals::Entity::find().filter(S::Kind.eq(kind.code())))
+        .limit(PAGE);
     if let Some((t, id, seq)) = last {
         page = page.filter(rows::links_after((t, id, *seq), backend));
     }
@@ -1238,6 +1248,27 @@ fn decode_page(kind: Kind, rows: &[QueryResult], check: bool, how: JsonText) -> 
     let mut page: Page = Vec::with_capacity(rows.len());
     for res in rows {
         let link = Link::decode(res).map_err(Error::db("reading the links"))?;
+        let prev = match page.last() {
+            _ if !check => None,
+            Some(p) if p.link.follows(&link) => p.link.stored,
+            _ if link.seq == 1 => Some(GENESIS),
+            _ => None,
+        };
+        // On PostgreSQL the row is checked where the driver holds it; one that does not
+        // fit (or cannot be read so) is read again below, for the walk or as unreadable.
+        #[cfg(feature = "sqlx-postgres")]
+        if let (Some(pg), Some(prev), Some(stored)) = (res.try_as_pg_row(), prev, link.stored) {
+            let at = Link::COLUMNS.len();
+            let salts = link.salts.as_ref();
+            let fits_here = |c: &Content<'_>| content_fits(c, salts, &prev, &stored);
+            if rows::by_index::check_in_place(kind, pg, at, fits_here) == Some(true) {
+                page.push(Linked {
+                    link,
+                    row: Found::Fits(prev),
+                });
+                continue;
+            }
+        }
         let row = match rows::by_index::readable_row(kind, res, Link::COLUMNS.len(), how) {
             Ok(row) => row,
             // A row changed into one that cannot be read back: changed.
@@ -1249,12 +1280,6 @@ fn decode_page(kind: Kind, rows: &[QueryResult], check: bool, how: JsonText) -> 
                 continue;
             }
             Err(e) => return Err(e),
-        };
-        let prev = match page.last() {
-            _ if !check => None,
-            Some(p) if p.link.follows(&link) => p.link.stored,
-            _ if link.seq == 1 => Some(GENESIS),
-            _ => None,
         };
         let row = match (row, prev, link.stored) {
             (None, ..) => Found::Gone,
@@ -1275,6 +1300,8 @@ struct Links {
     rx: mpsc::Receiver<Result<Pending>>,
     buf: VecDeque<Linked>,
     done: bool,
+    /// The links a full page holds ([`link_page`]).
+    page: u64,
 }
 
 impl Links {
@@ -1283,7 +1310,7 @@ impl Links {
             match self.rx.recv().await {
                 Some(page) => {
                     let page = page?.page().await?;
-                    self.done = (page.len() as u64) < PAGE;
+                    self.done = (page.len() as u64) < self.page;
                     self.buf.extend(page);
                 }
                 None => self.done = true,
