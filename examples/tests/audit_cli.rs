@@ -102,6 +102,12 @@ async fn seal_checkpoint_and_verify_from_the_command_line() {
         out.contains("BROKEN checkpoint") && out.contains("not signed by this key"),
         "{out}"
     );
+    // A reader that stops reading early takes no lines, and the verdict stands: no panic.
+    for (args, verdict) in [(&verify_with, 0), (&with_other_key, 1)] {
+        let (code, err) = common::audit_cli_unread(args);
+        assert_eq!(code, verdict, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
 
     // The contract removed with its links and chain heads: only the checkpoint sees it.
     activity_log::Entity::delete_many()

@@ -107,3 +107,19 @@ pub fn audit_cli(args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap(), text)
 }
+
+/// Runs the `audit` command with its standard output a pipe nobody reads (closed before the
+/// command writes, as `| head -0` leaves it): its exit code and standard error.
+pub fn audit_cli_unread(args: &[&str]) -> (i32, String) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_audit"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap(), text)
+}

@@ -129,6 +129,23 @@ async fn main() -> ExitCode {
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// A line on standard output. A reader that stopped reading (`audit verify | head -1`)
+/// takes no more lines and the command's exit status stands, where `println!` would
+/// panic; any other failure to write is the command's error.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        line(format_args!($($arg)*))?
+    };
+}
+
+fn line(args: std::fmt::Arguments<'_>) -> Fallible<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{args}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| format!("writing to standard output: {e}").into()),
+    }
+}
+
 async fn connect(url: &str) -> Fallible<sea_orm::DatabaseConnection> {
     // No idle timeout or lifetime: sqlx 0.9.0's pool maintenance task can spin forever on a
     // miscounted idle queue (transact-rs/sqlx#3645), and a command must be able to exit.
@@ -186,14 +203,15 @@ async fn run(command: Command) -> Fallible<ExitCode> {
                 .open(&out)
                 .map_err(|e| format!("writing {}: {e}", out.display()))?;
             std::io::Write::write_all(&mut file, const_hex::encode(secret).as_bytes())?;
-            println!("{}", const_hex::encode(key.verifying_key().to_bytes()));
+            out!("{}", const_hex::encode(key.verifying_key().to_bytes()));
         }
         Command::Seal { database_url } => {
             let db = connect(&database_url).await?;
             let sealed = audit_seaorm::seal(&db).await?;
-            println!(
+            out!(
                 "sealed {} rows ({} held back)",
-                sealed.rows, sealed.held_back
+                sealed.rows,
+                sealed.held_back
             );
         }
         Command::SealLate {
@@ -204,7 +222,7 @@ async fn run(command: Command) -> Fallible<ExitCode> {
             let db = connect(&database_url).await?;
             let rows: Vec<(&str, i64)> = rows.iter().map(|(t, id)| (t.as_str(), *id)).collect();
             let sealed = audit_seaorm::seal_late(&db, &rows, &reason).await?;
-            println!("sealed {} late rows", sealed.rows);
+            out!("sealed {} late rows", sealed.rows);
         }
         Command::Checkpoint {
             database_url,
@@ -215,7 +233,7 @@ async fn run(command: Command) -> Fallible<ExitCode> {
             let key = SigningKey::from_bytes(&hex32(text.trim(), "the key file")?);
             let db = connect(&database_url).await?;
             let checkpoint = audit_seaorm::checkpoint(&db, &key).await?;
-            println!("{}", serde_json::to_string_pretty(&checkpoint)?);
+            out!("{}", serde_json::to_string_pretty(&checkpoint)?);
         }
         Command::Verify {
             database_url,
@@ -236,9 +254,12 @@ async fn run(command: Command) -> Fallible<ExitCode> {
             for b in &report.breaks {
                 let seq = b.seq.map_or("-".to_owned(), |s| s.to_string());
                 let row = b.row_id.map_or("-".to_owned(), |r| r.to_string());
-                println!(
+                out!(
                     "BROKEN {} {} {} link {seq} row {row}: {:?}",
-                    b.table, b.subject_type, b.subject_id, b.reason
+                    b.table,
+                    b.subject_type,
+                    b.subject_id,
+                    b.reason
                 );
             }
             let late: Vec<String> = report
@@ -248,7 +269,7 @@ async fn run(command: Command) -> Fallible<ExitCode> {
                 .filter_map(|b| Some(format!("--row {}:{}", b.table, b.row_id?)))
                 .collect();
             if !late.is_empty() {
-                println!(
+                out!(
                     "rows reported Inserted that you have checked (a transaction that committed \
                      late, not a forgery) can be sealed: audit seal-late --database-url URL {} \
                      --reason \"…\"",
@@ -256,7 +277,7 @@ async fn run(command: Command) -> Fallible<ExitCode> {
                 );
             }
             let mut intact = report.is_intact();
-            println!(
+            out!(
                 "{} links in {} chains, {} rows not sealed yet, {} broken chains{}",
                 report.links,
                 report.chains,
@@ -289,21 +310,26 @@ async fn run(command: Command) -> Fallible<ExitCode> {
                 let check = match audit_seaorm::verify_checkpoint(&db, &cp, &key).await {
                     // A checkpoint the key did not sign, or one changed since: a break.
                     Err(e @ audit_seaorm::Error::SignatureInvalid { .. }) => {
-                        println!("BROKEN {e}");
+                        out!("BROKEN {e}");
                         return Ok(ExitCode::from(1));
                     }
                     other => other?,
                 };
                 if check.matches {
-                    println!(
+                    out!(
                         "matches checkpoint {} ({} chains)",
-                        check.run, check.chains_then
+                        check.run,
+                        check.chains_then
                     );
                 } else {
                     intact = false;
-                    println!(
+                    out!(
                         "BROKEN checkpoint {}: {} chains then, {} as of it now; root {} now, {} signed",
-                        check.run, check.chains_then, check.chains_now, check.root_now, cp.root
+                        check.run,
+                        check.chains_then,
+                        check.chains_now,
+                        check.root_now,
+                        cp.root
                     );
                 }
             }
