@@ -267,6 +267,23 @@ async fn spoofed_headers_ignored(db: DatabaseConnection) {
             assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "{n}: {echoed}");
         }
     }
+    // Two lines, even from a trusted proxy (one that adds its own after the client's):
+    // neither is taken, the request gets a new id.
+    let layer = AuditLayer::new().trusted_proxies(["127.0.0.1".parse().unwrap()]);
+    let base = serve_app(&db, api(&db), layer).await;
+    let res = client()
+        .post(format!("{base}/posts"))
+        .header("x-request-id", "victims-request")
+        .header("x-request-id", "gateways-request")
+        .json(&json!({"title": "rid", "slug": "rid-two-lines"}))
+        .send()
+        .await
+        .unwrap();
+    let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let trail = history(&db, "post", id).await.unwrap();
+    assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "{echoed}");
+    assert_eq!(trail[0].request_id.as_deref(), Some(echoed.as_str()));
 }
 
 async fn endpoints_happy_path(db: DatabaseConnection) {
@@ -1190,6 +1207,9 @@ fn per_subject_api(db: &DatabaseConnection) -> AuditApi {
                 (Some("reviser"), Permission::Read | Permission::Revert, None | Some("post")) => {
                     true
                 }
+                // Restores and verifies posts, but not the trail: refused at the door.
+                (Some("typed"), Permission::Read, _) => true,
+                (Some("typed"), Permission::Restore | Permission::Verify, Some("post")) => true,
                 // Reverts posts by type, but no post in particular.
                 (Some("picky"), Permission::Read, _) => true,
                 (Some("picky"), Permission::Revert, None | Some("post")) => {
@@ -1476,6 +1496,19 @@ async fn access_per_subject(db: DatabaseConnection) {
     assert_eq!(admin["subject_types"]["cakes"], cell(true, false, true));
     let (status, _) = get(&base, "nobody", "/api/audit/permissions").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Allowed for the type but not for the trail, which every endpoint asks first: the
+    // answer is no, as the endpoints' own.
+    let (_, typed) = get(&base, "typed", "/api/audit/permissions").await;
+    assert_eq!(typed["any"], cell(true, false, false));
+    assert_eq!(typed["subject_types"]["post"], cell(true, false, false));
+    let (status, body) = get(&base, "typed", "/api/audit/verify?subject_type=post").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let path = format!("/api/audit/versions/post/{post_id}");
+    let (_, listed) = get(&base, "admin", &path).await;
+    let v1 = listed["items"][0]["id"].as_i64().unwrap();
+    let path = format!("/api/audit/versions/{v1}/restore");
+    let (status, body) = post_json(&base, "typed", &path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
     // Listings leave out what the caller may not read; naming it is 403.
     let (status, page) = get(&base, "staff", "/api/audit/activity").await;

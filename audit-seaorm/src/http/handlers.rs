@@ -816,7 +816,9 @@ async fn verify(
 }
 
 /// What the caller may do: read, restore and revert, on the trail as a whole and per
-/// registered subject type (restore only where the API writes the type back).
+/// registered subject type (restore only where the API writes the type back). A type's
+/// answer needs the trail's too: every endpoint asks about a permission with no subject
+/// before it asks about the subject's type.
 #[utoipa::path(
     get,
     path = "/permissions",
@@ -831,13 +833,12 @@ async fn permissions(
         let mut access = Access::to(Permission::Read);
         access.subject_type = subject_type;
         let may = |permission| {
-            state.allows(
-                &parts,
-                &Access {
-                    permission,
-                    ..access
-                },
-            )
+            let typed = Access {
+                permission,
+                ..access
+            };
+            (subject_type.is_none() || state.allows(&parts, &Access::to(permission)))
+                && state.allows(&parts, &typed)
         };
         let read = may(Permission::Read);
         let restorable = subject_type.map_or(!state.restorers.is_empty(), |t| {

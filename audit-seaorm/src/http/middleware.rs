@@ -280,8 +280,20 @@ fn gateway_user_id(parts: &Parts) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts.headers.get(name).and_then(|v| v.to_str().ok())
+/// The request's `X-Request-Id`, if it has exactly one such line: a gateway that adds its
+/// own leaves the client's line before it, and neither can be told from the other (as
+/// with `X-User-Id`).
+fn single_request_id(parts: &Parts) -> Option<&str> {
+    let mut lines = parts.headers.get_all(REQUEST_ID_HEADER.as_str()).iter();
+    let line = lines.next()?;
+    if lines.next().is_some() {
+        tracing::warn!(
+            target: "audit_seaorm::http",
+            "audit: more than one X-Request-Id line: the request gets a new id"
+        );
+        return None;
+    }
+    line.to_str().ok()
 }
 
 fn context_for(config: &Config, parts: &Parts) -> AuditContext {
@@ -308,7 +320,7 @@ fn context_for(config: &Config, parts: &Parts) -> AuditContext {
     // A client that picks its request id can add its entries to another request (which
     // a revert then refuses as shared): with trusted proxies configured, only theirs is
     // taken.
-    let given = header(parts, REQUEST_ID_HEADER.as_str())
+    let given = single_request_id(parts)
         .filter(|id| valid_request_id(id))
         .filter(|_| config.trust_request_id_header && from_gateway(config, parts));
     ctx.request_id = Some(match given {
