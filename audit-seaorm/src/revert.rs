@@ -155,8 +155,10 @@ impl Reverter {
     /// request id. Each record touched goes back to its state before the request: the
     /// fields the request changed get their values from the version before it (later
     /// changes of other fields stay), created records are deleted, deleted ones
-    /// re-inserted. Records go back in the reverse order of the request's first change of
-    /// each, so that a row is deleted before the row it refers to, and re-inserted after.
+    /// re-inserted. Rows the request deleted come back first (the one it deleted last
+    /// first), then rows it changed go back, then rows it created go (the one it created
+    /// last first): so a row is re-inserted after the rows it refers to and deleted before
+    /// them, and a row put back refers to rows that are there.
     ///
     /// Every record's row is locked before the check for conflicts, in the same
     /// transaction: when another change touched a field the request changed (a later one,
@@ -327,6 +329,26 @@ struct Step {
     redacted: BTreeSet<String>,
     /// Its version before the request (`None`: it did not exist).
     target: Option<Version>,
+    /// Whether the request's last change of it deleted it.
+    deleted_last: bool,
+}
+
+impl Step {
+    /// Where the step goes in the revert (ascending): rows the request deleted come back
+    /// first, the one it deleted last first (a row is deleted before the row it refers
+    /// to); then rows it changed go back; then rows it created go, the one it created
+    /// last first (a row is created after the row it refers to). So each re-inserted row
+    /// finds the rows it refers to, each row put back refers to rows there, and no row
+    /// goes while another still refers to it.
+    fn order(&self) -> (u8, std::cmp::Reverse<i64>) {
+        let first = self.entry_ids[0];
+        let last = *self.entry_ids.last().unwrap_or(&first);
+        match (&self.target, self.deleted_last) {
+            (Some(_), true) => (0, std::cmp::Reverse(last)),
+            (Some(_), false) => (1, std::cmp::Reverse(last)),
+            (None, _) => (2, std::cmp::Reverse(first)),
+        }
+    }
 }
 
 /// The hooked changes of a request, oldest first.
@@ -358,8 +380,8 @@ async fn request_entries<C: ConnectionTrait>(
     }
 }
 
-/// The records the request touched, in the reverse order of its first change of each,
-/// each with its version before.
+/// The records the request touched, in the order they go back ([`Step::order`]), each
+/// with its version before.
 async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<Vec<Step>> {
     let mut by_subject: BTreeMap<Subject, Vec<&ActivityEntry>> = BTreeMap::new();
     for e in entries {
@@ -448,6 +470,7 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
                 redacted,
                 subject,
                 target: None,
+                deleted_last: entries.last().is_some_and(|e| e.action == Action::Deleted),
             },
         ));
     }
@@ -506,15 +529,13 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
             Ok(step)
         })
         .collect::<Result<_>>()?;
-    // Undone in the reverse order of the request's first change of each record: a row it
-    // created after the row it refers to goes first, a row it deleted after the row that
-    // referred to it comes back first.
-    steps.sort_by_key(|s| std::cmp::Reverse(s.entry_ids[0]));
+    steps.sort_by_key(Step::order);
     Ok(steps)
 }
 
 /// Other entries of the request's records, since its first change of each, that changed a
-/// field the request changed: reverting would undo them too. One query for all records;
+/// field the request changed and the revert puts back (not a redacted one): reverting
+/// would undo them too. One query for all records;
 /// on MySQL/MariaDB a locking read, which sees the latest commits where the transaction's
 /// snapshot (taken at its first read) would not.
 async fn conflicts<C: ConnectionTrait>(db: &C, plan: &[Step]) -> Result<Vec<Conflict>> {
@@ -564,7 +585,10 @@ async fn conflicts<C: ConnectionTrait>(db: &C, plan: &[Step]) -> Result<Vec<Conf
                 continue;
             };
             let entry = crate::api::entry_from_row(row)?;
-            for field in entry.changes.fields().filter(|f| step.fields.contains(*f)) {
+            // A redacted field is not one the revert puts back (it keeps its value, named
+            // in `redacted_kept`): a later change of it is not undone, so no conflict.
+            let undone = |f: &&str| step.fields.contains(*f) && !step.redacted.contains(*f);
+            for field in entry.changes.fields().filter(undone) {
                 out.push(Conflict {
                     subject: step.subject.clone(),
                     field: field.to_owned(),

@@ -467,6 +467,66 @@ async fn records_go_back_in_reverse_order(db: DatabaseConnection) {
     assert_eq!(actions, ["created", "reverted"], "{trail:?}");
 }
 
+/// A row the request changed first and deleted last, after deleting a row that referred
+/// to it: it comes back before the row that refers to it (whose insert would otherwise
+/// fail on the foreign key).
+async fn a_row_deleted_last_comes_back_first(db: DatabaseConnection) {
+    use audit_tests::compat::{baker, cake, cakes_bakers};
+    let baker = baker::ActiveModel {
+        name: Set("Ben".into()),
+        slug: Set("ben".into()),
+        contact_details: Set(serde_json::json!({})),
+        bakery_id: Set(None),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let cake = cake::ActiveModel {
+        name: Set("Madeira".into()),
+        price: Set(rust_decimal::Decimal::new(420, 2)),
+        bakery_id: Set(None),
+        gluten_free: Set(false),
+        serial: Set(uuid::Uuid::from_u128(10)),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let link = cakes_bakers::ActiveModel {
+        cake_id: Set(cake.id),
+        baker_id: Set(baker.id),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    request("req-10")
+        .scope(async {
+            // The cake's first change comes before the junction row's.
+            let mut renamed: cake::ActiveModel = cake.clone().into();
+            renamed.name = Set("Madeira loaf".into());
+            let renamed = renamed.update(&db).await.unwrap();
+            cakes_bakers::ActiveModel::from(link.clone())
+                .delete(&db)
+                .await
+                .unwrap();
+            cake::ActiveModel::from(renamed).delete(&db).await.unwrap();
+        })
+        .await;
+    let reverter = Reverter::new()
+        .entity::<cake::Entity>()
+        .entity::<cakes_bakers::Entity>();
+    reverter.revert_request(&db, "req-10", false).await.unwrap();
+    let back = cake::Entity::find_by_id(cake.id)
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("the cake is back");
+    assert_eq!(back.name, "Madeira");
+    let links = cakes_bakers::Entity::find().all(&db).await.unwrap();
+    assert_eq!(links, [link]);
+}
+
 /// A write of a record in flight when the revert starts (its transaction holds the row):
 /// the revert waits for it, and its change of a field the request changed is a conflict,
 /// not something the revert writes over.
@@ -808,6 +868,42 @@ async fn redacted_fields_are_named_not_reverted(db: DatabaseConnection) {
         ("a", "secret-2")
     );
 
+    // A later change of only the redacted field is no conflict: the revert does not
+    // undo it either.
+    request("req-both")
+        .scope(
+            post::ActiveModel {
+                id: ActiveValue::Unchanged(p.id),
+                title: Set("c".into()),
+                api_token: Set("secret-3".into()),
+                ..Default::default()
+            }
+            .update(&db),
+        )
+        .await
+        .unwrap();
+    request("req-token")
+        .scope(
+            post::ActiveModel {
+                id: ActiveValue::Unchanged(p.id),
+                api_token: Set("secret-4".into()),
+                ..Default::default()
+            }
+            .update(&db),
+        )
+        .await
+        .unwrap();
+    let done = reverter
+        .revert_request(&db, "req-both", false)
+        .await
+        .unwrap();
+    assert_eq!(done.redacted_kept.len(), 1, "{:?}", done.redacted_kept);
+    let row = post::reload(&db, p.id).await;
+    assert_eq!(
+        (row.title.as_str(), row.api_token.as_str()),
+        ("a", "secret-4")
+    );
+
     // A field in clear whose value is the text `[redacted]` goes back, and is not named.
     request("req-marker")
         .scope(retitle(&db, p.id, audit_seaorm::REDACTED))
@@ -833,6 +929,7 @@ backend_tests!(
     a_revert_can_be_reverted,
     a_write_in_flight_is_a_conflict,
     records_go_back_in_reverse_order,
+    a_row_deleted_last_comes_back_first,
     a_reverted_create_is_deleted_in_the_trail,
     later_changes_of_other_fields_stay,
     pruned_state_before_is_refused,
