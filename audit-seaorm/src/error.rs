@@ -405,6 +405,26 @@ pub enum Error {
         /// The key of the row the lookup found.
         found: String,
     },
+    /// A restore or revert wrote a record's row back and the database refused it by a
+    /// constraint: a row it refers to is gone (a foreign key), or a unique value it holds
+    /// is another row's now. The driver's error is the [`source`](std::error::Error::source).
+    #[error(
+        "`{subject_type}` {subject_id} cannot go back to version {version}: the database \
+         refused the row ({constraint})"
+    )]
+    RestoreRefused {
+        /// The subject type.
+        subject_type: String,
+        /// The record restored or reverted.
+        subject_id: String,
+        /// The number of the version it was to go back to.
+        version: i64,
+        /// Which kind of constraint: `a foreign key` or `a unique key`.
+        constraint: &'static str,
+        /// The database's error.
+        #[source]
+        source: Box<DbErr>,
+    },
     /// A stored audit row could not be read back.
     #[error("stored {what} {id} is not valid: {reason}")]
     Corrupt {

@@ -6,8 +6,8 @@ use std::future::Future;
 use audit_core::{Action, ActivityEntry, Audited, Changes, SubjectId, Version};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Iterable,
-    PrimaryKeyToColumn, QueryFilter, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Iterable,
+    PrimaryKeyToColumn, QueryFilter, QuerySelect, SqlErr,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -444,18 +444,36 @@ where
         action,
         properties,
     };
+    let (number, id) = (version.version, version.subject_id.to_string());
+    let refused = |context: &'static str| {
+        let id = id.clone();
+        move |source: DbErr| {
+            let constraint = match source.sql_err() {
+                Some(SqlErr::ForeignKeyConstraintViolation(_)) => "a foreign key",
+                Some(SqlErr::UniqueConstraintViolation(_)) => "a unique key",
+                _ => return Error::db(context)(source),
+            };
+            Error::RestoreRefused {
+                subject_type: subject_type.to_owned(),
+                subject_id: id,
+                version: number,
+                constraint,
+                source: Box::new(source),
+            }
+        }
+    };
     marker
         .scope(async move {
             match current {
                 Some(current) => <E::Model as AuditedModel>::restore_active_model(current, &target)
                     .update(db)
                     .await
-                    .map_err(Error::db("writing the restored row")),
+                    .map_err(refused("writing the restored row")),
                 None => target
                     .into_active_model()
                     .insert(db)
                     .await
-                    .map_err(Error::db("re-inserting the restored row")),
+                    .map_err(refused("re-inserting the restored row")),
             }
         })
         .await

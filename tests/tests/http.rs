@@ -12,7 +12,9 @@ use axum::response::Response;
 use axum::routing::post as post_route;
 use axum::{Json, Router};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, QueryFilter, Set,
+};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -400,6 +402,33 @@ async fn restores(base: &str, db: &DatabaseConnection, id: i32, v1: i64) {
     assert_eq!(data["restored"], false);
     assert_eq!(data["data"], json!({"theme": "dark"}));
     assert_eq!(versions(db, "settings", "site").await.unwrap().len(), 1);
+}
+
+/// A restore the database refuses (the post's unique slug taken since it was deleted):
+/// 409, the record named, the driver's text kept in the server's log.
+async fn a_refused_restore_is_a_conflict(db: DatabaseConnection) {
+    let base = serve(&db).await;
+    let gone = post::new("gone", "reused").insert(&db).await.unwrap();
+    gone.clone().delete(&db).await.unwrap();
+    post::new("newer", "reused").insert(&db).await.unwrap();
+    let v = versions(&db, "post", gone.id).await.unwrap()[0].id;
+    let (status, body) = post_json(
+        &base,
+        "admin",
+        &format!("/api/audit/versions/{v}/restore"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "cannot_restore", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("`post` {}", gone.id)),
+        "{message}"
+    );
+    assert!(!message.contains("reused"), "{message}");
+    let last = history(&db, "post", gone.id).await.unwrap().pop().unwrap();
+    assert_eq!(last.action.as_str(), "deleted");
 }
 
 /// The dashboard's counts and recent entries, windowed.
@@ -1834,6 +1863,7 @@ async fn verify_over_http(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    a_refused_restore_is_a_conflict,
     verify_over_http,
     attribution_and_grouping,
     spoofed_headers_ignored,

@@ -312,7 +312,90 @@ async fn restore_logs_outside_changes_first(db: DatabaseConnection) {
     assert_eq!(trail.iter().filter(|e| e.action == "drift").count(), 1);
 }
 
+/// A row the database refuses (a unique value taken since, a row it refers to gone): an
+/// error naming the record and the constraint's kind, and nothing written.
+async fn a_row_the_database_refuses(db: DatabaseConnection) {
+    let p = post::new("first", "taken").insert(&db).await.unwrap();
+    p.clone().delete(&db).await.unwrap();
+    post::new("second", "taken").insert(&db).await.unwrap();
+    let v1 = versions(&db, "post", p.id).await.unwrap()[0].id;
+    let txn = db.begin().await.unwrap();
+    let err = post::Entity::restore(&txn, v1).await.unwrap_err();
+    txn.rollback().await.unwrap();
+    match &err {
+        Error::RestoreRefused {
+            subject_type,
+            subject_id,
+            version,
+            constraint,
+            ..
+        } => {
+            assert_eq!(subject_type, "post");
+            assert_eq!(subject_id, &p.id.to_string());
+            assert_eq!((*version, *constraint), (1, "a unique key"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        err.to_string().contains("cannot go back to version 1"),
+        "{err}"
+    );
+    let trail = history(&db, "post", p.id).await.unwrap();
+    assert_eq!(trail.last().unwrap().action.as_str(), "deleted");
+
+    use audit_tests::compat::{baker, cake, cakes_bakers};
+    let baker = baker::ActiveModel {
+        name: Set("Cy".into()),
+        slug: Set("cy".into()),
+        contact_details: Set(json!({})),
+        bakery_id: Set(None),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let cake = cake::ActiveModel {
+        name: Set("Battenberg".into()),
+        price: Set(rust_decimal::Decimal::new(300, 2)),
+        bakery_id: Set(None),
+        gluten_free: Set(false),
+        serial: Set(uuid::Uuid::from_u128(11)),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let link = cakes_bakers::ActiveModel {
+        cake_id: Set(cake.id),
+        baker_id: Set(baker.id),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    link.clone().delete(&db).await.unwrap();
+    cake.delete(&db).await.unwrap();
+    let id = json!([link.cake_id, link.baker_id]).to_string();
+    let v1 = versions(&db, "compat_cakes_bakers", id.as_str())
+        .await
+        .unwrap()[0]
+        .id;
+    let txn = db.begin().await.unwrap();
+    let err = cakes_bakers::Entity::restore(&txn, v1).await.unwrap_err();
+    txn.rollback().await.unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::RestoreRefused {
+                constraint: "a foreign key",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
 backend_tests!(
+    a_row_the_database_refuses,
     restore_logs_outside_changes_first,
     reinsert_needs_defaults,
     restore_existing_row,

@@ -30,7 +30,8 @@ pub enum ErrorCode {
     RouteNotFound,
     /// 405: the endpoint does not take this method.
     MethodNotAllowed,
-    /// 409: the version cannot be restored onto its model.
+    /// 409: the version cannot be restored onto its model, or the database refused the
+    /// row by a constraint (a row it refers to is gone, a unique value is taken).
     CannotRestore,
     /// 409: strict mode refused a write outside a transaction.
     StrictMode,
@@ -184,13 +185,14 @@ impl From<Error> for ApiError {
                 ErrorCode::InvalidParameter,
                 e.to_string(),
             ),
-            Error::SubjectMismatch { .. } | Error::Model(_) | Error::KeyMatchesAnother { .. } => {
-                Self::new(
-                    StatusCode::CONFLICT,
-                    ErrorCode::CannotRestore,
-                    e.to_string(),
-                )
-            }
+            Error::SubjectMismatch { .. }
+            | Error::Model(_)
+            | Error::KeyMatchesAnother { .. }
+            | Error::RestoreRefused { .. } => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::CannotRestore,
+                e.to_string(),
+            ),
             Error::NotInTransaction { .. } => {
                 Self::new(StatusCode::CONFLICT, ErrorCode::StrictMode, e.to_string())
             }
