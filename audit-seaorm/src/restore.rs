@@ -6,8 +6,8 @@ use std::future::Future;
 use audit_core::{Action, ActivityEntry, Audited, Changes, SubjectId, Version};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Iterable,
-    PrimaryKeyToColumn, QueryFilter, QuerySelect, SqlErr,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    IntoActiveModel, Iterable, PrimaryKeyToColumn, QueryFilter, QuerySelect, SqlErr,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -465,10 +465,23 @@ where
     marker
         .scope(async move {
             match current {
-                Some(current) => <E::Model as AuditedModel>::restore_active_model(current, &target)
-                    .update(db)
-                    .await
-                    .map_err(refused("writing the restored row")),
+                Some(current) => {
+                    // Only what differs from the row is written, and so is the write's own
+                    // change: a field the version does not hold (a column added since)
+                    // keeps its value and is not reported as the restorer's change.
+                    let restored =
+                        <E::Model as AuditedModel>::restore_active_model(current.clone(), &target);
+                    let mut written = current.into_active_model();
+                    for c in <E::Column as Iterable>::iter() {
+                        if let ActiveValue::Set(v) = restored.get(c) {
+                            written.set_if_not_equals(c, v);
+                        }
+                    }
+                    written
+                        .update(db)
+                        .await
+                        .map_err(refused("writing the restored row"))
+                }
                 None => target
                     .into_active_model()
                     .insert(db)
