@@ -21,15 +21,23 @@ use crate::{AuditedModel, Error, Result};
 pub type KeyOf<E> = <<E as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType;
 
 /// The subject id of the record of `E` with primary key `key`: the text form the derive
-/// gives the model's key (see [`SubjectId`]).
+/// gives the model's key (see [`SubjectId`]). A key of one column is one value even when
+/// it serializes as an array (a `Vec<u8>` key), as the derive takes it.
 pub fn subject_id_of<E: EntityTrait>(key: &KeyOf<E>) -> Result<SubjectId>
 where
     KeyOf<E>: Serialize,
 {
-    SubjectId::from_key(key).map_err(|source| Error::Corrupt {
-        what: "primary key",
-        id: 0,
-        reason: format!("does not serialize: {source}"),
+    let value = serde_json::to_value(key).map_err(|source| {
+        Error::InvalidArgument(format!(
+            "a primary key of `{}` does not serialize: {source}",
+            sea_orm::EntityName::table_name(&E::default())
+        ))
+    })?;
+    Ok(match value {
+        Value::Array(parts) if <E::PrimaryKey as sea_orm::Iterable>::iter().count() > 1 => {
+            SubjectId::from_key_values(parts)
+        }
+        one => SubjectId::from_key_values([one]),
     })
 }
 

@@ -349,6 +349,56 @@ async fn composite_keys(db: DatabaseConnection) {
     assert_eq!(then, Some(t));
 }
 
+/// A one-column key that serializes as an array (bytes).
+mod bytes_keyed {
+    use audit_seaorm::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq, Audited)]
+    #[sea_orm(table_name = "bytes_keyed")]
+    pub struct Model {
+        #[sea_orm(
+            primary_key,
+            auto_increment = false,
+            column_type = "VarBinary(StringLen::N(16))"
+        )]
+        pub id: Vec<u8>,
+        pub name: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    #[audit_seaorm::behavior]
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A key of one byte is found by the typed lookups under the id the hooks wrote (`[5]`,
+/// not the `5` of a composite key of one value).
+async fn a_key_of_one_byte(db: DatabaseConnection) {
+    use audit_seaorm::Audited;
+    use sea_orm::{ConnectionTrait, Schema};
+    let schema = Schema::new(db.get_database_backend());
+    db.execute(&schema.create_table_from_entity(bytes_keyed::Entity))
+        .await
+        .unwrap();
+    let row = bytes_keyed::ActiveModel {
+        id: Set(vec![5]),
+        name: Set("five".into()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    assert_eq!(row.subject_id().unwrap(), "[5]");
+    let trail = bytes_keyed::Entity::history(&db, vec![5]).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].subject_id, "[5]");
+    let then = bytes_keyed::Entity::as_of(&db, vec![5], Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(then, Some(row));
+}
+
 /// Every record at a time, in pages, one query each: the deleted one is left out.
 async fn all_as_of_in_pages(db: DatabaseConnection) {
     let (ids, before) = posts_then_a_moment(&db, 5).await;
@@ -583,4 +633,5 @@ backend_tests!(
     blame_and_field_history,
     blame_reaches_back_to_the_creation,
     composite_keys,
+    a_key_of_one_byte,
 );
