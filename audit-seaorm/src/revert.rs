@@ -351,6 +351,16 @@ impl Step {
     }
 }
 
+/// The actions of the entries a revert undoes (those with a version): the hooked writes,
+/// restores and reverts. A custom entry (`log`) only records; it changed nothing.
+pub(crate) const REVERTED: [Action; 5] = [
+    Action::Created,
+    Action::Updated,
+    Action::Deleted,
+    Action::Restored,
+    Action::Reverted,
+];
+
 /// The hooked changes of a request, oldest first.
 async fn request_entries<C: ConnectionTrait>(
     db: &C,
@@ -362,17 +372,11 @@ async fn request_entries<C: ConnectionTrait>(
         .order(Order::OldestFirst);
     loop {
         let page = crate::activity(db, &filter).await?;
-        all.extend(page.items.into_iter().filter(|e| {
-            e.version_id.is_some()
-                && matches!(
-                    e.action,
-                    Action::Created
-                        | Action::Updated
-                        | Action::Deleted
-                        | Action::Restored
-                        | Action::Reverted
-                )
-        }));
+        all.extend(
+            page.items
+                .into_iter()
+                .filter(|e| e.version_id.is_some() && REVERTED.contains(&e.action)),
+        );
         match page.next_cursor {
             Some(cursor) => filter = filter.after_id(cursor),
             None => return Ok(all),

@@ -1685,6 +1685,25 @@ async fn access_per_subject(db: DatabaseConnection) {
     let (status, body) = revert("reviser", "req-mixed").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(!body.to_string().contains("note"), "{body}");
+    // A record the request only logged (a custom entry: it changed nothing) is not one the
+    // revert touches, and not asked about: the reviser reverts the post.
+    audit_seaorm::AuditContext::new()
+        .request_id("req-viewed")
+        .scope(async {
+            let mut am: post::ActiveModel = post::reload(&db, post_id).await.into();
+            am.title = Set("viewed".into());
+            am.update(&db).await.unwrap();
+            audit_seaorm::log(
+                &db,
+                audit_seaorm::NewActivity::new("viewed").subject("notes", note.id),
+            )
+            .await
+            .unwrap();
+        })
+        .await;
+    let (status, body) = revert("reviser", "req-viewed").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["subjects"].as_array().unwrap().len(), 1, "{body}");
     // The mixed request changed a note too: the editor may not revert it, and nothing moves.
     let (status, body) = revert("editor", "req-mixed").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");

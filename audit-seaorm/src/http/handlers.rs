@@ -523,7 +523,8 @@ async fn revert_request(
     Ok(Json(done))
 }
 
-/// The subjects (type, id) of the entries written under `request_id`.
+/// The subjects (type, id) of the records the request changed: of its entries a revert
+/// undoes (not those it only logged, which a revert leaves alone).
 async fn request_subjects(
     state: &ApiState,
     request_id: &str,
@@ -541,6 +542,8 @@ async fn request_subjects(
             state.db.get_database_backend(),
         ))
         .filter(A::SubjectType.ne(""))
+        .filter(A::VersionId.is_not_null())
+        .filter(A::Action.is_in(crate::revert::REVERTED.iter().map(|a| a.as_str())))
         .into_tuple()
         .all(&state.db)
         .await
