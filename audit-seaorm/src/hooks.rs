@@ -123,14 +123,19 @@ where
     Ok(Some(baselined))
 }
 
-/// The entity's column of a field: `Column::from_str` of the column name the derive saw
-/// (`type_` is the column `type`, as `DeriveEntityModel` names it), else of the field
-/// name (a column renamed for the whole struct, or in an expanded entity's `Column`).
+/// The entity's column of a field: the column whose name is the one the derive saw;
+/// else `Column::from_str` of it (`type_` is the column `type`, as `DeriveEntityModel`
+/// names it), else of the field name (a column renamed for the whole struct, or in an
+/// expanded entity's `Column`). The exact name first: `from_str` also takes a variant's
+/// own field name, so a field whose column is named like another field (`label` in the
+/// column `name`, beside a field `name` in another column) would find that field's.
 pub(crate) fn column_of<E: EntityTrait>(field: &audit_core::Field) -> Option<E::Column> {
+    use sea_orm::{IdenStatic, Iterable};
     use std::str::FromStr;
-    E::Column::from_str(field.column)
-        .or_else(|_| E::Column::from_str(field.name))
-        .ok()
+    E::Column::iter()
+        .find(|c| c.as_str() == field.column)
+        .or_else(|| E::Column::from_str(field.column).ok())
+        .or_else(|| E::Column::from_str(field.name).ok())
 }
 
 /// An error when the model's `#[sea_orm(primary_key)]` fields and the entity's `enum

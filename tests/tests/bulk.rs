@@ -1143,7 +1143,71 @@ async fn a_baseline_committed_meanwhile_is_planned_again(db: DatabaseConnection)
     assert_eq!(trail[0].causer_id.as_deref(), Some("7"));
 }
 
+/// A field whose column is named like another field (`label` in the column `name`, beside
+/// a field `name` in the column `display_name`).
+mod crossed {
+    use audit_seaorm::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq, Audited)]
+    #[sea_orm(table_name = "crossed_names")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[sea_orm(column_name = "display_name")]
+        pub name: String,
+        #[sea_orm(column_name = "name")]
+        pub label: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    #[audit_seaorm::behavior]
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Each field is matched to its own column: the bulk update of `label` logs `label`, as the
+/// writer's change.
+async fn a_column_named_like_another_field(db: DatabaseConnection) {
+    use sea_orm::Schema;
+    let schema = Schema::new(db.get_database_backend());
+    db.execute(&schema.create_table_from_entity(crossed::Entity))
+        .await
+        .unwrap();
+    let row = crossed::ActiveModel {
+        name: Set("n".into()),
+        label: Set("l".into()),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let done = ctx()
+        .scope(
+            crossed::Entity::update_many_audited()
+                .col_expr(crossed::Column::Label, Expr::value("l2"))
+                .filter(crossed::Column::Id.eq(row.id))
+                .exec(&db),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.entries, 1, "{done:?}");
+    let last = history(&db, "crossed_names", row.id)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.action.as_str(), "updated");
+    assert_eq!(last.causer_id.as_deref(), Some("7"));
+    assert_eq!(
+        serde_json::to_value(&last.changes).unwrap(),
+        json!({"label": {"old": "l", "new": "l2"}})
+    );
+}
+
 backend_tests!(
+    a_column_named_like_another_field,
     an_update_of_skipped_fields_logs_nothing,
     bulk_writes_log_a_returned_row,
     insert_many_logs_each_row,
