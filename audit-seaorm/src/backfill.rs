@@ -118,9 +118,10 @@ where
                 .await?
                 .is_empty()
         {
-            return Err(Error::BulkKeysUnmatched {
+            return Err(Error::BackfillKeyUnmatched {
                 subject_type,
-                rows: 1,
+                subject_id: audit_core::Audited::subject_id(last)?.into_string(),
+                written: done.written,
             });
         }
         after = Some(last_key);

@@ -315,6 +315,23 @@ pub enum Error {
         /// Rows not found again.
         rows: usize,
     },
+    /// `backfill` read a row that its key, as read back, does not find (a key stored in
+    /// another form than it reads, such as a SQLite time another program wrote
+    /// `2024-1-1`, read as `2024-01-01`): the walk, which goes on after that key, would
+    /// skip rows or meet them again, so it stops there. The baselines of the batches
+    /// before it are kept; store the key as the driver writes it and run `backfill` again,
+    /// which goes on where it stopped.
+    #[error(
+        "backfill of `{subject_type}` stopped at the row keyed {subject_id}: its key, as read back, does not find it (stored in another form than it reads, such as a SQLite time stored as other text); {written} baselines written before it are kept: store the key as the driver writes it and run backfill again"
+    )]
+    BackfillKeyUnmatched {
+        /// The subject type backfilled.
+        subject_type: &'static str,
+        /// The row's key as read back, as the trail writes it.
+        subject_id: String,
+        /// Baselines written by this call before it stopped (kept).
+        written: u64,
+    },
     /// A bulk insert on MySQL/MariaDB (which has no `RETURNING`) did not find the rows it
     /// inserted by the keys the models gave: the database stored other keys (one it
     /// generated, or a value it rounded), so the rows cannot be logged. The call's

@@ -1519,17 +1519,22 @@ async fn keys_stored_in_another_form(db: DatabaseConnection) {
 
 /// The same for `backfill`: the page after a full one starts after its last key as read
 /// back, which (stored `2003-1-1`, read `2003-01-01`) compares otherwise than the row; it
-/// fails rather than skip rows or walk them again.
+/// fails rather than skip rows or walk them again, naming the row, and keeps the batches
+/// before it.
 async fn backfill_of_keys_stored_in_another_form(db: DatabaseConnection) {
     use audit_tests::compat::reading;
     use sea_orm::ConnectionTrait;
-    db.execute_unprepared(
-        "INSERT INTO compat_readings (gauge, day, value) \
-         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 998) \
-         SELECT 't', date('2000-01-01', '+' || i || ' days'), i FROM n",
-    )
-    .await
-    .unwrap();
+    // A first page of rows that are fine, then a page that ends with the odd one.
+    for gauge in ["h", "t"] {
+        let last = if gauge == "h" { 999 } else { 998 };
+        db.execute_unprepared(&format!(
+            "INSERT INTO compat_readings (gauge, day, value) \
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
+             SELECT '{gauge}', date('2000-01-01', '+' || i || ' days'), i FROM n"
+        ))
+        .await
+        .unwrap();
+    }
     db.execute_unprepared(
         "INSERT INTO compat_readings (gauge, day, value) VALUES ('t', '2003-1-1', 999)",
     )
@@ -1538,10 +1543,23 @@ async fn backfill_of_keys_stored_in_another_form(db: DatabaseConnection) {
     let err = audit_seaorm::backfill::<reading::Entity, _>(&db)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, audit_seaorm::Error::BulkKeysUnmatched { .. }),
-        "{err}"
-    );
+    match &err {
+        audit_seaorm::Error::BackfillKeyUnmatched {
+            subject_id,
+            written,
+            ..
+        } => {
+            assert!(subject_id.contains("2003-01-01"), "{err}");
+            assert_eq!(*written, 1000, "{err}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let baselines = audit_seaorm::entity::versions::Entity::find()
+        .filter(audit_seaorm::entity::versions::Column::SubjectType.eq("compat_readings"))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(baselines, 1000, "the first page's baselines are kept");
 }
 
 mod backfill_of_keys_stored_in_another_form {
