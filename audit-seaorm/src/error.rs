@@ -111,7 +111,8 @@ pub enum Error {
     /// version is the request's update or delete). Reverting it would have to guess
     /// (deleting it would lose a record the request only changed), so nothing is reverted.
     #[error(
-        "the trail holds no state of `{subject_type}` {subject_id} from before the request (version {version} was pruned or says the record was deleted, or the record predates its trail): nothing reverted"
+        "the trail holds no state of `{subject_type}` {subject_id} from before the request ({}): nothing reverted",
+        no_state_before(*version)
     )]
     NoStateBefore {
         /// The subject type.
@@ -452,6 +453,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// Why [`Error::NoStateBefore`]'s record has no state before the request.
+fn no_state_before(version: i64) -> String {
+    match version {
+        0 => "the request's own version was pruned, or the record predates its trail".to_owned(),
+        n => format!("version {n} was pruned or says the record was deleted"),
+    }
 }
 
 impl Error {
