@@ -140,8 +140,16 @@ fn parse_audit_list(
     errors: &mut Errors,
     mut on_key: impl FnMut(&syn::meta::ParseNestedMeta<'_>, &str, &mut Errors) -> syn::Result<()>,
 ) {
-    if !matches!(attr.meta, syn::Meta::List(_)) {
+    let syn::Meta::List(list) = &attr.meta else {
         errors.error(attr.span(), "expected `#[audit(...)]`");
+        return;
+    };
+    // An empty list says nothing: most likely an option was meant and left out.
+    if list.tokens.is_empty() {
+        errors.error(
+            attr.span(),
+            "empty `#[audit()]`: name an option (such as `skip` or `redact`) or remove it",
+        );
         return;
     }
     let result = attr.parse_nested_meta(|meta| {
