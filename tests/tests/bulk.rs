@@ -1143,6 +1143,76 @@ async fn a_baseline_committed_meanwhile_is_planned_again(db: DatabaseConnection)
     assert_eq!(trail[0].causer_id.as_deref(), Some("7"));
 }
 
+/// Replies in threads: a reply goes with the comment it answers (`ON DELETE CASCADE`).
+mod reply {
+    use audit_seaorm::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq, Audited)]
+    #[sea_orm(table_name = "replies")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub thread: i32,
+        pub parent_id: Option<i32>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "Entity",
+            from = "Column::ParentId",
+            to = "Column::Id",
+            on_delete = "Cascade"
+        )]
+        Parent,
+    }
+
+    #[audit_seaorm::behavior]
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A batch whose rows cascade into each other: SQLite and MySQL remove the reply with its
+/// comment before the statement reaches it, and count it out; it is gone, and logged.
+async fn a_cascade_within_a_batch_is_logged(db: DatabaseConnection) {
+    use sea_orm::Schema;
+    let schema = Schema::new(db.get_database_backend());
+    db.execute(&schema.create_table_from_entity(reply::Entity))
+        .await
+        .unwrap();
+    let comment = reply::ActiveModel {
+        thread: Set(5),
+        parent_id: Set(None),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let answer = reply::ActiveModel {
+        thread: Set(5),
+        parent_id: Set(Some(comment.id)),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let done = ctx()
+        .scope(
+            reply::Entity::delete_many_audited()
+                .filter(reply::Column::Thread.eq(5))
+                .exec(&db),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.entries, 2, "{done:?}");
+    assert_eq!(reply::Entity::find().count(&db).await.unwrap(), 0);
+    for id in [comment.id, answer.id] {
+        let last = history(&db, "replies", id).await.unwrap().pop().unwrap();
+        assert_eq!(last.action.as_str(), "deleted", "{id}");
+        assert_eq!(last.causer_id.as_deref(), Some("7"));
+    }
+}
+
 /// A field whose column is named like another field (`label` in the column `name`, beside
 /// a field `name` in the column `display_name`).
 mod crossed {
@@ -1207,6 +1277,7 @@ async fn a_column_named_like_another_field(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    a_cascade_within_a_batch_is_logged,
     a_column_named_like_another_field,
     an_update_of_skipped_fields_logs_nothing,
     bulk_writes_log_a_returned_row,

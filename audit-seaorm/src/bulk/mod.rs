@@ -211,10 +211,10 @@ impl<E: EntityTrait> std::fmt::Debug for UpdateManyAudited<E> {
 
 impl<E: EntityTrait> std::fmt::Debug for DeleteManyAudited<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the condition: its values may be secrets (a redacted field's, filtered on).
         f.debug_struct("DeleteManyAudited")
             .field("entity", &E::default().table_name())
-            .field("condition", &self.condition)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -477,9 +477,13 @@ where
         let mut after = None;
         let backend = txn.get_database_backend();
         let limit = batch_rows::<E>(&E::delete_many().filter(self.condition.clone()), backend);
-        while let Some(old) =
-            next_batch::<E, _>(&txn, &self.condition, &mut after, limit, false).await?
-        {
+        loop {
+            let start = after.clone();
+            let Some(old) =
+                next_batch::<E, _>(&txn, &self.condition, &mut after, limit, false).await?
+            else {
+                break;
+            };
             // Timed once the batch holds its rows: after the versions it comes after.
             let by = Attribution::current(None, None);
             let keys = old.iter().map(key_of::<E>).collect::<Vec<_>>();
@@ -489,15 +493,13 @@ where
                 .await
                 .map_err(Error::db("running the bulk delete"))?;
             // Fewer rows than were locked: a trigger or rule kept some (a PostgreSQL
-            // `BEFORE DELETE` trigger returning NULL, SQLite's `RAISE(IGNORE)`), and those
-            // are still there, so they are not logged.
+            // `BEFORE DELETE` trigger returning NULL, SQLite's `RAISE(IGNORE)`), which are
+            // still there and not logged; or a cascade from one of the batch's rows removed
+            // another before the statement reached it (SQLite and MySQL cascade row by row
+            // and do not count those), which is gone and logged.
             let kept = if result.rows_affected < old.len() as u64 {
-                // A locking read: on MySQL a plain one reads the transaction's snapshot.
-                let still = find_by_keys::<E, _>(&txn, &keys, true).await?;
-                still
-                    .iter()
-                    .map(|m| Ok(m.subject_id()?.into_string()))
-                    .collect::<Result<std::collections::HashSet<_>>>()?
+                let deleted = result.rows_affected;
+                still_there::<E, _>(&txn, &self.condition, start.as_deref(), &old, deleted).await?
             } else {
                 Default::default()
             };
@@ -515,12 +517,11 @@ where
                     before: Some(m),
                 });
             }
-            // Each row not kept was deleted: a row its key as read back did not find (and so
-            // neither deleted nor found kept) would be logged deleted while still there.
-            if rows.len() as u64 != result.rows_affected {
+            // Each row the statement deleted was one of the batch's.
+            if (rows.len() as u64) < result.rows_affected {
                 return Err(Error::BulkKeysUnmatched {
                     subject_type,
-                    rows: (rows.len() as u64).abs_diff(result.rows_affected) as usize,
+                    rows: (result.rows_affected - rows.len() as u64) as usize,
                 });
             }
             let logged = record::write(&txn, subject_type, &rows, None, &by, step).await?;
@@ -529,6 +530,57 @@ where
         commit(txn).await?;
         Ok(done)
     }
+}
+
+/// The subject ids of the rows of a delete's batch (`old`, read after the key `start`)
+/// that are still there after its statement (`deleted`: the rows it counted), found by
+/// their keys. When more rows are gone than the statement counted, the batch is read
+/// again as it was read (by the filter, in key order), which finds a row whatever form its
+/// key is stored in: one found so but not by its key is one the statement could not
+/// delete, where the plain call would have ([`Error::BulkKeysUnmatched`]); the others
+/// went by a cascade from the batch's own rows.
+async fn still_there<E, C>(
+    db: &C,
+    condition: &Condition,
+    start: Option<&[Value]>,
+    old: &[E::Model],
+    deleted: u64,
+) -> Result<std::collections::HashSet<String>>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+    C: ConnectionTrait,
+{
+    let subject_ids = |rows: &[E::Model]| -> Result<std::collections::HashSet<String>> {
+        rows.iter()
+            .map(|m| Ok(m.subject_id()?.into_string()))
+            .collect()
+    };
+    let keys: Vec<Vec<Value>> = old.iter().map(key_of::<E>).collect();
+    // Locking reads: on MySQL a plain one reads the transaction's snapshot.
+    let kept = subject_ids(&find_by_keys::<E, _>(db, &keys, true).await?)?;
+    if (old.len() - kept.len()) as u64 == deleted {
+        return Ok(kept);
+    }
+    let query = E::find().filter(condition.clone());
+    let again = in_key_order(query, start, db.get_database_backend())
+        .limit(old.len() as u64)
+        .lock_exclusive()
+        .all(db)
+        .await
+        .map_err(Error::db("reading the rows of a bulk write"))?;
+    let batch = subject_ids(old)?;
+    let unmatched = subject_ids(&again)?
+        .into_iter()
+        .filter(|id| batch.contains(id) && !kept.contains(id))
+        .count();
+    if unmatched > 0 {
+        return Err(Error::BulkKeysUnmatched {
+            subject_type: <E::Model as Audited>::SUBJECT_TYPE,
+            rows: unmatched,
+        });
+    }
+    Ok(kept)
 }
 
 // ---- batches ---------------------------------------------------------------------------
