@@ -107,8 +107,9 @@ function fromLocalInput(value) {
   return isNaN(d) ? "" : d.toISOString();
 }
 
+// A value as JSON: a string in quotes, so that "5" and 5, or "null" and null, read apart.
 function valueText(v) {
-  return typeof v === "string" ? v : JSON.stringify(v);
+  return JSON.stringify(v);
 }
 
 function errorBox(error) {
@@ -292,11 +293,13 @@ async function dashboardSection(hours) {
     section.replaceWith(await dashboardSection(Number(select.value)));
     document.getElementById("window").focus();
   });
+  // (The selector stays when the counts fail: another window, or the same again, retries.)
+  const head = h("div", {}, h("label", { for: "window", class: "muted" }, "Counts over "), select);
+  section.append(head);
   try {
     const d = await api("dashboard" + query({ window_hours: hours, limit: 1 }));
+    head.append(h("p", { class: "total" }, h("strong", {}, String(d.counts.total)), " entries"));
     section.append(
-      h("div", {}, h("label", { for: "window", class: "muted" }, "Counts over "), select,
-        h("p", { class: "total" }, h("strong", {}, String(d.counts.total)), " entries")),
       barChart("By action", d.counts.by_action),
       barChart("By subject type", d.counts.by_subject_type));
   } catch (e) {
@@ -367,7 +370,13 @@ function sideBySide(versions, a, b) {
         h("th", { scope: "col" }, `Version ${b} (${right.event})`))),
       h("tbody", {}, fields.map((f) => {
         const differs = JSON.stringify(own(left.data, f)) !== JSON.stringify(own(right.data, f));
-        return h("tr", { "data-field": f, class: differs ? "differs" : null }, h("th", { scope: "row" }, f),
+        // (In words as well as colour: "differs" is read out, and shown as ≠.)
+        const mark = differs
+          ? h("span", { class: "differs-mark" }, h("span", { "aria-hidden": "true" }, " ≠"),
+            h("span", { class: "visually-hidden" }, " (differs)"))
+          : null;
+        return h("tr", { "data-field": f, class: differs ? "differs" : null },
+          h("th", { scope: "row" }, h("span", { class: "field" }, f), mark),
           cell(left.data, f, differs), cell(right.data, f, differs));
       }))));
 }
@@ -399,17 +408,24 @@ function askRestore(version) {
   confirm.disabled = false;
   return new Promise((resolve) => {
     const cancel = document.getElementById("restore-cancel");
+    // While the request is out, the restore may happen whatever the page does: the dialog
+    // stays until the answer, which the page then shows.
+    let busy = false;
     const finish = (value) => {
       form.removeEventListener("submit", submit);
       cancel.removeEventListener("click", onCancel);
       dialog.removeEventListener("cancel", onCancel);
+      cancel.disabled = false;
       if (dialog.open) dialog.close();
       resolve(value);
     };
-    const onCancel = (event) => { event.preventDefault(); finish(null); };
+    const onCancel = (event) => { event.preventDefault(); if (!busy) finish(null); };
     const submit = async (event) => {
       event.preventDefault();
+      if (busy) return;
+      busy = true;
       confirm.disabled = true;
+      cancel.disabled = true;
       result.textContent = "Restoring…";
       try {
         const restored = await api(`versions/${version.id}/restore`, {
@@ -417,10 +433,13 @@ function askRestore(version) {
           headers: { Accept: "application/json", "Content-Type": "application/json" },
           body: JSON.stringify({ reason: reason.value.trim() }),
         });
+        busy = false;
         finish(restored);
       } catch (e) {
+        busy = false;
         result.replaceChildren(errorBox(e));
         confirm.disabled = false;
+        cancel.disabled = false;
       }
     };
     form.addEventListener("submit", submit);
