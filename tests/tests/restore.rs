@@ -369,35 +369,8 @@ async fn a_row_the_database_refuses(db: DatabaseConnection) {
     let trail = history(&db, "post", p.id).await.unwrap();
     assert_eq!(trail.last().unwrap().action.as_str(), "deleted");
 
-    use audit_tests::compat::{baker, cake, cakes_bakers};
-    let baker = baker::ActiveModel {
-        name: Set("Cy".into()),
-        slug: Set("cy".into()),
-        contact_details: Set(json!({})),
-        bakery_id: Set(None),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
-    let cake = cake::ActiveModel {
-        name: Set("Battenberg".into()),
-        price: Set(rust_decimal::Decimal::new(300, 2)),
-        bakery_id: Set(None),
-        gluten_free: Set(false),
-        serial: Set(uuid::Uuid::from_u128(11)),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
-    let link = cakes_bakers::ActiveModel {
-        cake_id: Set(cake.id),
-        baker_id: Set(baker.id),
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    use audit_tests::compat::{baker_and_cake, cakes_bakers};
+    let (_, cake, link) = baker_and_cake(&db, "Battenberg", 11).await;
     link.clone().delete(&db).await.unwrap();
     cake.delete(&db).await.unwrap();
     let id = json!([link.cake_id, link.baker_id]).to_string();

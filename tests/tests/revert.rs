@@ -471,35 +471,8 @@ async fn records_go_back_in_reverse_order(db: DatabaseConnection) {
 /// to it: it comes back before the row that refers to it (whose insert would otherwise
 /// fail on the foreign key).
 async fn a_row_deleted_last_comes_back_first(db: DatabaseConnection) {
-    use audit_tests::compat::{baker, cake, cakes_bakers};
-    let baker = baker::ActiveModel {
-        name: Set("Ben".into()),
-        slug: Set("ben".into()),
-        contact_details: Set(serde_json::json!({})),
-        bakery_id: Set(None),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
-    let cake = cake::ActiveModel {
-        name: Set("Madeira".into()),
-        price: Set(rust_decimal::Decimal::new(420, 2)),
-        bakery_id: Set(None),
-        gluten_free: Set(false),
-        serial: Set(uuid::Uuid::from_u128(10)),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
-    let link = cakes_bakers::ActiveModel {
-        cake_id: Set(cake.id),
-        baker_id: Set(baker.id),
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    use audit_tests::compat::{baker_and_cake, cake, cakes_bakers};
+    let (_, cake, link) = baker_and_cake(&db, "Madeira", 10).await;
     request("req-10")
         .scope(async {
             // The cake's first change comes before the junction row's.

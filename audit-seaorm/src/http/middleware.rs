@@ -260,40 +260,34 @@ where
 /// is ignored (cutting it could make it another user's).
 pub const MAX_USER_ID_HEADER: usize = 256;
 
-/// The causer a gateway put in `X-User-Id`. A request with more than one such line names
+/// The one line of header `name`, as text. A request with more than one such line has
 /// none: a gateway that adds its line (Envoy's `request_headers_to_add` appends by
-/// default) leaves the client's own before it, and neither can be told from the other.
-fn gateway_user_id(parts: &Parts) -> Option<String> {
-    let mut lines = parts.headers.get_all(USER_ID_HEADER.as_str()).iter();
+/// default) leaves the client's own before it, and neither can be told from the other;
+/// `instead` says what the request gets then (in a warning).
+fn single_line<'a>(parts: &'a Parts, name: &HeaderName, instead: &str) -> Option<&'a str> {
+    let mut lines = parts.headers.get_all(name).iter();
     let line = lines.next()?;
     if lines.next().is_some() {
         tracing::warn!(
             target: "audit_seaorm::http",
-            "audit: more than one X-User-Id line: the request's causer is left unknown"
-        );
-        return None;
-    }
-    line.to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && s.len() <= MAX_USER_ID_HEADER)
-        .map(str::to_owned)
-}
-
-/// The request's `X-Request-Id`, if it has exactly one such line: a gateway that adds its
-/// own leaves the client's line before it, and neither can be told from the other (as
-/// with `X-User-Id`).
-fn single_request_id(parts: &Parts) -> Option<&str> {
-    let mut lines = parts.headers.get_all(REQUEST_ID_HEADER.as_str()).iter();
-    let line = lines.next()?;
-    if lines.next().is_some() {
-        tracing::warn!(
-            target: "audit_seaorm::http",
-            "audit: more than one X-Request-Id line: the request gets a new id"
+            header = name.as_str(),
+            "audit: more than one {name} line: {instead}"
         );
         return None;
     }
     line.to_str().ok()
+}
+
+/// The causer a gateway put in `X-User-Id` (one line: see [`single_line`]).
+fn gateway_user_id(parts: &Parts) -> Option<String> {
+    single_line(
+        parts,
+        &USER_ID_HEADER,
+        "the request's causer is left unknown",
+    )
+    .map(str::trim)
+    .filter(|s| !s.is_empty() && s.len() <= MAX_USER_ID_HEADER)
+    .map(str::to_owned)
 }
 
 fn context_for(config: &Config, parts: &Parts) -> AuditContext {
@@ -320,7 +314,7 @@ fn context_for(config: &Config, parts: &Parts) -> AuditContext {
     // A client that picks its request id can add its entries to another request (which
     // a revert then refuses as shared): with trusted proxies configured, only theirs is
     // taken.
-    let given = single_request_id(parts)
+    let given = single_line(parts, &REQUEST_ID_HEADER, "the request gets a new id")
         .filter(|id| valid_request_id(id))
         .filter(|_| config.trust_request_id_header && from_gateway(config, parts));
     ctx.request_id = Some(match given {
