@@ -271,7 +271,8 @@ pub async fn fresh_db(backend: Backend, test: &str) -> Option<TestDb> {
     Some(guard)
 }
 
-async fn create_table<E: EntityTrait>(db: &DatabaseConnection, entity: E) {
+/// Creates the table of `entity` (one a test file declares for itself).
+pub async fn create_table<E: EntityTrait>(db: &DatabaseConnection, entity: E) {
     let schema = Schema::new(db.get_database_backend());
     let stmt = schema.create_table_from_entity(entity);
     db.execute(&stmt)

@@ -1175,11 +1175,7 @@ mod reply {
 /// A batch whose rows cascade into each other: SQLite and MySQL remove the reply with its
 /// comment before the statement reaches it, and count it out; it is gone, and logged.
 async fn a_cascade_within_a_batch_is_logged(db: DatabaseConnection) {
-    use sea_orm::Schema;
-    let schema = Schema::new(db.get_database_backend());
-    db.execute(&schema.create_table_from_entity(reply::Entity))
-        .await
-        .unwrap();
+    audit_tests::create_table(&db, reply::Entity).await;
     let comment = reply::ActiveModel {
         thread: Set(5),
         parent_id: Set(None),
@@ -1240,11 +1236,7 @@ mod crossed {
 /// Each field is matched to its own column: the bulk update of `label` logs `label`, as the
 /// writer's change.
 async fn a_column_named_like_another_field(db: DatabaseConnection) {
-    use sea_orm::Schema;
-    let schema = Schema::new(db.get_database_backend());
-    db.execute(&schema.create_table_from_entity(crossed::Entity))
-        .await
-        .unwrap();
+    audit_tests::create_table(&db, crossed::Entity).await;
     let row = crossed::ActiveModel {
         name: Set("n".into()),
         label: Set("l".into()),

@@ -377,11 +377,7 @@ mod bytes_keyed {
 /// not the `5` of a composite key of one value).
 async fn a_key_of_one_byte(db: DatabaseConnection) {
     use audit_seaorm::Audited;
-    use sea_orm::{ConnectionTrait, Schema};
-    let schema = Schema::new(db.get_database_backend());
-    db.execute(&schema.create_table_from_entity(bytes_keyed::Entity))
-        .await
-        .unwrap();
+    audit_tests::create_table(&db, bytes_keyed::Entity).await;
     let row = bytes_keyed::ActiveModel {
         id: Set(vec![5]),
         name: Set("five".into()),
