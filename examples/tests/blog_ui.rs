@@ -393,6 +393,33 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
     .await;
     assert_eq!(b.texts("#entries .causer").await, ["by bob"]);
     assert_eq!(b.texts("#entries a.subject").await, ["comment #1"]);
+    // A time in the address is shown to the second, and kept as it is when another
+    // filter is applied.
+    b.js(
+        "location.hash = '#/?since=2020-06-01T10%3A00%3A30.250Z'; return null",
+        vec![],
+    )
+    .await;
+    b.wait(
+        "the since filter",
+        "return document.getElementById('f-since') && \
+         /T\\d\\d:\\d\\d:30$/.test(document.getElementById('f-since').value)",
+    )
+    .await;
+    b.type_into("#f-action", &format!("created{ENTER}")).await;
+    b.wait(
+        "the action filter",
+        "return location.hash.includes('action=created')",
+    )
+    .await;
+    assert_eq!(
+        b.js(
+            "return new URLSearchParams(location.hash.slice(3)).get('since')",
+            vec![]
+        )
+        .await,
+        json!("2020-06-01T10:00:30.250Z")
+    );
 
     // Open post 1 from the timeline: its history, oldest first, field by field.
     b.click("#clear").await;
@@ -564,13 +591,15 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
         .await,
         json!(true)
     );
-    b.client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys(ESCAPE)
-        .await
-        .unwrap();
+    // (A key pressed wherever the focus is: the confirm button, which took it, is off.)
+    {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let escape = ESCAPE.chars().next().unwrap();
+        let press = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: escape })
+            .then(KeyAction::Up { value: escape });
+        b.client.perform_actions(press).await.unwrap();
+    }
     assert_eq!(
         b.js(
             "return document.getElementById('restore-dialog').open",

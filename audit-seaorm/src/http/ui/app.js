@@ -92,13 +92,13 @@ function timeEl(iso) {
   return h("time", { datetime: iso, title: "UTC: " + d.toISOString() }, d.toLocaleString());
 }
 
-// A `datetime-local` value (local time) from an ISO time, and back.
+// A `datetime-local` value (local time, to the second) from an ISO time, and back.
 function toLocalInput(iso) {
   if (!iso) return "";
   const d = new Date(iso);
   if (isNaN(d)) return "";
   const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 function fromLocalInput(value) {
@@ -244,7 +244,7 @@ function filterForm(params) {
     const list = name === "subject_type" ? "types" : name === "action" ? "actions" : null;
     return h("div", {},
       h("label", { for: id }, label),
-      h("input", { id, name, type: time ? "datetime-local" : "text", list,
+      h("input", { id, name, type: time ? "datetime-local" : "text", list, step: time ? 1 : null,
         value: time ? toLocalInput(params[name]) : (params[name] || ""), autocomplete: "off" }));
   });
   const form = h("form", { class: "filters", role: "search", "aria-label": "Filter the activity" },
@@ -259,7 +259,10 @@ function filterForm(params) {
     const next = {};
     for (const [name] of FILTERS) {
       const v = form.elements[name].value.trim();
-      next[name] = name === "since" || name === "until" ? fromLocalInput(v) : v;
+      const time = name === "since" || name === "until";
+      // A time left as shown keeps the address's own (its fraction of a second, and the
+      // instant it names where the local clock shows an hour twice).
+      next[name] = !time ? v : v === toLocalInput(params[name]) ? (params[name] || "") : fromLocalInput(v);
     }
     location.hash = "#/" + query(next);
   });
