@@ -424,6 +424,17 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
     // Open post 1 from the timeline: its history, oldest first, field by field.
     b.click("#clear").await;
     b.wait_count("#entries li.entry", 5).await;
+    // Already at `#/`, Clear still empties what was typed and not applied.
+    b.type_into("#f-causer_id", "nobody yet").await;
+    b.click("#clear").await;
+    assert_eq!(
+        b.js(
+            "return document.getElementById('f-causer_id').value",
+            vec![]
+        )
+        .await,
+        json!("")
+    );
     b.click("#entries a.subject[href='#/subject/post/1']").await;
     b.wait_count("#history li.entry", 3).await;
     b.wait_count("#versions tbody tr", 3).await;

@@ -253,7 +253,11 @@ function filterForm(params) {
     h("datalist", { id: "actions" }, ACTIONS.map((a) => h("option", { value: a }))),
     h("div", { class: "buttons" },
       h("button", { type: "submit", class: "primary" }, "Apply"),
-      h("button", { type: "button", id: "clear", onclick: () => { location.hash = "#/"; } }, "Clear")));
+      h("button", { type: "button", id: "clear", onclick: () => {
+        // (Already at `#/`, the address does not change: the fields typed are cleared here.)
+        for (const input of form.querySelectorAll("input")) input.value = "";
+        location.hash = "#/";
+      } }, "Clear")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const next = {};
