@@ -283,6 +283,67 @@ async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
 
 backend_tests!(a_delete_by_key_in_another_form);
 
+/// A note an earlier write left behind (`update_without_returning` runs only `before_save`)
+/// under the row's spelling of its key is not taken by a later update that spells the key
+/// otherwise (a column that ignores case): that update is logged as its own.
+async fn a_note_left_under_another_spelling(db: DatabaseConnection) {
+    use audit_tests::label;
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.execute_unprepared(
+                "CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', \
+                 deterministic = false); \
+                 ALTER TABLE labels ALTER COLUMN name TYPE varchar(400) COLLATE ci",
+            )
+            .await
+            .unwrap();
+        }
+        DbBackend::Sqlite => {
+            db.execute_unprepared(
+                "DROP TABLE labels; CREATE TABLE labels \
+                 (name varchar(400) COLLATE NOCASE NOT NULL PRIMARY KEY, color varchar NOT NULL)",
+            )
+            .await
+            .unwrap();
+        }
+        _ => {} // the default collation ignores case
+    }
+    label::ActiveModel {
+        name: Set("blue-label".into()),
+        color: Set("blue".into()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    // Sets nothing audited, and never reaches `after_save`: its note stays.
+    let _ = label::ActiveModel {
+        name: sea_orm::ActiveValue::Unchanged("blue-label".into()),
+        ..Default::default()
+    }
+    .update_without_returning(&db)
+    .await;
+    let row = label::ActiveModel {
+        name: sea_orm::ActiveValue::Unchanged("Blue-Label".into()),
+        color: Set("red".into()),
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    assert_eq!(row.name, "blue-label");
+    let last = history(&db, "labels", "blue-label")
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.action.as_str(), "updated");
+    assert_eq!(
+        serde_json::to_value(&last.changes).unwrap(),
+        serde_json::json!({"color": {"old": "blue", "new": "red"}})
+    );
+}
+
+backend_tests!(a_note_left_under_another_spelling);
+
 /// A time bound between two microseconds (stored times are whole microseconds) counts as
 /// the microsecond below it on every backend (PostgreSQL's and MySQL's drivers cut it so;
 /// SQLite compared the nanoseconds): `since` holds an entry at that microsecond, `until`

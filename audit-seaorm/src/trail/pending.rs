@@ -39,7 +39,17 @@ pub(crate) struct Key {
 }
 
 impl Key {
+    /// The key's text is folded as the loosest key column compares it (case, trailing
+    /// spaces: MySQL/MariaDB's default collations, PostgreSQL's `citext`): `before_save`
+    /// knows the key as the write spells it, `after_save` as the row holds it, and the two
+    /// must meet, so that a note another write left under the row's spelling is replaced,
+    /// not taken. (Two writes in flight at once in one task on one connection whose keys
+    /// differ only so share a note: each is still logged, less sharply.)
     pub(crate) fn new<M: 'static, C: ?Sized>(primary_key: String, db: &C) -> Self {
+        let mut primary_key = primary_key.to_lowercase();
+        while primary_key.contains(" \")") {
+            primary_key = primary_key.replace(" \")", "\")");
+        }
         Self {
             owner: owner(),
             model: TypeId::of::<M>(),
