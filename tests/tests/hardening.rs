@@ -202,15 +202,9 @@ backend_tests!(a_drift_never_copies_a_value_now_redacted);
 
 backend_tests!(keys_differing_in_case_are_two_subjects);
 
-/// A delete by key (an ActiveModel holding only the key) given in another form than the
-/// row holds it: where the key column ignores case (MySQL/MariaDB's default collation,
-/// here on every backend), `"Blue-Label"` deletes the row `"blue-label"`, and the trail
-/// of `"blue-label"`, which names the record by its key as stored, says it is deleted —
-/// on PostgreSQL and MySQL/MariaDB. SQLite reads no key back (its default collation
-/// compares exactly, and a read before the write would make a deferred transaction fail
-/// rather than wait): there the delete goes unlogged, as the README says.
-async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
-    use audit_tests::label;
+/// Makes the `labels` key column ignore case on every backend (MySQL/MariaDB's default
+/// collation does already).
+async fn labels_ignoring_case(db: &DatabaseConnection) {
     match db.get_database_backend() {
         DbBackend::Postgres => {
             db.execute_unprepared(
@@ -231,6 +225,18 @@ async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
         }
         _ => {} // the default collation ignores case
     }
+}
+
+/// A delete by key (an ActiveModel holding only the key) given in another form than the
+/// row holds it: where the key column ignores case (MySQL/MariaDB's default collation,
+/// here on every backend), `"Blue-Label"` deletes the row `"blue-label"`, and the trail
+/// of `"blue-label"`, which names the record by its key as stored, says it is deleted —
+/// on PostgreSQL and MySQL/MariaDB. SQLite reads no key back (its default collation
+/// compares exactly, and a read before the write would make a deferred transaction fail
+/// rather than wait): there the delete goes unlogged, as the README says.
+async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
+    use audit_tests::label;
+    labels_ignoring_case(&db).await;
     label::ActiveModel {
         name: Set("blue-label".into()),
         color: Set("blue".into()),
@@ -288,26 +294,7 @@ backend_tests!(a_delete_by_key_in_another_form);
 /// otherwise (a column that ignores case): that update is logged as its own.
 async fn a_note_left_under_another_spelling(db: DatabaseConnection) {
     use audit_tests::label;
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            db.execute_unprepared(
-                "CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', \
-                 deterministic = false); \
-                 ALTER TABLE labels ALTER COLUMN name TYPE varchar(400) COLLATE ci",
-            )
-            .await
-            .unwrap();
-        }
-        DbBackend::Sqlite => {
-            db.execute_unprepared(
-                "DROP TABLE labels; CREATE TABLE labels \
-                 (name varchar(400) COLLATE NOCASE NOT NULL PRIMARY KEY, color varchar NOT NULL)",
-            )
-            .await
-            .unwrap();
-        }
-        _ => {} // the default collation ignores case
-    }
+    labels_ignoring_case(&db).await;
     label::ActiveModel {
         name: Set("blue-label".into()),
         color: Set("blue".into()),
