@@ -133,12 +133,20 @@ pub(crate) async fn is_partitioned<C: ConnectionTrait>(db: &C) -> Result<bool> {
     .await
 }
 
-/// Whether `activity_log` exists as a plain table (PostgreSQL).
+/// The current schema's row in `pg_namespace`, by name: `current_schema()::regnamespace`
+/// would read the name as an identifier (folded to lower case, split at dots).
+const CURRENT_SCHEMA: &str = "(SELECT oid FROM pg_namespace WHERE nspname = current_schema())";
+
+/// Whether `activity_log` exists as a plain table in the current schema (PostgreSQL): one
+/// elsewhere on the search path does not count, as for the other tables.
 pub(crate) async fn is_plain_table<C: ConnectionTrait>(db: &C) -> Result<bool> {
     query_bool(
         db,
-        "SELECT EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($1) AND relkind = 'r')",
-        vec![format!(r#""{}""#, log_table()).into()],
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_class \
+             WHERE relname = $1 AND relnamespace = {CURRENT_SCHEMA} AND relkind = 'r')"
+        ),
+        vec![log_table().into()],
         "reading whether activity_log exists",
     )
     .await
@@ -149,8 +157,10 @@ pub(crate) async fn is_plain_table<C: ConnectionTrait>(db: &C) -> Result<bool> {
 pub(crate) async fn in_current_schema<C: ConnectionTrait>(db: &C, name: &str) -> Result<bool> {
     query_bool(
         db,
-        "SELECT EXISTS (SELECT 1 FROM pg_class \
-         WHERE relname = $1 AND relnamespace = current_schema()::regnamespace)",
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_class \
+             WHERE relname = $1 AND relnamespace = {CURRENT_SCHEMA})"
+        ),
         vec![name.into()],
         "reading which audit tables exist",
     )
@@ -402,6 +412,7 @@ pub(crate) async fn months<C: ConnectionTrait>(db: &C) -> Result<Vec<Partition>>
                                    'FROM \\(''([^'']+)''\\) TO \\(''([^'']+)''\\)')) AS b) m, \
                   LATERAL (SELECT m.b[1]::timestamptz AS lower_bound, m.b[2]::timestamptz AS upper_bound) t \
              WHERE i.inhparent = to_regclass($1) AND m.b IS NOT NULL \
+                   AND isfinite(t.lower_bound) AND isfinite(t.upper_bound) \
              ORDER BY lower_bound",
             [format!(r#""{}""#, log_table()).into()],
         ))
@@ -529,7 +540,10 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
     if dry_run {
         return Ok(MonthDrop::Dropped(count as u64));
     }
-    let changed = changed_in(db, name).await?;
+    let mut changed = changed_in(db, name).await?;
+    // Rows with ids no database gives stay too, as on the plain layout: `verify` reports
+    // them `inserted`, and marking their "links" would unmark a pruned row's.
+    changed.extend(forged_in(db, name).await?);
     // Retention's doing: the links of its rows are marked (see `prune`), but for the
     // changed ones, which stay.
     let mut ids = sea_orm::sea_query::Query::select()
@@ -635,6 +649,25 @@ pub async fn maintain_partitions<C: ConnectionTrait + TransactionTrait>(
         }
     }
     Ok(created)
+}
+
+/// The ids of partition `name`'s rows that no database gives (0 and below), which a drop
+/// keeps: `verify` reports them `inserted`.
+async fn forged_in<C: ConnectionTrait>(db: &C, name: &str) -> Result<Vec<i64>> {
+    use crate::entity::activity_log::Column as A;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let forged = Query::select()
+        .column(A::Id)
+        .from(Alias::new(name))
+        .and_where(Expr::col(A::Id).lte(0))
+        .to_owned();
+    db.query_all(&forged)
+        .await
+        .map_err(Error::db("reading the entries of a partition to drop"))?
+        .iter()
+        .map(|r| r.try_get_by_index(0))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Error::db("reading the entries of a partition to drop"))
 }
 
 /// The entries of partition `name` that no longer match their links, a page of ids at a

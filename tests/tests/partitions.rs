@@ -346,6 +346,26 @@ async fn a_month_of_another_name_is_left_to_it(db: DatabaseConnection) {
         .await
         .unwrap();
     assert!(!partitions(&db).await.contains(&name(2)));
+    // Nor is one up to `infinity` (no month: its bound is no time to read).
+    db.execute_unprepared(
+        "CREATE TABLE activity_log_future PARTITION OF activity_log \
+         FOR VALUES FROM ('2200-01-01') TO ('infinity')",
+    )
+    .await
+    .unwrap();
+    assert!(maintain_partitions(&db).await.unwrap().is_empty());
+    let done = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::days(100)),
+    )
+    .await
+    .unwrap();
+    assert!(done.partitions.is_empty(), "{done:?}");
+    assert!(
+        partitions(&db)
+            .await
+            .contains(&"activity_log_future".to_owned())
+    );
 }
 
 /// pg_partman (4.x, Debian's `postgresql-15-partman`) takes the table over: it keeps the
@@ -481,6 +501,51 @@ async fn a_month_drop_keeps_changed_rows(db: DatabaseConnection) {
         .collect();
     let id = p.id.to_string();
     assert_eq!(found, [("activity_log", id.as_str(), BreakReason::Changed)]);
+}
+
+/// A row under an id no database gives (0 and below) in an expired month stays, as on the
+/// plain layout, for `verify` to report: the drop does not take it for a row of its own.
+/// Marking its "link" would have found the link that the same prune marked for the row
+/// whose id it negates (a month dropped before), and turned it back into a live link.
+async fn a_month_drop_keeps_forged_rows(db: DatabaseConnection) {
+    use audit_seaorm::{BreakReason, VerifyScope, seal_all, verify};
+    partition_activity_log(&db).await;
+    month_partition(&db, -7).await;
+    month_partition(&db, -6).await;
+    let gone = entries_at(&db, 1, month(-7) + Duration::days(3)).await[0];
+    // (`seal_all`: `seal` holds a row dated that far back for a late one.)
+    assert_eq!(seal_all(&db).await.unwrap().rows, 1);
+    entries_at(&db, 1, month(-6) + Duration::days(3)).await;
+    db.execute_unprepared(&format!(
+        "INSERT INTO activity_log (id, action, subject_type, subject_id, changes, created_at) \
+         VALUES ({}, 'viewed', 'item', 'forged', '{{}}', TIMESTAMPTZ '{}')",
+        -gone,
+        (month(-6) + Duration::days(4)).format("%Y-%m-%d %H:%M:%S+00")
+    ))
+    .await
+    .unwrap();
+    assert_eq!(rows_in(&db, &name(-6)).await, 2);
+    let done = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::days(100)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.partitions, [name(-7), name(-6)]);
+    assert_eq!(done.entries, 2, "{done:?}");
+    let forged = activity_log::Entity::find()
+        .filter(activity_log::Column::Id.eq(-gone))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(forged, 1, "the forged row is kept");
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    let found: Vec<(&str, &str, BreakReason)> = report
+        .breaks
+        .iter()
+        .map(|b| (b.table.as_str(), b.subject_id.as_str(), b.reason))
+        .collect();
+    assert_eq!(found, [("activity_log", "forged", BreakReason::Inserted)]);
 }
 
 /// On the partitioned layout an id is not unique (the key holds the time): a row inserted
@@ -667,6 +732,7 @@ postgres_tests!(
     a_plain_log_converts_to_months,
     a_month_of_another_name_is_left_to_it,
     a_copy_under_a_sealed_rows_id_is_kept,
+    a_month_drop_keeps_forged_rows,
     a_month_drop_keeps_changed_rows,
     pg_partman_takes_over,
     install_makes_months_ahead_and_keeps_them,

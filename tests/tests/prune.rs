@@ -121,6 +121,39 @@ async fn chains_fold_over_transactions(db: DatabaseConnection) {
     assert!(report.is_intact(), "{:#?}", report.breaks);
 }
 
+/// A row under an id no database gives (0 and below, written with an explicit id) is not
+/// retention's to remove, however old: `verify` reports it `inserted`, and the partitioned
+/// layout's month drop keeps it too.
+async fn forged_rows_stay(db: DatabaseConnection) {
+    let honest = post_with_versions(&db, "honest", 0).await;
+    age_history(&db, honest.id, 400).await;
+    activity_log::Entity::insert(activity_log::ActiveModel {
+        id: Set(-1),
+        action: Set("viewed".into()),
+        subject_type: Set("item".into()),
+        subject_id: Set("forged".into()),
+        changes: Set(json!({})),
+        created_at: Set(Utc::now() - Duration::days(400)),
+        ..Default::default()
+    })
+    .exec_without_returning(&db)
+    .await
+    .unwrap();
+    let done = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::days(365)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.entries, 1, "{done:?}");
+    let forged = activity_log::Entity::find()
+        .filter(activity_log::Column::Id.eq(-1))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(forged, 1);
+}
+
 /// The longest age a policy takes is a cut-off every backend holds (MySQL's `DATETIME`
 /// starts at the year 1000): nothing that young goes.
 async fn the_longest_age_keeps_everything(db: DatabaseConnection) {
@@ -411,6 +444,7 @@ async fn a_generated_key_given_again_after_prune(db: DatabaseConnection) {
 
 backend_tests!(
     a_generated_key_given_again_after_prune,
+    forged_rows_stay,
     chains_fold_over_transactions,
     the_longest_age_keeps_everything,
     entries_and_their_counts_go_together,

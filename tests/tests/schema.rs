@@ -398,7 +398,8 @@ async fn a_role_that_cannot_create_installs(db: DatabaseConnection) {
 
 /// Audit tables of another schema on the search path (one tenant's schema before another's,
 /// the shared one last) are not this schema's: install creates its own in the current
-/// schema, as `CREATE TABLE` names it, and the writes find them there.
+/// schema, as `CREATE TABLE` names it, and the writes find them there. The schema's name
+/// is taken as it is spelt (capitals, a dot), not as an identifier to fold.
 async fn tables_of_another_schema_are_not_ours(db: DatabaseConnection) {
     use sea_orm::TransactionTrait;
     let txn = db.begin().await.unwrap();
@@ -406,12 +407,14 @@ async fn tables_of_another_schema_are_not_ours(db: DatabaseConnection) {
     txn.execute_unprepared("CREATE INDEX idx_activity_log_action ON public.activity_log (action)")
         .await
         .unwrap();
-    txn.execute_unprepared("CREATE SCHEMA tenant_b")
+    txn.execute_unprepared(r#"CREATE SCHEMA "Tenant.B""#)
         .await
         .unwrap();
-    txn.execute_unprepared("SET LOCAL search_path = tenant_b, public")
+    txn.execute_unprepared(r#"SET LOCAL search_path = "Tenant.B", public"#)
         .await
         .unwrap();
+    install(&txn).await.unwrap();
+    // And again, as the next boot does: the tables are found there.
     install(&txn).await.unwrap();
     let kept: bool = txn
         .query_one_raw(sea_orm::Statement::from_string(
@@ -427,21 +430,52 @@ async fn tables_of_another_schema_are_not_ours(db: DatabaseConnection) {
     let tables: i64 = txn
         .query_one_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'tenant_b'",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'Tenant.B'",
         ))
         .await
         .unwrap()
         .unwrap()
         .try_get_by_index(0)
         .unwrap();
-    assert!(tables >= 7, "{tables} tables in tenant_b");
+    assert!(tables >= 7, "{tables} tables in Tenant.B");
+    txn.rollback().await.unwrap();
+}
+
+/// The partitioned layout installed in a schema of its own, the shared schema behind it on
+/// the search path holding a plain `activity_log`: that table is another schema's, no
+/// reason to refuse.
+async fn a_plain_log_of_another_schema_is_not_ours(db: DatabaseConnection) {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await.unwrap();
+    // The shared schema's log, plain whatever layout the suite runs.
+    txn.execute_unprepared(
+        "CREATE SCHEMA shared; CREATE TABLE shared.activity_log (id bigint PRIMARY KEY); \
+         CREATE SCHEMA tenant_c; SET LOCAL search_path = tenant_c, shared",
+    )
+    .await
+    .unwrap();
+    audit_seaorm::install_with(&txn, &audit_seaorm::Install::new().partitioned(true))
+        .await
+        .unwrap();
+    let kind: String = txn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT relkind::text FROM pg_class WHERE oid = 'tenant_c.activity_log'::regclass",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    assert_eq!(kind, "p", "tenant_c's log is partitioned");
     txn.rollback().await.unwrap();
 }
 
 audit_tests::postgres_tests!(
     chain_keys_get_byte_order,
     a_role_that_cannot_create_installs,
-    tables_of_another_schema_are_not_ours
+    tables_of_another_schema_are_not_ours,
+    a_plain_log_of_another_schema_is_not_ours
 );
 
 /// What `install_sql` gives, run by a schema tool of your own instead of `install`, is a
