@@ -215,14 +215,17 @@ pub(crate) async fn take_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> 
             // GET_LOCK answers 0 when it timed out (and NULL on an error) rather than
             // failing: going on without the lock would race the install that holds it.
             let get = |secs: u32| async move {
-                db.query_one_raw(sea_orm::Statement::from_string(
-                    DbBackend::MySql,
-                    format!("SELECT GET_LOCK({MYSQL_INSTALL_LOCK}, {secs}) AS got"),
-                ))
-                .await
-                .map_err(Error::db(CONTEXT))
-                .map(|row| row.and_then(|row| row.try_get::<Option<i64>>("", "got").ok()))
-                .map(Option::flatten)
+                let row = db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        DbBackend::MySql,
+                        format!("SELECT GET_LOCK({MYSQL_INSTALL_LOCK}, {secs}) AS got"),
+                    ))
+                    .await
+                    .map_err(Error::db(CONTEXT))?;
+                row.map(|row| row.try_get::<Option<i64>>("", "got"))
+                    .transpose()
+                    .map(Option::flatten)
+                    .map_err(Error::db(CONTEXT))
             };
             let mut got = get(0).await?;
             if got == Some(0) {
@@ -236,12 +239,16 @@ pub(crate) async fn take_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> 
             if got == Some(1) {
                 return Ok(());
             }
+            let why = match got {
+                Some(0) => {
+                    format!("another session held `{INSTALL_LOCK}` for {MYSQL_INSTALL_WAIT_SECS} s")
+                }
+                // (NULL: an error of the server's lock service, the session killed meanwhile)
+                _ => format!("GET_LOCK of `{INSTALL_LOCK}` answered {got:?}"),
+            };
             Err(Error::Database {
                 context: CONTEXT,
-                source: sea_orm::DbErr::Custom(format!(
-                    "another session held `{INSTALL_LOCK}` for {MYSQL_INSTALL_WAIT_SECS} s \
-                     (GET_LOCK answered {got:?})"
-                )),
+                source: sea_orm::DbErr::Custom(why),
             })
         }
         _ => Ok(()),
