@@ -1809,6 +1809,18 @@ async fn ui_page_is_served_with_a_strict_policy() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(header(&res, "location"), "../ui");
+    // A method the page does not take is the API's JSON 405, out of caches.
+    for file in ["ui", "ui/app.js"] {
+        let res = client()
+            .post(format!("{base}/api/audit/{file}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{file}");
+        assert_eq!(header(&res, "cache-control"), "no-store", "{file}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed", "{file}");
+    }
     // The data behind the page keeps its access decision.
     let res = client()
         .get(format!("{base}/api/audit/permissions"))

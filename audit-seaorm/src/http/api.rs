@@ -357,8 +357,14 @@ impl AuditApi {
             .with_state(state);
         #[cfg(feature = "ui")]
         if self.ui {
-            // Outside the access layer: the page's files hold no data.
-            return api.merge(super::ui::routes());
+            // Outside the access layer: the page's files hold no data. A method they do
+            // not take is the API's JSON 405, kept out of caches like the API's answers.
+            let page = super::ui::routes().method_not_allowed_fallback(|| async {
+                let mut response = method_not_allowed().await.into_response();
+                keep_out_of_caches(&mut response);
+                response
+            });
+            return api.merge(page);
         }
         api
     }
@@ -367,15 +373,19 @@ impl AuditApi {
 /// Every answer of the API, errors included, kept out of caches (the browser's disk, a
 /// proxy's): they hold the trail's values, causers, addresses.
 async fn no_store(request: Request, next: Next) -> Response {
-    use axum::http::{HeaderValue, header};
     let mut response = next.run(request).await;
+    keep_out_of_caches(&mut response);
+    response
+}
+
+fn keep_out_of_caches(response: &mut Response) {
+    use axum::http::{HeaderValue, header};
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    response
 }
 
 async fn access(State(state): State<Arc<ApiState>>, request: Request, next: Next) -> Response {

@@ -314,9 +314,11 @@ fn context_for(config: &Config, parts: &Parts) -> AuditContext {
     // A client that picks its request id can add its entries to another request (which
     // a revert then refuses as shared): with trusted proxies configured, only theirs is
     // taken.
-    let given = single_line(parts, &REQUEST_ID_HEADER, "the request gets a new id")
-        .filter(|id| valid_request_id(id))
-        .filter(|_| config.trust_request_id_header && from_gateway(config, parts));
+    // (Trust first: a header that would not be believed is not read, nor warned about.)
+    let given = (config.trust_request_id_header && from_gateway(config, parts))
+        .then(|| single_line(parts, &REQUEST_ID_HEADER, "the request gets a new id"))
+        .flatten()
+        .filter(|id| valid_request_id(id));
     ctx.request_id = Some(match given {
         Some(id) => id.to_owned(),
         None => uuid::Uuid::new_v4().to_string(),
@@ -638,6 +640,48 @@ mod tests {
         let bad = parts(&[("x-request-id", "no spaces<script>")], "127.0.0.1:1");
         let id = context_for(&layer.config, &bad).request_id.unwrap();
         assert!(uuid::Uuid::parse_str(&id).is_ok());
+    }
+
+    /// Two `X-Request-Id` lines are warned of only when the header would be believed: a
+    /// client cannot fill the log with a header the layer ignores.
+    #[test]
+    fn an_ignored_request_id_header_is_not_warned_of() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Kept(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Kept {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let warned = |layer: AuditLayer, peer: &str| {
+            let kept = Kept::default();
+            let writer = kept.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            let mut two = parts(&[("x-request-id", "a")], peer);
+            two.headers
+                .append("x-request-id", HeaderValue::from_static("b"));
+            let ctx =
+                tracing::subscriber::with_default(subscriber, || context_for(&layer.config, &two));
+            assert!(!matches!(ctx.request_id.as_deref(), Some("a" | "b")));
+            let text = String::from_utf8_lossy(&kept.0.lock().unwrap()).into_owned();
+            text.contains("more than one x-request-id line")
+        };
+        assert!(warned(AuditLayer::new(), "198.51.100.7:5000"));
+        assert!(!warned(
+            AuditLayer::new().trust_request_id_header(false),
+            "198.51.100.7:5000"
+        ));
+        let behind = || AuditLayer::new().trusted_proxies(["10.0.0.1".parse().unwrap()]);
+        assert!(!warned(behind(), "198.51.100.7:5000"));
+        assert!(warned(behind(), "10.0.0.1:5000"));
     }
 
     #[test]
