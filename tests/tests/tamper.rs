@@ -943,6 +943,42 @@ async fn a_sweep_finds_every_row_behind_the_last_run(db: DatabaseConnection) {
     assert_eq!(seal_all(&db).await.unwrap().rows, 0);
 }
 
+/// A sweep whose rows behind the last run fill its first step exactly (1,000 of them, the
+/// last at the last gap) reads on above the last run in the same call: it is not recorded
+/// as caught up with the rows written since unread, which the late line would then pass.
+async fn a_sweep_that_fills_a_step_behind_reads_on(db: DatabaseConnection) {
+    let now = Utc::now();
+    let entry = |id: i64| activity_log::ActiveModel {
+        id: Set(id),
+        ..approval(i32::try_from(id % 50).unwrap(), now)
+    };
+    let insert = |ids: Vec<i64>| {
+        let db = db.clone();
+        async move {
+            for chunk in ids.chunks(500) {
+                activity_log::Entity::insert_many(chunk.iter().map(|&id| entry(id)))
+                    .exec(&db)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    // Odd ids 1..=2001 sealed: the run passed the 1,000 even ids below its top.
+    insert((0..=1000).map(|i| 2 * i + 1).collect()).await;
+    assert_eq!(seal_all(&db).await.unwrap().rows, 1001);
+    // Those commit behind it, and ten rows after it.
+    insert((1..=1000).map(|i| 2 * i).collect()).await;
+    insert((2002..2012).collect()).await;
+    age_runs(&db, Utc::now() - Duration::minutes(2)).await;
+    let sweep = seal(&db).await.unwrap();
+    assert_eq!(sweep.swept_gaps, Some(1000), "{sweep:?}");
+    assert_eq!((sweep.rows, sweep.held_back), (1010, 0), "{sweep:?}");
+    assert!(sweep.swept && sweep.steps >= 2, "{sweep:?}");
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+    assert_eq!((report.pending, report.links), (0, 2011));
+}
+
 /// A sweep that `seal` makes looks only at the ids the runs since the floor passed
 /// without sealing (their gaps: rows not committed yet, rows held back), not at every row
 /// behind the last run; where the runs' record of those has a hole, it reads every row.
@@ -2163,6 +2199,7 @@ mod an_offset_does_not_age_an_entry {
 backend_tests!(
     many_late_rows_are_sealed,
     a_long_sweep_is_recorded_when_it_began,
+    a_sweep_that_fills_a_step_behind_reads_on,
     prune_keeps_an_unreadable_row,
     a_key_twice_is_a_change,
     an_unreadable_row_is_reported,

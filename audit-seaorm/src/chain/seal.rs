@@ -613,12 +613,14 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, all: bool) -> Resu
             behind.advance(&ranges, full, page.last().map(Row::id));
             found.extend(page);
         }
-        let mut more = !behind.done();
+        let room = PAGE - found.len() as u64;
+        // A step filled behind the last run has not read above it: more to read, even
+        // when the runs' gaps are done (a sweep is not caught up before it has).
+        let mut more = !behind.done() || room == 0;
         // Reading on above `read_from`, the step passes the ids above `past` (those
         // below the last run's, a sweep reading every row sees only where unsealed).
         let mut past = None;
-        let room = PAGE - found.len() as u64;
-        if !more && room > 0 {
+        if !more {
             let start = Ord::max(floor, *read_from);
             let page = unsealed(db, kind, start, room).await?;
             more = page.len() as u64 == room;
