@@ -979,6 +979,37 @@ async fn a_sweep_that_fills_a_step_behind_reads_on(db: DatabaseConnection) {
     assert_eq!((report.pending, report.links), (0, 2011));
 }
 
+/// A chain whose head was removed has links still: `seal` cannot start it again from its
+/// first link, and says which chain, where it used to fail on a unique key it did not
+/// name; `verify` reports the chain `head_changed`.
+async fn a_removed_head_is_named_by_seal(db: DatabaseConnection) {
+    use audit_seaorm::{NewActivity, log};
+    let p = post_with_history(&db, "headless", 1).await;
+    seal(&db).await.unwrap();
+    chains::Entity::delete_many()
+        .filter(chains::Column::Kind.eq(1i16)) // activity_log's chains
+        .filter(chains::Column::SubjectId.eq(p.id.to_string()))
+        .exec(&db)
+        .await
+        .unwrap();
+    log(&db, NewActivity::new("viewed").subject("post", p.id))
+        .await
+        .unwrap();
+    let err = seal(&db).await.unwrap_err();
+    let audit_seaorm::Error::Chain(message) = &err else {
+        panic!("{err:?}");
+    };
+    assert!(message.contains(&format!("`post` {}", p.id)), "{message}");
+    assert!(message.contains("head_changed"), "{message}");
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    let found: Vec<(&str, BreakReason)> = report
+        .breaks
+        .iter()
+        .map(|b| (b.table.as_str(), b.reason))
+        .collect();
+    assert_eq!(found, [("activity_log", BreakReason::HeadChanged)]);
+}
+
 /// A sweep that `seal` makes looks only at the ids the runs since the floor passed
 /// without sealing (their gaps: rows not committed yet, rows held back), not at every row
 /// behind the last run; where the runs' record of those has a hole, it reads every row.
@@ -2200,6 +2231,7 @@ backend_tests!(
     many_late_rows_are_sealed,
     a_long_sweep_is_recorded_when_it_began,
     a_sweep_that_fills_a_step_behind_reads_on,
+    a_removed_head_is_named_by_seal,
     prune_keeps_an_unreadable_row,
     a_key_twice_is_a_change,
     an_unreadable_row_is_reported,

@@ -828,7 +828,13 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: Vec<Row>, run: i64) 
             ((t.to_owned(), id.to_owned()), ())
         })
         .collect();
-    let found = heads(db, kind, subjects.into_keys()).await?;
+    let found = heads(db, kind, subjects.keys().cloned()).await?;
+    // The chains this step starts (named if their first links collide with links there).
+    let started: Vec<(String, String)> = subjects
+        .into_keys()
+        .filter(|k| !found.contains_key(k))
+        .collect();
+    let refused = |e: sea_orm::DbErr| links_refused(kind, &started, e);
     let (links, tips) = if rows.len() >= super::OFF_THREAD_ROWS {
         super::off_thread(move || chained(kind, &rows, &found)).await?
     } else {
@@ -852,7 +858,7 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: Vec<Row>, run: i64) 
         })
         .collect();
     if db.get_database_backend() == DbBackend::Postgres {
-        write_pg(db, kind, run, links, heads).await?;
+        write_pg(db, kind, run, links, heads, refused).await?;
         return Ok(n);
     }
     seals::Entity::insert_many(links.into_iter().map(|l| seals::ActiveModel {
@@ -868,7 +874,7 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: Vec<Row>, run: i64) 
     }))
     .exec_without_returning(db)
     .await
-    .map_err(Error::db("writing the links"))?;
+    .map_err(refused)?;
     chains::Entity::insert_many(heads.into_iter().map(chains::ActiveModel::from))
         .on_conflict(
             OnConflict::columns([
@@ -887,6 +893,36 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: Vec<Row>, run: i64) 
         .await
         .map_err(Error::db("moving the chains' heads"))?;
     Ok(n)
+}
+
+/// The error of a step whose links the database refused: when they collide with links
+/// there (a unique key) and the step starts chains, one of those has links but no head (its
+/// row in the heads' table removed: `verify` reports it `head_changed`), and its first link
+/// takes a place that is taken. Every later step would too: the error names the chains.
+fn links_refused(kind: Kind, started: &[(String, String)], e: sea_orm::DbErr) -> Error {
+    let collided = matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    );
+    if !collided || started.is_empty() {
+        return Error::db("writing the links")(e);
+    }
+    const NAMED: usize = 10;
+    let mut named: Vec<String> = started
+        .iter()
+        .take(NAMED)
+        .map(|(t, id)| format!("`{t}` {id}"))
+        .collect();
+    if started.len() > NAMED {
+        named.push(format!("and {} more", started.len() - NAMED));
+    }
+    Error::Chain(format!(
+        "writing the links of {}: a chain has links but no head (its head removed; \
+         `verify` reports it `head_changed`), one of those this step starts: {}; sealing \
+         stops here until its head is put back ({e})",
+        kind.table(),
+        named.join(", ")
+    ))
 }
 
 /// Per chain: its new head's seq and hash.
@@ -960,6 +996,7 @@ async fn write_pg<C: ConnectionTrait>(
     run: i64,
     mut links: Vec<NewLink>,
     mut heads: Vec<chains::Model>,
+    refused: impl Fn(sea_orm::DbErr) -> Error,
 ) -> Result<()> {
     // A column of the rows as one array parameter (the strings moved out, not copied:
     // the rows are not used again).
@@ -1008,18 +1045,20 @@ async fn write_pg<C: ConnectionTrait>(
         numbers(&heads, |h| h.head_seq),
         texts(&mut heads, |h| &mut h.head_hash),
     ];
-    for (sql, values, context) in [
-        (links_sql, links_values, "writing the links"),
-        (heads_sql, heads_values, "moving the chains' heads"),
-    ] {
-        db.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .await
-        .map_err(Error::db(context))?;
-    }
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        links_sql,
+        links_values,
+    ))
+    .await
+    .map_err(refused)?;
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        heads_sql,
+        heads_values,
+    ))
+    .await
+    .map_err(Error::db("moving the chains' heads"))?;
     Ok(())
 }
 
