@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
@@ -138,8 +138,11 @@ pub async fn recount_activity<C: ConnectionTrait + TransactionTrait>(
         .map_err(Error::db("committing the recount of the hourly counts"))
 }
 
+/// The hour `t` falls in, at any time a trail holds (`duration_trunc` works in
+/// nanoseconds: it gives up outside 1677–2262, which an import can reach).
 fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(Duration::hours(1)).unwrap_or(t)
+    let hour = t.timestamp().div_euclid(3600) * 3600;
+    DateTime::from_timestamp(hour, 0).unwrap_or(t)
 }
 
 fn ceil_hour(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -525,5 +528,22 @@ mod tests {
         assert_eq!(ceil_hour(t).to_rfc3339(), "2026-03-01T11:00:00+00:00");
         let whole: DateTime<Utc> = "2026-03-01T10:00:00Z".parse().unwrap();
         assert_eq!(ceil_hour(whole), whole);
+        // Beyond the years nanoseconds reach (an import's times): still on the hour.
+        for (t, floor, ceil) in [
+            (
+                "1600-01-01T00:30:00Z",
+                "1600-01-01T00:00:00+00:00",
+                "1600-01-01T01:00:00+00:00",
+            ),
+            (
+                "9999-12-31T22:59:59.9Z",
+                "9999-12-31T22:00:00+00:00",
+                "9999-12-31T23:00:00+00:00",
+            ),
+        ] {
+            let t: DateTime<Utc> = t.parse().unwrap();
+            assert_eq!(floor_hour(t).to_rfc3339(), floor);
+            assert_eq!(ceil_hour(t).to_rfc3339(), ceil);
+        }
     }
 }
