@@ -638,10 +638,14 @@ async fn step<C: ConnectionTrait>(db: &C, from: Option<From>, all: bool) -> Resu
         // One pass sorts the rows: late for good, waiting for their time (held back
         // both), or sealed now.
         let ids: Vec<i64> = found.iter().map(Row::id).collect();
+        let given = match ids.last() {
+            Some(_) => last_given_id(db, kind).await?,
+            None => None,
+        };
         let mut waiting = Vec::new();
         let mut fresh = Vec::with_capacity(found.len());
         for row in found {
-            if runs.late.is_late(kind, &row) {
+            if runs.late.is_late(kind, &row) || given.is_some_and(|given| row.id() > given) {
                 held_back += 1;
             } else if row.created_at() > ahead {
                 held_back += 1;
@@ -716,6 +720,40 @@ pub(crate) async fn unsealed<C: ConnectionTrait>(
         ..Default::default()
     };
     rows.read(db, kind).await
+}
+
+/// On PostgreSQL, the last id the sequence of `kind`'s table gave, read after its rows:
+/// a row above it was inserted with an id of its own (`INSERT … (id, …)`), which the
+/// sequence does not move past. Such a row is never sealed: the runs' top and floor would
+/// jump to it, and every row the sequence gives after it would fall behind them, unsealed
+/// for good. Held back, it reads `inserted` once the late line passes its time, as a row
+/// with an id no database gives does. `None` (no bound): another backend (their counters
+/// move past an id given), a column without a sequence, one this role may not read, or
+/// one not used yet.
+async fn last_given_id<C: ConnectionTrait>(db: &C, kind: Kind) -> Result<Option<i64>> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    const CONTEXT: &str = "reading the last id the audit table's sequence gave";
+    let names = crate::entity::table_names();
+    let table = match kind {
+        Kind::Log => &names.activity_log,
+        Kind::Versions => &names.versions,
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT CASE WHEN has_sequence_privilege(s, 'SELECT, USAGE') \
+                    THEN pg_sequence_last_value(s) END \
+             FROM (SELECT pg_get_serial_sequence(quote_ident($1), 'id')::regclass AS s) q",
+            [table.as_str().into()],
+        ))
+        .await
+        .map_err(Error::db(CONTEXT))?;
+    row.map(|row| row.try_get_by_index::<Option<i64>>(0))
+        .transpose()
+        .map(Option::flatten)
+        .map_err(Error::db(CONTEXT))
 }
 
 /// `NOT EXISTS (the row's link)`; with `subject` (the row's table and its subject type
