@@ -154,4 +154,16 @@ async fn each_cell_of_the_policy() {
         let (status, body) = call(&blog, user, "POST", &revert, Some(json!({}))).await;
         assert_eq!(status, expected, "{user:?} reverting: {body}");
     }
+    // Reached directly, the blog takes no client's `X-Request-Id`: a comment sent under
+    // another request's id gets one of its own (joined, it would make that request shared,
+    // which a revert refuses).
+    let res = reqwest::Client::new()
+        .post(format!("{}/posts/{post_id}/comments", blog.base))
+        .header("x-request-id", &request)
+        .json(&json!({"author": "mallory", "body": "joined"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_ne!(res.headers()["x-request-id"], request.as_str());
 }

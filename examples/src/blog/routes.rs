@@ -114,9 +114,12 @@ pub fn app(db: DatabaseConnection) -> Router {
         .with_state(db)
         .nest("/api/audit", audit_api)
         // Inside the auth layer: the user is known when the audit context is built.
+        // Clients reach the blog directly (no proxy sets `X-Request-Id`): every request
+        // gets an id of its own, so that none can join another's.
         .layer(
             AuditLayer::new()
-                .causer_from(|parts| parts.extensions.get::<User>().map(|u| u.0.clone())),
+                .causer_from(|parts| parts.extensions.get::<User>().map(|u| u.0.clone()))
+                .trust_request_id_header(false),
         )
         .layer(from_fn(demo_auth))
 }
