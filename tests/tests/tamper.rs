@@ -2403,6 +2403,36 @@ async fn a_page_with_a_forged_row_goes_on(db: DatabaseConnection) {
     );
 }
 
+/// SQLite keeps any text in a link's `erased` column: a cell that is no JSON is that
+/// link's tampering (`changed`), not an error that stops the whole walk.
+#[tokio::test]
+async fn a_link_cell_that_is_no_json_is_changed() {
+    let db = sea_orm::Database::connect(audit_tests::connect_options("sqlite::memory:"))
+        .await
+        .unwrap();
+    audit_seaorm::install(&db).await.unwrap();
+    audit_tests::create_tables(&db).await;
+    let a = post_with_history(&db, "a", 1).await;
+    post_with_history(&db, "b", 1).await;
+    seal(&db).await.unwrap();
+    let first = entry_ids(&db, a.id).await[0];
+    seals::Entity::update_many()
+        .col_expr(seals::Column::Erased, Expr::cust("'not json'"))
+        .filter(seals::Column::Kind.eq(1i16)) // activity_log's links
+        .filter(seals::Column::RowId.eq(first))
+        .exec(&db)
+        .await
+        .unwrap();
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    let found: Vec<(&str, &str, BreakReason)> = report
+        .breaks
+        .iter()
+        .map(|b| (b.table.as_str(), b.subject_id.as_str(), b.reason))
+        .collect();
+    let id = a.id.to_string();
+    assert_eq!(found, [("activity_log", id.as_str(), BreakReason::Changed)]);
+}
+
 postgres_tests!(
     a_row_above_the_sequence_is_held_back,
     an_unreadable_time_is_kept,
