@@ -153,8 +153,9 @@ impl Reverter {
     /// Undoes every hooked change made under `request_id`, in one transaction, each logged
     /// as `reverted` (properties: the reverted entries' ids and request id) under a new
     /// request id. Each record touched goes back to its state before the request: the
-    /// fields the request changed get their values from the version before it (later
-    /// changes of other fields stay), created records are deleted, deleted ones
+    /// fields the request changed get their values from the version before it (a field
+    /// that version does not hold, the value the request's first change of it found;
+    /// later changes of other fields stay), created records are deleted, deleted ones
     /// re-inserted. Rows the request deleted come back first (the one it deleted last
     /// first), then rows it changed go back, then rows it created go (the one it created
     /// last first): so a row is re-inserted after the rows it refers to and deleted before
@@ -327,6 +328,8 @@ struct Step {
     fields: BTreeSet<String>,
     /// Of those, the redacted ones: no version holds their values.
     redacted: BTreeSet<String>,
+    /// Per field, the value the request's first change of it found (its entry's `old`).
+    found: BTreeMap<String, Value>,
     /// Its version before the request (`None`: it did not exist).
     target: Option<Version>,
     /// Whether the request's last change of it deleted it.
@@ -472,6 +475,12 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
                     .flat_map(|e| e.changes.fields().map(str::to_owned))
                     .collect(),
                 redacted,
+                found: entries.iter().rev().fold(BTreeMap::new(), |mut found, e| {
+                    for (field, change) in e.changes.iter() {
+                        found.insert(field.to_owned(), change.old.clone());
+                    }
+                    found
+                }),
                 subject,
                 target: None,
                 deleted_last: entries.last().is_some_and(|e| e.action == Action::Deleted),
@@ -681,10 +690,17 @@ where
             }
         };
         if let Some(mut data) = base {
-            // Later changes of other fields stay; a field the version before does not hold
-            // (redacted, or added since) keeps its value.
+            // Later changes of other fields stay. A field the version before does not hold
+            // (added to the model since) goes back to what the request's first change of it
+            // found; a redacted or erased one keeps its value (no table holds the old one).
             for field in &step.fields {
-                if let Some(value) = before.data.get(field) {
+                let value = before.data.get(field).or_else(|| {
+                    step.found.get(field).filter(|old| {
+                        !step.redacted.contains(field)
+                            && old.as_str() != Some(crate::chain::hash::ERASED)
+                    })
+                });
+                if let Some(value) = value {
                     data.insert(field.clone(), value.clone());
                 }
             }

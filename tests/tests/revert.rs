@@ -40,6 +40,45 @@ async fn entry_count(db: &DatabaseConnection) -> usize {
     activity(db, &filter).await.unwrap().items.len()
 }
 
+/// A field the version before the request does not hold (added to the model since that
+/// version was written) goes back to what the request's change of it found, not left at
+/// the request's value.
+async fn a_field_added_since_goes_back(db: DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let p = post::new("t", "s").insert(&db).await.unwrap();
+    // The first version as written before `published_at` was a column.
+    let data = match db.get_database_backend() {
+        DbBackend::Postgres => "data - 'published_at'",
+        DbBackend::MySql => "JSON_REMOVE(data, '$.published_at')",
+        _ => "json_remove(data, '$.published_at')",
+    };
+    db.execute_unprepared(&format!(
+        "UPDATE versions SET data = {data} WHERE subject_type = 'post' AND subject_id = '{}'",
+        p.id
+    ))
+    .await
+    .unwrap();
+    let at = chrono::Utc::now();
+    request("req-added")
+        .scope(async {
+            post::ActiveModel {
+                id: ActiveValue::Unchanged(p.id),
+                published_at: Set(Some(at)),
+                ..Default::default()
+            }
+            .update(&db)
+            .await
+            .unwrap();
+        })
+        .await;
+    let reverter = Reverter::new().entity::<post::Entity>();
+    reverter
+        .revert_request(&db, "req-added", false)
+        .await
+        .unwrap();
+    assert_eq!(post::reload(&db, p.id).await.published_at, None);
+}
+
 /// One request creates A, renames B and deletes C; its revert deletes A, renames B back
 /// and re-inserts C, each logged `reverted` under a new request id.
 async fn a_request_is_undone(db: DatabaseConnection) {
@@ -890,6 +929,7 @@ async fn redacted_fields_are_named_not_reverted(db: DatabaseConnection) {
 }
 
 backend_tests!(
+    a_field_added_since_goes_back,
     a_record_put_back_goes_again,
     a_row_put_back_outside_is_not_deleted,
     a_request_whose_versions_were_pruned,
