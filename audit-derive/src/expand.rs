@@ -174,9 +174,11 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         }
     });
 
+    // Not the key's fields: SeaORM leaves them out of an UPDATE's `SET`, and a write that
+    // sets nothing else runs no UPDATE (a plain read: no row lock, nothing changed).
     let set_checks = fields
         .iter()
-        .filter(|f| matches!(mode(f), Mode::Audited | Mode::Redacted))
+        .filter(|f| matches!(mode(f), Mode::Audited | Mode::Redacted) && !f.sea_orm.primary_key)
         .map(|f| {
             let id = f.ident;
             let name = f.name();

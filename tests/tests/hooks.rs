@@ -87,6 +87,25 @@ async fn noop_updates_log_nothing(db: DatabaseConnection) {
     // Nothing set at all.
     let am: post::ActiveModel = updated.into();
     am.update(&db).await.unwrap();
+    // Only the key set: SeaORM runs no UPDATE (a plain read, no row lock), so nothing is
+    // logged, not even a change made outside the trail meanwhile, which the next write
+    // that locks the row reports.
+    post::Entity::update_many()
+        .col_expr(
+            post::Column::Title,
+            sea_orm::sea_query::Expr::value("outside"),
+        )
+        .filter(post::Column::Id.eq(p.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    post::ActiveModel {
+        id: Set(p.id),
+        ..Default::default()
+    }
+    .update(&db)
+    .await
+    .unwrap();
     assert_eq!(history(&db, "post", p.id).await.unwrap().len(), 1);
     assert_eq!(versions(&db, "post", p.id).await.unwrap().len(), 1);
 }
