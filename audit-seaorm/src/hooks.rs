@@ -543,7 +543,7 @@ fn backend_reads_keys<C: ConnectionTrait>(db: &C) -> bool {
 /// baseline yet (one `SELECT`, locking in a transaction), and, on PostgreSQL and
 /// MySQL/MariaDB, when the delete gives only a key whose row may spell it otherwise (a
 /// key not made of integers, booleans or UUIDs: the record is named by its key as stored;
-/// one plain `SELECT`).
+/// one `SELECT`, locking on MySQL/MariaDB in a transaction).
 pub async fn before_delete<A, C>(active: A, db: &C) -> Result<A, DbErr>
 where
     A: ActiveModelTrait + Send,
@@ -565,12 +565,16 @@ where
         // type had no baseline) must not stand for this one.
         pending::discard(&key, subject_type);
         // The trail names a record by its key as the row holds it: a key that may be
-        // spelt otherwise is read back (a plain read: no lock, no privilege beyond
-        // SELECT). Not on SQLite, whose default collation compares exactly, where a read
-        // before the write would make a deferred transaction fail rather than wait when
-        // another connection writes in between.
+        // spelt otherwise is read back. On PostgreSQL a plain read (no lock, no privilege
+        // beyond SELECT: each statement sees the latest commit); on MySQL/MariaDB, in a
+        // transaction, a locking read, as the DELETE reads (a plain one reads the
+        // transaction's snapshot, which may predate the row: it would go unnamed), and
+        // taking the lock the DELETE takes next. Not on SQLite, whose default collation
+        // compares exactly, where a read before the write would make a deferred
+        // transaction fail rather than wait when another connection writes in between.
         if backend_reads_keys(db) && key_may_differ(&active) {
-            let row = read_row(&active, db, false).await?;
+            let locking = db.get_database_backend() == sea_orm::DbBackend::MySql;
+            let row = read_row(&active, db, locking).await?;
             // Not there: nothing to name, and the delete is logged by the given key as
             // usual (a row inserted meanwhile is checked for by the trail's statement).
             if let Some(row) = row {

@@ -227,6 +227,42 @@ async fn labels_ignoring_case(db: &DatabaseConnection) {
     }
 }
 
+/// MySQL/MariaDB at REPEATABLE READ: a delete by key in another form, in a transaction
+/// whose snapshot predates the row, names the record by the key the row holds all the
+/// same: the key is read as the DELETE reads it (the latest commit), not from the snapshot.
+async fn a_key_read_past_the_snapshot(db: DatabaseConnection) {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await.unwrap();
+    // A read fixes the transaction's snapshot, before the row is there.
+    assert!(label::Entity::find().all(&txn).await.unwrap().is_empty());
+    label::ActiveModel {
+        name: Set("blue-label".into()),
+        color: Set("blue".into()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let gone = label::ActiveModel {
+        name: Set("Blue-Label".into()),
+        ..Default::default()
+    }
+    .delete(&txn)
+    .await
+    .unwrap()
+    .rows_affected;
+    assert_eq!(gone, 1, "the column ignores case");
+    txn.commit().await.unwrap();
+    let events: Vec<String> = versions(&db, "labels", "blue-label")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.event.as_str().to_owned())
+        .collect();
+    assert_eq!(events, ["created", "deleted"]);
+}
+
+audit_tests::mysql_tests!(a_key_read_past_the_snapshot);
+
 /// A delete by key (an ActiveModel holding only the key) given in another form than the
 /// row holds it: where the key column ignores case (MySQL/MariaDB's default collation,
 /// here on every backend), `"Blue-Label"` deletes the row `"blue-label"`, and the trail
