@@ -513,3 +513,12 @@ impl Drop for SqliteDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// What `verify` reported: per break, its table, subject id and reason, in its order.
+pub fn breaks_found(report: &audit_seaorm::Report) -> Vec<(&str, &str, audit_seaorm::BreakReason)> {
+    report
+        .breaks
+        .iter()
+        .map(|b| (b.table.as_str(), b.subject_id.as_str(), b.reason))
+        .collect()
+}

@@ -227,6 +227,39 @@ async fn labels_ignoring_case(db: &DatabaseConnection) {
     }
 }
 
+/// The label `"blue-label"`, inserted through the hooks (its trail: `created`).
+async fn insert_blue_label(db: &DatabaseConnection) {
+    audit_tests::label::ActiveModel {
+        name: Set("blue-label".into()),
+        color: Set("blue".into()),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+}
+
+/// A delete by an ActiveModel holding only the key `name`; the rows it removed.
+async fn delete_label_by_name<C: sea_orm::ConnectionTrait>(db: &C, name: &str) -> u64 {
+    audit_tests::label::ActiveModel {
+        name: Set(name.to_owned()),
+        ..Default::default()
+    }
+    .delete(db)
+    .await
+    .unwrap()
+    .rows_affected
+}
+
+/// The events of the versions of label `name`, in order.
+async fn label_events(db: &DatabaseConnection, name: &str) -> Vec<String> {
+    versions(db, "labels", name)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.event.as_str().to_owned())
+        .collect()
+}
+
 /// MySQL/MariaDB at REPEATABLE READ: a delete by key in another form, in a transaction
 /// whose snapshot predates the row, names the record by the key the row holds all the
 /// same: the key is read as the DELETE reads it (the latest commit), not from the snapshot.
@@ -235,30 +268,14 @@ async fn a_key_read_past_the_snapshot(db: DatabaseConnection) {
     let txn = db.begin().await.unwrap();
     // A read fixes the transaction's snapshot, before the row is there.
     assert!(label::Entity::find().all(&txn).await.unwrap().is_empty());
-    label::ActiveModel {
-        name: Set("blue-label".into()),
-        color: Set("blue".into()),
-    }
-    .insert(&db)
-    .await
-    .unwrap();
-    let gone = label::ActiveModel {
-        name: Set("Blue-Label".into()),
-        ..Default::default()
-    }
-    .delete(&txn)
-    .await
-    .unwrap()
-    .rows_affected;
+    insert_blue_label(&db).await;
+    let gone = delete_label_by_name(&txn, "Blue-Label").await;
     assert_eq!(gone, 1, "the column ignores case");
     txn.commit().await.unwrap();
-    let events: Vec<String> = versions(&db, "labels", "blue-label")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| v.event.as_str().to_owned())
-        .collect();
-    assert_eq!(events, ["created", "deleted"]);
+    assert_eq!(
+        label_events(&db, "blue-label").await,
+        ["created", "deleted"]
+    );
 }
 
 audit_tests::mysql_tests!(a_key_read_past_the_snapshot);
@@ -271,40 +288,14 @@ audit_tests::mysql_tests!(a_key_read_past_the_snapshot);
 /// compares exactly, and a read before the write would make a deferred transaction fail
 /// rather than wait): there the delete goes unlogged, as the README says.
 async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
-    use audit_tests::label;
     labels_ignoring_case(&db).await;
-    label::ActiveModel {
-        name: Set("blue-label".into()),
-        color: Set("blue".into()),
-    }
-    .insert(&db)
-    .await
-    .unwrap();
-    // A delete by an ActiveModel holding only the key.
-    let delete_by_name = |name: &str| {
-        let (db, name) = (db.clone(), name.to_owned());
-        async move {
-            label::ActiveModel {
-                name: Set(name),
-                ..Default::default()
-            }
-            .delete(&db)
-            .await
-            .unwrap()
-            .rows_affected
-        }
-    };
+    insert_blue_label(&db).await;
     assert_eq!(
-        delete_by_name("Blue-Label").await,
+        delete_label_by_name(&db, "Blue-Label").await,
         1,
         "the column ignores case"
     );
-    let events: Vec<String> = versions(&db, "labels", "blue-label")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| v.event.as_str().to_owned())
-        .collect();
+    let events = label_events(&db, "blue-label").await;
     if db.get_database_backend() == DbBackend::Sqlite {
         assert_eq!(events, ["created"]);
         return;
@@ -319,7 +310,7 @@ async fn a_delete_by_key_in_another_form(db: DatabaseConnection) {
             .is_empty()
     );
     // A key that matches no row: nothing deleted, nothing logged.
-    assert_eq!(delete_by_name("Green").await, 0);
+    assert_eq!(delete_label_by_name(&db, "Green").await, 0);
     assert!(versions(&db, "labels", "Green").await.unwrap().is_empty());
 }
 
@@ -331,13 +322,7 @@ backend_tests!(a_delete_by_key_in_another_form);
 async fn a_note_left_under_another_spelling(db: DatabaseConnection) {
     use audit_tests::label;
     labels_ignoring_case(&db).await;
-    label::ActiveModel {
-        name: Set("blue-label".into()),
-        color: Set("blue".into()),
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    insert_blue_label(&db).await;
     // Sets nothing audited, and never reaches `after_save`: its note stays.
     let _ = label::ActiveModel {
         name: sea_orm::ActiveValue::Unchanged("blue-label".into()),

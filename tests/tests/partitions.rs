@@ -494,11 +494,7 @@ async fn a_month_drop_keeps_changed_rows(db: DatabaseConnection) {
         .collect();
     assert_eq!(left, aged);
     let report = verify(&db, &VerifyScope::all()).await.unwrap();
-    let found: Vec<(&str, &str, BreakReason)> = report
-        .breaks
-        .iter()
-        .map(|b| (b.table.as_str(), b.subject_id.as_str(), b.reason))
-        .collect();
+    let found = audit_tests::breaks_found(&report);
     let id = p.id.to_string();
     assert_eq!(found, [("activity_log", id.as_str(), BreakReason::Changed)]);
 }
@@ -540,11 +536,7 @@ async fn a_month_drop_keeps_forged_rows(db: DatabaseConnection) {
         .unwrap();
     assert_eq!(forged, 1, "the forged row is kept");
     let report = verify(&db, &VerifyScope::all()).await.unwrap();
-    let found: Vec<(&str, &str, BreakReason)> = report
-        .breaks
-        .iter()
-        .map(|b| (b.table.as_str(), b.subject_id.as_str(), b.reason))
-        .collect();
+    let found = audit_tests::breaks_found(&report);
     assert_eq!(found, [("activity_log", "forged", BreakReason::Inserted)]);
 }
 

@@ -2424,11 +2424,7 @@ async fn a_link_cell_that_is_no_json_is_changed() {
         .await
         .unwrap();
     let report = verify(&db, &VerifyScope::all()).await.unwrap();
-    let found: Vec<(&str, &str, BreakReason)> = report
-        .breaks
-        .iter()
-        .map(|b| (b.table.as_str(), b.subject_id.as_str(), b.reason))
-        .collect();
+    let found = audit_tests::breaks_found(&report);
     let id = a.id.to_string();
     assert_eq!(found, [("activity_log", id.as_str(), BreakReason::Changed)]);
 }
