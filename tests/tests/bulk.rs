@@ -1476,9 +1476,54 @@ async fn an_update_logs_in_key_order(db: DatabaseConnection) {
     );
 }
 
+/// PostgreSQL: a `citext` key declared as a plain `String` (ordered by case-folded text,
+/// here byte by byte: `a…` before `B…`) is stepped through in its own order: each batch
+/// starts after the last key as the column compares it, not as `text` (where `B…` sorts
+/// before `a…` and the second batch would take every `a…` row again). Bulk update and
+/// `backfill` each reach every row once.
+async fn citext_keys_step_in_their_own_order(db: DatabaseConnection) {
+    use audit_seaorm::entity::{activity_log, versions as v};
+    use audit_tests::label;
+    db.execute_unprepared(
+        "CREATE EXTENSION IF NOT EXISTS citext; DROP TABLE labels; \
+         CREATE TABLE labels (name citext COLLATE \"C\" PRIMARY KEY, color text NOT NULL); \
+         INSERT INTO labels SELECT p || lpad(i::text, 4, '0'), 'grey' \
+         FROM generate_series(0, 599) i, (VALUES ('a'), ('B')) l(p)",
+    )
+    .await
+    .unwrap();
+    let backfilled = audit_seaorm::backfill::<label::Entity, _>(&db)
+        .await
+        .unwrap();
+    assert_eq!((backfilled.rows, backfilled.written), (1_200, 1_200));
+    let done = label::Entity::update_many_audited()
+        .col_expr(label::Column::Color, Expr::val("red"))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (1_200, 1_200));
+    assert_eq!(
+        activity_log::Entity::find().count(&db).await.unwrap(),
+        1_200
+    );
+    let versions_per_label: Vec<(String, i64)> = v::Entity::find()
+        .select_only()
+        .column(v::Column::SubjectId)
+        .column_as(v::Column::Id.count(), "n")
+        .group_by(v::Column::SubjectId)
+        .into_tuple()
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(versions_per_label.len(), 1_200);
+    let odd: Vec<_> = versions_per_label.iter().filter(|(_, n)| *n != 2).collect();
+    assert!(odd.is_empty(), "{odd:?}");
+}
+
 postgres_tests!(
     an_update_leaves_references_free,
-    an_update_logs_in_key_order
+    an_update_logs_in_key_order,
+    citext_keys_step_in_their_own_order
 );
 
 /// MySQL/MariaDB, a call outside a transaction: a filter's subquery on another table is

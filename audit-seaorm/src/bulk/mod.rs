@@ -661,19 +661,40 @@ fn key_in<E: EntityTrait>(keys: &[Vec<Value>]) -> SimpleExpr {
     )
 }
 
+/// Whether the column is declared a native enum.
+fn is_enum<C: ColumnTrait>(col: C) -> bool {
+    matches!(
+        col.def().get_column_type(),
+        sea_orm::ColumnType::Enum { .. }
+    )
+}
+
 /// A key column as the batches order and compare it. MySQL orders an `ENUM` by its
 /// members' declared positions but compares it with a string as text, so a keyset step
 /// would read rows again: there both sides are its text.
 fn key_order<E: EntityTrait>(col: E::Column, backend: DbBackend) -> SimpleExpr {
     let expr = Expr::col((E::default(), col));
-    let is_enum = matches!(
-        col.def().get_column_type(),
-        sea_orm::ColumnType::Enum { .. }
-    );
-    if backend == DbBackend::MySql && is_enum {
+    if backend == DbBackend::MySql && is_enum(col) {
         expr.cast_as(sea_orm::sea_query::Alias::new("CHAR"))
     } else {
         expr
+    }
+}
+
+/// The last key read, as a keyset step compares a key column with it (see
+/// [`key_order`]): on MySQL a native enum's text; elsewhere the value as the column takes
+/// one ([`key_value`]). On PostgreSQL a string goes in as a literal of no type, which takes
+/// the column's: a bound string is `text`, and a column of another text-like type (a
+/// `citext` declared as a plain `String`) would then be compared as `text` (case and
+/// all) while `ORDER BY` orders it by its own type, and a step would skip rows or read
+/// them again.
+fn last_key_value<C: ColumnTrait>(col: C, value: &Value, backend: DbBackend) -> SimpleExpr {
+    match (backend, value) {
+        (DbBackend::MySql, _) if is_enum(col) => Expr::val(value.clone()),
+        (DbBackend::Postgres, Value::String(Some(_)) | Value::Char(Some(_))) => {
+            col.save_as(Expr::Constant(value.clone()))
+        }
+        _ => key_value(col, value),
     }
 }
 
@@ -718,14 +739,10 @@ pub(crate) fn in_key_order<E: EntityTrait>(
     }
     if let Some(last) = after {
         let key = Expr::tuple(cols.iter().map(|c| key_order::<E>(*c, backend)));
-        let last = cols.iter().zip(last).map(|(c, v)| {
-            if backend == DbBackend::MySql {
-                // Compared with the column's text (`key_order`), or its own value.
-                Expr::val(v.clone())
-            } else {
-                key_value(*c, v)
-            }
-        });
+        let last = cols
+            .iter()
+            .zip(last)
+            .map(|(c, v)| last_key_value(*c, v, backend));
         query = query.filter(key.gt(Expr::tuple(last)));
     }
     query
@@ -1024,4 +1041,50 @@ where
         rows,
         ..BulkWrite::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    mod tag {
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+        #[sea_orm(table_name = "tags")]
+        pub struct Model {
+            #[sea_orm(primary_key, auto_increment = false, save_as = "citext")]
+            pub name: String,
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub code: String,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
+    /// A keyset step compares each key column with the last key as the column takes a
+    /// value: through its `save_as` on every backend, and on PostgreSQL a string as a
+    /// literal of no type, which takes the column's (a bound one is `text`).
+    #[test]
+    fn a_keyset_step_compares_keys_as_their_columns_take_them() {
+        let after = [Value::from("b"), Value::from("B")];
+        let sql = |backend| {
+            in_key_order(tag::Entity::find(), Some(&after), backend)
+                .build(backend)
+                .sql
+        };
+        let postgres = sql(DbBackend::Postgres);
+        assert!(
+            postgres.contains(r#"("tags"."name", "tags"."code") > (CAST('b' AS citext), 'B')"#),
+            "{postgres}"
+        );
+        let mysql = sql(DbBackend::MySql);
+        assert!(
+            mysql.contains("(`tags`.`name`, `tags`.`code`) > (CAST(? AS citext), ?)"),
+            "{mysql}"
+        );
+    }
 }
