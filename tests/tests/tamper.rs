@@ -1113,9 +1113,17 @@ async fn a_row_above_the_sequence_is_held_back(db: DatabaseConnection) {
         }
     };
     update("v3").await;
-    let sweep = seal(&db).await.unwrap();
+    let (sweep, warned) = audit_tests::warnings_of(seal(&db)).await;
+    let sweep = sweep.unwrap();
     assert!(sweep.swept, "{sweep:?}");
-    assert_eq!((sweep.rows, sweep.held_back), (2, 1), "{sweep:?}");
+    assert_eq!(
+        (sweep.rows, sweep.held_back, sweep.above_sequence),
+        (2, 1, 1),
+        "{sweep:?}"
+    );
+    // The warning says why the row was held back, and no other reason.
+    assert!(warned.contains("above the last one"), "{warned}");
+    assert!(!warned.contains("SEAL_GRACE"), "{warned}");
     update("v4").await;
     let next = seal(&db).await.unwrap();
     assert_eq!((next.rows, next.held_back), (2, 1), "{next:?}");
