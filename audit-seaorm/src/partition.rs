@@ -152,6 +152,26 @@ pub(crate) async fn is_plain_table<C: ConnectionTrait>(db: &C) -> Result<bool> {
     .await
 }
 
+/// Whether this role owns (or is a member of the owner of) each of these tables of the
+/// current schema: what `DETACH PARTITION` asks of the partitioned table and `DROP TABLE`
+/// of the partition.
+async fn owns<C: ConnectionTrait>(db: &C, tables: &[&str]) -> Result<bool> {
+    let places: Vec<String> = (1..=tables.len()).map(|i| format!("${i}")).collect();
+    query_bool(
+        db,
+        &format!(
+            "SELECT count(*) = {} FROM pg_class \
+             WHERE relname IN ({}) AND relnamespace = {CURRENT_SCHEMA} \
+             AND pg_has_role(relowner, 'USAGE')",
+            tables.len(),
+            places.join(", ")
+        ),
+        tables.iter().map(|t| (*t).into()).collect(),
+        "reading whether this role owns activity_log and its partition",
+    )
+    .await
+}
+
 /// Whether the current schema (where `CREATE TABLE` puts a table) holds a table `name`:
 /// one of that name elsewhere on the search path does not count.
 pub(crate) async fn in_current_schema<C: ConnectionTrait>(db: &C, name: &str) -> Result<bool> {
@@ -451,6 +471,15 @@ pub(crate) const MONTH_LOCK_WAIT: std::time::Duration = std::time::Duration::fro
 pub(crate) enum MonthDrop {
     /// Dropped (a dry run: counted), with this many entries.
     Dropped(u64),
+    /// This role owns `activity_log` or the month not, and may neither detach nor drop
+    /// it (nor, in general, read the month directly): nothing was done (nor is in a dry
+    /// run), and its entries are left to the row deletes, which go through `activity_log`.
+    NotOwned,
+    /// It holds this many entries that no longer match their hash-chain links (changed
+    /// since they were sealed, their time too) or carry ids no database gives: it stays,
+    /// holding them for `verify` to report, and its other entries are left to the row
+    /// deletes (which keep those, counted in `kept_changed`). Nothing was done.
+    Keeps(u64),
     /// Its `DETACH` failed (most often: gave up waiting, see [`DETACH_WAIT`]); the
     /// transaction must roll back.
     NotDetached(Error),
@@ -469,13 +498,15 @@ pub(crate) async fn expired<C: ConnectionTrait>(
 
 /// Detaches and drops one expired month partition (see [`expired`]), which must still be
 /// there; in a dry run, only counts its rows. What became of it: dropped, with how many
-/// entries went (a dry run: how many it holds), or not detached. Run it in a transaction: its rows are locked against writes (`SHARE`) while
-/// they are counted, checked and their links marked, and only then is the partition
-/// detached, so that `activity_log` itself is locked (`ACCESS EXCLUSIVE`) only from the
-/// detach to the commit. Entries that no longer match their hash-chain links (changed
-/// since they were sealed, their time too) go back into `activity_log` (its default
-/// partition) before the drop, so that `verify` reports them (and `prune`'s deletes by
-/// row, which meet them there, count them kept).
+/// entries went (a dry run: how many it holds), or left whole (see [`MonthDrop`]). Run it
+/// in a transaction: its rows are locked against writes (`SHARE`) while they are counted,
+/// checked and their links marked, and only then is the partition detached, so that
+/// `activity_log` itself is locked (`ACCESS EXCLUSIVE`) only from the detach to the
+/// commit. A month that holds entries retention keeps (changed since they were sealed, or
+/// with ids no database gives) is not dropped: they stay where they are, and their
+/// month's other entries go by the row deletes. (Moved elsewhere, they would land in the
+/// default partition, from which the next `maintain_partitions` makes their month again,
+/// and the next prune drops it again, every time.)
 pub(crate) async fn drop_month<C: ConnectionTrait>(
     db: &C,
     partition: &Partition,
@@ -483,6 +514,9 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
 ) -> Result<MonthDrop> {
     let table = log_table();
     let name = &partition.name;
+    if !owns(db, &[table, name]).await? {
+        return Ok(MonthDrop::NotOwned);
+    }
     // (The transaction's own setting, put back after each bounded wait.)
     let before: String = db
         .query_one_raw(Statement::from_string(
@@ -537,30 +571,20 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
         .transpose()
         .map_err(Error::db("counting the rows of a partition to drop"))?
         .unwrap_or(0);
+    // Rows with ids no database gives stay too, as on the plain layout: `verify` reports
+    // them `inserted`, and marking their "links" would unmark a pruned row's.
+    let kept = changed_in(db, name).await?.len() + forged_in(db, name).await?.len();
+    if kept > 0 {
+        return Ok(MonthDrop::Keeps(kept as u64));
+    }
     if dry_run {
         return Ok(MonthDrop::Dropped(count as u64));
     }
-    let mut changed = changed_in(db, name).await?;
-    // Rows with ids no database gives stay too, as on the plain layout: `verify` reports
-    // them `inserted`, and marking their "links" would unmark a pruned row's.
-    changed.extend(forged_in(db, name).await?);
-    // Retention's doing: the links of its rows are marked (see `prune`), but for the
-    // changed ones, which stay.
-    let mut ids = sea_orm::sea_query::Query::select()
+    // Retention's doing: the links of its rows are marked (see `prune`).
+    let ids = sea_orm::sea_query::Query::select()
         .column(crate::entity::activity_log::Column::Id)
         .from(sea_orm::sea_query::Alias::new(name.as_str()))
         .to_owned();
-    if !changed.is_empty() {
-        // Integers, written in: no limit on how many parameters.
-        let list = changed
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        ids.and_where(sea_orm::sea_query::Expr::cust(format!(
-            r#""id" NOT IN ({list})"#
-        )));
-    }
     crate::chain::mark_pruned(db, crate::chain::hash::Kind::Log, ids).await?;
     db.query_one_raw(set_wait(format!("{}ms", DETACH_WAIT.as_millis())))
         .await
@@ -577,19 +601,6 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
     db.query_one_raw(set_wait(before))
         .await
         .map_err(Error::db("bounding the wait of a partition's detach"))?;
-    for chunk in changed.chunks(1000) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        exec(
-            db,
-            &format!(r#"INSERT INTO "{table}" SELECT * FROM "{name}" WHERE "id" IN ({list})"#),
-            "keeping the changed entries of an expired partition",
-        )
-        .await?;
-    }
     exec(
         db,
         &format!(r#"DROP TABLE "{name}""#),
@@ -608,7 +619,7 @@ pub(crate) async fn drop_month<C: ConnectionTrait>(
         entries = count,
         "dropped an expired partition"
     );
-    Ok(MonthDrop::Dropped(count as u64 - changed.len() as u64))
+    Ok(MonthDrop::Dropped(count as u64))
 }
 
 /// Creates the partitions of `activity_log` for the current month and the

@@ -373,6 +373,24 @@ async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
                     out.1.push(month.name.clone());
                 }
                 None => {}
+                Some(MonthDrop::Keeps(rows)) => {
+                    tracing::info!(
+                        target: "audit_seaorm::prune",
+                        partition = month.name.as_str(),
+                        kept = rows,
+                        "an expired partition holds entries retention keeps; it stays, and \
+                         its other entries are deleted row by row"
+                    );
+                }
+                Some(MonthDrop::NotOwned) => {
+                    tracing::warn!(
+                        target: "audit_seaorm::prune",
+                        partition = month.name.as_str(),
+                        "audit: this role does not own activity_log or its expired \
+                         partition, so it cannot detach it; its entries are deleted row by \
+                         row instead"
+                    );
+                }
                 // The detach gave up waiting (long transactions on `activity_log`, or one
                 // waiting for this month's rows): rolled back, tried again, and in the end
                 // left to the row-by-row deletes that follow.

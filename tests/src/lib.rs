@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Schema,
+    Statement,
 };
 
 pub use entities::{cake, cli_cake, compat, label, legacy, note, post, sample, translation};
@@ -474,6 +475,65 @@ pub async fn warnings_of<F: std::future::Future>(fut: F) -> (F::Output, String) 
     let out = fut.with_subscriber(subscriber).await;
     let text = String::from_utf8_lossy(&kept.0.lock().unwrap()).into_owned();
     (out, text)
+}
+
+/// PostgreSQL: a connection to `db`'s database as a new login role `role` that may only
+/// read and write the tables there (rights on each table by name, as one grants them on a
+/// partitioned table: none on its partitions) and use their sequences. A role of that name
+/// left by an earlier run goes first; [`drop_role`] removes it.
+pub async fn connect_as_dml_role(db: &DatabaseConnection, role: &str) -> DatabaseConnection {
+    let admin = |sql: String| async move { db.execute_unprepared(&sql).await.unwrap() };
+    let database: String = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_database()",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    admin(format!(
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN \
+         EXECUTE 'DROP OWNED BY {role}'; EXECUTE 'DROP ROLE {role}'; END IF; END $$"
+    ))
+    .await;
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+    ] {
+        admin(sql).await;
+    }
+    let tables = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT relname::text FROM pg_class WHERE relkind IN ('r', 'p') \
+             AND relnamespace = 'public'::regnamespace AND NOT relispartition",
+        ))
+        .await
+        .unwrap();
+    for row in tables {
+        let table: String = row.try_get_by_index(0).unwrap();
+        admin(format!(
+            r#"GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO {role}"#
+        ))
+        .await;
+    }
+    let base = std::env::var("AUDIT_TEST_POSTGRES_URL").unwrap();
+    let (head, _) = base.rsplit_once('/').unwrap();
+    let rest = head.split_once("://").unwrap().1;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let url = format!("postgres://{role}@{host}/{database}");
+    Database::connect(connect_options(&url)).await.unwrap()
+}
+
+/// Closes `app` (a connection of [`connect_as_dml_role`]) and removes its role.
+pub async fn drop_role(db: &DatabaseConnection, app: DatabaseConnection, role: &str) {
+    app.close().await.unwrap();
+    for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
 }
 
 /// SeaORM's connection options for a test database, without sqlx's pool maintenance task

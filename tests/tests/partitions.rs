@@ -450,9 +450,11 @@ async fn partitioning_is_postgres_only(db: DatabaseConnection) {
 }
 
 /// Entries moved into an expired month after they were sealed (their time changed, so
-/// that the month's drop would take them) are kept: before the drop they go back into
-/// `activity_log` (its default partition), where `verify` reports them. The month's
-/// honest entries go with it.
+/// that the month's drop would take them) are kept: the month is not dropped, its honest
+/// entries go row by row, and the changed ones stay in it, where `verify` reports them.
+/// Partition maintenance leaves it so, and the next prune finds nothing more to do
+/// (before, the changed rows went into the default partition, from which each
+/// `maintain_partitions` made the month again and each prune dropped it again).
 async fn a_month_drop_keeps_changed_rows(db: DatabaseConnection) {
     use audit_seaorm::{BreakReason, VerifyScope, seal, verify};
     partition_activity_log(&db).await;
@@ -481,9 +483,19 @@ async fn a_month_drop_keeps_changed_rows(db: DatabaseConnection) {
     )
     .await
     .unwrap();
-    assert_eq!(done.partitions, [name(-6)]);
+    assert!(done.partitions.is_empty(), "{done:?}");
     assert_eq!((done.entries, done.kept_changed), (3, 2), "{done:?}");
-    assert!(!partitions(&db).await.contains(&name(-6)));
+    assert_eq!(rows_in(&db, &name(-6)).await, 2);
+    assert_eq!(rows_in(&db, "activity_log_default").await, 0);
+    assert!(maintain_partitions(&db).await.unwrap().is_empty());
+    let again = prune(
+        &db,
+        &Retention::new().entries_older_than(Duration::days(100)),
+    )
+    .await
+    .unwrap();
+    assert!(again.partitions.is_empty(), "{again:?}");
+    assert_eq!((again.entries, again.kept_changed), (0, 2), "{again:?}");
     let left: Vec<i64> = activity_log::Entity::find()
         .filter(activity_log::Column::SubjectType.eq("post"))
         .all(&db)
@@ -527,8 +539,10 @@ async fn a_month_drop_keeps_forged_rows(db: DatabaseConnection) {
     )
     .await
     .unwrap();
-    assert_eq!(done.partitions, [name(-7), name(-6)]);
+    // (the month of the forged row stays, holding it; its other row goes by itself)
+    assert_eq!(done.partitions, [name(-7)]);
     assert_eq!(done.entries, 2, "{done:?}");
+    assert_eq!(rows_in(&db, &name(-6)).await, 1);
     let forged = activity_log::Entity::find()
         .filter(activity_log::Column::Id.eq(-gone))
         .count(&db)
@@ -716,8 +730,34 @@ async fn a_month_being_written_prunes_by_rows(db: DatabaseConnection) {
     assert_eq!(rows_in(&db, &name(-6)).await, 1);
 }
 
+/// A role with rights on `activity_log` and none on its partitions (as one grants them on a
+/// partitioned table) may not detach or drop a month: its prune deletes the month's
+/// entries row by row through the log, with a warning that says why, and its dry run
+/// reports what that run does (before, the dry run failed reading the month).
+async fn a_role_that_owns_no_month_prunes_by_rows(db: DatabaseConnection) {
+    const ROLE: &str = "audit_pruner";
+    partition_activity_log(&db).await;
+    month_partition(&db, -6).await;
+    entries_at(&db, 3, month(-6) + Duration::days(3)).await;
+    let app = audit_tests::connect_as_dml_role(&db, ROLE).await;
+    let retention = Retention::new().entries_older_than(Duration::days(100));
+    let dry = prune(&app, &retention.clone().dry_run(true)).await;
+    let (done, warned) = audit_tests::warnings_of(prune(&app, &retention)).await;
+    audit_tests::drop_role(&db, app, ROLE).await;
+    let dry = dry.unwrap();
+    assert!(dry.partitions.is_empty(), "{dry:?}");
+    assert_eq!(dry.entries, 3);
+    let done = done.unwrap();
+    assert!(done.partitions.is_empty(), "{done:?}");
+    assert_eq!(done.entries, 3);
+    assert!(warned.contains("does not own"), "{warned}");
+    assert!(partitions(&db).await.contains(&name(-6)));
+    assert_eq!(rows_in(&db, &name(-6)).await, 0);
+}
+
 postgres_tests!(
     a_month_waits_for_no_transaction,
+    a_role_that_owns_no_month_prunes_by_rows,
     a_month_drop_locks_the_log_last,
     a_month_being_written_prunes_by_rows,
     a_busy_log_prunes_the_month_by_rows,

@@ -304,20 +304,6 @@ async fn chain_keys_get_byte_order(db: DatabaseConnection) {
 /// plain and the partitioned layout, and sends no `CREATE`.
 async fn a_role_that_cannot_create_installs(db: DatabaseConnection) {
     const ROLE: &str = "audit_dml_only";
-    let database: String = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT current_database()",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap();
-    let admin = |sql: String| {
-        let db = db.clone();
-        async move { db.execute_unprepared(&sql).await.unwrap() }
-    };
     // On the partitioned layout, the months ahead lack one (a boot in the next month):
     // the role cannot make it, and boots all the same.
     let last_month = db
@@ -330,52 +316,18 @@ async fn a_role_that_cannot_create_installs(db: DatabaseConnection) {
         .unwrap()
         .and_then(|row| row.try_get_by_index::<Option<String>>(0).unwrap());
     if let Some(month) = &last_month {
-        admin(format!(r#"DROP TABLE "{month}""#)).await;
+        db.execute_unprepared(&format!(r#"DROP TABLE "{month}""#))
+            .await
+            .unwrap();
     }
-    admin(format!(
-        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}') THEN \
-         EXECUTE 'DROP OWNED BY {ROLE}'; EXECUTE 'DROP ROLE {ROLE}'; END IF; END $$"
-    ))
-    .await;
-    for sql in [
-        format!("CREATE ROLE {ROLE} LOGIN"),
-        "REVOKE CREATE ON SCHEMA public FROM PUBLIC".to_owned(),
-        format!("GRANT USAGE ON SCHEMA public TO {ROLE}"),
-        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {ROLE}"),
-    ] {
-        admin(sql).await;
-    }
-    // The tables' rights by name, as one grants them on a partitioned table: none on its
-    // partitions (reading through the log needs none).
-    let tables = db
-        .query_all_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT relname::text FROM pg_class WHERE relkind IN ('r', 'p') \
-             AND relnamespace = 'public'::regnamespace AND NOT relispartition",
-        ))
+    db.execute_unprepared("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         .await
         .unwrap();
-    for row in tables {
-        let table: String = row.try_get_by_index(0).unwrap();
-        admin(format!(
-            r#"GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO {ROLE}"#
-        ))
-        .await;
-    }
-    let base = std::env::var("AUDIT_TEST_POSTGRES_URL").unwrap();
-    let (head, _) = base.rsplit_once('/').unwrap();
-    let rest = head.split_once("://").unwrap().1;
-    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    let url = format!("postgres://{ROLE}@{host}/{database}");
-    let app = sea_orm::Database::connect(audit_tests::connect_options(&url))
-        .await
-        .unwrap();
+    let app = audit_tests::connect_as_dml_role(&db, ROLE).await;
     let installed = install(&app).await;
     // Scheduled maintenance under that role too: what it may not do is left, not failed.
     let maintained = audit_seaorm::maintain_partitions(&app).await;
-    app.close().await.unwrap();
-    admin(format!("DROP OWNED BY {ROLE}")).await;
-    admin(format!("DROP ROLE {ROLE}")).await;
+    audit_tests::drop_role(&db, app, ROLE).await;
     installed.unwrap();
     maintained.unwrap();
     if let Some(month) = last_month {
