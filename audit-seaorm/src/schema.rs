@@ -126,6 +126,7 @@ async fn install_locked<C: ConnectionTrait>(db: &C, options: &Install) -> Result
     take_install_lock(db).await?;
     let created = async {
         create_missing(db, backend, options).await?;
+        link_format(db, backend).await?;
         if backend == DbBackend::Postgres {
             byte_ordered_keys(db).await?;
         }
@@ -165,6 +166,54 @@ async fn release_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> {
              `DatabaseConnection` or in a transaction, not on a pooled executor"
         )),
     })
+}
+
+/// Gives the links table an earlier version made its `format` column (what each link's
+/// hash covers): the links there were sealed before it and are format 1. Once; adding a
+/// column with a constant default rewrites no rows on any of the three backends.
+async fn link_format<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Result<()> {
+    use crate::entity::seals;
+    const CONTEXT: &str = "giving the links their format column";
+    let table = crate::entity::table_names().seals.clone();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             WHERE c.relname = $1 AND a.attname = 'format' AND NOT a.attisdropped \
+             AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+        }
+        DbBackend::MySql => {
+            "SELECT COUNT(*) FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'format'"
+        }
+        _ => "SELECT count(*) FROM pragma_table_info(?) WHERE name = 'format'",
+    };
+    let found: i64 = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [table.as_str().into()],
+        ))
+        .await
+        .map_err(Error::db(CONTEXT))?
+        .map(|row| row.try_get_by_index(0))
+        .transpose()
+        .map_err(Error::db(CONTEXT))?
+        .unwrap_or(0);
+    if found > 0 {
+        return Ok(());
+    }
+    let alter = Table::alter()
+        .table(seals::Entity)
+        .add_column(
+            ColumnDef::new(seals::Column::Format)
+                .small_integer()
+                .not_null()
+                .default(1),
+        )
+        .to_owned();
+    db.execute(&alter).await.map_err(Error::db(CONTEXT))?;
+    tracing::info!(table, "the links now record their format");
+    Ok(())
 }
 
 /// PostgreSQL: gives the chains' keys (links and heads) the byte order they are created
@@ -756,6 +805,13 @@ fn chain_tables(backend: DbBackend) -> [TableCreateStatement; 4] {
         .col(ColumnDef::new(S::Run).big_integer().not_null())
         .col(ColumnDef::new(S::Salt).string_len(64).null())
         .col(ColumnDef::new(S::Erased).json_binary().null())
+        // (links sealed before the column existed: 1, see `link_format`)
+        .col(
+            ColumnDef::new(S::Format)
+                .small_integer()
+                .not_null()
+                .default(1),
+        )
         .primary_key(
             Index::create()
                 .col(S::Kind)
@@ -869,6 +925,7 @@ pub mod migration {
             Box::new(Migration),
             Box::new(Upgrade2026Dec),
             Box::new(SealGaps2026Dec),
+            Box::new(LinkFormat2026Dec),
         ]
     }
 
@@ -878,6 +935,7 @@ pub mod migration {
             Box::new(PartitionedMigration),
             Box::new(Upgrade2026Dec),
             Box::new(SealGaps2026Dec),
+            Box::new(LinkFormat2026Dec),
         ]
     }
 
@@ -918,6 +976,29 @@ pub mod migration {
 
     #[async_trait::async_trait]
     impl MigrationTrait for SealGaps2026Dec {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            install_on(manager, &crate::Install::new()).await
+        }
+
+        async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+            Ok(())
+        }
+    }
+
+    /// Adds the links' `format` column (what each link's hash covers; the links an
+    /// earlier version sealed are format 1) to tables an earlier version made, as
+    /// [`install`](crate::install) does. Down: nothing.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct LinkFormat2026Dec;
+
+    impl MigrationName for LinkFormat2026Dec {
+        fn name(&self) -> &str {
+            "m20261208_000001_add_audit_link_format"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for LinkFormat2026Dec {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             install_on(manager, &crate::Install::new()).await
         }

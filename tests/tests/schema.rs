@@ -79,7 +79,7 @@ async fn migrations_upgrade_old_tables(db: DatabaseConnection) {
     // Again: nothing to do.
     Migrations::up(&db, None).await.unwrap();
     let applied = Migrations::get_applied_migrations(&db).await.unwrap();
-    assert_eq!(applied.len(), 3);
+    assert_eq!(applied.len(), 4);
 }
 
 async fn migration_creates_tables(db: DatabaseConnection) {

@@ -2295,8 +2295,78 @@ mod an_offset_does_not_age_an_entry {
     audit_tests::__backend_test!(an_offset_does_not_age_an_entry, sqlite, Sqlite, "_s");
 }
 
+/// Swaps the values of `column` between the rows of `table` (those matching `rows`)
+/// where it is `a` and `b` (through a value no row holds, each step a plain `UPDATE`).
+async fn swap(db: &DatabaseConnection, table: &str, rows: &str, column: &str, a: i64, b: i64) {
+    use sea_orm::ConnectionTrait;
+    for (from, to) in [(a, i64::MIN), (b, a), (i64::MIN, b)] {
+        db.execute_unprepared(&format!(
+            "UPDATE {table} SET {column} = {to} WHERE {rows} AND {column} = {from}"
+        ))
+        .await
+        .unwrap();
+    }
+}
+
+/// Two versions' ids swapped together with their links' `row_id`s: each link still finds
+/// the content it sealed, while the entries' `version_id`s (and a revert by them) now
+/// name the other version. A link's hash covers its row's id, so the chain is `changed`.
+async fn swapped_row_ids_are_changed(db: DatabaseConnection) {
+    let p = post_with_history(&db, "p", 1).await;
+    assert_eq!(seal(&db).await.unwrap().rows, 4);
+    let ids: Vec<i64> = versions::Entity::find()
+        .filter(versions::Column::SubjectId.eq(p.id.to_string()))
+        .order_by_asc(versions::Column::Version)
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    let [a, b] = ids[..] else { panic!("{ids:?}") };
+    swap(&db, "versions", "1 = 1", "id", a, b).await;
+    swap(&db, "activity_log_seals", "kind = 2", "row_id", a, b).await;
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    let found: Vec<(&str, Option<i64>, BreakReason)> = report
+        .breaks
+        .iter()
+        .map(|b| (b.table.as_str(), b.row_id, b.reason))
+        .collect();
+    // (the chain's first break: its first link, which now names `b`)
+    assert_eq!(found, [("versions", Some(b), BreakReason::Changed)]);
+}
+
+/// A link's stored format is covered by its hash: a format-2 link set back to format 1
+/// (whose hash leaves the id out, to make the swap above pass) no longer fits.
+async fn a_link_set_to_an_older_format_is_changed(db: DatabaseConnection) {
+    let p = post_with_history(&db, "p", 0).await;
+    assert_eq!(seal(&db).await.unwrap().rows, 2);
+    let formats: Vec<i16> = seals::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.format)
+        .collect();
+    assert_eq!(formats, [2, 2]);
+    seals::Entity::update_many()
+        .col_expr(seals::Column::Format, Expr::value(1i16))
+        .filter(seals::Column::Kind.eq(2i16))
+        .exec(&db)
+        .await
+        .unwrap();
+    let report = verify(&db, &VerifyScope::all()).await.unwrap();
+    let id = p.id.to_string();
+    assert_eq!(
+        audit_tests::breaks_found(&report),
+        [("versions", id.as_str(), BreakReason::Changed)]
+    );
+}
+
 backend_tests!(
     many_late_rows_are_sealed,
+    swapped_row_ids_are_changed,
+    a_link_set_to_an_older_format_is_changed,
     a_long_sweep_is_recorded_when_it_began,
     a_sweep_that_fills_a_step_behind_reads_on,
     a_removed_head_is_named_by_seal,

@@ -57,6 +57,7 @@ pub(crate) async fn changed_rows<C: ConnectionTrait>(
         ])
         .column((c.clone(), chains::Column::AnchorSeq))
         .column((c.clone(), chains::Column::AnchorHash))
+        .column((l.clone(), S::Format))
         .from_as(seals::Entity, l.clone())
         .join_as(
             JoinType::LeftJoin,
@@ -91,6 +92,7 @@ pub(crate) async fn changed_rows<C: ConnectionTrait>(
         salts: Option<Salts>,
         prev: Option<String>,
         anchor: (Option<i64>, Option<String>),
+        format: i16,
     }
     let links: Vec<Found> = db
         .query_all(&query)
@@ -107,6 +109,7 @@ pub(crate) async fn changed_rows<C: ConnectionTrait>(
                 salts: Salts::stored(salt.as_deref(), erased.as_ref()),
                 prev: r.try_get_by_index(7)?,
                 anchor: (r.try_get_by_index(8)?, r.try_get_by_index(9)?),
+                format: r.try_get_by_index(10)?,
             })
         })
         .collect::<std::result::Result<_, sea_orm::DbErr>>()
@@ -172,9 +175,16 @@ pub(crate) async fn changed_rows<C: ConnectionTrait>(
             _ => None,
         };
         let fits = match (prev, hash::from_hex(&l.hash)) {
-            (Some(prev), Some(stored)) => {
-                super::verify::fits(row, l.salts.as_ref(), &prev, &stored)
-            }
+            (Some(prev), Some(stored)) => super::verify::fits(
+                row,
+                super::verify::Stored {
+                    row_id: l.row_id,
+                    format: l.format,
+                    salts: l.salts.as_ref(),
+                    prev: &prev,
+                    hash: &stored,
+                },
+            ),
             _ => false,
         };
         if !fits {

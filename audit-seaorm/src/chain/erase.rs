@@ -228,7 +228,7 @@ pub(crate) async fn erase_row<C: ConnectionTrait>(
         let prev = previous(db, kind, &link).await?;
         let before = row.content(&salts).ok_or_else(broken)?;
         let stored = hash::from_hex(&link.hash).ok_or_else(broken)?;
-        if hash::link(&prev, &before) != stored {
+        if hash::link(link.format, &prev, row.id(), &before) != Some(stored) {
             return Err(broken());
         }
         let after = salts.erase(&row, &touched).ok_or_else(broken)?;

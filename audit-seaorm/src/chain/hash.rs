@@ -1,8 +1,11 @@
 //! The bytes a link hashes, and the Merkle tree over the chain heads.
 //!
-//! A link's hash is `SHA-256(TAG ‖ 0x00 ‖ FORMAT ‖ previous hash ‖ content)`, where the
-//! content is the row's stored columns (all but its id: the chain's order is the evidence
-//! of order) as canonical JSON: object keys sorted by their bytes, no whitespace, strings
+//! A link's hash is `SHA-256(TAG ‖ 0x00 ‖ 2 ‖ previous hash ‖ row id ‖ content)` (its
+//! format, [`LINK_FORMAT`], stored with the link; links sealed before the format was
+//! stored are format 1: `SHA-256(TAG ‖ 0x00 ‖ 1 ‖ previous hash ‖ content)`, without the
+//! row's id, which then could be swapped between two rows and their links unseen), where
+//! the row id is 8 bytes big-endian and the content is the row's other stored columns as
+//! canonical JSON: object keys sorted by their bytes, no whitespace, strings
 //! escaped as `serde_json` escapes them, numbers exactly as stored (an integer is printed
 //! in full, never through a float), times as RFC 3339 UTC at microseconds, the stored
 //! precision. The first link of a chain follows [`GENESIS`].
@@ -26,8 +29,12 @@ use crate::entity::{activity_log, versions};
 
 /// The domain-separation tag of every hash of the chains.
 pub(crate) const TAG: &[u8] = b"audit-seaorm/chain";
-/// The format of a link's input; a new format gets a new number.
+/// The format of a field's commitment, a checkpoint's leaf and its signed message; a new
+/// format gets a new number.
 pub(crate) const FORMAT: u8 = 1;
+/// The format of the links [`crate::seal`] makes: their hash covers the row's id too.
+/// Format 1 (links sealed before each link stored its format) covers the content alone.
+pub(crate) const LINK_FORMAT: i16 = 2;
 /// The hash a chain's first link follows.
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
 
@@ -65,12 +72,31 @@ impl Kind {
     }
 }
 
-/// The hash of a link: `content` after `prev`.
-pub(crate) fn link(prev: &Hash, content: &[u8]) -> Hash {
+/// The hash of a link of `format`: the row `row_id`'s `content` after `prev` (`None`: a
+/// format this version does not know).
+pub(crate) fn link(format: i16, prev: &Hash, row_id: i64, content: &[u8]) -> Option<Hash> {
+    match format {
+        1 => {
+            let mut h = Sha256::new();
+            h.update(TAG);
+            h.update([0, 1]);
+            h.update(prev);
+            h.update(content);
+            Some(h.finalize().into())
+        }
+        LINK_FORMAT => Some(new_link(prev, row_id, content)),
+        _ => None,
+    }
+}
+
+/// The hash of a link [`crate::seal`] makes ([`LINK_FORMAT`]): the row `row_id`'s
+/// `content` after `prev`.
+pub(crate) fn new_link(prev: &Hash, row_id: i64, content: &[u8]) -> Hash {
     let mut h = Sha256::new();
     h.update(TAG);
-    h.update([0, FORMAT]);
+    h.update([0, LINK_FORMAT as u8]);
     h.update(prev);
+    h.update(row_id.to_be_bytes());
     h.update(content);
     h.finalize().into()
 }
@@ -834,11 +860,32 @@ mod tests {
         assert_eq!(scrubbed.content(&erased), rows[4].content(&salts));
     }
 
+    /// Known answers: a link of format 1 hashes as every link sealed before the format was
+    /// stored did (those must go on verifying), and one of format 2 adds the row's id.
+    #[test]
+    fn link_formats_hash_as_documented() {
+        let content = br#"{"a":1}"#;
+        let hex = |format| link(format, &GENESIS, 7, content).map(|h| to_hex(&h));
+        assert_eq!(
+            hex(1).as_deref(),
+            Some("15b6112589adb9a316ae2007f244b80290f704a1bd6aec52985e140430a85994")
+        );
+        assert_eq!(
+            hex(2).as_deref(),
+            Some("1b03e53ae2a17f57d7205c0b5e82fe087248b1ec3e4fd7ecbca7bf726ea4dc90")
+        );
+        assert_eq!(hex(3), None);
+        assert_eq!(hex(0), None);
+    }
+
     #[test]
     fn a_link_depends_on_the_previous_hash_and_every_byte() {
-        let a = link(&GENESIS, b"{}");
-        assert_ne!(a, link(&a, b"{}"));
-        assert_ne!(a, link(&GENESIS, b"{ }"));
+        let link = |prev: &Hash, id: i64, content: &[u8]| link(LINK_FORMAT, prev, id, content);
+        let a = link(&GENESIS, 1, b"{}").unwrap();
+        assert_ne!(Some(a), link(&a, 1, b"{}"));
+        assert_ne!(Some(a), link(&GENESIS, 1, b"{ }"));
+        // The row's id is in the hash.
+        assert_ne!(Some(a), link(&GENESIS, 2, b"{}"));
         assert_eq!(from_hex(&to_hex(&a)), Some(a));
         assert_eq!(from_hex("zz"), None);
         assert_eq!(from_hex(&format!("0x{}", &to_hex(&a)[2..])), None);

@@ -563,6 +563,7 @@ pub(crate) mod by_index {
     }
     get!(
         String,
+        i16,
         i64,
         chrono::DateTime<chrono::Utc>,
         serde_json::Value

@@ -932,6 +932,7 @@ async fn link<C: ConnectionTrait>(db: &C, kind: Kind, rows: Vec<Row>, run: i64) 
         run: Set(run),
         salt: Set(Some(l.salt)),
         erased: Set(None),
+        format: Set(hash::LINK_FORMAT),
     }))
     .exec_without_returning(db)
     .await
@@ -1031,7 +1032,7 @@ fn chained(
                 row.id()
             ))
         })?;
-        let hash = hash::link(&tip.1, &content);
+        let hash = hash::new_link(&tip.1, row.id(), &content);
         tip.0 += 1;
         tip.1 = hash;
         links.push(NewLink {
@@ -1072,11 +1073,13 @@ async fn write_pg<C: ConnectionTrait>(
     }
     let names = crate::entity::table_names();
     let links_sql = format!(
-        r#"INSERT INTO "{}" (kind, subject_type, subject_id, seq, row_id, hash, run, salt)
-           SELECT $1, t, i, s, r, h, $2, x
+        r#"INSERT INTO "{}" (kind, subject_type, subject_id, seq, row_id, hash, run, salt,
+           format)
+           SELECT $1, t, i, s, r, h, $2, x, {}
            FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[])
            AS l(t, i, s, r, h, x)"#,
-        names.seals
+        names.seals,
+        hash::LINK_FORMAT
     );
     let links_values = vec![
         kind.code().into(),

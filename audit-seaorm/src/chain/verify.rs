@@ -548,8 +548,9 @@ type Key = (String, String);
 /// in its chain (reordered) from a changed one.
 const PASSED_KEPT: usize = 4096;
 
-/// A link passed in a chain: its predecessor's hash, its hash, its salts.
-type Passed = (Hash, Hash, Option<Salts>);
+/// A link passed in a chain: its predecessor's hash, its hash, its salts, its format, its
+/// row's id.
+type Passed = (Hash, Hash, Option<Salts>, i16, i64);
 
 impl<'a> Walk<'a> {
     fn new(scope: &'a VerifyScope) -> Self {
@@ -722,7 +723,7 @@ impl<'a> Walk<'a> {
                     broken = true;
                     continue;
                 };
-                let salts = s.salts;
+                let (salts, format) = (s.salts, s.format);
                 match row {
                     Found::Gone => {
                         let reason = BreakReason::Missing;
@@ -753,7 +754,14 @@ impl<'a> Walk<'a> {
                         continue;
                     }
                     Found::Row(row) => {
-                        if !fits(&row, salts.as_ref(), &prev, &stored) {
+                        let link = Stored {
+                            row_id: s.row_id,
+                            format,
+                            salts: salts.as_ref(),
+                            prev: &prev,
+                            hash: &stored,
+                        };
+                        if !fits(&row, link) {
                             let failed = (s.seq, stored);
                             let (elsewhere, read) = links
                                 .seals_elsewhere(db, kind, &key, failed, &passed, &row)
@@ -773,7 +781,7 @@ impl<'a> Walk<'a> {
                 if passed.len() == PASSED_KEPT {
                     passed.pop_front();
                 }
-                passed.push_back((prev, stored, salts));
+                passed.push_back((prev, stored, salts, format, s.row_id));
                 prev = stored;
                 expected += 1;
                 if self.budget == 0 && s.seq < head.head_seq {
@@ -1035,23 +1043,41 @@ struct Link {
     stored: Option<Hash>,
     /// The link's salts (`None`: malformed).
     salts: Option<Salts>,
+    /// What its hash covers (see [`hash::link`]).
+    format: i16,
 }
 
-/// Whether `row`, with `salts`, after `prev`, gives the hash `stored`.
-pub(super) fn fits(row: &Row, salts: Option<&Salts>, prev: &Hash, stored: &Hash) -> bool {
-    content_fits(&row.view(), salts, prev, stored)
+/// A link's hash as [`fits`] checks a row against it: of `format` (see [`hash::link`]),
+/// over the content of the row `row_id` (the link's), after `prev`, with the link's salts.
+#[derive(Clone, Copy)]
+pub(super) struct Stored<'a> {
+    pub row_id: i64,
+    pub format: i16,
+    pub salts: Option<&'a Salts>,
+    pub prev: &'a Hash,
+    pub hash: &'a Hash,
+}
+
+/// Whether `row`'s content, as the row under the link's `row_id`, gives the link's hash
+/// `stored`. (Read by the link's `row_id`, the row has that id; checked against another
+/// link of its chain, it fits only under that link's id: a row whose id was swapped with
+/// another's holds what that one's link sealed, `reordered`.)
+pub(super) fn fits(row: &Row, stored: Stored<'_>) -> bool {
+    content_fits(&row.view(), stored)
 }
 
 /// [`fits`] of a row's content.
-fn content_fits(content: &Content<'_>, salts: Option<&Salts>, prev: &Hash, stored: &Hash) -> bool {
-    salts
+fn content_fits(content: &Content<'_>, stored: Stored<'_>) -> bool {
+    stored
+        .salts
         .and_then(|salts| content.bytes(salts))
-        .is_some_and(|c| hash::link(prev, &c) == *stored)
+        .and_then(|c| hash::link(stored.format, stored.prev, stored.row_id, &c))
+        .is_some_and(|h| h == *stored.hash)
 }
 
 impl Link {
     /// The columns [`Link::decode`] reads, in its order.
-    const COLUMNS: [seals::Column; 7] = {
+    const COLUMNS: [seals::Column; 8] = {
         use seals::Column as S;
         [
             S::SubjectType,
@@ -1061,6 +1087,7 @@ impl Link {
             S::Hash,
             S::Salt,
             S::Erased,
+            S::Format,
         ]
     };
 
@@ -1100,6 +1127,7 @@ impl Link {
             row_id: res.req(3, "row_id")?,
             stored: hash::from_hex(&hash),
             salts,
+            format: res.req(7, "format")?,
         })
     }
 }
@@ -1277,7 +1305,14 @@ fn decode_page(kind: Kind, rows: &[QueryResult], check: bool, how: JsonText) -> 
         if let (Some(pg), Some(prev), Some(stored)) = (res.try_as_pg_row(), prev, link.stored) {
             let at = Link::COLUMNS.len();
             let salts = link.salts.as_ref();
-            let fits_here = |c: &Content<'_>| content_fits(c, salts, &prev, &stored);
+            let stored = Stored {
+                row_id: link.row_id,
+                format: link.format,
+                salts,
+                prev: &prev,
+                hash: &stored,
+            };
+            let fits_here = |c: &Content<'_>| content_fits(c, stored);
             if rows::by_index::check_in_place(kind, pg, at, fits_here) == Some(true) {
                 page.push(Linked {
                     link,
@@ -1301,7 +1336,16 @@ fn decode_page(kind: Kind, rows: &[QueryResult], check: bool, how: JsonText) -> 
         let row = match (row, prev, link.stored) {
             (None, ..) => Found::Gone,
             (Some(row), Some(prev), Some(stored))
-                if fits(&row, link.salts.as_ref(), &prev, &stored) =>
+                if fits(
+                    &row,
+                    Stored {
+                        row_id: link.row_id,
+                        format: link.format,
+                        salts: link.salts.as_ref(),
+                        prev: &prev,
+                        hash: &stored,
+                    },
+                ) =>
             {
                 Found::Fits(prev)
             }
@@ -1355,33 +1399,52 @@ impl Links {
         passed: &VecDeque<Passed>,
         row: &Row,
     ) -> Result<(bool, u64)> {
-        if passed
-            .iter()
-            .any(|(p, h, salts)| fits(row, salts.as_ref(), p, h))
-        {
+        if passed.iter().any(|(prev, hash, salts, format, row_id)| {
+            let (salts, format, row_id) = (salts.as_ref(), *format, *row_id);
+            fits(
+                row,
+                Stored {
+                    row_id,
+                    format,
+                    salts,
+                    prev,
+                    hash,
+                },
+            )
+        }) {
             return Ok((true, 0));
         }
         let (mut seq, mut prev) = failed;
-        let mut fits_next = |stored: Option<Hash>, salts: Option<&Salts>| {
-            let h = stored?;
-            let fit = fits(row, salts, &prev, &h);
-            prev = h;
+        let mut fits_next = |stored: Option<Hash>, salts: Option<&Salts>, format, row_id| {
+            let hash = stored?;
+            let fit = fits(
+                row,
+                Stored {
+                    row_id,
+                    format,
+                    salts,
+                    prev: &prev,
+                    hash: &hash,
+                },
+            );
+            prev = hash;
             Some(fit)
         };
         for s in self.buf.iter().map(|l| &l.link) {
             if (&s.subject_type, &s.subject_id) != (&key.0, &key.1) {
                 return Ok((false, 0));
             }
-            match fits_next(s.stored, s.salts.as_ref()) {
+            match fits_next(s.stored, s.salts.as_ref(), s.format, s.row_id) {
                 Some(true) => return Ok((true, 0)),
                 Some(false) => seq = s.seq,
                 None => return Ok((false, 0)),
             }
         }
         use seals::Column as S;
-        let next: Vec<(String, Option<String>, Option<serde_json::Value>)> = seals::Entity::find()
+        type Next = (String, Option<String>, Option<serde_json::Value>, i16, i64);
+        let next: Vec<Next> = seals::Entity::find()
             .select_only()
-            .columns([S::Hash, S::Salt, S::Erased])
+            .columns([S::Hash, S::Salt, S::Erased, S::Format, S::RowId])
             .filter(S::Kind.eq(kind.code()))
             .filter(S::SubjectType.eq(key.0.as_str()))
             .filter(S::SubjectId.eq(key.1.as_str()))
@@ -1393,9 +1456,9 @@ impl Links {
             .await
             .map_err(Error::db("reading a chain's next links"))?;
         let read = next.len() as u64;
-        for (hash, salt, erased) in &next {
+        for (hash, salt, erased, format, row_id) in &next {
             let salts = Salts::stored(salt.as_deref(), erased.as_ref());
-            match fits_next(hash::from_hex(hash), salts.as_ref()) {
+            match fits_next(hash::from_hex(hash), salts.as_ref(), *format, *row_id) {
                 Some(true) => return Ok((true, read)),
                 Some(false) => {}
                 None => break,
@@ -1500,6 +1563,76 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(report.breaks, []);
+    }
+
+    /// Links sealed before each link stored its format (format 1: the hash leaves the
+    /// row's id out) go on verifying once `install` has given their table the column:
+    /// links of that shape (format 1 hashes, no `format` column) are brought up to date
+    /// as format 1 and verify, and the links sealed afterwards are format 2.
+    #[tokio::test]
+    async fn links_of_format_1_verify_after_the_upgrade() {
+        use crate::NewActivity;
+        use sea_orm::{ConnectionTrait, QueryOrder, Set};
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        crate::install(&db).await.unwrap();
+        let entry = || crate::log(&db, NewActivity::new("viewed").subject("post", 1));
+        entry().await.unwrap();
+        entry().await.unwrap();
+        crate::seal_all(&db).await.unwrap();
+        // As an earlier version sealed them.
+        let links = seals::Entity::find()
+            .order_by_asc(seals::Column::Seq)
+            .all(&db)
+            .await
+            .unwrap();
+        let rows = super::rows::Rows {
+            limit: 10,
+            ..Default::default()
+        }
+        .read(&db, Kind::Log)
+        .await
+        .unwrap();
+        let mut prev = GENESIS;
+        for link in links {
+            let row = rows.iter().find(|r| r.id() == link.row_id).unwrap();
+            let salts = Salts::stored(link.salt.as_deref(), None).unwrap();
+            let content = row.content(&salts).unwrap();
+            prev = hash::link(1, &prev, row.id(), &content).unwrap();
+            seals::Entity::update(seals::ActiveModel {
+                hash: Set(hash::to_hex(&prev)),
+                ..link.into()
+            })
+            .exec(&db)
+            .await
+            .unwrap();
+        }
+        crate::entity::chains::Entity::update_many()
+            .col_expr(
+                crate::entity::chains::Column::HeadHash,
+                sea_orm::sea_query::Expr::value(hash::to_hex(&prev)),
+            )
+            .exec(&db)
+            .await
+            .unwrap();
+        db.execute_unprepared("ALTER TABLE activity_log_seals DROP COLUMN format")
+            .await
+            .unwrap();
+        crate::install(&db).await.unwrap();
+        let report = verify(&db, &VerifyScope::all()).await.unwrap();
+        assert_eq!((report.breaks.as_slice(), report.links), (&[][..], 2));
+        entry().await.unwrap();
+        crate::seal_all(&db).await.unwrap();
+        let formats: Vec<i16> = seals::Entity::find()
+            .order_by_asc(seals::Column::Seq)
+            .all(&db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| l.format)
+            .collect();
+        assert_eq!(formats, [1, 1, 2]);
+        let report = verify(&db, &VerifyScope::all()).await.unwrap();
+        assert_eq!((report.breaks.as_slice(), report.links), (&[][..], 3));
     }
 
     #[tokio::test]

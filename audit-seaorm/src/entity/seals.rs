@@ -37,6 +37,9 @@ pub struct Model {
     pub salt: Option<String>,
     /// After an erasure: `{"kept": {field: salt}, "erased": {field: commitment}}`.
     pub erased: Option<Json>,
+    /// What the hash covers: 2 (links sealed since this column exists) the row's id with
+    /// its content; 1 (links sealed before) its content alone.
+    pub format: i16,
 }
 
 /// The columns.
@@ -52,6 +55,7 @@ pub enum Column {
     Run,
     Salt,
     Erased,
+    Format,
 }
 
 /// The primary key: `(kind, subject_type, subject_id, seq)`.
@@ -77,7 +81,7 @@ impl ColumnTrait for Column {
 
     fn def(&self) -> ColumnDef {
         match self {
-            Self::Kind => ColumnType::SmallInteger.def(),
+            Self::Kind | Self::Format => ColumnType::SmallInteger.def(),
             Self::SubjectType | Self::SubjectId | Self::Hash => {
                 ColumnType::String(StringLen::None).def()
             }
