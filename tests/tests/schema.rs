@@ -231,7 +231,36 @@ async fn concurrent_installs(db: DatabaseConnection) {
     txn.commit().await.unwrap();
 }
 
+/// Links an earlier version sealed sit in a table without the `format` column: `install`
+/// adds it, marking them format 1 (their hash leaves the row's id out), and the links
+/// sealed afterwards are format 2.
+async fn install_gives_old_links_their_format(db: DatabaseConnection) {
+    use audit_seaorm::entity::seals;
+    use sea_orm::QueryOrder;
+    let entry = || log(&db, NewActivity::new("viewed").subject("post", 1));
+    entry().await.unwrap();
+    audit_seaorm::seal_all(&db).await.unwrap();
+    db.execute_unprepared("ALTER TABLE activity_log_seals DROP COLUMN format")
+        .await
+        .unwrap();
+    install(&db).await.unwrap();
+    entry().await.unwrap();
+    audit_seaorm::seal_all(&db).await.unwrap();
+    let formats: Vec<i16> = seals::Entity::find()
+        .order_by_asc(seals::Column::Seq)
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.format)
+        .collect();
+    assert_eq!(formats, [1, 2]);
+    // Again: nothing to do.
+    install(&db).await.unwrap();
+}
+
 backend_tests!(
+    install_gives_old_links_their_format,
     concurrent_installs,
     install_is_idempotent,
     migration_creates_tables,

@@ -1568,7 +1568,9 @@ mod tests {
     /// Links sealed before each link stored its format (format 1: the hash leaves the
     /// row's id out) go on verifying once `install` has given their table the column:
     /// links of that shape (format 1 hashes, no `format` column) are brought up to date
-    /// as format 1 and verify, and the links sealed afterwards are format 2.
+    /// as format 1, verify, and are pruned as the rows they sealed (retention checks each
+    /// row against its link before it goes: read with another format, every row would be
+    /// kept as changed); the links sealed afterwards are format 2.
     #[tokio::test]
     async fn links_of_format_1_verify_after_the_upgrade() {
         use crate::NewActivity;
@@ -1578,6 +1580,14 @@ mod tests {
         let entry = || crate::log(&db, NewActivity::new("viewed").subject("post", 1));
         entry().await.unwrap();
         entry().await.unwrap();
+        crate::entity::activity_log::Entity::update_many()
+            .col_expr(
+                crate::entity::activity_log::Column::CreatedAt,
+                sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::days(10)),
+            )
+            .exec(&db)
+            .await
+            .unwrap();
         crate::seal_all(&db).await.unwrap();
         // As an earlier version sealed them.
         let links = seals::Entity::find()
@@ -1622,17 +1632,25 @@ mod tests {
         assert_eq!((report.breaks.as_slice(), report.links), (&[][..], 2));
         entry().await.unwrap();
         crate::seal_all(&db).await.unwrap();
-        let formats: Vec<i16> = seals::Entity::find()
-            .order_by_asc(seals::Column::Seq)
-            .all(&db)
-            .await
-            .unwrap()
-            .iter()
-            .map(|l| l.format)
-            .collect();
-        assert_eq!(formats, [1, 1, 2]);
+        let formats = || async {
+            seals::Entity::find()
+                .order_by_asc(seals::Column::Seq)
+                .all(&db)
+                .await
+                .unwrap()
+                .iter()
+                .map(|l| l.format)
+                .collect::<Vec<i16>>()
+        };
+        assert_eq!(formats().await, [1, 1, 2]);
         let report = verify(&db, &VerifyScope::all()).await.unwrap();
         assert_eq!((report.breaks.as_slice(), report.links), (&[][..], 3));
+        let retention = crate::Retention::new().entries_older_than(chrono::Duration::days(1));
+        let pruned = crate::prune(&db, &retention).await.unwrap();
+        assert_eq!((pruned.entries, pruned.kept_changed), (2, 0), "{pruned:?}");
+        assert_eq!(formats().await, [2]);
+        let report = verify(&db, &VerifyScope::all()).await.unwrap();
+        assert!(report.breaks.is_empty(), "{:?}", report.breaks);
     }
 
     #[tokio::test]

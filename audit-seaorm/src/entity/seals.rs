@@ -28,7 +28,8 @@ pub struct Model {
     pub seq: i64,
     /// The sealed row's id.
     pub row_id: i64,
-    /// SHA-256 (hex) over the previous link's hash and the row's content.
+    /// SHA-256 (hex) over the previous link's hash, the row's id (format 2) and the row's
+    /// content.
     pub hash: String,
     /// The seal run that made the link.
     pub run: i64,
