@@ -170,7 +170,8 @@ async fn release_install_lock<C: ConnectionTrait>(db: &C) -> Result<()> {
 
 /// Gives the links table an earlier version made its `format` column (what each link's
 /// hash covers): the links there were sealed before it and are format 1. Once; adding a
-/// column with a constant default rewrites no rows on any of the three backends.
+/// column with a constant default rewrites no rows (PostgreSQL 11 and later, MySQL 8.0.12,
+/// MariaDB 10.3; earlier servers rebuild the table once).
 async fn link_format<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Result<()> {
     use crate::entity::seals;
     const CONTEXT: &str = "giving the links their format column";
@@ -939,74 +940,57 @@ pub mod migration {
         ]
     }
 
-    /// Brings tables an earlier version made up to date: the hash chains' tables, the
-    /// indexes added since, the retired ones dropped, the chains' keys in byte order (as
-    /// [`install`](crate::install) does, keeping the layout as it is). Down: nothing (the
-    /// tables stay as they are; the first migration's down drops them all).
-    #[derive(Debug, Clone, Copy, Default)]
-    pub struct Upgrade2026Dec;
+    /// An upgrade step: brings tables an earlier version made up to date, as
+    /// [`install`](crate::install) does on boot (keeping the layout as it is). Down:
+    /// nothing (the tables stay as they are; the first migration's down drops them all).
+    macro_rules! upgrade {
+        ($(#[$doc:meta])* $step:ident, $name:literal) => {
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, Default)]
+            pub struct $step;
 
-    impl MigrationName for Upgrade2026Dec {
-        fn name(&self) -> &str {
-            "m20261206_000001_update_audit_tables"
-        }
+            impl MigrationName for $step {
+                fn name(&self) -> &str {
+                    $name
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl MigrationTrait for $step {
+                async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                    install_on(manager, &crate::Install::new()).await
+                }
+
+                async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+                    Ok(())
+                }
+            }
+        };
     }
 
-    #[async_trait::async_trait]
-    impl MigrationTrait for Upgrade2026Dec {
-        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            install_on(manager, &crate::Install::new()).await
-        }
+    upgrade!(
+        /// Brings tables an earlier version made up to date: the hash chains' tables, the
+        /// indexes added since, the retired ones dropped, the chains' keys in byte order (as
+        /// [`install`](crate::install) does, keeping the layout as it is). Down: nothing (the
+        /// tables stay as they are; the first migration's down drops them all).
+        Upgrade2026Dec,
+        "m20261206_000001_update_audit_tables"
+    );
 
-        async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
-            Ok(())
-        }
-    }
+    upgrade!(
+        /// Adds the seal runs' gaps (`{activity_log}_seal_gaps`, see [`crate::seal`]) to
+        /// tables an earlier version made, as [`install`](crate::install) does. Down: nothing.
+        SealGaps2026Dec,
+        "m20261207_000001_add_audit_seal_gaps"
+    );
 
-    /// Adds the seal runs' gaps (`{activity_log}_seal_gaps`, see [`crate::seal`]) to
-    /// tables an earlier version made, as [`install`](crate::install) does. Down: nothing.
-    #[derive(Debug, Clone, Copy, Default)]
-    pub struct SealGaps2026Dec;
-
-    impl MigrationName for SealGaps2026Dec {
-        fn name(&self) -> &str {
-            "m20261207_000001_add_audit_seal_gaps"
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl MigrationTrait for SealGaps2026Dec {
-        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            install_on(manager, &crate::Install::new()).await
-        }
-
-        async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
-            Ok(())
-        }
-    }
-
-    /// Adds the links' `format` column (what each link's hash covers; the links an
-    /// earlier version sealed are format 1) to tables an earlier version made, as
-    /// [`install`](crate::install) does. Down: nothing.
-    #[derive(Debug, Clone, Copy, Default)]
-    pub struct LinkFormat2026Dec;
-
-    impl MigrationName for LinkFormat2026Dec {
-        fn name(&self) -> &str {
-            "m20261208_000001_add_audit_link_format"
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl MigrationTrait for LinkFormat2026Dec {
-        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            install_on(manager, &crate::Install::new()).await
-        }
-
-        async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
-            Ok(())
-        }
-    }
+    upgrade!(
+        /// Adds the links' `format` column (what each link's hash covers; the links an
+        /// earlier version sealed are format 1) to tables an earlier version made, as
+        /// [`install`](crate::install) does. Down: nothing.
+        LinkFormat2026Dec,
+        "m20261208_000001_add_audit_link_format"
+    );
 
     /// Creates the audit tables (down: drops them).
     #[derive(Debug, Clone, Copy, Default)]

@@ -104,14 +104,7 @@ async fn set_causer(db: &DatabaseConnection, entry: i64, causer: &str) {
 
 /// Swaps the ids of two entries: each row now sits where the other was.
 async fn swap_entries(db: &DatabaseConnection, a: i64, b: i64) {
-    let set = |from: i64, to: i64| {
-        activity_log::Entity::update_many()
-            .col_expr(activity_log::Column::Id, Expr::val(to))
-            .filter(activity_log::Column::Id.eq(from))
-    };
-    set(a, -1).exec(db).await.unwrap();
-    set(b, a).exec(db).await.unwrap();
-    set(-1, b).exec(db).await.unwrap();
+    swap(db, "activity_log", "1 = 1", "id", a, b).await;
 }
 
 async fn each_tampering_is_reported_at_its_link(db: DatabaseConnection) {
