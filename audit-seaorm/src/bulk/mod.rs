@@ -691,8 +691,10 @@ fn key_order<E: EntityTrait>(col: E::Column, backend: DbBackend) -> SimpleExpr {
 fn last_key_value<C: ColumnTrait>(col: C, value: &Value, backend: DbBackend) -> SimpleExpr {
     match (backend, value) {
         (DbBackend::MySql, _) if is_enum(col) => Expr::val(value.clone()),
-        (DbBackend::Postgres, Value::String(Some(_)) | Value::Char(Some(_))) => {
-            col.save_as(Expr::Constant(value.clone()))
+        (DbBackend::Postgres, Value::String(Some(_))) => col.save_as(Expr::Constant(value.clone())),
+        // (sea-query writes a `char` literal as its low byte: as a string)
+        (DbBackend::Postgres, Value::Char(Some(c))) => {
+            col.save_as(Expr::Constant(Value::String(Some(c.to_string()))))
         }
         _ => key_value(col, value),
     }
