@@ -87,7 +87,11 @@ pub async fn section(r: &mut Report, backends: &[Backend], rows: u64) -> Result<
                 format!("{:.0} rows/s", n as f64 / verify_time.as_secs_f64()),
             );
             r.target(
-                format!("PostgreSQL: checkpoint of {} chains ≤ 2 s", cp.chains),
+                // (met only where the run had the chains the target names)
+                format!(
+                    "PostgreSQL: checkpoint of 100,000 chains or more ≤ 2 s (this run: {} chains)",
+                    cp.chains
+                ),
                 cp_time <= Duration::from_secs(2) && cp.chains >= 100_000,
                 format!("{:.2} s", cp_time.as_secs_f64()),
             );
