@@ -528,6 +528,23 @@ pub async fn connect_as_dml_role(db: &DatabaseConnection, role: &str) -> Databas
     Database::connect(connect_options(&url)).await.unwrap()
 }
 
+/// The format of each hash-chain link, in each chain's order (chains by kind and subject).
+pub async fn link_formats(db: &DatabaseConnection) -> Vec<i16> {
+    use audit_seaorm::entity::seals::{Column, Entity};
+    use sea_orm::QueryOrder;
+    Entity::find()
+        .order_by_asc(Column::Kind)
+        .order_by_asc(Column::SubjectType)
+        .order_by_asc(Column::SubjectId)
+        .order_by_asc(Column::Seq)
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.format)
+        .collect()
+}
+
 /// Closes `app` (a connection of [`connect_as_dml_role`]) and removes its role.
 pub async fn drop_role(db: &DatabaseConnection, app: DatabaseConnection, role: &str) {
     app.close().await.unwrap();

@@ -69,6 +69,16 @@ async fn month_partition(db: &DatabaseConnection, m: i32) {
     db.execute_unprepared(&sql).await.unwrap();
 }
 
+/// `prune` of entries older than 100 days: every month that ended four months ago or more.
+async fn prune_past_100_days(db: &DatabaseConnection) -> audit_seaorm::Pruned {
+    prune(
+        db,
+        &Retention::new().entries_older_than(Duration::days(100)),
+    )
+    .await
+    .unwrap()
+}
+
 async fn entries_at(db: &DatabaseConnection, n: usize, at: DateTime<Utc>) -> Vec<i64> {
     let mut ids = Vec::new();
     for i in 0..n {
@@ -354,12 +364,7 @@ async fn a_month_of_another_name_is_left_to_it(db: DatabaseConnection) {
     .await
     .unwrap();
     assert!(maintain_partitions(&db).await.unwrap().is_empty());
-    let done = prune(
-        &db,
-        &Retention::new().entries_older_than(Duration::days(100)),
-    )
-    .await
-    .unwrap();
+    let done = prune_past_100_days(&db).await;
     assert!(done.partitions.is_empty(), "{done:?}");
     assert!(
         partitions(&db)
@@ -421,12 +426,7 @@ async fn pg_partman_takes_over(db: DatabaseConnection) {
     post::new("partman", "partman").insert(&db).await.unwrap();
     assert_eq!(rows_in(&db, &name(0)).await, 1);
     entries_at(&db, 3, month(-6) + Duration::days(3)).await;
-    let done = prune(
-        &db,
-        &Retention::new().entries_older_than(Duration::days(100)),
-    )
-    .await
-    .unwrap();
+    let done = prune_past_100_days(&db).await;
     assert_eq!(done.entries, 3);
     assert_eq!(done.partitions, [name(-6), name(-5)]);
     db.execute_unprepared("SELECT partman.run_maintenance()")
@@ -477,23 +477,13 @@ async fn a_month_drop_keeps_changed_rows(db: DatabaseConnection) {
     move_entries(&db, aged.iter().copied(), month(-6) + Duration::days(4)).await;
     assert_eq!(rows_in(&db, &name(-6)).await, 5);
 
-    let done = prune(
-        &db,
-        &Retention::new().entries_older_than(Duration::days(100)),
-    )
-    .await
-    .unwrap();
+    let done = prune_past_100_days(&db).await;
     assert!(done.partitions.is_empty(), "{done:?}");
     assert_eq!((done.entries, done.kept_changed), (3, 2), "{done:?}");
     assert_eq!(rows_in(&db, &name(-6)).await, 2);
     assert_eq!(rows_in(&db, "activity_log_default").await, 0);
     assert!(maintain_partitions(&db).await.unwrap().is_empty());
-    let again = prune(
-        &db,
-        &Retention::new().entries_older_than(Duration::days(100)),
-    )
-    .await
-    .unwrap();
+    let again = prune_past_100_days(&db).await;
     assert!(again.partitions.is_empty(), "{again:?}");
     assert_eq!((again.entries, again.kept_changed), (0, 2), "{again:?}");
     let left: Vec<i64> = activity_log::Entity::find()
@@ -533,12 +523,7 @@ async fn a_month_drop_keeps_forged_rows(db: DatabaseConnection) {
     .await
     .unwrap();
     assert_eq!(rows_in(&db, &name(-6)).await, 2);
-    let done = prune(
-        &db,
-        &Retention::new().entries_older_than(Duration::days(100)),
-    )
-    .await
-    .unwrap();
+    let done = prune_past_100_days(&db).await;
     // (the month of the forged row stays, holding it; its other row goes by itself)
     assert_eq!(done.partitions, [name(-7)]);
     assert_eq!(done.entries, 2, "{done:?}");
@@ -581,12 +566,7 @@ async fn a_copy_under_a_sealed_rows_id_is_kept(db: DatabaseConnection) {
     ))
     .await
     .unwrap();
-    let done = prune(
-        &db,
-        &Retention::new().entries_older_than(Duration::days(100)),
-    )
-    .await
-    .unwrap();
+    let done = prune_past_100_days(&db).await;
     assert_eq!((done.entries, done.kept_changed), (0, 1), "{done:?}");
     let under_id = activity_log::Entity::find()
         .filter(activity_log::Column::Id.eq(first))

@@ -235,8 +235,6 @@ async fn concurrent_installs(db: DatabaseConnection) {
 /// adds it, marking them format 1 (their hash leaves the row's id out), and the links
 /// sealed afterwards are format 2.
 async fn install_gives_old_links_their_format(db: DatabaseConnection) {
-    use audit_seaorm::entity::seals;
-    use sea_orm::QueryOrder;
     let entry = || log(&db, NewActivity::new("viewed").subject("post", 1));
     entry().await.unwrap();
     audit_seaorm::seal_all(&db).await.unwrap();
@@ -246,15 +244,7 @@ async fn install_gives_old_links_their_format(db: DatabaseConnection) {
     install(&db).await.unwrap();
     entry().await.unwrap();
     audit_seaorm::seal_all(&db).await.unwrap();
-    let formats: Vec<i16> = seals::Entity::find()
-        .order_by_asc(seals::Column::Seq)
-        .all(&db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|l| l.format)
-        .collect();
-    assert_eq!(formats, [1, 2]);
+    assert_eq!(audit_tests::link_formats(&db).await, [1, 2]);
     // Again: nothing to do.
     install(&db).await.unwrap();
 }

@@ -2334,14 +2334,7 @@ async fn swapped_row_ids_are_changed(db: DatabaseConnection) {
 async fn a_link_set_to_an_older_format_is_changed(db: DatabaseConnection) {
     let p = post_with_history(&db, "p", 0).await;
     assert_eq!(seal(&db).await.unwrap().rows, 2);
-    let formats: Vec<i16> = seals::Entity::find()
-        .all(&db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|l| l.format)
-        .collect();
-    assert_eq!(formats, [2, 2]);
+    assert_eq!(audit_tests::link_formats(&db).await, [2, 2]);
     seals::Entity::update_many()
         .col_expr(seals::Column::Format, Expr::value(1i16))
         .filter(seals::Column::Kind.eq(2i16))

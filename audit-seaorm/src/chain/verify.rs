@@ -1101,6 +1101,17 @@ impl Link {
         ))
     }
 
+    /// Its hash as [`fits`] checks a row against it, after `prev`.
+    fn stored<'a>(&'a self, prev: &'a Hash, hash: &'a Hash) -> Stored<'a> {
+        Stored {
+            row_id: self.row_id,
+            format: self.format,
+            salts: self.salts.as_ref(),
+            prev,
+            hash,
+        }
+    }
+
     /// Whether this link is the one just before `next` in its chain.
     fn follows(&self, next: &Link) -> bool {
         self.seq + 1 == next.seq
@@ -1304,14 +1315,7 @@ fn decode_page(kind: Kind, rows: &[QueryResult], check: bool, how: JsonText) -> 
         #[cfg(feature = "sqlx-postgres")]
         if let (Some(pg), Some(prev), Some(stored)) = (res.try_as_pg_row(), prev, link.stored) {
             let at = Link::COLUMNS.len();
-            let salts = link.salts.as_ref();
-            let stored = Stored {
-                row_id: link.row_id,
-                format: link.format,
-                salts,
-                prev: &prev,
-                hash: &stored,
-            };
+            let stored = link.stored(&prev, &stored);
             let fits_here = |c: &Content<'_>| content_fits(c, stored);
             if rows::by_index::check_in_place(kind, pg, at, fits_here) == Some(true) {
                 page.push(Linked {
@@ -1335,18 +1339,7 @@ fn decode_page(kind: Kind, rows: &[QueryResult], check: bool, how: JsonText) -> 
         };
         let row = match (row, prev, link.stored) {
             (None, ..) => Found::Gone,
-            (Some(row), Some(prev), Some(stored))
-                if fits(
-                    &row,
-                    Stored {
-                        row_id: link.row_id,
-                        format: link.format,
-                        salts: link.salts.as_ref(),
-                        prev: &prev,
-                        hash: &stored,
-                    },
-                ) =>
-            {
+            (Some(row), Some(prev), Some(stored)) if fits(&row, link.stored(&prev, &stored)) => {
                 Found::Fits(prev)
             }
             (Some(row), ..) => Found::Row(Box::new(row)),
