@@ -1520,10 +1520,61 @@ async fn citext_keys_step_in_their_own_order(db: DatabaseConnection) {
     assert!(odd.is_empty(), "{odd:?}");
 }
 
+/// PostgreSQL: string keys holding quotes and backslashes step from batch to batch on a
+/// server that refuses `\'` in a literal (`backslash_quote = off`): bulk update and
+/// `backfill` each reach every row once.
+async fn quoted_keys_step_under_strict_quoting(db: DatabaseConnection) {
+    use audit_seaorm::entity::versions as v;
+    use audit_tests::label;
+    db.execute_unprepared(
+        r"INSERT INTO labels (name, color) SELECT p || lpad(i::text, 4, '0'), 'grey'
+          FROM generate_series(0, 599) i, (VALUES ('it''s '), (E'back\\slash''')) l(p)",
+    )
+    .await
+    .unwrap();
+    let off = || async {
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared("SET LOCAL backslash_quote = off")
+            .await
+            .unwrap();
+        txn
+    };
+    let txn = off().await;
+    let refused = txn.execute_unprepared(r"SELECT E'\''").await;
+    assert!(refused.is_err(), "the server takes \\' in a literal");
+    txn.rollback().await.unwrap();
+    let txn = off().await;
+    let backfilled = audit_seaorm::backfill::<label::Entity, _>(&txn)
+        .await
+        .unwrap();
+    assert_eq!((backfilled.rows, backfilled.written), (1_200, 1_200));
+    let done = label::Entity::update_many_audited()
+        .col_expr(label::Column::Color, Expr::val("red"))
+        .exec(&txn)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries), (1_200, 1_200));
+    txn.commit().await.unwrap();
+    let per_label: Vec<(String, i64)> = v::Entity::find()
+        .select_only()
+        .column(v::Column::SubjectId)
+        .column_as(v::Column::Id.count(), "n")
+        .group_by(v::Column::SubjectId)
+        .into_tuple()
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(per_label.len(), 1_200);
+    let odd: Vec<_> = per_label.iter().filter(|(_, n)| *n != 2).collect();
+    assert!(odd.is_empty(), "{odd:?}");
+    assert!(per_label.iter().any(|(id, _)| id == r"back\slash'0599"));
+}
+
 postgres_tests!(
     an_update_leaves_references_free,
     an_update_logs_in_key_order,
-    citext_keys_step_in_their_own_order
+    citext_keys_step_in_their_own_order,
+    quoted_keys_step_under_strict_quoting
 );
 
 /// MySQL/MariaDB, a call outside a transaction: a filter's subquery on another table is

@@ -691,13 +691,25 @@ fn key_order<E: EntityTrait>(col: E::Column, backend: DbBackend) -> SimpleExpr {
 fn last_key_value<C: ColumnTrait>(col: C, value: &Value, backend: DbBackend) -> SimpleExpr {
     match (backend, value) {
         (DbBackend::MySql, _) if is_enum(col) => Expr::val(value.clone()),
-        (DbBackend::Postgres, Value::String(Some(_))) => col.save_as(Expr::Constant(value.clone())),
-        // (sea-query writes a `char` literal as its low byte: as a string)
+        (DbBackend::Postgres, Value::String(Some(s))) => col.save_as(postgres_literal(s)),
         (DbBackend::Postgres, Value::Char(Some(c))) => {
-            col.save_as(Expr::Constant(Value::String(Some(c.to_string()))))
+            col.save_as(postgres_literal(&c.to_string()))
         }
         _ => key_value(col, value),
     }
+}
+
+/// `s` as a PostgreSQL string literal of no type, which the server reads alike whatever
+/// its `standard_conforming_strings` and `backslash_quote` say: a quote doubled, and a
+/// backslash doubled inside an `E''` literal. (sea-query writes a quote as `\'`, which a
+/// server with `backslash_quote = off` refuses, and a `char` as its low byte.)
+fn postgres_literal(s: &str) -> SimpleExpr {
+    let quoted = s.replace('\'', "''");
+    Expr::cust(if s.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    })
 }
 
 /// The most parameters one statement may carry: SQLite's default
@@ -1080,13 +1092,21 @@ mod tests {
         };
         let postgres = sql(DbBackend::Postgres);
         assert!(
-            postgres.contains(r#"("tags"."name", "tags"."code") > (CAST('b' AS citext), 'B')"#),
+            postgres.contains(r#"("tags"."name", "tags"."code") > (CAST(('b') AS citext), 'B')"#),
             "{postgres}"
         );
         let mysql = sql(DbBackend::MySql);
         assert!(
             mysql.contains("(`tags`.`name`, `tags`.`code`) > (CAST(? AS citext), ?)"),
             "{mysql}"
+        );
+        let after = [Value::from(r"o'k\"), Value::from("it's")];
+        let postgres = in_key_order(tag::Entity::find(), Some(&after), DbBackend::Postgres)
+            .build(DbBackend::Postgres)
+            .sql;
+        assert!(
+            postgres.contains(r#"> (CAST((E'o''k\\') AS citext), 'it''s')"#),
+            "{postgres}"
         );
     }
 }
