@@ -423,9 +423,11 @@ pub enum Error {
         /// The key of the row the lookup found.
         found: String,
     },
-    /// A restore or revert wrote a record's row back and the database refused it by a
-    /// constraint: a row it refers to is gone (a foreign key), or a unique value it holds
-    /// is another row's now. The driver's error is the [`source`](std::error::Error::source).
+    /// A restore or revert wrote a record's row back and the database refused its values:
+    /// a row it refers to is gone (a foreign key), a unique value it holds is another row's
+    /// now, a check or NOT NULL constraint added since refuses it, or a value no longer fits
+    /// its column (a string longer than a `VARCHAR(n)` narrowed since). The driver's error
+    /// is the [`source`](std::error::Error::source).
     #[error(
         "`{subject_type}` {subject_id} cannot go back to version {version}: the database \
          refused the row ({constraint})"
@@ -437,7 +439,9 @@ pub enum Error {
         subject_id: String,
         /// The number of the version it was to go back to.
         version: i64,
-        /// Which kind of constraint: `a foreign key` or `a unique key`.
+        /// What refused it: `a foreign key`, `a unique key`, `a check constraint`, `a NOT
+        /// NULL constraint`, `an exclusion constraint`, `a constraint` (another kind), or
+        /// `the column's type` (a value too long or out of range for its column).
         constraint: &'static str,
         /// The database's error.
         #[source]

@@ -7,7 +7,7 @@ use audit_core::{Action, ActivityEntry, Audited, Changes, SubjectId, Version};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, Iterable, PrimaryKeyToColumn, QueryFilter, QuerySelect, SqlErr,
+    IntoActiveModel, Iterable, PrimaryKeyToColumn, QueryFilter, QuerySelect,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -448,10 +448,8 @@ where
     let refused = |context: &'static str| {
         let id = id.clone();
         move |source: DbErr| {
-            let constraint = match source.sql_err() {
-                Some(SqlErr::ForeignKeyConstraintViolation(_)) => "a foreign key",
-                Some(SqlErr::UniqueConstraintViolation(_)) => "a unique key",
-                _ => return Error::db(context)(source),
+            let Some(constraint) = refused_by(&source) else {
+                return Error::db(context)(source);
             };
             Error::RestoreRefused {
                 subject_type: subject_type.to_owned(),
@@ -490,6 +488,43 @@ where
             }
         })
         .await
+}
+
+/// What the database refused a written row by, when it refused it for the row's values
+/// (a constraint, or a value the column's type does not take: a string too long for a
+/// `VARCHAR(n)`, a number out of its range); `None` for every other failure.
+fn refused_by(err: &DbErr) -> Option<&'static str> {
+    use sea_orm::sqlx::error::ErrorKind;
+    use sea_orm::{RuntimeErr, sqlx};
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(e) = &**e else {
+        return None;
+    };
+    Some(match e.kind() {
+        ErrorKind::UniqueViolation => "a unique key",
+        ErrorKind::ForeignKeyViolation => "a foreign key",
+        ErrorKind::NotNullViolation => "a NOT NULL constraint",
+        ErrorKind::CheckViolation => "a check constraint",
+        ErrorKind::ExclusionViolation => "an exclusion constraint",
+        _ => {
+            let code = e.code()?;
+            // SQLSTATE (PostgreSQL, MySQL/MariaDB): class 23 is a constraint, class 22 a
+            // value the column does not take. SQLite: an extended code of
+            // `SQLITE_CONSTRAINT` (19).
+            if code.starts_with("23") {
+                "a constraint"
+            } else if code.starts_with("22") {
+                "the column's type"
+            } else if code.parse::<i32>().is_ok_and(|c| c & 0xff == 19) {
+                "a constraint"
+            } else {
+                return None;
+            }
+        }
+    })
 }
 
 /// Logs that a record's row is gone while its latest version says it exists (deleted

@@ -3,8 +3,8 @@
 use audit_seaorm::{AuditContext, AuditedEntity, Error, history, snapshot, versions};
 use audit_tests::{backend_tests, post, sample, translation};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    ModelTrait, QueryFilter, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -393,9 +393,80 @@ async fn a_row_the_database_refuses(db: DatabaseConnection) {
     );
 }
 
+/// A row the database refuses for a value it no longer takes (a check constraint added
+/// since, a column narrowed since; on SQLite a trigger's `RAISE(ABORT)`, a constraint
+/// there): `Error::RestoreRefused` naming what refused it, not a database failure, and
+/// nothing written.
+async fn a_value_the_column_no_longer_takes(db: DatabaseConnection) {
+    let p = post::new("a long title", "refused")
+        .insert(&db)
+        .await
+        .unwrap();
+    let mut am: post::ActiveModel = p.clone().into();
+    am.title = Set("ok".into());
+    am.update(&db).await.unwrap();
+    let v1 = versions(&db, "post", p.id).await.unwrap()[0].id;
+    let refused_by = |db: DatabaseConnection| async move {
+        let txn = db.begin().await.unwrap();
+        let err = post::Entity::restore(&txn, v1).await.unwrap_err();
+        txn.rollback().await.unwrap();
+        let Error::RestoreRefused {
+            subject_id,
+            version,
+            constraint,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            (subject_id.as_str(), *version),
+            (p.id.to_string().as_str(), 1)
+        );
+        assert!(
+            err.to_string().contains("cannot go back to version 1"),
+            "{err}"
+        );
+        assert_eq!(post::reload(&db, p.id).await.title, "ok");
+        assert_eq!(history(&db, "post", p.id).await.unwrap().len(), 2);
+        *constraint
+    };
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            db.execute_unprepared(
+                "CREATE TRIGGER short_titles BEFORE UPDATE ON posts \
+                 WHEN length(NEW.title) > 5 BEGIN SELECT RAISE(ABORT, 'title too long'); END",
+            )
+            .await
+            .unwrap();
+            assert_eq!(refused_by(db.clone()).await, "a constraint");
+        }
+        backend => {
+            db.execute_unprepared(
+                "ALTER TABLE posts ADD CONSTRAINT short_titles CHECK (length(title) <= 5)",
+            )
+            .await
+            .unwrap();
+            assert_eq!(refused_by(db.clone()).await, "a check constraint");
+            db.execute_unprepared("ALTER TABLE posts DROP CONSTRAINT short_titles")
+                .await
+                .unwrap();
+            db.execute_unprepared(if backend == DbBackend::Postgres {
+                "ALTER TABLE posts ALTER COLUMN title TYPE varchar(5)"
+            } else {
+                "ALTER TABLE posts MODIFY title VARCHAR(5) NOT NULL"
+            })
+            .await
+            .unwrap();
+            assert_eq!(refused_by(db.clone()).await, "the column's type");
+        }
+    }
+}
+
 backend_tests!(
     a_field_no_version_holds_is_not_the_restorers,
     a_row_the_database_refuses,
+    a_value_the_column_no_longer_takes,
     restore_logs_outside_changes_first,
     reinsert_needs_defaults,
     restore_existing_row,
