@@ -85,6 +85,12 @@ pub struct Reverted {
     /// gets the field's default). Check them by other means (a `tracing` warning names
     /// them too).
     pub redacted_kept: Vec<KeptField>,
+    /// The other fields the request changed that the version before it does not hold (a
+    /// column added to the model after that version was written, a field erased from the
+    /// trail since): the trail does not know their values before the request, so each
+    /// keeps the value it has (the request's, or a later write's; a later change of it is
+    /// no conflict). A `tracing` warning names them too.
+    pub unknown_kept: Vec<KeptField>,
 }
 
 /// A field of a record that a revert could not put back.
@@ -154,8 +160,8 @@ impl Reverter {
     /// as `reverted` (properties: the reverted entries' ids and request id) under a new
     /// request id. Each record touched goes back to its state before the request: the
     /// fields the request changed get their values from the version before it (a field
-    /// that version does not hold, the value the request's first change of it found;
-    /// later changes of other fields stay), created records are deleted, deleted ones
+    /// that version does not hold keeps its value: [`Reverted::unknown_kept`]; later
+    /// changes of other fields stay), created records are deleted, deleted ones
     /// re-inserted. Rows the request deleted come back first (the one it deleted last
     /// first), then rows it changed go back, then rows it created go (the one it created
     /// last first): so a row is re-inserted after the rows it refers to and deleted before
@@ -301,10 +307,33 @@ impl Reverter {
                  values, so they keep what the request gave them"
             );
         }
+        let unknown_kept: Vec<KeptField> = plan
+            .iter()
+            .filter_map(|s| Some((s, &s.target.as_ref()?.data)))
+            .flat_map(|(s, before)| {
+                s.fields
+                    .iter()
+                    .filter(|f| !s.redacted.contains(*f) && !before.contains_key(f.as_str()))
+                    .map(|field| KeptField {
+                        subject: s.subject.clone(),
+                        field: field.clone(),
+                    })
+            })
+            .collect();
+        if !unknown_kept.is_empty() {
+            tracing::warn!(
+                request_id,
+                fields = ?unknown_kept,
+                "audit: a reverted request changed fields the version before it does not \
+                 hold (added to the model since, or erased); their values before the \
+                 request are unknown, so they keep the values they have"
+            );
+        }
         Ok(Reverted {
             request_id: new_request,
             subjects: plan.into_iter().map(|s| s.subject).collect(),
             redacted_kept,
+            unknown_kept,
         })
     }
 }
@@ -328,8 +357,6 @@ struct Step {
     fields: BTreeSet<String>,
     /// Of those, the redacted ones: no version holds their values.
     redacted: BTreeSet<String>,
-    /// Per field, the value the request's first change of it found (its entry's `old`).
-    found: BTreeMap<String, Value>,
     /// Its version before the request (`None`: it did not exist).
     target: Option<Version>,
     /// Whether the request's last change of it deleted it.
@@ -475,12 +502,6 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
                     .flat_map(|e| e.changes.fields().map(str::to_owned))
                     .collect(),
                 redacted,
-                found: entries.iter().rev().fold(BTreeMap::new(), |mut found, e| {
-                    for (field, change) in e.changes.iter() {
-                        found.insert(field.to_owned(), change.old.clone());
-                    }
-                    found
-                }),
                 subject,
                 target: None,
                 deleted_last: entries.last().is_some_and(|e| e.action == Action::Deleted),
@@ -598,9 +619,14 @@ async fn conflicts<C: ConnectionTrait>(db: &C, plan: &[Step]) -> Result<Vec<Conf
                 continue;
             };
             let entry = crate::api::entry_from_row(row)?;
-            // A redacted field is not one the revert puts back (it keeps its value, named
-            // in `redacted_kept`): a later change of it is not undone, so no conflict.
-            let undone = |f: &&str| step.fields.contains(*f) && !step.redacted.contains(*f);
+            // A redacted field, or one the version before does not hold, is not one the
+            // revert puts back (it keeps its value, named in `redacted_kept` or
+            // `unknown_kept`): a later change of it is not undone, so no conflict.
+            let undone = |f: &&str| {
+                step.fields.contains(*f)
+                    && !step.redacted.contains(*f)
+                    && step.target.as_ref().is_none_or(|t| t.data.contains_key(*f))
+            };
             for field in entry.changes.fields().filter(undone) {
                 out.push(Conflict {
                     subject: step.subject.clone(),
@@ -691,16 +717,10 @@ where
         };
         if let Some(mut data) = base {
             // Later changes of other fields stay. A field the version before does not hold
-            // (added to the model since) goes back to what the request's first change of it
-            // found; a redacted or erased one keeps its value (no table holds the old one).
+            // (redacted, added to the model since, erased) keeps its value: the trail does
+            // not know the one it had (`Reverted::redacted_kept`, `unknown_kept`).
             for field in &step.fields {
-                let value = before.data.get(field).or_else(|| {
-                    step.found.get(field).filter(|old| {
-                        !step.redacted.contains(field)
-                            && old.as_str() != Some(crate::chain::hash::ERASED)
-                    })
-                });
-                if let Some(value) = value {
+                if let Some(value) = before.data.get(field) {
                     data.insert(field.clone(), value.clone());
                 }
             }

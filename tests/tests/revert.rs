@@ -40,17 +40,18 @@ async fn entry_count(db: &DatabaseConnection) -> usize {
     activity(db, &filter).await.unwrap().items.len()
 }
 
-/// A field the version before the request does not hold (added to the model since that
-/// version was written) goes back to what the request's change of it found, not left at
-/// the request's value.
-async fn a_field_added_since_goes_back(db: DatabaseConnection) {
+/// Fields the version before the request does not hold (added to the model after that
+/// version was written): the trail does not know their values before the request (the
+/// request's entry reads `old: null`, "unknown"), so they keep their values, named in
+/// `unknown_kept`, and a later change of them is no conflict; the fields it holds go back.
+async fn a_field_added_since_keeps_its_value(db: DatabaseConnection) {
     use sea_orm::{ConnectionTrait, DbBackend};
     let p = post::new("t", "s").insert(&db).await.unwrap();
-    // The first version as written before `published_at` was a column.
+    // The first version as written before `title` and `published_at` were columns.
     let data = match db.get_database_backend() {
-        DbBackend::Postgres => "data - 'published_at'",
-        DbBackend::MySql => "JSON_REMOVE(data, '$.published_at')",
-        _ => "json_remove(data, '$.published_at')",
+        DbBackend::Postgres => "data - 'published_at' - 'title'",
+        DbBackend::MySql => "JSON_REMOVE(data, '$.published_at', '$.title')",
+        _ => "json_remove(data, '$.published_at', '$.title')",
     };
     db.execute_unprepared(&format!(
         "UPDATE versions SET data = {data} WHERE subject_type = 'post' AND subject_id = '{}'",
@@ -63,6 +64,8 @@ async fn a_field_added_since_goes_back(db: DatabaseConnection) {
         .scope(async {
             post::ActiveModel {
                 id: ActiveValue::Unchanged(p.id),
+                title: Set("by the request".into()),
+                slug: Set("s2".into()),
                 published_at: Set(Some(at)),
                 ..Default::default()
             }
@@ -71,12 +74,29 @@ async fn a_field_added_since_goes_back(db: DatabaseConnection) {
             .unwrap();
         })
         .await;
+    let published = post::reload(&db, p.id).await.published_at;
+    assert!(published.is_some());
+    let mut later: post::ActiveModel = post::reload(&db, p.id).await.into();
+    later.title = Set("later".into());
+    later.update(&db).await.unwrap();
     let reverter = Reverter::new().entity::<post::Entity>();
-    reverter
+    let done = reverter
         .revert_request(&db, "req-added", false)
         .await
         .unwrap();
-    assert_eq!(post::reload(&db, p.id).await.published_at, None);
+    let row = post::reload(&db, p.id).await;
+    assert_eq!(
+        (row.title.as_str(), row.slug.as_str(), row.published_at),
+        ("later", "s", published)
+    );
+    let kept: Vec<&str> = done.unknown_kept.iter().map(|k| k.field.as_str()).collect();
+    assert_eq!(kept, ["published_at", "title"]);
+    assert!(
+        done.unknown_kept
+            .iter()
+            .all(|k| k.subject.subject_id == p.id.to_string())
+    );
+    assert!(done.redacted_kept.is_empty(), "{:?}", done.redacted_kept);
 }
 
 /// One request creates A, renames B and deletes C; its revert deletes A, renames B back
@@ -929,7 +949,7 @@ async fn redacted_fields_are_named_not_reverted(db: DatabaseConnection) {
 }
 
 backend_tests!(
-    a_field_added_since_goes_back,
+    a_field_added_since_keeps_its_value,
     a_record_put_back_goes_again,
     a_row_put_back_outside_is_not_deleted,
     a_request_whose_versions_were_pruned,
