@@ -567,11 +567,15 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
     Ok(steps)
 }
 
+/// Entries read per query of [`conflicts`].
+const CONFLICTS_PAGE: u64 = 1_000;
+
 /// Other entries of the request's records, since its first change of each, that changed a
-/// field the request changed and the revert puts back (not a redacted one): reverting
-/// would undo them too. One query for all records;
-/// on MySQL/MariaDB a locking read, which sees the latest commits where the transaction's
-/// snapshot (taken at its first read) would not.
+/// field the request changed and the revert puts back (not a redacted one, nor one the
+/// version before does not hold): reverting would undo them too. Read in pages of
+/// [`CONFLICTS_PAGE`] entries, up to 1,000 records a query; on MySQL/MariaDB a locking
+/// read, which sees the latest commits where the transaction's snapshot (taken at its
+/// first read) would not.
 async fn conflicts<C: ConnectionTrait>(db: &C, plan: &[Step]) -> Result<Vec<Conflict>> {
     use activity_log::Column as A;
     let mut out = Vec::new();
@@ -599,41 +603,51 @@ async fn conflicts<C: ConnectionTrait>(db: &C, plan: &[Step]) -> Result<Vec<Conf
                 (key, s)
             })
             .collect();
-        let mut query = activity_log::Entity::find()
-            .filter(since)
-            .order_by_asc(A::Id);
-        if db.get_database_backend() == sea_orm::DbBackend::MySql {
-            query = query.lock_shared();
-        }
-        let rows = query
-            .all(db)
-            .await
-            .map_err(Error::db("reading the changes after the request"))?;
-        for row in rows {
-            let key = (row.subject_type.as_str(), row.subject_id.as_str());
-            let Some(step) = by_subject
-                .get(&key)
-                .copied()
-                .filter(|s| !s.entry_ids.contains(&row.id))
-            else {
-                continue;
+        // A page at a time: a request's record may have had many writes since.
+        let mut after = 0;
+        loop {
+            let mut query = activity_log::Entity::find()
+                .filter(since.clone())
+                .filter(A::Id.gt(after))
+                .order_by_asc(A::Id)
+                .limit(CONFLICTS_PAGE);
+            if db.get_database_backend() == sea_orm::DbBackend::MySql {
+                query = query.lock_shared();
+            }
+            let rows = query
+                .all(db)
+                .await
+                .map_err(Error::db("reading the changes after the request"))?;
+            let Some(last) = rows.last() else {
+                break;
             };
-            let entry = crate::api::entry_from_row(row)?;
-            // A redacted field, or one the version before does not hold, is not one the
-            // revert puts back (it keeps its value, named in `redacted_kept` or
-            // `unknown_kept`): a later change of it is not undone, so no conflict.
-            let undone = |f: &&str| {
-                step.fields.contains(*f)
-                    && !step.redacted.contains(*f)
-                    && step.target.as_ref().is_none_or(|t| t.data.contains_key(*f))
-            };
-            for field in entry.changes.fields().filter(undone) {
-                out.push(Conflict {
-                    subject: step.subject.clone(),
-                    field: field.to_owned(),
-                    later_entry_id: entry.id,
-                    outside_trail: entry.action == Action::Drift,
-                });
+            after = last.id;
+            for row in rows {
+                let key = (row.subject_type.as_str(), row.subject_id.as_str());
+                let Some(step) = by_subject
+                    .get(&key)
+                    .copied()
+                    .filter(|s| !s.entry_ids.contains(&row.id))
+                else {
+                    continue;
+                };
+                let entry = crate::api::entry_from_row(row)?;
+                // A redacted field, or one the version before does not hold, is not one the
+                // revert puts back (it keeps its value, named in `redacted_kept` or
+                // `unknown_kept`): a later change of it is not undone, so no conflict.
+                let undone = |f: &&str| {
+                    step.fields.contains(*f)
+                        && !step.redacted.contains(*f)
+                        && step.target.as_ref().is_none_or(|t| t.data.contains_key(*f))
+                };
+                for field in entry.changes.fields().filter(undone) {
+                    out.push(Conflict {
+                        subject: step.subject.clone(),
+                        field: field.to_owned(),
+                        later_entry_id: entry.id,
+                        outside_trail: entry.action == Action::Drift,
+                    });
+                }
             }
         }
     }

@@ -161,6 +161,39 @@ async fn conflicts_are_refused_unless_forced(db: DatabaseConnection) {
     assert_eq!(post::reload(&db, b.id).await.title, "b");
 }
 
+/// A conflict past the first page of later entries (1,000 later changes of another field,
+/// then one of the request's field) is found.
+async fn a_conflict_after_many_later_changes(db: DatabaseConnection) {
+    let b = post::new("b", "many").insert(&db).await.unwrap();
+    request("req-many")
+        .scope(retitle(&db, b.id, "by the request"))
+        .await;
+    let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    for i in 0..1_000 {
+        post::ActiveModel {
+            id: ActiveValue::Unchanged(b.id),
+            view_count: Set(i),
+            slug: Set(format!("many-{i}")),
+            ..Default::default()
+        }
+        .update(&txn)
+        .await
+        .unwrap();
+    }
+    txn.commit().await.unwrap();
+    retitle(&db, b.id, "last").await;
+    let reverter = Reverter::new().entity::<post::Entity>();
+    match reverter.revert_request(&db, "req-many", false).await {
+        Err(Error::RevertConflicts(conflicts)) => {
+            let found: Vec<_> = conflicts.iter().map(|c| c.field.as_str()).collect();
+            assert_eq!(found, ["title"]);
+            let last = history(&db, "post", b.id).await.unwrap().pop().unwrap();
+            assert_eq!(conflicts[0].later_entry_id, last.id);
+        }
+        other => panic!("expected RevertConflicts, got {other:?}"),
+    }
+}
+
 async fn unknown_requests_and_types_are_errors(db: DatabaseConnection) {
     let reverter = Reverter::new().entity::<post::Entity>();
     assert!(matches!(
@@ -950,6 +983,7 @@ async fn redacted_fields_are_named_not_reverted(db: DatabaseConnection) {
 
 backend_tests!(
     a_field_added_since_keeps_its_value,
+    a_conflict_after_many_later_changes,
     a_record_put_back_goes_again,
     a_row_put_back_outside_is_not_deleted,
     a_request_whose_versions_were_pruned,
