@@ -571,8 +571,8 @@ async fn plan<C: ConnectionTrait>(db: &C, entries: &[ActivityEntry]) -> Result<V
 const CONFLICTS_PAGE: u64 = 1_000;
 
 /// Other entries of the request's records, since its first change of each, that changed a
-/// field the request changed and the revert puts back (not a redacted one, nor one the
-/// version before does not hold): reverting would undo them too. Read in pages of
+/// field the request changed and the revert puts back (one the version before holds):
+/// reverting would undo them too. Read in pages of
 /// [`CONFLICTS_PAGE`] entries, up to 1,000 records a query; on MySQL/MariaDB a locking
 /// read, which sees the latest commits where the transaction's snapshot (taken at its
 /// first read) would not.
@@ -632,13 +632,17 @@ async fn conflicts<C: ConnectionTrait>(db: &C, plan: &[Step]) -> Result<Vec<Conf
                     continue;
                 };
                 let entry = crate::api::entry_from_row(row)?;
-                // A redacted field, or one the version before does not hold, is not one the
-                // revert puts back (it keeps its value, named in `redacted_kept` or
-                // `unknown_kept`): a later change of it is not undone, so no conflict.
+                // A field the version before does not hold (redacted, added since, erased)
+                // is not one the revert puts back (it keeps its value, named in
+                // `redacted_kept` or `unknown_kept`): a later change of it is not undone, so
+                // no conflict. One it holds goes back, also when a value of it merely reads
+                // `[redacted]`.
                 let undone = |f: &&str| {
                     step.fields.contains(*f)
-                        && !step.redacted.contains(*f)
-                        && step.target.as_ref().is_none_or(|t| t.data.contains_key(*f))
+                        && match &step.target {
+                            Some(before) => before.data.contains_key(*f),
+                            None => !step.redacted.contains(*f),
+                        }
                 };
                 for field in entry.changes.fields().filter(undone) {
                     out.push(Conflict {

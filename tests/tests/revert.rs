@@ -969,12 +969,22 @@ async fn redacted_fields_are_named_not_reverted(db: DatabaseConnection) {
         ("a", "secret-4")
     );
 
-    // A field in clear whose value is the text `[redacted]` goes back, and is not named.
+    // A field in clear whose value is the text `[redacted]` goes back, and is not named;
+    // since it goes back, a later change of it is a conflict.
     request("req-marker")
         .scope(retitle(&db, p.id, audit_seaorm::REDACTED))
         .await;
+    retitle(&db, p.id, "fixed").await;
+    match reverter.revert_request(&db, "req-marker", false).await {
+        Err(Error::RevertConflicts(conflicts)) => {
+            let found: Vec<_> = conflicts.iter().map(|c| c.field.as_str()).collect();
+            assert_eq!(found, ["title"]);
+        }
+        other => panic!("expected RevertConflicts, got {other:?}"),
+    }
+    assert_eq!(post::reload(&db, p.id).await.title, "fixed");
     let done = reverter
-        .revert_request(&db, "req-marker", false)
+        .revert_request(&db, "req-marker", true)
         .await
         .unwrap();
     assert!(done.redacted_kept.is_empty(), "{:?}", done.redacted_kept);
