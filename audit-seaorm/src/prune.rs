@@ -162,7 +162,10 @@ impl Retention {
         self
     }
 
-    /// Only count what would be removed; write nothing.
+    /// Only count what would be removed; write nothing. A dry run counts by age and by
+    /// version number alone: it does not check rows against their hash-chain links, so a
+    /// row a real run keeps because it changed since it was sealed is counted in it
+    /// ([`Pruned::kept_changed`] is 0; run `verify` to find such rows).
     pub fn dry_run(mut self, dry_run: bool) -> Self {
         self.dry_run = dry_run;
         self
