@@ -420,6 +420,33 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
         .await,
         json!("2020-06-01T10:00:30.250Z")
     );
+    // Also at a whole second, which the browser shows without its `:00`.
+    b.js(
+        "location.hash = '#/?since=2020-06-01T10%3A00%3A00.250Z'; return null",
+        vec![],
+    )
+    .await;
+    b.wait(
+        "the since filter at a whole second",
+        "return document.getElementById('f-since') && \
+         /T\\d\\d:\\d\\d(:00)?$/.test(document.getElementById('f-since').value) && \
+         !location.hash.includes('action=')",
+    )
+    .await;
+    b.type_into("#f-action", &format!("created{ENTER}")).await;
+    b.wait(
+        "the action filter again",
+        "return location.hash.includes('action=created')",
+    )
+    .await;
+    assert_eq!(
+        b.js(
+            "return new URLSearchParams(location.hash.slice(3)).get('since')",
+            vec![]
+        )
+        .await,
+        json!("2020-06-01T10:00:00.250Z")
+    );
 
     // Open post 1 from the timeline: its history, oldest first, field by field.
     b.click("#clear").await;
@@ -634,6 +661,12 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
         b.text("#record-status .notice").await,
         "Restored version 1 of post #1."
     );
+    // The focus moves to the notice (the button it came from was redrawn).
+    b.wait(
+        "the focus on the notice",
+        "return document.activeElement && document.activeElement.id === 'record-status'",
+    )
+    .await;
     // The new entry under the notice too (on a long history it is pages away).
     b.wait_count("#record-status li.entry", 1).await;
     assert_eq!(b.text("#record-status li.entry .action").await, "restored");

@@ -101,6 +101,13 @@ function toLocalInput(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+// Two `datetime-local` values alike: a browser writes a value in its shortest form, with
+// no `:00` seconds.
+function sameLocal(a, b) {
+  const full = (v) => (/T\d\d:\d\d$/.test(v) ? v + ":00" : v);
+  return full(a) === full(b);
+}
+
 function fromLocalInput(value) {
   if (!value) return "";
   const d = new Date(value);
@@ -266,7 +273,7 @@ function filterForm(params) {
       const time = name === "since" || name === "until";
       // A time left as shown keeps the address's own (its fraction of a second, and the
       // instant it names where the local clock shows an hour twice).
-      next[name] = !time ? v : v === toLocalInput(params[name]) ? (params[name] || "") : fromLocalInput(v);
+      next[name] = !time ? v : sameLocal(v, toLocalInput(params[name])) ? (params[name] || "") : fromLocalInput(v);
     }
     location.hash = "#/" + query(next);
   });
@@ -459,7 +466,7 @@ function askRestore(version) {
 
 async function recordView(main, type, id, notice) {
   const heading = h("h1", { tabindex: -1 }, subjectLabel(type, id));
-  const status = h("div", { id: "record-status", role: "status", "aria-live": "polite" },
+  const status = h("div", { id: "record-status", role: "status", "aria-live": "polite", tabindex: "-1" },
     notice ? h("p", { class: "notice" }, notice) : null);
   const history = h("ol", { class: "timeline", id: "history", "aria-label": "History, oldest first" });
   const paged = pagedList(history,
