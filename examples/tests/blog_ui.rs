@@ -646,6 +646,18 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
         .await,
         json!(true)
     );
+    // Closed anyway (a browser lets a second Escape through), it comes back to show the
+    // answer.
+    b.js(
+        "document.getElementById('restore-dialog').close(); return null",
+        vec![],
+    )
+    .await;
+    b.wait(
+        "the restore dialog back while the restore is out",
+        "return document.getElementById('restore-dialog').open",
+    )
+    .await;
     b.wait_count("#history li.entry", 4).await;
     b.js("window.fetch = window.__fetch; return null", vec![])
         .await;

@@ -429,11 +429,16 @@ function askRestore(version) {
       form.removeEventListener("submit", submit);
       cancel.removeEventListener("click", onCancel);
       dialog.removeEventListener("cancel", onCancel);
+      dialog.removeEventListener("close", onClose);
       cancel.disabled = false;
       if (dialog.open) dialog.close();
       resolve(value);
     };
     const onCancel = (event) => { event.preventDefault(); if (!busy) finish(null); };
+    // Closed all the same (a browser lets a second Escape through): while the request is
+    // out the dialog comes back, to show its answer; otherwise it is a cancel, and this
+    // dialog's handlers go with it (a later restore must not send this one again).
+    const onClose = () => { if (busy) dialog.showModal(); else finish(null); };
     const submit = async (event) => {
       event.preventDefault();
       if (busy) return;
@@ -459,6 +464,7 @@ function askRestore(version) {
     form.addEventListener("submit", submit);
     cancel.addEventListener("click", onCancel);
     dialog.addEventListener("cancel", onCancel);
+    dialog.addEventListener("close", onClose);
     dialog.showModal();
     reason.focus();
   });
