@@ -737,6 +737,40 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
     .await;
     assert_eq!(b.count("#history li.entry").await, 4);
 
+    // A restore confirmed after the page moved on (Back under the open dialog) happens,
+    // and leaves the page where it went.
+    b.click("#versions tr[data-version='3'] button.restore")
+        .await;
+    b.js("location.hash = '#/'; return null", vec![]).await;
+    b.wait(
+        "the timeline under the dialog",
+        "return document.body.dataset.ready === '/' && \
+         document.getElementById('entries') !== null",
+    )
+    .await;
+    b.type_into("#restore-reason", "Elsewhere").await;
+    b.click("#restore-confirm").await;
+    b.wait(
+        "the dialog to close",
+        "return !document.getElementById('restore-dialog').open",
+    )
+    .await;
+    let versions = post_versions(&blog).await;
+    let last = versions.last().unwrap();
+    assert_eq!(
+        (&last["version"], &last["data"]["title"]),
+        (&json!(5), &json!("Hello, world"))
+    );
+    assert_eq!(
+        b.js(
+            "return [location.hash, document.getElementById('entries') !== null, \
+             document.getElementById('history') === null]",
+            vec![]
+        )
+        .await,
+        json!(["#/", true, true])
+    );
+
     // A redacted field: its change shown as such, its value nowhere.
     b.goto(&format!("{}/api/audit/ui#/subject/author/1", blog.base))
         .await;

@@ -489,8 +489,10 @@ async function recordView(main, type, id, notice) {
     const { items: versions, more } = await allVersions(type, id);
     const compare = (a, b) => compareBox.replaceChildren(sideBySide(versions, a, b));
     const restore = async (version) => {
+      const at = navigation;
       const restored = await askRestore(version);
-      if (restored) {
+      // (Done after the page moved on, under the dialog: the page stays where it went.)
+      if (restored && at === navigation) {
         await recordView(main, type, id,
           `Restored version ${restored.version.version} of ${subjectLabel(type, id)}.`);
         const status = document.getElementById("record-status");
