@@ -364,6 +364,34 @@ async fn admin_reads_filters_opens_a_record_and_restores() {
     )
     .await;
     assert_eq!(b.text(".dashboard .total strong").await, "5");
+    // Two windows picked in quick succession, the first answered first: the last one's
+    // counts are drawn.
+    b.js(
+        "window.__fetch = window.fetch; window.__slow = false; \
+         window.fetch = (u, o) => String(u).includes('window_hours=720') \
+           ? new Promise((r) => setTimeout(() => { window.__slow = true; \
+               r(window.__fetch(u, o)); }, 800)) \
+           : window.__fetch(u, o); \
+         const s = document.getElementById('window'); \
+         s.value = '168'; s.dispatchEvent(new Event('change')); \
+         s.value = '720'; s.dispatchEvent(new Event('change')); return null",
+        vec![],
+    )
+    .await;
+    b.wait(
+        "the slower answer",
+        "return window.__slow && !!document.querySelector('.dashboard .total strong') && \
+         document.getElementById('window').value === '720'",
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        b.js("return document.getElementById('window').value", vec![])
+            .await,
+        json!("720")
+    );
+    b.js("window.fetch = window.__fetch; return null", vec![])
+        .await;
     // Times in the browser's zone, UTC on hover.
     let (_, api) = call(&blog, Some("admin"), "GET", "/api/audit/activity", None).await;
     let newest = api["items"][0]["created_at"].as_str().unwrap().to_owned();

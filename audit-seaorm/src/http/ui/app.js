@@ -303,8 +303,14 @@ async function dashboardSection(hours) {
   const select = h("select", { id: "window", "aria-label": "Counts over" },
     [[24, "last 24 hours"], [168, "last 7 days"], [720, "last 30 days"], [8760, "last year"]]
       .map(([n, label]) => h("option", { value: n, selected: n === hours }, label)));
+  // (Of windows picked in quick succession, the last one's counts are drawn, whichever
+  // answer comes first.)
+  let asked = 0;
   select.addEventListener("change", async () => {
-    section.replaceWith(await dashboardSection(Number(select.value)));
+    const mine = ++asked;
+    const next = await dashboardSection(Number(select.value));
+    if (mine !== asked || !section.isConnected) return;
+    section.replaceWith(next);
     document.getElementById("window").focus();
   });
   // (The selector stays when the counts fail: another window, or the same again, retries.)
