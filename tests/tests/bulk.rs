@@ -353,6 +353,42 @@ async fn a_long_filter_fits_the_parameter_limit(db: DatabaseConnection) {
     assert_eq!(audit_rows(&db).await, (3 * n, 3 * n));
 }
 
+/// A filter at the edge of the parameter limit: one that leaves room for a batch's read (its
+/// filter, the last key read and the batch's size) runs, a key at a time if need be; one
+/// that leaves none is an error before anything is written (its batches' reads would go
+/// over the limit once the first batch was written).
+async fn a_filter_at_the_parameter_limit(db: DatabaseConnection) {
+    let rows = posts(&db, 3).await;
+    let before = audit_rows(&db).await;
+    let limit = match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => 32_766,
+        _ => 65_535,
+    };
+    let listed = |n: i32| {
+        let mut ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+        ids.extend((1..=n - 3).map(|i| -i));
+        post::Column::Id.is_in(ids)
+    };
+    let err = post::Entity::delete_many_audited()
+        .filter(listed(limit - 1))
+        .exec(&db)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, audit_seaorm::Error::InvalidArgument(m) if m.contains("split the call")),
+        "{err}"
+    );
+    assert_eq!(post::Entity::find().count(&db).await.unwrap(), 3);
+    assert_eq!(audit_rows(&db).await, before);
+    let done = post::Entity::delete_many_audited()
+        .filter(listed(limit - 2))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!((done.rows, done.entries, done.versions), (3, 3, 3));
+    assert_eq!(post::Entity::find().count(&db).await.unwrap(), 0);
+}
+
 /// A bulk write inside a transaction that rolls back leaves neither rows nor trail.
 async fn rollback_takes_the_trail_with_it(db: DatabaseConnection) {
     let rows = posts(&db, 3).await;
@@ -1281,6 +1317,7 @@ backend_tests!(
     composite_keys,
     more_rows_than_a_batch,
     a_long_filter_fits_the_parameter_limit,
+    a_filter_at_the_parameter_limit,
     rollback_takes_the_trail_with_it,
     a_failure_writes_nothing,
     strict_mode,

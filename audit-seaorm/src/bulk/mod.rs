@@ -334,7 +334,7 @@ where
         let mut done = BulkWrite::default();
         let mut after = None;
         let backend = txn.get_database_backend();
-        let limit = batch_rows::<E>(&self.statement(self.condition.clone()), backend);
+        let limit = batch_rows::<E>(&self.statement(self.condition.clone()), backend)?;
         while let Some(old) =
             next_batch::<E, _>(&txn, &self.condition, &mut after, limit, true).await?
         {
@@ -476,7 +476,7 @@ where
         let mut done = BulkWrite::default();
         let mut after = None;
         let backend = txn.get_database_backend();
-        let limit = batch_rows::<E>(&E::delete_many().filter(self.condition.clone()), backend);
+        let limit = batch_rows::<E>(&E::delete_many().filter(self.condition.clone()), backend)?;
         loop {
             let start = after.clone();
             let Some(old) =
@@ -724,13 +724,21 @@ fn param_limit(backend: DbBackend) -> usize {
 /// Rows per batch of a bulk update or delete: [`BulkWrite::BATCH`], or fewer when the
 /// call's own statement (`plain`: its filter and values) leaves less room than a batch's
 /// keys take, since each batch's statement carries both. A call whose own statement is
-/// already over the limit fails as the plain call would.
-fn batch_rows<E: EntityTrait>(plain: &impl QueryTrait, backend: DbBackend) -> u64 {
+/// already over the limit fails as the plain call would; one that fits but leaves no room
+/// for a batch's read (its filter, the last key read and the batch's size) is
+/// [`Error::InvalidArgument`], before anything is written.
+fn batch_rows<E: EntityTrait>(plain: &impl QueryTrait, backend: DbBackend) -> Result<u64> {
     let own = plain.build(backend).values.map_or(0, |v| v.0.len());
     let per_row = key_columns::<E>().len().max(1);
-    // The batch's read carries the filter too, with the last key read and its limit.
-    let room = param_limit(backend).saturating_sub(own + per_row + 1) / per_row;
-    (room as u64).clamp(1, BulkWrite::BATCH)
+    let limit = param_limit(backend);
+    if own <= limit && own + per_row + 1 > limit {
+        return Err(Error::InvalidArgument(format!(
+            "the call's filter and values carry {own} parameters: a batch's read adds \
+             {} more, over the {limit} a statement may carry; split the call",
+            per_row + 1
+        )));
+    }
+    Ok(((limit.saturating_sub(own) / per_row) as u64).clamp(1, BulkWrite::BATCH))
 }
 
 /// Rows per insert statement: a batch, or fewer for wide tables.
