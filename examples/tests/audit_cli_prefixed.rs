@@ -44,6 +44,45 @@ async fn seal_and_verify_tables_with_a_prefix() {
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("2 links in 2 chains"), "{out}");
+    // A row held back as late: the command suggested to seal it carries the names too.
+    use sea_orm::{EntityTrait, Set};
+    let late = audit_seaorm::entity::activity_log::Entity::insert(
+        audit_seaorm::entity::activity_log::ActiveModel {
+            action: Set("viewed".into()),
+            subject_type: Set("invoice".into()),
+            subject_id: Set("1".into()),
+            changes: Set(json!({})),
+            created_at: Set(chrono::Utc::now() - chrono::Duration::days(1)),
+            ..Default::default()
+        },
+    )
+    .exec(&db)
+    .await
+    .unwrap()
+    .last_insert_id;
+    let (code, out) = run(&["seal", "--database-url", &url, "--table-prefix", "acme_"]);
+    assert_eq!((code, out.trim()), (0, "sealed 0 rows (1 held back)"));
+    let (code, out) = run(&["verify", "--database-url", &url, "--table-prefix", "acme_"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "audit --table-prefix acme_ seal-late --database-url URL --row activity_log:{late}"
+        )),
+        "{out}"
+    );
+    let row = format!("activity_log:{late}");
+    let (code, out) = run(&[
+        "--table-prefix",
+        "acme_",
+        "seal-late",
+        "--database-url",
+        &url,
+        "--row",
+        &row,
+        "--reason",
+        "checked",
+    ]);
+    assert_eq!((code, out.trim()), (0, "sealed 1 late rows"));
     let (code, out) = run(&["verify", "--database-url", &url, "--tables", "a,b"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("three table names"), "{out}");

@@ -107,6 +107,27 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The table flags as given, for the commands this one suggests.
+    let quoted = |v: &str| {
+        if !v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_,.-".contains(c))
+        {
+            v.to_owned()
+        } else {
+            format!("'{}'", v.replace('\'', r"'\''"))
+        }
+    };
+    let table_flags = match (&cli.table_prefix, &cli.tables) {
+        (Some(prefix), _) => format!(" --table-prefix {}", quoted(prefix)),
+        (None, Some((log, versions, baselines))) => {
+            format!(
+                " --tables {}",
+                quoted(&format!("{log},{versions},{baselines}"))
+            )
+        }
+        (None, None) => String::new(),
+    };
     let names = match (cli.table_prefix, cli.tables) {
         (Some(prefix), _) => Some(TableNames::prefixed(&prefix)),
         (None, Some((log, versions, baselines))) => Some(TableNames::new(log, versions, baselines)),
@@ -118,7 +139,7 @@ async fn main() -> ExitCode {
         eprintln!("audit: {e}");
         return ExitCode::from(2);
     }
-    match run(cli.command).await {
+    match run(cli.command, &table_flags).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("audit: {e}");
@@ -189,7 +210,9 @@ fn hex32(text: &str, what: &str) -> Fallible<[u8; 32]> {
     Ok(out)
 }
 
-async fn run(command: Command) -> Fallible<ExitCode> {
+/// Runs a command; `table_flags` are the table names' flags as given (empty, or starting
+/// with a space), repeated in the commands it suggests.
+async fn run(command: Command, table_flags: &str) -> Fallible<ExitCode> {
     match command {
         Command::Keygen { out } => {
             let mut secret = [0u8; 32];
@@ -271,8 +294,8 @@ async fn run(command: Command) -> Fallible<ExitCode> {
             if !late.is_empty() {
                 out!(
                     "rows reported Inserted that you have checked (a transaction that committed \
-                     late, not a forgery) can be sealed: audit seal-late --database-url URL {} \
-                     --reason \"…\"",
+                     late, not a forgery) can be sealed: audit{table_flags} seal-late \
+                     --database-url URL {} --reason \"…\"",
                     late.join(" ")
                 );
             }
