@@ -20,6 +20,13 @@ use crate::{Error, Result};
 /// inside a transaction (MySQL commits DDL by itself, so there it ends the caller's
 /// transaction, as any DDL does).
 ///
+/// On MySQL/MariaDB pass a `DatabaseConnection` or a transaction: any other type (a
+/// `DatabaseExecutor`, a wrapper of your own) is taken as one connection, and a pool
+/// behind it would take the install lock on one of its connections and try to release it
+/// on another (an error, and the lock stays with the first until it closes). In a
+/// sea-orm-migration, use the `migration` feature's migrations, which unwrap the
+/// migration's `DatabaseExecutor`.
+///
 /// It first checks the program's audited models: two that write one subject type (the
 /// same table name in two schemas, or the same `#[audit(subject)]`) fail it with
 /// [`Error::SubjectCollision`] naming both, before anything is created.
@@ -227,7 +234,9 @@ async fn byte_ordered_keys<C: ConnectionTrait>(db: &C) -> Result<()> {
         JOIN pg_class c ON c.oid = a.attrelid
         WHERE a.attrelid IN (to_regclass(quote_ident($1)), to_regclass(quote_ident($2)))
           AND a.attname IN ('subject_type', 'subject_id')
-          AND a.attcollation <> 'pg_catalog."C"'::regcollation"#;
+          -- (not `'pg_catalog."C"'::regcollation`: that type is PostgreSQL 13's)
+          AND a.attcollation <> (SELECT oid FROM pg_collation
+              WHERE collname = 'C' AND collnamespace = 'pg_catalog'::regnamespace)"#;
     let stmt = sea_orm::Statement::from_sql_and_values(
         DbBackend::Postgres,
         sql,
@@ -878,7 +887,10 @@ fn chain_tables(backend: DbBackend) -> [TableCreateStatement; 4] {
 
 /// The SQL [`install`] runs on `backend`, one statement per item (for review or for
 /// schema tools of your own): the tables, their indexes, and the seal runs' origin row
-/// (an `INSERT` that does nothing when the row is there).
+/// (an `INSERT` that does nothing when the row is there). On an existing schema they
+/// create what is missing, except on MySQL/MariaDB an index of a table that exists: its
+/// `CREATE INDEX` has no `IF NOT EXISTS`, so the indexes are declared inside
+/// `CREATE TABLE` (`install` looks up and creates the missing ones).
 pub fn install_sql(backend: DbBackend) -> Vec<String> {
     let mut sql: Vec<String> = statements(backend, false)
         .unwrap_or_default()
