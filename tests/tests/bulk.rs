@@ -1513,13 +1513,32 @@ async fn an_update_logs_in_key_order(db: DatabaseConnection) {
     );
 }
 
+/// Asserts that `n` subjects have versions, two each (a baseline and a bulk update's); their
+/// ids.
+async fn two_versions_each(db: &DatabaseConnection, n: usize) -> Vec<String> {
+    use audit_seaorm::entity::versions as v;
+    let per_subject: Vec<(String, i64)> = v::Entity::find()
+        .select_only()
+        .column(v::Column::SubjectId)
+        .column_as(v::Column::Id.count(), "n")
+        .group_by(v::Column::SubjectId)
+        .into_tuple()
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(per_subject.len(), n);
+    let odd: Vec<_> = per_subject.iter().filter(|(_, n)| *n != 2).collect();
+    assert!(odd.is_empty(), "{odd:?}");
+    per_subject.into_iter().map(|(id, _)| id).collect()
+}
+
 /// PostgreSQL: a `citext` key declared as a plain `String` (ordered by case-folded text,
 /// here byte by byte: `a…` before `B…`) is stepped through in its own order: each batch
 /// starts after the last key as the column compares it, not as `text` (where `B…` sorts
 /// before `a…` and the second batch would take every `a…` row again). Bulk update and
 /// `backfill` each reach every row once.
 async fn citext_keys_step_in_their_own_order(db: DatabaseConnection) {
-    use audit_seaorm::entity::{activity_log, versions as v};
+    use audit_seaorm::entity::activity_log;
     use audit_tests::label;
     db.execute_unprepared(
         "CREATE EXTENSION IF NOT EXISTS citext; DROP TABLE labels; \
@@ -1543,25 +1562,13 @@ async fn citext_keys_step_in_their_own_order(db: DatabaseConnection) {
         activity_log::Entity::find().count(&db).await.unwrap(),
         1_200
     );
-    let versions_per_label: Vec<(String, i64)> = v::Entity::find()
-        .select_only()
-        .column(v::Column::SubjectId)
-        .column_as(v::Column::Id.count(), "n")
-        .group_by(v::Column::SubjectId)
-        .into_tuple()
-        .all(&db)
-        .await
-        .unwrap();
-    assert_eq!(versions_per_label.len(), 1_200);
-    let odd: Vec<_> = versions_per_label.iter().filter(|(_, n)| *n != 2).collect();
-    assert!(odd.is_empty(), "{odd:?}");
+    two_versions_each(&db, 1_200).await;
 }
 
 /// PostgreSQL: string keys holding quotes and backslashes step from batch to batch on a
 /// server that refuses `\'` in a literal (`backslash_quote = off`): bulk update and
 /// `backfill` each reach every row once.
 async fn quoted_keys_step_under_strict_quoting(db: DatabaseConnection) {
-    use audit_seaorm::entity::versions as v;
     use audit_tests::label;
     db.execute_unprepared(
         r"INSERT INTO labels (name, color) SELECT p || lpad(i::text, 4, '0'), 'grey'
@@ -1592,19 +1599,8 @@ async fn quoted_keys_step_under_strict_quoting(db: DatabaseConnection) {
         .unwrap();
     assert_eq!((done.rows, done.entries), (1_200, 1_200));
     txn.commit().await.unwrap();
-    let per_label: Vec<(String, i64)> = v::Entity::find()
-        .select_only()
-        .column(v::Column::SubjectId)
-        .column_as(v::Column::Id.count(), "n")
-        .group_by(v::Column::SubjectId)
-        .into_tuple()
-        .all(&db)
-        .await
-        .unwrap();
-    assert_eq!(per_label.len(), 1_200);
-    let odd: Vec<_> = per_label.iter().filter(|(_, n)| *n != 2).collect();
-    assert!(odd.is_empty(), "{odd:?}");
-    assert!(per_label.iter().any(|(id, _)| id == r"back\slash'0599"));
+    let labels = two_versions_each(&db, 1_200).await;
+    assert!(labels.iter().any(|id| id == r"back\slash'0599"));
 }
 
 postgres_tests!(
