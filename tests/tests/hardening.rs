@@ -535,7 +535,53 @@ async fn redact_history_scrubs_old_values(db: DatabaseConnection) {
     assert_eq!(report.links, 4, "2 entries, 2 versions");
 }
 
-backend_tests!(redact_history_scrubs_old_values);
+/// A field erased from a record's trail before the model redacted it: `redact_history`
+/// finds nothing left to scrub there, and the entries keep their `[erased]` marker (the
+/// chained `erased` entry and its counts stay what tells that erasure from a forged one).
+async fn an_erased_field_stays_erased(db: DatabaseConnection) {
+    use audit_seaorm::{Changes, NewActivity, erase, log, redact_history};
+    use serde_json::json;
+    let p = post::new("Hi", "erased").insert(&db).await.unwrap();
+    let mut changes = Changes::new();
+    changes.insert("api_token", json!("secret-0"), json!("secret-1"));
+    log(
+        &db,
+        NewActivity::new("updated")
+            .subject("post", p.id)
+            .changes(changes),
+    )
+    .await
+    .unwrap();
+    audit_seaorm::seal(&db).await.unwrap();
+    let done = erase(&db, "post", p.id, &["api_token"]).await.unwrap();
+    assert_eq!((done.versions, done.entries), (0, 1));
+    let again = redact_history::<post::Entity, _>(&db, "api_token")
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.versions, again.entries, again.entry_id),
+        (0, 0, None)
+    );
+    let trail = history(&db, "post", p.id).await.unwrap();
+    let change = trail
+        .iter()
+        .filter(|e| e.action.as_str() == "updated")
+        .find_map(|e| e.changes.get("api_token"))
+        .unwrap();
+    assert_eq!(
+        (&change.old, &change.new),
+        (&json!("[erased]"), &json!("[erased]"))
+    );
+    let report = audit_seaorm::verify(&db, &audit_seaorm::VerifyScope::all())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{:#?}", report.breaks);
+}
+
+backend_tests!(
+    redact_history_scrubs_old_values,
+    an_erased_field_stays_erased
+);
 
 /// Letters that do not compress (a pseudo-random sequence), `n` of them.
 fn noise(n: usize, seed: u64) -> String {

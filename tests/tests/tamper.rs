@@ -1493,8 +1493,9 @@ async fn erasure_keeps_the_chains_verifiable(db: DatabaseConnection) {
     // The other post is untouched.
     let kept = audit_seaorm::versions(&db, "post", other.id).await.unwrap();
     assert_eq!(kept[1].data["title"], json!("v2"));
-    // Erasing again changes nothing and still verifies.
-    erase(&db, "post", p.id, &["title"]).await.unwrap();
+    // Erasing again changes nothing (and says so) and still verifies.
+    let again = erase(&db, "post", p.id, &["title"]).await.unwrap();
+    assert_eq!((again.versions, again.entries), (0, 0));
     seal(&db).await.unwrap();
     assert!(verify(&db, &VerifyScope::all()).await.unwrap().is_intact());
 

@@ -21,7 +21,9 @@ use crate::{Error, Result};
 pub struct Erased {
     /// Versions whose snapshot held one of the fields (it is removed from them).
     pub versions: u64,
-    /// Entries whose changes held one of them (their values read `"[erased]"` now).
+    /// Entries whose changes held a value of one of them (their values read `"[erased]"`
+    /// now; a change already reading only null, `"[erased]"` or `"[redacted]"` holds none,
+    /// and is left as it is).
     pub entries: u64,
     /// The `erased` entry that records the erasure.
     pub entry_id: i64,
@@ -170,13 +172,19 @@ pub(crate) async fn erase_row<C: ConnectionTrait>(
     fields: &[&str],
     marker: &str,
 ) -> Result<bool> {
-    // Which of `fields` the row holds, and its fields.
+    // Which of `fields` the row holds a value of, and its fields: a version's snapshot the
+    // field, an entry's change a value that is not null or a marker already (erased or
+    // redacted before: nothing left to remove, and its marker stays).
     let held = |row: &Row| {
         let present = row.fields();
         let touched: Vec<&str> = fields
             .iter()
             .copied()
-            .filter(|f| present.contains_key(*f))
+            .filter(|f| match (row, present.get(*f)) {
+                (_, None) => false,
+                (Row::Log(_), Some(change)) => !hash::scrubbed_change(change),
+                (Row::Versions(_), Some(_)) => true,
+            })
             .collect();
         (present, touched)
     };

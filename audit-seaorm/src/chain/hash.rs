@@ -235,7 +235,7 @@ pub(crate) const ERASED: &str = "[erased]";
 
 /// Whether an entry's change of an erased field holds no value any more: only `old` and
 /// `new`, each null or a marker (nothing else may ride on an erased field's commitment).
-fn scrubbed_change(change: &Json) -> bool {
+pub(crate) fn scrubbed_change(change: &Json) -> bool {
     let blank = |v: &Json| match v {
         Json::Null => true,
         Json::String(s) => s == ERASED || s == audit_core::REDACTED,
