@@ -1784,6 +1784,47 @@ async fn an_erasure_reaches_forged_ids(db: DatabaseConnection) {
     assert!(data.get("title").is_none(), "{data}");
 }
 
+/// A row whose id another record's link names (here a link marked for a pruned row, its
+/// `row_id` negated, and a version of another post stored under that negative id): the
+/// erasure of that other post checks its row against its own record's links only, and
+/// scrubs only its own row.
+async fn an_erasure_checks_its_own_records_links(db: DatabaseConnection) {
+    use audit_seaorm::entity::seals;
+    let a = post_with_history(&db, "erase-a", 1).await;
+    let b = post_with_history(&db, "erase-b", 0).await;
+    seal(&db).await.unwrap();
+    let a_first = versions::Entity::find()
+        .filter(versions::Column::SubjectId.eq(a.id.to_string()))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    // A's first version's link, marked as prune marks it (its row gone).
+    seals::Entity::update_many()
+        .col_expr(seals::Column::RowId, Expr::value(-a_first.id))
+        .filter(seals::Column::RowId.eq(a_first.id))
+        .filter(seals::Column::SubjectId.eq(a.id.to_string()))
+        .filter(seals::Column::Kind.eq(2))
+        .exec(&db)
+        .await
+        .unwrap();
+    let b_first = versions::Entity::find()
+        .filter(versions::Column::SubjectId.eq(b.id.to_string()))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut copy: versions::ActiveModel = b_first.into();
+    copy.id = Set(-a_first.id);
+    copy.version = Set(99);
+    versions::Entity::insert(copy)
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+    let done = erase(&db, "post", b.id, &["title"]).await.unwrap();
+    assert_eq!(done.versions, 2);
+}
+
 /// The README's erasure (the record anonymized and the trail erased in one transaction),
 /// then an ordinary write of another field: the erased field, gone from the latest
 /// version, has no known old value, so nothing is logged as changed outside the trail;
@@ -2367,6 +2408,7 @@ backend_tests!(
     an_erasure_is_not_drift,
     an_erasure_of_nothing_is_refused,
     an_erasure_reaches_forged_ids,
+    an_erasure_checks_its_own_records_links,
     changed_version_survives_prune,
     aged_rows_are_not_pruned_away,
     a_long_pruned_chain_folds_in_pages,

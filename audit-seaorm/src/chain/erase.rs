@@ -219,8 +219,14 @@ pub(crate) async fn erase_row<C: ConnectionTrait>(
     }
     let scrubbed = scrub(&row, &present, &touched, marker);
     let backend = db.get_database_backend();
+    // (By the row's subject too: on the partitioned layout ids are unique per partition
+    // only, and a row forged under another's id must not be checked against that one's
+    // link.)
+    let (subject_type, subject_id) = row.subject();
     let link = seals::Entity::find()
         .filter(seals::Column::Kind.eq(kind.code()))
+        .filter(seals::Column::SubjectType.eq(subject_type))
+        .filter(seals::Column::SubjectId.eq(subject_id))
         .filter(seals::Column::RowId.eq(row.id()));
     let link = super::committed(link, backend)
         .one(db)
@@ -346,10 +352,13 @@ fn scrub(row: &Row, present: &Map<String, Json>, touched: &[&str], marker: &str)
 async fn write_scrubbed<C: ConnectionTrait>(db: &C, row: &Row) -> Result<()> {
     const CONTEXT: &str = "writing the erased row";
     match row {
+        // By id and subject: on the partitioned layout ids are unique per partition only.
         Row::Versions(r) => {
             versions::Entity::update_many()
                 .col_expr(versions::Column::Data, Expr::val(r.data.clone()))
                 .filter(versions::Column::Id.eq(r.id))
+                .filter(versions::Column::SubjectType.eq(r.subject_type.as_str()))
+                .filter(versions::Column::SubjectId.eq(r.subject_id.as_str()))
                 .exec(db)
                 .await
                 .map_err(Error::db(CONTEXT))?;
@@ -358,6 +367,8 @@ async fn write_scrubbed<C: ConnectionTrait>(db: &C, row: &Row) -> Result<()> {
             activity_log::Entity::update_many()
                 .col_expr(activity_log::Column::Changes, Expr::val(r.changes.clone()))
                 .filter(activity_log::Column::Id.eq(r.id))
+                .filter(activity_log::Column::SubjectType.eq(r.subject_type.as_str()))
+                .filter(activity_log::Column::SubjectId.eq(r.subject_id.as_str()))
                 .exec(db)
                 .await
                 .map_err(Error::db(CONTEXT))?;
