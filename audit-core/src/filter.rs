@@ -33,7 +33,9 @@ pub enum Order {
 ///
 /// Pagination: prefer the keyset cursor — pass the previous page's `next_cursor` as
 /// `after_id`; its cost does not grow with the page's depth, unlike `offset`. The cursor
-/// is an entry id in either order (see [`time_ordered`](Self::time_ordered)).
+/// is an entry id in either order (see [`time_ordered`](Self::time_ordered)). A filter
+/// with both an `offset` and an `after_id` is refused (an invalid argument): a caller
+/// following `next_cursor` while keeping its offset would skip that many entries a page.
 ///
 /// ```
 /// use audit_core::Filter;

@@ -410,6 +410,13 @@ pub(crate) async fn activity_excluding<C: ConnectionTrait>(
     filter: &Filter,
     excluded: &[&str],
 ) -> Result<Page<ActivityEntry>> {
+    if let (Some(offset), Some(after)) = (filter.offset, filter.after_id) {
+        // (A client that follows `next_cursor` keeping its `offset` would skip that many
+        // entries on every page.)
+        return Err(Error::InvalidArgument(format!(
+            "offset ({offset}) and after_id ({after}) both place the page: give one"
+        )));
+    }
     let limit = filter.effective_limit();
     let backend = db.get_database_backend();
     let rows = activity_query(filter, backend, excluded)
@@ -663,7 +670,9 @@ fn after_in_time(
 }
 
 /// The SeaORM query behind [`activity`]: every criterion of `filter`, its order, cursor and
-/// offset, without the limit. Use it to add your own conditions, count, or stream.
+/// offset, without the page's limit (with an offset, a `LIMIT` that limits nothing, which
+/// SQLite and MySQL/MariaDB need before an `OFFSET`). Use it to add your own conditions,
+/// count, or stream.
 /// `backend` is the database it will run on (`db.get_database_backend()`): MySQL takes the
 /// time bounds as `DATETIME` values, since a `TIMESTAMP` parameter cannot hold a time before
 /// 1970 or after 2038.
@@ -734,8 +743,12 @@ fn activity_query(
     }
     query = query.order_by(A::Id, order);
     if let Some(offset) = filter.offset {
-        // Drivers bind it as a signed 64-bit integer.
-        query = query.offset(offset.min(i64::MAX as u64));
+        // Drivers bind it as a signed 64-bit integer. SQLite and MySQL/MariaDB take an
+        // `OFFSET` only after a `LIMIT`: one that limits nothing, which a caller's own
+        // `limit` replaces.
+        query = query
+            .offset(offset.min(i64::MAX as u64))
+            .limit(i64::MAX as u64);
     }
     query
 }

@@ -121,6 +121,31 @@ async fn keyset_pages_cover_everything_once(db: DatabaseConnection) {
     .await
     .unwrap();
     assert_eq!(second.items, keyset.items);
+    // Not both: following `next_cursor` while keeping an offset would skip entries.
+    let err = activity(
+        &db,
+        &Filter::new()
+            .offset(10)
+            .after_id(first.next_cursor.unwrap()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, audit_seaorm::Error::InvalidArgument(m) if m.contains("give one")),
+        "{err}"
+    );
+    // The listing's own query with an offset and no page limit runs on every backend.
+    let rest = audit_seaorm::activity_select(
+        &Filter::new().offset(25),
+        sea_orm::ConnectionTrait::get_database_backend(&db),
+    );
+    assert_eq!(
+        sea_orm::PaginatorTrait::count(rest.clone(), &db)
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(rest.all(&db).await.unwrap().len(), 5);
     // Limits are capped, never zero.
     assert_eq!(Filter::new().limit(0).effective_limit(), 1);
     assert_eq!(
