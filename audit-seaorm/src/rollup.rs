@@ -99,7 +99,8 @@ pub async fn activity_counts<C: ConnectionTrait + TransactionTrait>(
 /// Drops the dashboard's counts of the hours from `since` to `until` (the hours holding
 /// them), so that the next read counts those hours again from the log. An hour is counted
 /// once, an hour after it ends ([`GRACE`]): entries written into it later (an import
-/// with past times, rows copied in, a writer whose clock ran an hour or more ahead, a
+/// with past times, rows copied in, a writer whose clock ran an hour or more behind the
+/// reading process's, a
 /// transaction that committed more than an hour after it wrote) are in the log but not in
 /// its count until then. It takes the lock counting and `prune` take, in a transaction of
 /// its own (a savepoint in yours).
