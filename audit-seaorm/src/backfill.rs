@@ -184,7 +184,7 @@ where
         return Ok(0);
     }
     let pks: Vec<E::Column> = E::PrimaryKey::iter().map(|pk| pk.into_column()).collect();
-    let txn = crate::transaction::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("beginning the backfill's drift transaction"))?;
     let mut logged = 0;

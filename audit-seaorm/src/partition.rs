@@ -644,7 +644,7 @@ pub async fn maintain_partitions<C: ConnectionTrait + TransactionTrait>(
     // writes until it commits.
     for stranded in [false, true] {
         loop {
-            let txn = crate::begin_write(db)
+            let txn = crate::transaction::begin_own(db)
                 .await
                 .map_err(Error::db("starting the partition maintenance"))?;
             crate::schema::take_install_lock(&txn).await?;

@@ -353,7 +353,7 @@ async fn prune_partitions<C: ConnectionTrait + TransactionTrait>(
     now: DateTime<Utc>,
 ) -> Result<(u64, Vec<String>)> {
     if !retention.dry_run {
-        let txn = crate::begin_write(db)
+        let txn = crate::transaction::begin_own(db)
             .await
             .map_err(Error::db("starting the partition maintenance"))?;
         crate::schema::take_install_lock(&txn).await?;
@@ -430,7 +430,7 @@ async fn drop_month<C: ConnectionTrait + TransactionTrait>(
     retention: &Retention,
     month: &crate::partition::Partition,
 ) -> Result<Option<MonthDrop>> {
-    let txn = crate::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("starting to drop an expired partition"))?;
     crate::schema::take_install_lock(&txn).await?;
@@ -644,7 +644,7 @@ where
     E: EntityTrait,
     C: ConnectionTrait + TransactionTrait,
 {
-    let txn = crate::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("starting to prune a batch"))?;
     let ids = |batch: &Condition| {

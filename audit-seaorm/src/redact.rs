@@ -74,7 +74,7 @@ where
     }
     // One transaction holding the seal runs' lock: sealed rows keep verifying (their
     // values' commitments stay in their links), and no row is sealed half-scrubbed.
-    let txn = crate::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("starting to redact the history"))?;
     crate::chain::seal::lock_runs(&txn).await?;

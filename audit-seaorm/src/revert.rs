@@ -196,7 +196,7 @@ impl Reverter {
         force: bool,
         checked: Option<&BTreeSet<(String, String)>>,
     ) -> Result<Reverted> {
-        let txn = crate::begin_write(db)
+        let txn = crate::transaction::begin_own(db)
             .await
             .map_err(Error::db("starting the revert transaction"))?;
         let entries = request_entries(&txn, request_id).await?;

@@ -129,7 +129,7 @@ pub async fn recount_activity<C: ConnectionTrait + TransactionTrait>(
     if since > until {
         return Ok(());
     }
-    let txn = crate::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("starting the recount of the hourly counts"))?;
     crate::chain::take_runs_lock(&txn).await?;
@@ -348,7 +348,7 @@ async fn count_chunk<C: ConnectionTrait + TransactionTrait>(
     let (Some(&first), Some(&last)) = (hours.first(), hours.last()) else {
         return Ok(());
     };
-    let txn = crate::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("starting to count hours of the activity log"))?;
     crate::chain::seal::take_runs_lock(&txn).await?;

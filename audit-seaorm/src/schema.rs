@@ -104,7 +104,7 @@ pub async fn install_with<C: ConnectionTrait + TransactionTrait>(
     }
     // One connection for the lock and the statements: a transaction (a savepoint when
     // `db` is one already).
-    let txn = crate::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("starting the install transaction"))?;
     install_locked(&txn, options).await?;

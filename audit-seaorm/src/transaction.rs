@@ -1,7 +1,8 @@
 //! Transactions that write: on SQLite, one that takes the write lock when it begins.
 
 use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectionTrait, DbBackend, DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 
 /// `db.begin()` for a transaction that will write: on SQLite it begins `IMMEDIATE`, taking
@@ -37,4 +38,23 @@ where
         ..Default::default()
     })
     .await
+}
+
+/// The library's own write transactions (seal, prune, counting, erase, restore, revert,
+/// install …): [`begin_write`], and on PostgreSQL, begun from a plain connection, at READ
+/// COMMITTED whatever the server's or the role's `default_transaction_isolation` says. The
+/// code that runs in them takes a lock and then reads what its holder committed, which a
+/// REPEATABLE READ snapshot (taken at the first statement, before the lock's wait) would
+/// not see. Inside a transaction of the caller's, its isolation stands.
+pub(crate) async fn begin_own<C>(db: &C) -> Result<C::Transaction, DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    if db.get_database_backend() == DbBackend::Postgres && crate::hooks::is_plain_connection::<C>()
+    {
+        return db
+            .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+            .await;
+    }
+    begin_write(db).await
 }

@@ -2,7 +2,7 @@
 //! today.
 
 use audit_seaorm::{Filter, activity, history, versions};
-use audit_tests::{backend_tests, label, post, translation};
+use audit_tests::{backend_tests, label, post, postgres_tests, translation};
 use chrono::{TimeZone, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Set};
 
@@ -995,3 +995,77 @@ mod bulk_delete_partly_cancelled_by_a_trigger {
         "_p"
     );
 }
+
+/// PostgreSQL with `default_transaction_isolation = 'repeatable read'`: the dashboard's
+/// count of an hour, waiting for the lock a prune holds while it deletes that hour's
+/// entries, counts what the prune left (the library's own transactions read at READ
+/// COMMITTED; a snapshot taken before the wait kept the deleted entries counted for good).
+async fn counts_under_repeatable_read(db: DatabaseConnection) {
+    use audit_seaorm::entity::{activity_log, seal_runs};
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect, Statement, TransactionTrait};
+    let database: String = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_database()",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    db.execute_unprepared(&format!(
+        r#"ALTER DATABASE "{database}" SET default_transaction_isolation = 'repeatable read'"#
+    ))
+    .await
+    .unwrap();
+    let base = std::env::var("AUDIT_TEST_POSTGRES_URL").unwrap();
+    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
+    let rr = sea_orm::Database::connect(audit_tests::connect_options(&url))
+        .await
+        .unwrap();
+    let hour = Utc.with_ymd_and_hms(2024, 3, 1, 10, 0, 0).unwrap();
+    for minute in [1, 2, 3] {
+        activity_log::Entity::insert(activity_log::ActiveModel {
+            action: Set("viewed".into()),
+            subject_type: Set("post".into()),
+            subject_id: Set("1".into()),
+            changes: Set(serde_json::json!({})),
+            created_at: Set(hour + chrono::Duration::minutes(minute)),
+            ..Default::default()
+        })
+        .exec(&rr)
+        .await
+        .unwrap();
+    }
+    // A prune's batch: the lock, then two of the hour's entries deleted.
+    let holder = rr.begin().await.unwrap();
+    seal_runs::Entity::find_by_id(0)
+        .lock_exclusive()
+        .one(&holder)
+        .await
+        .unwrap()
+        .unwrap();
+    activity_log::Entity::delete_many()
+        .filter(activity_log::Column::CreatedAt.lt(hour + chrono::Duration::minutes(3)))
+        .exec(&holder)
+        .await
+        .unwrap();
+    let reader = {
+        let rr = rr.clone();
+        tokio::spawn(async move {
+            audit_seaorm::activity_counts(
+                &rr,
+                hour - chrono::Duration::hours(1),
+                hour + chrono::Duration::hours(2),
+            )
+            .await
+            .unwrap()
+        })
+    };
+    audit_tests::until_a_lock_wait(&db).await;
+    holder.commit().await.unwrap();
+    assert_eq!(reader.await.unwrap().total, 1);
+    rr.close().await.unwrap();
+}
+
+postgres_tests!(counts_under_repeatable_read);

@@ -607,7 +607,9 @@ async fn begin<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<C::Trans
             .await
             .map_err(Error::db(CONTEXT));
     }
-    crate::begin_write(db).await.map_err(Error::db(CONTEXT))
+    crate::transaction::begin_own(db)
+        .await
+        .map_err(Error::db(CONTEXT))
 }
 
 /// MySQL/MariaDB: whether the server's binary log records statements (`binlog_format =

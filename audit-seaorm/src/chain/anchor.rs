@@ -265,7 +265,7 @@ pub(crate) async fn reanchor<C: ConnectionTrait + TransactionTrait>(db: &C) -> R
     for kind in Kind::ALL {
         let mut after = None;
         loop {
-            let txn = crate::begin_write(db)
+            let txn = crate::transaction::begin_own(db)
                 .await
                 .map_err(Error::db("starting to re-anchor the chains"))?;
             super::seal::lock_runs(&txn).await?;

@@ -68,7 +68,7 @@ pub async fn checkpoint<C: ConnectionTrait + TransactionTrait>(
     key: &SigningKey,
 ) -> Result<Checkpoint> {
     seal::seal(db).await?;
-    let txn = crate::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("starting the checkpoint"))?;
     let runs = lock_runs(&txn).await?;
@@ -174,7 +174,7 @@ pub async fn verify_checkpoint<C: ConnectionTrait + TransactionTrait>(
         .map_err(|_| Error::SignatureInvalid {
             run: checkpoint.run,
         })?;
-    let txn = crate::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("starting the checkpoint's check"))?;
     super::seal::take_runs_lock(&txn).await?;

@@ -78,7 +78,7 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     }
     let unknown = check_request(subject_type, &subject_id, fields)?;
     let mut found: Vec<&str> = Vec::new();
-    let txn = crate::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("starting the erasure"))?;
     lock_runs(&txn).await?;

@@ -137,7 +137,7 @@ pub async fn seal_late<C: ConnectionTrait + TransactionTrait>(
             "no audit table `{table}`: late rows are in `activity_log` or `versions`"
         )));
     }
-    let txn = crate::begin_write(db)
+    let txn = crate::transaction::begin_own(db)
         .await
         .map_err(Error::db("starting to seal late rows"))?;
     let runs = lock_runs(&txn).await?;
@@ -226,7 +226,7 @@ async fn run<C: ConnectionTrait + TransactionTrait>(db: &C, all: bool) -> Result
     // where to start (behind the last run when sweeping).
     let mut from: Option<From> = None;
     loop {
-        let txn = crate::begin_write(db)
+        let txn = crate::transaction::begin_own(db)
             .await
             .map_err(Error::db("starting a seal step"))?;
         let step = step(&txn, from, all).await?;

@@ -308,7 +308,7 @@ impl AuditApi {
     {
         let f: Arc<RestoreFn> = Arc::new(|db: DatabaseConnection, version_id: i64| {
             Box::pin(async move {
-                let txn = crate::begin_write(&db)
+                let txn = crate::transaction::begin_own(&db)
                     .await
                     .map_err(Error::db("starting the restore transaction"))?;
                 let model = E::restore(&txn, version_id).await?;
