@@ -483,16 +483,7 @@ pub async fn warnings_of<F: std::future::Future>(fut: F) -> (F::Output, String) 
 /// left by an earlier run goes first; [`drop_role`] removes it.
 pub async fn connect_as_dml_role(db: &DatabaseConnection, role: &str) -> DatabaseConnection {
     let admin = |sql: String| async move { db.execute_unprepared(&sql).await.unwrap() };
-    let database: String = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT current_database()",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap();
+    let database = current_database(db).await;
     admin(format!(
         "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN \
          EXECUTE 'DROP OWNED BY {role}'; EXECUTE 'DROP ROLE {role}'; END IF; END $$"
@@ -525,6 +516,29 @@ pub async fn connect_as_dml_role(db: &DatabaseConnection, role: &str) -> Databas
     let rest = head.split_once("://").unwrap().1;
     let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let url = format!("postgres://{role}@{host}/{database}");
+    Database::connect(connect_options(&url)).await.unwrap()
+}
+
+/// PostgreSQL: the name of the database `db` is connected to.
+pub async fn current_database(db: &DatabaseConnection) -> String {
+    db.query_one_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT current_database()",
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get_by_index(0)
+    .unwrap()
+}
+
+/// PostgreSQL: a new pool on `db`'s database, as the same user (its connections take the
+/// database's settings as they are now, and have prepared nothing yet). Close it before
+/// the test ends.
+pub async fn reconnect(db: &DatabaseConnection) -> DatabaseConnection {
+    let database = current_database(db).await;
+    let base = std::env::var("AUDIT_TEST_POSTGRES_URL").unwrap();
+    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
     Database::connect(connect_options(&url)).await.unwrap()
 }
 

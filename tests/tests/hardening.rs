@@ -1002,27 +1002,14 @@ mod bulk_delete_partly_cancelled_by_a_trigger {
 /// COMMITTED; a snapshot taken before the wait kept the deleted entries counted for good).
 async fn counts_under_repeatable_read(db: DatabaseConnection) {
     use audit_seaorm::entity::{activity_log, seal_runs};
-    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect, Statement, TransactionTrait};
-    let database: String = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT current_database()",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap();
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect, TransactionTrait};
+    let database = audit_tests::current_database(&db).await;
     db.execute_unprepared(&format!(
         r#"ALTER DATABASE "{database}" SET default_transaction_isolation = 'repeatable read'"#
     ))
     .await
     .unwrap();
-    let base = std::env::var("AUDIT_TEST_POSTGRES_URL").unwrap();
-    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
-    let rr = sea_orm::Database::connect(audit_tests::connect_options(&url))
-        .await
-        .unwrap();
+    let rr = audit_tests::reconnect(&db).await;
     let hour = Utc.with_ymd_and_hms(2024, 3, 1, 10, 0, 0).unwrap();
     for minute in [1, 2, 3] {
         activity_log::Entity::insert(activity_log::ActiveModel {

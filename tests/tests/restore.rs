@@ -461,21 +461,7 @@ async fn a_value_the_column_no_longer_takes(db: DatabaseConnection) {
             if backend == DbBackend::Postgres {
                 // A new pool: the statements the old one prepared would return the
                 // column's old type ("cached plan must not change result type").
-                let database: String = db
-                    .query_one_raw(sea_orm::Statement::from_string(
-                        backend,
-                        "SELECT current_database()",
-                    ))
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .try_get_by_index(0)
-                    .unwrap();
-                let base = std::env::var("AUDIT_TEST_POSTGRES_URL").unwrap();
-                let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
-                let fresh = sea_orm::Database::connect(audit_tests::connect_options(&url))
-                    .await
-                    .unwrap();
+                let fresh = audit_tests::reconnect(&db).await;
                 assert_eq!(refused_by(fresh.clone()).await, "the column's type");
                 fresh.close().await.unwrap();
             } else {
